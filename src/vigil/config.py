@@ -1,0 +1,199 @@
+"""Settings from the environment and `.env`, every name prefixed `VIGIL_`.
+
+`load_settings()` turns a validation failure into one `ConfigError` line that names the
+environment variable and what it accepts, so start-up never shows a traceback for a typo.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from vigil.errors import ConfigError
+
+ENV_PREFIX = "VIGIL_"
+SECRET_FIELDS = frozenset({"api_admin_key", "webhook_secret"})
+URL_FIELDS = frozenset({"database_url", "redis_url"})
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Defaults give the embedded single-process setup."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./vigil.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://…",
+    )
+    redis_url: str | None = Field(
+        None, description="redis://host:port/db; unset means the in-process broker"
+    )
+    log_paths: CommaList = Field(
+        default_factory=list, description="comma-separated files or globs to tail"
+    )
+    log_format: str = Field(
+        "auto",
+        description="auto, combined, common, apache-combined, json, or a log_format string",
+    )
+    site: str = Field("default", description="site name given to events of this process")
+    trusted_proxies: CommaList = Field(
+        default_factory=list,
+        description="CIDRs whose X-Forwarded-For is believed for the client IP",
+    )
+    host: str = Field("127.0.0.1", description="address the HTTP API listens on")
+    port: int = Field(8080, ge=1, le=65535, description="port the HTTP API listens on")
+
+    db_pool_size: int = Field(5, ge=1, le=200, description="PostgreSQL pool size")
+    db_max_overflow: int = Field(10, ge=0, le=500, description="PostgreSQL pool overflow")
+    db_pool_recycle: int = Field(1800, ge=1, description="seconds before a connection is renewed")
+    db_pool_pre_ping: bool = Field(True, description="test connections before use")
+    db_connect_timeout: float = Field(
+        3.0, gt=0, le=60, description="seconds to wait for a database connection"
+    )
+    sqlite_busy_timeout_ms: int = Field(5000, ge=0, description="SQLite busy timeout")
+
+    batch_size: int = Field(2048, ge=1, le=1_000_000, description="records per batch")
+    batch_time_ms: int = Field(20, ge=1, le=60_000, description="longest wait to fill a batch")
+    queue_size: int = Field(8, ge=1, le=10_000, description="batches buffered between stages")
+    read_chunk_bytes: int = Field(
+        1 << 20, ge=4096, description="bytes a file source reads at once"
+    )
+    max_line_bytes: int = Field(
+        1 << 20, ge=1024, description="longest line accepted before it is dead-lettered"
+    )
+
+    paranoia_level: int = Field(1, ge=1, le=4, description="rule paranoia level 1-4")
+    rules_dirs: CommaList = Field(
+        default_factory=list, description="extra directories of rule files"
+    )
+    disabled_rules: CommaList = Field(
+        default_factory=list, description="rule ids or tags that never fire"
+    )
+    exclusions_file: Path | None = Field(
+        None, description="YAML file of exclusions and allowlists"
+    )
+    geoip_city_db: Path | None = Field(None, description="MaxMind-format city database")
+    geoip_asn_db: Path | None = Field(None, description="MaxMind-format ASN database")
+
+    model_dir: Path = Field(Path("models"), description="where trained models are kept")
+    detection_mode: Literal["rules", "hybrid"] = Field(
+        "hybrid", description="rules only, or rules plus ML models"
+    )
+
+    api_admin_key: SecretStr | None = Field(
+        None, description="bootstrap admin API key (prefer `vigil keys create`)"
+    )
+    metrics_public: bool = Field(True, description="serve /metrics without an API key")
+    webhook_urls: CommaList = Field(default_factory=list, description="JSON webhook targets")
+    webhook_secret: SecretStr | None = Field(None, description="HMAC secret for webhooks")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="log verbosity"
+    )
+
+    @field_validator("log_paths", "trusted_proxies", "rules_dirs", "disabled_rules",
+                     "webhook_urls", mode="before")
+    @classmethod
+    def _comma_lists(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError("not a database URL") from exc
+        if url.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def redacted(self) -> dict[str, Any]:
+        """Every setting as it is in force, with passwords and keys replaced by `***`."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name in SECRET_FIELDS:
+                shown[name] = "***" if value is not None else None
+            elif name in URL_FIELDS and value:
+                shown[name] = redact_url(value)
+            elif isinstance(value, Path):
+                shown[name] = str(value)
+            else:
+                shown[name] = value
+        return shown
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by `***`."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "<unparseable URL>"
+    if parsed.password is None:
+        return parsed.render_as_string(hide_password=False)
+    return parsed.render_as_string(hide_password=True)
+
+
+def _describe_error(err: dict[str, Any]) -> str:
+    loc = err.get("loc") or ()
+    name = str(loc[0]) if loc else "?"
+    env_name = ENV_PREFIX + name.upper()
+    field = Settings.model_fields.get(name)
+    allowed = f" (expected: {field.description})" if field and field.description else ""
+    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    return f"invalid setting {env_name}: {msg}{allowed}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings; a bad value raises `ConfigError` with one line naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe_error(exc.errors()[0])) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

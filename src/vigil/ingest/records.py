@@ -1,0 +1,81 @@
+"""The units that move between ingestion stages: raw line batches, parsed records, dead letters.
+
+Every record carries its origin (source, file identity, byte offset) so that an event id can be
+derived from it and a restart can resume exactly where the last committed batch ended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(slots=True)
+class LineBatch:
+    """Complete lines read from one source, in order, with their byte offsets.
+
+    `end_offset` is the offset just after the last line: once this batch is stored, it is the
+    checkpoint from which the source resumes.
+    """
+
+    source: str
+    file_id: str
+    lines: list[bytes]
+    offsets: list[int]
+    end_offset: int
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+
+def event_key(source: str, file_id: str, offset: int) -> str:
+    """Stable id of the event made from the line at `offset` of `file_id` in `source`."""
+    digest = hashlib.blake2b(f"{source}\x00{file_id}\x00{offset}".encode(), digest_size=16)
+    return digest.hexdigest()
+
+
+@dataclass(slots=True)
+class LogRecord:
+    """One parsed access-log line.
+
+    `malformed` marks a request line that is not HTTP (a TLS handshake, binary junk, `-`):
+    such records are signals for detection, not parse errors.
+    """
+
+    source: str
+    file_id: str
+    offset: int
+    client_ip: str
+    observed_at: datetime | None
+    method: str
+    target: str
+    path: str
+    query: str
+    protocol: str
+    status: int | None
+    bytes_sent: int | None
+    referer: str
+    user_agent: str
+    remote_user: str = ""
+    host: str = ""
+    request_time: float | None = None
+    forwarded_for: str = ""
+    malformed: bool = False
+    raw: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def event_key(self) -> str:
+        return event_key(self.source, self.file_id, self.offset)
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """A line that matched no known format; kept with its origin and why it was rejected."""
+
+    source: str
+    file_id: str
+    offset: int
+    raw: bytes
+    reason: str

@@ -6,6 +6,7 @@ environment variable and what it accepts, so start-up never shows a traceback fo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -75,9 +76,7 @@ class Settings(BaseSettings):
     batch_size: int = Field(2048, ge=1, le=1_000_000, description="records per batch")
     batch_time_ms: int = Field(20, ge=1, le=60_000, description="longest wait to fill a batch")
     queue_size: int = Field(8, ge=1, le=10_000, description="batches buffered between stages")
-    read_chunk_bytes: int = Field(
-        1 << 20, ge=4096, description="bytes a file source reads at once"
-    )
+    read_chunk_bytes: int = Field(1 << 20, ge=4096, description="bytes a file source reads at once")
     max_line_bytes: int = Field(
         1 << 20, ge=1024, description="longest line accepted before it is dead-lettered"
     )
@@ -89,9 +88,7 @@ class Settings(BaseSettings):
     disabled_rules: CommaList = Field(
         default_factory=list, description="rule ids or tags that never fire"
     )
-    exclusions_file: Path | None = Field(
-        None, description="YAML file of exclusions and allowlists"
-    )
+    exclusions_file: Path | None = Field(None, description="YAML file of exclusions and allowlists")
     geoip_city_db: Path | None = Field(None, description="MaxMind-format city database")
     geoip_asn_db: Path | None = Field(None, description="MaxMind-format ASN database")
 
@@ -110,8 +107,14 @@ class Settings(BaseSettings):
         "INFO", description="log verbosity"
     )
 
-    @field_validator("log_paths", "trusted_proxies", "rules_dirs", "disabled_rules",
-                     "webhook_urls", mode="before")
+    @field_validator(
+        "log_paths",
+        "trusted_proxies",
+        "rules_dirs",
+        "disabled_rules",
+        "webhook_urls",
+        mode="before",
+    )
     @classmethod
     def _comma_lists(cls, value: Any) -> Any:
         return _split_commas(value)
@@ -124,9 +127,7 @@ class Settings(BaseSettings):
         except ArgumentError as exc:
             raise ValueError("not a database URL") from exc
         if url.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
-            raise ValueError(
-                "must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
-            )
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
 
     @field_validator("redis_url")
@@ -175,7 +176,7 @@ def redact_url(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-def _describe_error(err: dict[str, Any]) -> str:
+def _describe_error(err: Mapping[str, Any]) -> str:
     loc = err.get("loc") or ()
     name = str(loc[0]) if loc else "?"
     env_name = ENV_PREFIX + name.upper()

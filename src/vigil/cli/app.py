@@ -1,0 +1,70 @@
+"""The root Typer app and the entry point that turns vigil errors into one clean line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import typer
+from rich.table import Table
+
+from vigil import __version__
+from vigil.cli.console import err, out
+from vigil.cli.db import db_app
+from vigil.config import get_settings
+from vigil.errors import VigilError
+from vigil.health import run_checks
+
+app = typer.Typer(
+    name="vigil",
+    help="vigil: find attacks in web-server access logs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db_app, name="db")
+
+
+@app.command()
+def version() -> None:
+    """Print vigil's version."""
+    out.print(f"vigil {__version__}")
+
+
+@app.command()
+def config(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """Show the settings in force, with secrets redacted."""
+    shown = get_settings().redacted()
+    if as_json:
+        sys.stdout.write(json.dumps(shown, indent=2, default=str) + "\n")
+        return
+    table = Table("setting", "value", box=None)
+    for name, value in shown.items():
+        if isinstance(value, list):
+            value = ",".join(value)
+        table.add_row(f"VIGIL_{name.upper()}", "" if value is None else str(value))
+    out.print(table)
+
+
+@app.command()
+def health() -> None:
+    """Check that the database (and Redis, if configured) can be reached."""
+    checks = asyncio.run(run_checks(get_settings()))
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        (out if check.ok else err).print(f"{mark} {check.name}: {check.detail}")
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console-script entry point: vigil errors become one line on stderr and an exit code."""
+    try:
+        app()
+    except VigilError as exc:
+        err.print(f"vigil: {exc}", markup=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("vigil: interrupted")
+        sys.exit(130)

@@ -1,0 +1,51 @@
+"""Bulk writes that are idempotent on both backends (INSERT … ON CONFLICT DO NOTHING)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def _insert_for(session: AsyncSession, table: Table) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"no idempotent insert for dialect {dialect}")
+
+
+async def insert_ignore(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: Sequence[str],
+) -> int:
+    """Insert `rows`, skipping any whose `conflict_columns` already exist; returns rows sent."""
+    if not rows:
+        return 0
+    stmt = _insert_for(session, table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+    await session.execute(stmt, list(rows))
+    return len(rows)
+
+
+async def upsert(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: Sequence[str],
+    update_columns: Sequence[str],
+) -> None:
+    """Insert `rows`, or overwrite `update_columns` where the key already exists."""
+    if not rows:
+        return
+    base = _insert_for(session, table)
+    stmt = base.on_conflict_do_update(
+        index_elements=list(conflict_columns),
+        set_={name: getattr(base.excluded, name) for name in update_columns},
+    )
+    await session.execute(stmt, list(rows))

@@ -1,0 +1,246 @@
+"""The tables of DESIGN.md §4, in column types that work on SQLite and PostgreSQL.
+
+The schema belongs to Alembic (`vigil db upgrade`); `Base.metadata.create_all` is for tests.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on both backends; SQLite stores no zone, so UTC is implied."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Site(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    paranoia_level: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Incident(Base):
+    """One attacker's episode on one site: what an operator reviews instead of each event."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("ix_incidents_site_client_last", "site", "client_ip", "last_seen"),
+        Index("ix_incidents_last_seen", "last_seen"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(64), default="default")
+    client_ip: Mapped[str] = mapped_column(String(45))
+    first_seen: Mapped[datetime] = mapped_column()
+    last_seen: Mapped[datetime] = mapped_column()
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+    top_severity: Mapped[str] = mapped_column(String(8))
+    max_score: Mapped[float] = mapped_column(Float, default=0.0)
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ThreatEvent(Base):
+    """A request (or behaviour firing) scored MEDIUM or HIGH."""
+
+    __tablename__ = "threat_events"
+    __table_args__ = (
+        Index("ix_threat_events_observed_at", "observed_at"),
+        Index("ix_threat_events_client_ip", "client_ip"),
+        Index("ix_threat_events_severity", "severity"),
+        Index("ix_threat_events_score", "score"),
+        Index("ix_threat_events_site_observed", "site", "observed_at"),
+        Index("ix_threat_events_incident", "incident_id"),
+        Index(
+            "ix_threat_events_unreviewed",
+            "observed_at",
+            postgresql_where=text("reviewed = false"),
+            sqlite_where=text("reviewed = 0"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_key: Mapped[str] = mapped_column(String(64), unique=True)
+    site: Mapped[str] = mapped_column(String(64), default="default")
+    source: Mapped[str] = mapped_column(Text, default="")
+    observed_at: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    client_ip: Mapped[str] = mapped_column(String(45))
+    method: Mapped[str] = mapped_column(String(32), default="")
+    path: Mapped[str] = mapped_column(Text, default="")
+    query: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    bytes_sent: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    user_agent: Mapped[str] = mapped_column(Text, default="")
+    referer: Mapped[str] = mapped_column(Text, default="")
+    score: Mapped[float] = mapped_column(Float)
+    severity: Mapped[str] = mapped_column(String(8))
+    detection_mode: Mapped[str] = mapped_column(String(16), default="rules")
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    matched_rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    component_scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    city: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    asn: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    as_org: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True
+    )
+    reviewed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    label: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ModelMetadata(Base):
+    """A trained model: its version, metrics and artifact; at most one active per type."""
+
+    __tablename__ = "model_metadata"
+    __table_args__ = (
+        UniqueConstraint("model_type", "version"),
+        Index(
+            "uq_model_metadata_active_type",
+            "model_type",
+            unique=True,
+            postgresql_where=text("is_active = true"),
+            sqlite_where=text("is_active = 1"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model_type: Mapped[str] = mapped_column(String(32))
+    version: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    training_samples: Mapped[int] = mapped_column(Integer, default=0)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    artifact: Mapped[str] = mapped_column(Text, default="")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class ApiKey(Base):
+    """An API key: only its hash is stored; `prefix` finds the row without revealing the key."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(String(16))
+    sites: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class IngestCheckpoint(Base):
+    """Offset after the last stored line of one file identity of one source."""
+
+    __tablename__ = "ingest_checkpoints"
+
+    source: Mapped[str] = mapped_column(String(512), primary_key=True)
+    file_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeadLetterRow(Base):
+    """A line that matched no format, kept with its origin and the reason."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (UniqueConstraint("source", "file_id", "offset"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(512))
+    file_id: Mapped[str] = mapped_column(String(128))
+    offset: Mapped[int] = mapped_column(BigInteger)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Decision(Base):
+    """A block decision for an IP or CIDR, with why, who made it and until when."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (
+        Index("ix_decisions_expires_at", "expires_at"),
+        Index("ix_decisions_site_value", "site", "value"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(64), default="default")
+    value: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(8), default="ip")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    origin: Mapped[str] = mapped_column(String(32), default="vigil")
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True
+    )
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -1,0 +1,145 @@
+"""Alert fan-out behind one interface: Redis pub/sub when configured, in-process otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import orjson
+
+ALERTS_CHANNEL = "vigil:alerts"
+
+
+class Broker(Protocol):
+    """Publishes JSON messages to a channel and lets any number of subscribers read them."""
+
+    name: str
+
+    async def connect(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def publish(self, message: dict[str, Any], channel: str = ALERTS_CHANNEL) -> None: ...
+
+    async def publish_many(
+        self, messages: list[dict[str, Any]], channel: str = ALERTS_CHANNEL
+    ) -> None: ...
+
+    def subscribe(self, channel: str = ALERTS_CHANNEL) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def ping(self) -> bool: ...
+
+
+class MemoryBroker:
+    """In-process fan-out: each subscriber has its own bounded queue.
+
+    A subscriber that falls more than `max_pending` messages behind loses the oldest ones rather
+    than slowing the pipeline: live alerts are a view, the database is the record.
+    """
+
+    name = "memory"
+
+    def __init__(self, max_pending: int = 10_000) -> None:
+        self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+        self._max_pending = max_pending
+        self.published = 0
+        self.lagged = 0
+
+    async def connect(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._subscribers.clear()
+
+    async def ping(self) -> bool:
+        return True
+
+    async def publish(self, message: dict[str, Any], channel: str = ALERTS_CHANNEL) -> None:
+        await self.publish_many([message], channel)
+
+    async def publish_many(
+        self, messages: list[dict[str, Any]], channel: str = ALERTS_CHANNEL
+    ) -> None:
+        for queue in self._subscribers.get(channel, ()):
+            for message in messages:
+                if queue.full():
+                    queue.get_nowait()
+                    self.lagged += 1
+                queue.put_nowait(message)
+        self.published += len(messages)
+
+    async def subscribe(self, channel: str = ALERTS_CHANNEL) -> AsyncIterator[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self._max_pending)
+        self._subscribers.setdefault(channel, set()).add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.get(channel, set()).discard(queue)
+
+
+class RedisBroker:
+    """Redis pub/sub: every vigil worker and API process sees every alert."""
+
+    name = "redis"
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._client: Any = None
+        self.published = 0
+
+    async def connect(self) -> None:
+        from redis.asyncio import Redis
+
+        self._client = Redis.from_url(self._url, socket_connect_timeout=5)
+        await self._client.ping()
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def ping(self) -> bool:
+        if self._client is None:
+            return False
+        try:
+            return bool(await self._client.ping())
+        except Exception:
+            return False
+
+    async def publish(self, message: dict[str, Any], channel: str = ALERTS_CHANNEL) -> None:
+        await self.publish_many([message], channel)
+
+    async def publish_many(
+        self, messages: list[dict[str, Any]], channel: str = ALERTS_CHANNEL
+    ) -> None:
+        if not messages:
+            return
+        if self._client is None:
+            await self.connect()
+        async with self._client.pipeline(transaction=False) as pipe:
+            for message in messages:
+                pipe.publish(channel, orjson.dumps(message))
+            await pipe.execute()
+        self.published += len(messages)
+
+    async def subscribe(self, channel: str = ALERTS_CHANNEL) -> AsyncIterator[dict[str, Any]]:
+        if self._client is None:
+            await self.connect()
+        pubsub = self._client.pubsub()
+        await pubsub.subscribe(channel)
+        try:
+            async for item in pubsub.listen():
+                if item.get("type") == "message":
+                    yield orjson.loads(item["data"])
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.unsubscribe(channel)
+                await pubsub.aclose()
+
+
+def make_broker(redis_url: str | None) -> Broker:
+    """The broker the settings ask for."""
+    return RedisBroker(redis_url) if redis_url else MemoryBroker()

@@ -145,6 +145,8 @@ class ThreatEvent(Base):
     city: Mapped[str | None] = mapped_column(String(128), nullable=True)
     asn: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     as_org: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    ua_family: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    client_class: Mapped[str | None] = mapped_column(String(16), nullable=True)
     model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     incident_id: Mapped[int | None] = mapped_column(
         ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True
@@ -244,3 +246,18 @@ class Decision(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
     deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class TrafficCounter(Base):
+    """Requests per site and hour by severity: LOW requests are kept only here, not as rows."""
+
+    __tablename__ = "traffic_counters"
+
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    low: Mapped[int] = mapped_column(BigInteger, default=0)
+    medium: Mapped[int] = mapped_column(BigInteger, default=0)
+    high: Mapped[int] = mapped_column(BigInteger, default=0)
+    malformed: Mapped[int] = mapped_column(BigInteger, default=0)
+    dead_letters: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -196,6 +196,8 @@ def upgrade() -> None:
         sa.Column("city", sa.String(length=128), nullable=True),
         sa.Column("asn", sa.BigInteger(), nullable=True),
         sa.Column("as_org", sa.String(length=255), nullable=True),
+        sa.Column("ua_family", sa.String(length=64), nullable=True),
+        sa.Column("client_class", sa.String(length=16), nullable=True),
         sa.Column("model_version", sa.String(length=64), nullable=True),
         sa.Column(
             "incident_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
@@ -231,7 +233,22 @@ def upgrade() -> None:
         )
 
 
+    op.create_table(
+        "traffic_counters",
+        sa.Column("site", sa.String(length=64), nullable=False),
+        sa.Column("bucket", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("requests", sa.BigInteger(), nullable=False),
+        sa.Column("low", sa.BigInteger(), nullable=False),
+        sa.Column("medium", sa.BigInteger(), nullable=False),
+        sa.Column("high", sa.BigInteger(), nullable=False),
+        sa.Column("malformed", sa.BigInteger(), nullable=False),
+        sa.Column("dead_letters", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("site", "bucket", name=op.f("pk_traffic_counters")),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("traffic_counters")
     with op.batch_alter_table("threat_events", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_threat_events_unreviewed",

@@ -16,7 +16,10 @@ class LineBatch:
     """Complete lines read from one source, in order, with their byte offsets.
 
     `end_offset` is the offset just after the last line: once this batch is stored, it is the
-    checkpoint from which the source resumes.
+    checkpoint from which the source resumes. Lines come without their `\n` and are otherwise
+    raw bytes (a `\r` is kept). `oversized` holds the indexes of lines that were longer than
+    the source's `max_line_bytes`: only their first `max_line_bytes` bytes are kept, and the
+    parser must dead-letter them rather than parse a truncated request.
     """
 
     source: str
@@ -24,6 +27,7 @@ class LineBatch:
     lines: list[bytes]
     offsets: list[int]
     end_offset: int
+    oversized: frozenset[int] = frozenset()
 
     def __len__(self) -> int:
         return len(self.lines)

@@ -97,6 +97,27 @@ class Settings(BaseSettings):
         "hybrid", description="rules only, or rules plus ML models"
     )
 
+    incident_quiet_minutes: int = Field(
+        30,
+        ge=1,
+        description="minutes without events after which a client's next event opens a new incident",
+    )
+    block_on_high: bool = Field(True, description="block a client with any HIGH event")
+    block_medium_count: int = Field(
+        10, ge=1, description="block a client after this many MEDIUM events…"
+    )
+    block_medium_window_minutes: int = Field(10, ge=1, description="…within this many minutes")
+    block_duration_minutes: int = Field(240, ge=1, description="how long a block decision lasts")
+    block_simulation: bool = Field(
+        False, description="record decisions without publishing them (trial period)"
+    )
+    webhook_throttle_seconds: float = Field(
+        60.0, ge=0, description="per incident, further alerts within this time become one summary"
+    )
+    store_retry_max_seconds: float = Field(
+        30.0, gt=0, description="longest wait between retries when the database is down"
+    )
+
     api_admin_key: SecretStr | None = Field(
         None, description="bootstrap admin API key (prefer `vigil keys create`)"
     )

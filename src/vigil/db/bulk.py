@@ -49,3 +49,40 @@ async def upsert(
         set_={name: getattr(base.excluded, name) for name in update_columns},
     )
     await session.execute(stmt, list(rows))
+
+
+async def insert_returning_new(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: Sequence[str],
+    key_column: Any,
+) -> dict[Any, int]:
+    """Insert `rows` ignoring duplicates; map the key of each row actually inserted to its id."""
+    if not rows:
+        return {}
+    stmt = (
+        _insert_for(session, table)
+        .on_conflict_do_nothing(index_elements=list(conflict_columns))
+        .returning(key_column, table.c.id)
+    )
+    result = await session.execute(stmt, list(rows))
+    return {key: ident for key, ident in result.all()}
+
+
+async def increment(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: Sequence[str],
+    counter_columns: Sequence[str],
+) -> None:
+    """Insert counter rows, or add their values to the row already stored under the key."""
+    if not rows:
+        return
+    base = _insert_for(session, table)
+    stmt = base.on_conflict_do_update(
+        index_elements=list(conflict_columns),
+        set_={name: table.c[name] + getattr(base.excluded, name) for name in counter_columns},
+    )
+    await session.execute(stmt, list(rows))

@@ -232,7 +232,6 @@ def upgrade() -> None:
             sqlite_where=sa.text("reviewed = 0"),
         )
 
-
     op.create_table(
         "traffic_counters",
         sa.Column("site", sa.String(length=64), nullable=False),

@@ -1,0 +1,280 @@
+"""The synchronous heart of the pipeline: one batch of raw lines in, one scored batch out.
+
+parse → detect (rules, injection analysis, models) → behaviour windows → enrich → score.
+Every stage works on the whole batch; `vigil scan --no-store` calls this directly, and the
+async pipeline calls it once per batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from vigil.detect.engine import DetectionEngine
+from vigil.ingest.parser import LogParser, build_parser
+
+from vigil.config import Settings
+from vigil.detect.behaviour import BehaviourEngine
+from vigil.enrich import Enricher
+from vigil.ingest.records import DeadLetter, LineBatch, LogRecord, event_key
+
+MEDIUM = 0.5
+HIGH = 0.7
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def severity_of(score: float) -> str:
+    if score >= HIGH:
+        return "HIGH"
+    if score >= MEDIUM:
+        return "MEDIUM"
+    return "LOW"
+
+
+@dataclass(slots=True)
+class Threat:
+    """A MEDIUM or HIGH finding about one line, ready to be stored and published."""
+
+    key: str
+    record: LogRecord
+    score: float
+    severity: str
+    categories: list[str]
+    matches: list[dict[str, Any]]
+    components: dict[str, Any]
+    detection_mode: str
+    model_version: str | None = None
+
+
+@dataclass(slots=True)
+class LineResult:
+    """Per input line, in input order: what `--jsonl-all` prints."""
+
+    line: int
+    score: float
+    severity: str
+    rules: list[str]
+    categories: list[str]
+    client_ip: str = ""
+    dead_letter: str | None = None
+
+
+@dataclass(slots=True)
+class ScoredBatch:
+    """The outcome of one batch: threats to store, dead letters, counters, the checkpoint."""
+
+    source: str
+    file_id: str
+    end_offset: int
+    site: str
+    lines: int
+    records: int
+    malformed: int
+    threats: list[Threat]
+    dead_letters: list[DeadLetter]
+    counters: dict[datetime, Counter[str]]
+    results: list[LineResult] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    read_at: float = 0.0
+
+
+def hour_bucket(moment: datetime | None) -> datetime:
+    moment = moment or datetime.now(UTC)
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+class Analyzer:
+    """Turns raw line batches into scored batches; holds the per-process detection state."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        parser: LogParser | None = None,
+        detection: DetectionEngine | None = None,
+        behaviour: BehaviourEngine | None = None,
+        enricher: Enricher | None = None,
+        site: str | None = None,
+        keep_results: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.site = site or settings.site
+        self.parser = parser or build_parser(
+            settings.log_format, trusted_proxies=settings.trusted_proxies
+        )
+        self.detection = detection or DetectionEngine.from_settings(settings)
+        self.behaviour = behaviour if behaviour is not None else BehaviourEngine()
+        self.enricher = enricher or Enricher(settings.geoip_city_db, settings.geoip_asn_db)
+        self.keep_results = keep_results
+        self.models: Any = None
+        self._line_numbers: dict[tuple[str, str], int] = {}
+        self.timings: Counter[str] = Counter()
+
+    @property
+    def detection_mode(self) -> str:
+        return "hybrid" if self.models is not None else "rules"
+
+    def analyze(self, batch: LineBatch, site: str | None = None) -> ScoredBatch:
+        site = site or self.site
+        clock = time.perf_counter
+        t0 = clock()
+        parsed = self.parser.parse_batch(batch)
+        records = parsed.records
+        t1 = clock()
+        detections = self.detection.detect_batch(records, site=site)
+        t2 = clock()
+        model_scores = self.models.score_batch(records, detections) if self.models else None
+        t3 = clock()
+        behaviour_events = self.behaviour.process_batch(records, site=site)
+        t4 = clock()
+
+        threats: list[Threat] = []
+        counters: dict[datetime, Counter[str]] = {}
+        malformed = 0
+        line_scores: list[tuple[float, str, list[str], list[str]]] = []
+        for index, (record, detection) in enumerate(zip(records, detections, strict=True)):
+            if record.malformed:
+                malformed += 1
+            components: dict[str, Any] = {"rules": round(detection.score, 4)}
+            score = detection.score
+            if model_scores is not None:
+                fused = model_scores[index]
+                components.update(fused.components)
+                score = fused.score
+            severity = severity_of(score)
+            bucket = counters.setdefault(hour_bucket(record.observed_at), Counter())
+            bucket["requests"] += 1
+            bucket[severity.lower()] += 1
+            if record.malformed:
+                bucket["malformed"] += 1
+            rule_ids = [m.rule_id for m in detection.matches]
+            if self.keep_results:
+                line_scores.append((score, severity, rule_ids, list(detection.categories)))
+            if severity != "LOW":
+                threats.append(
+                    Threat(
+                        key=record.event_key,
+                        record=record,
+                        score=round(score, 4),
+                        severity=severity,
+                        categories=list(detection.categories),
+                        matches=[m.to_dict() for m in detection.matches],
+                        components=components,
+                        detection_mode=self.detection_mode,
+                        model_version=getattr(self.models, "version", None),
+                    )
+                )
+        for event in behaviour_events:
+            record = records[event.record_index]
+            threats.append(
+                Threat(
+                    key=event_key(
+                        record.source, f"{record.file_id}#{event.detector}", record.offset
+                    ),
+                    record=record,
+                    score=round(event.score, 4),
+                    severity=event.severity,
+                    categories=[event.category],
+                    matches=[
+                        {
+                            "rule_id": f"behaviour:{event.detector}",
+                            "category": event.category,
+                            "target": "client",
+                            "fragment": "",
+                            "evidence": event.evidence,
+                        }
+                    ],
+                    components={"behaviour": round(event.score, 4)},
+                    detection_mode="behaviour",
+                )
+            )
+            if self.keep_results:
+                score, severity, rules, categories = line_scores[event.record_index]
+                line_scores[event.record_index] = (
+                    max(score, event.score),
+                    severity_of(max(score, event.score)),
+                    [*rules, f"behaviour:{event.detector}"],
+                    sorted({*categories, event.category}),
+                )
+        if parsed.dead_letters:
+            dead_bucket = counters.setdefault(hour_bucket(None), Counter())
+            dead_bucket["dead_letters"] += len(parsed.dead_letters)
+        self._enrich(threats)
+        t5 = clock()
+
+        results = self._line_results(batch, records, parsed.dead_letters, line_scores)
+        timings = {
+            "parse": t1 - t0,
+            "detect": t2 - t1,
+            "models": t3 - t2,
+            "behaviour": t4 - t3,
+            "score": t5 - t4,
+        }
+        self.timings.update(timings)
+        return ScoredBatch(
+            source=batch.source,
+            file_id=batch.file_id,
+            end_offset=batch.end_offset,
+            site=site,
+            lines=len(batch.lines),
+            records=len(records),
+            malformed=malformed,
+            threats=threats,
+            dead_letters=parsed.dead_letters,
+            counters=counters,
+            results=results,
+            timings=timings,
+        )
+
+    def _enrich(self, threats: list[Threat]) -> None:
+        for threat in threats:
+            record = threat.record
+            client = self.enricher.client(record.client_ip)
+            agent = self.enricher.agent(record.user_agent)
+            threat.components["client"] = {
+                "country": client.country,
+                "city": client.city,
+                "asn": client.asn,
+                "as_org": client.as_org,
+                "ua_family": agent.family,
+                "client_class": agent.client_class,
+            }
+
+    def _line_results(
+        self,
+        batch: LineBatch,
+        records: list[LogRecord],
+        dead_letters: list[DeadLetter],
+        line_scores: list[tuple[float, str, list[str], list[str]]],
+    ) -> list[LineResult] | None:
+        if not self.keep_results:
+            return None
+        key = (batch.source, batch.file_id)
+        first_line = self._line_numbers.get(key, 0) + 1
+        self._line_numbers[key] = first_line - 1 + len(batch.lines)
+        index_of = {offset: i for i, offset in enumerate(batch.offsets)}
+        results: list[LineResult | None] = [None] * len(batch.lines)
+        for record, (score, severity, rules, categories) in zip(records, line_scores, strict=True):
+            i = index_of[record.offset]
+            results[i] = LineResult(
+                line=first_line + i,
+                score=round(score, 4),
+                severity=severity,
+                rules=rules,
+                categories=categories,
+                client_ip=record.client_ip,
+            )
+        for dead in dead_letters:
+            i = index_of[dead.offset]
+            results[i] = LineResult(
+                line=first_line + i,
+                score=0.0,
+                severity="LOW",
+                rules=[],
+                categories=[],
+                dead_letter=dead.reason,
+            )
+        return [r for r in results if r is not None]

@@ -1,0 +1,325 @@
+"""The async pipeline: bounded queues of batches between sources, analysis and the sinks.
+
+sources ──► [raw queue] ──► analyze (parse, detect, behaviour, score) ──► [scored queue] ──►
+store (one transaction per batch) ──► publish (broker, webhooks)
+
+Queues are bounded: when the store falls behind (or the database is down) the scored queue
+fills, analysis waits, the raw queue fills and sources wait. `try_submit` is the non-waiting
+entry for HTTP ingest, which answers 429 instead. `stop()` drains everything accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vigil import metrics
+from vigil.config import Settings
+from vigil.ingest.records import LineBatch
+from vigil.pipeline.analyze import Analyzer, ScoredBatch
+from vigil.sinks.broker import Broker
+from vigil.sinks.store import StoreResult, StoreSink
+from vigil.sinks.webhooks import WebhookNotifier
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+@dataclass(slots=True)
+class StageCounters:
+    """Per-stage numbers for /health and /metrics."""
+
+    batches_in: int = 0
+    batches_out: int = 0
+    lines_in: int = 0
+    lines_out: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "batches_in": self.batches_in,
+            "batches_out": self.batches_out,
+            "lines_in": self.lines_in,
+            "lines_out": self.lines_out,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(slots=True)
+class _Queued:
+    batch: LineBatch
+    site: str | None
+    read_at: float
+
+
+@dataclass
+class PipelineTotals:
+    lines: int = 0
+    records: int = 0
+    malformed: int = 0
+    dead_letters: int = 0
+    threats: int = 0
+    stored: int = 0
+    severities: Counter[str] = field(default_factory=Counter)
+
+
+class Pipeline:
+    """Runs analysis and the sinks as tasks; sources feed it with `submit` or `try_submit`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        analyzer: Analyzer | None = None,
+        store: StoreSink | None = None,
+        broker: Broker | None = None,
+        webhooks: WebhookNotifier | None = None,
+        on_scored: Callable[[ScoredBatch], None] | None = None,
+        on_stored: Callable[[ScoredBatch, StoreResult], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.analyzer = analyzer or Analyzer(settings)
+        self.store = store
+        self.broker = broker
+        self.webhooks = webhooks
+        self.on_scored = on_scored
+        self.on_stored = on_stored
+        self._raw: asyncio.Queue[Any] = asyncio.Queue(settings.queue_size)
+        self._scored: asyncio.Queue[Any] = asyncio.Queue(settings.queue_size)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sources: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._ingest_id = f"ingest-{uuid.uuid4().hex[:12]}"
+        self._ingest_seq = itertools.count()
+        self.counters = {name: StageCounters() for name in ("analyze", "store", "publish")}
+        self.totals = PipelineTotals()
+        self.started_at = time.time()
+        self.db_healthy = True
+
+    # ----------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        if self.webhooks is not None:
+            await self.webhooks.start()
+        self._tasks = [
+            asyncio.create_task(self._analyze_loop(), name="pipeline-analyze"),
+            asyncio.create_task(self._store_loop(), name="pipeline-store"),
+        ]
+
+    def add_source(self, batches: AsyncIterator[LineBatch], site: str | None = None) -> None:
+        """Feed the pipeline from an async iterator of batches (a tailer or a reader)."""
+
+        async def pump() -> None:
+            async for batch in batches:
+                await self.submit(batch, site)
+
+        self._sources.append(asyncio.create_task(pump(), name="pipeline-source"))
+
+    async def wait_sources(self) -> None:
+        """Wait until every added source is exhausted (one-shot readers)."""
+        if self._sources:
+            await asyncio.gather(*self._sources)
+
+    async def stop(self, drain: bool = True) -> None:
+        """Stop sources, then let every accepted batch through the sinks before returning."""
+        self._stopping = True
+        for task in self._sources:
+            task.cancel()
+        for task in self._sources:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._sources = []
+        if self._tasks:
+            if drain:
+                await self._raw.put(_STOP)
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            else:
+                for task in self._tasks:
+                    task.cancel()
+            self._tasks = []
+        if self.webhooks is not None:
+            await self.webhooks.stop()
+
+    # ------------------------------------------------------------------- intake
+    async def submit(self, batch: LineBatch, site: str | None = None) -> None:
+        """Queue a batch, waiting while the pipeline is full (backpressure, never a drop)."""
+        metrics.LINES_IN.labels(batch.source).inc(len(batch.lines))
+        await self._raw.put(_Queued(batch, site, time.time()))
+        metrics.QUEUE_DEPTH.labels("analyze").set(self._raw.qsize())
+
+    def try_submit(self, source: str, lines: list[bytes], site: str | None = None) -> bool:
+        """Queue lines from HTTP ingest if there is room now; False means 'retry later'."""
+        if self._stopping or self._raw.full():
+            return False
+        start = next(self._ingest_seq)
+        # Each accepted HTTP line gets a unique position in this process's ingest stream, so
+        # its event key is stable and distinct.
+        offsets = list(range(start, start + len(lines)))
+        for _ in range(len(lines) - 1):
+            next(self._ingest_seq)
+        batch = LineBatch(
+            source=f"http:{source}",
+            file_id=self._ingest_id,
+            lines=lines,
+            offsets=offsets,
+            end_offset=offsets[-1] + 1 if offsets else start,
+        )
+        metrics.LINES_IN.labels(batch.source).inc(len(lines))
+        self._raw.put_nowait(_Queued(batch, site, time.time()))
+        return True
+
+    # ------------------------------------------------------------------- stages
+    async def _analyze_loop(self) -> None:
+        counters = self.counters["analyze"]
+        while True:
+            item = await self._raw.get()
+            if item is _STOP:
+                await self._scored.put(_STOP)
+                return
+            counters.batches_in += 1
+            counters.lines_in += len(item.batch.lines)
+            started = time.perf_counter()
+            try:
+                scored = self.analyzer.analyze(item.batch, item.site)
+            except Exception:
+                # A bug in a detector must not stop ingestion: the batch is retried line by
+                # line into dead letters so nothing accepted is lost.
+                counters.errors += 1
+                metrics.STAGE_ERRORS.labels("analyze").inc()
+                log.exception("event=analyze_failed source=%s", item.batch.source)
+                scored = self._as_dead_letters(item.batch, item.site)
+            elapsed = time.perf_counter() - started
+            counters.seconds += elapsed
+            metrics.BATCH_SECONDS.labels("analyze").observe(elapsed)
+            scored.read_at = item.read_at
+            self._count(scored)
+            counters.batches_out += 1
+            counters.lines_out += scored.lines
+            if self.on_scored is not None:
+                self.on_scored(scored)
+            await self._scored.put(scored)
+            metrics.QUEUE_DEPTH.labels("store").set(self._scored.qsize())
+            await asyncio.sleep(0)
+
+    def _as_dead_letters(self, batch: LineBatch, site: str | None) -> ScoredBatch:
+        from vigil.ingest.records import DeadLetter
+
+        return ScoredBatch(
+            source=batch.source,
+            file_id=batch.file_id,
+            end_offset=batch.end_offset,
+            site=site or self.analyzer.site,
+            lines=len(batch.lines),
+            records=0,
+            malformed=0,
+            threats=[],
+            dead_letters=[
+                DeadLetter(batch.source, batch.file_id, off, line, "analysis failed")
+                for line, off in zip(batch.lines, batch.offsets, strict=True)
+            ],
+            counters={},
+        )
+
+    def _count(self, scored: ScoredBatch) -> None:
+        totals = self.totals
+        totals.lines += scored.lines
+        totals.records += scored.records
+        totals.malformed += scored.malformed
+        totals.dead_letters += len(scored.dead_letters)
+        totals.threats += len(scored.threats)
+        metrics.LINES_PARSED.inc(scored.records)
+        metrics.MALFORMED.inc(scored.malformed)
+        metrics.DEAD_LETTERS.inc(len(scored.dead_letters))
+        for counts in scored.counters.values():
+            for severity in ("low", "medium", "high"):
+                if counts.get(severity):
+                    totals.severities[severity.upper()] += counts[severity]
+                    metrics.EVENTS.labels(severity.upper()).inc(counts[severity])
+
+    async def _store_loop(self) -> None:
+        counters = self.counters["store"]
+        while True:
+            scored = await self._scored.get()
+            if scored is _STOP:
+                return
+            counters.batches_in += 1
+            counters.lines_in += scored.lines
+            started = time.perf_counter()
+            result = StoreResult(skipped=True, events=[], decisions=[])
+            if self.store is not None:
+                result = await self.store.write(
+                    scored, stop_requested=lambda: self._stopping, on_retry=self._on_retry
+                )
+                self.db_healthy = True
+                self.totals.stored += len(result.events)
+            elapsed = time.perf_counter() - started
+            counters.seconds += elapsed
+            metrics.BATCH_SECONDS.labels("store").observe(elapsed)
+            counters.batches_out += 1
+            counters.lines_out += scored.lines
+            await self._publish(result)
+            if self.on_stored is not None:
+                maybe = self.on_stored(scored, result)
+                if maybe is not None:
+                    await maybe
+
+    async def _on_retry(self, exc: BaseException) -> None:
+        self.db_healthy = False
+        self.counters["store"].errors += 1
+
+    async def _publish(self, result: StoreResult) -> None:
+        if not result.events:
+            return
+        counters = self.counters["publish"]
+        counters.batches_in += 1
+        counters.lines_in += len(result.events)
+        if self.broker is not None:
+            try:
+                await self.broker.publish_many(result.events)
+            except Exception:
+                # The events are stored; live delivery is best effort and must not stall storage.
+                counters.errors += 1
+                metrics.STAGE_ERRORS.labels("publish").inc()
+                log.warning("event=publish_failed events=%d", len(result.events))
+        if self.webhooks is not None:
+            self.webhooks.offer(result.events)
+        counters.batches_out += 1
+        counters.lines_out += len(result.events)
+
+    # -------------------------------------------------------------------- views
+    def stats(self) -> dict[str, Any]:
+        return {
+            "uptime_seconds": round(time.time() - self.started_at, 1),
+            "queues": {"analyze": self._raw.qsize(), "store": self._scored.qsize()},
+            "queue_capacity": self.settings.queue_size,
+            "stages": {name: c.as_dict() for name, c in self.counters.items()},
+            "totals": {
+                "lines": self.totals.lines,
+                "records": self.totals.records,
+                "malformed": self.totals.malformed,
+                "dead_letters": self.totals.dead_letters,
+                "threats": self.totals.threats,
+                "stored": self.totals.stored,
+                "by_severity": dict(self.totals.severities),
+            },
+            "database_healthy": self.db_healthy,
+            "detection_mode": self.analyzer.detection_mode,
+        }
+
+    def set_exclusions(
+        self, site: str | None, exclusions: list[dict[str, Any]], allowlist: list[dict[str, Any]]
+    ) -> None:
+        """Apply exclusions and allowlist entries to the running detectors, atomically."""
+        self.analyzer.detection.set_exclusions_from_dicts(site, exclusions, allowlist)

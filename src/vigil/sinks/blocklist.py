@@ -1,0 +1,195 @@
+"""Block decisions: the policy that makes them, and the formats firewalls and proxies read.
+
+Policy: a client with any HIGH event, or with `block_medium_count` MEDIUM-or-higher events
+within `block_medium_window_minutes`, gets a decision for its address that expires after
+`block_duration_minutes`. In simulation mode decisions are recorded but not published.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vigil.config import Settings
+from vigil.db.models import Decision, Incident, ThreatEvent
+
+EXPORT_FORMATS = ("nginx", "plain", "nftables", "json")
+
+
+@dataclass(frozen=True, slots=True)
+class BlockPolicy:
+    block_on_high: bool = True
+    medium_count: int = 10
+    medium_window: timedelta = timedelta(minutes=10)
+    duration: timedelta = timedelta(hours=4)
+    simulation: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BlockPolicy:
+        return cls(
+            block_on_high=settings.block_on_high,
+            medium_count=settings.block_medium_count,
+            medium_window=timedelta(minutes=settings.block_medium_window_minutes),
+            duration=timedelta(minutes=settings.block_duration_minutes),
+            simulation=settings.block_simulation,
+        )
+
+
+def active_clause(now: datetime) -> ColumnElement[bool]:
+    """Decisions in force at `now`: not deleted, not expired."""
+    return and_(
+        Decision.deleted_at.is_(None),
+        or_(Decision.expires_at.is_(None), Decision.expires_at > now),
+    )
+
+
+def scope_of(value: str) -> str:
+    network = ipaddress.ip_network(value, strict=False)
+    return "ip" if network.num_addresses == 1 else "range"
+
+
+async def apply_policy(
+    session: AsyncSession,
+    site: str,
+    incidents: Sequence[Incident],
+    policy: BlockPolicy,
+    now: datetime | None = None,
+) -> list[Decision]:
+    """Create decisions for the clients of `incidents` that the policy says to block."""
+    now = now or datetime.now(UTC)
+    if not incidents:
+        return []
+    ips = sorted({i.client_ip for i in incidents})
+    already = set(
+        await session.scalars(
+            select(Decision.value).where(
+                Decision.site == site, Decision.value.in_(ips), active_clause(now)
+            )
+        )
+    )
+    created: list[Decision] = []
+    for incident in incidents:
+        ip = incident.client_ip
+        if ip in already:
+            continue
+        reason = None
+        if policy.block_on_high and incident.top_severity == "HIGH":
+            reason = f"HIGH severity ({', '.join(incident.categories[:4])})"
+        else:
+            since = incident.last_seen - policy.medium_window
+            recent = await session.scalar(
+                select(func.count())
+                .select_from(ThreatEvent)
+                .where(
+                    ThreatEvent.site == site,
+                    ThreatEvent.client_ip == ip,
+                    ThreatEvent.observed_at >= since,
+                )
+            )
+            if (recent or 0) >= policy.medium_count:
+                reason = (
+                    f"{recent} events within {int(policy.medium_window.total_seconds() // 60)} min"
+                )
+        if reason is None:
+            continue
+        try:
+            scope = scope_of(ip)
+        except ValueError:
+            continue  # a client field that is not an address cannot be blocked
+        decision = Decision(
+            site=site,
+            value=ip,
+            scope=scope,
+            reason=reason,
+            origin="vigil",
+            incident_id=incident.id,
+            simulated=policy.simulation,
+            created_at=now,
+            expires_at=now + policy.duration,
+        )
+        session.add(decision)
+        created.append(decision)
+        already.add(ip)
+    if created:
+        await session.flush()
+    return created
+
+
+async def active_decisions(
+    session: AsyncSession,
+    sites: Sequence[str] | None = None,
+    now: datetime | None = None,
+    include_simulated: bool = False,
+) -> list[Decision]:
+    """Decisions in force, limited to `sites` when given (a site-restricted caller)."""
+    now = now or datetime.now(UTC)
+    query = select(Decision).where(active_clause(now))
+    if not include_simulated:
+        query = query.where(Decision.simulated.is_(False))
+    if sites is not None:
+        query = query.where(Decision.site.in_(list(sites)))
+    return list(await session.scalars(query.order_by(Decision.id)))
+
+
+def render(decisions: Sequence[Decision], fmt: str, set_name: str = "vigil_blocklist") -> str:
+    """The decisions as an nginx include, a plain list, an nftables script or JSON lines."""
+    values = sorted({d.value for d in decisions}, key=_sort_key)
+    if fmt == "plain":
+        return "".join(f"{v}\n" for v in values)
+    if fmt == "nginx":
+        body = "".join(f"deny {v};\n" for v in values)
+        return "# vigil blocklist: include from an http, server or location block\n" + body
+    if fmt == "nftables":
+        v4 = [v for v in values if ipaddress.ip_network(v, strict=False).version == 4]
+        v6 = [v for v in values if ipaddress.ip_network(v, strict=False).version == 6]
+        lines = [
+            "#!/usr/sbin/nft -f",
+            "# vigil blocklist: load with `nft -f FILE`",
+            "table inet vigil {",
+            f"  set {set_name}_v4 {{ type ipv4_addr; flags interval; "
+            + (f"elements = {{ {', '.join(v4)} }}; " if v4 else "")
+            + "}",
+            f"  set {set_name}_v6 {{ type ipv6_addr; flags interval; "
+            + (f"elements = {{ {', '.join(v6)} }}; " if v6 else "")
+            + "}",
+            "  chain input {",
+            "    type filter hook input priority -10; policy accept;",
+            f"    ip saddr @{set_name}_v4 drop",
+            f"    ip6 saddr @{set_name}_v6 drop",
+            "  }",
+            "}",
+        ]
+        return "\n".join(lines) + "\n"
+    if fmt == "json":
+        import orjson
+
+        return "".join(
+            orjson.dumps(decision_dict(d)).decode() + "\n"
+            for d in sorted(decisions, key=lambda d: d.id)
+        )
+    raise ValueError(f"unknown blocklist format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+
+
+def decision_dict(decision: Decision) -> dict[str, object]:
+    return {
+        "id": decision.id,
+        "site": decision.site,
+        "value": decision.value,
+        "scope": decision.scope,
+        "reason": decision.reason,
+        "origin": decision.origin,
+        "simulated": decision.simulated,
+        "incident_id": decision.incident_id,
+        "created_at": decision.created_at.isoformat(),
+        "expires_at": decision.expires_at.isoformat() if decision.expires_at else None,
+    }
+
+
+def _sort_key(value: str) -> tuple[int, int, int]:
+    network = ipaddress.ip_network(value, strict=False)
+    return (network.version, int(network.network_address), network.prefixlen)

@@ -11,7 +11,10 @@ from rich.table import Table
 
 from vigil import __version__
 from vigil.cli.console import err, out
+from vigil.cli.blocklist import blocklist_app
 from vigil.cli.db import db_app
+from vigil.cli.scan import scan
+from vigil.cli.serve import serve
 from vigil.config import get_settings
 from vigil.errors import VigilError
 from vigil.health import run_checks
@@ -24,6 +27,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db_app, name="db")
+app.add_typer(blocklist_app, name="blocklist")
+app.command()(scan)
+app.command()(serve)
 
 
 @app.command()

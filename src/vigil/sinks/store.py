@@ -265,3 +265,11 @@ async def load_checkpoints(source: str | None = None) -> dict[tuple[str, str], i
             query = query.where(IngestCheckpoint.source == source)
         rows = await session.execute(query)
         return {(s, f): o for s, f, o in rows}
+
+
+class DbCheckpointStore:
+    """The tailer's view of the `ingest_checkpoints` table."""
+
+    async def load_all(self, source: str) -> dict[str, int]:
+        stored = await load_checkpoints(source)
+        return {file_id: offset for (_source, file_id), offset in stored.items()}

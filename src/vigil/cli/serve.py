@@ -1,0 +1,96 @@
+"""`vigil serve`: tail `VIGIL_LOG_PATHS`, run the pipeline and serve the API and dashboard in
+one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import typer
+
+from vigil.cli.console import err
+from vigil.config import Settings, get_settings, load_settings
+
+
+async def run_server(settings: Settings) -> None:
+    import uvicorn
+
+    from vigil.api.app import create_app
+    from vigil.db import migrate
+    from vigil.db.session import close_db, configure_db, init_db
+    from vigil.ingest.tailer import FileTailer
+    from vigil.pipeline.analyze import Analyzer
+    from vigil.pipeline.runner import Pipeline
+    from vigil.sinks.broker import make_broker
+    from vigil.sinks.store import DbCheckpointStore, StoreSink
+    from vigil.sinks.webhooks import WebhookNotifier
+
+    configure_db(settings)
+    await init_db()
+    if await migrate.current_revision_async(settings) is None:
+        if not settings.is_sqlite:
+            await close_db()
+            from vigil.errors import VigilError
+
+            raise VigilError("the database has no vigil schema yet; run `vigil db upgrade` first")
+        await asyncio.to_thread(migrate.upgrade, "head", settings)
+    await close_db()
+
+    broker = make_broker(settings.redis_url)
+    analyzer = Analyzer(settings)
+    from vigil.cli.scan import _load_models
+
+    _load_models(analyzer, settings)
+    webhooks = WebhookNotifier(
+        settings.webhook_urls,
+        secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+        throttle_seconds=settings.webhook_throttle_seconds,
+    )
+    pipeline = Pipeline(
+        settings, analyzer=analyzer, store=StoreSink(settings), broker=broker, webhooks=webhooks
+    )
+    tailer = FileTailer.from_settings(settings, checkpoints=DbCheckpointStore())
+
+    async def start_sources() -> None:
+        if settings.log_paths:
+            pipeline.add_source(tailer.batches())
+
+    app = create_app(settings, pipeline=pipeline, broker=broker, on_started=start_sources)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        lifespan="on",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    err.print(
+        f"vigil serving on http://{settings.host}:{settings.port}/ — tailing "
+        f"{', '.join(settings.log_paths) or 'nothing (set VIGIL_LOG_PATHS)'}"
+    )
+    await server.serve()
+
+
+def serve(
+    host: str = typer.Option(None, "--host", help="listen address (default: VIGIL_HOST)"),
+    port: int = typer.Option(None, "--port", help="listen port (default: VIGIL_PORT)"),
+    log_paths: str = typer.Option(
+        None, "--paths", help="comma-separated files or globs (default: VIGIL_LOG_PATHS)"
+    ),
+) -> None:
+    """Tail the configured logs, detect, store, alert, and serve the API and dashboard."""
+    overrides: dict[str, object] = {}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    if log_paths:
+        overrides["log_paths"] = log_paths
+    settings = load_settings(**overrides) if overrides else get_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s level=%(levelname)s %(name)s %(message)s"
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_server(settings))

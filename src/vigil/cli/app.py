@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 
 from vigil import __version__
-from vigil.cli.console import err, out
 from vigil.cli.blocklist import blocklist_app
+from vigil.cli.console import err, out
 from vigil.cli.db import db_app
 from vigil.cli.scan import scan
 from vigil.cli.serve import serve

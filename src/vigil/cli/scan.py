@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
@@ -20,8 +20,10 @@ from vigil.cli.console import err, out
 from vigil.config import Settings, get_settings, load_settings
 from vigil.errors import InputError, VigilError
 from vigil.ingest.records import LineBatch
-from vigil.pipeline.analyze import Analyzer, ScoredBatch
 from vigil.pipeline.summary import ScanSummary
+
+if TYPE_CHECKING:
+    from vigil.pipeline.analyze import Analyzer, ScoredBatch
 
 
 class Output(StrEnum):
@@ -326,6 +328,8 @@ def scan(
     if paranoia:
         overrides["paranoia_level"] = paranoia
     settings = load_settings(**overrides) if overrides else get_settings()
+    from vigil.pipeline.analyze import Analyzer
+
     total = _total_bytes(paths)
     analyzer = Analyzer(settings, keep_results=jsonl_all)
     _load_models(analyzer, settings)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vigil.pipeline.analyze import ScoredBatch
+if TYPE_CHECKING:
+    from vigil.pipeline.analyze import ScoredBatch
 
 
 @dataclass

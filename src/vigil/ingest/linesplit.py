@@ -140,8 +140,16 @@ class LineSplitter:
 class BatchBuilder:
     """Collects lines of one file identity until a batch is full or old enough to hand out."""
 
-    __slots__ = ("end_offset", "lines", "max_bytes", "max_lines", "nbytes", "offsets",
-                 "opened_at", "oversized")
+    __slots__ = (
+        "end_offset",
+        "lines",
+        "max_bytes",
+        "max_lines",
+        "nbytes",
+        "offsets",
+        "opened_at",
+        "oversized",
+    )
 
     def __init__(self, max_lines: int, max_bytes: int) -> None:
         self.max_lines = max_lines

@@ -1,0 +1,110 @@
+"""Cheap, cached classification of request paths and user agents for the behaviour windows.
+
+Paths and user agents repeat heavily in access logs, so each distinct string is classified once
+and the answer is kept in a bounded cache; the hot loop then pays one dictionary lookup.
+Bit positions for the distinct-count bitmaps come from CRC-32, which (unlike `hash()`) is the
+same in every process, so a restored snapshot keeps counting the same paths as the same.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+from vigil.detect.behaviour.config import BehaviourConfig
+
+PATH_BITS = 512
+UA_BITS = 256
+
+IS_HEALTH = 1
+IS_SENSITIVE = 2
+IS_ASSET = 4
+
+BROWSER = 0
+BOT = 1
+API = 2
+CLASS_NAMES: tuple[str, str, str] = ("browser", "bot", "api")
+
+_CACHE_LIMIT = 65_536
+
+
+def normalize_path(path: str) -> str:
+    """Lower-case path without a trailing slash, the form endpoints are matched in."""
+    lowered = path.lower()
+    if len(lowered) > 1 and lowered.endswith("/"):
+        lowered = lowered.rstrip("/") or "/"
+    return lowered
+
+
+class PathClassifier:
+    """Maps a path to (bitmap position, flags, login endpoint index or -1)."""
+
+    def __init__(self, config: BehaviourConfig) -> None:
+        self._health = frozenset(normalize_path(p) for p in config.exclusions.health_paths)
+        patterns = config.probe.patterns
+        self._sensitive = (
+            re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
+        )
+        self._assets = tuple(s.lower() for s in config.asset_suffixes)
+        self._logins: dict[str, int] = {}
+        for index, endpoint in enumerate(config.bruteforce.endpoints):
+            self._logins.setdefault(normalize_path(endpoint.path), index)
+        self._cache: dict[str, tuple[int, int, int]] = {}
+
+    def classify(self, path: str) -> tuple[int, int, int]:
+        """(bit position, flags, login endpoint index or -1) of `path`."""
+        info = self._cache.get(path)
+        if info is None:
+            info = self._compute(path)
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[path] = info
+        return info
+
+    def _compute(self, path: str) -> tuple[int, int, int]:
+        norm = normalize_path(path)
+        flags = 0
+        if norm in self._health:
+            flags |= IS_HEALTH
+        if self._sensitive is not None and self._sensitive.search(path):
+            flags |= IS_SENSITIVE
+        if norm.endswith(self._assets):
+            flags |= IS_ASSET
+        bit = zlib.crc32(path.encode("utf-8", "surrogatepass")) & (PATH_BITS - 1)
+        return bit, flags, self._logins.get(norm, -1)
+
+
+class AgentClassifier:
+    """Maps a user agent to (bitmap position, client class, is a known good bot)."""
+
+    def __init__(self, config: BehaviourConfig) -> None:
+        self._good = tuple(a.lower() for a in config.exclusions.good_bot_agents)
+        self._api = tuple(a.lower() for a in config.api_agents)
+        self._bot = tuple(a.lower() for a in config.bot_agents)
+        self._cache: dict[str, tuple[int, int, bool]] = {}
+
+    def classify(self, agent: str) -> tuple[int, int, bool]:
+        """(bit position, class, good bot) of `agent`."""
+        info = self._cache.get(agent)
+        if info is None:
+            info = self._compute(agent)
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[agent] = info
+        return info
+
+    def _compute(self, agent: str) -> tuple[int, int, bool]:
+        lowered = agent.lower()
+        bit = zlib.crc32(agent.encode("utf-8", "surrogatepass")) & (UA_BITS - 1)
+        good = any(token in lowered for token in self._good)
+        if good:
+            cls = BOT
+        elif not lowered or lowered == "-" or any(token in lowered for token in self._api):
+            cls = API
+        elif any(token in lowered for token in self._bot):
+            cls = BOT
+        elif lowered.startswith("mozilla/") or lowered.startswith("opera/"):
+            cls = BROWSER
+        else:
+            cls = BOT
+        return bit, cls, good

@@ -1,0 +1,693 @@
+"""The behaviour stage: per-client sliding windows updated per batch, and detectors over them.
+
+Time is event time (each record's `observed_at`, in whole seconds), never the wall clock, so
+replaying a file behaves exactly like watching it live. A record without a timestamp is placed
+at the latest time seen for its site.
+
+Restart strategy: checkpointed state. `snapshot()` serializes every window, baseline, login
+campaign and episode to bytes and `restore()` loads them back. vigil resumes reading at the
+offset of the last committed batch and does not keep the requests it has already read (it
+stores threats, not traffic), so the alternative, rebuilding windows from the last window of
+records, would need data that is gone after a restart. A snapshot taken with each committed
+checkpoint (or at least once per short window) hands the new process everything the windows
+knew: an attack in progress keeps counting where it stopped, and state older than the snapshot
+ages out by event time exactly as it would have live. If the snapshot lags the checkpoint by
+at most one window, at most that window of evidence is lost, which the requirement allows.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from vigil.detect.behaviour import snapshot as snapshot_codec
+from vigil.detect.behaviour.campaigns import CampaignTable, LoginCampaign, stuffing_finding
+from vigil.detect.behaviour.classify import (
+    BOT,
+    BROWSER,
+    IS_ASSET,
+    IS_HEALTH,
+    IS_SENSITIVE,
+    AgentClassifier,
+    PathClassifier,
+)
+from vigil.detect.behaviour.config import BehaviourConfig
+from vigil.detect.behaviour.detectors import Detectors, Finding
+from vigil.detect.behaviour.events import BehaviourEvent
+from vigil.detect.behaviour.windows import (
+    ASSET,
+    BYTES,
+    GAP_N,
+    GAP_SQ,
+    GAP_SUM,
+    HEAD,
+    LOGIN_ATTEMPTS,
+    LOGIN_FAILURES,
+    LOGINS,
+    NOT_FOUND,
+    OTHER_METHOD,
+    PATH_SET,
+    POST,
+    REQ,
+    S5XX,
+    S401,
+    S403,
+    SENSITIVE_HITS,
+    SENSITIVE_SERVED,
+    SENSITIVE_SET,
+    UA_SET,
+    UA_SWITCH,
+    ClientState,
+    ClientTable,
+    LongWindow,
+)
+from vigil.ingest.records import LogRecord
+
+GroupOf = Callable[[LogRecord], str | None]
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "short_requests",
+    "short_not_found",
+    "short_5xx",
+    "long_requests",
+    "long_distinct_paths",
+    "long_not_found_ratio",
+    "long_401_ratio",
+    "long_403_ratio",
+    "long_5xx_ratio",
+    "long_login_attempts",
+    "long_login_failure_ratio",
+    "long_distinct_user_agents",
+    "long_user_agent_switch_ratio",
+    "long_post_ratio",
+    "long_head_ratio",
+    "long_other_method_ratio",
+    "long_mean_bytes",
+    "long_asset_ratio",
+    "long_sensitive_hits",
+    "long_interarrival_mean",
+    "long_interarrival_cv",
+    "flood_ratio",
+    "client_is_browser",
+    "client_is_bot",
+    "good_bot_agent",
+)
+
+# Baseline of a client class is trusted only after this many client windows were seen.
+_BASELINE_MIN_SAMPLES = 50
+_MAX_CV_FEATURE = 10.0
+
+
+class SiteState:
+    """Everything the behaviour stage keeps for one site."""
+
+    __slots__ = (
+        "baseline_samples",
+        "baselines",
+        "campaigns",
+        "clock",
+        "err_5xx",
+        "err_5xx_prev",
+        "err_req",
+        "err_req_prev",
+        "err_start",
+        "name",
+        "table",
+    )
+
+    def __init__(self, name: str, max_groups: int) -> None:
+        self.name = name
+        self.table = ClientTable()
+        self.clock = 0
+        self.baselines: list[float] = [0.0, 0.0, 0.0]
+        self.baseline_samples: list[int] = [0, 0, 0]
+        self.campaigns = CampaignTable(max_groups)
+        self.err_start = 0
+        self.err_req = self.err_5xx = 0
+        self.err_req_prev = self.err_5xx_prev = 0
+
+    def roll_site(self, t: int, gen: int) -> None:
+        """Start a new generation of the site-wide request and 5xx counters."""
+        if t < self.err_start + 2 * gen:
+            self.err_req_prev, self.err_5xx_prev = self.err_req, self.err_5xx
+        else:
+            self.err_req_prev = self.err_5xx_prev = 0
+        self.err_req = self.err_5xx = 0
+        self.err_start = t - t % gen
+
+    def baseline(self, cls: int) -> float | None:
+        """Learned requests per short window of a typical client of class `cls`."""
+        if self.baseline_samples[cls] < _BASELINE_MIN_SAMPLES:
+            return None
+        return self.baselines[cls]
+
+
+class BehaviourEngine:
+    """Per-client behaviour windows and the detectors that read them, one batch at a time."""
+
+    def __init__(
+        self,
+        config: BehaviourConfig | None = None,
+        *,
+        max_clients: int = 100_000,
+        group_of: GroupOf | None = None,
+    ) -> None:
+        if max_clients < 1:
+            raise ValueError("max_clients must be at least 1")
+        self.config = config or BehaviourConfig()
+        self.max_clients = max_clients
+        self._group_of = group_of
+        cfg = self.config
+        self._long_gen = max(1, cfg.windows.long_seconds // 2)
+        self._short_gen = max(1, cfg.windows.short_seconds // 2)
+        self._ttl = max(cfg.windows.long_seconds, cfg.cooldown_seconds)
+        self._paths = PathClassifier(cfg)
+        self._agents = AgentClassifier(cfg)
+        self._detectors = Detectors(cfg)
+        self._endpoints = cfg.bruteforce.endpoints
+        self._endpoint_failures = tuple(frozenset(e.failure_statuses) for e in self._endpoints)
+        self._endpoint_methods = tuple(frozenset(e.methods) for e in self._endpoints)
+        self._not_found = frozenset(cfg.scan.not_found_statuses)
+        self._allow = tuple(
+            ipaddress.ip_network(c, strict=False) for c in cfg.exclusions.allow_clients
+        )
+        self._flood_floor = min(cfg.flood.floor_per_minute.values(), default=300) * (
+            cfg.windows.short_seconds / 60
+        )
+        self._sites: dict[str, SiteState] = {}
+        self.records_seen = 0
+        self.events_emitted = 0
+
+    # -- the batch stage -------------------------------------------------------------------
+
+    def process_batch(
+        self,
+        records: Sequence[LogRecord],
+        site: str = "default",
+        *,
+        enrichment: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> list[BehaviourEvent]:
+        """Update the windows with `records` (in time order) and return the detectors' firings.
+
+        `enrichment`, keyed by client IP, may name each client's `asn` or `country`; login
+        campaigns are then also tracked per group (see `StuffingConfig.group_by`).
+        """
+        s = self._sites.get(site)
+        if s is None:
+            s = self._sites[site] = SiteState(site, self.config.stuffing.max_groups)
+        events: list[BehaviourEvent] = []
+        cfg = self.config
+        entries = s.table.entries
+        get_client = entries.get
+        to_end = entries.move_to_end
+        path_cache = self._paths._cache
+        classify_path = self._paths.classify
+        agent_cache = self._agents._cache
+        classify_agent = self._agents.classify
+        long_gen = self._long_gen
+        short_gen = self._short_gen
+        not_found_statuses = self._not_found
+        scan_min = cfg.scan.min_not_found if cfg.scan.enabled else 1 << 62
+        probe_min = cfg.probe.min_distinct_probes if cfg.probe.enabled else 1 << 62
+        error_min = cfg.error_spike.min_errors if cfg.error_spike.enabled else 1 << 62
+        agents_min = cfg.ua_rotation.cycling_min_uas if cfg.ua_rotation.enabled else 1 << 62
+        flood_min = self._flood_floor if cfg.flood.enabled else float(1 << 62)
+        clock = s.clock
+
+        for index, rec in enumerate(records):
+            ts = rec.observed_at
+            if ts is not None:
+                t = int(ts.timestamp())
+                if t > clock:
+                    clock = t
+            else:
+                t = clock
+            path = rec.path
+            pinfo = path_cache.get(path)
+            if pinfo is None:
+                pinfo = classify_path(path)
+            path_bit, path_flags, login = pinfo
+            ip = rec.client_ip
+            st = get_client(ip)
+            if st is None:
+                st = self._admit(s, ip, t)
+            else:
+                to_end(ip)
+                if t < st.last_seen:
+                    t = st.last_seen
+            if path_flags & IS_HEALTH:
+                # Monitors keep their entry alive but are invisible to every detector.
+                if t > st.last_seen:
+                    st.last_seen = t
+                continue
+            agent = rec.user_agent
+            ainfo = agent_cache.get(agent)
+            if ainfo is None:
+                ainfo = classify_agent(agent)
+            agent_bit, st.cls, st.good_bot = ainfo
+
+            if t >= st.long_start + long_gen:
+                st.roll_long(t, long_gen)
+            if t >= st.short_start + short_gen:
+                self._roll_short(s, st, t)
+            if t >= s.err_start + long_gen:
+                s.roll_site(t, long_gen)
+            s.err_req += 1
+
+            cur = st.long_cur
+            cur[REQ] += 1
+            last = st.last_seen
+            if last >= 0:
+                gap = t - last
+                if gap <= long_gen:
+                    cur[GAP_N] += 1
+                    cur[GAP_SUM] += gap
+                    cur[GAP_SQ] += gap * gap
+            st.last_seen = t
+            st.short_req += 1
+            sent = rec.bytes_sent
+            if sent:
+                cur[BYTES] += sent
+            method = rec.method
+            if method != "GET":
+                if method == "POST":
+                    cur[POST] += 1
+                elif method == "HEAD":
+                    cur[HEAD] += 1
+                else:
+                    cur[OTHER_METHOD] += 1
+            if path_flags & IS_ASSET:
+                cur[ASSET] += 1
+            bit = 1 << path_bit
+            bits = cur[PATH_SET]
+            if not bits & bit:
+                cur[PATH_SET] = bits | bit
+
+            new_agent = False
+            if agent_bit != st.ua_bit:
+                if st.ua_bit >= 0:
+                    cur[UA_SWITCH] += 1
+                st.ua_bit = agent_bit
+                bit = 1 << agent_bit
+                bits = cur[UA_SET]
+                if not bits & bit:
+                    cur[UA_SET] = bits | bit
+                    prev = st.long_prev
+                    new_agent = prev is None or not prev[UA_SET] & bit
+
+            status = rec.status
+            if path_flags & IS_SENSITIVE:
+                cur[SENSITIVE_HITS] += 1
+                if status is not None and 200 <= status < 300:
+                    cur[SENSITIVE_SERVED] += 1
+                st.add_sample(t, method, path, status)
+                bit = 1 << path_bit
+                cur[SENSITIVE_SET] |= bit
+                win = LongWindow(cur, st.long_prev)
+                probes = win.distinct_sensitive()
+                if probes >= probe_min and self._may_fire(st, "probe-burst", t, probes):
+                    found = self._detectors.probe(st, win, t)
+                    self._emit(s, st, rec, index, t, "probe-burst", found, events)
+            if status is not None and status >= 400:
+                if status in not_found_statuses:
+                    cur[NOT_FOUND] += 1
+                    st.short_nf += 1
+                    if not path_flags & IS_SENSITIVE:
+                        st.add_sample(t, method, path, status)
+                    prev = st.long_prev
+                    nf = cur[NOT_FOUND] + (prev[NOT_FOUND] if prev is not None else 0)
+                    if nf >= scan_min and self._may_fire(st, "scan", t, nf):
+                        win = LongWindow(cur, prev)
+                        found = self._detectors.scan(st, win, t)
+                        self._emit(s, st, rec, index, t, "scan", found, events)
+                elif status == 401:
+                    cur[S401] += 1
+                elif status == 403:
+                    cur[S403] += 1
+                if status >= 500:
+                    cur[S5XX] += 1
+                    st.short_err += 1
+                    s.err_5xx += 1
+                    st.add_sample(t, method, path, status)
+                    prev = st.long_prev
+                    errors = cur[S5XX] + (prev[S5XX] if prev is not None else 0)
+                    if errors >= error_min and self._may_fire(st, "error-spike", t, errors):
+                        win = LongWindow(cur, prev)
+                        found = self._detectors.error_spike(
+                            st, win, t, s.err_req + s.err_req_prev, s.err_5xx + s.err_5xx_prev
+                        )
+                        self._emit(s, st, rec, index, t, "error-spike", found, events)
+            if login >= 0:
+                self._login(s, st, rec, index, t, login, status, events, enrichment)
+            if new_agent:
+                win = LongWindow(cur, st.long_prev)
+                agents = win.distinct_agents()
+                if agents >= agents_min and self._may_fire(st, "ua-rotation", t, agents):
+                    found = self._detectors.ua_rotation(st, win, t)
+                    self._emit(s, st, rec, index, t, "ua-rotation", found, events)
+            short = st.short_req + st.short_req_prev
+            if short >= flood_min and self._may_fire(st, "flood", t, short):
+                st.add_sample(t, method, path, status)
+                win = LongWindow(st.long_cur, st.long_prev)
+                found = self._detectors.flood(st, win, t, short, s.baseline(st.cls))
+                self._emit(s, st, rec, index, t, "flood", found, events)
+
+        s.clock = clock
+        s.table.expire(clock, self._ttl)
+        self.records_seen += len(records)
+        self.events_emitted += len(events)
+        return events
+
+    def _admit(self, s: SiteState, ip: str, t: int) -> ClientState:
+        if self.tracked_clients() >= self.max_clients:
+            victim = (
+                s.table
+                if len(s.table)
+                else max(self._sites.values(), key=lambda x: len(x.table)).table
+            )
+            victim.evict_oldest()
+        allowed = self._is_allowed(ip)
+        st = ClientState(t, self._long_gen, self._short_gen, allowed)
+        s.table.entries[ip] = st
+        return st
+
+    def _roll_short(self, s: SiteState, st: ClientState, t: int) -> None:
+        # A finished short generation is one sample of "how busy is a typical client of this
+        # class". Samples are clipped at the floor and flooding clients are left out, so an
+        # attacker cannot drag the baseline (and with it the threshold) upwards.
+        count = st.short_req
+        if count and not st.allowed and not (st.fired and "flood" in st.fired):
+            cls = st.cls
+            floor = self._detectors.flood_threshold(st, None)[1]
+            sample = min(count * 2.0, floor)
+            n = s.baseline_samples[cls]
+            if n == 0:
+                s.baselines[cls] = sample
+            else:
+                s.baselines[cls] += self.config.flood.ewma_alpha * (sample - s.baselines[cls])
+            s.baseline_samples[cls] = n + 1
+        st.roll_short(t, self._short_gen)
+
+    def _login(
+        self,
+        s: SiteState,
+        st: ClientState,
+        rec: LogRecord,
+        index: int,
+        t: int,
+        endpoint: int,
+        status: int | None,
+        events: list[BehaviourEvent],
+        enrichment: Mapping[str, Mapping[str, Any]] | None,
+    ) -> None:
+        if rec.method not in self._endpoint_methods[endpoint]:
+            return
+        failed = status in self._endpoint_failures[endpoint]
+        cur = st.long_cur
+        cur[LOGIN_ATTEMPTS] += 1
+        logins = cur[LOGINS]
+        if logins is None:
+            logins = cur[LOGINS] = {}
+        pair = logins.get(endpoint)
+        if pair is None:
+            pair = logins[endpoint] = [0, 0]
+        pair[0] += 1
+        endpoint_path = self._endpoints[endpoint].path
+        cfg = self.config
+        if failed:
+            pair[1] += 1
+            cur[LOGIN_FAILURES] += 1
+            st.add_sample(t, rec.method, rec.path, status)
+            win = LongWindow(cur, st.long_prev)
+            failures = win.login(endpoint)[1]
+            if (
+                cfg.bruteforce.enabled
+                and failures >= cfg.bruteforce.min_failures
+                and self._may_fire(st, "bruteforce", t, failures)
+            ):
+                found = self._detectors.bruteforce(st, win, t, endpoint, endpoint_path)
+                self._emit(s, st, rec, index, t, "bruteforce", found, events)
+        if not cfg.stuffing.enabled or st.allowed:
+            return
+        group = self._group(rec, enrichment)
+        keys: list[tuple[int, str | None]] = [(endpoint, None)]
+        if group is not None:
+            keys.append((endpoint, group))
+        for key in keys:
+            campaign = s.campaigns.get(key, t, self._long_gen)
+            campaign.add(t, self._long_gen, rec.client_ip, failed, cfg.stuffing.max_clients_tracked)
+            self._check_campaign(campaign, key[1], endpoint_path, rec, index, t, events, s)
+
+    def _group(
+        self, rec: LogRecord, enrichment: Mapping[str, Mapping[str, Any]] | None
+    ) -> str | None:
+        if self._group_of is not None:
+            return self._group_of(rec)
+        key = self.config.stuffing.group_by
+        if enrichment is None or key is None:
+            return None
+        info = enrichment.get(rec.client_ip)
+        if info is None:
+            return None
+        value = info.get(key)
+        return None if value in (None, "") else f"{key}:{value}"
+
+    def _check_campaign(
+        self,
+        campaign: LoginCampaign,
+        group: str | None,
+        endpoint_path: str,
+        rec: LogRecord,
+        index: int,
+        t: int,
+        events: list[BehaviourEvent],
+        s: SiteState,
+    ) -> None:
+        cfg = self.config.stuffing
+        clients = campaign.distinct
+        if clients < cfg.min_clients:
+            return
+        state = campaign.fired
+        if (
+            state is not None
+            and t - state[0] <= self.config.cooldown_seconds
+            and clients < state[1] * self.config.escalation_factor
+        ):
+            state[0] = t
+            return
+        found = stuffing_finding(
+            campaign,
+            endpoint=endpoint_path,
+            group=group,
+            min_clients=cfg.min_clients,
+            min_failure_ratio=cfg.min_failure_ratio,
+            max_attempts_per_client=cfg.max_attempts_per_client,
+            window_seconds=self.config.windows.long_seconds,
+            t=t,
+        )
+        if found is None:
+            return
+        level, score, evidence = found
+        campaign.fired, firing = self._episode(campaign.fired, t, level)
+        if firing:
+            evidence["episode_firing"] = firing
+            events.append(self._event("credential-stuffing", rec, index, score, evidence, s))
+
+    def _may_fire(self, st: ClientState, detector: str, t: int, level: float) -> bool:
+        """Whether the detector needs a full check, or the client is excluded or mid-episode."""
+        if st.allowed:
+            return False
+        fired = st.fired
+        if fired is None:
+            return True
+        state = fired.get(detector)
+        # Within an episode the trigger counter staying above its threshold keeps the episode
+        # open; the full check runs again only when the counter may have escalated.
+        if (
+            state is not None
+            and t - state[0] <= self.config.cooldown_seconds
+            and level < state[1] * self.config.escalation_factor
+        ):
+            state[0] = t
+            return False
+        return True
+
+    def _emit(
+        self,
+        s: SiteState,
+        st: ClientState,
+        rec: LogRecord,
+        index: int,
+        t: int,
+        detector: str,
+        finding: Finding | None,
+        events: list[BehaviourEvent],
+    ) -> None:
+        if finding is None:
+            return
+        fired = st.fired
+        if fired is None:
+            fired = st.fired = {}
+        fired[detector], firing = self._episode(fired.get(detector), t, finding.level)
+        if firing:
+            finding.evidence["episode_firing"] = firing
+            events.append(self._event(detector, rec, index, finding.score, finding.evidence, s))
+
+    def _episode(self, state: list[float] | None, t: int, level: float) -> tuple[list[float], int]:
+        """Updated episode state and the firing number (0 when it must stay quiet)."""
+        if state is None or t - state[0] > self.config.cooldown_seconds:
+            return [float(t), float(level), 1.0], 1
+        state[0] = t
+        if level >= state[1] * self.config.escalation_factor:
+            state[1] = level
+            state[2] += 1
+            return state, int(state[2])
+        return state, 0
+
+    def _event(
+        self,
+        detector: str,
+        rec: LogRecord,
+        index: int,
+        score: float,
+        evidence: dict[str, Any],
+        s: SiteState,
+    ) -> BehaviourEvent:
+        return BehaviourEvent(
+            detector=detector,
+            client_ip=rec.client_ip,
+            score=score,
+            record_index=index,
+            evidence=evidence,
+            observed_at=rec.observed_at,
+            site=s.name,
+            event_key=rec.event_key,
+        )
+
+    # -- features for the models -----------------------------------------------------------
+
+    def client_features(self, client_ip: str, site: str = "default") -> dict[str, float]:
+        """The window values of one client as of the site's latest event time."""
+        s = self._sites.get(site)
+        st = s.table.entries.get(client_ip) if s is not None else None
+        if s is None or st is None:
+            return dict.fromkeys(FEATURE_NAMES, 0.0)
+        return dict(zip(FEATURE_NAMES, self._feature_row(s, st), strict=True))
+
+    def features_for(
+        self, records: Sequence[LogRecord], site: str = "default"
+    ) -> list[dict[str, float]]:
+        """One feature dict per record: its client's windows after the last processed batch."""
+        names = FEATURE_NAMES
+        array, _ = self.features_array(records, site)
+        return [dict(zip(names, row.tolist(), strict=True)) for row in array]
+
+    def features_array(
+        self, records: Sequence[LogRecord], site: str = "default"
+    ) -> tuple[npt.NDArray[np.float64], tuple[str, ...]]:
+        """Features of every record as a (len(records), len(FEATURE_NAMES)) array and names."""
+        out = np.zeros((len(records), len(FEATURE_NAMES)), dtype=np.float64)
+        s = self._sites.get(site)
+        if s is None:
+            return out, FEATURE_NAMES
+        memo: dict[str, list[float] | None] = {}
+        entries = s.table.entries
+        for row, rec in enumerate(records):
+            ip = rec.client_ip
+            if ip in memo:
+                values = memo[ip]
+            else:
+                st = entries.get(ip)
+                values = memo[ip] = self._feature_row(s, st) if st is not None else None
+            if values is not None:
+                out[row] = values
+        return out, FEATURE_NAMES
+
+    def _feature_row(self, s: SiteState, st: ClientState) -> list[float]:
+        now = max(s.clock, st.last_seen)
+        short_req, short_nf, short_err = st.short_view(now, self._short_gen)
+        cur, prev = st.long_view(now, self._long_gen)
+        win = LongWindow(cur, prev)
+        requests = win.total(REQ)
+        per = 1.0 / requests if requests else 0.0
+        attempts = win.total(LOGIN_ATTEMPTS)
+        mean_gap, cv, _ = win.interarrival()
+        threshold = self._detectors.flood_threshold(st, s.baseline(st.cls))[0]
+        return [
+            float(short_req),
+            float(short_nf),
+            float(short_err),
+            float(requests),
+            win.distinct_paths(),
+            win.total(NOT_FOUND) * per,
+            win.total(S401) * per,
+            win.total(S403) * per,
+            win.total(S5XX) * per,
+            float(attempts),
+            win.total(LOGIN_FAILURES) / attempts if attempts else 0.0,
+            win.distinct_agents(),
+            win.total(UA_SWITCH) / max(requests - 1, 1),
+            win.total(POST) * per,
+            win.total(HEAD) * per,
+            win.total(OTHER_METHOD) * per,
+            win.total(BYTES) * per,
+            win.total(ASSET) * per,
+            float(win.total(SENSITIVE_HITS)),
+            mean_gap,
+            min(cv, _MAX_CV_FEATURE),
+            short_req / threshold if threshold else 0.0,
+            1.0 if st.cls == BROWSER else 0.0,
+            1.0 if st.cls == BOT else 0.0,
+            1.0 if st.good_bot else 0.0,
+        ]
+
+    # -- observability and restart ---------------------------------------------------------
+
+    def tracked_clients(self) -> int:
+        """Clients currently held in the windows, over all sites."""
+        return sum(len(s.table) for s in self._sites.values())
+
+    def stats(self) -> dict[str, int]:
+        """Counters for metrics: tracked clients, evictions, expiries, records, events."""
+        return {
+            "tracked_clients": self.tracked_clients(),
+            "max_clients": self.max_clients,
+            "evicted": sum(s.table.evicted for s in self._sites.values()),
+            "expired": sum(s.table.expired for s in self._sites.values()),
+            "login_campaigns": sum(len(s.campaigns.entries) for s in self._sites.values()),
+            "records": self.records_seen,
+            "events": self.events_emitted,
+            "sites": len(self._sites),
+        }
+
+    def snapshot(self) -> bytes:
+        """All window state as bytes, to be written beside the ingest checkpoint."""
+        return snapshot_codec.encode(self.config, self._sites)
+
+    def restore(self, data: bytes) -> int:
+        """Replace all window state with a snapshot; returns how many clients it held.
+
+        Raises `InputError` when the bytes are not a behaviour snapshot or were made with
+        different window lengths.
+        """
+        sites = snapshot_codec.decode(self.config, data)
+        for s in sites.values():
+            for ip, st in s.table.entries.items():
+                st.allowed = self._is_allowed(ip)
+        self._sites = sites
+        while self.tracked_clients() > self.max_clients:
+            max(self._sites.values(), key=lambda x: len(x.table)).table.evict_oldest()
+        return self.tracked_clients()
+
+    def _is_allowed(self, ip: str) -> bool:
+        if not self._allow:
+            return False
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in net for net in self._allow)

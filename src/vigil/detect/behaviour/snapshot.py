@@ -1,0 +1,172 @@
+"""Byte form of the behaviour state, written beside the ingest checkpoint and read at start.
+
+The format is zlib-compressed JSON (never pickle: a snapshot file must not be able to run
+code), with a magic prefix and a version. Bitmaps travel as hex strings because JSON numbers
+cannot hold 512-bit integers.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from vigil.detect.behaviour.campaigns import LoginCampaign
+from vigil.detect.behaviour.config import BehaviourConfig
+from vigil.detect.behaviour.windows import BITMAP_SLOTS, GEN_SIZE, LOGINS, ClientState
+from vigil.errors import InputError
+
+if TYPE_CHECKING:
+    from vigil.detect.behaviour.engine import SiteState
+
+MAGIC = b"VIGIL-BEHAVIOUR\x00"
+VERSION = 1
+
+
+def _encode_gen(gen: list[Any] | None) -> list[Any] | None:
+    if gen is None:
+        return None
+    out = list(gen)
+    for slot in BITMAP_SLOTS:
+        out[slot] = format(gen[slot], "x")
+    logins = gen[LOGINS]
+    out[LOGINS] = [[k, v[0], v[1]] for k, v in logins.items()] if logins else None
+    return out
+
+
+def _decode_gen(data: list[Any] | None) -> list[Any] | None:
+    if data is None:
+        return None
+    if len(data) != GEN_SIZE:
+        raise ValueError("window generation of unexpected size")
+    gen = [int(x) if i not in BITMAP_SLOTS and i != LOGINS else x for i, x in enumerate(data)]
+    for slot in BITMAP_SLOTS:
+        gen[slot] = int(data[slot], 16)
+    logins = data[LOGINS]
+    gen[LOGINS] = {int(k): [int(a), int(f)] for k, a, f in logins} if logins else None
+    return gen
+
+
+def _encode_client(ip: str, st: ClientState) -> list[Any]:
+    return [
+        ip,
+        st.first_seen,
+        st.last_seen,
+        st.long_start,
+        _encode_gen(st.long_cur),
+        _encode_gen(st.long_prev),
+        st.short_start,
+        [st.short_req, st.short_req_prev, st.short_nf, st.short_nf_prev],
+        [st.short_err, st.short_err_prev],
+        st.ua_bit,
+        st.cls,
+        st.good_bot,
+        st.fired,
+        st.samples,
+    ]
+
+
+def _decode_client(data: list[Any], long_gen: int, short_gen: int) -> tuple[str, ClientState]:
+    ip = str(data[0])
+    st = ClientState(int(data[1]), long_gen, short_gen, False)
+    st.last_seen = int(data[2])
+    st.long_start = int(data[3])
+    cur = _decode_gen(data[4])
+    if cur is None:
+        raise ValueError("client without a current window")
+    st.long_cur = cur
+    st.long_prev = _decode_gen(data[5])
+    st.short_start = int(data[6])
+    st.short_req, st.short_req_prev, st.short_nf, st.short_nf_prev = (int(x) for x in data[7])
+    st.short_err, st.short_err_prev = (int(x) for x in data[8])
+    st.ua_bit = int(data[9])
+    st.cls = int(data[10])
+    st.good_bot = bool(data[11])
+    fired = data[12]
+    st.fired = {str(k): [float(x) for x in v] for k, v in fired.items()} if fired else None
+    samples = data[13]
+    st.samples = (
+        [(int(a), str(m), str(p), None if s is None else int(s)) for a, m, p, s in samples]
+        if samples
+        else None
+    )
+    return ip, st
+
+
+def encode(config: BehaviourConfig, sites: dict[str, SiteState]) -> bytes:
+    """Serialize every site's windows, baselines, campaigns and episodes."""
+    body = {
+        "version": VERSION,
+        "short_seconds": config.windows.short_seconds,
+        "long_seconds": config.windows.long_seconds,
+        "sites": {
+            name: {
+                "clock": s.clock,
+                "baselines": s.baselines,
+                "baseline_samples": s.baseline_samples,
+                "site_errors": [s.err_start, s.err_req, s.err_5xx, s.err_req_prev, s.err_5xx_prev],
+                "campaigns": [
+                    [key[0], key[1], campaign.to_state()]
+                    for key, campaign in s.campaigns.entries.items()
+                ],
+                "clients": [_encode_client(ip, st) for ip, st in s.table.entries.items()],
+                "evicted": s.table.evicted,
+                "expired": s.table.expired,
+            }
+            for name, s in sites.items()
+        },
+    }
+    return MAGIC + zlib.compress(orjson.dumps(body), 1)
+
+
+def decode(config: BehaviourConfig, data: bytes) -> dict[str, SiteState]:
+    """Site states from `encode` output; `InputError` if the bytes are unusable."""
+    from vigil.detect.behaviour.engine import SiteState
+
+    if not data.startswith(MAGIC):
+        raise InputError("not a behaviour snapshot (bad header); delete the file to start afresh")
+    try:
+        body = orjson.loads(zlib.decompress(data[len(MAGIC) :]))
+    except (zlib.error, orjson.JSONDecodeError) as exc:
+        raise InputError(
+            f"behaviour snapshot is corrupt ({exc}); delete it to start afresh"
+        ) from None
+    if body.get("version") != VERSION:
+        raise InputError(f"behaviour snapshot version {body.get('version')} is not supported")
+    if (
+        body.get("short_seconds") != config.windows.short_seconds
+        or body.get("long_seconds") != config.windows.long_seconds
+    ):
+        raise InputError(
+            "behaviour snapshot was taken with other window lengths; restore it with the same "
+            "windows settings or delete it to start afresh"
+        )
+    long_gen = max(1, config.windows.long_seconds // 2)
+    short_gen = max(1, config.windows.short_seconds // 2)
+    sites: dict[str, SiteState] = {}
+    try:
+        for name, raw in body["sites"].items():
+            s = SiteState(str(name), config.stuffing.max_groups)
+            s.clock = int(raw["clock"])
+            s.baselines = [float(x) for x in raw["baselines"]]
+            s.baseline_samples = [int(x) for x in raw["baseline_samples"]]
+            (s.err_start, s.err_req, s.err_5xx, s.err_req_prev, s.err_5xx_prev) = (
+                int(x) for x in raw["site_errors"]
+            )
+            for index, group, state in raw["campaigns"]:
+                key = (int(index), None if group is None else str(group))
+                s.campaigns.entries[key] = LoginCampaign.from_state(state, long_gen)
+                if key[1] is not None:
+                    s.campaigns.grouped += 1
+            for item in raw["clients"]:
+                ip, st = _decode_client(item, long_gen, short_gen)
+                s.table.entries[ip] = st
+            s.table.evicted = int(raw["evicted"])
+            s.table.expired = int(raw["expired"])
+            sites[s.name] = s
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(
+            f"behaviour snapshot is corrupt ({exc}); delete it to start afresh"
+        ) from None
+    return sites

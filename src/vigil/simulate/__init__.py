@@ -1,0 +1,1 @@
+"""Seeded traffic and attack scenarios for demos, tests and benchmarks."""

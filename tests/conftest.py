@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,24 @@ async def _admin_execute(sql: str) -> None:
         await conn.close()
 
 
+@asynccontextmanager
+async def fresh_postgres() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    name = f"vigil_test_{uuid.uuid4().hex[:16]}"
+    await _admin_execute(f'CREATE DATABASE "{name}"')
+    url = make_url(_require_postgres()).set(drivername="postgresql+asyncpg", database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        await _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def postgres_database() -> AsyncIterator[str]:
+    async with fresh_postgres() as url:
+        yield url
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -56,13 +75,8 @@ async def database_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'vigil-test.db'}"
         return
-    name = f"vigil_test_{uuid.uuid4().hex[:16]}"
-    await _admin_execute(f'CREATE DATABASE "{name}"')
-    url = make_url(_require_postgres()).set(drivername="postgresql+asyncpg", database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        await _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with fresh_postgres() as url:
+        yield url
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:

@@ -40,13 +40,14 @@ class FailOn(StrEnum):
 
 
 def _batches(paths: list[str], settings: Settings) -> Iterator[tuple[LineBatch, int]]:
-    """Batches of every input in order, with the bytes consumed so far (for progress)."""
-    from vigil.ingest.readers import iter_batches
+    """Batches of every input in order, with the input bytes consumed so far (for progress)."""
+    from vigil.ingest.readers import LineReader
 
     for path in paths:
-        yield from iter_batches(
-            path, batch_size=settings.batch_size, max_line_bytes=settings.max_line_bytes
-        )
+        source = "stdin" if path == "-" else str(Path(path).resolve())
+        with LineReader.from_settings(settings, path, source=source) as reader:
+            for batch in reader:
+                yield batch, reader.bytes_read
 
 
 def _total_bytes(paths: list[str]) -> int | None:
@@ -341,7 +342,7 @@ def scan(
     else:
         asyncio.run(_scan_store(paths, analyzer, settings, summary, writer, jsonl_all, total))
     summary.seconds = time.perf_counter() - started
-    summary.format = getattr(analyzer.parser, "chosen", None) or analyzer.parser.name
+    summary.format = analyzer.parser.describe()
     if settings.log_format == "auto":
         err.print(f"detected format: {summary.format}")
     if not jsonl_all:

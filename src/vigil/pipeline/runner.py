@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import re
 import time
 import uuid
 from collections import Counter
@@ -23,6 +24,7 @@ from typing import Any
 
 from vigil import metrics
 from vigil.config import Settings
+from vigil.detect.exclusions import Exclusion, ExclusionSet
 from vigil.ingest.records import LineBatch
 from vigil.pipeline.analyze import Analyzer, ScoredBatch
 from vigil.sinks.broker import Broker
@@ -106,6 +108,8 @@ class Pipeline:
         self.totals = PipelineTotals()
         self.started_at = time.time()
         self.db_healthy = True
+        self._base_exclusions = self.analyzer.detection.exclusions
+        self._runtime_controls: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -321,5 +325,49 @@ class Pipeline:
     def set_exclusions(
         self, site: str | None, exclusions: list[dict[str, Any]], allowlist: list[dict[str, Any]]
     ) -> None:
-        """Apply exclusions and allowlist entries to the running detectors, atomically."""
-        self.analyzer.detection.set_exclusions_from_dicts(site, exclusions, allowlist)
+        """Apply one site's exclusions and allowlist to the running detectors, atomically.
+
+        The detection engine holds one exclusion set; it is rebuilt from the settings' file
+        plus every site's entries received so far and swapped in between batches.
+        """
+        self._runtime_controls[site or ""] = (list(exclusions), list(allowlist))
+        merged_exclusions = [
+            (site_name, e) for site_name, (ex, _) in self._runtime_controls.items() for e in ex
+        ]
+        allow_ips = [
+            a["value"]
+            for _, al in self._runtime_controls.values()
+            for a in al
+            if a.get("kind", "ip") in ("ip", "cidr")
+        ]
+        allow_agents = [
+            a["value"]
+            for _, al in self._runtime_controls.values()
+            for a in al
+            if a.get("kind") in ("user_agent", "ua")
+        ]
+        base = self._base_exclusions
+        combined = ExclusionSet(
+            disabled_rules=base.disabled_rules,
+            exclusions=base.exclusions
+            + tuple(Exclusion.from_dict(_exclusion_entry(e, s)) for s, e in merged_exclusions),
+            allow_ips=base.allow_ips + tuple(allow_ips),
+            allow_user_agents=base.allow_user_agents + tuple(re.escape(a) for a in allow_agents),
+            paranoia_level=base.paranoia_level,
+            site_paranoia=base.site_paranoia,
+        )
+        self.analyzer.detection.set_exclusions(combined)
+
+
+def _exclusion_entry(entry: dict[str, Any], site: str) -> dict[str, Any]:
+    """The API's exclusion row in the rule engine's exclusion form."""
+    out: dict[str, Any] = {"rules": [entry["rule_id"]]}
+    if entry.get("path_prefix"):
+        out["path"] = entry["path_prefix"]
+    if entry.get("path_regex"):
+        out["path_regex"] = entry["path_regex"]
+    if entry.get("argument"):
+        out["args"] = [entry["argument"]]
+    if site:
+        out["sites"] = [site]
+    return out

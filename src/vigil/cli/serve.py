@@ -51,12 +51,7 @@ async def run_server(settings: Settings) -> None:
         settings, analyzer=analyzer, store=StoreSink(settings), broker=broker, webhooks=webhooks
     )
     tailer = FileTailer.from_settings(settings, checkpoints=DbCheckpointStore())
-
-    async def start_sources() -> None:
-        if settings.log_paths:
-            pipeline.add_source(tailer.batches())
-
-    app = create_app(settings, pipeline=pipeline, broker=broker, on_started=start_sources)
+    app = create_app(settings, pipeline=pipeline, broker=broker)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -70,7 +65,13 @@ async def run_server(settings: Settings) -> None:
         f"vigil serving on http://{settings.host}:{settings.port}/ — tailing "
         f"{', '.join(settings.log_paths) or 'nothing (set VIGIL_LOG_PATHS)'}"
     )
-    await server.serve()
+    serving = asyncio.create_task(server.serve())
+    # The tailer starts once the lifespan has connected the database and started the pipeline.
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.05)
+    if server.started and settings.log_paths:
+        pipeline.add_source(tailer.batches())
+    await serving
 
 
 def serve(

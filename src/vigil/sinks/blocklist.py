@@ -193,3 +193,75 @@ def decision_dict(decision: Decision) -> dict[str, object]:
 def _sort_key(value: str) -> tuple[int, int, int]:
     network = ipaddress.ip_network(value, strict=False)
     return (network.version, int(network.network_address), network.prefixlen)
+
+
+def _go_duration(delta: timedelta) -> str:
+    """A duration the way CrowdSec's Go bouncers parse it (e.g. `3h59m12s`)."""
+    seconds = int(delta.total_seconds())
+    sign = "-" if seconds < 0 else ""
+    hours, rest = divmod(abs(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{sign}{hours}h{minutes}m{secs}s"
+
+
+def crowdsec_decision(decision: Decision, now: datetime) -> dict[str, object]:
+    """One decision in the CrowdSec Local API's JSON shape."""
+    expires = decision.expires_at or now + timedelta(days=3650)
+    return {
+        "id": decision.id,
+        "origin": decision.origin,
+        "type": "ban",
+        "scope": "Ip" if decision.scope == "ip" else "Range",
+        "value": decision.value,
+        "duration": _go_duration(expires - now),
+        "scenario": f"vigil/{decision.reason}"[:255],
+        "until": expires.isoformat(),
+    }
+
+
+class DecisionStream:
+    """The CrowdSec-compatible decisions stream: per bouncer, what is new and what was removed
+    since its last pull. A bouncer unknown to this process (first pull, or vigil restarted)
+    gets the full list, as on `startup=true`."""
+
+    def __init__(self) -> None:
+        self._last_pull: dict[str, datetime] = {}
+
+    async def pull(
+        self,
+        session: AsyncSession,
+        bouncer: str,
+        *,
+        startup: bool,
+        sites: Sequence[str] | None,
+        now: datetime | None = None,
+    ) -> dict[str, list[dict[str, object]]]:
+        now = now or datetime.now(UTC)
+        last = None if startup else self._last_pull.get(bouncer)
+        base = select(Decision).where(Decision.simulated.is_(False))
+        if sites is not None:
+            base = base.where(Decision.site.in_(list(sites)))
+        if last is None:
+            new = list(await session.scalars(base.where(active_clause(now)).order_by(Decision.id)))
+            deleted: list[Decision] = []
+        else:
+            new = list(
+                await session.scalars(
+                    base.where(active_clause(now), Decision.created_at > last).order_by(Decision.id)
+                )
+            )
+            deleted = list(
+                await session.scalars(
+                    base.where(
+                        or_(
+                            and_(Decision.deleted_at > last, Decision.deleted_at <= now),
+                            and_(Decision.expires_at > last, Decision.expires_at <= now),
+                        )
+                    ).order_by(Decision.id)
+                )
+            )
+        self._last_pull[bouncer] = now
+        return {
+            "new": [crowdsec_decision(d, now) for d in new],
+            "deleted": [crowdsec_decision(d, now) for d in deleted],
+        }

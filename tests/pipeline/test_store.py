@@ -25,33 +25,69 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 def _record(offset: int, ip: str, when: datetime, file_id: str = "f1") -> LogRecord:
     return LogRecord(
-        source="access.log", file_id=file_id, offset=offset, client_ip=ip, observed_at=when,
-        method="GET", target="/?id=1", path="/", query="id=1", protocol="HTTP/1.1", status=200,
-        bytes_sent=1, referer="", user_agent="curl/8",
+        source="access.log",
+        file_id=file_id,
+        offset=offset,
+        client_ip=ip,
+        observed_at=when,
+        method="GET",
+        target="/?id=1",
+        path="/",
+        query="id=1",
+        protocol="HTTP/1.1",
+        status=200,
+        bytes_sent=1,
+        referer="",
+        user_agent="curl/8",
     )
 
 
 def _batch(
-    start: int, n: int, ip: str = "198.51.100.7", severity: str = "HIGH",
-    when: datetime = T0, file_id: str = "f1", dead: int = 0,
+    start: int,
+    n: int,
+    ip: str = "198.51.100.7",
+    severity: str = "HIGH",
+    when: datetime = T0,
+    file_id: str = "f1",
+    dead: int = 0,
 ) -> ScoredBatch:
     threats = []
     for i in range(n):
         record = _record(start + i * 100, ip, when + timedelta(seconds=i), file_id)
         threats.append(
             Threat(
-                key=record.event_key, record=record, score=0.9 if severity == "HIGH" else 0.55,
-                severity=severity, categories=["sqli"],
-                matches=[{"rule_id": "sqli-1", "category": "sqli", "target": "args:id",
-                          "fragment": "1'", "points": 5}],
-                components={"rules": 0.9}, detection_mode="rules",
+                key=record.event_key,
+                record=record,
+                score=0.9 if severity == "HIGH" else 0.55,
+                severity=severity,
+                categories=["sqli"],
+                matches=[
+                    {
+                        "rule_id": "sqli-1",
+                        "category": "sqli",
+                        "target": "args:id",
+                        "fragment": "1'",
+                        "points": 5,
+                    }
+                ],
+                components={"rules": 0.9},
+                detection_mode="rules",
             )
         )
-    letters = [DeadLetter("access.log", file_id, start + 10_000 + i, b"\xff\x00junk", "no format")
-               for i in range(dead)]
+    letters = [
+        DeadLetter("access.log", file_id, start + 10_000 + i, b"\xff\x00junk", "no format")
+        for i in range(dead)
+    ]
     return ScoredBatch(
-        source="access.log", file_id=file_id, end_offset=start + n * 100 + 50, site="default",
-        lines=n, records=n, malformed=0, threats=threats, dead_letters=letters,
+        source="access.log",
+        file_id=file_id,
+        end_offset=start + n * 100 + 50,
+        site="default",
+        lines=n,
+        records=n,
+        malformed=0,
+        threats=threats,
+        dead_letters=letters,
         counters={hour_bucket(when): Counter(requests=n, high=n)},
     )
 
@@ -108,8 +144,9 @@ async def test_medium_events_block_only_past_the_threshold(db: Settings) -> None
     sink = StoreSink(make_settings(db.database_url, block_medium_count=4))
     await sink.write(_batch(0, 3, ip="192.0.2.44", severity="MEDIUM"))
     assert await _count(Decision) == 0
-    await sink.write(_batch(1000, 1, ip="192.0.2.44", severity="MEDIUM",
-                           when=T0 + timedelta(minutes=1)))
+    await sink.write(
+        _batch(1000, 1, ip="192.0.2.44", severity="MEDIUM", when=T0 + timedelta(minutes=1))
+    )
     assert await _count(Decision) == 1
 
 

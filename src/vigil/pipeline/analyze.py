@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from vigil.detect.engine import DetectionEngine
-from vigil.ingest.parser import LogParser, build_parser
-
 from vigil.config import Settings
 from vigil.detect.behaviour import BehaviourEngine
+from vigil.detect.engine import DetectionEngine
 from vigil.enrich import Enricher
+from vigil.ingest.parser import LogParser, build_parser
 from vigil.ingest.records import DeadLetter, LineBatch, LogRecord, event_key
 
 MEDIUM = 0.5
@@ -132,41 +131,58 @@ class Analyzer:
         t4 = clock()
 
         threats: list[Threat] = []
-        counters: dict[datetime, Counter[str]] = {}
-        malformed = 0
         line_scores: list[tuple[float, str, list[str], list[str]]] = []
-        for index, (record, detection) in enumerate(zip(records, detections, strict=True)):
-            if record.malformed:
-                malformed += 1
-            components: dict[str, Any] = {"rules": round(detection.score, 4)}
-            score = detection.score
-            if model_scores is not None:
-                fused = model_scores[index]
-                components.update(fused.components)
-                score = fused.score
-            severity = severity_of(score)
-            bucket = counters.setdefault(hour_bucket(record.observed_at), Counter())
-            bucket["requests"] += 1
-            bucket[severity.lower()] += 1
-            if record.malformed:
-                bucket["malformed"] += 1
-            rule_ids = [m.rule_id for m in detection.matches]
+        scores = (
+            [fused.score for fused in model_scores]
+            if model_scores is not None
+            else [d.score for d in detections]
+        )
+        severities = [
+            "HIGH" if score >= HIGH else "MEDIUM" if score >= MEDIUM else "LOW" for score in scores
+        ]
+        # Counting by (timestamp, severity) first keeps the per-record work in C; the few
+        # distinct timestamps of a batch are then folded into hour buckets.
+        per_stamp = Counter(zip([r.observed_at for r in records], severities, strict=True))
+        malformed_stamps = Counter(r.observed_at for r in records if r.malformed)
+        malformed = sum(malformed_stamps.values())
+        counters: dict[datetime, Counter[str]] = {}
+        for (stamp, severity), count in per_stamp.items():
+            bucket = counters.setdefault(hour_bucket(stamp), Counter())
+            bucket["requests"] += count
+            bucket[severity.lower()] += count
+        for stamp, count in malformed_stamps.items():
+            counters.setdefault(hour_bucket(stamp), Counter())["malformed"] += count
+        model_version = getattr(self.models, "version", None)
+        for index, severity in enumerate(severities):
+            detection = detections[index]
             if self.keep_results:
-                line_scores.append((score, severity, rule_ids, list(detection.categories)))
-            if severity != "LOW":
-                threats.append(
-                    Threat(
-                        key=record.event_key,
-                        record=record,
-                        score=round(score, 4),
-                        severity=severity,
-                        categories=list(detection.categories),
-                        matches=[m.to_dict() for m in detection.matches],
-                        components=components,
-                        detection_mode=self.detection_mode,
-                        model_version=getattr(self.models, "version", None),
+                line_scores.append(
+                    (
+                        scores[index],
+                        severity,
+                        [m.rule_id for m in detection.matches],
+                        list(detection.categories),
                     )
                 )
+            if severity == "LOW":
+                continue
+            record = records[index]
+            components: dict[str, Any] = {"rules": round(detection.score, 4)}
+            if model_scores is not None:
+                components.update(model_scores[index].components)
+            threats.append(
+                Threat(
+                    key=record.event_key,
+                    record=record,
+                    score=round(scores[index], 4),
+                    severity=severity,
+                    categories=list(detection.categories),
+                    matches=[m.to_dict() for m in detection.matches],
+                    components=components,
+                    detection_mode=self.detection_mode,
+                    model_version=model_version,
+                )
+            )
         for event in behaviour_events:
             record = records[event.record_index]
             threats.append(

@@ -1,0 +1,146 @@
+"""End-to-end `vigil scan` throughput on the 1,000,000-line benchmark log.
+
+    python benchmarks/bench_scan.py                 # --no-store, rules only
+    python benchmarks/bench_scan.py --store-postgres postgresql://postgres@127.0.0.1:5432/test
+    python benchmarks/bench_scan.py --mode hybrid
+
+Runs the real command in a subprocess (what a user runs), reads its JSON summary and prints
+lines/s and time per stage. With --store-postgres a throwaway database is created on that
+server, migrated, filled by the scan, counted and dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_LOG = ROOT / "benchmarks" / "data" / "bench-1m.log"
+
+
+def ensure_log(path: Path, lines: int) -> None:
+    if path.exists():
+        return
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "gen_log.py"),
+            "--lines",
+            str(lines),
+            "--seed",
+            "42",
+            "--out",
+            str(path),
+        ],
+        check=True,
+    )
+
+
+async def _admin(url: str, sql: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    conn = await asyncpg.connect(
+        host=u.host,
+        port=u.port or 5432,
+        user=u.username,
+        password=u.password,
+        database=u.database or "postgres",
+    )
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _count(url: str) -> tuple[int, int]:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    conn = await asyncpg.connect(
+        host=u.host, port=u.port or 5432, user=u.username, password=u.password, database=u.database
+    )
+    try:
+        events = await conn.fetchval("SELECT count(*) FROM threat_events")
+        incidents = await conn.fetchval("SELECT count(*) FROM incidents")
+        return int(events), int(incidents)
+    finally:
+        await conn.close()
+
+
+def run_scan(log: Path, env: dict[str, str], extra: list[str]) -> tuple[dict[str, object], float]:
+    cmd = [sys.executable, "-m", "vigil", "scan", str(log), "--output", "json", *extra]
+    started = time.perf_counter()
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        print(result.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"scan failed with exit code {result.returncode}")
+    return json.loads(result.stdout), wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--log", type=Path, default=DEFAULT_LOG)
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--mode", choices=["rules", "hybrid"], default="rules")
+    parser.add_argument("--store-postgres", metavar="ADMIN_URL", default=None)
+    args = parser.parse_args()
+    ensure_log(args.log, args.lines)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    env["VIGIL_DETECTION_MODE"] = args.mode
+    extra: list[str] = []
+    db_url = None
+    if args.store_postgres:
+        from sqlalchemy.engine import make_url
+
+        name = f"vigil_bench_{uuid.uuid4().hex[:10]}"
+        asyncio.run(_admin(args.store_postgres, f'CREATE DATABASE "{name}"'))
+        db_url = (
+            make_url(args.store_postgres)
+            .set(drivername="postgresql+asyncpg", database=name)
+            .render_as_string(hide_password=False)
+        )
+        env["VIGIL_DATABASE_URL"] = db_url
+        subprocess.run(
+            [sys.executable, "-m", "vigil", "db", "upgrade"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    else:
+        extra.append("--no-store")
+    try:
+        summary, wall = run_scan(args.log, env, extra)
+        lines = int(summary["lines"])  # type: ignore[call-overload]
+        what = "storing into PostgreSQL" if db_url else "--no-store"
+        print(f"vigil scan {what}, mode={args.mode}, log={args.log.name}")
+        print(f"  lines            {lines:,}")
+        print(f"  wall time        {wall:.2f} s (process start to exit)")
+        print(f"  scan time        {summary['seconds']} s")
+        print(f"  lines/s (scan)   {summary['lines_per_second']:,}")
+        print(f"  lines/s (wall)   {lines / wall:,.0f}")
+        print(f"  severities       {summary['by_severity']}")
+        print(f"  stage seconds    {summary['stage_seconds']}")
+        if db_url:
+            events, incidents = asyncio.run(_count(db_url))
+            print(f"  stored events    {events:,}   incidents {incidents:,}")
+    finally:
+        if db_url:
+            name = db_url.rsplit("/", 1)[1]
+            asyncio.run(
+                _admin(args.store_postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            )
+
+
+if __name__ == "__main__":
+    main()

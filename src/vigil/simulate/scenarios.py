@@ -88,8 +88,9 @@ def to_record(req: ScenarioRequest, *, source: str = "scenario", offset: int = 0
         protocol="HTTP/1.1",
         status=req.status,
         bytes_sent=req.bytes_sent,
-        referer=req.referer,
-        user_agent=req.user_agent,
+        # The parser reads a lone "-" as an absent field.
+        referer="" if req.referer == "-" else req.referer,
+        user_agent="" if req.user_agent == "-" else req.user_agent,
         raw=format_combined(req),
     )
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -97,6 +98,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "good_bot_agent",
 )
 
+_EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
 # Baseline of a client class is trusted only after this many client windows were seen.
 _BASELINE_MIN_SAMPLES = 50
 _MAX_CV_FEATURE = 10.0
@@ -203,7 +205,6 @@ class BehaviourEngine:
         cfg = self.config
         entries = s.table.entries
         get_client = entries.get
-        to_end = entries.move_to_end
         path_cache = self._paths._cache
         classify_path = self._paths.classify
         agent_cache = self._agents._cache
@@ -218,14 +219,26 @@ class BehaviourEngine:
         flood_min = self._flood_floor if cfg.flood.enabled else float(1 << 62)
         clock = s.clock
 
+        last_ts: datetime | None = None
+        last_t = 0
         for index, rec in enumerate(records):
             ts = rec.observed_at
-            if ts is not None:
-                t = int(ts.timestamp())
+            if ts is None:
+                t = clock
+            else:
+                if ts is last_ts:
+                    # The parser hands out one datetime per distinct timestamp text.
+                    t = last_t
+                elif ts.tzinfo is UTC:
+                    # Four times cheaper than ts.timestamp() for the UTC times parsers give.
+                    t = (ts.toordinal() - _EPOCH_ORDINAL) * 86400 + (
+                        ts.hour * 3600 + ts.minute * 60 + ts.second
+                    )
+                else:
+                    t = int(ts.timestamp())
+                last_ts, last_t = ts, t
                 if t > clock:
                     clock = t
-            else:
-                t = clock
             path = rec.path
             pinfo = path_cache.get(path)
             if pinfo is None:
@@ -235,10 +248,8 @@ class BehaviourEngine:
             st = get_client(ip)
             if st is None:
                 st = self._admit(s, ip, t)
-            else:
-                to_end(ip)
-                if t < st.last_seen:
-                    t = st.last_seen
+            elif t < st.last_seen:
+                t = st.last_seen
             if path_flags & IS_HEALTH:
                 # Monitors keep their entry alive but are invisible to every detector.
                 if t > st.last_seen:
@@ -290,14 +301,16 @@ class BehaviourEngine:
             new_agent = False
             if agent_bit != st.ua_bit:
                 if st.ua_bit >= 0:
-                    cur[UA_SWITCH] += 1
+                    switches = cur[UA_SWITCH] = cur[UA_SWITCH] + 1
+                    # Cycling through known agents adds none: look again every 8th switch.
+                    new_agent = not switches & 7
                 st.ua_bit = agent_bit
                 bit = 1 << agent_bit
                 bits = cur[UA_SET]
                 if not bits & bit:
                     cur[UA_SET] = bits | bit
                     prev = st.long_prev
-                    new_agent = prev is None or not prev[UA_SET] & bit
+                    new_agent = new_agent or prev is None or not prev[UA_SET] & bit
 
             status = rec.status
             if path_flags & IS_SENSITIVE:
@@ -345,7 +358,7 @@ class BehaviourEngine:
                 self._login(s, st, rec, index, t, login, status, events, enrichment)
             if new_agent:
                 win = LongWindow(cur, st.long_prev)
-                agents = win.distinct_agents()
+                agents = win.bits(UA_SET).bit_count()
                 if agents >= agents_min and self._may_fire(st, "ua-rotation", t, agents):
                     found = self._detectors.ua_rotation(st, win, t)
                     self._emit(s, st, rec, index, t, "ua-rotation", found, events)
@@ -363,13 +376,10 @@ class BehaviourEngine:
         return events
 
     def _admit(self, s: SiteState, ip: str, t: int) -> ClientState:
-        if self.tracked_clients() >= self.max_clients:
-            victim = (
-                s.table
-                if len(s.table)
-                else max(self._sites.values(), key=lambda x: len(x.table)).table
-            )
-            victim.evict_oldest()
+        tracked = len(s.table) if len(self._sites) == 1 else self.tracked_clients()
+        if tracked >= self.max_clients:
+            victim = s if len(s.table) else max(self._sites.values(), key=lambda x: len(x.table))
+            victim.table.evict_oldest(max(victim.clock, t))
         allowed = self._is_allowed(ip)
         st = ClientState(t, self._long_gen, self._short_gen, allowed)
         s.table.entries[ip] = st
@@ -680,7 +690,8 @@ class BehaviourEngine:
                 st.allowed = self._is_allowed(ip)
         self._sites = sites
         while self.tracked_clients() > self.max_clients:
-            max(self._sites.values(), key=lambda x: len(x.table)).table.evict_oldest()
+            largest = max(self._sites.values(), key=lambda x: len(x.table))
+            largest.table.evict_oldest(largest.clock)
         return self.tracked_clients()
 
     def _is_allowed(self, ip: str) -> bool:

@@ -1,4 +1,4 @@
-"""Bounded per-client state: two sliding windows of counters, kept in an LRU table.
+"""Bounded per-client state: two sliding windows of counters, kept in a capped table.
 
 Each window of length W is made of two generations of W/2 seconds (aligned to event time):
 the current one and the one before it. The window's value is the sum of both, an exact count
@@ -6,7 +6,8 @@ over the last W/2 to W seconds; when a generation ends the older one is dropped,
 entries age out without any timer. Distinct paths, user agents and sensitive paths are kept as
 fixed-size bitmaps (linear counting), so one client never costs more than a fixed amount of
 memory however hostile its traffic. The table holds at most `max_clients` entries and drops the
-least recently seen first; entries idle for longer than their time-to-live are swept per batch.
+least recently seen first (see `ClientTable`); entries idle for longer than their time-to-live
+are swept per batch.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class ClientState:
         "long_cur",
         "long_prev",
         "long_start",
+        "queued",
         "samples",
         "short_err",
         "short_err_prev",
@@ -91,6 +93,8 @@ class ClientState:
     def __init__(self, t: int, long_gen: int, short_gen: int, allowed: bool) -> None:
         self.first_seen = t
         self.last_seen = -1
+        # Event time at which the entry was last placed at the back of its table.
+        self.queued = t
         self.long_start = t - t % long_gen
         self.long_cur: list[Any] = new_generation()
         self.long_prev: list[Any] | None = None
@@ -219,7 +223,15 @@ class LongWindow:
 
 
 class ClientTable:
-    """Per-client states in least-recently-seen order, capped and swept by age."""
+    """Per-client states, capped and swept by age, least recently seen leaving first.
+
+    Moving an entry to the back on every request would cost more than the rest of the
+    per-record work, so the table uses second-chance ordering instead: entries sit in the
+    order they were (re)queued, and one found at the front that has been seen since it was
+    queued is queued again at the back rather than dropped. Eviction therefore removes a client
+    not seen since the longest time (approximately least recently seen), and a sweep by age only
+    ever looks at the front.
+    """
 
     def __init__(self) -> None:
         self.entries: OrderedDict[str, ClientState] = OrderedDict()
@@ -232,9 +244,17 @@ class ClientTable:
     def __iter__(self) -> Iterator[str]:
         return iter(self.entries)
 
-    def evict_oldest(self) -> None:
-        """Drop the least recently seen client."""
-        self.entries.popitem(last=False)
+    def evict_oldest(self, now: int, max_requeue: int = 64) -> None:
+        """Drop the client seen least recently (second chance for up to `max_requeue`)."""
+        entries = self.entries
+        for _ in range(max_requeue):
+            ip, st = entries.popitem(last=False)
+            if st.last_seen <= st.queued:
+                self.evicted += 1
+                return
+            st.queued = max(now, st.last_seen)
+            entries[ip] = st
+        entries.popitem(last=False)
         self.evicted += 1
 
     def expire(self, now: int, ttl: int) -> int:
@@ -244,9 +264,15 @@ class ClientTable:
         dropped = 0
         while entries:
             ip = next(iter(entries))
-            if entries[ip].last_seen >= cutoff:
+            st = entries[ip]
+            if st.queued >= cutoff:
+                # Everything behind was queued later and seen at least as late: still alive.
                 break
             del entries[ip]
-            dropped += 1
+            if st.last_seen < cutoff:
+                dropped += 1
+            else:
+                st.queued = now
+                entries[ip] = st
         self.expired += dropped
         return dropped

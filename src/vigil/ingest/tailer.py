@@ -139,6 +139,7 @@ class _Probe:
     compressed: bool
     head: bytes
     tail_start: int
+    unready: bool = False
 
 
 @dataclass(slots=True)
@@ -422,8 +423,12 @@ class FileTailer:
             head = os.pread(fd, limit, 0)
             compressed = head.startswith(GZIP_MAGIC)
             tail_start = 0
+            unready = False
             if compressed:
-                head = _gzip_head(fd, limit)
+                head, ended = _gzip_head(fd, limit)
+                # A .gz still being written whose start is not readable yet cannot be matched
+                # with the stream it may continue: look again later.
+                unready = len(head) < limit and not ended
             elif first and self.start_at == "end":
                 tail_start = _last_line_end(fd, st.st_size)
         except GZIP_ERRORS as exc:
@@ -434,13 +439,17 @@ class FileTailer:
             log.warning("cannot read path=%s error=%s", path, exc)
             os.close(fd)
             return None
-        return _Probe(path, fd, key, st.st_size, compressed, head, tail_start)
+        return _Probe(path, fd, key, st.st_size, compressed, head, tail_start, unready)
 
     def _open(self, probe: _Probe, first: bool, now: float) -> bool:
         """Starts following a newly seen file, or leaves it for later; True if followed."""
         limit = self.fingerprint_bytes
         stream: _Stream | None = None
         start = 0
+        if probe.unready:
+            os.close(probe.fd)
+            self._deferred[probe.key] = now + self.glob_interval
+            return False
         resumable = [
             s for s in self._streams.by_inode(probe.key) if s.identity.verifies(probe.head)
         ]
@@ -564,6 +573,11 @@ class FileTailer:
             return "replaced"
         f.size = result.size
         if stream is None:
+            if result.head.startswith(GZIP_MAGIC):
+                # Was empty when first seen, now turns out to be gzip (being compressed):
+                # let the next survey look at it afresh as a compressed file.
+                self._close(f)
+                return "idle"
             identity = FileIdentity.of(
                 f.key[0], f.key[1], result.head, self.fingerprint_bytes, complete=final
             )
@@ -619,17 +633,23 @@ class FileTailer:
         return True
 
     async def _restart_replaced(self, f: _Follower) -> AsyncIterator[LineBatch]:
-        """Ends the stream of a file truncated or rewritten in place and starts a new one at 0."""
+        """Ends the stream of a file truncated or rewritten in place and starts a new one at 0.
+
+        An unterminated line read before the truncation is not emitted: like the bytes not read
+        yet, its rest is only in the rotated copy, which continues the old stream from the
+        start of that line if it is watched.
+        """
         if f.builder:
             yield self._take(f)
-        async for batch in self._drain_final(f):
-            yield batch
         if f.stream is not None:
             f.stream.active = False
             log.info(
-                "file truncated, reading it from the start path=%s old_file_id=%s",
+                "file truncated, reading it from the start path=%s old_file_id=%s "
+                "offset=%d unterminated_bytes=%d",
                 f.path,
                 f.stream.file_id,
+                f.stream.position,
+                f.splitter.position - f.splitter.line_start,
             )
         self.stats.truncations += 1
         f.stream = None
@@ -718,7 +738,8 @@ def _read_plain_step(
     return _Read(size, data, head)
 
 
-def _gzip_head(fd: int, limit: int) -> bytes:
+def _gzip_head(fd: int, limit: int) -> tuple[bytes, bool]:
+    """The first `limit` decompressed bytes, and whether the stream ended properly before."""
     with os.fdopen(os.dup(fd), "rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as gz:
         raw.seek(0)
         head = b""
@@ -726,11 +747,11 @@ def _gzip_head(fd: int, limit: int) -> bytes:
             try:
                 part = gz.read(limit - len(head))
             except EOFError:
-                break
+                return head, False
             if not part:
-                break
+                return head, True
             head += part
-        return head
+        return head, True
 
 
 def _last_line_end(fd: int, size: int) -> int:

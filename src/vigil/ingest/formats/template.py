@@ -1,0 +1,350 @@
+"""Compile a log format (literal text and fields) into a fast batch parser.
+
+A batch is decoded once and one regular expression runs over the whole text with `findall`,
+giving every field of every line as columns in a single C call. A loop generated for the
+format then builds the records: no per-field interpretation, no per-line function calls
+except for timestamps the cache has not seen. The fast expression only accepts plain lines
+(no backslash escapes, canonical request lines); any line it rejects, or whose values do not
+convert, goes through a careful per-line path that decodes escapes, splits odd request lines
+and, failing that, makes a dead letter saying why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+from vigil.errors import FormatError
+from vigil.ingest.formats.base import (
+    SLOTS,
+    BatchParser,
+    ParseResult,
+    build_record,
+    strip_line_end,
+)
+from vigil.ingest.formats.clientip import ClientIpResolver
+from vigil.ingest.formats.escapes import unescape
+from vigil.ingest.formats.fields import EXTRA, IGNORE, REQUEST, TEXT_EXPR, FieldSpec, Token
+from vigil.ingest.formats.timestamps import TimestampCache
+from vigil.ingest.records import DeadLetter, LineBatch, LogRecord
+
+# Single-character negated classes are the cheapest the regex engine runs; values with
+# backslash escapes are sent to the careful path by the generated loop instead.
+_FAST_REQUEST = r"([A-Za-z]++) (([^ ?]++)\??([^ ]*+)) (HTTP/[0-9.]++)"
+_REQUEST_PARTS = ("method", "target", "path", "query", "protocol")
+
+_Slow = Callable[[str, str, bytes, int, list[LogRecord], list[DeadLetter]], None]
+_Assemble = Callable[
+    [
+        list[tuple[str, ...]],
+        list[bytes],
+        list[int],
+        str,
+        str,
+        list[LogRecord],
+        list[DeadLetter],
+        _Slow,
+    ],
+    None,
+]
+
+
+def resolve_slots(tokens: Sequence[Token]) -> list[Token]:
+    """The tokens with each record slot given to one field; the others move to `extra`."""
+    winners: dict[str, FieldSpec] = {}
+    for token in tokens:
+        if isinstance(token, FieldSpec) and token.slot not in (EXTRA, IGNORE):
+            best = winners.get(token.slot)
+            if best is None or token.priority < best.priority:
+                winners[token.slot] = token
+    if REQUEST in winners:
+        for part in _REQUEST_PARTS:
+            loser = winners.pop(part, None)
+            if loser is not None:
+                winners[f"demoted {part}"] = loser
+    chosen = {id(spec) for key, spec in winners.items() if not key.startswith("demoted")}
+    resolved: list[Token] = []
+    for token in tokens:
+        if isinstance(token, FieldSpec) and token.slot not in (EXTRA, IGNORE):
+            resolved.append(token if id(token) in chosen else token.demoted())
+        else:
+            resolved.append(token)
+    return resolved
+
+
+def _merge_literals(tokens: Sequence[Token]) -> list[Token]:
+    merged: list[Token] = []
+    for token in tokens:
+        if isinstance(token, str):
+            if not token:
+                continue
+            if "\n" in token:
+                raise FormatError("a log format cannot contain a newline")
+            if merged and isinstance(merged[-1], str):
+                merged[-1] += token
+                continue
+        merged.append(token)
+    return merged
+
+
+def _negated(stop: str, *more: str) -> str:
+    return "[^" + "".join(re.escape(c) for c in (stop, *more) if c) + "]"
+
+
+def _fast_fragment(spec: FieldSpec, stop: str | None) -> str:
+    kind = spec.kind
+    loose = kind.fast is None or (
+        kind.alphabet is not None
+        and stop is not None
+        and len(stop) == 1
+        and stop not in kind.alphabet
+    )
+    if not loose and kind.fast is not None:
+        return kind.fast
+    if stop is None:
+        return "[^\\r\\n]*+"
+    if stop == "":
+        return ".*?"
+    return _negated(stop) + "*+"
+
+
+def _slow_fragment(spec: FieldSpec, stop: str | None) -> str:
+    if spec.slot == REQUEST:
+        if stop is None:
+            return ".*"
+        if stop in ("", " "):
+            return ".*?"
+    elif spec.kind.slow is not None:
+        return spec.kind.slow
+    if stop is None:
+        return ".*"
+    if stop == "":
+        return ".*?"
+    plain = _negated(stop, "\\")
+    return f"{plain}*+(?:\\\\.{plain}*+)*+"
+
+
+class TemplateParser(BatchParser):
+    """A parser for one line-oriented log format (nginx `log_format`, Apache `LogFormat`)."""
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        tokens: Sequence[Token],
+        *,
+        resolver: ClientIpResolver | None = None,
+        max_line_bytes: int | None = None,
+    ) -> None:
+        self.name = name
+        self.description = description
+        self.tokens = _merge_literals(resolve_slots(tokens))
+        self.fields = [t for t in self.tokens if isinstance(t, FieldSpec) and t.slot != IGNORE]
+        if not self.fields:
+            raise FormatError(f"log format {name!r} has no fields")
+        self._resolver = resolver or ClientIpResolver()
+        self._max_line_bytes = max_line_bytes
+        fast, slow = self._patterns()
+        try:
+            self._fast = re.compile(f"^(?:({fast})\\r?|.*)$", re.MULTILINE)
+            self._slow_re = re.compile(slow, re.DOTALL)
+        except re.error as exc:
+            raise FormatError(f"log format {name!r} cannot be compiled: {exc}") from None
+        self._assemble = self._generate()
+
+    def describe(self) -> str:
+        return self.description
+
+    def _patterns(self) -> tuple[str, str]:
+        fast: list[str] = []
+        slow: list[str] = []
+        tokens = self.tokens
+        for index, token in enumerate(tokens):
+            if isinstance(token, str):
+                fast.append(re.escape(token))
+                slow.append(re.escape(token))
+                continue
+            following = tokens[index + 1] if index + 1 < len(tokens) else None
+            if following is None:
+                stop: str | None = None
+            elif isinstance(following, str):
+                stop = following[0]
+            else:
+                stop = ""
+            if token.slot == IGNORE:
+                fast.append(f"(?:{_fast_fragment(token, stop)})")
+                slow.append(f"(?:{_slow_fragment(token, stop)})")
+            elif token.slot == REQUEST:
+                fast.append(_FAST_REQUEST)
+                slow.append(f"({_slow_fragment(token, stop)})")
+            else:
+                fast.append(f"({_fast_fragment(token, stop)})")
+                slow.append(f"({_slow_fragment(token, stop)})")
+        return "".join(fast), "".join(slow)
+
+    def _generate(self) -> _Assemble:
+        """Write and compile the loop that turns `findall` rows into records.
+
+        Only group numbers and names made here appear in the generated source; everything
+        taken from the format string (extra keys) is passed in as a constant.
+        """
+        namespace: dict[str, Any] = {"LogRecord": LogRecord}
+        names: list[str] = ["line"]
+        slot_expr: dict[str, str] = {}
+        extras: list[tuple[str, str]] = []
+        statements: list[str] = []
+        for number, spec in enumerate(self.fields):
+            if spec.slot == REQUEST:
+                group_names = [f"r{number}_{part}" for part in _REQUEST_PARTS]
+                names.extend(group_names)
+                slot_expr.update(zip(_REQUEST_PARTS, group_names, strict=True))
+                continue
+            group = f"g{number}"
+            names.append(group)
+            if spec.slot == EXTRA:
+                key = f"K{number}"
+                namespace[key] = spec.name
+                extras.append((key, TEXT_EXPR.format(g=group)))
+                continue
+            helper = f"t{number}_"
+            if spec.kind.time_parser is not None:
+                cache = TimestampCache(spec.kind.time_parser)
+                namespace[f"{helper}get"] = cache.lookup
+                namespace[f"{helper}miss"] = cache.miss
+            slot_expr[spec.slot] = spec.kind.expr.format(g=group, t=helper)
+
+        for slot in ("method", "query", "protocol"):
+            if slot in slot_expr and not slot_expr[slot].isidentifier():
+                statements.append(f"v_{slot} = {slot_expr[slot]}")
+                slot_expr[slot] = f"v_{slot}"
+        has_target = "target" in slot_expr
+        has_path = "path" in slot_expr
+        if has_target and not has_path:
+            statements.append(f"v_target = {slot_expr['target']}")
+            statements.append("v_path, _sep, v_split_query = v_target.partition('?')")
+            slot_expr["target"] = "v_target"
+            slot_expr["path"] = "v_path"
+            slot_expr.setdefault("query", "v_split_query")
+        elif has_path and not has_target:
+            statements.append(f"v_path = {slot_expr['path']}")
+            query = slot_expr.get("query", "''")
+            statements.append(f"v_target = (v_path + '?' + {query}) if {query} else v_path")
+            slot_expr["target"] = "v_target"
+            slot_expr["path"] = "v_path"
+
+        if self._resolver.active and "forwarded_for" in slot_expr and "client_ip" in slot_expr:
+            namespace["resolve"] = self._resolver.resolve
+            statements.append(f"v_xff = {slot_expr['forwarded_for']}")
+            slot_expr["forwarded_for"] = "v_xff"
+            slot_expr["client_ip"] = f"resolve({slot_expr['client_ip']}, v_xff)"
+
+        defaults = {
+            "observed_at": "None",
+            "status": "None",
+            "bytes_sent": "None",
+            "request_time": "None",
+        }
+        arguments = ["source", "file_id", "off"]
+        for slot in SLOTS:
+            arguments.append(slot_expr.get(slot, defaults.get(slot, "''")))
+        arguments.append("False")
+        arguments.append("line")
+        arguments.append("{" + ", ".join(f"{k}: {v}" for k, v in extras) + "}")
+
+        unpack = ", ".join(names)
+        body = [
+            "def assemble(rows, lines, offsets, source, file_id, records, dead, slow):",
+            "    append = records.append",
+            f"    for raw, off, ({unpack},) in zip(lines, offsets, rows):",
+            "        if not line or '\\\\' in line:",
+            "            slow(source, file_id, raw, off, records, dead)",
+            "            continue",
+            "        try:",
+            *(f"            {statement}" for statement in statements),
+            f"            append(LogRecord({', '.join(arguments)}))",
+            "        except Exception:",
+            "            slow(source, file_id, raw, off, records, dead)",
+        ]
+        source_code = "\n".join(body) + "\n"
+        exec(compile(source_code, f"<vigil log format {self.name}>", "exec"), namespace)
+        self.generated_source = source_code
+        return cast(_Assemble, namespace["assemble"])
+
+    def parse_batch(self, batch: LineBatch) -> ParseResult:
+        """Parse every line of `batch`; see the module docstring for the two paths."""
+        result = ParseResult()
+        lines = batch.lines
+        if not lines:
+            return result
+        text_lines = lines
+        data = b"\n".join(lines)
+        if data.count(b"\n") != len(lines) - 1:
+            # A reader left line ends on, or a line holds a newline: those go the careful way.
+            text_lines = []
+            for line in lines:
+                stripped = strip_line_end(line)
+                text_lines.append(b"" if b"\n" in stripped else stripped)
+            data = b"\n".join(text_lines)
+        limit = self._max_line_bytes
+        if limit is not None and max(map(len, text_lines)) > limit:
+            text_lines = [b"" if len(line) > limit else line for line in text_lines]
+            data = b"\n".join(text_lines)
+        text = data.decode("utf-8", "replace")
+        findall = self._fast.findall
+        rows = findall(text)
+        if len(rows) != len(lines):
+            # A field ran on past its line (an unbalanced quote): match line by line instead.
+            rows = [findall(line)[0] for line in text.split("\n")]
+        records = result.records
+        dead = result.dead_letters
+        self._assemble(
+            rows, lines, batch.offsets, batch.source, batch.file_id, records, dead, self._careful
+        )
+        return result
+
+    def _careful(
+        self,
+        source: str,
+        file_id: str,
+        raw: bytes,
+        offset: int,
+        records: list[LogRecord],
+        dead: list[DeadLetter],
+    ) -> None:
+        """The per-line path: escapes, lenient shapes, and a reason for every rejection."""
+        reason = self._careful_record(source, file_id, raw, offset, records)
+        if reason is not None:
+            dead.append(DeadLetter(source, file_id, offset, raw, reason))
+
+    def _careful_record(
+        self, source: str, file_id: str, raw: bytes, offset: int, records: list[LogRecord]
+    ) -> str | None:
+        line = strip_line_end(raw)
+        if not line.strip():
+            return "empty line"
+        limit = self._max_line_bytes
+        if limit is not None and len(line) > limit:
+            return f"line of {len(line)} bytes is longer than the limit of {limit}"
+        if b"\n" in line:
+            return "line contains a newline"
+        text = line.decode("utf-8", "replace")
+        match = self._slow_re.fullmatch(text)
+        if match is None:
+            return f"does not match the {self.name} format"
+        values: dict[str, object] = {}
+        extra: dict[str, str] = {}
+        for spec, matched in zip(self.fields, match.groups(), strict=True):
+            value = unescape(matched)
+            if spec.slot == EXTRA:
+                extra[spec.name] = "" if value == "-" else value
+                continue
+            if spec.slot == REQUEST:
+                values[REQUEST] = value
+                continue
+            try:
+                values[spec.slot] = spec.kind.convert(value)
+            except (ValueError, OverflowError) as exc:
+                return f"bad {spec.name} value {value[:80]!r}: {exc}"
+        records.append(build_record(source, file_id, offset, values, extra, text, self._resolver))
+        return None

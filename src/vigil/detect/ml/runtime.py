@@ -1,0 +1,326 @@
+"""The models at run time: ONNX classifier + site baseline, scored once per batch and fused.
+
+`load_active_models(settings)` gives the pipeline a `HybridModels`: the classifier and anomaly
+baseline marked active in ``model_metadata`` if any, else the default classifier shipped in
+``vigil/models``. `HybridModels.score_batch(records, detections)` returns one `Fused` per
+record with the final score (`fusion.fuse`) and what each component contributed.
+
+Only values that are not trivial (`features.is_trivial`) reach the classifier, each distinct
+value once: results are cached per value and per (path, query), so repeated assets and pages
+cost a dictionary lookup, and the ONNX session runs once per batch on the new values only.
+
+Hot swap: a `HybridModels` is immutable once built (its caches only memoise its own answers),
+so replacing the pipeline's models is one attribute assignment, atomic in CPython; `swap_in`
+does it. A batch already being scored finishes with the models it started with; the next
+batch uses the new ones; no line is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from vigil.detect.ml import features, fusion
+from vigil.detect.ml.anomaly import ANOMALY_FILE, AnomalyScore, SiteBaseline
+from vigil.detect.ml.train import CLASSIFIER_FILE, MANIFEST_FILE
+from vigil.detect.result import Detection
+from vigil.errors import VigilError
+from vigil.ingest.records import LogRecord
+
+if TYPE_CHECKING:
+    from vigil.config import Settings
+
+log = logging.getLogger(__name__)
+
+CACHE_LIMIT: Final = 200_000
+_NOT_SCORED: Final = -1.0
+
+
+class ModelLoadError(VigilError):
+    """A model artifact is missing or unreadable."""
+
+
+@dataclass(slots=True)
+class Fused:
+    """The models' verdict on one request: the fused final score and each component's part."""
+
+    score: float
+    components: dict[str, Any] = field(default_factory=dict)
+
+
+class Classifier:
+    """The exported linear classifier, run with onnxruntime on a batch of values."""
+
+    def __init__(self, directory: Path) -> None:
+        import onnxruntime as ort
+
+        manifest_path = directory / MANIFEST_FILE
+        if not manifest_path.exists():
+            raise ModelLoadError(f"no classifier manifest in {directory}")
+        self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+        if list(self.manifest["numeric_features"]) != list(features.NUMERIC_NAMES):
+            raise ModelLoadError(
+                f"classifier in {directory} was trained with other features; retrain it"
+            )
+        self.version = str(self.manifest["version"])
+        self.bits = int(self.manifest["bits"])
+        self.threshold = float(self.manifest["threshold"])
+        self.directory = directory
+        options = ort.SessionOptions()
+        # The pipeline already uses the cores; one thread per inference avoids oversubscription.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(
+            str(directory / CLASSIFIER_FILE), options, providers=["CPUExecutionProvider"]
+        )
+        self._input = self._session.get_inputs()[0].name
+        self._output = [o.name for o in self._session.get_outputs()][1]
+
+    def predict(self, values: Sequence[features.Value]) -> npt.NDArray[np.float64]:
+        """Calibrated attack probability of every value."""
+        if not values:
+            return np.zeros(0, dtype=np.float64)
+        x = features.dense_features(values, self.bits)
+        (proba,) = self._session.run([self._output], {self._input: x})
+        return np.asarray(proba, dtype=np.float64)[:, 1]
+
+
+@dataclass(frozen=True, slots=True)
+class _ValueVerdict:
+    """The classifier's view of one request, and its `Fused` when nothing else contributes."""
+
+    p: float
+    target: str
+    scored: frozenset[str]
+    alone: Fused
+
+
+def _verdict(p: float, target: str, scored: frozenset[str], threshold: float) -> _ValueVerdict:
+    fused = fusion.fuse(0.0, (), p, threshold)
+    components: dict[str, Any] = {
+        "rules": 0.0,
+        "ml": round(p, 4),
+        "anomaly": 0.0,
+        "fused": round(fused, 4),
+    }
+    if target:
+        components["ml_target"] = target
+    return _ValueVerdict(p, target, scored, Fused(fused, components))
+
+
+class HybridModels:
+    """Classifier + optional site baseline: what the pipeline calls once per batch."""
+
+    def __init__(self, classifier: Classifier, anomaly: SiteBaseline | None = None) -> None:
+        self.classifier = classifier
+        self.anomaly = anomaly if anomaly is not None and not anomaly.empty else None
+        suffix = f"+{self.anomaly.version}" if self.anomaly is not None else ""
+        self.version = classifier.version + suffix
+        self._values: dict[tuple[str, str], float] = {}
+        self._requests: dict[tuple[str, str], _ValueVerdict] = {}
+        self._lock = threading.Lock()
+        self._empty = _verdict(0.0, "", frozenset(), classifier.threshold)
+
+    @property
+    def threshold(self) -> float:
+        """The classifier's operating threshold."""
+        return self.classifier.threshold
+
+    def value_verdicts(self, records: Sequence[LogRecord]) -> list[_ValueVerdict]:
+        """Per record: the highest value probability, its target and the targets scored."""
+        with self._lock:
+            return self._value_verdicts(records)
+
+    def _value_verdicts(self, records: Sequence[LogRecord]) -> list[_ValueVerdict]:
+        requests = self._requests
+        values = self._values
+        empty = self._empty
+        threshold = self.classifier.threshold
+        out: list[_ValueVerdict | None] = [None] * len(records)
+        waiting: list[tuple[int, list[tuple[str, str, str]]]] = []
+        pending: dict[tuple[str, str], features.Value] = {}
+        for i, record in enumerate(records):
+            verdict = requests.get((record.path, record.query))
+            if verdict is not None:
+                out[i] = verdict
+                continue
+            units = features.nontrivial_values(record)
+            if not units:
+                requests[(record.path, record.query)] = empty
+                out[i] = empty
+                continue
+            for target, kind, raw in units:
+                key = (kind, raw)
+                if key in values or key in pending:
+                    continue
+                value = features.make_value(target, kind, raw)
+                if features.is_trivial(value.text, kind):
+                    values[key] = _NOT_SCORED
+                else:
+                    pending[key] = value
+            waiting.append((i, units))
+        if pending:
+            keys = list(pending)
+            proba = self.classifier.predict([pending[k] for k in keys])
+            for key, p in zip(keys, proba.tolist(), strict=True):
+                values[key] = p
+        for i, units in waiting:
+            best, best_target = 0.0, ""
+            scored: list[str] = []
+            for target, kind, raw in units:
+                p = values[(kind, raw)]
+                if p == _NOT_SCORED:
+                    continue
+                scored.append(target)
+                if p > best:
+                    best, best_target = p, target
+            verdict = _verdict(best, best_target, frozenset(scored), threshold) if scored else empty
+            record = records[i]
+            requests[(record.path, record.query)] = verdict
+            out[i] = verdict
+        if len(values) > CACHE_LIMIT:
+            values.clear()
+        if len(requests) > CACHE_LIMIT:
+            requests.clear()
+        return [v if v is not None else empty for v in out]
+
+    def score_batch(
+        self, records: Sequence[LogRecord], detections: Sequence[Detection]
+    ) -> list[Fused]:
+        """One `Fused` per record, in order: final score and components (rules, ml, anomaly).
+
+        Requests that only the classifier has an opinion on share one `Fused` per distinct
+        request: treat `components` as read-only (the pipeline copies it).
+        """
+        verdicts = self.value_verdicts(records)
+        anomalies: list[AnomalyScore] | None = (
+            self.anomaly.score_batch(records) if self.anomaly is not None else None
+        )
+        threshold = self.classifier.threshold
+        out: list[Fused] = []
+        append = out.append
+        for i, detection in enumerate(detections):
+            verdict = verdicts[i]
+            a = anomalies[i] if anomalies is not None else None
+            a_score = a.score if a is not None else 0.0
+            if detection.score == 0.0 and a_score == 0.0 and detection.allowlisted is None:
+                append(verdict.alone)
+                continue
+            fused = fusion.fuse(
+                detection.score,
+                detection.matches,
+                verdict.p,
+                threshold,
+                a_score,
+                scored=verdict.scored,
+                allowlisted=detection.allowlisted is not None,
+            )
+            components: dict[str, Any] = {
+                "rules": round(detection.score, 4),
+                "ml": round(verdict.p, 4),
+                "anomaly": round(a_score, 4),
+                "fused": round(fused, 4),
+            }
+            if verdict.target:
+                components["ml_target"] = verdict.target
+            if a is not None and a.score > 0:
+                components["anomaly_target"] = a.target
+                components["anomaly_reason"] = a.reason
+            append(Fused(fused, components))
+        return out
+
+
+def swap_in(analyzer: Any, new_models: HybridModels) -> HybridModels | None:
+    """Replace the models an analyzer uses, atomically between batches; returns the old ones."""
+    old: HybridModels | None = getattr(analyzer, "models", None)
+    analyzer.models = new_models
+    return old
+
+
+def shipped_model_dir() -> Path:
+    """Where the default models installed with vigil live (``vigil/models``)."""
+    return Path(str(resources.files("vigil") / "models"))
+
+
+def load_models(classifier_dir: Path, anomaly_path: Path | None = None) -> HybridModels:
+    """Models from artifact directories (the anomaly baseline is optional)."""
+    anomaly = None
+    if anomaly_path is not None:
+        candidate = anomaly_path / ANOMALY_FILE if anomaly_path.is_dir() else anomaly_path
+        if not candidate.exists():
+            raise ModelLoadError(f"no anomaly baseline at {candidate}")
+        anomaly = SiteBaseline.load(candidate)
+    return HybridModels(Classifier(classifier_dir), anomaly)
+
+
+def _active_artifacts(settings: Settings) -> dict[str, str]:
+    from vigil.detect.ml import registry
+
+    if settings.is_sqlite:
+        from sqlalchemy.engine import make_url
+
+        database = make_url(settings.database_url).database
+        if not database or database == ":memory:" or not Path(database).exists():
+            return {}
+
+    def run() -> dict[str, str]:
+        return asyncio.run(registry.active_artifacts_private(settings))
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return run()
+    # Called from async code (vigil serve): read the database on a loop of our own.
+    result: dict[str, str] = {}
+    failure: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            result.update(run())
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=worker, name="vigil-model-registry")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result
+
+
+def load_active_models(settings: Settings) -> HybridModels | None:
+    """The models the pipeline should use, or None to run rules-only.
+
+    The database's active classifier and anomaly baseline win; without an active classifier
+    the default shipped with vigil is used. None (with a log line) when onnxruntime is not
+    installed or no model can be loaded.
+    """
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        log.warning("running rules-only: onnxruntime not installed")
+        return None
+    try:
+        active = _active_artifacts(settings)
+    except Exception as exc:  # a missing table or database falls back
+        log.warning("event=ml_registry_unavailable error=%s", type(exc).__name__)
+        active = {}
+    classifier_dir = Path(active["classifier"]) if "classifier" in active else shipped_model_dir()
+    anomaly_path = Path(active["anomaly"]) if "anomaly" in active else None
+    try:
+        models = load_models(classifier_dir, anomaly_path)
+    except (ModelLoadError, OSError, ValueError) as exc:
+        log.warning("running rules-only: %s", exc)
+        return None
+    log.info("event=ml_models_loaded version=%s", models.version)
+    return models

@@ -13,6 +13,7 @@ from vigil import __version__
 from vigil.cli.blocklist import blocklist_app
 from vigil.cli.console import err, out
 from vigil.cli.db import db_app
+from vigil.cli.keys import keys_app
 from vigil.cli.scan import scan
 from vigil.cli.serve import serve
 from vigil.cli.simulate import simulate
@@ -28,6 +29,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
 app.add_typer(blocklist_app, name="blocklist")
 app.command()(scan)
 app.command()(serve)

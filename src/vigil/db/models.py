@@ -261,3 +261,42 @@ class TrafficCounter(Base):
     high: Mapped[int] = mapped_column(BigInteger, default=0)
     malformed: Mapped[int] = mapped_column(BigInteger, default=0)
     dead_letters: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AllowlistEntry(Base):
+    """An address, network or user agent whose requests are never reported, until it expires.
+
+    `site` None applies the entry to every site.
+    """
+
+    __tablename__ = "allowlist_entries"
+    __table_args__ = (Index("ix_allowlist_entries_site", "site"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(512))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class RuleExclusion(Base):
+    """A rule switched off where it misfires: for a path prefix or regex, or one argument.
+
+    `site` None applies the exclusion to every site.
+    """
+
+    __tablename__ = "rule_exclusions"
+    __table_args__ = (Index("ix_rule_exclusions_site", "site"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    rule_id: Mapped[str] = mapped_column(String(64))
+    path_prefix: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    path_regex: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    argument: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,186 @@
+"""The FastAPI app factory and its lifespan: database, broker, alert hub and pipeline."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from vigil import __version__
+from vigil.api.alerts import AlertHub
+from vigil.api.limits import BodyLimitMiddleware
+from vigil.api.pipeline_port import PipelineHandle
+from vigil.api.retrain import RetrainJobs, RetrainRunner
+from vigil.api.routes import (
+    alerts,
+    allowlist,
+    blocklist,
+    dashboard,
+    health,
+    incidents,
+    ingest,
+    keys,
+    models,
+    stats,
+    threats,
+)
+from vigil.api.routes.allowlist import push_to_pipeline
+from vigil.api.state import AppState, IngestLimits, app_state
+from vigil.config import Settings, get_settings
+from vigil.db.session import close_db, configure_db, get_db_context, init_db
+from vigil.errors import BrokerUnavailableError, DatabaseUnavailableError
+from vigil.services.allowlist import configured_sites
+from vigil.sinks.broker import Broker, make_broker
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BODY_LIMIT = 1024 * 1024
+DESCRIPTION = (
+    "vigil finds attacks in web-server access logs. Every route except /health, /ready and "
+    "(by default) /metrics needs an API key in the `X-API-Key` header; keys are made with "
+    "`vigil keys create`. A key limited to some sites only ever sees those sites' data."
+)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state = app_state(app)
+    if app.state.explicit_settings:
+        await close_db()
+        configure_db(state.settings)
+    await init_db()
+    close_broker = state.owns_broker
+    if state.owns_broker or not await state.broker.ping():
+        close_broker = True
+        try:
+            await state.broker.connect()
+        except Exception as exc:
+            await close_db()
+            raise BrokerUnavailableError(
+                f"cannot reach the broker ({state.broker.name}): {type(exc).__name__}. "
+                "Check VIGIL_REDIS_URL and that Redis is running."
+            ) from None
+    await state.hub.start()
+    pipeline = state.pipeline
+    if pipeline is not None:
+        start = getattr(pipeline, "start", None)
+        if callable(start):
+            await start()
+        async with get_db_context() as session:
+            for site in await configured_sites(session):
+                await push_to_pipeline(session, state, site)
+    log.info("event=api_started broker=%s pipeline=%s", state.broker.name, pipeline is not None)
+    try:
+        yield
+    finally:
+        await state.retrain.stop()
+        if pipeline is not None:
+            stop = getattr(pipeline, "stop", None)
+            if callable(stop):
+                await stop()
+        await state.hub.stop()
+        if close_broker:
+            await state.broker.close()
+        await close_db()
+        log.info("event=api_stopped")
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Only where and what: echoing the input back could return megabytes or a secret.
+    errors = [
+        {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "")), "type": err.get("type")}
+        for err in exc.errors()
+    ]
+    return JSONResponse(status_code=422, content={"detail": errors})
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("event=database_unavailable path=%s error=%s", request.url.path, type(exc).__name__)
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "the database is unavailable; retry later"},
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("event=internal_error path=%s", request.url.path, exc_info=exc)
+    return JSONResponse(status_code=500, content={"detail": "internal error"})
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    pipeline: PipelineHandle | None = None,
+    broker: Broker | None = None,
+    retrain_runner: RetrainRunner | None = None,
+    ingest_limits: IngestLimits | None = None,
+) -> FastAPI:
+    """The vigil HTTP API and dashboard.
+
+    `settings` None uses the process settings as the session module already has them; given
+    settings are installed into the session module at start-up. `broker` None makes one from
+    the settings (and closes it at shutdown). `retrain_runner` is the coroutine that trains
+    and activates new models; without it POST /models/retrain answers 503.
+    """
+    explicit = settings is not None
+    settings = settings or get_settings()
+    owns_broker = broker is None
+    broker = broker if broker is not None else make_broker(settings.redis_url)
+    limits = ingest_limits or IngestLimits()
+    app = FastAPI(
+        title="vigil",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.explicit_settings = explicit
+    app.state.vigil = AppState(
+        settings=settings,
+        broker=broker,
+        owns_broker=owns_broker,
+        hub=AlertHub(broker),
+        retrain=RetrainJobs(retrain_runner),
+        limits=limits,
+        pipeline=pipeline,
+    )
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=DEFAULT_BODY_LIMIT,
+        per_path={"/ingest/batch": limits.max_bytes},
+    )
+    handlers: dict[Any, Any] = {
+        RequestValidationError: _validation_error,
+        DatabaseUnavailableError: _database_unavailable,
+        OperationalError: _database_unavailable,
+        InterfaceError: _database_unavailable,
+        PoolTimeoutError: _database_unavailable,
+        Exception: _internal_error,
+    }
+    for exc_class, handler in handlers.items():
+        app.add_exception_handler(exc_class, handler)
+    for module in (
+        health,
+        threats,
+        incidents,
+        stats,
+        models,
+        ingest,
+        blocklist,
+        allowlist,
+        keys,
+        alerts,
+        dashboard,
+    ):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=dashboard.WEB_DIR), name="static")
+    return app

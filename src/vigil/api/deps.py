@@ -1,0 +1,123 @@
+"""Every dependency of the routes, named as types: the session, the app state and the caller.
+
+`CurrentKey` is the authenticated caller; `ReadKey`, `WriteKey` and `AdminKey` add the scope
+check (admin ⊇ write ⊇ read). Routes pass `key.visibility` to the services, which put it into
+their SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Security, status
+from fastapi.security import APIKeyHeader
+from starlette.requests import HTTPConnection
+
+from vigil import metrics
+from vigil.api.state import AppState, app_state
+from vigil.db.session import SessionDep, get_db
+from vigil.services.keys import Principal, Scope, authenticate
+
+__all__ = [
+    "AdminKey",
+    "AppStateDep",
+    "CurrentKey",
+    "ReadKey",
+    "SessionDep",
+    "WriteKey",
+    "get_db",
+]
+
+API_KEY_HEADER = "X-API-Key"
+api_key_header = APIKeyHeader(
+    name=API_KEY_HEADER,
+    auto_error=False,
+    description="An API key from `vigil keys create`.",
+)
+
+
+def get_app_state(connection: HTTPConnection) -> AppState:
+    return app_state(connection.app)
+
+
+AppStateDep = Annotated[AppState, Depends(get_app_state)]
+
+
+def unauthorized() -> HTTPException:
+    metrics.AUTH_FAILURES.inc()
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        detail=f"missing or invalid API key: send a valid key in the {API_KEY_HEADER} header",
+        headers={"WWW-Authenticate": "ApiKey"},
+    )
+
+
+async def get_current_key(
+    session: SessionDep,
+    state: AppStateDep,
+    presented: Annotated[str | None, Security(api_key_header)],
+) -> Principal:
+    principal = await authenticate(session, presented, admin_key=state.admin_key)
+    if principal is None:
+        raise unauthorized()
+    return principal
+
+
+CurrentKey = Annotated[Principal, Depends(get_current_key)]
+
+
+def require_scope(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that refuses callers whose key lacks `scope` with 403."""
+
+    async def check(key: CurrentKey) -> Principal:
+        if not key.allows(scope):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"this needs a key with scope '{scope}'; this key has '{key.scope}'",
+            )
+        return key
+
+    return check
+
+
+ReadKey = Annotated[Principal, Depends(require_scope("read"))]
+WriteKey = Annotated[Principal, Depends(require_scope("write"))]
+AdminKey = Annotated[Principal, Depends(require_scope("admin"))]
+
+
+async def metrics_access(
+    session: SessionDep,
+    state: AppStateDep,
+    presented: Annotated[str | None, Security(api_key_header)],
+) -> None:
+    """Lets anyone read /metrics when `metrics_public`, otherwise any valid key."""
+    if state.settings.metrics_public:
+        return
+    if await authenticate(session, presented, admin_key=state.admin_key) is None:
+        raise unauthorized()
+
+
+def visible_site(key: Principal, site: str | None) -> str | None:
+    """`site` if the key may see it; 403 otherwise (a filter never widens what a key sees)."""
+    if site is not None and not key.visibility.allows(site):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"this key may not see site {site!r}")
+    return site
+
+
+def writable_site(key: Principal, site: str | None, *, default: str | None) -> str | None:
+    """The site a write applies to: the one named, the key's only site, or `default`.
+
+    None (every site) is allowed only to keys that see every site.
+    """
+    sites = key.visibility.sites
+    if site is None and sites is not None:
+        if len(sites) != 1:
+            raise HTTPException(
+                422,
+                detail="this key is limited to several sites: name the site",
+            )
+        site = next(iter(sites))
+    if site is None:
+        return default
+    return visible_site(key, site)

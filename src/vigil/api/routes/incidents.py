@@ -1,0 +1,68 @@
+"""Incidents: one row per attacker episode."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+
+from vigil.api.deps import ReadKey, SessionDep, visible_site
+from vigil.api.routes import KEYED, NOT_FOUND
+from vigil.api.schemas import (
+    MAX_ID,
+    IncidentDetail,
+    IncidentOut,
+    IncidentPage,
+    IncidentQuery,
+    ThreatOut,
+)
+from vigil.services import incidents
+from vigil.services.netmatch import parse_client_filter
+from vigil.services.pagination import InvalidCursorError
+
+router = APIRouter(prefix="/incidents", tags=["incidents"], responses=KEYED)
+
+
+@router.get("", response_model=IncidentPage, summary="Incidents, most recently active first")
+async def list_incidents(
+    session: SessionDep, key: ReadKey, query: Annotated[IncidentQuery, Query()]
+) -> IncidentPage:
+    visible_site(key, query.site)
+    filters = incidents.IncidentFilter(
+        site=query.site,
+        status=query.status,
+        severities=tuple(query.severity),
+        client=parse_client_filter(query.client) if query.client else None,
+        since=query.since,
+        until=query.until,
+    )
+    try:
+        page = await incidents.list_incidents(
+            session,
+            key.visibility,
+            filters,
+            sort=query.sort,
+            limit=query.limit,
+            cursor=query.cursor,
+        )
+    except InvalidCursorError as exc:
+        raise HTTPException(422, detail=str(exc)) from None
+    return IncidentPage(
+        items=[IncidentOut.model_validate(row) for row in page.items],
+        next_cursor=page.next_cursor,
+        limit=query.limit,
+    )
+
+
+@router.get("/{incident_id}", response_model=IncidentDetail, responses=NOT_FOUND)
+async def get_incident(
+    session: SessionDep, key: ReadKey, incident_id: Annotated[int, Path(ge=1, le=MAX_ID)]
+) -> IncidentDetail:
+    row = await incidents.get_incident(session, key.visibility, incident_id)
+    if row is None:
+        raise HTTPException(404, detail="no such incident")
+    events = await incidents.incident_events(session, key.visibility, row)
+    return IncidentDetail(
+        **IncidentOut.model_validate(row).model_dump(),
+        events=[ThreatOut.model_validate(e) for e in events],
+    )

@@ -1,0 +1,45 @@
+"""What one app instance holds beyond the database: settings, broker, pipeline, jobs, limits."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+
+from vigil.api.alerts import AlertHub
+from vigil.api.pipeline_port import PipelineHandle
+from vigil.api.retrain import RetrainJobs
+from vigil.config import Settings
+from vigil.sinks.broker import Broker
+
+
+@dataclass(frozen=True, slots=True)
+class IngestLimits:
+    """The largest batch POST /ingest/batch accepts (larger ones get 413)."""
+
+    max_lines: int = 10_000
+    max_bytes: int = 8 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class AppState:
+    settings: Settings
+    broker: Broker
+    owns_broker: bool
+    hub: AlertHub
+    retrain: RetrainJobs
+    limits: IngestLimits
+    pipeline: PipelineHandle | None = None
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def admin_key(self) -> str | None:
+        secret = self.settings.api_admin_key
+        return secret.get_secret_value() if secret is not None else None
+
+
+def app_state(app: FastAPI) -> AppState:
+    """The state `create_app` attached to `app`."""
+    state: AppState = app.state.vigil
+    return state

@@ -1,0 +1,102 @@
+"""Incidents: filtered keyset pages and one incident with its latest events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from sqlalchemy import ColumnElement, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vigil.db.models import Incident, ThreatEvent
+from vigil.services.netmatch import Network, client_clause
+from vigil.services.pagination import decode_cursor, encode_cursor
+from vigil.services.threats import Page
+from vigil.services.visibility import Visibility
+
+IncidentSort = Literal["-last_seen", "last_seen"]
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFilter:
+    """What a caller narrows incidents by; every field is optional."""
+
+    site: str | None = None
+    status: str | None = None
+    severities: tuple[str, ...] = ()
+    client: Network | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def _conditions(
+    session: AsyncSession, visible: Visibility, filters: IncidentFilter
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [visible.clause(Incident.site)]
+    if filters.site is not None:
+        conditions.append(Incident.site == filters.site)
+    if filters.status is not None:
+        conditions.append(Incident.status == filters.status)
+    if filters.severities:
+        conditions.append(Incident.top_severity.in_(filters.severities))
+    if filters.client is not None:
+        conditions.append(await client_clause(session, Incident.client_ip, filters.client))
+    if filters.since is not None:
+        conditions.append(Incident.last_seen >= filters.since)
+    if filters.until is not None:
+        conditions.append(Incident.first_seen < filters.until)
+    return conditions
+
+
+async def list_incidents(
+    session: AsyncSession,
+    visible: Visibility,
+    filters: IncidentFilter,
+    *,
+    sort: IncidentSort = "-last_seen",
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[Incident]:
+    """A page of visible incidents; raises InvalidCursorError for bad cursors."""
+    descending = sort.startswith("-")
+    stmt = select(Incident).where(*await _conditions(session, visible, filters))
+    if cursor:
+        value, last_id = decode_cursor(cursor, sort, datetime)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        position = tuple_(Incident.last_seen, Incident.id)
+        stmt = stmt.where(
+            position < (value, last_id) if descending else position > (value, last_id)
+        )
+    if descending:
+        stmt = stmt.order_by(Incident.last_seen.desc(), Incident.id.desc())
+    else:
+        stmt = stmt.order_by(Incident.last_seen.asc(), Incident.id.asc())
+    rows = list((await session.scalars(stmt.limit(limit + 1))).all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(sort, rows[-1].last_seen, rows[-1].id)
+    return Page(rows, next_cursor)
+
+
+async def get_incident(
+    session: AsyncSession, visible: Visibility, incident_id: int
+) -> Incident | None:
+    """The incident with `incident_id` if the caller may see it."""
+    stmt = select(Incident).where(Incident.id == incident_id, visible.clause(Incident.site))
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def incident_events(
+    session: AsyncSession, visible: Visibility, incident: Incident, limit: int = 100
+) -> list[ThreatEvent]:
+    """The newest events of a visible incident."""
+    stmt = (
+        select(ThreatEvent)
+        .where(ThreatEvent.incident_id == incident.id, visible.clause(ThreatEvent.site))
+        .order_by(ThreatEvent.observed_at.desc(), ThreatEvent.id.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())

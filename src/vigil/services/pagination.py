@@ -1,0 +1,52 @@
+"""Opaque keyset cursors: the sort key and id of the last row of a page, base64-encoded."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+MAX_CURSOR_CHARS = 512
+
+
+class InvalidCursorError(ValueError):
+    """A cursor that this API did not hand out, or one for another sort order."""
+
+
+def encode_cursor(sort: str, value: Any, row_id: int) -> str:
+    """A cursor that resumes after the row with sort key `value` and `row_id`."""
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    raw = orjson.dumps([sort, value, row_id])
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str, kind: type) -> tuple[Any, int]:
+    """The (sort value, id) a cursor holds; `kind` is datetime or float."""
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise InvalidCursorError("cursor is too long")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = orjson.loads(raw)
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        raise InvalidCursorError("cursor is not one this API handed out") from None
+    if not (isinstance(data, list) and len(data) == 3):
+        raise InvalidCursorError("cursor is not one this API handed out")
+    cursor_sort, value, row_id = data
+    if cursor_sort != sort:
+        raise InvalidCursorError(f"cursor belongs to sort {cursor_sort!r}, not {sort!r}")
+    if not isinstance(row_id, int) or isinstance(row_id, bool) or not 0 <= row_id < 2**63:
+        raise InvalidCursorError("cursor is not one this API handed out")
+    try:
+        if kind is datetime:
+            parsed: Any = datetime.fromisoformat(value)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            parsed = float(value)
+        else:
+            raise TypeError
+    except (TypeError, ValueError):
+        raise InvalidCursorError("cursor is not one this API handed out") from None
+    return parsed, row_id

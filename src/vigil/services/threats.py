@@ -1,0 +1,143 @@
+"""Threat events: filtered keyset pages, one event, and the analyst's review."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from sqlalchemy import ColumnElement, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vigil.db.models import ThreatEvent
+from vigil.services.jsonmatch import list_contains, list_has_object
+from vigil.services.netmatch import Network, client_clause
+from vigil.services.pagination import decode_cursor, encode_cursor
+from vigil.services.visibility import Visibility
+
+ThreatSort = Literal["-observed_at", "observed_at", "-score", "score"]
+ReviewLabel = Literal["true_positive", "false_positive"]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of rows and the cursor of the next page (None on the last page)."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ThreatFilter:
+    """What a caller narrows threat events by; every field is optional."""
+
+    severities: tuple[str, ...] = ()
+    category: str | None = None
+    rule_id: str | None = None
+    client: Network | None = None
+    path_contains: str | None = None
+    site: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    reviewed: bool | None = None
+    label: str | None = None
+    incident_id: int | None = None
+
+
+async def threat_conditions(
+    session: AsyncSession, visible: Visibility, filters: ThreatFilter
+) -> list[ColumnElement[bool]]:
+    """The where clauses for `filters`, always starting with what the caller may see."""
+    te = ThreatEvent
+    conditions: list[ColumnElement[bool]] = [visible.clause(te.site)]
+    if filters.site is not None:
+        conditions.append(te.site == filters.site)
+    if filters.severities:
+        conditions.append(te.severity.in_(filters.severities))
+    if filters.category is not None:
+        conditions.append(list_contains(session, te.categories, filters.category))
+    if filters.rule_id is not None:
+        conditions.append(list_has_object(session, te.matched_rules, "rule_id", filters.rule_id))
+    if filters.client is not None:
+        conditions.append(await client_clause(session, te.client_ip, filters.client))
+    if filters.path_contains:
+        conditions.append(te.path.contains(filters.path_contains, autoescape=True))
+    if filters.since is not None:
+        conditions.append(te.observed_at >= filters.since)
+    if filters.until is not None:
+        conditions.append(te.observed_at < filters.until)
+    if filters.reviewed is not None:
+        conditions.append(te.reviewed.is_(filters.reviewed))
+    if filters.label is not None:
+        conditions.append(te.label == filters.label)
+    if filters.incident_id is not None:
+        conditions.append(te.incident_id == filters.incident_id)
+    return conditions
+
+
+def _sort_key(sort: ThreatSort) -> tuple[Any, type, bool]:
+    column = ThreatEvent.score if sort.endswith("score") else ThreatEvent.observed_at
+    kind: type = float if sort.endswith("score") else datetime
+    return column, kind, sort.startswith("-")
+
+
+async def list_threats(
+    session: AsyncSession,
+    visible: Visibility,
+    filters: ThreatFilter,
+    *,
+    sort: ThreatSort = "-observed_at",
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[ThreatEvent]:
+    """A page of visible events matching `filters`; raises InvalidCursorError for bad cursors."""
+    column, kind, descending = _sort_key(sort)
+    stmt = select(ThreatEvent).where(*await threat_conditions(session, visible, filters))
+    if cursor:
+        value, last_id = decode_cursor(cursor, sort, kind)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        position = tuple_(column, ThreatEvent.id)
+        after = position < (value, last_id) if descending else position > (value, last_id)
+        stmt = stmt.where(after)
+    if descending:
+        stmt = stmt.order_by(column.desc(), ThreatEvent.id.desc())
+    else:
+        stmt = stmt.order_by(column.asc(), ThreatEvent.id.asc())
+    rows = list((await session.scalars(stmt.limit(limit + 1))).all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor(sort, getattr(last, column.key), last.id)
+    return Page(rows, next_cursor)
+
+
+async def get_threat(
+    session: AsyncSession, visible: Visibility, event_id: int
+) -> ThreatEvent | None:
+    """The event with `event_id` if the caller may see it."""
+    stmt = select(ThreatEvent).where(ThreatEvent.id == event_id, visible.clause(ThreatEvent.site))
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def review_threat(
+    session: AsyncSession,
+    visible: Visibility,
+    event_id: int,
+    *,
+    label: ReviewLabel,
+    note: str | None,
+    now: datetime | None = None,
+) -> ThreatEvent | None:
+    """Mark a visible event reviewed with the analyst's label and note; None if not visible."""
+    event = await get_threat(session, visible, event_id)
+    if event is None:
+        return None
+    event.reviewed = True
+    event.label = label
+    event.review_note = note
+    event.reviewed_at = now or datetime.now(UTC)
+    await session.flush()
+    return event

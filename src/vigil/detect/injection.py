@@ -1,0 +1,42 @@
+"""SQL injection and XSS analysis beyond regular expressions, through libinjection.
+
+libinjection tokenises a value as SQL (in every quoting context) or as HTML and compares the
+token fingerprint with known injection shapes. It is run only on values that contain at least
+one character an injection needs, which keeps it off the hot path: most parameter values are
+words, numbers or identifiers.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+try:
+    import libinjection
+
+    LIBINJECTION_AVAILABLE = True
+except ImportError:  # pragma: no cover - the dependency is declared; kept for odd platforms
+    libinjection = None
+    LIBINJECTION_AVAILABLE = False
+
+# A SQL injection needs a quote, a parenthesis, a comment, an operator or a statement break.
+SQLI_TRIGGERS: Final = frozenset("'\"`();=#*-/|&<>")
+# Script injection needs markup or breaking out of an attribute.
+XSS_TRIGGERS: Final = frozenset("<>\"'`=")
+MAX_ANALYSED: Final = 4096
+
+
+def sqli_fingerprint(text: str) -> str | None:
+    """The libinjection fingerprint if `text` tokenises as SQL injection, else None."""
+    if libinjection is None or SQLI_TRIGGERS.isdisjoint(text):
+        return None
+    result = libinjection.is_sql_injection(text[:MAX_ANALYSED])
+    if result.get("is_sqli"):
+        return str(result.get("fingerprint") or "sqli")
+    return None
+
+
+def xss_detected(text: str) -> bool:
+    """Whether libinjection reads `text` as script injection into HTML."""
+    if libinjection is None or XSS_TRIGGERS.isdisjoint(text):
+        return False
+    return bool(libinjection.is_xss(text[:MAX_ANALYSED]).get("is_xss"))

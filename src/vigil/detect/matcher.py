@@ -1,0 +1,244 @@
+"""Multi-pattern matching of rule patterns over many target strings at once.
+
+The engine hands over a batch of *segments* (one per distinct view string of a target) and gets
+back, per segment, the pattern rules that fire with their matched fragment. Two
+implementations give the same answers:
+
+- `HyperscanMatcher` compiles every pattern into one Hyperscan block-mode database and scans
+  all segments of a batch in a single call over a newline-joined buffer. Hyperscan only says
+  *which* pattern ended *where*; each candidate (segment, rule) is then confirmed with Python
+  ``re`` on that segment alone, which yields the fragment and drops the rare hits that began in
+  an earlier segment.
+- `ReMatcher` is the pure-Python fallback: one alternation of all patterns rules out clean
+  segments in one search, and the rules are tried one by one on the rest.
+
+Patterns are matched caseless and multi-line (``^``/``$`` also at line breaks, which is also
+where segments are joined) over UTF-8 bytes, so both engines see identical input.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from vigil.detect.normalize import VIEWS
+from vigil.detect.result import truncate
+from vigil.detect.ruleset import PATTERN_FLAGS, TARGETS, Rule
+
+log = logging.getLogger(__name__)
+
+try:  # Hyperscan is optional: it builds for x86-64 only.
+    import hyperscan
+
+    HYPERSCAN_AVAILABLE = True
+except ImportError:  # pragma: no cover - depends on the platform
+    hyperscan = None  # type: ignore[assignment]
+    HYPERSCAN_AVAILABLE = False
+
+# Compiling takes seconds; engines built from the same rules share one database (scanning
+# is read-only on it, each matcher keeps its own scratch space).
+_COMPILED: dict[tuple[tuple[bytes, ...], tuple[int, ...]], tuple[Any, set[int]]] = {}
+
+KIND_BITS = {kind: 1 << i for i, kind in enumerate(TARGETS)}
+VIEW_BITS = {view: 1 << i for i, view in enumerate(VIEWS)}
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One string to scan: UTF-8 bytes, the target kind it came from, the views it stands for."""
+
+    data: bytes
+    kind_bit: int
+    view_mask: int
+
+
+Hit = tuple[int, str]
+"""A rule that fired on a segment: (index into the matcher's rules, matched fragment)."""
+
+
+class Matcher(Protocol):
+    """Anything that finds the pattern rules firing on a batch of segments."""
+
+    rules: list[Rule]
+
+    def scan(self, segments: Sequence[Segment]) -> list[list[Hit]]: ...
+
+
+class _CompiledRule:
+    """A pattern rule with its patterns compiled for confirmation and fragment extraction."""
+
+    __slots__ = ("kind_mask", "regexes", "rule", "view_bit")
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.regexes = [re.compile(p.encode("utf-8"), PATTERN_FLAGS) for p in rule.patterns]
+        self.kind_mask = 0
+        for target in rule.targets:
+            self.kind_mask |= KIND_BITS[target]
+        self.view_bit = VIEW_BITS[rule.view]
+
+    def applies(self, segment: Segment) -> bool:
+        return bool(self.kind_mask & segment.kind_bit and self.view_bit & segment.view_mask)
+
+    def first_match(self, data: bytes) -> str | None:
+        for regex in self.regexes:
+            found = regex.search(data)
+            if found is not None:
+                return truncate(found.group().decode("utf-8", "replace"))
+        return None
+
+
+class _BaseMatcher:
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules: list[Rule] = [rule for rule in rules if rule.patterns]
+        self._compiled = [_CompiledRule(rule) for rule in self.rules]
+
+    def _confirm(self, rule_index: int, segment: Segment) -> str | None:
+        compiled = self._compiled[rule_index]
+        if not compiled.applies(segment):
+            return None
+        return compiled.first_match(segment.data)
+
+
+class ReMatcher(_BaseMatcher):
+    """Pure-Python matcher: one prefilter alternation, then rule-by-rule on the candidates."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        super().__init__(rules)
+        alternatives = [f"(?:{p})" for rule in self.rules for p in rule.patterns]
+        self._any = (
+            re.compile("|".join(alternatives).encode("utf-8"), PATTERN_FLAGS)
+            if alternatives
+            else None
+        )
+
+    def scan(self, segments: Sequence[Segment]) -> list[list[Hit]]:
+        results: list[list[Hit]] = [[] for _ in segments]
+        if self._any is None:
+            return results
+        search = self._any.search
+        for seg_index, segment in enumerate(segments):
+            if search(segment.data) is None:
+                continue
+            hits = results[seg_index]
+            for rule_index in range(len(self._compiled)):
+                fragment = self._confirm(rule_index, segment)
+                if fragment is not None:
+                    hits.append((rule_index, fragment))
+        return results
+
+
+class HyperscanMatcher(_BaseMatcher):
+    """Hyperscan matcher: one database, one scan per batch, confirmation with ``re``."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        if not HYPERSCAN_AVAILABLE:
+            raise RuntimeError("hyperscan is not importable on this platform")
+        super().__init__(rules)
+        expressions: list[bytes] = []
+        owners: list[int] = []
+        self._re_only: list[int] = []
+        for rule_index, rule in enumerate(self.rules):
+            if rule.engine == "re":
+                self._re_only.append(rule_index)
+                continue
+            for pattern in rule.patterns:
+                expressions.append(pattern.encode("utf-8"))
+                owners.append(rule_index)
+        self._db, rejected = self._compile(expressions, owners)
+        for rule_index in sorted(rejected):
+            log.warning(
+                "rule_engine_fallback rule=%s reason=unsupported_by_hyperscan",
+                self.rules[rule_index].id,
+            )
+            self._re_only.append(rule_index)
+        self._scratch = hyperscan.Scratch(self._db) if self._db is not None else None
+
+    @staticmethod
+    def _compile(expressions: list[bytes], owners: list[int]) -> tuple[Any, set[int]]:
+        key = (tuple(expressions), tuple(owners))
+        cached = _COMPILED.get(key)
+        if cached is None:
+            cached = HyperscanMatcher._compile_uncached(expressions, owners)
+            _COMPILED[key] = cached
+        return cached[0], set(cached[1])
+
+    @staticmethod
+    def _compile_uncached(expressions: list[bytes], owners: list[int]) -> tuple[Any, set[int]]:
+        flags = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_MULTILINE
+        rejected: set[int] = set()
+        while expressions:
+            db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+            try:
+                db.compile(
+                    expressions=expressions,
+                    ids=owners,
+                    elements=len(expressions),
+                    flags=[flags] * len(expressions),
+                )
+                return db, rejected
+            except hyperscan.error:
+                bad = _first_unsupported(expressions, flags)
+                rejected.add(owners[bad])
+                keep = [i for i, owner in enumerate(owners) if owner != owners[bad]]
+                expressions = [expressions[i] for i in keep]
+                owners = [owners[i] for i in keep]
+        return None, rejected
+
+    def scan(self, segments: Sequence[Segment]) -> list[list[Hit]]:
+        results: list[list[Hit]] = [[] for _ in segments]
+        if not segments:
+            return results
+        candidates: set[tuple[int, int]] = set()
+        if self._db is not None:
+            starts: list[int] = []
+            position = 0
+            for segment in segments:
+                starts.append(position)
+                position += len(segment.data) + 1
+            buffer = b"\n".join(segment.data for segment in segments)
+            ends: list[tuple[int, int]] = []
+            append = ends.append
+
+            def on_match(pattern_id: int, start: int, end: int, flags: int, ctx: Any) -> None:
+                append((pattern_id, end))
+
+            self._db.scan(buffer, match_event_handler=on_match, scratch=self._scratch)
+            for rule_index, end in ends:
+                candidates.add((bisect_right(starts, end - 1) - 1, rule_index))
+        for seg_index, rule_index in sorted(candidates):
+            fragment = self._confirm(rule_index, segments[seg_index])
+            if fragment is not None:
+                results[seg_index].append((rule_index, fragment))
+        for rule_index in self._re_only:
+            for seg_index, segment in enumerate(segments):
+                fragment = self._confirm(rule_index, segment)
+                if fragment is not None:
+                    results[seg_index].append((rule_index, fragment))
+        for hits in results:
+            if len(hits) > 1:
+                hits.sort()
+        return results
+
+
+def _first_unsupported(expressions: list[bytes], flags: int) -> int:
+    for index, expression in enumerate(expressions):
+        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        try:
+            db.compile(expressions=[expression], ids=[0], elements=1, flags=[flags])
+        except hyperscan.error:
+            return index
+    raise RuntimeError("hyperscan rejected the rule set but no single pattern")
+
+
+def build_matcher(rules: Sequence[Rule], engine: str = "auto") -> Matcher:
+    """The best available matcher for `rules`: Hyperscan where it imports, else ``re``."""
+    if engine == "re" or (engine == "auto" and not HYPERSCAN_AVAILABLE):
+        return ReMatcher(rules)
+    if engine not in ("auto", "hyperscan"):
+        raise ValueError(f"unknown matcher engine {engine!r}")
+    return HyperscanMatcher(rules)

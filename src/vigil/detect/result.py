@@ -1,0 +1,66 @@
+"""What the request detection engine says about one request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+FRAGMENT_LIMIT = 120
+
+
+def truncate(text: str, limit: int = FRAGMENT_LIMIT) -> str:
+    """`text` cut to `limit` characters, marking the cut with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    """One rule that fired on one target of a request, with the text that made it fire."""
+
+    rule_id: str
+    category: str
+    target: str
+    fragment: str
+    points: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "category": self.category,
+            "target": self.target,
+            "fragment": self.fragment,
+            "points": self.points,
+        }
+
+
+@dataclass(slots=True)
+class Detection:
+    """The rule verdict on one request: score in [0, 1], severity band and the reasons.
+
+    `points` is the anomaly total the score was mapped from; `allowlisted` names the allowlist
+    that exempted the request (``"ip"`` or ``"user_agent"``), if any.
+    """
+
+    score: float = 0.0
+    severity: str = "LOW"
+    matches: list[RuleMatch] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    signals: list[str] = field(default_factory=list)
+    points: int = 0
+    allowlisted: str | None = None
+
+    @property
+    def flagged(self) -> bool:
+        """Whether the request is at least MEDIUM."""
+        return self.severity != "LOW"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "score": self.score,
+            "severity": self.severity,
+            "points": self.points,
+            "matches": [match.to_dict() for match in self.matches],
+            "categories": list(self.categories),
+            "signals": list(self.signals),
+            "allowlisted": self.allowlisted,
+        }

@@ -1,0 +1,107 @@
+"""Log records from hand-written samples: bare request lines or combined-format log lines.
+
+Rule examples and ``vigil rules explain`` take text a person typed; this module turns it into a
+`LogRecord` without needing the full format registry of `vigil.ingest`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from vigil.ingest.records import LogRecord
+
+_COMBINED = re.compile(
+    r'^(?P<ip>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<request>(?:[^"\\]|\\.)*)" '
+    r"(?P<status>\d{3}|-) (?P<bytes>\d+|-)"
+    r'(?: "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<agent>(?:[^"\\]|\\.)*)")?'
+)
+_REQUEST = re.compile(r"^(?P<method>[A-Za-z][A-Za-z_-]*) (?P<target>\S+)(?: (?P<protocol>\S+))?$")
+_TIME_FORMAT = "%d/%b/%Y:%H:%M:%S %z"
+
+
+def split_target(target: str) -> tuple[str, str]:
+    """(path, query) of a request target, also for absolute-form targets."""
+    if not target.startswith("/") and "://" in target[:12]:
+        rest = target.split("://", 1)[1]
+        slash = rest.find("/")
+        target = rest[slash:] if slash >= 0 else "/"
+    path, _, query = target.partition("?")
+    if "#" in query:
+        query = query.split("#", 1)[0]
+    return path, query
+
+
+def record_from_request(
+    request: str,
+    *,
+    user_agent: str = "",
+    referer: str = "",
+    client_ip: str = "192.0.2.10",
+    status: int | None = 200,
+    observed_at: datetime | None = None,
+    offset: int = 0,
+) -> LogRecord:
+    """A record for one request line such as ``GET /x?id=1 HTTP/1.1``.
+
+    Text that is not a request line becomes a malformed record carrying it as its target.
+    """
+    found = _REQUEST.match(request)
+    if found is None:
+        return LogRecord(
+            source="sample", file_id="sample", offset=offset, client_ip=client_ip,
+            observed_at=observed_at, method="", target=request, path="", query="",
+            protocol="", status=status, bytes_sent=None, referer=referer,
+            user_agent=user_agent, malformed=True, raw=request,
+        )  # fmt: skip
+    target = found["target"]
+    path, query = split_target(target)
+    return LogRecord(
+        source="sample", file_id="sample", offset=offset, client_ip=client_ip,
+        observed_at=observed_at, method=found["method"], target=target, path=path,
+        query=query, protocol=found["protocol"] or "", status=status, bytes_sent=None,
+        referer=referer, user_agent=user_agent, raw=request,
+    )  # fmt: skip
+
+
+def _unescape(text: str | None) -> str:
+    if not text or text == "-":
+        return ""
+    return text.replace('\\"', '"').replace("\\\\", "\\")
+
+
+def record_from_log_line(line: str, offset: int = 0) -> LogRecord | None:
+    """A record for one combined/common-format access-log line, or None if it is not one."""
+    found = _COMBINED.match(line.rstrip("\r\n"))
+    if found is None:
+        return None
+    try:
+        observed: datetime | None = datetime.strptime(found["time"], _TIME_FORMAT)
+    except ValueError:
+        observed = None
+    status = int(found["status"]) if found["status"] != "-" else None
+    record = record_from_request(
+        _unescape(found["request"]),
+        user_agent=_unescape(found["agent"]),
+        referer=_unescape(found["referer"]),
+        client_ip=found["ip"],
+        status=status,
+        observed_at=observed,
+        offset=offset,
+    )
+    record.raw = line
+    record.remote_user = "" if found["user"] == "-" else found["user"]
+    record.bytes_sent = int(found["bytes"]) if found["bytes"] != "-" else None
+    return record
+
+
+def record_from_text(
+    text: str, *, user_agent: str = "", referer: str = "", client_ip: str = "192.0.2.10"
+) -> LogRecord:
+    """A record for a log line if `text` is one, else for a request line with these headers."""
+    record = record_from_log_line(text)
+    if record is not None:
+        return record
+    return record_from_request(
+        text.strip(), user_agent=user_agent, referer=referer, client_ip=client_ip
+    )

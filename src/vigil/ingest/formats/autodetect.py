@@ -55,6 +55,7 @@ class AutoParser(BatchParser):
                 batch.lines[start : start + size],
                 batch.offsets[start : start + size],
                 batch.end_offset,
+                frozenset(i - start for i in batch.oversized if start <= i < start + size),
             )
             best: LogParser | None = None
             best_count = 0

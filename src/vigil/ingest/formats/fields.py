@@ -71,18 +71,36 @@ class Kind:
     slow: str | None = None
     time_parser: Callable[[str], datetime] | None = None
     alphabet: str | None = None
-    """Characters valid values use. When the character ending the field is not among them,
-    the fast path matches loosely up to it (cheaper) and conversion does the validating."""
+    """Characters valid values use. When the character ending a field is among them (or no
+    character does), the strict fast pattern could swallow the next field, so the
+    backtracking careful pattern is used instead."""
+    loose: bool = False
+    """When the character ending a field is outside `alphabet`, match anything up to it (the
+    cheapest pattern there is) and let conversion do the validating."""
 
 
 TEXT = Kind("text", TEXT_EXPR, _text)
-IP = Kind("ip", "{g}", _text, fast=r"[0-9A-Fa-f:.]++")
-STATUS = Kind("status", "int({g})", _status, fast=r"[0-9]{3}", slow=r"[0-9]+|-")
+_DIGITS = "0123456789"
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_NUMBER = _DIGITS + ".-"
+
+IP = Kind("ip", "{g}", _text, fast=r"[0-9A-Fa-f:.]++", alphabet=_DIGITS + "abcdefABCDEF:.")
+STATUS = Kind("status", "int({g})", _status, fast=r"[0-9]{3}", slow=r"[0-9]{3}|-", alphabet=_NUMBER)
 INT = Kind(
-    "int", "(None if {g} == '-' else int({g}))", _int_or_none, fast=r"[0-9]++|-", slow=r"-?[0-9]+|-"
+    "int",
+    "(None if {g} == '-' else int({g}))",
+    _int_or_none,
+    fast=r"[0-9]++|-",
+    slow=r"-?[0-9]+|-",
+    alphabet=_NUMBER,
 )
 CLF_BYTES = Kind(
-    "clf_bytes", "(0 if {g} == '-' else int({g}))", _clf_bytes, fast=r"[0-9]++|-", slow=r"[0-9]+|-"
+    "clf_bytes",
+    "(0 if {g} == '-' else int({g}))",
+    _clf_bytes,
+    fast=r"[0-9]++|-",
+    slow=r"[0-9]+|-",
+    alphabet=_NUMBER,
 )
 SECONDS = Kind(
     "seconds",
@@ -90,24 +108,33 @@ SECONDS = Kind(
     _scaled(1.0),
     fast=r"[0-9]++(?:\.[0-9]++)?|-",
     slow=r"[0-9.]+|-",
+    alphabet=_NUMBER,
 )
 MILLIS = Kind(
     "millis",
     "(None if {g} == '-' else int({g}) / 1e3)",
     _scaled(1e-3),
     fast=r"[0-9]++|-",
-    slow=r"[0-9.]+|-",
+    slow=r"[0-9]+|-",
+    alphabet=_NUMBER,
 )
 MICROS = Kind(
     "micros",
     "(None if {g} == '-' else int({g}) / 1e6)",
     _scaled(1e-6),
     fast=r"[0-9]++|-",
-    slow=r"[0-9.]+|-",
+    slow=r"[0-9]+|-",
+    alphabet=_NUMBER,
 )
 APACHE_QUERY = Kind(
-    "apache_query", "({g}[1:] if {g}[:1] == '?' else " + TEXT_EXPR + ")", _apache_query
+    "apache_query",
+    "{g}[1:]",
+    _apache_query,
+    fast=r'(?:\?[^ "]*+)?',
+    slow=r'(?:\?[^ "]*)?',
 )
+IS_ARGS = Kind("is_args", TEXT_EXPR, _text, fast=r"\??", slow=r"\??")
+"""nginx `$is_args`: `?` when there is a query string, else nothing."""
 UPSTREAM = Kind(
     "upstream",
     TEXT_EXPR,
@@ -135,11 +162,8 @@ def time_kind(
         slow=slow,
         time_parser=parser,
         alphabet=alphabet,
+        loose=alphabet is not None,
     )
-
-
-_DIGITS = "0123456789"
-_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 TIME_CLF = time_kind(

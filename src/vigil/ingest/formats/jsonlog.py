@@ -15,7 +15,13 @@ from typing import Any
 import orjson
 
 from vigil.errors import FormatError
-from vigil.ingest.formats.base import BatchParser, ParseResult, build_record, strip_line_end
+from vigil.ingest.formats.base import (
+    TRUNCATED_REASON,
+    BatchParser,
+    ParseResult,
+    build_record,
+    strip_line_end,
+)
 from vigil.ingest.formats.clientip import ClientIpResolver
 from vigil.ingest.formats.timestamps import TimestampCache, parse_any
 from vigil.ingest.records import DeadLetter, LineBatch, LogRecord
@@ -152,7 +158,11 @@ class JsonParser(BatchParser):
         records = result.records
         dead = result.dead_letters
         source, file_id = batch.source, batch.file_id
-        for raw, offset in zip(batch.lines, batch.offsets, strict=True):
+        truncated = batch.oversized
+        for index, (raw, offset) in enumerate(zip(batch.lines, batch.offsets, strict=True)):
+            if truncated and index in truncated:
+                dead.append(DeadLetter(source, file_id, offset, raw, TRUNCATED_REASON))
+                continue
             outcome = self._parse_one(source, file_id, raw, offset)
             if isinstance(outcome, LogRecord):
                 records.append(outcome)

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from vigil.errors import FormatError
 from vigil.ingest.formats.fields import (
     EXTRA,
+    IGNORE,
     INT,
     IP,
+    IS_ARGS,
     REQUEST,
     REQUEST_LINE,
     SECONDS,
@@ -58,6 +60,7 @@ NGINX_VARIABLES: dict[str, tuple[str, Kind, int]] = {
     "http_host": ("host", TEXT, 1),
     "server_name": ("host", TEXT, 2),
     "request_time": ("request_time", SECONDS, 0),
+    "is_args": (IGNORE, IS_ARGS, 0),
     "request_length": (EXTRA, INT, 0),
     "connection": (EXTRA, INT, 0),
     "connection_requests": (EXTRA, INT, 0),

@@ -46,7 +46,8 @@ def split_request(line: str) -> RequestParts:
     if len(parts) == 2 and method_ok and parts[1].startswith("/"):
         path, query = split_target(parts[1])
         return RequestParts(parts[0], parts[1], path, query, "", False)
-    if not method_ok:
+    if not method_ok or len(parts) == 1:
+        # One word (a banner, a handshake) says nothing about a method or a target.
         return EMPTY_REQUEST
     rest = parts[1:]
     protocol = ""

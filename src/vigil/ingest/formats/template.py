@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
+from functools import partial
 from typing import Any, cast
 
 from vigil.errors import FormatError
 from vigil.ingest.formats.base import (
     SLOTS,
+    TRUNCATED_REASON,
     BatchParser,
     ParseResult,
     build_record,
+    paused_gc,
     strip_line_end,
 )
 from vigil.ingest.formats.clientip import ClientIpResolver
@@ -92,21 +96,28 @@ def _negated(stop: str, *more: str) -> str:
     return "[^" + "".join(re.escape(c) for c in (stop, *more) if c) + "]"
 
 
+def _path_class(stop: str | None) -> str:
+    # A path ends at its query string, so `$uri$is_args$args` and `%U%q` split correctly.
+    return _negated("?", stop or " ")
+
+
 def _fast_fragment(spec: FieldSpec, stop: str | None) -> str:
     kind = spec.kind
-    loose = kind.fast is None or (
-        kind.alphabet is not None
-        and stop is not None
-        and len(stop) == 1
-        and stop not in kind.alphabet
-    )
-    if not loose and kind.fast is not None:
+    if kind.fast is None:
+        if spec.slot == "path":
+            return _path_class(stop) + "*+"
+        if stop is None:
+            return "[^\\r\\n]*+"
+        if stop == "":
+            return ".*?"
+        return _negated(stop) + "*+"
+    alphabet = kind.alphabet
+    if alphabet is None:
         return kind.fast
-    if stop is None:
-        return "[^\\r\\n]*+"
-    if stop == "":
-        return ".*?"
-    return _negated(stop) + "*+"
+    if stop is not None and len(stop) == 1 and stop not in alphabet:
+        return _negated(stop) + "*+" if kind.loose else kind.fast
+    # The field could run into what follows it: match it the backtracking way.
+    return _slow_fragment(spec, stop)
 
 
 def _slow_fragment(spec: FieldSpec, stop: str | None) -> str:
@@ -117,6 +128,8 @@ def _slow_fragment(spec: FieldSpec, stop: str | None) -> str:
             return ".*?"
     elif spec.kind.slow is not None:
         return spec.kind.slow
+    elif spec.slot == "path":
+        return _path_class(stop) + "*"
     if stop is None:
         return ".*"
     if stop == "":
@@ -285,22 +298,35 @@ class TemplateParser(BatchParser):
             for line in lines:
                 stripped = strip_line_end(line)
                 text_lines.append(b"" if b"\n" in stripped else stripped)
-            data = b"\n".join(text_lines)
         limit = self._max_line_bytes
         if limit is not None and max(map(len, text_lines)) > limit:
             text_lines = [b"" if len(line) > limit else line for line in text_lines]
+        slow: _Slow = self._careful
+        if batch.oversized:
+            # The reader kept only the start of these lines: never parse a truncated request.
+            text_lines = [
+                b"" if i in batch.oversized else line for i, line in enumerate(text_lines)
+            ]
+            slow = partial(self._careful, truncated={batch.offsets[i] for i in batch.oversized})
+        if text_lines is not lines:
             data = b"\n".join(text_lines)
         text = data.decode("utf-8", "replace")
         findall = self._fast.findall
-        rows = findall(text)
-        if len(rows) != len(lines):
-            # A field ran on past its line (an unbalanced quote): match line by line instead.
-            rows = [findall(line)[0] for line in text.split("\n")]
-        records = result.records
-        dead = result.dead_letters
-        self._assemble(
-            rows, lines, batch.offsets, batch.source, batch.file_id, records, dead, self._careful
-        )
+        with paused_gc():
+            rows = findall(text)
+            if len(rows) != len(lines):
+                # A field ran on past its line (an unbalanced quote): match line by line.
+                rows = [findall(line)[0] for line in text.split("\n")]
+            self._assemble(
+                rows,
+                lines,
+                batch.offsets,
+                batch.source,
+                batch.file_id,
+                result.records,
+                result.dead_letters,
+                slow,
+            )
         return result
 
     def _careful(
@@ -311,8 +337,12 @@ class TemplateParser(BatchParser):
         offset: int,
         records: list[LogRecord],
         dead: list[DeadLetter],
+        truncated: AbstractSet[int] = frozenset(),
     ) -> None:
         """The per-line path: escapes, lenient shapes, and a reason for every rejection."""
+        if offset in truncated:
+            dead.append(DeadLetter(source, file_id, offset, raw, TRUNCATED_REASON))
+            return
         reason = self._careful_record(source, file_id, raw, offset, records)
         if reason is not None:
             dead.append(DeadLetter(source, file_id, offset, raw, reason))

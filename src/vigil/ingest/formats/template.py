@@ -29,7 +29,15 @@ from vigil.ingest.formats.base import (
 )
 from vigil.ingest.formats.clientip import ClientIpResolver
 from vigil.ingest.formats.escapes import unescape
-from vigil.ingest.formats.fields import EXTRA, IGNORE, REQUEST, TEXT_EXPR, FieldSpec, Token
+from vigil.ingest.formats.fields import (
+    EXTRA,
+    IGNORE,
+    REQUEST,
+    STATUS_CODES,
+    TEXT_EXPR,
+    FieldSpec,
+    Token,
+)
 from vigil.ingest.formats.timestamps import TimestampCache
 from vigil.ingest.records import DeadLetter, LineBatch, LogRecord
 
@@ -138,6 +146,10 @@ def _slow_fragment(spec: FieldSpec, stop: str | None) -> str:
     return f"{plain}*+(?:\\\\.{plain}*+)*+"
 
 
+def _dash_in_regex(spec: FieldSpec) -> bool:
+    return spec.slot == EXTRA or spec.kind.expr == TEXT_EXPR
+
+
 class TemplateParser(BatchParser):
     """A parser for one line-oriented log format (nginx `log_format`, Apache `LogFormat`)."""
 
@@ -191,6 +203,11 @@ class TemplateParser(BatchParser):
             elif token.slot == REQUEST:
                 fast.append(_FAST_REQUEST)
                 slow.append(f"({_slow_fragment(token, stop)})")
+            elif _dash_in_regex(token):
+                # A lone `-` (an absent value) is left out of the group, which findall then
+                # reports as "": the generated loop needs no comparison for it.
+                fast.append(f"(?:-|({_fast_fragment(token, stop)}))")
+                slow.append(f"({_slow_fragment(token, stop)})")
             else:
                 fast.append(f"({_fast_fragment(token, stop)})")
                 slow.append(f"({_slow_fragment(token, stop)})")
@@ -202,7 +219,7 @@ class TemplateParser(BatchParser):
         Only group numbers and names made here appear in the generated source; everything
         taken from the format string (extra keys) is passed in as a constant.
         """
-        namespace: dict[str, Any] = {"LogRecord": LogRecord}
+        namespace: dict[str, Any] = {"LogRecord": LogRecord, "STATUS_CODES": STATUS_CODES}
         names: list[str] = ["line"]
         slot_expr: dict[str, str] = {}
         extras: list[tuple[str, str]] = []
@@ -218,14 +235,17 @@ class TemplateParser(BatchParser):
             if spec.slot == EXTRA:
                 key = f"K{number}"
                 namespace[key] = spec.name
-                extras.append((key, TEXT_EXPR.format(g=group)))
+                extras.append((key, group))
                 continue
             helper = f"t{number}_"
             if spec.kind.time_parser is not None:
                 cache = TimestampCache(spec.kind.time_parser)
                 namespace[f"{helper}get"] = cache.lookup
                 namespace[f"{helper}miss"] = cache.miss
-            slot_expr[spec.slot] = spec.kind.expr.format(g=group, t=helper)
+            if _dash_in_regex(spec):
+                slot_expr[spec.slot] = group
+            else:
+                slot_expr[spec.slot] = spec.kind.expr.format(g=group, t=helper)
 
         for slot in ("method", "query", "protocol"):
             if slot in slot_expr and not slot_expr[slot].isidentifier():

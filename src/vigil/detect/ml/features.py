@@ -16,7 +16,9 @@ Values made only of letters, digits and ``_-.~`` (and ``/`` in paths), without `
 *trivial*: no injection fits in them, so they are never scored by the classifier. Most lines
 of a real log are assets and plain pages, which is what keeps the models off the hot path.
 Status codes and response sizes are deliberately not features: an ordinary 404 must not look
-suspicious.
+suspicious. Neither are letter case or how much of the raw value was percent-encoded: the
+training data set holds values unencoded and lowercased, so such features would teach the
+model that an encoded or upper-case value is benign, which attack tools would exploit.
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ NUMERIC_NAMES: Final = (
     "alpha_ratio",
     "space_ratio",
     "symbol_ratio",
-    "upper_ratio",
     "quotes",
     "brackets",
     "angle_brackets",
@@ -53,7 +54,6 @@ NUMERIC_NAMES: Final = (
     "comment_markers",
     "dot_dot",
     "equals",
-    "percent_density",
     "double_encoding",
     "invalid_encoding",
     "unicode_encoding",
@@ -68,7 +68,6 @@ _TRIVIAL_ARG = re.compile(r"[a-z0-9_\-.~]*")
 _TRIVIAL_PATH = re.compile(r"[a-z0-9_\-.~/]*")
 _RAW_TRIVIAL_ARG = re.compile(r"[A-Za-z0-9_\-.~]*")
 _RAW_TRIVIAL_PATH = re.compile(r"[A-Za-z0-9_\-.~/]*")
-_PCT_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
 _DIGITS = str.maketrans("0123456789", "0000000000")
 _P: Final = np.uint64(0x100000001B3)
 _SALT: Final = np.uint64(0x9E3779B97F4A7C15)
@@ -188,8 +187,6 @@ def _numeric_row(value: Value) -> list[float]:
     alpha = sum(ch.isalpha() for ch in text)
     spaces = text.count(" ")
     symbols = length - digits - alpha - spaces if text else 0
-    decoded_letters = [ch for ch in _PCT_ESCAPE.sub("", value.raw) if ch.isalpha()]
-    upper = sum(ch.isupper() for ch in decoded_letters) / (len(decoded_letters) or 1)
     signals = value.signals
     sqli = injection.sqli_fingerprint(text) is not None
     xss = injection.xss_detected(text)
@@ -200,7 +197,6 @@ def _numeric_row(value: Value) -> list[float]:
         alpha / length,
         spaces / length,
         symbols / length,
-        upper,
         min(sum(text.count(q) for q in "'\"`"), 5) / 5.0,
         min(sum(text.count(b) for b in "()[]{}"), 10) / 10.0,
         min(text.count("<") + text.count(">"), 5) / 5.0,
@@ -208,7 +204,6 @@ def _numeric_row(value: Value) -> list[float]:
         min(text.count("--") + text.count("#") + text.count("/*"), 3) / 3.0,
         min(text.count(".."), 5) / 5.0,
         min(text.count("="), 5) / 5.0,
-        min(value.raw.count("%") * 3 / (len(value.raw) or 1), 1.0),
         float(normalize.SIG_DOUBLE_ENCODING in signals),
         float(normalize.SIG_INVALID_ENCODING in signals),
         float(normalize.SIG_UNICODE_ENCODING in signals),

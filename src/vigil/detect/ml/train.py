@@ -5,7 +5,8 @@ sources, later ones overriding earlier ones for the same decoded value:
 
 1. the train split of the HttpParams payload data set (``payload_train.csv``);
 2. benign values of generated traffic (`vigil.simulate.traffic`), which teaches the model what
-   ordinary paths, searches and tracking parameters look like;
+   ordinary paths, searches and tracking parameters look like, and seeded benign values with
+   punctuation (`benign_values`: id lists, prices, dates, e-mail addresses, short phrases);
 3. analyst-reviewed events from the database: ``false_positive`` → benign,
    ``true_positive`` → attack. They carry `REVIEW_WEIGHT` times the weight of other examples,
    so a handful of reviews moves the model.
@@ -75,6 +76,7 @@ class TrainConfig:
     c: float = 4.0
     datasets: Path | None = None
     traffic_lines: int = 40_000
+    benign_values: int = 3000
     max_examples: int | None = None
     shuffle_labels: bool = False
 
@@ -151,6 +153,58 @@ def traffic_examples(lines: int, seed: int) -> list[Example]:
                 continue
             seen.add((kind, text))
             out.append(Example(raw, kind, 0, 1.0, "traffic"))
+    return out
+
+
+_WORDS: Final = (
+    "blue", "red", "new", "bag", "shoes", "garden", "table", "lamp", "winter", "sale", "kids",
+    "coffee", "mug", "book", "guide", "black", "white", "large", "small", "gift", "card",
+)  # fmt: skip
+
+
+def benign_values(count: int, seed: int) -> list[Example]:
+    """Seeded benign values with punctuation that plain-word data sets lack.
+
+    Id lists, prices, ranges, dates, times, e-mail addresses, URLs, file names and short
+    phrases with brackets, quotes and ampersands appear in ordinary query strings; without
+    them the classifier would learn that any punctuation means attack.
+    """
+    rng = random.Random(seed)
+    out: list[Example] = []
+
+    def word() -> str:
+        return rng.choice(_WORDS)
+
+    makers = (
+        lambda: ",".join(str(rng.randrange(1, 99999)) for _ in range(rng.randrange(2, 8))),
+        lambda: f"{rng.randrange(1, 500)}-{rng.randrange(500, 2000)}",
+        lambda: f"${rng.randrange(1, 999)}.{rng.randrange(10, 99)}",
+        lambda: f"{rng.randrange(5, 80)}% off",
+        lambda: (
+            f"2024-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}T"
+            f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:00Z"
+        ),
+        lambda: f"{rng.randrange(24):02d}:{rng.randrange(60):02d}",
+        lambda: f"{word()}.{word()}{rng.randrange(99)}@example.com",
+        lambda: f"https://www.example.com/{word()}/{word()}?page={rng.randrange(9)}",
+        lambda: f"{word()} ({word()}).pdf",
+        lambda: f"my ({word()}) {word()}",
+        lambda: f"{word()} & {word()}",
+        lambda: f"{word()}'s {word()}",
+        lambda: f'"{word()} {word()}"',
+        lambda: f"{rng.randrange(1, 9)}+{rng.randrange(1, 9)}={rng.randrange(2, 18)}",
+        lambda: f"{word()}={word()}",
+        lambda: f"{word()}:{word()}",
+        lambda: f"{word()}, {word()} and {word()}",
+        lambda: f"{word()}/{word()}/{rng.randrange(999)}",
+        lambda: f"{word()}_{word()}-{rng.randrange(999)} (copy)",
+        lambda: f"{word()}!",
+        lambda: f"{word()}? {word()}",
+        lambda: f"#{word()}",
+        lambda: f"{rng.randrange(100)} x {rng.randrange(100)} cm",
+    )
+    for _ in range(count):
+        out.append(Example(rng.choice(makers)(), "args", 0, 1.0, "benign"))
     return out
 
 
@@ -257,7 +311,8 @@ def gather_examples(config: TrainConfig, reviewed: Sequence[Example] = ()) -> li
     if config.max_examples is not None and len(dataset) > config.max_examples:
         dataset = random.Random(config.seed).sample(dataset, config.max_examples)
     traffic = traffic_examples(config.traffic_lines, config.seed)
-    return _dedupe([*dataset, *traffic, *reviewed])
+    extra = benign_values(config.benign_values, config.seed)
+    return _dedupe([*dataset, *traffic, *extra, *reviewed])
 
 
 def fit(config: TrainConfig, examples: Sequence[Example]) -> TrainedClassifier:
@@ -316,7 +371,10 @@ def fit(config: TrainConfig, examples: Sequence[Example]) -> TrainedClassifier:
         metrics={},
         samples=int(train_idx.size),
         seed=config.seed,
-        sources={o: sum(e.origin == o for e in examples) for o in ("dataset", "traffic", "review")},
+        sources={
+            o: sum(e.origin == o for e in examples)
+            for o in ("dataset", "traffic", "benign", "review")
+        },
     )
     valid_values = [values[i] for i in valid_idx]
     proba = trained.predict_proba(valid_values)

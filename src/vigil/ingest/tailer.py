@@ -360,7 +360,12 @@ class FileTailer:
     async def _survey(self, first: bool) -> None:
         now = time.monotonic()
         glob_due = first or now >= self._next_glob
-        found, globbed = await asyncio.to_thread(self._stat_paths, glob_due)
+        if glob_due:
+            found, globbed = await asyncio.to_thread(self._stat_paths, glob_due)
+        else:
+            # A few stat calls on known paths cost less than waking a worker thread, which
+            # is most of what an idle tailer spends; directory listings stay in the thread.
+            found, globbed = self._stat_paths(glob_due)
         if glob_due:
             self._globbed = globbed
             self._next_glob = now + self.glob_interval

@@ -12,10 +12,12 @@ What it handles:
   is read from offset 0 meanwhile.
 - `copytruncate`: a file shrinking below the read position, or whose first bytes no longer hash
   to its identity, was truncated in place: it becomes a new stream read from offset 0. The bytes
-  the old stream had not been read yet are only in the copy (`x.log.1`); if a watched glob
-  matches the copy, the tailer recognises it by its first bytes and reads exactly the part it
-  had not read. Known limit of copytruncate itself: lines written between logrotate's copy and
-  its truncate are in neither file, and no reader can recover them.
+  the old stream had not read yet (including an unterminated line it was waiting on) are only
+  in the copy (`x.log.1`); if a watched glob matches the copy, the tailer recognises it by its
+  first `fingerprint_bytes` bytes and reads exactly the part it had not read; if not, they are
+  lost, as with `tail -F`, and the log line saying so gives the offset. Known limit of
+  copytruncate itself: lines written between logrotate's copy and its truncate are in neither
+  file, and no reader can recover them. Prefer rename rotation (`create`), which loses nothing.
 - delete and recreate, files that do not exist yet (each watched path is stat'ed on every poll)
   and globs (re-evaluated every `glob_interval_ms`).
 - gzip files (recognised by their magic bytes, whatever the name) are read once, to the end,
@@ -26,11 +28,15 @@ What it handles:
   whose device, inode and first bytes match a stored id resumes at the stored offset under that
   id; otherwise it is a new stream read from 0 (or from its end with `start_at="end"`, for
   files present at start only). The tailer never writes checkpoints: the sink stores
-  `batch.end_offset` with the batch's events.
+  `batch.end_offset` with the batch's events. If a file was rotated while vigil was stopped,
+  its unread rest is found only if a watched glob matches the rotated name (`x.log*`).
 
 Lines: see `vigil.ingest.linesplit`. A batch never holds a partial line; an unterminated last
 line waits for its newline and is emitted only when its file is finished (rotated or deleted
-away and idle for `rotate_linger_ms`, or at the end of a .gz).
+away from every watched path and idle for `rotate_linger_ms`, or at the end of a .gz). A
+rotated file still matched by a watched glob is still followed, so its unterminated last line
+waits until the file leaves the watched set. `stop()` never emits an unterminated line: the
+checkpoint stays before it and the next run reads it whole.
 
 Backpressure and memory: `batches()` is an async generator, so nothing is read while the
 consumer is not asking; `run(queue)` feeds a bounded queue with `await queue.put`. In flight at
@@ -259,6 +265,7 @@ class FileTailer:
         self._followers: dict[InodeKey, _Follower] = {}
         self._finished: set[tuple[int, int, int, int]] = set()
         self._deferred: dict[InodeKey, float] = {}
+        self._warned: set[InodeKey] = set()
         self._stopping = asyncio.Event()
         self._started = False
         self._run_task: asyncio.Task[None] | None = None
@@ -383,6 +390,7 @@ class FileTailer:
                 continue
             probe = await asyncio.to_thread(self._probe, path, key, first)
             if probe is None:
+                self._deferred[key] = now + self.glob_interval
                 continue
             if self._open(probe, first, now):
                 reachable.add(key)
@@ -417,7 +425,7 @@ class FileTailer:
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
-            log.warning("cannot open path=%s error=%s", path, exc)
+            self._warn_once(key, "cannot open path=%s error=%s", path, exc)
             return None
         try:
             st = os.fstat(fd)
@@ -437,14 +445,22 @@ class FileTailer:
             elif first and self.start_at == "end":
                 tail_start = _last_line_end(fd, st.st_size)
         except GZIP_ERRORS as exc:
-            log.warning("cannot read compressed path=%s error=%s", path, exc)
+            self._warn_once(key, "cannot read compressed path=%s error=%s", path, exc)
             os.close(fd)
             return None
         except OSError as exc:
-            log.warning("cannot read path=%s error=%s", path, exc)
+            self._warn_once(key, "cannot read path=%s error=%s", path, exc)
             os.close(fd)
             return None
         return _Probe(path, fd, key, st.st_size, compressed, head, tail_start, unready)
+
+    def _warn_once(self, key: InodeKey, message: str, *args: object) -> None:
+        # A file that cannot be read is retried every glob interval; say so once, not each time.
+        if key in self._warned:
+            log.debug(message, *args)
+        else:
+            self._warned.add(key)
+            log.warning(message, *args)
 
     def _open(self, probe: _Probe, first: bool, now: float) -> bool:
         """Starts following a newly seen file, or leaves it for later; True if followed."""

@@ -37,7 +37,12 @@ def normalize_path(path: str) -> str:
 
 
 class PathClassifier:
-    """Maps a path to (bitmap position, flags, login endpoint index or -1)."""
+    """Maps a path to one small integer: bitmap position, flags and login endpoint.
+
+    The answer is packed as `position << 16 | (endpoint + 1) << 4 | flags` (endpoint -1 when
+    the path is no login endpoint): an int is cheaper to cache and to read back than a tuple,
+    and real logs have many one-off paths (product ids, slugs) that all land in the cache.
+    """
 
     def __init__(self, config: BehaviourConfig) -> None:
         self._health = frozenset(normalize_path(p) for p in config.exclusions.health_paths)
@@ -49,10 +54,12 @@ class PathClassifier:
         self._logins: dict[str, int] = {}
         for index, endpoint in enumerate(config.bruteforce.endpoints):
             self._logins.setdefault(normalize_path(endpoint.path), index)
-        self._cache: dict[str, tuple[int, int, int]] = {}
+        if len(self._logins) >= 4095:
+            raise ValueError("at most 4094 login endpoints are supported")
+        self._cache: dict[str, int] = {}
 
-    def classify(self, path: str) -> tuple[int, int, int]:
-        """(bit position, flags, login endpoint index or -1) of `path`."""
+    def classify(self, path: str) -> int:
+        """Packed (bit position, login endpoint, flags) of `path`; see `unpack`."""
         info = self._cache.get(path)
         if info is None:
             info = self._compute(path)
@@ -61,7 +68,7 @@ class PathClassifier:
             self._cache[path] = info
         return info
 
-    def _compute(self, path: str) -> tuple[int, int, int]:
+    def _compute(self, path: str) -> int:
         norm = normalize_path(path)
         flags = 0
         if norm in self._health:
@@ -70,12 +77,17 @@ class PathClassifier:
             flags |= IS_SENSITIVE
         if norm.endswith(self._assets):
             flags |= IS_ASSET
-        bit = zlib.crc32(path.encode("utf-8", "surrogatepass")) & (PATH_BITS - 1)
-        return bit, flags, self._logins.get(norm, -1)
+        position = zlib.crc32(path.encode("utf-8", "surrogatepass")) & (PATH_BITS - 1)
+        return position << 16 | (self._logins.get(norm, -1) + 1) << 4 | flags
+
+
+def unpack(info: int) -> tuple[int, int, int]:
+    """(bitmap bit as an int, flags, login endpoint index or -1) of a packed path answer."""
+    return 1 << (info >> 16), info & 15, (info >> 4 & 4095) - 1
 
 
 class AgentClassifier:
-    """Maps a user agent to (bitmap position, client class, is a known good bot)."""
+    """Maps a user agent to (bitmap bit, client class, is a known good bot)."""
 
     def __init__(self, config: BehaviourConfig) -> None:
         self._good = tuple(a.lower() for a in config.exclusions.good_bot_agents)
@@ -84,7 +96,7 @@ class AgentClassifier:
         self._cache: dict[str, tuple[int, int, bool]] = {}
 
     def classify(self, agent: str) -> tuple[int, int, bool]:
-        """(bit position, class, good bot) of `agent`."""
+        """(bitmap bit as an int with one bit set, class, good bot) of `agent`."""
         info = self._cache.get(agent)
         if info is None:
             info = self._compute(agent)
@@ -95,7 +107,7 @@ class AgentClassifier:
 
     def _compute(self, agent: str) -> tuple[int, int, bool]:
         lowered = agent.lower()
-        bit = zlib.crc32(agent.encode("utf-8", "surrogatepass")) & (UA_BITS - 1)
+        bit = 1 << (zlib.crc32(agent.encode("utf-8", "surrogatepass")) & (UA_BITS - 1))
         good = any(token in lowered for token in self._good)
         if good:
             cls = BOT

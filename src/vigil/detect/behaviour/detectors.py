@@ -148,13 +148,19 @@ class Detectors:
 
     def flood_threshold(self, st: ClientState, baseline: float | None) -> tuple[float, float]:
         """(threshold, floor) of requests per short window for this client's class."""
+        return self.flood_threshold_for(st.cls, st.good_bot, baseline)
+
+    def flood_threshold_for(
+        self, cls: int, good_bot: bool, baseline: float | None
+    ) -> tuple[float, float]:
+        """(threshold, floor) of requests per short window for a class of client."""
         cfg = self.config.flood
-        floor = float(cfg.floor_per_minute.get(CLASS_NAMES[st.cls], 300))
+        floor = float(cfg.floor_per_minute.get(CLASS_NAMES[cls], 300))
         floor *= self.short_seconds / 60
         threshold = floor
         if baseline is not None:
             threshold = max(floor, cfg.baseline_factor * baseline)
-        if st.good_bot:
+        if good_bot:
             threshold *= self.bot_factor
         return threshold, floor
 

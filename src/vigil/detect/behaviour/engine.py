@@ -65,6 +65,7 @@ from vigil.detect.behaviour.windows import (
     ClientState,
     ClientTable,
     LongWindow,
+    new_generation,
 )
 from vigil.ingest.records import LogRecord
 
@@ -72,8 +73,6 @@ GroupOf = Callable[[LogRecord], str | None]
 
 FEATURE_NAMES: tuple[str, ...] = (
     "short_requests",
-    "short_not_found",
-    "short_5xx",
     "long_requests",
     "long_distinct_paths",
     "long_not_found_ratio",
@@ -180,6 +179,10 @@ class BehaviourEngine:
         self._flood_floor = min(cfg.flood.floor_per_minute.values(), default=300) * (
             cfg.windows.short_seconds / 60
         )
+        self._short_scale = cfg.windows.short_seconds / self._short_gen
+        self._class_floors = tuple(
+            self._detectors.flood_threshold_for(cls, False, None)[1] for cls in range(3)
+        )
         self._sites: dict[str, SiteState] = {}
         self.records_seen = 0
         self.events_emitted = 0
@@ -217,7 +220,14 @@ class BehaviourEngine:
         error_min = cfg.error_spike.min_errors if cfg.error_spike.enabled else 1 << 62
         agents_min = cfg.ua_rotation.cycling_min_uas if cfg.ua_rotation.enabled else 1 << 62
         flood_min = self._flood_floor if cfg.flood.enabled else float(1 << 62)
+        floors = self._class_floors
+        short_scale = self._short_scale
+        alpha = cfg.flood.ewma_alpha
+        baselines = s.baselines
+        samples = s.baseline_samples
         clock = s.clock
+        site_end = s.err_start + long_gen
+        site_requests = 0
 
         last_ts: datetime | None = None
         last_t = 0
@@ -243,7 +253,7 @@ class BehaviourEngine:
             pinfo = path_cache.get(path)
             if pinfo is None:
                 pinfo = classify_path(path)
-            path_bit, path_flags, login = pinfo
+            path_flags = pinfo & 15
             ip = rec.client_ip
             st = get_client(ip)
             if st is None:
@@ -259,25 +269,49 @@ class BehaviourEngine:
             ainfo = agent_cache.get(agent)
             if ainfo is None:
                 ainfo = classify_agent(agent)
-            agent_bit, st.cls, st.good_bot = ainfo
 
+            # Generation rolls, inlined: on a quiet site nearly every request starts one.
             if t >= st.long_start + long_gen:
-                st.roll_long(t, long_gen)
+                st.long_prev = st.long_cur if t < st.long_start + 2 * long_gen else None
+                cur = st.long_cur = new_generation()
+                st.long_start = t - t % long_gen
+                st.agent = None
+            else:
+                cur = st.long_cur
             if t >= st.short_start + short_gen:
-                self._roll_short(s, st, t)
-            if t >= s.err_start + long_gen:
+                count = st.short_req
+                if count and st.fired is None and not st.allowed:
+                    # One finished short generation is one sample of how busy a client of this
+                    # class is; clipped at the floor, and flagged clients are left out, so an
+                    # attacker cannot drag the baseline (and the threshold) upwards.
+                    cls = ainfo[1]
+                    sample = count * short_scale
+                    if sample > floors[cls]:
+                        sample = floors[cls]
+                    n = samples[cls]
+                    baselines[cls] = (
+                        sample if n == 0 else baselines[cls] + alpha * (sample - baselines[cls])
+                    )
+                    samples[cls] = n + 1
+                st.short_req_prev = count if t < st.short_start + 2 * short_gen else 0
+                st.short_req = 0
+                st.short_start = t - t % short_gen
+            if t >= site_end:
+                s.err_req += site_requests
+                site_requests = 0
                 s.roll_site(t, long_gen)
-            s.err_req += 1
+                site_end = s.err_start + long_gen
+            site_requests += 1
 
-            cur = st.long_cur
             cur[REQ] += 1
             last = st.last_seen
             if last >= 0:
                 gap = t - last
                 if gap <= long_gen:
                     cur[GAP_N] += 1
-                    cur[GAP_SUM] += gap
-                    cur[GAP_SQ] += gap * gap
+                    if gap:
+                        cur[GAP_SUM] += gap
+                        cur[GAP_SQ] += gap * gap
             st.last_seen = t
             st.short_req += 1
             sent = rec.bytes_sent
@@ -293,24 +327,26 @@ class BehaviourEngine:
                     cur[OTHER_METHOD] += 1
             if path_flags & IS_ASSET:
                 cur[ASSET] += 1
-            bit = 1 << path_bit
+            path_bit = 1 << (pinfo >> 16)
             bits = cur[PATH_SET]
-            if not bits & bit:
-                cur[PATH_SET] = bits | bit
+            if not bits & path_bit:
+                cur[PATH_SET] = bits | path_bit
 
             new_agent = False
-            if agent_bit != st.ua_bit:
-                if st.ua_bit >= 0:
-                    switches = cur[UA_SWITCH] = cur[UA_SWITCH] + 1
-                    # Cycling through known agents adds none: look again every 8th switch.
-                    new_agent = not switches & 7
-                st.ua_bit = agent_bit
-                bit = 1 << agent_bit
-                bits = cur[UA_SET]
-                if not bits & bit:
-                    cur[UA_SET] = bits | bit
-                    prev = st.long_prev
-                    new_agent = new_agent or prev is None or not prev[UA_SET] & bit
+            previous_agent = st.agent
+            if ainfo is not previous_agent:
+                agent_bit = ainfo[0]
+                if previous_agent is None or agent_bit != previous_agent[0]:
+                    if previous_agent is not None:
+                        switches = cur[UA_SWITCH] = cur[UA_SWITCH] + 1
+                        # Cycling through known agents adds none: look again every 8th switch.
+                        new_agent = not switches & 7
+                    bits = cur[UA_SET]
+                    if not bits & agent_bit:
+                        cur[UA_SET] = bits | agent_bit
+                        prev = st.long_prev
+                        new_agent = new_agent or prev is None or not prev[UA_SET] & agent_bit
+                st.agent = ainfo
 
             status = rec.status
             if path_flags & IS_SENSITIVE:
@@ -318,8 +354,7 @@ class BehaviourEngine:
                 if status is not None and 200 <= status < 300:
                     cur[SENSITIVE_SERVED] += 1
                 st.add_sample(t, method, path, status)
-                bit = 1 << path_bit
-                cur[SENSITIVE_SET] |= bit
+                cur[SENSITIVE_SET] |= path_bit
                 win = LongWindow(cur, st.long_prev)
                 probes = win.distinct_sensitive()
                 if probes >= probe_min and self._may_fire(st, "probe-burst", t, probes):
@@ -328,7 +363,6 @@ class BehaviourEngine:
             if status is not None and status >= 400:
                 if status in not_found_statuses:
                     cur[NOT_FOUND] += 1
-                    st.short_nf += 1
                     if not path_flags & IS_SENSITIVE:
                         st.add_sample(t, method, path, status)
                     prev = st.long_prev
@@ -343,18 +377,20 @@ class BehaviourEngine:
                     cur[S403] += 1
                 if status >= 500:
                     cur[S5XX] += 1
-                    st.short_err += 1
                     s.err_5xx += 1
                     st.add_sample(t, method, path, status)
                     prev = st.long_prev
                     errors = cur[S5XX] + (prev[S5XX] if prev is not None else 0)
                     if errors >= error_min and self._may_fire(st, "error-spike", t, errors):
+                        s.err_req += site_requests
+                        site_requests = 0
                         win = LongWindow(cur, prev)
                         found = self._detectors.error_spike(
                             st, win, t, s.err_req + s.err_req_prev, s.err_5xx + s.err_5xx_prev
                         )
                         self._emit(s, st, rec, index, t, "error-spike", found, events)
-            if login >= 0:
+            if pinfo & 0xFFF0:
+                login = (pinfo >> 4 & 4095) - 1
                 self._login(s, st, rec, index, t, login, status, events, enrichment)
             if new_agent:
                 win = LongWindow(cur, st.long_prev)
@@ -365,10 +401,11 @@ class BehaviourEngine:
             short = st.short_req + st.short_req_prev
             if short >= flood_min and self._may_fire(st, "flood", t, short):
                 st.add_sample(t, method, path, status)
-                win = LongWindow(st.long_cur, st.long_prev)
-                found = self._detectors.flood(st, win, t, short, s.baseline(st.cls))
+                win = LongWindow(cur, st.long_prev)
+                found = self._detectors.flood(st, win, t, short, s.baseline(ainfo[1]))
                 self._emit(s, st, rec, index, t, "flood", found, events)
 
+        s.err_req += site_requests
         s.clock = clock
         s.table.expire(clock, self._ttl)
         self.records_seen += len(records)
@@ -384,23 +421,6 @@ class BehaviourEngine:
         st = ClientState(t, self._long_gen, self._short_gen, allowed)
         s.table.entries[ip] = st
         return st
-
-    def _roll_short(self, s: SiteState, st: ClientState, t: int) -> None:
-        # A finished short generation is one sample of "how busy is a typical client of this
-        # class". Samples are clipped at the floor and flooding clients are left out, so an
-        # attacker cannot drag the baseline (and with it the threshold) upwards.
-        count = st.short_req
-        if count and not st.allowed and not (st.fired and "flood" in st.fired):
-            cls = st.cls
-            floor = self._detectors.flood_threshold(st, None)[1]
-            sample = min(count * 2.0, floor)
-            n = s.baseline_samples[cls]
-            if n == 0:
-                s.baselines[cls] = sample
-            else:
-                s.baselines[cls] += self.config.flood.ewma_alpha * (sample - s.baselines[cls])
-            s.baseline_samples[cls] = n + 1
-        st.roll_short(t, self._short_gen)
 
     def _login(
         self,
@@ -619,7 +639,7 @@ class BehaviourEngine:
 
     def _feature_row(self, s: SiteState, st: ClientState) -> list[float]:
         now = max(s.clock, st.last_seen)
-        short_req, short_nf, short_err = st.short_view(now, self._short_gen)
+        short_req = st.short_requests(now, self._short_gen)
         cur, prev = st.long_view(now, self._long_gen)
         win = LongWindow(cur, prev)
         requests = win.total(REQ)
@@ -629,8 +649,6 @@ class BehaviourEngine:
         threshold = self._detectors.flood_threshold(st, s.baseline(st.cls))[0]
         return [
             float(short_req),
-            float(short_nf),
-            float(short_err),
             float(requests),
             win.distinct_paths(),
             win.total(NOT_FOUND) * per,

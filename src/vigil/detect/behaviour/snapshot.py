@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from vigil.detect.behaviour.engine import SiteState
 
 MAGIC = b"VIGIL-BEHAVIOUR\x00"
-VERSION = 1
+VERSION = 2
 
 
 def _encode_gen(gen: list[Any] | None) -> list[Any] | None:
@@ -57,11 +57,8 @@ def _encode_client(ip: str, st: ClientState) -> list[Any]:
         _encode_gen(st.long_cur),
         _encode_gen(st.long_prev),
         st.short_start,
-        [st.short_req, st.short_req_prev, st.short_nf, st.short_nf_prev],
-        [st.short_err, st.short_err_prev],
-        st.ua_bit,
-        st.cls,
-        st.good_bot,
+        [st.short_req, st.short_req_prev],
+        None if st.agent is None else [format(st.agent[0], "x"), st.agent[1], st.agent[2]],
         st.fired,
         st.samples,
     ]
@@ -78,14 +75,12 @@ def _decode_client(data: list[Any], long_gen: int, short_gen: int) -> tuple[str,
     st.long_cur = cur
     st.long_prev = _decode_gen(data[5])
     st.short_start = int(data[6])
-    st.short_req, st.short_req_prev, st.short_nf, st.short_nf_prev = (int(x) for x in data[7])
-    st.short_err, st.short_err_prev = (int(x) for x in data[8])
-    st.ua_bit = int(data[9])
-    st.cls = int(data[10])
-    st.good_bot = bool(data[11])
-    fired = data[12]
+    st.short_req, st.short_req_prev = (int(x) for x in data[7])
+    agent = data[8]
+    st.agent = None if agent is None else (int(agent[0], 16), int(agent[1]), bool(agent[2]))
+    fired = data[9]
     st.fired = {str(k): [float(x) for x in v] for k, v in fired.items()} if fired else None
-    samples = data[13]
+    samples = data[10]
     st.samples = (
         [(int(a), str(m), str(p), None if s is None else int(s)) for a, m, p, s in samples]
         if samples

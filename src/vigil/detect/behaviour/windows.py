@@ -48,11 +48,13 @@ BITMAP_SLOTS = (PATH_SET, UA_SET, SENSITIVE_SET)
 SAMPLE_LIMIT = 10
 
 
+_EMPTY_GENERATION: list[Any] = [0] * GEN_SIZE
+_EMPTY_GENERATION[LOGINS] = None
+
+
 def new_generation() -> list[Any]:
     """An empty long-window generation."""
-    gen: list[Any] = [0] * GEN_SIZE
-    gen[LOGINS] = None
-    return gen
+    return _EMPTY_GENERATION.copy()
 
 
 def distinct(bits: int, size: int) -> float:
@@ -66,28 +68,27 @@ def distinct(bits: int, size: int) -> float:
 
 
 class ClientState:
-    """What the behaviour windows remember about one client."""
+    """What the behaviour windows remember about one client.
+
+    `agent` is the classification of the client's latest user agent, `(bitmap bit, class,
+    good bot)`, as the agent classifier caches it; it is None after a long-window roll until
+    the next request names it again.
+    """
 
     __slots__ = (
+        "agent",
         "allowed",
-        "cls",
         "fired",
         "first_seen",
-        "good_bot",
         "last_seen",
         "long_cur",
         "long_prev",
         "long_start",
         "queued",
         "samples",
-        "short_err",
-        "short_err_prev",
-        "short_nf",
-        "short_nf_prev",
         "short_req",
         "short_req_prev",
         "short_start",
-        "ua_bit",
     )
 
     def __init__(self, t: int, long_gen: int, short_gen: int, allowed: bool) -> None:
@@ -96,38 +97,38 @@ class ClientState:
         # Event time at which the entry was last placed at the back of its table.
         self.queued = t
         self.long_start = t - t % long_gen
-        self.long_cur: list[Any] = new_generation()
+        self.long_cur: list[Any] = _EMPTY_GENERATION.copy()
         self.long_prev: list[Any] | None = None
         self.short_start = t - t % short_gen
         self.short_req = 0
         self.short_req_prev = 0
-        self.short_nf = 0
-        self.short_nf_prev = 0
-        self.short_err = 0
-        self.short_err_prev = 0
-        self.ua_bit = -1
-        self.cls = 0
-        self.good_bot = False
+        self.agent: tuple[int, int, bool] | None = None
         self.allowed = allowed
         # Per detector: [last time its condition held, level at last firing, firings].
         self.fired: dict[str, list[float]] | None = None
         self.samples: list[tuple[int, str, str, int | None]] | None = None
 
+    @property
+    def cls(self) -> int:
+        """Client class of the latest user agent (browser, bot, api)."""
+        return self.agent[1] if self.agent is not None else 0
+
+    @property
+    def good_bot(self) -> bool:
+        """Whether the latest user agent names a known good crawler."""
+        return self.agent[2] if self.agent is not None else False
+
     def roll_long(self, t: int, gen: int) -> None:
         """Start a new long generation at `t`, keeping the last one if it is adjacent."""
         self.long_prev = self.long_cur if t < self.long_start + 2 * gen else None
-        self.long_cur = new_generation()
+        self.long_cur = _EMPTY_GENERATION.copy()
         self.long_start = t - t % gen
+        self.agent = None
 
     def roll_short(self, t: int, gen: int) -> None:
         """Start a new short generation at `t`, keeping the last one if it is adjacent."""
-        if t < self.short_start + 2 * gen:
-            self.short_req_prev = self.short_req
-            self.short_nf_prev = self.short_nf
-            self.short_err_prev = self.short_err
-        else:
-            self.short_req_prev = self.short_nf_prev = self.short_err_prev = 0
-        self.short_req = self.short_nf = self.short_err = 0
+        self.short_req_prev = self.short_req if t < self.short_start + 2 * gen else 0
+        self.short_req = 0
         self.short_start = t - t % gen
 
     def add_sample(self, t: int, method: str, path: str, status: int | None) -> None:
@@ -148,17 +149,13 @@ class ClientState:
             return None, self.long_cur
         return None, None
 
-    def short_view(self, now: int, gen: int) -> tuple[int, int, int]:
-        """(requests, not found, 5xx) in the short window as of `now`."""
+    def short_requests(self, now: int, gen: int) -> int:
+        """Requests in the short window as of `now`."""
         if now < self.short_start + gen:
-            return (
-                self.short_req + self.short_req_prev,
-                self.short_nf + self.short_nf_prev,
-                self.short_err + self.short_err_prev,
-            )
+            return self.short_req + self.short_req_prev
         if now < self.short_start + 2 * gen:
-            return self.short_req, self.short_nf, self.short_err
-        return 0, 0, 0
+            return self.short_req
+        return 0
 
 
 class LongWindow:

@@ -47,7 +47,10 @@ class FakePipeline:
         return True
 
     def stats(self) -> dict[str, Any]:
-        return {"stages": {"analyze": {"batches_in": len(self.submitted)}}, "database_healthy": self.healthy}
+        return {
+            "stages": {"analyze": {"batches_in": len(self.submitted)}},
+            "database_healthy": self.healthy,
+        }
 
     def set_exclusions(
         self, site: str | None, exclusions: list[dict[str, Any]], allowlist: list[dict[str, Any]]

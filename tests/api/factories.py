@@ -62,9 +62,7 @@ def event_row(
 async def insert_events(rows: list[dict[str, Any]]) -> list[int]:
     """Store event rows; returns their ids in order."""
     async with get_db_context() as session:
-        result = await session.execute(
-            insert(ThreatEvent).returning(ThreatEvent.id), rows
-        )
+        result = await session.execute(insert(ThreatEvent).returning(ThreatEvent.id), rows)
         return [row[0] for row in result.all()]
 
 

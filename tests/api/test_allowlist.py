@@ -30,7 +30,9 @@ async def test_allowlist_round_trip_reaches_the_pipeline(api: Api) -> None:
     deleted = await api.client.delete(f"/allowlist/{entry['id']}", headers=api.admin)
     assert deleted.status_code == 204
     assert api.pipeline.exclusions["alpha"] == ([], [])
-    assert (await api.client.delete(f"/allowlist/{entry['id']}", headers=api.admin)).status_code == 404
+    assert (
+        await api.client.delete(f"/allowlist/{entry['id']}", headers=api.admin)
+    ).status_code == 404
 
 
 async def test_user_agent_entry_for_every_site(api: Api) -> None:

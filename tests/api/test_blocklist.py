@@ -30,7 +30,12 @@ async def test_only_active_real_decisions_are_listed(api: Api) -> None:
 async def test_manual_block_and_lift(api: Api) -> None:
     created = await api.client.post(
         "/decisions",
-        json={"value": "198.51.100.0/24", "site": "alpha", "reason": "abuse report", "duration_minutes": 60},
+        json={
+            "value": "198.51.100.0/24",
+            "site": "alpha",
+            "reason": "abuse report",
+            "duration_minutes": 60,
+        },
         headers=api.admin,
     )
     assert created.status_code == 201, created.text

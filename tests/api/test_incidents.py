@@ -21,7 +21,8 @@ async def test_list_detail_and_filters(api: Api) -> None:
     narrowed = await api.client.get("/incidents", params={"client": "10.0.0.0/24"}, headers=headers)
     assert [i["id"] for i in narrowed.json()["items"]] == [first]
     later = await api.client.get(
-        "/incidents", params={"since": (BASE_TIME + timedelta(minutes=30)).isoformat()},
+        "/incidents",
+        params={"since": (BASE_TIME + timedelta(minutes=30)).isoformat()},
         headers=headers,
     )
     assert [i["id"] for i in later.json()["items"]] == [second]

@@ -24,7 +24,9 @@ async def test_lines_reach_the_pipeline(api: Api) -> None:
 
 async def test_site_limited_key_ingests_into_its_site(api: Api) -> None:
     headers = await api.key("write", ["alpha"])
-    ok = await api.client.post("/ingest/batch", json={"source": "a", "lines": ["x"]}, headers=headers)
+    ok = await api.client.post(
+        "/ingest/batch", json={"source": "a", "lines": ["x"]}, headers=headers
+    )
     assert ok.json()["site"] == "alpha"
     other = await api.client.post(
         "/ingest/batch", json={"source": "a", "lines": ["x"], "site": "beta"}, headers=headers
@@ -82,7 +84,9 @@ async def test_bad_bodies_are_422(api: Api) -> None:
         response = await api.client.post("/ingest/batch", json=body, headers=headers)
         assert response.status_code == 422, body
     garbage = await api.client.post(
-        "/ingest/batch", content=b"\xff\xfe{", headers={**headers, "content-type": "application/json"}
+        "/ingest/batch",
+        content=b"\xff\xfe{",
+        headers={**headers, "content-type": "application/json"},
     )
     assert garbage.status_code in (400, 422)
     assert "detail" in garbage.json()
@@ -96,6 +100,8 @@ async def test_without_a_pipeline_is_503(db: Settings) -> None:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             response = await client.post(
-                "/ingest/batch", json={"source": "a", "lines": ["x"]}, headers={"X-API-Key": "k" * 20}
+                "/ingest/batch",
+                json={"source": "a", "lines": ["x"]},
+                headers={"X-API-Key": "k" * 20},
             )
     assert response.status_code == 503

@@ -32,7 +32,11 @@ async def seeded(api: Api) -> Seeded:
         [
             event_row(site="alpha", client_ip=ALPHA_IP, path="/a", incident_id=alpha_incident),
             event_row(
-                site="beta", client_ip=BETA_IP, path="/b", rules=["b-rule"], categories=["b-cat"],
+                site="beta",
+                client_ip=BETA_IP,
+                path="/b",
+                rules=["b-rule"],
+                categories=["b-cat"],
                 incident_id=beta_incident,
             ),
         ]
@@ -46,8 +50,13 @@ async def seeded(api: Api) -> Seeded:
         "/exclusions", json={"rule_id": "b-rule", "site": "beta"}, headers=api.admin
     )
     return Seeded(
-        alpha_event, beta_event, alpha_incident, beta_incident, beta_decision,
-        allow.json()["id"], exclusion.json()["id"],
+        alpha_event,
+        beta_event,
+        alpha_incident,
+        beta_incident,
+        beta_decision,
+        allow.json()["id"],
+        exclusion.json()["id"],
     )
 
 
@@ -57,7 +66,12 @@ async def test_read_routes_show_only_alpha(api: Api, seeded: Seeded) -> None:
 
     threats = (await get("/threats", params={"limit": 500}, headers=headers)).json()
     assert {t["site"] for t in threats["items"]} == {"alpha"}
-    for params in ({"client": BETA_IP}, {"rule_id": "b-rule"}, {"category": "b-cat"}, {"path": "/b"}):
+    for params in (
+        {"client": BETA_IP},
+        {"rule_id": "b-rule"},
+        {"category": "b-cat"},
+        {"path": "/b"},
+    ):
         assert (await get("/threats", params=params, headers=headers)).json()["items"] == []
     assert (await get(f"/threats/{seeded.beta_event}", headers=headers)).status_code == 404
     assert (await get(f"/threats/{seeded.alpha_event}", headers=headers)).status_code == 200
@@ -67,7 +81,11 @@ async def test_read_routes_show_only_alpha(api: Api, seeded: Seeded) -> None:
     assert (await get(f"/incidents/{seeded.beta_incident}", headers=headers)).status_code == 404
 
     stats = (
-        await get("/stats", params={"from": "2026-01-01T00:00:00Z", "to": "2026-06-01T00:00:00Z"}, headers=headers)
+        await get(
+            "/stats",
+            params={"from": "2026-01-01T00:00:00Z", "to": "2026-06-01T00:00:00Z"},
+            headers=headers,
+        )
     ).json()
     assert stats["totals"]["HIGH"] == 1
     assert [r["value"] for r in stats["top_ips"]] == [ALPHA_IP]
@@ -90,7 +108,7 @@ async def test_naming_another_site_is_403(api: Api, seeded: Seeded) -> None:
         assert response.status_code == 403, path
     for path, body in (
         ("/allowlist", {"kind": "ip", "value": "192.0.2.1", "site": "beta"}),
-        ("/allowlist", {"kind": "ip", "value": "192.0.2.1"}) ,
+        ("/allowlist", {"kind": "ip", "value": "192.0.2.1"}),
         ("/exclusions", {"rule_id": "x1", "site": "beta"}),
         ("/decisions", {"value": "192.0.2.1", "site": "beta"}),
         ("/ingest/batch", {"source": "s", "lines": ["x"], "site": "beta"}),

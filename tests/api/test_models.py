@@ -34,7 +34,9 @@ async def test_retrain_runs_once_at_a_time(db: Settings) -> None:
         runs.append(1)
         await release.wait()
 
-    app = create_app(db.model_copy(update={"api_admin_key": SecretStr("k" * 20)}), retrain_runner=runner)
+    app = create_app(
+        db.model_copy(update={"api_admin_key": SecretStr("k" * 20)}), retrain_runner=runner
+    )
     headers = {"X-API-Key": "k" * 20}
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -42,6 +42,7 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ob
     path: Path = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
     url = f"sqlite+aiosqlite:///{path}"
     asyncio.run(_prepare(url))
+
     async def retrain() -> None:
         return None
 

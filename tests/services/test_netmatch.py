@@ -48,7 +48,9 @@ async def test_cidr_matches_exactly(db: Settings, network: str, expected: set[st
     assert found == expected
 
 
-@pytest.mark.parametrize("text", ["", "banana", "10.0.0.0/33", "1.2.3.4/8/8", "x" * 100, "' OR 1=1"])
+@pytest.mark.parametrize(
+    "text", ["", "banana", "10.0.0.0/33", "1.2.3.4/8/8", "x" * 100, "' OR 1=1"]
+)
 def test_parse_rejects_garbage(text: str) -> None:
     with pytest.raises(ValueError, match="CIDR"):
         parse_client_filter(text)

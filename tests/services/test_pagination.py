@@ -21,7 +21,14 @@ def test_round_trip() -> None:
 
 @pytest.mark.parametrize(
     "cursor",
-    ["", "!!!", "bnVsbA", encode_cursor("score", 0.5, 1), encode_cursor("-score", "x", 1), "A" * 600],
+    [
+        "",
+        "!!!",
+        "bnVsbA",
+        encode_cursor("score", 0.5, 1),
+        encode_cursor("-score", "x", 1),
+        "A" * 600,
+    ],
 )
 def test_foreign_cursors_are_refused(cursor: str) -> None:
     with pytest.raises(InvalidCursorError):

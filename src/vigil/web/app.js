@@ -313,6 +313,13 @@ async function openDetail(id) {
   } catch (err) {
     return;
   }
+  renderDetail(t);
+  $("review-note").value = t.review_note || "";
+  $("review-status").textContent = "";
+  $("detail").hidden = false;
+}
+
+function renderDetail(t) {
   state.current = t;
   $("detail-id").textContent = `#${t.id}`;
   $("detail-fields").replaceChildren(
@@ -333,9 +340,6 @@ async function openDetail(id) {
       el("li", {}, el("strong", {}, m.rule_id || "?"), ` ${m.category || ""} in ${m.target || "?"}: `, el("code", {}, m.fragment || "")),
     ),
   );
-  $("review-note").value = t.review_note || "";
-  $("review-status").textContent = "";
-  $("detail").hidden = false;
 }
 
 async function review(label) {
@@ -344,7 +348,7 @@ async function review(label) {
   const note = $("review-note").value.trim();
   try {
     const updated = await api(`/threats/${t.id}`, { method: "PATCH", body: { label, note: note || null } });
-    state.current = updated;
+    renderDetail(updated);
     $("review-status").textContent = `Marked ${label.replace("_", " ")}.`;
     for (const row of document.querySelectorAll(`[data-id="${updated.id}"]`)) row.classList.add("reviewed");
     loadThreats(false);

@@ -12,7 +12,7 @@ from vigil.services.keys import authenticate, create_key, hash_key, revoke_key
 
 async def test_only_the_hash_is_stored_and_the_key_authenticates(db: Settings) -> None:
     async with get_db_context() as session:
-        row, secret = await create_key(session, name="ops", scope="write", sites=["b", "a", "a"])
+        _, secret = await create_key(session, name="ops", scope="write", sites=["b", "a", "a"])
     async with get_db_context() as session:
         stored = (await session.scalars(select(ApiKey))).one()
         assert secret not in (stored.key_hash, stored.prefix, stored.name)

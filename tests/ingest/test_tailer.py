@@ -294,3 +294,18 @@ async def test_cancelling_the_runner_closes_files(tmp_path: Path) -> None:
     runner.cancel()
     await asyncio.gather(runner, return_exceptions=True)
     assert tailer.stats.files_closed == tailer.stats.files_opened == 1
+
+
+async def test_gzip_still_being_written_is_read_once_complete(tmp_path: Path) -> None:
+    packed = gzip.compress(numbered("gz", 0, 2000))
+    archive = tmp_path / "access.log.3.gz"
+    archive.write_bytes(packed[: len(packed) // 2])
+    c = Collector(FileTailer([str(tmp_path / "*.gz")], **FAST))
+    await c.wait_lines(1)  # the readable start comes out already
+    await asyncio.sleep(0.3)  # a few retries of the cut-short stream
+    append(archive, packed[len(packed) // 2 :])
+    lines = await c.wait_lines(2000)
+    assert await c.settle(0.4) == lines
+    await c.stop()
+    assert lines == names("gz", 0, 2000)
+    assert c.tailer.stats.files_opened == 1

@@ -75,6 +75,20 @@ class _CountingInput:
         return data
 
 
+class _StepReader:
+    """A gzip stream read one decompression step at a time (`read1`), so a cut-short stream
+    gives its readable start before raising EOFError."""
+
+    def __init__(self, gz: gzip.GzipFile) -> None:
+        self.gz = gz
+
+    def read(self, size: int = -1, /) -> bytes:
+        return self.gz.read1(size)
+
+    def close(self) -> None:
+        self.gz.close()
+
+
 class LineReader:
     """Reads one input (path, or `-` for stdin) once from start to end as LineBatches."""
 
@@ -101,6 +115,7 @@ class LineReader:
         self._input: _CountingInput | None = None
         self._owned: BinaryIO | None = None
         self._decoded: _Readable | None = None
+        self._pending_error: EOFError | None = None
         self._device_inode: tuple[int, int] | None = None
         self._splitter = LineSplitter(0, max_line_bytes)
         self._builder = BatchBuilder(batch_size, batch_max_bytes)
@@ -146,7 +161,7 @@ class LineReader:
         if self._closed:
             return
         self._closed = True
-        if isinstance(self._decoded, gzip.GzipFile):
+        if isinstance(self._decoded, _StepReader):
             self._decoded.close()
         if self._owned is not None:
             self._owned.close()
@@ -194,7 +209,9 @@ class LineReader:
         try:
             self.compressed = self._input.peek_start(len(GZIP_MAGIC)) == GZIP_MAGIC
             self._decoded = (
-                gzip.GzipFile(fileobj=self._input, mode="rb") if self.compressed else self._input
+                _StepReader(gzip.GzipFile(fileobj=self._input, mode="rb"))
+                if self.compressed
+                else self._input
             )
             first = self._read_decoded(max(self.read_chunk_bytes, self.fingerprint_bytes))
         except (OSError, EOFError) as exc:
@@ -230,14 +247,25 @@ class LineReader:
 
     def _read_decoded(self, size: int) -> bytes:
         assert self._decoded is not None
-        data = b""
-        # Pipes and gzip members return short reads; fill the chunk unless the input ended.
-        while len(data) < size:
-            part = self._decoded.read(size - len(data))
+        if self._pending_error is not None:
+            raise self._pending_error
+        parts: list[bytes] = []
+        got = 0
+        # Pipes and gzip return short reads; fill the chunk unless the input ended. A damaged
+        # gzip raises only after the readable bytes before the damage were handed out.
+        while got < size:
+            try:
+                part = self._decoded.read(size - got)
+            except EOFError as exc:
+                if not parts:
+                    raise
+                self._pending_error = exc
+                break
             if not part:
                 break
-            data += part
-        return data
+            parts.append(part)
+            got += len(part)
+        return b"".join(parts)
 
     def _open_raw(self) -> BinaryIO:
         if self.is_stdin:

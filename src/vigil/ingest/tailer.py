@@ -23,7 +23,8 @@ What it handles:
 - gzip files (recognised by their magic bytes, whatever the name) are read once, to the end,
   never followed. A .gz that is a compressed rotation of a stream already read (same first
   bytes) continues that stream under its file_id from where it was left, so nothing is read
-  twice. A .gz still being written is retried until it ends properly.
+  twice. A .gz still being written is retried until it ends properly; one that stays cut short
+  for `10 * rotate_linger_ms` is reported as damaged and its readable lines are kept.
 - checkpoints: at start, `CheckpointStore.load_all(source)` gives file_id -> offset. A file
   whose device, inode and first bytes match a stored id resumes at the stored offset under that
   id; otherwise it is a new stream read from 0 (or from its end with `start_at="end"`, for
@@ -177,13 +178,27 @@ class _GzipCursor:
             self._gz = gzip.GzipFile(fileobj=self._raw, mode="rb")
             self._at = 0
             while self._at < position:
-                skipped = self._gz.read(min(want, position - self._at))
+                skipped = self._gz.read1(min(want, position - self._at))
                 if not skipped:
                     break
                 self._at += len(skipped)
-        data = self._gz.read(want)
-        self._at += len(data)
-        return data
+        # read1 returns what one decompression step gives, so the readable start of a stream
+        # that is cut short (still being written) comes out before the EOFError does.
+        parts: list[bytes] = []
+        got = 0
+        while got < want:
+            try:
+                part = self._gz.read1(want - got)
+            except EOFError:
+                if parts:
+                    break
+                raise
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        self._at += got
+        return b"".join(parts)
 
     def close_stream(self) -> None:
         if self._gz is not None:
@@ -216,6 +231,7 @@ class _Follower:
         self.busy = False
         self.gz_retry_at = 0.0
         self.gz_failed_stat: tuple[int, int] | None = None
+        self.gz_failed_since = 0.0
         self.done = False
 
 
@@ -633,9 +649,12 @@ class FileTailer:
             f.gz.close_stream()
             st = os.fstat(f.fd)
             seen = (st.st_size, st.st_mtime_ns)
-            if isinstance(exc, EOFError) and seen != f.gz_failed_stat:
-                # Probably still being written (logrotate compresses in place): try again later.
+            if seen != f.gz_failed_stat:
                 f.gz_failed_stat = seen
+                f.gz_failed_since = now
+            if isinstance(exc, EOFError) and now - f.gz_failed_since < 10 * self.rotate_linger:
+                # Probably still being written (logrotate compresses it after rotating): try
+                # again until it has not changed for a while.
                 f.gz_retry_at = now + self.rotate_linger
                 return False
             log.warning(
@@ -766,7 +785,7 @@ def _gzip_head(fd: int, limit: int) -> tuple[bytes, bool]:
         head = b""
         while len(head) < limit:
             try:
-                part = gz.read(limit - len(head))
+                part = gz.read1(limit - len(head))
             except EOFError:
                 return head, False
             if not part:

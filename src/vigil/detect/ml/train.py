@@ -23,6 +23,7 @@ condition holds. The same seed gives the same split, weights, metrics and versio
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import json
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 VALIDATION_FRACTION: Final = 0.2
 REVIEW_WEIGHT: Final = 25.0
 TARGET_OOF_FPR: Final = 0.001
-MIN_THRESHOLD: Final = 0.5
+MIN_THRESHOLD: Final = 0.8
 MAX_THRESHOLD: Final = 0.95
 GATES: Final = {"f1": 0.97, "pr_auc": 0.99, "fpr_at_threshold": 0.005}
 CLASSIFIER_FILE: Final = "classifier.onnx"
@@ -76,7 +77,7 @@ class TrainConfig:
     c: float = 4.0
     datasets: Path | None = None
     traffic_lines: int = 40_000
-    benign_values: int = 3000
+    benign_values: int = 10_000
     max_examples: int | None = None
     shuffle_labels: bool = False
 
@@ -159,21 +160,79 @@ def traffic_examples(lines: int, seed: int) -> list[Example]:
 _WORDS: Final = (
     "blue", "red", "new", "bag", "shoes", "garden", "table", "lamp", "winter", "sale", "kids",
     "coffee", "mug", "book", "guide", "black", "white", "large", "small", "gift", "card",
+    "price", "color", "size", "brand", "stock", "name", "city", "order", "user", "page",
 )  # fmt: skip
+# Ordinary words that are also SQL, shell or script keywords: benign searches contain them.
+_KEYWORDS: Final = (
+    "select", "union", "drop", "delete", "update", "insert", "where", "order by", "from",
+    "script", "alert", "exec", "sleep", "table", "join", "cat", "ping", "shell", "system",
+    "eval", "or", "and", "not", "like", "group", "having", "document", "window", "cookie",
+)  # fmt: skip
+_SCRIPTS: Final = ((0x00C0, 0x00FF), (0x0400, 0x044F), (0x3040, 0x30FF), (0x4E00, 0x4FFF))
 
 
 def benign_values(count: int, seed: int) -> list[Example]:
-    """Seeded benign values with punctuation that plain-word data sets lack.
+    """Seeded benign values with the punctuation and structure that plain-word data sets lack.
 
-    Id lists, prices, ranges, dates, times, e-mail addresses, URLs, file names and short
-    phrases with brackets, quotes and ampersands appear in ordinary query strings; without
-    them the classifier would learn that any punctuation means attack.
+    Id lists, prices, ranges, dates, e-mail addresses, URLs with query strings, JSON objects,
+    GraphQL-like queries, non-Latin text and searches that mix ordinary words with SQL or
+    script keywords, quotes, ampersands and comparison signs all appear in ordinary query
+    strings; without them the classifier would learn that any punctuation means attack.
     """
     rng = random.Random(seed)
     out: list[Example] = []
 
     def word() -> str:
         return rng.choice(_WORDS)
+
+    def keyword() -> str:
+        return rng.choice(_KEYWORDS)
+
+    def foreign() -> str:
+        low, high = rng.choice(_SCRIPTS)
+        return "".join(chr(rng.randrange(low, high)) for _ in range(rng.randrange(2, 7)))
+
+    def scalar() -> str:
+        kind = rng.randrange(4)
+        if kind == 0:
+            return str(rng.randrange(1000))
+        if kind == 1:
+            return rng.choice(("true", "false", "null"))
+        if kind == 2:
+            return f"[{', '.join(str(rng.randrange(99)) for _ in range(rng.randrange(1, 4)))}]"
+        return f'"{word()}"'
+
+    def json_object() -> str:
+        keys = rng.sample(_WORDS, rng.randrange(1, 4))
+        sep = rng.choice((",", ", "))
+        return "{" + sep.join(f'"{k}":{rng.choice(("", " "))}{scalar()}' for k in keys) + "}"
+
+    def graph_query() -> str:
+        fields = " ".join(rng.sample(_WORDS, rng.randrange(1, 4)))
+        return f"query {word().title()}($id: ID!) {{ {word()}(id: $id) {{ {fields} }} }}"
+
+    def url() -> str:
+        query = "&".join(f"{word()}={word()}" for _ in range(rng.randrange(1, 4)))
+        return f"https://www.example.com/{word()}/{word()}?{query}"
+
+    def search() -> str:
+        parts = [word(), keyword(), word()]
+        rng.shuffle(parts)
+        text = " ".join(parts)
+        decoration = rng.randrange(8)
+        if decoration == 0:
+            return f'"{text}"'
+        if decoration == 1:
+            return f"{word()}'s {text}"
+        if decoration == 2:
+            return f"{text} & {word()}"
+        if decoration == 3:
+            return f"{text}?"
+        if decoration == 4:
+            return f"{rng.randrange(1, 50)} < {text} > {rng.randrange(50, 99)}"
+        if decoration == 5:
+            return f"{text} -{word()} +{word()}"
+        return text
 
     makers = (
         lambda: ",".join(str(rng.randrange(1, 99999)) for _ in range(rng.randrange(2, 8))),
@@ -184,24 +243,30 @@ def benign_values(count: int, seed: int) -> list[Example]:
             f"2024-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}T"
             f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:00Z"
         ),
-        lambda: f"{rng.randrange(24):02d}:{rng.randrange(60):02d}",
         lambda: f"{word()}.{word()}{rng.randrange(99)}@example.com",
-        lambda: f"https://www.example.com/{word()}/{word()}?page={rng.randrange(9)}",
+        url,
+        url,
+        json_object,
+        json_object,
+        json_object,
+        graph_query,
+        search,
+        search,
+        search,
+        search,
+        foreign,
+        lambda: f"{foreign()} {foreign()}",
         lambda: f"{word()} ({word()}).pdf",
         lambda: f"my ({word()}) {word()}",
-        lambda: f"{word()} & {word()}",
-        lambda: f"{word()}'s {word()}",
-        lambda: f'"{word()} {word()}"',
         lambda: f"{rng.randrange(1, 9)}+{rng.randrange(1, 9)}={rng.randrange(2, 18)}",
         lambda: f"{word()}={word()}",
-        lambda: f"{word()}:{word()}",
-        lambda: f"{word()}, {word()} and {word()}",
+        lambda: f"{word()}:{rng.randrange(99)},{word()}:{rng.randrange(99)}",
+        lambda: f"{word()}|{word()}|{word()}",
         lambda: f"{word()}/{word()}/{rng.randrange(999)}",
         lambda: f"{word()}_{word()}-{rng.randrange(999)} (copy)",
-        lambda: f"{word()}!",
-        lambda: f"{word()}? {word()}",
-        lambda: f"#{word()}",
+        lambda: f"#{word()} @{word()}",
         lambda: f"{rng.randrange(100)} x {rng.randrange(100)} cm",
+        lambda: base64.b64encode(rng.randbytes(rng.randrange(8, 40))).decode(),
     )
     for _ in range(count):
         out.append(Example(rng.choice(makers)(), "args", 0, 1.0, "benign"))

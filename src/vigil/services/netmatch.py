@@ -11,7 +11,7 @@ import ipaddress
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, cast, false, func, literal
+from sqlalchemy import ColumnElement, and_, case, cast, false, func, literal
 from sqlalchemy.dialects.postgresql import CIDR, INET
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,14 +61,35 @@ def _sqlite_ip_in(address: Any, network: Any) -> int:
         return 0
 
 
+def _ipv4_prefix(network: Network) -> str | None:
+    """The text every address of an IPv4 `network` starts with, e.g. '10.1.' for 10.1.0.0/16.
+
+    A cheap LIKE on it runs before the exact test, so the exact test sees few rows. The exact
+    pattern accepts no leading zeros, so no address it accepts can miss this prefix.
+    """
+    if network.version != 4 or network.prefixlen < 8:
+        return None
+    octets = str(network.network_address).split(".")[: network.prefixlen // 8]
+    return ".".join(octets) + "."
+
+
 async def client_clause(
     session: AsyncSession, column: Any, network: Network
 ) -> ColumnElement[bool]:
     """The where clause 'column holds an address inside `network`'."""
     if network.num_addresses == 1:
         return column == str(network.network_address)  # type: ignore[no-any-return]
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+    exact = await _exact_clause(session, column, network)
+    prefix = _ipv4_prefix(network)
+    if prefix is None:
+        return exact
+    return and_(column.startswith(prefix, autoescape=True), exact)
+
+
+async def _exact_clause(
+    session: AsyncSession, column: Any, network: Network
+) -> ColumnElement[bool]:
+    if session.get_bind().dialect.name == "postgresql":
         pattern = IPV4_PATTERN if network.version == 4 else IPV6_PATTERN
         inside = cast(column, INET).op("<<=")(cast(literal(str(network)), CIDR))
         return case((column.regexp_match(pattern), inside), else_=false())

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from functools import partial
+from itertools import repeat
 from typing import Any, cast
 
 from vigil.errors import FormatError
@@ -24,7 +25,6 @@ from vigil.ingest.formats.base import (
     BatchParser,
     ParseResult,
     build_record,
-    paused_gc,
     strip_line_end,
 )
 from vigil.ingest.formats.clientip import ClientIpResolver
@@ -43,8 +43,9 @@ from vigil.ingest.records import DeadLetter, LineBatch, LogRecord
 
 # Single-character negated classes are the cheapest the regex engine runs; values with
 # backslash escapes are sent to the careful path by the generated loop instead.
-_FAST_REQUEST = r"([A-Za-z]++) (([^ ?]++)\??([^ ]*+)) (HTTP/[0-9.]++)"
+_FAST_REQUEST = r"([A-Za-z]++) ([^ ]++) (HTTP/[0-9.]++)"
 _REQUEST_PARTS = ("method", "target", "path", "query", "protocol")
+_FAST_REQUEST_GROUPS = ("method", "target", "protocol")
 
 _Slow = Callable[[str, str, bytes, int, list[LogRecord], list[DeadLetter]], None]
 _Assemble = Callable[
@@ -226,9 +227,9 @@ class TemplateParser(BatchParser):
         statements: list[str] = []
         for number, spec in enumerate(self.fields):
             if spec.slot == REQUEST:
-                group_names = [f"r{number}_{part}" for part in _REQUEST_PARTS]
+                group_names = [f"r{number}_{part}" for part in _FAST_REQUEST_GROUPS]
                 names.extend(group_names)
-                slot_expr.update(zip(_REQUEST_PARTS, group_names, strict=True))
+                slot_expr.update(zip(_FAST_REQUEST_GROUPS, group_names, strict=True))
                 continue
             group = f"g{number}"
             names.append(group)
@@ -254,9 +255,11 @@ class TemplateParser(BatchParser):
         has_target = "target" in slot_expr
         has_path = "path" in slot_expr
         if has_target and not has_path:
-            statements.append(f"v_target = {slot_expr['target']}")
-            statements.append("v_path, _sep, v_split_query = v_target.partition('?')")
-            slot_expr["target"] = "v_target"
+            target = slot_expr["target"]
+            if not target.isidentifier():
+                statements.append(f"v_target = {target}")
+                target = slot_expr["target"] = "v_target"
+            statements.append(f"v_path, _sep, v_split_query = {target}.partition('?')")
             slot_expr["path"] = "v_path"
             slot_expr.setdefault("query", "v_split_query")
         elif has_path and not has_target:
@@ -311,8 +314,9 @@ class TemplateParser(BatchParser):
         if not lines:
             return result
         text_lines = lines
-        data = b"\n".join(lines)
-        if data.count(b"\n") != len(lines) - 1:
+        # `find` rather than `in`: bytes containment tries the needle as an integer first and
+        # pays for a raised and cleared TypeError on every line.
+        if max(map(bytes.find, lines, repeat(b"\n"))) >= 0:
             # A reader left line ends on, or a line holds a newline: those go the careful way.
             text_lines = []
             for line in lines:
@@ -328,25 +332,22 @@ class TemplateParser(BatchParser):
                 b"" if i in batch.oversized else line for i, line in enumerate(text_lines)
             ]
             slow = partial(self._careful, truncated={batch.offsets[i] for i in batch.oversized})
-        if text_lines is not lines:
-            data = b"\n".join(text_lines)
-        text = data.decode("utf-8", "replace")
+        text = b"\n".join(text_lines).decode("utf-8", "replace")
         findall = self._fast.findall
-        with paused_gc():
-            rows = findall(text)
-            if len(rows) != len(lines):
-                # A field ran on past its line (an unbalanced quote): match line by line.
-                rows = [findall(line)[0] for line in text.split("\n")]
-            self._assemble(
-                rows,
-                lines,
-                batch.offsets,
-                batch.source,
-                batch.file_id,
-                result.records,
-                result.dead_letters,
-                slow,
-            )
+        rows = findall(text)
+        if len(rows) != len(lines):
+            # A field ran on past its line (an unbalanced quote): match line by line.
+            rows = [findall(line)[0] for line in text.split("\n")]
+        self._assemble(
+            rows,
+            lines,
+            batch.offsets,
+            batch.source,
+            batch.file_id,
+            result.records,
+            result.dead_letters,
+            slow,
+        )
         return result
 
     def _careful(

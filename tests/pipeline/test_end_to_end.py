@@ -115,7 +115,7 @@ async def test_tailed_log_is_stored_and_published_exactly_once(
     try:
         for _ in range(300):
             async with get_db_context() as session:
-                offset = await session.scalar(select(IngestCheckpoint.offset))
+                offset = await session.scalar(select(IngestCheckpoint.byte_offset))
             if offset == size:
                 break
             await asyncio.sleep(0.1)

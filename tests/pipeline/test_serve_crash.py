@@ -57,9 +57,16 @@ def _start(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
     )
 
 
-async def _checkpoint() -> int:
+async def _checkpoints() -> list[tuple[str, str, int]]:
     async with get_db_context() as session:
-        return int(await session.scalar(select(IngestCheckpoint.offset)) or 0)
+        rows = await session.execute(
+            select(IngestCheckpoint.source, IngestCheckpoint.file_id, IngestCheckpoint.byte_offset)
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+async def _checkpoint() -> int:
+    return max((offset for _s, _f, offset in await _checkpoints()), default=0)
 
 
 async def test_sigkill_and_restart_lose_and_double_nothing(
@@ -107,7 +114,9 @@ async def test_sigkill_and_restart_lose_and_double_nothing(
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and await _checkpoint() < size:
             await asyncio.sleep(0.25)
-        assert await _checkpoint() == size
+        checkpoints = await _checkpoints()
+        assert len(checkpoints) == 1, f"one file, one identity: {checkpoints}"
+        assert checkpoints[0][2] == size
     finally:
         server.send_signal(signal.SIGTERM)
         try:

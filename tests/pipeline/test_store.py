@@ -106,7 +106,7 @@ async def test_batch_is_stored_once_with_checkpoint(db: Settings) -> None:
     assert replay.skipped
     assert await _count(ThreatEvent) == 5
     async with get_db_context() as session:
-        offset = await session.scalar(select(IngestCheckpoint.offset))
+        offset = await session.scalar(select(IngestCheckpoint.byte_offset))
         counters = await session.scalar(select(TrafficCounter.requests))
     assert offset == 550
     assert counters == 5

@@ -205,7 +205,7 @@ class IngestCheckpoint(Base):
 
     source: Mapped[str] = mapped_column(String(512), primary_key=True)
     file_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    byte_offset: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -213,12 +213,12 @@ class DeadLetterRow(Base):
     """A line that matched no format, kept with its origin and the reason."""
 
     __tablename__ = "dead_letters"
-    __table_args__ = (UniqueConstraint("source", "file_id", "offset"),)
+    __table_args__ = (UniqueConstraint("source", "file_id", "byte_offset"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(512))
     file_id: Mapped[str] = mapped_column(String(128))
-    offset: Mapped[int] = mapped_column(BigInteger)
+    byte_offset: Mapped[int] = mapped_column(BigInteger)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     reason: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

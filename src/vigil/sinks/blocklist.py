@@ -72,29 +72,34 @@ async def apply_policy(
             )
         )
     )
+    candidates = [i for i in incidents if i.client_ip not in already]
+    counts: dict[str, int] = {}
+    needs_count = [
+        i.client_ip for i in candidates if not (policy.block_on_high and i.top_severity == "HIGH")
+    ]
+    if needs_count:
+        since = min(i.last_seen for i in candidates) - policy.medium_window
+        counted = await session.execute(
+            select(ThreatEvent.client_ip, func.count())
+            .where(
+                ThreatEvent.site == site,
+                ThreatEvent.client_ip.in_(needs_count),
+                ThreatEvent.observed_at >= since,
+            )
+            .group_by(ThreatEvent.client_ip)
+        )
+        counts = {ip: int(n) for ip, n in counted}
     created: list[Decision] = []
-    for incident in incidents:
+    minutes = int(policy.medium_window.total_seconds() // 60)
+    for incident in candidates:
         ip = incident.client_ip
         if ip in already:
             continue
         reason = None
         if policy.block_on_high and incident.top_severity == "HIGH":
             reason = f"HIGH severity ({', '.join(incident.categories[:4])})"
-        else:
-            since = incident.last_seen - policy.medium_window
-            recent = await session.scalar(
-                select(func.count())
-                .select_from(ThreatEvent)
-                .where(
-                    ThreatEvent.site == site,
-                    ThreatEvent.client_ip == ip,
-                    ThreatEvent.observed_at >= since,
-                )
-            )
-            if (recent or 0) >= policy.medium_count:
-                reason = (
-                    f"{recent} events within {int(policy.medium_window.total_seconds() // 60)} min"
-                )
+        elif counts.get(ip, 0) >= policy.medium_count:
+            reason = f"{counts[ip]} events within {minutes} min"
         if reason is None:
             continue
         try:

@@ -1,6 +1,7 @@
 """Incidents: one row per client per episode, so an operator reviews 1 incident, not 4,000 events.
 
 An episode ends when the client has been quiet for `quiet` time; its next event opens a new one.
+All incidents of a batch are read with one query and written with one flush.
 """
 
 from __future__ import annotations
@@ -9,19 +10,19 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vigil.db.models import Incident, ThreatEvent
+from vigil.db.models import Incident
 
 SEVERITY_RANK = {"LOW": 0, "MEDIUM": 1, "HIGH": 2}
 
 
 @dataclass(slots=True)
-class StoredEvent:
-    """What incident and blocklist logic need of a newly stored event."""
+class NewEvent:
+    """What incident and blocklist logic need of an event about to be stored."""
 
-    id: int
+    key: str
     client_ip: str
     observed_at: datetime
     severity: str
@@ -29,7 +30,7 @@ class StoredEvent:
     categories: list[str]
 
 
-def _merge(incident: Incident, event: StoredEvent) -> None:
+def _merge(incident: Incident, event: NewEvent) -> None:
     incident.last_seen = max(incident.last_seen, event.observed_at)
     incident.first_seen = min(incident.first_seen, event.observed_at)
     incident.event_count += 1
@@ -41,32 +42,37 @@ def _merge(incident: Incident, event: StoredEvent) -> None:
         incident.categories = sorted(merged)
 
 
-async def attach_incidents(
-    session: AsyncSession, site: str, events: list[StoredEvent], quiet: timedelta
-) -> list[Incident]:
-    """Upsert the incidents of `events` and point each event at its incident; returns them."""
+async def assign_incidents(
+    session: AsyncSession, site: str, events: list[NewEvent], quiet: timedelta
+) -> tuple[dict[str, Incident], list[Incident]]:
+    """Upsert the incidents of `events`; returns event key → incident, and the touched incidents.
+
+    After the call every incident has its id, so events can be inserted pointing at it.
+    """
     if not events:
-        return []
-    by_ip: dict[str, list[StoredEvent]] = defaultdict(list)
+        return {}, []
+    by_ip: dict[str, list[NewEvent]] = defaultdict(list)
     for event in events:
         by_ip[event.client_ip].append(event)
     earliest = min(e.observed_at for e in events) - quiet
-    rows = await session.scalars(
-        select(Incident)
-        .where(
-            Incident.site == site,
-            Incident.client_ip.in_(list(by_ip)),
-            Incident.status == "open",
-            Incident.last_seen >= earliest,
-        )
-        .order_by(Incident.last_seen)
-    )
     latest: dict[str, Incident] = {}
-    for incident in rows:
-        latest[incident.client_ip] = incident
+    ips = list(by_ip)
+    for start in range(0, len(ips), 1000):
+        rows = await session.scalars(
+            select(Incident)
+            .where(
+                Incident.site == site,
+                Incident.client_ip.in_(ips[start : start + 1000]),
+                Incident.status == "open",
+                Incident.last_seen >= earliest,
+            )
+            .order_by(Incident.last_seen)
+        )
+        for incident in rows:
+            latest[incident.client_ip] = incident
 
+    of_event: dict[str, Incident] = {}
     touched: dict[int, Incident] = {}
-    members: dict[int, list[int]] = defaultdict(list)
     for ip, client_events in by_ip.items():
         current = latest.get(ip)
         for event in sorted(client_events, key=lambda e: e.observed_at):
@@ -83,12 +89,8 @@ async def attach_incidents(
                     status="open",
                 )
                 session.add(current)
-                await session.flush()
             _merge(current, event)
-            touched[current.id] = current
-            members[current.id].append(event.id)
-    for incident_id, event_ids in members.items():
-        await session.execute(
-            update(ThreatEvent).where(ThreatEvent.id.in_(event_ids)).values(incident_id=incident_id)
-        )
-    return list(touched.values())
+            of_event[event.key] = current
+            touched[id(current)] = current
+    await session.flush()
+    return of_event, list(touched.values())

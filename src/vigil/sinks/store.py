@@ -31,7 +31,7 @@ from vigil.db.session import get_db_context
 from vigil.errors import DatabaseUnavailableError
 from vigil.pipeline.analyze import ScoredBatch, Threat
 from vigil.sinks.blocklist import BlockPolicy, apply_policy, decision_dict
-from vigil.sinks.incidents import StoredEvent, attach_incidents
+from vigil.sinks.incidents import NewEvent, assign_incidents
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def threat_row(threat: Threat, site: str, now: datetime) -> dict[str, Any]:
 
 def event_message(row: dict[str, Any], event_id: int, incident_id: int | None) -> dict[str, Any]:
     """The JSON published for a stored event (the same shape the API returns)."""
-    message = {k: v for k, v in row.items() if k not in ("created_at",)}
+    message = dict(row)
     message["id"] = event_id
     message["incident_id"] = incident_id
     message["observed_at"] = row["observed_at"].isoformat()
@@ -147,7 +147,7 @@ class StoreSink:
         now = datetime.now(UTC)
         async with get_db_context() as session:
             stored_offset = await session.scalar(
-                select(IngestCheckpoint.offset).where(
+                select(IngestCheckpoint.byte_offset).where(
                     IngestCheckpoint.source == batch.source,
                     IngestCheckpoint.file_id == batch.file_id,
                 )
@@ -162,14 +162,14 @@ class StoreSink:
                     {
                         "source": d.source[:512],
                         "file_id": d.file_id,
-                        "offset": d.offset,
+                        "byte_offset": d.offset,
                         "raw": d.raw,
                         "reason": d.reason[:255],
                         "created_at": now,
                     }
                     for d in batch.dead_letters
                 ],
-                ["source", "file_id", "offset"],
+                ["source", "file_id", "byte_offset"],
             )
             await self._add_counters(session, batch)
             await self._save_checkpoint(session, batch, now)
@@ -181,35 +181,41 @@ class StoreSink:
         if not batch.threats:
             return [], []
         rows = {t.key: threat_row(t, batch.site, now) for t in batch.threats}
-        table = ThreatEvent.__table__
-        new_ids = await insert_returning_new(
-            session, table, list(rows.values()), ["event_key"], table.c.event_key
-        )
-        if not new_ids:
-            return [], []
-        stored = [
-            StoredEvent(
-                id=event_id,
-                client_ip=rows[key]["client_ip"],
-                observed_at=rows[key]["observed_at"],
-                severity=rows[key]["severity"],
-                score=rows[key]["score"],
-                categories=rows[key]["categories"],
-            )
-            for key, event_id in new_ids.items()
-        ]
-        incidents = await attach_incidents(session, batch.site, stored, self.quiet)
-        incident_of: dict[int, int] = {}
-        if incidents:
-            pairs = await session.execute(
-                select(ThreatEvent.id, ThreatEvent.incident_id).where(
-                    ThreatEvent.id.in_(list(new_ids.values()))
+        # Keys stored before (an overlapping replay) must not count twice in incidents.
+        keys = list(rows)
+        seen: set[str] = set()
+        for start in range(0, len(keys), 1000):
+            seen.update(
+                await session.scalars(
+                    select(ThreatEvent.event_key).where(
+                        ThreatEvent.event_key.in_(keys[start : start + 1000])
+                    )
                 )
             )
-            incident_of = {event_id: iid for event_id, iid in pairs if iid is not None}
+        fresh = [
+            NewEvent(
+                key=key,
+                client_ip=row["client_ip"],
+                observed_at=row["observed_at"],
+                severity=row["severity"],
+                score=row["score"],
+                categories=row["categories"],
+            )
+            for key, row in rows.items()
+            if key not in seen
+        ]
+        if not fresh:
+            return [], []
+        incident_of, incidents = await assign_incidents(session, batch.site, fresh, self.quiet)
+        for event in fresh:
+            rows[event.key]["incident_id"] = incident_of[event.key].id
+        table = ThreatEvent.__table__
+        new_ids = await insert_returning_new(
+            session, table, [rows[e.key] for e in fresh], ["event_key"], table.c.event_key
+        )
         decisions = await apply_policy(session, batch.site, incidents, self.policy, now)
         events = [
-            event_message(rows[key], event_id, incident_of.get(event_id))
+            event_message(rows[key], event_id, rows[key]["incident_id"])
             for key, event_id in new_ids.items()
         ]
         return events, [decision_dict(d) for d in decisions]
@@ -248,19 +254,21 @@ class StoreSink:
                 {
                     "source": batch.source,
                     "file_id": batch.file_id,
-                    "offset": batch.end_offset,
+                    "byte_offset": batch.end_offset,
                     "updated_at": now,
                 }
             ],
             ["source", "file_id"],
-            ["offset", "updated_at"],
+            ["byte_offset", "updated_at"],
         )
 
 
 async def load_checkpoints(source: str | None = None) -> dict[tuple[str, str], int]:
     """Stored checkpoints, keyed by (source, file id)."""
     async with get_db_context() as session:
-        query = select(IngestCheckpoint.source, IngestCheckpoint.file_id, IngestCheckpoint.offset)
+        query = select(
+            IngestCheckpoint.source, IngestCheckpoint.file_id, IngestCheckpoint.byte_offset
+        )
         if source is not None:
             query = query.where(IngestCheckpoint.source == source)
         rows = await session.execute(query)

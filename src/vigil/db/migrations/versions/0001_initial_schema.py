@@ -46,13 +46,16 @@ def upgrade() -> None:
         ),
         sa.Column("source", sa.String(length=512), nullable=False),
         sa.Column("file_id", sa.String(length=128), nullable=False),
-        sa.Column("offset", sa.BigInteger(), nullable=False),
+        sa.Column("byte_offset", sa.BigInteger(), nullable=False),
         sa.Column("raw", sa.LargeBinary(), nullable=False),
         sa.Column("reason", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dead_letters")),
         sa.UniqueConstraint(
-            "source", "file_id", "offset", name=op.f("uq_dead_letters_source_file_id_offset")
+            "source",
+            "file_id",
+            "byte_offset",
+            name=op.f("uq_dead_letters_source_file_id_byte_offset"),
         ),
     )
     op.create_table(
@@ -85,7 +88,7 @@ def upgrade() -> None:
         "ingest_checkpoints",
         sa.Column("source", sa.String(length=512), nullable=False),
         sa.Column("file_id", sa.String(length=128), nullable=False),
-        sa.Column("offset", sa.BigInteger(), nullable=False),
+        sa.Column("byte_offset", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("source", "file_id", name=op.f("pk_ingest_checkpoints")),
     )

@@ -76,6 +76,12 @@ class Client:
                 self.latency[message["id"]] = (now - message["sent_at"]) * 1000
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of another process (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def wait_until_listening(url: str, deadline: float = 30.0) -> None:
     started = time.monotonic()
     while time.monotonic() - started < deadline:
@@ -88,7 +94,7 @@ async def wait_until_listening(url: str, deadline: float = 30.0) -> None:
     raise RuntimeError("the server did not start")
 
 
-async def run(clients: int, alerts: int, rate: float, memory: bool) -> None:
+async def run(clients: int, alerts: int, rate: float, memory: bool, deflate: bool) -> None:
     redis_url = os.environ.get("VIGIL_BENCH_REDIS_URL") or os.environ.get("VIGIL_TEST_REDIS_URL")
     if not memory and not redis_url:
         sys.exit("set VIGIL_TEST_REDIS_URL, or use --memory")
@@ -125,6 +131,7 @@ async def run(clients: int, alerts: int, rate: float, memory: bool) -> None:
                 sys.executable, "-m", "uvicorn", "--factory", "vigil.api.app:create_app",
                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
                 "--ws", "websockets-sansio",
+                "--ws-per-message-deflate", str(deflate).lower(),
             ],
             env=env,
         )  # fmt: skip
@@ -149,6 +156,8 @@ async def run(clients: int, alerts: int, rate: float, memory: bool) -> None:
             r.latency.clear()
 
         started = time.perf_counter()
+        client_cpu = time.process_time()
+        server_cpu = process_cpu_seconds(process.pid) if process is not None else 0.0
         for n in range(alerts):
             await broker.publish(alert(n, marker))
             await asyncio.sleep(1 / rate)
@@ -156,6 +165,9 @@ async def run(clients: int, alerts: int, rate: float, memory: bool) -> None:
         while time.monotonic() < deadline and any(len(r.latency) < alerts for r in readers):
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - started
+        client_cpu = time.process_time() - client_cpu
+        if process is not None:
+            server_cpu = process_cpu_seconds(process.pid) - server_cpu
 
         for task in tasks:
             task.cancel()
@@ -171,8 +183,17 @@ async def run(clients: int, alerts: int, rate: float, memory: bool) -> None:
             return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
         mode = "in-process memory broker" if memory else "uvicorn process + Redis broker"
-        print(f"{mode}: {clients} clients x {alerts} alerts at {rate:g}/s ({elapsed:.1f} s)")
+        compression = "per-message deflate" if deflate else "no compression"
+        print(
+            f"{mode}, {compression}: {clients} clients x {alerts} alerts at {rate:g}/s "
+            f"({elapsed:.1f} s)"
+        )
         print(f"delivered {len(values):,} of {expected:,} (missing {missing})")
+        cpu_note = f"server {server_cpu:.2f} s, " if process is not None else ""
+        print(
+            f"CPU during the run: {cpu_note}this process (clients{'' if process else ' + server'}) "
+            f"{client_cpu:.2f} s; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+        )
         print(
             f"delivery latency ms: p50 {pct(0.5):.2f}  p95 {pct(0.95):.2f}  "
             f"p99 {pct(0.99):.2f}  max {values[-1]:.2f}"
@@ -194,8 +215,11 @@ def main() -> None:
     parser.add_argument("--alerts", type=int, default=200)
     parser.add_argument("--rate", type=float, default=50.0, help="alerts per second")
     parser.add_argument("--memory", action="store_true", help="in-process server and broker")
+    parser.add_argument(
+        "--deflate", action="store_true", help="compress frames (uvicorn's default; costs CPU)"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.clients, args.alerts, args.rate, args.memory))
+    asyncio.run(run(args.clients, args.alerts, args.rate, args.memory, args.deflate))
 
 
 if __name__ == "__main__":

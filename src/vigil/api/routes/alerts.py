@@ -34,19 +34,18 @@ async def _authenticate(state: AppState, presented: str | None) -> Principal | N
         return await authenticate(session, presented, admin_key=state.admin_key)
 
 
-async def _send_frames(
-    websocket: WebSocket, client: AlertClient, state: AppState, key: str
-) -> None:
+async def _send_frames(websocket: WebSocket, client: AlertClient) -> None:
     while True:
-        try:
-            async with asyncio.timeout(KEY_RECHECK_SECONDS):
-                frame = await client.queue.get()
-        except TimeoutError:
-            if await _authenticate(state, key) is None:
-                await websocket.close(POLICY_VIOLATION, "API key revoked")
-                return
-            continue
-        await websocket.send_text(frame)
+        await websocket.send_text(await client.queue.get())
+
+
+async def _recheck_key(websocket: WebSocket, state: AppState, key: str) -> None:
+    # A separate sleeper rather than a timeout on every queue read: no timer per frame.
+    while True:
+        await asyncio.sleep(KEY_RECHECK_SECONDS)
+        if await _authenticate(state, key) is None:
+            await websocket.close(POLICY_VIOLATION, "API key revoked")
+            return
 
 
 async def _wait_disconnect(websocket: WebSocket) -> None:
@@ -87,9 +86,12 @@ async def alerts(
                 "sites": sorted(sites) if sites is not None else None,
             }
         )
-        sender = asyncio.create_task(_send_frames(websocket, client, state, presented))
-        receiver = asyncio.create_task(_wait_disconnect(websocket))
-        done, pending = await asyncio.wait({sender, receiver}, return_when="FIRST_COMPLETED")
+        tasks = {
+            asyncio.create_task(_send_frames(websocket, client)),
+            asyncio.create_task(_wait_disconnect(websocket)),
+            asyncio.create_task(_recheck_key(websocket, state, presented)),
+        }
+        done, pending = await asyncio.wait(tasks, return_when="FIRST_COMPLETED")
         for task in pending:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
@@ -102,5 +104,6 @@ async def alerts(
     finally:
         state.hub.remove(client)
         if websocket.application_state != WebSocketState.DISCONNECTED:
-            with contextlib.suppress(RuntimeError, OSError):
+            # The client may be gone already; closing is then best effort.
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await websocket.close()

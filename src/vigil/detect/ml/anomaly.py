@@ -60,14 +60,13 @@ def path_template(path: str) -> str:
     return _DIGIT_SEGMENT.sub("/{}", path.lower())
 
 
+_CLASS_OF: Final = {ch: name for name, members in CLASSES.items() for ch in members}
+
+
 def char_classes(text: str) -> frozenset[str]:
     """The character classes present in a decoded value (``other`` for anything unlisted)."""
-    chars = set(text)
-    found = {name for name, members in CLASSES.items() if not members.isdisjoint(chars)}
-    known = set().union(*CLASSES.values())
-    if chars - known:
-        found.add("other")
-    return frozenset(found)
+    get = _CLASS_OF.get
+    return frozenset([get(ch, "other") for ch in set(text)])
 
 
 @dataclass(slots=True)
@@ -152,17 +151,24 @@ class SiteBaseline:
         self.profiles: dict[str, Profile] = profiles or {}
         self.version = version
         self._cache: dict[tuple[str, str], AnomalyScore] = {}
+        self._templates: dict[str, str] = {}
+        self._texts: dict[str, str] = {}
+        self._judged = not self.empty
 
     @property
     def empty(self) -> bool:
         """Whether no parameter has enough samples to be judged."""
         return not any(p.count >= MIN_SAMPLES for p in self.profiles.values())
 
-    @staticmethod
-    def _args(record: LogRecord) -> Iterable[tuple[str, str, str]]:
+    def _args(self, record: LogRecord) -> Iterable[tuple[str, str, str]]:
+        texts = self._texts
         for target, kind, raw in features.request_values(record):
             if kind == "args":
-                text, _ = features.decode_value(raw, kind)
+                text = texts.get(raw)
+                if text is None:
+                    if len(texts) > 100_000:
+                        texts.clear()
+                    text = texts[raw] = features.decode_value(raw, kind)[0]
                 yield target[5:], target, text
 
     def fit(self, records: Iterable[LogRecord]) -> int:
@@ -184,18 +190,22 @@ class SiteBaseline:
         for profile in self.profiles.values():
             profile.finish()
         self._cache.clear()
+        self._judged = not self.empty
         return used
 
     def score(self, record: LogRecord) -> AnomalyScore:
         """The anomaly score of one request (highest over its argument values)."""
-        if not record.query:
+        query = record.query
+        if not query:
             return _NONE
-        key = (record.path, record.query)
+        template = self._templates.get(record.path)
+        if template is None:
+            template = self._templates[record.path] = path_template(record.path)
+        key = (template, query)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
         best = _NONE
-        template = path_template(record.path)
         for name, target, text in self._args(record):
             profile = self.profiles.get(f"{template} {name}")
             if profile is None or profile.count < MIN_SAMPLES:
@@ -207,14 +217,17 @@ class SiteBaseline:
                 best = AnomalyScore(value, target, reason)
         if len(self._cache) > 100_000:
             self._cache.clear()
+        if len(self._templates) > 100_000:
+            self._templates.clear()
         self._cache[key] = best
         return best
 
     def score_batch(self, records: Iterable[LogRecord]) -> list[AnomalyScore]:
         """One anomaly score per record, in order."""
-        if self.empty:
+        if not self._judged:
             return [_NONE for _ in records]
-        return [self.score(record) for record in records]
+        score = self.score
+        return [score(record) if record.query else _NONE for record in records]
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from vigil.detect import normalize
 from vigil.detect.ml import features, fusion
 from vigil.detect.ml.anomaly import ANOMALY_FILE, AnomalyScore, SiteBaseline
 from vigil.detect.ml.train import CLASSIFIER_FILE, MANIFEST_FILE
@@ -127,6 +128,8 @@ class HybridModels:
         suffix = f"+{self.anomaly.version}" if self.anomaly is not None else ""
         self.version = classifier.version + suffix
         self._values: dict[tuple[str, str], float] = {}
+        self._paths: dict[str, float] = {}
+        self._queries: dict[str, tuple[float, str, tuple[str, ...]] | None] = {}
         self._requests: dict[tuple[str, str], _ValueVerdict] = {}
         self._lock = threading.Lock()
         self._empty = _verdict(0.0, "", frozenset(), classifier.threshold)
@@ -142,57 +145,81 @@ class HybridModels:
             return self._value_verdicts(records)
 
     def _value_verdicts(self, records: Sequence[LogRecord]) -> list[_ValueVerdict]:
-        requests = self._requests
-        values = self._values
-        empty = self._empty
-        threshold = self.classifier.threshold
-        out: list[_ValueVerdict | None] = [None] * len(records)
-        waiting: list[tuple[int, list[tuple[str, str, str]]]] = []
+        # Paths and query strings repeat far more often than their combinations, so each is
+        # cached on its own; only requests where something was scored are combined.
+        paths, queries, values = self._paths, self._queries, self._values
         pending: dict[tuple[str, str], features.Value] = {}
-        for i, record in enumerate(records):
-            verdict = requests.get((record.path, record.query))
-            if verdict is not None:
-                out[i] = verdict
-                continue
-            units = features.nontrivial_values(record)
-            if not units:
-                requests[(record.path, record.query)] = empty
-                out[i] = empty
-                continue
-            for target, kind, raw in units:
-                key = (kind, raw)
-                if key in values or key in pending:
-                    continue
-                value = features.make_value(target, kind, raw)
-                if features.is_trivial(value.text, kind):
-                    values[key] = _NOT_SCORED
+        new_paths: set[str] = set()
+        new_queries: dict[str, list[tuple[str, str]]] = {}
+        for record in records:
+            path = record.path
+            if path not in paths and path not in new_paths:
+                if features.raw_is_trivial(path, "path"):
+                    paths[path] = _NOT_SCORED
                 else:
-                    pending[key] = value
-            waiting.append((i, units))
+                    new_paths.add(path)
+                    key = ("path", path)
+                    if key not in values and key not in pending:
+                        pending[key] = features.make_value("path", "path", path)
+            query = record.query
+            if query and query not in queries and query not in new_queries:
+                units: list[tuple[str, str]] = []
+                for raw_name, raw in normalize.split_query(query):
+                    if not raw or features.raw_is_trivial(raw, "args"):
+                        continue
+                    target = f"args:{normalize.decode_name(raw_name)[:64]}"
+                    units.append((target, raw))
+                    key = ("args", raw)
+                    if key not in values and key not in pending:
+                        pending[key] = features.make_value(target, "args", raw)
+                new_queries[query] = units
         if pending:
-            keys = list(pending)
-            proba = self.classifier.predict([pending[k] for k in keys])
-            for key, p in zip(keys, proba.tolist(), strict=True):
-                values[key] = p
-        for i, units in waiting:
+            scorable = {k: v for k, v in pending.items() if not features.is_trivial(v.text, k[0])}
+            for key in pending.keys() - scorable.keys():
+                values[key] = _NOT_SCORED
+            if scorable:
+                keys = list(scorable)
+                proba = self.classifier.predict([scorable[k] for k in keys])
+                for key, p in zip(keys, proba.tolist(), strict=True):
+                    values[key] = p
+        for path in new_paths:
+            paths[path] = values[("path", path)]
+        for query, units in new_queries.items():
             best, best_target = 0.0, ""
             scored: list[str] = []
-            for target, kind, raw in units:
-                p = values[(kind, raw)]
+            for target, raw in units:
+                p = values[("args", raw)]
                 if p == _NOT_SCORED:
                     continue
                 scored.append(target)
                 if p > best:
                     best, best_target = p, target
-            verdict = _verdict(best, best_target, frozenset(scored), threshold) if scored else empty
-            record = records[i]
-            requests[(record.path, record.query)] = verdict
-            out[i] = verdict
-        if len(values) > CACHE_LIMIT:
-            values.clear()
-        if len(requests) > CACHE_LIMIT:
-            requests.clear()
-        return [v if v is not None else empty for v in out]
+            queries[query] = (best, best_target, tuple(scored)) if scored else None
+        empty = self._empty
+        threshold = self.classifier.threshold
+        requests = self._requests
+        out: list[_ValueVerdict] = []
+        append = out.append
+        for record in records:
+            path_p = paths[record.path]
+            part = queries[record.query] if record.query else None
+            if part is None and path_p == _NOT_SCORED:
+                append(empty)
+                continue
+            key = (record.path, record.query)
+            verdict = requests.get(key)
+            if verdict is None:
+                best, target, names = part if part is not None else (0.0, "", ())
+                if path_p != _NOT_SCORED:
+                    names = ("path", *names)
+                    if path_p > best:
+                        best, target = path_p, "path"
+                verdict = requests[key] = _verdict(best, target, frozenset(names), threshold)
+            append(verdict)
+        for cache in (values, paths, queries, requests):
+            if len(cache) > CACHE_LIMIT:
+                cache.clear()
+        return out
 
     def score_batch(
         self, records: Sequence[LogRecord], detections: Sequence[Detection]
@@ -207,15 +234,17 @@ class HybridModels:
             self.anomaly.score_batch(records) if self.anomaly is not None else None
         )
         threshold = self.classifier.threshold
-        out: list[Fused] = []
-        append = out.append
-        for i, detection in enumerate(detections):
+        out = [verdict.alone for verdict in verdicts]
+        busy = [
+            i
+            for i, d in enumerate(detections)
+            if d.score or d.allowlisted is not None or (anomalies and anomalies[i].score)
+        ]
+        for i in busy:
+            detection = detections[i]
             verdict = verdicts[i]
             a = anomalies[i] if anomalies is not None else None
             a_score = a.score if a is not None else 0.0
-            if detection.score == 0.0 and a_score == 0.0 and detection.allowlisted is None:
-                append(verdict.alone)
-                continue
             fused = fusion.fuse(
                 detection.score,
                 detection.matches,
@@ -236,7 +265,7 @@ class HybridModels:
             if a is not None and a.score > 0:
                 components["anomaly_target"] = a.target
                 components["anomaly_reason"] = a.reason
-            append(Fused(fused, components))
+            out[i] = Fused(fused, components)
         return out
 
 

@@ -225,6 +225,7 @@ class TemplateParser(BatchParser):
         slot_expr: dict[str, str] = {}
         extras: list[tuple[str, str]] = []
         statements: list[str] = []
+        setup: list[str] = []
         for number, spec in enumerate(self.fields):
             if spec.slot == REQUEST:
                 group_names = [f"r{number}_{part}" for part in _FAST_REQUEST_GROUPS]
@@ -239,11 +240,18 @@ class TemplateParser(BatchParser):
                 extras.append((key, group))
                 continue
             helper = f"t{number}_"
-            if spec.kind.time_parser is not None:
+            if spec.kind.time_parser is not None and spec.slot == "observed_at":
                 cache = TimestampCache(spec.kind.time_parser)
                 namespace[f"{helper}get"] = cache.lookup
                 namespace[f"{helper}miss"] = cache.miss
-            if _dash_in_regex(spec):
+                # Logs are written in time order, so a line usually has the time of the one
+                # before it: comparing two strings is cheaper than hashing one.
+                setup.append(f"{helper}last = {helper}value = None")
+                statements.append(f"if {group} != {helper}last:")
+                statements.append(f"    {helper}value = {spec.kind.expr.format(g=group, t=helper)}")
+                statements.append(f"    {helper}last = {group}")
+                slot_expr[spec.slot] = f"{helper}value"
+            elif _dash_in_regex(spec):
                 slot_expr[spec.slot] = group
             else:
                 slot_expr[spec.slot] = spec.kind.expr.format(g=group, t=helper)
@@ -292,6 +300,7 @@ class TemplateParser(BatchParser):
         body = [
             "def assemble(rows, lines, offsets, source, file_id, records, dead, slow):",
             "    append = records.append",
+            *(f"    {line}" for line in setup),
             f"    for raw, off, ({unpack},) in zip(lines, offsets, rows):",
             "        if not line or '\\\\' in line:",
             "            slow(source, file_id, raw, off, records, dead)",

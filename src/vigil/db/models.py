@@ -108,7 +108,12 @@ class ThreatEvent(Base):
     __tablename__ = "threat_events"
     __table_args__ = (
         Index("ix_threat_events_observed_at", "observed_at"),
-        Index("ix_threat_events_client_ip", "client_ip"),
+        # text_pattern_ops (PostgreSQL) serves both `=` and the `LIKE '10.1.%'` of CIDR filters.
+        Index(
+            "ix_threat_events_client_ip",
+            "client_ip",
+            postgresql_ops={"client_ip": "text_pattern_ops"},
+        ),
         Index("ix_threat_events_severity", "severity"),
         Index("ix_threat_events_score", "score"),
         Index("ix_threat_events_site_observed", "site", "observed_at"),

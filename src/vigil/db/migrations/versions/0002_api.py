@@ -1,4 +1,4 @@
-"""api: allowlist entries, rule exclusions, indexes for threat browsing
+"""api: allowlist entries, rule exclusions, a client-address index for CIDR filters
 
 Revision ID: 0002_api
 Revises: 0001
@@ -17,6 +17,15 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        # Same index, with an operator class that also serves prefix LIKE (CIDR filters).
+        op.drop_index("ix_threat_events_client_ip", table_name="threat_events")
+        op.create_index(
+            "ix_threat_events_client_ip",
+            "threat_events",
+            ["client_ip"],
+            postgresql_ops={"client_ip": "text_pattern_ops"},
+        )
     op.create_table(
         "allowlist_entries",
         sa.Column(
@@ -68,3 +77,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_allowlist_entries_site")
 
     op.drop_table("allowlist_entries")
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_threat_events_client_ip", table_name="threat_events")
+        op.create_index("ix_threat_events_client_ip", "threat_events", ["client_ip"])

@@ -14,10 +14,12 @@ from vigil.cli.blocklist import blocklist_app
 from vigil.cli.console import err, out
 from vigil.cli.db import db_app
 from vigil.cli.keys import keys_app
+from vigil.cli.models import models_app, train_cmd
 from vigil.cli.scan import scan
 from vigil.cli.serve import serve
 from vigil.cli.simulate import simulate
 from vigil.config import get_settings
+from vigil.detect.cli import rules_app
 from vigil.errors import VigilError
 from vigil.health import run_checks
 
@@ -30,10 +32,13 @@ app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(rules_app, name="rules")
 app.add_typer(blocklist_app, name="blocklist")
 app.command()(scan)
 app.command()(serve)
 app.command()(simulate)
+app.command("train")(train_cmd)
+app.add_typer(models_app, name="models")
 
 
 @app.command()

@@ -125,7 +125,8 @@ class Analyzer:
         t1 = clock()
         detections = self.detection.detect_batch(records, site=site)
         t2 = clock()
-        model_scores = self.models.score_batch(records, detections) if self.models else None
+        models = self.models  # read once: a hot swap takes effect at the next batch
+        model_scores = models.score_batch(records, detections) if models is not None else None
         t3 = clock()
         behaviour_events = self.behaviour.process_batch(records, site=site)
         t4 = clock()
@@ -152,7 +153,8 @@ class Analyzer:
             bucket[severity.lower()] += count
         for stamp, count in malformed_stamps.items():
             counters.setdefault(hour_bucket(stamp), Counter())["malformed"] += count
-        model_version = getattr(self.models, "version", None)
+        model_version = getattr(models, "version", None)
+        mode = "hybrid" if models is not None else "rules"
         for index, severity in enumerate(severities):
             detection = detections[index]
             if self.keep_results:
@@ -179,7 +181,7 @@ class Analyzer:
                     categories=list(detection.categories),
                     matches=[m.to_dict() for m in detection.matches],
                     components=components,
-                    detection_mode=self.detection_mode,
+                    detection_mode=mode,
                     model_version=model_version,
                 )
             )

@@ -1,12 +1,16 @@
 """Compile a log format (literal text and fields) into a fast batch parser.
 
 A batch is decoded once and one regular expression runs over the whole text with `findall`,
-giving every field of every line as columns in a single C call. A loop generated for the
-format then builds the records: no per-field interpretation, no per-line function calls
-except for timestamps the cache has not seen. The fast expression only accepts plain lines
-(no backslash escapes, canonical request lines); any line it rejects, or whose values do not
-convert, goes through a careful per-line path that decodes escapes, splits odd request lines
-and, failing that, makes a dead letter saying why.
+giving every field of every line in a single C call. A loop generated for the format then
+builds the records with no per-field interpretation; a timestamp is parsed once per distinct
+text. The fast expression only accepts plain lines (no backslash escapes, canonical request
+lines); any line it rejects, or whose values do not convert, goes through a careful per-line
+path that decodes escapes, splits odd request lines and, failing that, makes a dead letter
+saying why.
+
+Measured with callgrind on the seeded benchmark log, a combined line costs about 20,000 machine
+instructions: a third in the regular expression, the rest in building, tracking and freeing
+the record and its strings.
 """
 
 from __future__ import annotations

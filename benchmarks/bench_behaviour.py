@@ -9,12 +9,13 @@
 3. `process_batch` throughput on the seeded 1,000,000-line log (`benchmarks/gen_log.py`),
    parsed first; only the behaviour stage is timed.
 
-    python benchmarks/bench_behaviour.py [--lines N] [--clients N] [--skip-throughput]
+    python benchmarks/bench_behaviour.py [--lines N] [--clients N] [--runs N] [--skip-throughput]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import time
 import tracemalloc
@@ -37,6 +38,8 @@ from vigil.simulate.scenarios import (
 from vigil.simulate.traffic import write_log
 
 BATCH = 2048
+# Flush every line so progress shows while the benchmark runs.
+print = functools.partial(print, flush=True)
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LOG = Path("benchmarks/data/bench-1m.log")
 
@@ -200,7 +203,7 @@ def read_batches(path: Path, limit: int) -> list[LineBatch]:
     return batches
 
 
-def throughput(lines: int) -> None:
+def throughput(lines: int, runs: int) -> None:
     print(f"\n== throughput of process_batch ({lines:,} records of {LOG}) ==")
     if not LOG.exists():
         print(f"writing {LOG} (benchmarks/gen_log.py defaults)")
@@ -209,7 +212,7 @@ def throughput(lines: int) -> None:
     batches = read_batches(LOG, lines)
     parser = build_parser("combined")
     best = 0.0
-    for run in range(2):
+    for run in range(runs):
         engine = BehaviourEngine()
         events = records = 0
         parse_seconds = seconds = cpu_seconds = 0.0
@@ -243,14 +246,15 @@ def throughput(lines: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
-    parser.add_argument("--clients", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=1, help="throughput runs (best is kept)")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
     quality(args.seed)
     memory(args.clients)
     if not args.skip_throughput:
-        throughput(args.lines)
+        throughput(args.lines, args.runs)
 
 
 if __name__ == "__main__":

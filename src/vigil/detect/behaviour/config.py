@@ -180,7 +180,7 @@ class ExclusionConfig(_Frozen):
 
     allow_clients: tuple[str, ...] = Field((), description="IPs or CIDRs never flagged")
     health_paths: tuple[str, ...] = Field(
-        DEFAULT_HEALTH_PATHS, description="paths ignored by flood and scan (monitors)"
+        DEFAULT_HEALTH_PATHS, description="paths no detector counts (monitors, probes)"
     )
     good_bot_agents: tuple[str, ...] = Field(
         DEFAULT_GOOD_BOT_AGENTS, description="UA substrings of search-engine crawlers"

@@ -42,6 +42,7 @@ from vigil.detect.behaviour.events import BehaviourEvent
 from vigil.detect.behaviour.windows import (
     ASSET,
     BYTES,
+    EMPTY_GENERATION,
     GAP_N,
     GAP_SQ,
     GAP_SUM,
@@ -65,7 +66,6 @@ from vigil.detect.behaviour.windows import (
     ClientState,
     ClientTable,
     LongWindow,
-    new_generation,
 )
 from vigil.ingest.records import LogRecord
 
@@ -221,6 +221,7 @@ class BehaviourEngine:
         agents_min = cfg.ua_rotation.cycling_min_uas if cfg.ua_rotation.enabled else 1 << 62
         flood_min = self._flood_floor if cfg.flood.enabled else float(1 << 62)
         floors = self._class_floors
+        empty_generation = EMPTY_GENERATION.copy
         short_scale = self._short_scale
         alpha = cfg.flood.ewma_alpha
         baselines = s.baselines
@@ -273,7 +274,7 @@ class BehaviourEngine:
             # Generation rolls, inlined: on a quiet site nearly every request starts one.
             if t >= st.long_start + long_gen:
                 st.long_prev = st.long_cur if t < st.long_start + 2 * long_gen else None
-                cur = st.long_cur = new_generation()
+                cur = st.long_cur = empty_generation()
                 st.long_start = t - t % long_gen
                 st.agent = None
             else:
@@ -393,9 +394,10 @@ class BehaviourEngine:
                 login = (pinfo >> 4 & 4095) - 1
                 self._login(s, st, rec, index, t, login, status, events, enrichment)
             if new_agent:
-                win = LongWindow(cur, st.long_prev)
-                agents = win.bits(UA_SET).bit_count()
+                prev = st.long_prev
+                agents = (cur[UA_SET] | (prev[UA_SET] if prev is not None else 0)).bit_count()
                 if agents >= agents_min and self._may_fire(st, "ua-rotation", t, agents):
+                    win = LongWindow(cur, prev)
                     found = self._detectors.ua_rotation(st, win, t)
                     self._emit(s, st, rec, index, t, "ua-rotation", found, events)
             short = st.short_req + st.short_req_prev

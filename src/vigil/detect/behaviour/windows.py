@@ -8,6 +8,12 @@ fixed-size bitmaps (linear counting), so one client never costs more than a fixe
 memory however hostile its traffic. The table holds at most `max_clients` entries and drops the
 least recently seen first (see `ClientTable`); entries idle for longer than their time-to-live
 are swept per batch.
+
+Measured cost per tracked client (benchmarks/bench_behaviour.py, tracemalloc, CPython 3.11,
+including its share of the path and agent caches): about 0.7 KB for an ordinary visitor (a page
+and its assets) and about 2.8 KB for a busy one (both generations, six evidence samples, login
+counters, an open episode). The default cap of 100,000 clients therefore bounds the windows to
+roughly 70 MB on ordinary traffic and under 300 MB in the worst case.
 """
 
 from __future__ import annotations
@@ -45,16 +51,17 @@ LOGINS = 21
 GEN_SIZE = 22
 
 BITMAP_SLOTS = (PATH_SET, UA_SET, SENSITIVE_SET)
-SAMPLE_LIMIT = 10
+SAMPLE_LIMIT = 6
+SAMPLE_PATH_CHARS = 120
 
 
-_EMPTY_GENERATION: list[Any] = [0] * GEN_SIZE
-_EMPTY_GENERATION[LOGINS] = None
+EMPTY_GENERATION: list[Any] = [0] * GEN_SIZE
+EMPTY_GENERATION[LOGINS] = None
 
 
 def new_generation() -> list[Any]:
     """An empty long-window generation."""
-    return _EMPTY_GENERATION.copy()
+    return EMPTY_GENERATION.copy()
 
 
 def distinct(bits: int, size: int) -> float:
@@ -97,7 +104,7 @@ class ClientState:
         # Event time at which the entry was last placed at the back of its table.
         self.queued = t
         self.long_start = t - t % long_gen
-        self.long_cur: list[Any] = _EMPTY_GENERATION.copy()
+        self.long_cur: list[Any] = EMPTY_GENERATION.copy()
         self.long_prev: list[Any] | None = None
         self.short_start = t - t % short_gen
         self.short_req = 0
@@ -121,7 +128,7 @@ class ClientState:
     def roll_long(self, t: int, gen: int) -> None:
         """Start a new long generation at `t`, keeping the last one if it is adjacent."""
         self.long_prev = self.long_cur if t < self.long_start + 2 * gen else None
-        self.long_cur = _EMPTY_GENERATION.copy()
+        self.long_cur = EMPTY_GENERATION.copy()
         self.long_start = t - t % gen
         self.agent = None
 
@@ -135,11 +142,11 @@ class ClientState:
         """Remember a noteworthy request for evidence (most recent few only)."""
         samples = self.samples
         if samples is None:
-            self.samples = [(t, method, path[:200], status)]
+            self.samples = [(t, method, path[:SAMPLE_PATH_CHARS], status)]
             return
         if len(samples) >= SAMPLE_LIMIT:
             del samples[0]
-        samples.append((t, method, path[:200], status))
+        samples.append((t, method, path[:SAMPLE_PATH_CHARS], status))
 
     def long_view(self, now: int, gen: int) -> tuple[list[Any] | None, list[Any] | None]:
         """The (current, previous) generations that still fall in the long window at `now`."""

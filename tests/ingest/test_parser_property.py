@@ -6,6 +6,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from vigil.ingest.formats.template import TemplateParser
 from vigil.ingest.parser import LogParser, build_parser
 from vigil.ingest.records import LineBatch
 
@@ -19,6 +20,12 @@ PARSERS: dict[str, LogParser] = {
         '%h %{sec}t "%r" %>s %b %U%q',
     )
 }
+
+# Batches are matched in chunks; tiny chunks put chunk edges everywhere.
+_chunked = build_parser("combined")
+assert isinstance(_chunked, TemplateParser)
+_chunked.chunk_lines = 3
+PARSERS["combined in chunks of 3"] = _chunked
 
 TEMPLATE = b'203.0.113.9 - - [10/Oct/2000:13:55:36 -0700] "GET /p?q=1 HTTP/1.1" 200 12 "-" "ua"'
 

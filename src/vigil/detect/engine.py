@@ -11,6 +11,7 @@ cost a few dictionary lookups.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,9 +20,16 @@ from typing import TYPE_CHECKING, Any, Final
 
 from vigil.detect import injection, normalize, scoring
 from vigil.detect.exclusions import Exclusion, ExclusionSet
-from vigil.detect.matcher import KIND_BITS, VIEW_BITS, Matcher, Segment, build_matcher
-from vigil.detect.result import Detection, RuleMatch, truncate
-from vigil.detect.ruleset import Rule, Ruleset, load_ruleset
+from vigil.detect.matcher import KIND_BITS, VIEW_BITS, Matcher, build_matcher
+from vigil.detect.result import (
+    ALLOWLISTED_AGENT,
+    ALLOWLISTED_IP,
+    CLEAN,
+    Detection,
+    RuleMatch,
+    truncate,
+)
+from vigil.detect.ruleset import TARGETS, Rule, Ruleset, load_ruleset
 from vigil.ingest.records import LogRecord
 
 if TYPE_CHECKING:
@@ -29,25 +37,36 @@ if TYPE_CHECKING:
 
 DEFAULT_CACHE_SIZE: Final = 100_000
 _ALL_VIEWS: Final = sum(VIEW_BITS.values())
-_SHELL_CHARS: Final = frozenset("\\\"'^$+%")
+_DECODED_BIT: Final = VIEW_BITS[normalize.VIEW_DECODED]
+# A value without any of these reads the same in every view (a regex scans faster than a set).
+_NOT_PLAIN: Final = re.compile("[%&+\\\\\x00\"'^$*\t\n\r\xa0]|  ")
+_NOT_PLAIN_PATH: Final = re.compile("[%&+\\\\\x00\"'^$*\t\n\r\xa0]|  |/\\.|//|^\\.")
 _SIMPLE_KINDS: Final = frozenset({"method", "protocol", "request_line"})
+_RECORD_KINDS: Final = ("path", "user_agent", "referer", "method", "protocol", "request_line")
 
-# (rule index, fragment) pairs found in one value, and the signals its decoding met.
-ValueHits = tuple[tuple[tuple[int, str], ...], frozenset[str]]
+Hit = tuple[int, str]
 TargetMatch = tuple[int, str, str]
 
 
 @dataclass(frozen=True, slots=True)
-class _Analysis:
-    """The cached verdict material of one top-level target string (a path, a query, a UA...)."""
+class _Hits:
+    """What one value of one kind triggered: (rule index, fragment) pairs and signals."""
+
+    hits: tuple[Hit, ...]
+    signals: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _QueryHits:
+    """What the arguments of one query string triggered, with the target of each match."""
 
     matches: tuple[TargetMatch, ...]
     signals: frozenset[str]
-    norm: str = ""
 
 
-_CLEAN: Final = _Analysis((), frozenset())
-_NO_HITS: Final[ValueHits] = ((), frozenset())
+_NO_SIGNALS: Final[frozenset[str]] = frozenset()
+_NONE: Final = _Hits((), _NO_SIGNALS)
+_CLEAN_QUERY: Final = _QueryHits((), frozenset())
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +77,8 @@ class _Core:
     rules: tuple[Rule, ...]
     matcher: Matcher
     matcher_index: tuple[int, ...]
-    signal_rules: dict[str, tuple[int, ...]]
-    analyzer_rules: tuple[tuple[int, str, int], ...]
+    signal_rules: dict[tuple[str, int], tuple[int, ...]]
+    analyzers: dict[int, tuple[tuple[int, str], ...]]
     query_rules: bool
 
 
@@ -76,56 +95,79 @@ class _Policy:
 def _lru_trim(cache: dict[Any, Any], limit: int) -> None:
     excess = len(cache) - limit
     if excess > 0:
-        # Dicts keep insertion order: dropping from the front evicts the oldest quarter.
+        # Dicts keep insertion order: dropping from the front evicts the oldest entries.
         for key in list(islice(cache, excess + limit // 4)):
             del cache[key]
 
 
-def _grouped_views(value: str, kind: str) -> tuple[list[tuple[str, int]], frozenset[str], str]:
-    """Distinct view strings of `value` with the view bits each stands for, signals, path."""
-    if kind in _SIMPLE_KINDS:
-        return [(value.lower(), _ALL_VIEWS)], frozenset(), ""
-    if (
-        not normalize.needs_decoding(value)
-        and _SHELL_CHARS.isdisjoint(value)
-        and "/*" not in value
-        and "*/" not in value
-        and "  " not in value
-        and "\t" not in value
-        and (kind != "path" or ("/." not in value and "//" not in value and value[:1] != "."))
-    ):
-        lowered = value.lower()
-        return [(lowered, _ALL_VIEWS)], frozenset(), lowered
+def _is_plain(value: str, kind: str) -> bool:
+    """Whether every view of `value` is just `value` lowercased (no decoding work needed)."""
+    return (_NOT_PLAIN_PATH if kind == "path" else _NOT_PLAIN).search(value) is None
+
+
+def views_of(value: str, kind: str) -> tuple[list[tuple[str, int]], frozenset[str]]:
+    """Distinct view strings of a target value with the view bits each stands for, and the
+    signals its decoding met."""
+    if kind in _SIMPLE_KINDS or _is_plain(value, kind):
+        return [(value.lower(), _ALL_VIEWS)], frozenset()
     views, signals = normalize.build_views(value, kind)
     groups: dict[str, int] = {}
     for view, text in views.items():
         groups[text] = groups.get(text, 0) | VIEW_BITS[view]
-    return list(groups.items()), signals, views[normalize.VIEW_PATH]
+    return list(groups.items()), signals
+
+
+def normalized_path(path: str) -> str:
+    """The decoded, normalised, lowercased path that exclusions are matched against."""
+    if _is_plain(path, "path"):
+        return path.lower()
+    text, _ = normalize.decode(path)
+    return normalize.normalize_path(normalize.clean(text))[0]
 
 
 def _request_line(record: LogRecord) -> str:
     return " ".join(part for part in (record.method, record.target, record.protocol) if part)
 
 
-def _method_signals(method: str) -> frozenset[str]:
-    if not method or method in normalize.KNOWN_METHODS:
-        return frozenset()
-    if not method.isascii() or not method.isalpha() or not method.isupper():
-        return frozenset({normalize.SIG_INVALID_METHOD})
-    return frozenset({normalize.SIG_UNKNOWN_METHOD})
+def _kind_signals(kind: str, value: str) -> frozenset[str]:
+    if kind == "method" and value not in normalize.KNOWN_METHODS:
+        if not value.isascii() or not value.isalpha() or not value.isupper():
+            return frozenset({normalize.SIG_INVALID_METHOD})
+        return frozenset({normalize.SIG_UNKNOWN_METHOD})
+    if kind == "protocol" and value not in normalize.KNOWN_PROTOCOLS:
+        return frozenset({normalize.SIG_INVALID_PROTOCOL})
+    return frozenset()
 
 
-def _protocol_signals(protocol: str) -> frozenset[str]:
-    if not protocol or protocol in normalize.KNOWN_PROTOCOLS:
-        return frozenset()
-    return frozenset({normalize.SIG_INVALID_PROTOCOL})
+_TARGET_NAMES: dict[str, tuple[str, str]] = {}
+
+
+def _target_names(raw_name: str) -> tuple[str, str]:
+    names = _TARGET_NAMES.get(raw_name)
+    if names is None:
+        name = truncate(normalize.decode_name(raw_name), 64)
+        names = (f"args_names:{name}", f"args:{name}")
+        if len(_TARGET_NAMES) < DEFAULT_CACHE_SIZE:
+            _TARGET_NAMES[raw_name] = names
+    return names
+
+
+def _split_query(query: str) -> list[tuple[str, str, str]]:
+    """(value kind, raw value, target name) of the argument names and values of a query."""
+    units: list[tuple[str, str, str]] = []
+    for raw_name, raw_value in normalize.split_query(query):
+        name_target, value_target = _target_names(raw_name)
+        units.append(("args_names", raw_name, name_target))
+        units.append(("args", raw_value, value_target))
+    return units
 
 
 class DetectionEngine:
     """Scores batches of log records with the rules of a `Ruleset`.
 
     `paranoia_level` is the default for sites the exclusion set says nothing about;
-    `matcher` is ``auto`` (Hyperscan where available), ``hyperscan`` or ``re``.
+    `matcher` is ``auto`` (Hyperscan where available), ``hyperscan`` or ``re``. The engine is
+    meant to be driven by one pipeline thread; `set_exclusions` may be called from any other.
     """
 
     def __init__(
@@ -147,8 +189,8 @@ class DetectionEngine:
         self._exclusions = exclusions or ExclusionSet()
         self._core = self._build_core(self._ceiling(self._exclusions))
         self._policy = self._build_policy(self._core, self._exclusions)
-        self._values: dict[tuple[int, str], ValueHits] = {}
-        self._targets: dict[str, dict[str, _Analysis]] = {}
+        self._hits: dict[str, dict[str, _Hits]] = {kind: {} for kind in TARGETS}
+        self._queries: dict[str, _QueryHits] = {}
         self._allowed_ips: dict[str, bool] = {}
 
     @classmethod
@@ -173,6 +215,10 @@ class DetectionEngine:
         """The rules compiled into the matcher (up to the highest paranoia level in use)."""
         return self._core.rules
 
+    def paranoia_for(self, site: str) -> int:
+        """The paranoia level in force for `site`."""
+        return self._policy.exclusions.paranoia_for(site, self.paranoia_level)
+
     def set_exclusions(self, exclusions: ExclusionSet) -> None:
         """Put a new exclusion set in force; batches already running finish with the old one."""
         with self._lock:
@@ -180,9 +226,10 @@ class DetectionEngine:
             ceiling = self._ceiling(exclusions)
             if ceiling != core.level:
                 core = self._build_core(ceiling)
-                self._values = {}
-                self._targets = {}
             policy = self._build_policy(core, exclusions)
+            if core is not self._core:
+                self._hits = {kind: {} for kind in TARGETS}
+                self._queries = {}
             self._core, self._policy, self._exclusions = core, policy, exclusions
             self._allowed_ips = {}
 
@@ -194,22 +241,21 @@ class DetectionEngine:
     def _build_core(self, level: int) -> _Core:
         rules = tuple(self.ruleset.upto(level))
         pattern_rules = [i for i, rule in enumerate(rules) if rule.patterns]
-        signal_rules: dict[str, list[int]] = {}
+        signal_rules: dict[tuple[str, int], list[int]] = {}
+        analyzers: dict[int, list[tuple[int, str]]] = {}
         for index, rule in enumerate(rules):
-            for signal in rule.signals:
-                signal_rules.setdefault(signal, []).append(index)
-        analyzers = tuple(
-            (index, str(rule.analyzer), _kind_mask(rule.targets))
-            for index, rule in enumerate(rules)
-            if rule.analyzer
-        )
+            for target in rule.targets:
+                for signal in rule.signals:
+                    signal_rules.setdefault((signal, KIND_BITS[target]), []).append(index)
+                if rule.analyzer:
+                    analyzers.setdefault(KIND_BITS[target], []).append((index, rule.analyzer))
         return _Core(
             level=level,
             rules=rules,
             matcher=build_matcher([rules[i] for i in pattern_rules], self.matcher_engine),
             matcher_index=tuple(pattern_rules),
-            signal_rules={signal: tuple(idx) for signal, idx in signal_rules.items()},
-            analyzer_rules=analyzers,
+            signal_rules={key: tuple(value) for key, value in signal_rules.items()},
+            analyzers={key: tuple(value) for key, value in analyzers.items()},
             query_rules=any("query" in rule.targets for rule in rules),
         )
 
@@ -227,176 +273,237 @@ class DetectionEngine:
 
     # -- analysis of distinct strings -------------------------------------------------------
 
-    def _scan_values(self, core: _Core, pending: dict[tuple[int, str], str]) -> None:
-        """Decode, match and analyse every (kind bit, value) of `pending` into the value cache."""
-        segments: list[Segment] = []
-        owners: list[tuple[int, str]] = []
-        found: dict[tuple[int, str], tuple[list[tuple[int, str]], frozenset[str], str]] = {}
-        for key, kind in pending.items():
-            kind_bit, value = key
-            groups, signals, _ = _grouped_views(value, kind)
-            hits: list[tuple[int, str]] = []
-            decoded = groups[0][0]
-            for text, mask in groups:
-                if mask & VIEW_BITS[normalize.VIEW_DECODED]:
-                    decoded = text
-                segments.append(Segment(text.encode("utf-8", "surrogatepass"), kind_bit, mask))
-                owners.append(key)
-            for signal in signals:
-                for index in core.signal_rules.get(signal, ()):
-                    if _kind_mask(core.rules[index].targets) & kind_bit:
-                        hits.append((index, truncate(value)))
-            for index, analyzer, kinds in core.analyzer_rules:
-                if not kinds & kind_bit:
+    def _scan(self, core: _Core, todo: dict[str, dict[str, None]]) -> None:
+        """Decode, match and analyse every new value of every kind into the value caches."""
+        texts: list[str] = []
+        kind_bits: list[int] = []
+        masks: list[int] = []
+        owner_kinds: list[str] = []
+        owner_values: list[str] = []
+        # Values with signals or analyser findings; everything else starts out clean.
+        special: dict[tuple[str, str], tuple[list[Hit], frozenset[str]]] = {}
+        caches = self._hits
+        for kind, values in todo.items():
+            kind_bit = KIND_BITS[kind]
+            analyzers = core.analyzers.get(kind_bit, ())
+            # Every value starts out clean; what fires below overwrites its entry.
+            caches[kind].update(dict.fromkeys(values, _NONE))
+            if kind in _SIMPLE_KINDS:
+                plain = list(values)
+                for value in plain:
+                    signals = _kind_signals(kind, value)
+                    if signals:
+                        special[(kind, value)] = (
+                            self._signal_hits(core, signals, kind_bit, value),
+                            signals,
+                        )
+            else:
+                not_plain = (_NOT_PLAIN_PATH if kind == "path" else _NOT_PLAIN).search
+                plain = [value for value in values if not_plain(value) is None]
+            # Plain values read the same in every view: queue them in bulk.
+            lowered = [value.lower() for value in plain]
+            count = len(plain)
+            texts.extend(lowered)
+            kind_bits.extend([kind_bit] * count)
+            masks.extend([_ALL_VIEWS] * count)
+            owner_kinds.extend([kind] * count)
+            owner_values.extend(plain)
+            if analyzers:
+                for value, decoded in zip(plain, lowered, strict=True):
+                    hits = self._analyse(analyzers, decoded)
+                    if hits:
+                        special[(kind, value)] = (hits, _NO_SIGNALS)
+            if count == len(values):
+                continue
+            plain_set = set(plain)
+            for value in values:
+                if value in plain_set:
                     continue
-                if analyzer == "libinjection-sqli":
-                    fingerprint = injection.sqli_fingerprint(decoded)
-                    if fingerprint is not None:
-                        hits.append((index, f"fingerprint {fingerprint}: {truncate(decoded, 90)}"))
-                elif injection.xss_detected(decoded):
-                    hits.append((index, truncate(decoded)))
-            found[key] = (hits, signals, decoded)
-        if segments:
-            with self._lock:
-                results = core.matcher.scan(segments)
-            for key, seg_hits in zip(owners, results, strict=True):
-                if seg_hits:
-                    hits = found[key][0]
-                    seen = {index for index, _ in hits}
-                    for matcher_index, fragment in seg_hits:
-                        index = core.matcher_index[matcher_index]
-                        if index not in seen:
-                            seen.add(index)
-                            hits.append((index, fragment))
-        for key, (hits, signals, _) in found.items():
-            self._values[key] = (tuple(sorted(hits)), signals) if hits or signals else _NO_HITS
+                groups, signals = views_of(value, kind)
+                decoded = groups[0][0]
+                for text, mask in groups:
+                    if mask & _DECODED_BIT:
+                        decoded = text
+                    texts.append(text)
+                    kind_bits.append(kind_bit)
+                    masks.append(mask)
+                    owner_kinds.append(kind)
+                    owner_values.append(value)
+                hits = self._signal_hits(core, signals, kind_bit, value) if signals else []
+                if analyzers:
+                    hits.extend(self._analyse(analyzers, decoded))
+                if hits or signals:
+                    special[(kind, value)] = (hits, signals)
+        found = core.matcher.scan(texts, kind_bits, masks) if texts else {}
+        matcher_index = core.matcher_index
+        for segment, seg_hits in found.items():
+            key = (owner_kinds[segment], owner_values[segment])
+            entry = special.get(key)
+            if entry is None:
+                entry = special[key] = ([], _NO_SIGNALS)
+            hits = entry[0]
+            for rule_index, fragment in seg_hits:
+                index = matcher_index[rule_index]
+                if all(index != known for known, _ in hits):
+                    hits.append((index, fragment))
+        for (kind, value), (hits, signals) in special.items():
+            caches[kind][value] = _Hits(tuple(sorted(hits)), signals)
 
     @staticmethod
-    def _units(kind: str, key: str) -> list[tuple[str, str, str]]:
-        """(value kind, value, target name) of every target inside one top-level string."""
-        if kind != "query":
-            return [(kind, key, kind)]
-        units: list[tuple[str, str, str]] = []
-        for raw_name, raw_value in normalize.split_query(key):
-            name = truncate(normalize.decode_name(raw_name), 64)
-            units.append(("args_names", raw_name, f"args_names:{name}"))
-            units.append(("args", raw_value, f"args:{name}"))
-        return units
+    def _signal_hits(core: _Core, signals: frozenset[str], kind_bit: int, value: str) -> list[Hit]:
+        hits: list[Hit] = []
+        for signal in signals:
+            for index in core.signal_rules.get((signal, kind_bit), ()):
+                hits.append((index, truncate(value)))
+        return hits
 
-    def _analyse(self, core: _Core, pending: dict[str, dict[str, None]]) -> None:
-        """Fill the target caches for every uncached top-level string in `pending`."""
-        values = self._values
-        todo: dict[tuple[int, str], str] = {}
-        plans: list[tuple[str, str, list[tuple[str, str, str]]]] = []
-        for kind, keys in pending.items():
-            for key in keys:
-                units = self._units(kind, key)
-                if kind == "query" and core.query_rules:
-                    units.append(("query", key, "query"))
-                for unit_kind, value, _name in units:
-                    vkey = (KIND_BITS[unit_kind], value)
-                    if vkey not in values and value:
-                        todo[vkey] = unit_kind
-                plans.append((kind, key, units))
+    @staticmethod
+    def _analyse(analyzers: tuple[tuple[int, str], ...], decoded: str) -> list[Hit]:
+        """Findings of the injection analysers on one decoded value."""
+        hits: list[Hit] = []
+        for index, analyzer in analyzers:
+            if analyzer == "libinjection-sqli":
+                fingerprint = injection.sqli_fingerprint(decoded)
+                if fingerprint is not None:
+                    hits.append((index, f"{fingerprint}: {truncate(decoded, 100)}"))
+            elif injection.xss_detected(decoded):
+                hits.append((index, truncate(decoded)))
+        return hits
+
+    def _fill(self, core: _Core, pending: dict[str, dict[str, None]]) -> None:
+        """Analyse every uncached top-level string in `pending` (kind -> strings)."""
+        caches = self._hits
+        todo: dict[str, dict[str, None]] = {}
+        queries = pending.pop("query", {})
+        plans: list[tuple[str, list[tuple[str, str, str]]]] = []
+        for query in queries:
+            units = _split_query(query)
+            if core.query_rules:
+                units.append(("query", query, "query"))
+            for kind, value, _ in units:
+                if value and value not in caches[kind]:
+                    todo.setdefault(kind, {})[value] = None
+            plans.append((query, units))
+        for kind, values in pending.items():
+            cache = caches[kind]
+            for value in values:
+                if value:
+                    todo.setdefault(kind, {})[value] = None
+                else:
+                    cache[value] = _NONE
         if todo:
-            self._scan_values(core, todo)
-        for kind, key, units in plans:
-            cache = self._targets.setdefault(kind, {})
+            self._scan(core, todo)
+        for query, units in plans:
             matches: list[TargetMatch] = []
             signals: frozenset[str] = frozenset()
-            for unit_kind, value, name in units:
+            for kind, value, name in units:
                 if not value:
                     continue
-                hits, unit_signals = values[(KIND_BITS[unit_kind], value)]
-                for index, fragment in hits:
-                    matches.append((index, name, fragment))
-                if unit_signals:
-                    signals = signals | unit_signals
-            if kind == "method":
-                extra = _method_signals(key)
-            elif kind == "protocol":
-                extra = _protocol_signals(key)
-            else:
-                extra = frozenset()
-            if extra:
-                signals = signals | extra
-                for signal in extra:
-                    for index in core.signal_rules.get(signal, ()):
-                        if _kind_mask(core.rules[index].targets) & KIND_BITS[kind]:
-                            matches.append((index, kind, truncate(key)))
-            norm = ""
-            if kind == "path":
-                norm = _grouped_views(key, "path")[2] if key else ""
-            if not matches and not signals and not norm:
-                cache[key] = _CLEAN
-            else:
-                cache[key] = _Analysis(tuple(matches), signals, norm)
+                found = caches[kind][value]
+                if found is _NONE:
+                    continue
+                matches.extend((index, name, fragment) for index, fragment in found.hits)
+                signals = signals | found.signals
+            self._queries[query] = (
+                _QueryHits(tuple(matches), signals) if matches or signals else _CLEAN_QUERY
+            )
 
     # -- per record --------------------------------------------------------------------------
 
     def detect_batch(self, records: Sequence[LogRecord], site: str = "default") -> list[Detection]:
         """One `Detection` per record, in the same order."""
         core, policy = self._core, self._policy
+        caches = self._hits
+        queries = self._queries
+        paths, agents, referers = caches["path"], caches["user_agent"], caches["referer"]
+        methods, protocols, lines = caches["method"], caches["protocol"], caches["request_line"]
+        m_path: dict[str, None] = {}
+        m_query: dict[str, None] = {}
+        m_agent: dict[str, None] = {}
+        m_referer: dict[str, None] = {}
+        m_method: dict[str, None] = {}
+        m_protocol: dict[str, None] = {}
+        m_line: dict[str, None] = {}
+        allowed: list[str | None] | None = None
+        if policy.has_allowlist:
+            allowed = [self._allowlisted(policy.exclusions, record) for record in records]
         level = policy.exclusions.paranoia_for(site, self.paranoia_level)
-        targets = self._targets
-        kinds = ("path", "query", "user_agent", "referer", "method", "protocol", "request_line")
-        caches = [targets.setdefault(kind, {}) for kind in kinds]
-        paths, queries, agents, referers, methods, protocols, lines = caches
-        pending: dict[str, dict[str, None]] = {kind: {} for kind in kinds}
-        p_path, p_query, p_agent, p_referer, p_method, p_protocol, p_line = pending.values()
-        allowed: list[str | None] = [None] * len(records)
+        out: list[Detection] = []
+        append = out.append
+        none, clean = _NONE, _CLEAN_QUERY
+        later: list[int] = []
+        get_path, get_query, get_agent = paths.get, queries.get, agents.get
+        get_referer, get_method, get_protocol = referers.get, methods.get, protocols.get
         for position, record in enumerate(records):
-            if policy.has_allowlist:
-                allowed[position] = self._allowlisted(policy.exclusions, record)
-                if allowed[position]:
-                    continue
-            if record.path not in paths:
-                p_path[record.path] = None
-            if record.query not in queries:
-                p_query[record.query] = None
-            if record.user_agent not in agents:
-                p_agent[record.user_agent] = None
-            if record.referer not in referers:
-                p_referer[record.referer] = None
-            if record.method not in methods:
-                p_method[record.method] = None
-            if record.protocol not in protocols:
-                p_protocol[record.protocol] = None
+            if allowed is not None and allowed[position]:
+                append(ALLOWLISTED_IP if allowed[position] == "ip" else ALLOWLISTED_AGENT)
+                continue
+            h_path = get_path(record.path)
+            h_query = get_query(record.query)
+            h_agent = get_agent(record.user_agent)
+            h_referer = get_referer(record.referer)
+            h_method = get_method(record.method)
+            h_protocol = get_protocol(record.protocol)
+            if (
+                h_path is none
+                and h_query is clean
+                and h_agent is none
+                and h_referer is none
+                and h_method is none
+                and h_protocol is none
+                and not record.malformed
+            ):
+                append(CLEAN)
+                continue
+            append(CLEAN)
+            later.append(position)
+            if h_path is None:
+                m_path[record.path] = None
+            if h_query is None:
+                m_query[record.query] = None
+            if h_agent is None:
+                m_agent[record.user_agent] = None
+            if h_referer is None:
+                m_referer[record.referer] = None
+            if h_method is None:
+                m_method[record.method] = None
+            if h_protocol is None:
+                m_protocol[record.protocol] = None
             if record.malformed:
                 line = _request_line(record)
                 if line not in lines:
-                    p_line[line] = None
-        if any(pending.values()):
-            self._analyse(core, {kind: keys for kind, keys in pending.items() if keys})
-
-        out: list[Detection] = []
-        append = out.append
-        for position, record in enumerate(records):
-            if allowed[position]:
-                append(Detection(allowlisted=allowed[position]))
-                continue
-            a_path = paths[record.path]
-            a_query = queries[record.query]
-            a_agent = agents[record.user_agent]
-            a_referer = referers[record.referer]
-            a_method = methods[record.method]
-            a_protocol = protocols[record.protocol]
+                    m_line[line] = None
+        if m_path or m_query or m_agent or m_referer or m_method or m_protocol or m_line:
+            pending = {
+                "path": m_path, "query": m_query, "user_agent": m_agent, "referer": m_referer,
+                "method": m_method, "protocol": m_protocol, "request_line": m_line,
+            }  # fmt: skip
+            self._fill(core, {kind: keys for kind, keys in pending.items() if keys})
+        for position in later:
+            record = records[position]
+            h_path = paths[record.path]
+            h_query = queries[record.query]
+            h_agent = agents[record.user_agent]
+            h_referer = referers[record.referer]
+            h_method = methods[record.method]
+            h_protocol = protocols[record.protocol]
             if (
-                not record.malformed
-                and a_query is _CLEAN
-                and a_agent is _CLEAN
-                and a_referer is _CLEAN
-                and a_method is _CLEAN
-                and a_protocol is _CLEAN
-                and not a_path.matches
-                and not a_path.signals
+                h_path is none
+                and h_query is clean
+                and h_agent is none
+                and h_referer is none
+                and h_method is none
+                and h_protocol is none
+                and not record.malformed
             ):
-                append(Detection())
                 continue
-            parts = [a_path, a_query, a_agent, a_referer, a_method, a_protocol]
+            parts = [
+                ("path", h_path), ("user_agent", h_agent), ("referer", h_referer),
+                ("method", h_method), ("protocol", h_protocol),
+            ]  # fmt: skip
             if record.malformed:
-                parts.append(lines[_request_line(record)])
-            append(self._verdict(core, policy, parts, a_path.norm, level, site, record))
+                parts.append(("request_line", lines[_request_line(record)]))
+            out[position] = self._verdict(core, policy, record, parts, h_query, level, site)
         self._trim()
         return out
 
@@ -404,41 +511,48 @@ class DetectionEngine:
         self,
         core: _Core,
         policy: _Policy,
-        parts: Iterable[_Analysis],
-        path: str,
+        record: LogRecord,
+        parts: list[tuple[str, _Hits]],
+        query: _QueryHits,
         level: int,
         site: str,
-        record: LogRecord,
     ) -> Detection:
-        matches: list[RuleMatch] = []
-        points: dict[str, int] = {}
-        signals: set[str] = set()
-        extra: list[TargetMatch] = []
+        found: list[TargetMatch] = list(query.matches)
+        signals: set[str] = set(query.signals)
+        for kind, hits in parts:
+            if hits is not _NONE:
+                found.extend((index, kind, fragment) for index, fragment in hits.hits)
+                signals.update(hits.signals)
         if record.malformed:
             signals.add(normalize.SIG_MALFORMED_REQUEST)
-            for index in core.signal_rules.get(normalize.SIG_MALFORMED_REQUEST, ()):
-                extra.append((index, "request_line", truncate(_request_line(record))))
+            request_bit = KIND_BITS["request_line"]
+            line = truncate(_request_line(record))
+            for index in core.signal_rules.get((normalize.SIG_MALFORMED_REQUEST, request_bit), ()):
+                found.append((index, "request_line", line))
         rules = core.rules
-        for part in [*parts, _Analysis(tuple(extra), frozenset())]:
-            if part.signals:
-                signals.update(part.signals)
-            for index, target, fragment in part.matches:
-                rule = rules[index]
-                if rule.paranoia > level or policy.disabled[index]:
+        path: str | None = None
+        matches: list[RuleMatch] = []
+        points: dict[str, int] = {}
+        for index, target, fragment in found:
+            rule = rules[index]
+            if rule.paranoia > level or policy.disabled[index]:
+                continue
+            excluded = policy.rule_exclusions[index]
+            if excluded:
+                if path is None:
+                    path = normalized_path(record.path)
+                if any(e.covers(target, path, site) for e in excluded):
                     continue
-                excluded = policy.rule_exclusions[index]
-                if excluded and any(e.covers(target, path, site) for e in excluded):
-                    continue
-                matches.append(RuleMatch(rule.id, rule.category, target, fragment, rule.points))
-                points[rule.id] = max(points.get(rule.id, 0), rule.points)
+            matches.append(RuleMatch(rule.id, rule.category, target, fragment, rule.points))
+            points[rule.id] = max(points.get(rule.id, 0), rule.points)
         total = sum(points.values())
         score = scoring.points_to_score(total)
         return Detection(
             score=score,
             severity=scoring.severity(score),
-            matches=matches,
-            categories=sorted({match.category for match in matches}),
-            signals=sorted(signals),
+            matches=tuple(matches),
+            categories=tuple(sorted({match.category for match in matches})),
+            signals=tuple(sorted(signals)),
             points=total,
         )
 
@@ -455,17 +569,19 @@ class DetectionEngine:
         return None
 
     def _trim(self) -> None:
-        _lru_trim(self._values, self.cache_size)
-        for cache in self._targets.values():
-            _lru_trim(cache, self.cache_size)
+        limit = self.cache_size
+        for cache in self._hits.values():
+            if len(cache) > limit:
+                _lru_trim(cache, limit)
+        if len(self._queries) > limit:
+            _lru_trim(self._queries, limit)
 
     # -- explanation -------------------------------------------------------------------------
 
     def explain(self, record: LogRecord, site: str = "default") -> dict[str, Any]:
         """Decoded targets, matches and score of one record, for people reading a verdict."""
-        targets: list[dict[str, Any]] = []
         units: list[tuple[str, str, str]] = [("path", record.path, "path")]
-        units += self._units("query", record.query)
+        units += _split_query(record.query)
         units += [
             ("user_agent", record.user_agent, "user_agent"),
             ("referer", record.referer, "referer"),
@@ -474,28 +590,36 @@ class DetectionEngine:
         ]
         if record.malformed:
             units.append(("request_line", _request_line(record), "request_line"))
+        targets: list[dict[str, Any]] = []
         for kind, value, name in units:
             if not value or (kind == "referer" and value == "-"):
                 continue
-            groups, signals, _ = _grouped_views(value, kind)
+            groups, signals = views_of(value, kind)
+            if kind in _SIMPLE_KINDS:
+                signals = _kind_signals(kind, value)
             views = {
                 view: text for text, mask in groups for view, bit in VIEW_BITS.items() if mask & bit
             }
-            entry: dict[str, Any] = {"target": name, "raw": value, "signals": sorted(signals)}
-            entry["decoded"] = views.get(normalize.VIEW_DECODED, value.lower())
-            entry["views"] = {
-                view: text for view, text in views.items() if text != entry["decoded"]
-            }
-            targets.append(entry)
+            decoded = views.get(normalize.VIEW_DECODED, value.lower())
+            targets.append(
+                {
+                    "target": name,
+                    "raw": value,
+                    "decoded": decoded,
+                    "views": {view: text for view, text in views.items() if text != decoded},
+                    "signals": sorted(signals),
+                }
+            )
         detection = self.detect_batch([record], site=site)[0]
         return {
             "targets": targets,
-            "paranoia_level": self._policy.exclusions.paranoia_for(site, self.paranoia_level),
+            "paranoia_level": self.paranoia_for(site),
             **detection.to_dict(),
         }
 
 
-def _kind_mask(targets: Iterable[str]) -> int:
+def kind_mask(targets: Iterable[str]) -> int:
+    """The target-kind bits of a rule's targets."""
     mask = 0
     for target in targets:
         mask |= KIND_BITS[target]

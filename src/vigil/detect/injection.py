@@ -8,6 +8,7 @@ words, numbers or identifiers.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 try:
@@ -19,15 +20,15 @@ except ImportError:  # pragma: no cover - the dependency is declared; kept for o
     LIBINJECTION_AVAILABLE = False
 
 # A SQL injection needs a quote, a parenthesis, a comment, an operator or a statement break.
-SQLI_TRIGGERS: Final = frozenset("'\"`();=#*-/|&<>")
+SQLI_TRIGGERS: Final = re.compile(r"['\"`();=#*\-/|&<>]")
 # Script injection needs markup or breaking out of an attribute.
-XSS_TRIGGERS: Final = frozenset("<>\"'`=")
+XSS_TRIGGERS: Final = re.compile(r"[<>\"'`=]")
 MAX_ANALYSED: Final = 4096
 
 
 def sqli_fingerprint(text: str) -> str | None:
     """The libinjection fingerprint if `text` tokenises as SQL injection, else None."""
-    if libinjection is None or SQLI_TRIGGERS.isdisjoint(text):
+    if libinjection is None or SQLI_TRIGGERS.search(text) is None:
         return None
     result = libinjection.is_sql_injection(text[:MAX_ANALYSED])
     if result.get("is_sqli"):
@@ -37,6 +38,6 @@ def sqli_fingerprint(text: str) -> str | None:
 
 def xss_detected(text: str) -> bool:
     """Whether libinjection reads `text` as script injection into HTML."""
-    if libinjection is None or XSS_TRIGGERS.isdisjoint(text):
+    if libinjection is None or XSS_TRIGGERS.search(text) is None:
         return False
     return bool(libinjection.is_xss(text[:MAX_ANALYSED]).get("is_xss"))

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
+from vigil.detect.literals import required_literals
 from vigil.detect.normalize import VIEWS
 from vigil.detect.result import truncate
 from vigil.detect.ruleset import PATTERN_FLAGS, TARGETS, Rule
@@ -47,25 +48,28 @@ KIND_BITS = {kind: 1 << i for i, kind in enumerate(TARGETS)}
 VIEW_BITS = {view: 1 << i for i, view in enumerate(VIEWS)}
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """One string to scan: UTF-8 bytes, the target kind it came from, the views it stands for."""
-
-    data: bytes
-    kind_bit: int
-    view_mask: int
-
-
 Hit = tuple[int, str]
 """A rule that fired on a segment: (index into the matcher's rules, matched fragment)."""
 
 
 class Matcher(Protocol):
-    """Anything that finds the pattern rules firing on a batch of segments."""
+    """Anything that finds the pattern rules firing on a batch of segments.
+
+    A segment is one string to scan, with the bit of the target kind it came from and the
+    bits of the views it stands for; only rules for that kind and one of those views count.
+    """
 
     rules: list[Rule]
 
-    def scan(self, segments: Sequence[Segment]) -> list[list[Hit]]: ...
+    def scan(
+        self, texts: Sequence[str], kind_bits: Sequence[int], view_masks: Sequence[int]
+    ) -> dict[int, list[Hit]]:
+        """Segment index -> hits, for the segments where any rule fired."""
+        ...
+
+
+def _encode(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 class _CompiledRule:
@@ -81,9 +85,6 @@ class _CompiledRule:
             self.kind_mask |= KIND_BITS[target]
         self.view_bit = VIEW_BITS[rule.view]
 
-    def applies(self, segment: Segment) -> bool:
-        return bool(self.kind_mask & segment.kind_bit and self.view_bit & segment.view_mask)
-
     def first_match(self, data: bytes) -> str | None:
         for regex in self.regexes:
             found = regex.search(data)
@@ -97,38 +98,59 @@ class _BaseMatcher:
         self.rules: list[Rule] = [rule for rule in rules if rule.patterns]
         self._compiled = [_CompiledRule(rule) for rule in self.rules]
 
-    def _confirm(self, rule_index: int, segment: Segment) -> str | None:
+    def _confirm(self, rule_index: int, data: bytes, kind_bit: int, view_mask: int) -> str | None:
         compiled = self._compiled[rule_index]
-        if not compiled.applies(segment):
+        if not (compiled.kind_mask & kind_bit and compiled.view_bit & view_mask):
             return None
-        return compiled.first_match(segment.data)
+        return compiled.first_match(data)
 
 
 class ReMatcher(_BaseMatcher):
-    """Pure-Python matcher: one prefilter alternation, then rule-by-rule on the candidates."""
+    """Pure-Python matcher: literal factors pick the candidate rules, ``re`` confirms them."""
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         super().__init__(rules)
-        alternatives = [f"(?:{p})" for rule in self.rules for p in rule.patterns]
-        self._any = (
-            re.compile("|".join(alternatives).encode("utf-8"), PATTERN_FLAGS)
-            if alternatives
-            else None
-        )
-
-    def scan(self, segments: Sequence[Segment]) -> list[list[Hit]]:
-        results: list[list[Hit]] = [[] for _ in segments]
-        if self._any is None:
-            return results
-        search = self._any.search
-        for seg_index, segment in enumerate(segments):
-            if search(segment.data) is None:
+        always: set[int] = set()
+        by_literal: dict[bytes, set[int]] = {}
+        for rule_index, rule in enumerate(self.rules):
+            factor_sets = [required_literals(_encode(p)) for p in rule.patterns]
+            if any(factors is None for factors in factor_sets):
+                always.add(rule_index)
                 continue
-            hits = results[seg_index]
-            for rule_index in range(len(self._compiled)):
-                fragment = self._confirm(rule_index, segment)
+            for factors in factor_sets:
+                for literal in factors or ():
+                    by_literal.setdefault(literal, set()).add(rule_index)
+        self._always = frozenset(always)
+        # Rules indexed by the first three bytes of their literals (shorter literals stand
+        # as they are): a text is a candidate for the rules whose prefixes it contains.
+        by_prefix: dict[bytes, set[int]] = {}
+        for literal, owners in by_literal.items():
+            by_prefix.setdefault(literal[:3], set()).update(owners)
+        self._short = [(p, frozenset(o)) for p, o in sorted(by_prefix.items()) if len(p) < 3]
+        self._by_trigram = {p: frozenset(o) for p, o in by_prefix.items() if len(p) == 3}
+
+    def scan(
+        self, texts: Sequence[str], kind_bits: Sequence[int], view_masks: Sequence[int]
+    ) -> dict[int, list[Hit]]:
+        results: dict[int, list[Hit]] = {}
+        for index, text in enumerate(texts):
+            data = _encode(text)
+            lowered = data.lower()
+            candidates = set(self._always)
+            for prefix, owners in self._short:
+                if prefix in lowered:
+                    candidates |= owners
+            trigrams = {lowered[i : i + 3] for i in range(len(lowered) - 2)}
+            by_trigram = self._by_trigram
+            for trigram in trigrams.intersection(by_trigram):
+                candidates |= by_trigram[trigram]
+            hits: list[Hit] = []
+            for rule_index in sorted(candidates):
+                fragment = self._confirm(rule_index, data, kind_bits[index], view_masks[index])
                 if fragment is not None:
                     hits.append((rule_index, fragment))
+            if hits:
+                results[index] = hits
         return results
 
 
@@ -157,6 +179,8 @@ class HyperscanMatcher(_BaseMatcher):
             )
             self._re_only.append(rule_index)
         self._scratch = hyperscan.Scratch(self._db) if self._db is not None else None
+        # A scratch space serves one scan at a time.
+        self._lock = threading.Lock()
 
     @staticmethod
     def _compile(expressions: list[bytes], owners: list[int]) -> tuple[Any, set[int]]:
@@ -189,37 +213,51 @@ class HyperscanMatcher(_BaseMatcher):
                 owners = [owners[i] for i in keep]
         return None, rejected
 
-    def scan(self, segments: Sequence[Segment]) -> list[list[Hit]]:
-        results: list[list[Hit]] = [[] for _ in segments]
-        if not segments:
+    def scan(
+        self, texts: Sequence[str], kind_bits: Sequence[int], view_masks: Sequence[int]
+    ) -> dict[int, list[Hit]]:
+        results: dict[int, list[Hit]] = {}
+        if not texts:
             return results
+        joined = "\n".join(texts)
+        if joined.isascii():
+            buffer = joined.encode("ascii")
+            lengths = [len(text) for text in texts]
+        else:
+            encoded = [_encode(text) for text in texts]
+            buffer = b"\n".join(encoded)
+            lengths = [len(data) for data in encoded]
         candidates: set[tuple[int, int]] = set()
         if self._db is not None:
             starts: list[int] = []
             position = 0
-            for segment in segments:
+            for length in lengths:
                 starts.append(position)
-                position += len(segment.data) + 1
-            buffer = b"\n".join(segment.data for segment in segments)
+                position += length + 1
             ends: list[tuple[int, int]] = []
             append = ends.append
 
             def on_match(pattern_id: int, start: int, end: int, flags: int, ctx: Any) -> None:
                 append((pattern_id, end))
 
-            self._db.scan(buffer, match_event_handler=on_match, scratch=self._scratch)
+            with self._lock:
+                self._db.scan(buffer, match_event_handler=on_match, scratch=self._scratch)
             for rule_index, end in ends:
                 candidates.add((bisect_right(starts, end - 1) - 1, rule_index))
         for seg_index, rule_index in sorted(candidates):
-            fragment = self._confirm(rule_index, segments[seg_index])
+            fragment = self._confirm(
+                rule_index, _encode(texts[seg_index]), kind_bits[seg_index], view_masks[seg_index]
+            )
             if fragment is not None:
-                results[seg_index].append((rule_index, fragment))
+                results.setdefault(seg_index, []).append((rule_index, fragment))
         for rule_index in self._re_only:
-            for seg_index, segment in enumerate(segments):
-                fragment = self._confirm(rule_index, segment)
+            for seg_index, text in enumerate(texts):
+                fragment = self._confirm(
+                    rule_index, _encode(text), kind_bits[seg_index], view_masks[seg_index]
+                )
                 if fragment is not None:
-                    results[seg_index].append((rule_index, fragment))
-        for hits in results:
+                    results.setdefault(seg_index, []).append((rule_index, fragment))
+        for hits in results.values():
             if len(hits) > 1:
                 hits.sort()
         return results

@@ -31,6 +31,7 @@ SIG_UNICODE_ENCODING: Final = "unicode-encoding"
 SIG_OVERLONG_UTF8: Final = "overlong-utf8"
 SIG_NUL_BYTE: Final = "nul-byte"
 SIG_PATH_TRAVERSAL: Final = "path-traversal"
+SIG_LINE_BREAK: Final = "line-break"
 SIG_MALFORMED_REQUEST: Final = "malformed-request"
 SIG_INVALID_METHOD: Final = "invalid-method"
 SIG_UNKNOWN_METHOD: Final = "unknown-method"
@@ -67,7 +68,7 @@ KNOWN_PROTOCOLS: Final = frozenset({"HTTP/1.0", "HTTP/1.1", "HTTP/2.0", "HTTP/2"
 _EMPTY: Final[frozenset[str]] = frozenset()
 
 # Characters whose presence means a value may need decoding work; anything else is left as is.
-_DECODE_TRIGGERS: Final = frozenset("%&+\\\x00")
+_DECODE_TRIGGERS: Final = re.compile("[%&+\\\\\x00]")
 _PCT_U = re.compile(r"%[uU]([0-9a-fA-F]{4})")
 _PCT_HEX = re.compile(r"%[0-9a-fA-F]{2}")
 _PCT_INVALID = re.compile(r"%(?![0-9a-fA-F]{2}|[uU][0-9a-fA-F]{4})")
@@ -158,7 +159,7 @@ def _entity_decode(text: str) -> str:
 
 def needs_decoding(value: str) -> bool:
     """Whether `value` holds any character that decoding could change."""
-    return not _DECODE_TRIGGERS.isdisjoint(value)
+    return _DECODE_TRIGGERS.search(value) is not None
 
 
 def decode(value: str, *, form: bool = False) -> tuple[str, frozenset[str]]:
@@ -167,7 +168,7 @@ def decode(value: str, *, form: bool = False) -> tuple[str, frozenset[str]]:
     `form` turns ``+`` into a space first, as form-encoded query strings mean it; paths keep
     their plus signs.
     """
-    if _DECODE_TRIGGERS.isdisjoint(value):
+    if _DECODE_TRIGGERS.search(value) is None:
         return value, _EMPTY
     signals: set[str] = set()
     if "%" in value and _PCT_INVALID.search(value):
@@ -183,6 +184,8 @@ def decode(value: str, *, form: bool = False) -> tuple[str, frozenset[str]]:
         text = decoded
     if "\x00" in text:
         signals.add(SIG_NUL_BYTE)
+    if "\n" in text or "\r" in text:
+        signals.add(SIG_LINE_BREAK)
     return text, frozenset(signals) if signals else _EMPTY
 
 
@@ -284,6 +287,6 @@ def split_query(query: str) -> list[tuple[str, str]]:
 
 def decode_name(name: str) -> str:
     """An argument name decoded for display and for matching exclusions."""
-    if _DECODE_TRIGGERS.isdisjoint(name):
+    if _DECODE_TRIGGERS.search(name) is None:
         return name
     return decode(name, form=True)[0]

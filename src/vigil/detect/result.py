@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 FRAGMENT_LIMIT = 120
@@ -33,19 +33,20 @@ class RuleMatch:
         }
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Detection:
     """The rule verdict on one request: score in [0, 1], severity band and the reasons.
 
     `points` is the anomaly total the score was mapped from; `allowlisted` names the allowlist
-    that exempted the request (``"ip"`` or ``"user_agent"``), if any.
+    that exempted the request (``"ip"`` or ``"user_agent"``), if any. Immutable, so that the
+    verdict of every clean request can be one shared object.
     """
 
     score: float = 0.0
     severity: str = "LOW"
-    matches: list[RuleMatch] = field(default_factory=list)
-    categories: list[str] = field(default_factory=list)
-    signals: list[str] = field(default_factory=list)
+    matches: tuple[RuleMatch, ...] = ()
+    categories: tuple[str, ...] = ()
+    signals: tuple[str, ...] = ()
     points: int = 0
     allowlisted: str | None = None
 
@@ -64,3 +65,9 @@ class Detection:
             "signals": list(self.signals),
             "allowlisted": self.allowlisted,
         }
+
+
+CLEAN = Detection()
+"""The verdict on a request no rule fired on."""
+ALLOWLISTED_IP = Detection(allowlisted="ip")
+ALLOWLISTED_AGENT = Detection(allowlisted="user_agent")

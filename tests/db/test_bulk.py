@@ -38,11 +38,14 @@ def _event(key: str, score: float) -> dict[str, object]:
 
 
 async def test_same_event_key_twice_stores_one_row(db: Settings) -> None:
-    table = ThreatEvent.__table__
     async with get_db_context() as session:
-        await insert_ignore(session, table, [_event("k1", 0.9), _event("k2", 0.8)], ["event_key"])
+        await insert_ignore(
+            session, ThreatEvent, [_event("k1", 0.9), _event("k2", 0.8)], ["event_key"]
+        )
     async with get_db_context() as session:
-        await insert_ignore(session, table, [_event("k1", 0.1), _event("k3", 0.7)], ["event_key"])
+        await insert_ignore(
+            session, ThreatEvent, [_event("k1", 0.1), _event("k3", 0.7)], ["event_key"]
+        )
     async with get_db_context() as session:
         total = await session.scalar(select(func.count()).select_from(ThreatEvent))
         first = await session.scalar(select(ThreatEvent).where(ThreatEvent.event_key == "k1"))

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vigil.db.models import Base
 
-def _insert_for(session: AsyncSession, table: Table) -> Any:
+
+def _insert_for(session: AsyncSession, table: type[Base]) -> Any:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert(table)
@@ -21,7 +22,7 @@ def _insert_for(session: AsyncSession, table: Table) -> Any:
 
 async def insert_ignore(
     session: AsyncSession,
-    table: Table,
+    table: type[Base],
     rows: Sequence[dict[str, Any]],
     conflict_columns: Sequence[str],
 ) -> int:
@@ -35,7 +36,7 @@ async def insert_ignore(
 
 async def upsert(
     session: AsyncSession,
-    table: Table,
+    table: type[Base],
     rows: Sequence[dict[str, Any]],
     conflict_columns: Sequence[str],
     update_columns: Sequence[str],
@@ -53,7 +54,7 @@ async def upsert(
 
 async def insert_returning_new(
     session: AsyncSession,
-    table: Table,
+    table: type[Base],
     rows: Sequence[dict[str, Any]],
     conflict_columns: Sequence[str],
     key_column: Any,
@@ -64,7 +65,7 @@ async def insert_returning_new(
     stmt = (
         _insert_for(session, table)
         .on_conflict_do_nothing(index_elements=list(conflict_columns))
-        .returning(key_column, table.c.id)
+        .returning(key_column, table.__table__.c.id)
     )
     result = await session.execute(stmt, list(rows))
     return {key: ident for key, ident in result.all()}
@@ -72,7 +73,7 @@ async def insert_returning_new(
 
 async def increment(
     session: AsyncSession,
-    table: Table,
+    table: type[Base],
     rows: Sequence[dict[str, Any]],
     conflict_columns: Sequence[str],
     counter_columns: Sequence[str],
@@ -83,6 +84,8 @@ async def increment(
     base = _insert_for(session, table)
     stmt = base.on_conflict_do_update(
         index_elements=list(conflict_columns),
-        set_={name: table.c[name] + getattr(base.excluded, name) for name in counter_columns},
+        set_={
+            name: table.__table__.c[name] + getattr(base.excluded, name) for name in counter_columns
+        },
     )
     await session.execute(stmt, list(rows))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,8 @@ class Enricher:
         self._agents = _Lru(cache_size)
         self._city = self._open(city_db)
         self._asn = self._open(asn_db)
+        self._country: Callable[[str], str | None] | None = None
+        self._ua: Callable[[str], Any] | None = None
         try:
             import iptocc
 

@@ -48,6 +48,13 @@ def active_clause(now: datetime) -> ColumnElement[bool]:
     )
 
 
+def _single_address(value: str) -> bool:
+    try:
+        return ipaddress.ip_network(value, strict=False).num_addresses == 1
+    except ValueError:
+        return True
+
+
 def scope_of(value: str) -> str:
     network = ipaddress.ip_network(value, strict=False)
     return "ip" if network.num_addresses == 1 else "range"
@@ -216,7 +223,7 @@ def crowdsec_decision(decision: Decision, now: datetime) -> dict[str, object]:
         "id": decision.id,
         "origin": decision.origin,
         "type": "ban",
-        "scope": "Ip" if decision.scope == "ip" else "Range",
+        "scope": "Ip" if _single_address(decision.value) else "Range",
         "value": decision.value,
         "duration": _go_duration(expires - now),
         "scenario": f"vigil/{decision.reason}"[:255],

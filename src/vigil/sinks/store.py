@@ -157,7 +157,7 @@ class StoreSink:
             events, decisions = await self._store_threats(session, batch, now)
             await insert_ignore(
                 session,
-                DeadLetterRow.__table__,
+                DeadLetterRow,
                 [
                     {
                         "source": d.source[:512],
@@ -209,9 +209,8 @@ class StoreSink:
         incident_of, incidents = await assign_incidents(session, batch.site, fresh, self.quiet)
         for event in fresh:
             rows[event.key]["incident_id"] = incident_of[event.key].id
-        table = ThreatEvent.__table__
         new_ids = await insert_returning_new(
-            session, table, [rows[e.key] for e in fresh], ["event_key"], table.c.event_key
+            session, ThreatEvent, [rows[e.key] for e in fresh], ["event_key"], ThreatEvent.event_key
         )
         decisions = await apply_policy(session, batch.site, incidents, self.policy, now)
         events = [
@@ -238,7 +237,7 @@ class StoreSink:
         ]
         await increment(
             session,
-            TrafficCounter.__table__,
+            TrafficCounter,
             rows,
             ["site", "bucket"],
             ["requests", "low", "medium", "high", "malformed", "dead_letters"],
@@ -249,7 +248,7 @@ class StoreSink:
     ) -> None:
         await upsert(
             session,
-            IngestCheckpoint.__table__,
+            IngestCheckpoint,
             [
                 {
                     "source": batch.source,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Final
@@ -273,7 +273,9 @@ class DetectionEngine:
 
     # -- analysis of distinct strings -------------------------------------------------------
 
-    def _scan(self, core: _Core, todo: dict[str, dict[str, None]]) -> None:
+    def _scan(
+        self, core: _Core, todo: dict[str, dict[str, None]], caches: dict[str, dict[str, _Hits]]
+    ) -> None:
         """Decode, match and analyse every new value of every kind into the value caches."""
         texts: list[str] = []
         kind_bits: list[int] = []
@@ -282,7 +284,6 @@ class DetectionEngine:
         owner_values: list[str] = []
         # Values with signals or analyser findings; everything else starts out clean.
         special: dict[tuple[str, str], tuple[list[Hit], frozenset[str]]] = {}
-        caches = self._hits
         for kind, values in todo.items():
             kind_bit = KIND_BITS[kind]
             analyzers = core.analyzers.get(kind_bit, ())
@@ -370,13 +371,18 @@ class DetectionEngine:
                 hits.append((index, truncate(decoded)))
         return hits
 
-    def _fill(self, core: _Core, pending: dict[str, dict[str, None]]) -> None:
+    def _fill(
+        self,
+        core: _Core,
+        pending: dict[str, dict[str, None]],
+        caches: dict[str, dict[str, _Hits]],
+        queries: dict[str, _QueryHits],
+    ) -> None:
         """Analyse every uncached top-level string in `pending` (kind -> strings)."""
-        caches = self._hits
         todo: dict[str, dict[str, None]] = {}
-        queries = pending.pop("query", {})
+        new_queries = pending.pop("query", {})
         plans: list[tuple[str, list[tuple[str, str, str]]]] = []
-        for query in queries:
+        for query in new_queries:
             units = _split_query(query)
             if core.query_rules:
                 units.append(("query", query, "query"))
@@ -392,7 +398,7 @@ class DetectionEngine:
                 else:
                     cache[value] = _NONE
         if todo:
-            self._scan(core, todo)
+            self._scan(core, todo, caches)
         for query, units in plans:
             matches: list[TargetMatch] = []
             signals: frozenset[str] = frozenset()
@@ -404,7 +410,7 @@ class DetectionEngine:
                     continue
                 matches.extend((index, name, fragment) for index, fragment in found.hits)
                 signals = signals | found.signals
-            self._queries[query] = (
+            queries[query] = (
                 _QueryHits(tuple(matches), signals) if matches or signals else _CLEAN_QUERY
             )
 
@@ -478,7 +484,8 @@ class DetectionEngine:
                 "path": m_path, "query": m_query, "user_agent": m_agent, "referer": m_referer,
                 "method": m_method, "protocol": m_protocol, "request_line": m_line,
             }  # fmt: skip
-            self._fill(core, {kind: keys for kind, keys in pending.items() if keys})
+            active = {kind: keys for kind, keys in pending.items() if keys}
+            self._fill(core, active, caches, queries)
         for position in later:
             record = records[position]
             h_path = paths[record.path]
@@ -616,11 +623,3 @@ class DetectionEngine:
             "paranoia_level": self.paranoia_for(site),
             **detection.to_dict(),
         }
-
-
-def kind_mask(targets: Iterable[str]) -> int:
-    """The target-kind bits of a rule's targets."""
-    mask = 0
-    for target in targets:
-        mask |= KIND_BITS[target]
-    return mask

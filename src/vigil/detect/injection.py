@@ -24,11 +24,16 @@ SQLI_TRIGGERS: Final = re.compile(r"['\"`();=#*\-/|&<>]")
 # Script injection needs markup or breaking out of an attribute.
 XSS_TRIGGERS: Final = re.compile(r"[<>\"'`=]")
 MAX_ANALYSED: Final = 4096
+# Opaque tokens (click ids, session keys, base64url) are not SQL, though a digit followed by
+# "--" somewhere in random text tokenises as a number and a comment.
+OPAQUE_TOKEN: Final = re.compile(r"[a-z0-9_\-]{16,}={0,2}", re.IGNORECASE)
 
 
 def sqli_fingerprint(text: str) -> str | None:
     """The libinjection fingerprint if `text` tokenises as SQL injection, else None."""
     if libinjection is None or SQLI_TRIGGERS.search(text) is None:
+        return None
+    if OPAQUE_TOKEN.fullmatch(text):
         return None
     result = libinjection.is_sql_injection(text[:MAX_ANALYSED])
     if result.get("is_sqli"):

@@ -1,0 +1,31 @@
+"""libinjection analysis: what it flags as SQL injection or XSS, and what it leaves alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from vigil.detect.injection import sqli_fingerprint, xss_detected
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["1' or '1'='1", "1) and 5846=5846 and (3345=3345", "1 union all select null,null--",
+     "1' waitfor delay '0:0:5'--"],
+)  # fmt: skip
+def test_sql_injections_get_a_fingerprint(value: str) -> None:
+    assert sqli_fingerprint(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["o'brien", "c/ caridad s/n", "don't stop me now", "c4rb0n4to", "user@example.org",
+     "1--6spussr_9jdw98bkm2vzc3cbr_-kg8mg-wb1x", "calle mayor, 12, 3ºb", "50% off"],
+)  # fmt: skip
+def test_benign_values_are_not_sql(value: str) -> None:
+    assert sqli_fingerprint(value) is None
+
+
+def test_script_injection_and_plain_text() -> None:
+    assert xss_detected("<img src=x onerror=alert(1)>")
+    assert not xss_detected("3 < 5 and 7 > 2")
+    assert not xss_detected("plain words")

@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     geoip_city_db: Path | None = Field(None, description="MaxMind-format city database")
     geoip_asn_db: Path | None = Field(None, description="MaxMind-format ASN database")
 
+    behaviour_config_file: Path | None = Field(
+        None, description="YAML of behaviour thresholds (defaults suit a small site)"
+    )
+    state_dir: Path = Field(
+        Path("."), description="where vigil serve keeps its behaviour-window snapshot"
+    )
+    behaviour_snapshot_seconds: float = Field(
+        30.0, gt=0, description="how often vigil serve snapshots behaviour windows"
+    )
     model_dir: Path = Field(Path("models"), description="where trained models are kept")
     detection_mode: Literal["rules", "hybrid"] = Field(
         "hybrid", description="rules only, or rules plus ML models"

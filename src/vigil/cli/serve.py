@@ -47,8 +47,14 @@ async def run_server(settings: Settings) -> None:
         secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
         throttle_seconds=settings.webhook_throttle_seconds,
     )
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
     pipeline = Pipeline(
-        settings, analyzer=analyzer, store=StoreSink(settings), broker=broker, webhooks=webhooks
+        settings,
+        analyzer=analyzer,
+        store=StoreSink(settings),
+        broker=broker,
+        webhooks=webhooks,
+        snapshot_path=settings.state_dir / "vigil-behaviour.state",
     )
     tailer = FileTailer.from_settings(settings, checkpoints=DbCheckpointStore())
     app = create_app(settings, pipeline=pipeline, broker=broker)
@@ -59,6 +65,10 @@ async def run_server(settings: Settings) -> None:
         log_level=settings.log_level.lower(),
         lifespan="on",
         access_log=False,
+        # Plain frames: compressing every alert for hundreds of sockets costs more CPU than
+        # the bandwidth it saves.
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
     )
     server = uvicorn.Server(config)
     err.print(

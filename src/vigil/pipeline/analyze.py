@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -80,6 +81,41 @@ class ScoredBatch:
     read_at: float = 0.0
 
 
+class _ClientFacts(Mapping[str, Mapping[str, Any]]):
+    """Country and ASN per client, looked up only for the clients a detector asks about."""
+
+    def __init__(self, enricher: Enricher) -> None:
+        self._enricher = enricher
+
+    def __getitem__(self, ip: str) -> Mapping[str, Any]:
+        info = self._enricher.client(ip)
+        return {"country": info.country, "asn": info.asn}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def behaviour_from_settings(settings: Settings) -> BehaviourEngine:
+    """The behaviour stage with the operator's thresholds, if any."""
+    if settings.behaviour_config_file is None:
+        return BehaviourEngine()
+    import yaml
+
+    from vigil.detect.behaviour import BehaviourConfig
+    from vigil.errors import ConfigError
+
+    path = settings.behaviour_config_file
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return BehaviourEngine(BehaviourConfig.model_validate(raw))
+    except (OSError, yaml.YAMLError, ValueError) as exc:
+        reason = str(exc).splitlines()[0]
+        raise ConfigError(f"cannot use VIGIL_BEHAVIOUR_CONFIG_FILE {path}: {reason}") from None
+
+
 def hour_bucket(moment: datetime | None) -> datetime:
     moment = moment or datetime.now(UTC)
     return moment.replace(minute=0, second=0, microsecond=0)
@@ -105,7 +141,7 @@ class Analyzer:
             settings.log_format, trusted_proxies=settings.trusted_proxies
         )
         self.detection = detection or DetectionEngine.from_settings(settings)
-        self.behaviour = behaviour if behaviour is not None else BehaviourEngine()
+        self.behaviour = behaviour if behaviour is not None else behaviour_from_settings(settings)
         self.enricher = enricher or Enricher(settings.geoip_city_db, settings.geoip_asn_db)
         self.keep_results = keep_results
         self.models: Any = None
@@ -128,7 +164,9 @@ class Analyzer:
         models = self.models  # read once: a hot swap takes effect at the next batch
         model_scores = models.score_batch(records, detections) if models is not None else None
         t3 = clock()
-        behaviour_events = self.behaviour.process_batch(records, site=site)
+        behaviour_events = self.behaviour.process_batch(
+            records, site=site, enrichment=_ClientFacts(self.enricher)
+        )
         t4 = clock()
 
         threats: list[Threat] = []

@@ -20,11 +20,13 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from vigil import metrics
 from vigil.config import Settings
 from vigil.detect.exclusions import Exclusion, ExclusionSet
+from vigil.errors import VigilError
 from vigil.ingest.records import LineBatch
 from vigil.pipeline.analyze import Analyzer, ScoredBatch
 from vigil.sinks.broker import Broker
@@ -89,6 +91,7 @@ class Pipeline:
         webhooks: WebhookNotifier | None = None,
         on_scored: Callable[[ScoredBatch], None] | None = None,
         on_stored: Callable[[ScoredBatch, StoreResult], Awaitable[None] | None] | None = None,
+        snapshot_path: Path | None = None,
     ) -> None:
         self.settings = settings
         self.analyzer = analyzer or Analyzer(settings)
@@ -108,6 +111,9 @@ class Pipeline:
         self.totals = PipelineTotals()
         self.started_at = time.time()
         self.db_healthy = True
+        self.snapshot_path = snapshot_path
+        self._snapshot_every = settings.behaviour_snapshot_seconds
+        self._last_snapshot = time.monotonic()
         self._base_exclusions = self.analyzer.detection.exclusions
         self._runtime_controls: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
 
@@ -115,6 +121,7 @@ class Pipeline:
     async def start(self) -> None:
         if self._tasks:
             return
+        self._restore_behaviour()
         if self.webhooks is not None:
             await self.webhooks.start()
         self._tasks = [
@@ -155,6 +162,35 @@ class Pipeline:
             self._tasks = []
         if self.webhooks is not None:
             await self.webhooks.stop()
+        if drain:
+            self._maybe_snapshot(force=True)
+
+    # ------------------------------------------------------- behaviour snapshots
+    def _restore_behaviour(self) -> None:
+        """Pick up behaviour windows where the last run left them, so an attack in progress
+        across a restart is still seen (see vigil.detect.behaviour.engine)."""
+        path = self.snapshot_path
+        if path is None or not path.exists():
+            return
+        try:
+            clients = self.analyzer.behaviour.restore(path.read_bytes())
+        except (OSError, VigilError) as exc:
+            log.warning("event=behaviour_restore_failed path=%s error=%s", path, exc)
+            return
+        log.info("event=behaviour_restored clients=%d", clients)
+
+    def _maybe_snapshot(self, force: bool = False) -> None:
+        path = self.snapshot_path
+        now = time.monotonic()
+        if path is None or (not force and now - self._last_snapshot < self._snapshot_every):
+            return
+        self._last_snapshot = now
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            tmp.write_bytes(self.analyzer.behaviour.snapshot())
+            tmp.replace(path)
+        except OSError as exc:
+            log.warning("event=behaviour_snapshot_failed path=%s error=%s", path, exc)
 
     # ------------------------------------------------------------------- intake
     async def submit(self, batch: LineBatch, site: str | None = None) -> None:
@@ -274,6 +310,7 @@ class Pipeline:
             counters.batches_out += 1
             counters.lines_out += scored.lines
             await self._publish(result)
+            self._maybe_snapshot()
             if self.on_stored is not None:
                 maybe = self.on_stored(scored, result)
                 if maybe is not None:

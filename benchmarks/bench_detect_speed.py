@@ -23,6 +23,7 @@ from vigil.detect.engine import DetectionEngine
 from vigil.detect.ruleset import load_ruleset
 from vigil.ingest.parser import build_parser
 from vigil.ingest.records import LineBatch
+from vigil.runtime import tune_gc
 
 BATCH = 2048
 DEFAULT_LOG = Path(__file__).parent / "data" / "bench-1m.log"
@@ -67,6 +68,7 @@ def main() -> None:
     started = time.perf_counter()
     engine = DetectionEngine(load_ruleset(), paranoia_level=args.paranoia, matcher=args.matcher)
     build = time.perf_counter() - started
+    tune_gc()  # as `vigil scan` and `vigil serve` do once they are set up
 
     profiler = cProfile.Profile() if args.profile else None
     severities: Counter[str] = Counter()

@@ -21,6 +21,7 @@ from vigil.config import Settings, get_settings, load_settings
 from vigil.errors import InputError, VigilError
 from vigil.ingest.records import LineBatch
 from vigil.pipeline.summary import ScanSummary
+from vigil.runtime import tune_gc
 
 if TYPE_CHECKING:
     from vigil.pipeline.analyze import Analyzer, ScoredBatch
@@ -334,6 +335,7 @@ def scan(
     total = _total_bytes(paths)
     analyzer = Analyzer(settings, keep_results=jsonl_all)
     _load_models(analyzer, settings)
+    tune_gc()
     summary = ScanSummary()
     writer = _ThreatWriter(output)
     started = time.perf_counter()

@@ -11,6 +11,7 @@ import typer
 
 from vigil.cli.console import err
 from vigil.config import Settings, get_settings, load_settings
+from vigil.runtime import tune_gc
 
 
 async def run_server(settings: Settings) -> None:
@@ -42,6 +43,7 @@ async def run_server(settings: Settings) -> None:
     from vigil.cli.scan import _load_models
 
     _load_models(analyzer, settings)
+    tune_gc()
     webhooks = WebhookNotifier(
         settings.webhook_urls,
         secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from vigil.cli.console import err, out
 from vigil.config import Settings, get_settings, load_settings
-from vigil.errors import InputError, VigilError
+from vigil.errors import InputError
 from vigil.ingest.records import LineBatch
 from vigil.pipeline.summary import ScanSummary
 from vigil.runtime import tune_gc
@@ -235,26 +235,18 @@ async def _scan_store(
     jsonl_all: bool,
     total: int | None,
 ) -> None:
-    from vigil.db import migrate
-    from vigil.db.session import close_db, init_db
+    from vigil.db.session import close_db, configure_db, init_db
     from vigil.pipeline.runner import Pipeline
+    from vigil.pipeline.setup import build_webhooks, ensure_schema
     from vigil.sinks.broker import make_broker
     from vigil.sinks.store import StoreSink
-    from vigil.sinks.webhooks import WebhookNotifier
 
+    await ensure_schema(settings)
+    configure_db(settings)
     await init_db()
-    revision = await migrate.current_revision_async(settings)
-    if revision is None:
-        if not settings.is_sqlite:
-            raise VigilError("the database has no vigil schema yet; run `vigil db upgrade` first")
-        await asyncio.to_thread(migrate.upgrade, "head", settings)
     broker = make_broker(settings.redis_url)
     await broker.connect()
-    webhooks = WebhookNotifier(
-        settings.webhook_urls,
-        secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
-        throttle_seconds=settings.webhook_throttle_seconds,
-    )
+    webhooks = build_webhooks(settings)
     incident_ids: set[int] = set()
 
     def scored_cb(batch: ScoredBatch) -> None:
@@ -330,11 +322,10 @@ def scan(
     if paranoia:
         overrides["paranoia_level"] = paranoia
     settings = load_settings(**overrides) if overrides else get_settings()
-    from vigil.pipeline.analyze import Analyzer
+    from vigil.pipeline.setup import build_analyzer
 
     total = _total_bytes(paths)
-    analyzer = Analyzer(settings, keep_results=jsonl_all)
-    _load_models(analyzer, settings)
+    analyzer = build_analyzer(settings, keep_results=jsonl_all)
     tune_gc()
     summary = ScanSummary()
     writer = _ThreatWriter(output)
@@ -359,13 +350,3 @@ def scan(
         fail_on is FailOn.medium and (sev["HIGH"] or sev["MEDIUM"])
     ):
         raise typer.Exit(3)
-
-
-def _load_models(analyzer: Analyzer, settings: Settings) -> None:
-    if settings.detection_mode != "hybrid":
-        return
-    try:
-        from vigil.detect.ml.runtime import load_active_models
-    except ImportError:
-        return
-    analyzer.models = load_active_models(settings)

@@ -18,37 +18,17 @@ async def run_server(settings: Settings) -> None:
     import uvicorn
 
     from vigil.api.app import create_app
-    from vigil.db import migrate
-    from vigil.db.session import close_db, configure_db, init_db
     from vigil.ingest.tailer import FileTailer
-    from vigil.pipeline.analyze import Analyzer
     from vigil.pipeline.runner import Pipeline
+    from vigil.pipeline.setup import build_analyzer, build_webhooks, ensure_schema
     from vigil.sinks.broker import make_broker
     from vigil.sinks.store import DbCheckpointStore, StoreSink
-    from vigil.sinks.webhooks import WebhookNotifier
 
-    configure_db(settings)
-    await init_db()
-    if await migrate.current_revision_async(settings) is None:
-        if not settings.is_sqlite:
-            await close_db()
-            from vigil.errors import VigilError
-
-            raise VigilError("the database has no vigil schema yet; run `vigil db upgrade` first")
-        await asyncio.to_thread(migrate.upgrade, "head", settings)
-    await close_db()
-
+    await ensure_schema(settings)
     broker = make_broker(settings.redis_url)
-    analyzer = Analyzer(settings)
-    from vigil.cli.scan import _load_models
-
-    _load_models(analyzer, settings)
+    analyzer = build_analyzer(settings)
     tune_gc()
-    webhooks = WebhookNotifier(
-        settings.webhook_urls,
-        secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
-        throttle_seconds=settings.webhook_throttle_seconds,
-    )
+    webhooks = build_webhooks(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     pipeline = Pipeline(
         settings,

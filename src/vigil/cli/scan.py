@@ -325,7 +325,7 @@ def scan(
     from vigil.pipeline.setup import build_analyzer
 
     total = _total_bytes(paths)
-    analyzer = build_analyzer(settings, keep_results=jsonl_all)
+    analyzer = build_analyzer(settings, keep_results=jsonl_all, enrich=not no_store)
     tune_gc()
     summary = ScanSummary()
     writer = _ThreatWriter(output)

@@ -23,7 +23,7 @@ from vigil.ingest.records import DeadLetter, LineBatch, LogRecord, event_key
 
 MEDIUM = 0.5
 HIGH = 0.7
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SEVERITY_KEYS = {"HIGH": "high", "MEDIUM": "medium", "LOW": "low"}
 
 
 def severity_of(score: float) -> str:
@@ -134,6 +134,7 @@ class Analyzer:
         enricher: Enricher | None = None,
         site: str | None = None,
         keep_results: bool = False,
+        enrich: bool = True,
     ) -> None:
         self.settings = settings
         self.site = site or settings.site
@@ -144,8 +145,11 @@ class Analyzer:
         self.behaviour = behaviour if behaviour is not None else behaviour_from_settings(settings)
         self.enricher = enricher or Enricher(settings.geoip_city_db, settings.geoip_asn_db)
         self.keep_results = keep_results
+        # Enrichment is for stored events; a scan that stores nothing skips it.
+        self.enrich = enrich
         self.models: Any = None
         self._line_numbers: dict[tuple[str, str], int] = {}
+        self._hour_of: dict[datetime | None, datetime] = {}
         self.timings: Counter[str] = Counter()
 
     @property
@@ -185,10 +189,18 @@ class Analyzer:
         malformed_stamps = Counter(r.observed_at for r in records if r.malformed)
         malformed = sum(malformed_stamps.values())
         counters: dict[datetime, Counter[str]] = {}
+        hour_of = self._hour_of
+        if len(hour_of) > 50_000:
+            hour_of.clear()
         for (stamp, severity), count in per_stamp.items():
-            bucket = counters.setdefault(hour_bucket(stamp), Counter())
+            hour = hour_of.get(stamp)
+            if hour is None:
+                hour = hour_of[stamp] = hour_bucket(stamp)
+            bucket = counters.get(hour)
+            if bucket is None:
+                bucket = counters[hour] = Counter()
             bucket["requests"] += count
-            bucket[severity.lower()] += count
+            bucket[_SEVERITY_KEYS[severity]] += count
         for stamp, count in malformed_stamps.items():
             counters.setdefault(hour_bucket(stamp), Counter())["malformed"] += count
         model_version = getattr(models, "version", None)
@@ -258,7 +270,8 @@ class Analyzer:
         if parsed.dead_letters:
             dead_bucket = counters.setdefault(hour_bucket(None), Counter())
             dead_bucket["dead_letters"] += len(parsed.dead_letters)
-        self._enrich(threats)
+        if self.enrich:
+            self._enrich(threats)
         t5 = clock()
 
         results = self._line_results(batch, records, parsed.dead_letters, line_scores)

@@ -29,9 +29,11 @@ async def ensure_schema(settings: Settings) -> None:
         await close_db()
 
 
-def build_analyzer(settings: Settings, *, keep_results: bool = False) -> Analyzer:
+def build_analyzer(
+    settings: Settings, *, keep_results: bool = False, enrich: bool = True
+) -> Analyzer:
     """The analyzer with the active models when the settings ask for hybrid mode."""
-    analyzer = Analyzer(settings, keep_results=keep_results)
+    analyzer = Analyzer(settings, keep_results=keep_results, enrich=enrich)
     if settings.detection_mode == "hybrid":
         from vigil.detect.ml.runtime import load_active_models
 

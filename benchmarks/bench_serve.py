@@ -152,6 +152,7 @@ async def run(args: argparse.Namespace) -> None:
                         chunk.append(
                             ATTACK.format(ip=f"203.0.113.{seq % 250 + 1}", stamp=stamp, seq=seq)
                         )
+                        chunk_seqs.append(seq)
                         attacks += 1
                     else:
                         chunk.append(next(background).text + "\n")

@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from vigil.errors import BrokerUnavailableError
+
 ALERTS_CHANNEL = "vigil:alerts"
 
 
@@ -85,24 +87,40 @@ class RedisBroker:
 
     name = "redis"
 
+    # Bounds every wait on Redis during shutdown, so a half-closed socket cannot hang a stop.
+    CLOSE_TIMEOUT = 2.0
+
     def __init__(self, url: str) -> None:
         self._url = url
         self._client: Any = None
+        self._pubsubs: set[Any] = set()
+        self._closed = False
         self.published = 0
 
     async def connect(self) -> None:
         from redis.asyncio import Redis
 
+        self._closed = False
         self._client = Redis.from_url(self._url, socket_connect_timeout=5)
         await self._client.ping()
 
     async def close(self) -> None:
+        """Close every subscription and the client; subscribers see the stream end."""
+        self._closed = True
+        for pubsub in list(self._pubsubs):
+            await self._quietly(pubsub.aclose())
+        self._pubsubs.clear()
         if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+            client, self._client = self._client, None
+            await self._quietly(client.aclose())
+
+    async def _quietly(self, waiting: Any) -> None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self.CLOSE_TIMEOUT):
+                await waiting
 
     async def ping(self) -> bool:
-        if self._client is None:
+        if self._client is None or self._closed:
             return False
         try:
             return bool(await self._client.ping())
@@ -126,18 +144,20 @@ class RedisBroker:
         self.published += len(messages)
 
     async def subscribe(self, channel: str = ALERTS_CHANNEL) -> AsyncIterator[dict[str, Any]]:
+        if self._closed:
+            raise BrokerUnavailableError("the Redis broker was closed")
         if self._client is None:
             await self.connect()
         pubsub = self._client.pubsub()
-        await pubsub.subscribe(channel)
+        self._pubsubs.add(pubsub)
         try:
+            await pubsub.subscribe(channel)
             async for item in pubsub.listen():
                 if item.get("type") == "message":
                     yield orjson.loads(item["data"])
         finally:
-            with contextlib.suppress(Exception):
-                await pubsub.unsubscribe(channel)
-                await pubsub.aclose()
+            self._pubsubs.discard(pubsub)
+            await self._quietly(pubsub.aclose())
 
 
 def make_broker(redis_url: str | None) -> Broker:

@@ -18,20 +18,18 @@ import random
 import statistics
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import orjson
 import uvicorn
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import pgtools
 from vigil.api.app import create_app
 from vigil.config import load_settings
 from vigil.db import migrate
@@ -56,21 +54,6 @@ def admin_url() -> str:
     if not url:
         sys.exit("set VIGIL_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)")
     return url
-
-
-async def admin_execute(sql: str) -> None:
-    url = make_url(admin_url())
-    conn = await asyncpg.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username or "postgres",
-        password=url.password,
-        database=url.database or "postgres",
-    )
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def synthetic_rows(count: int, seed: int = 11) -> list[tuple[Any, ...]]:
@@ -114,14 +97,7 @@ def synthetic_rows(count: int, seed: int = 11) -> list[tuple[Any, ...]]:
 
 
 async def load(database_url: str, count: int) -> None:
-    url = make_url(database_url)
-    conn = await asyncpg.connect(
-        host=url.host,
-        port=url.port,
-        user=url.username,
-        password=url.password,
-        database=url.database,
-    )
+    conn = await pgtools.connect(database_url)
     try:
         started = time.perf_counter()
         chunk = 100_000
@@ -234,13 +210,7 @@ async def explain(base: str, headers: dict[str, str]) -> None:
 
 
 async def run(rows: int, requests: int, keep: bool) -> None:
-    name = f"vigil_bench_{uuid.uuid4().hex[:10]}"
-    await admin_execute(f'CREATE DATABASE "{name}"')
-    database_url = (
-        make_url(admin_url())
-        .set(drivername="postgresql+asyncpg", database=name)
-        .render_as_string(hide_password=False)
-    )
+    name, database_url = await pgtools.create_database(admin_url())
     settings = load_settings(database_url=database_url, db_pool_size=10)
     try:
         await asyncio.to_thread(migrate.upgrade, "head", settings)
@@ -285,7 +255,7 @@ async def run(rows: int, requests: int, keep: bool) -> None:
         await close_db()
         configure_db(None)
         if not keep:
-            await admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await pgtools.drop_database(admin_url(), name)
 
 
 def main() -> None:

@@ -18,8 +18,9 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
+
+import pgtools
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_LOG = ROOT / "benchmarks" / "data" / "bench-1m.log"
@@ -41,40 +42,6 @@ def ensure_log(path: Path, lines: int) -> None:
         ],
         check=True,
     )
-
-
-async def _admin(url: str, sql: str) -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    conn = await asyncpg.connect(
-        host=u.host,
-        port=u.port or 5432,
-        user=u.username,
-        password=u.password,
-        database=u.database or "postgres",
-    )
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def _count(url: str) -> tuple[int, int]:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    conn = await asyncpg.connect(
-        host=u.host, port=u.port or 5432, user=u.username, password=u.password, database=u.database
-    )
-    try:
-        events = await conn.fetchval("SELECT count(*) FROM threat_events")
-        incidents = await conn.fetchval("SELECT count(*) FROM incidents")
-        return int(events), int(incidents)
-    finally:
-        await conn.close()
 
 
 def run_scan(log: Path, env: dict[str, str], extra: list[str]) -> tuple[dict[str, object], float]:
@@ -101,15 +68,7 @@ def main() -> None:
     extra: list[str] = []
     db_url = None
     if args.store_postgres:
-        from sqlalchemy.engine import make_url
-
-        name = f"vigil_bench_{uuid.uuid4().hex[:10]}"
-        asyncio.run(_admin(args.store_postgres, f'CREATE DATABASE "{name}"'))
-        db_url = (
-            make_url(args.store_postgres)
-            .set(drivername="postgresql+asyncpg", database=name)
-            .render_as_string(hide_password=False)
-        )
+        name, db_url = asyncio.run(pgtools.create_database(args.store_postgres))
         env["VIGIL_DATABASE_URL"] = db_url
         subprocess.run(
             [sys.executable, "-m", "vigil", "db", "upgrade"],
@@ -132,14 +91,12 @@ def main() -> None:
         print(f"  severities       {summary['by_severity']}")
         print(f"  stage seconds    {summary['stage_seconds']}")
         if db_url:
-            events, incidents = asyncio.run(_count(db_url))
+            events = asyncio.run(pgtools.fetchval(db_url, "SELECT count(*) FROM threat_events"))
+            incidents = asyncio.run(pgtools.fetchval(db_url, "SELECT count(*) FROM incidents"))
             print(f"  stored events    {events:,}   incidents {incidents:,}")
     finally:
         if db_url:
-            name = db_url.rsplit("/", 1)[1]
-            asyncio.run(
-                _admin(args.store_postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            )
+            asyncio.run(pgtools.drop_database(args.store_postgres, name))
 
 
 if __name__ == "__main__":

@@ -23,10 +23,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import orjson
+
+import pgtools
 
 SEQ = re.compile(r"[?&]t=(\d+)")
 ATTACK = (
@@ -51,40 +52,19 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def admin(url: str, sql: str) -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    conn = await asyncpg.connect(
-        host=u.host,
-        port=u.port or 5432,
-        user=u.username,
-        password=u.password,
-        database=u.database or "postgres",
-    )
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 async def run(args: argparse.Namespace) -> None:
     from redis.asyncio import Redis
-    from sqlalchemy.engine import make_url
 
     from vigil.simulate.traffic import generate
 
-    name = f"vigil_bench_{uuid.uuid4().hex[:10]}"
-    await admin(args.postgres, f'CREATE DATABASE "{name}"')
-    db_url = make_url(args.postgres).set(drivername="postgresql+asyncpg", database=name)
+    name, db_url = await pgtools.create_database(args.postgres)
     workdir = Path(tempfile.mkdtemp(prefix="vigil-bench-serve-"))
     log_path = workdir / "access.log"
     log_path.touch()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     env.update(
-        VIGIL_DATABASE_URL=db_url.render_as_string(hide_password=False),
+        VIGIL_DATABASE_URL=db_url,
         VIGIL_REDIS_URL=args.redis,
         VIGIL_LOG_PATHS=str(log_path),
         VIGIL_PORT=str(port),
@@ -200,7 +180,7 @@ async def run(args: argparse.Namespace) -> None:
             server.kill()
         await pubsub.aclose()
         await redis.aclose()
-        await admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await pgtools.drop_database(args.postgres, name)
 
 
 def main() -> None:

@@ -1,0 +1,50 @@
+"""Throwaway PostgreSQL databases for the benchmarks that store events."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+
+async def connect(url: str) -> Any:
+    """A raw asyncpg connection to `url` (any SQLAlchemy-style PostgreSQL URL)."""
+    u = make_url(url)
+    return await asyncpg.connect(
+        host=u.host or "127.0.0.1",
+        port=u.port or 5432,
+        user=u.username or "postgres",
+        password=u.password,
+        database=u.database or "postgres",
+    )
+
+
+async def execute(url: str, sql: str) -> None:
+    conn = await connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def fetchval(url: str, sql: str) -> Any:
+    conn = await connect(url)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
+
+
+async def create_database(admin_url: str) -> tuple[str, str]:
+    """A new, empty database on the server of `admin_url`: its name and async URL."""
+    name = f"vigil_bench_{uuid.uuid4().hex[:10]}"
+    # The name is made here from hex digits only, so quoting it is safe.
+    await execute(admin_url, f'CREATE DATABASE "{name}"')
+    url = make_url(admin_url).set(drivername="postgresql+asyncpg", database=name)
+    return name, url.render_as_string(hide_password=False)
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    await execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

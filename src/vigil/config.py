@@ -228,3 +228,9 @@ def load_settings(**overrides: Any) -> Settings:
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
     return load_settings()
+
+
+def settings_with(**options: Any) -> Settings:
+    """The process settings, overridden by the command-line options that were given (not None)."""
+    given = {name: value for name, value in options.items() if value is not None}
+    return load_settings(**given) if given else get_settings()

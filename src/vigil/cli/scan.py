@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from vigil.cli.console import err, out
-from vigil.config import Settings, get_settings, load_settings
+from vigil.config import Settings, settings_with
 from vigil.errors import InputError
 from vigil.ingest.records import LineBatch
 from vigil.pipeline.summary import ScanSummary
@@ -310,18 +310,9 @@ def scan(
     paranoia: int = typer.Option(None, "--paranoia", min=1, max=4, help="rule paranoia level"),
 ) -> None:
     """Analyse log files or stdin with the whole pipeline and print a summary."""
-    overrides: dict[str, Any] = {}
-    if log_format:
-        overrides["log_format"] = log_format
-    elif fmt:
-        overrides["log_format"] = fmt
-    if site:
-        overrides["site"] = site
-    if mode:
-        overrides["detection_mode"] = mode
-    if paranoia:
-        overrides["paranoia_level"] = paranoia
-    settings = load_settings(**overrides) if overrides else get_settings()
+    settings = settings_with(
+        log_format=log_format or fmt, site=site, detection_mode=mode, paranoia_level=paranoia
+    )
     from vigil.pipeline.setup import build_analyzer
 
     total = _total_bytes(paths)

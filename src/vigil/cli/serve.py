@@ -10,7 +10,7 @@ import logging
 import typer
 
 from vigil.cli.console import err
-from vigil.config import Settings, get_settings, load_settings
+from vigil.config import Settings, settings_with
 from vigil.runtime import tune_gc
 
 
@@ -74,14 +74,7 @@ def serve(
     ),
 ) -> None:
     """Tail the configured logs, detect, store, alert, and serve the API and dashboard."""
-    overrides: dict[str, object] = {}
-    if host:
-        overrides["host"] = host
-    if port:
-        overrides["port"] = port
-    if log_paths:
-        overrides["log_paths"] = log_paths
-    settings = load_settings(**overrides) if overrides else get_settings()
+    settings = settings_with(host=host, port=port, log_paths=log_paths)
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s level=%(levelname)s %(name)s %(message)s"
     )

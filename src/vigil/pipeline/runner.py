@@ -27,7 +27,7 @@ from vigil import metrics
 from vigil.config import Settings
 from vigil.detect.exclusions import Exclusion, ExclusionSet
 from vigil.errors import VigilError
-from vigil.ingest.records import LineBatch
+from vigil.ingest.records import DeadLetter, LineBatch
 from vigil.pipeline.analyze import Analyzer, ScoredBatch
 from vigil.sinks.broker import Broker
 from vigil.sinks.store import StoreResult, StoreSink
@@ -254,8 +254,6 @@ class Pipeline:
             await asyncio.sleep(0)
 
     def _as_dead_letters(self, batch: LineBatch, site: str | None) -> ScoredBatch:
-        from vigil.ingest.records import DeadLetter
-
         return ScoredBatch(
             source=batch.source,
             file_id=batch.file_id,

@@ -102,11 +102,9 @@ def _record(text: str, user_agent: str, referer: str) -> LogRecord:
 
     parsed = parse_line(text)
     if isinstance(parsed, LogRecord) and not parsed.malformed:
-        if user_agent:
-            parsed.user_agent = user_agent
-        if referer:
-            parsed.referer = referer
-        return parsed
+        return parsed._replace(
+            user_agent=user_agent or parsed.user_agent, referer=referer or parsed.referer
+        )
     if user_agent or referer:
         return record_from_request(text, user_agent=user_agent, referer=referer)
     return record_from_text(text)

@@ -89,10 +89,11 @@ def record_from_log_line(line: str, offset: int = 0) -> LogRecord | None:
         observed_at=observed,
         offset=offset,
     )
-    record.raw = line
-    record.remote_user = "" if found["user"] == "-" else found["user"]
-    record.bytes_sent = int(found["bytes"]) if found["bytes"] != "-" else None
-    return record
+    return record._replace(
+        raw=line,
+        remote_user="" if found["user"] == "-" else found["user"],
+        bytes_sent=int(found["bytes"]) if found["bytes"] != "-" else None,
+    )
 
 
 def record_from_text(

@@ -20,8 +20,10 @@ def test_a_million_distinct_clients_stay_under_the_cap() -> None:
     engine = BehaviourEngine(max_clients=cap)
     batch = [rec("0.0.0.0", n / 10_000, "/") for n in range(20_000)]
     for round_ in range(50):
-        for n, record in enumerate(batch):
-            record.client_ip = f"10.{round_}.{n >> 8}.{n & 255}"
+        batch = [
+            record._replace(client_ip=f"10.{round_}.{n >> 8}.{n & 255}")
+            for n, record in enumerate(batch)
+        ]
         engine.process_batch(batch)
         assert engine.tracked_clients() <= cap
     stats = engine.stats()

@@ -7,10 +7,9 @@ derived from it and a restart can resume exactly where the last committed batch 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from types import MappingProxyType
 from typing import NamedTuple
 
 
@@ -42,7 +41,28 @@ def event_key(source: str, file_id: str, offset: int) -> str:
     return digest.hexdigest()
 
 
-EMPTY_EXTRA: Mapping[str, str] = MappingProxyType({})
+class _NoExtra(Mapping[str, str]):
+    """An empty mapping that cannot change and survives pickling and copying as itself."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> str:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "{}"
+
+    def __reduce__(self) -> str:
+        return "EMPTY_EXTRA"
+
+
+EMPTY_EXTRA: Mapping[str, str] = _NoExtra()
 """The `extra` of a record whose format has no other fields; shared, so it cannot change."""
 
 

@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import compress, repeat
+from operator import attrgetter, ne
 from typing import Any
 
 from vigil.config import Settings
@@ -20,6 +22,9 @@ from vigil.detect.engine import DetectionEngine
 from vigil.enrich import Enricher
 from vigil.ingest.parser import LogParser, build_parser
 from vigil.ingest.records import DeadLetter, LineBatch, LogRecord, event_key
+
+_OBSERVED_AT = attrgetter("observed_at")
+_MALFORMED = attrgetter("malformed")
 
 MEDIUM = 0.5
 HIGH = 0.7
@@ -185,8 +190,9 @@ class Analyzer:
         ]
         # Counting by (timestamp, severity) first keeps the per-record work in C; the few
         # distinct timestamps of a batch are then folded into hour buckets.
-        per_stamp = Counter(zip([r.observed_at for r in records], severities, strict=True))
-        malformed_stamps = Counter(r.observed_at for r in records if r.malformed)
+        stamps = list(map(_OBSERVED_AT, records))
+        per_stamp = Counter(zip(stamps, severities, strict=True))
+        malformed_stamps = Counter(compress(stamps, map(_MALFORMED, records)))
         malformed = sum(malformed_stamps.values())
         counters: dict[datetime, Counter[str]] = {}
         hour_of = self._hour_of
@@ -205,19 +211,20 @@ class Analyzer:
             counters.setdefault(hour_bucket(stamp), Counter())["malformed"] += count
         model_version = getattr(models, "version", None)
         mode = "hybrid" if models is not None else "rules"
-        for index, severity in enumerate(severities):
-            detection = detections[index]
-            if self.keep_results:
-                line_scores.append(
-                    (
-                        scores[index],
-                        severity,
-                        [m.rule_id for m in detection.matches],
-                        list(detection.categories),
-                    )
+        if self.keep_results:
+            line_scores = [
+                (
+                    score,
+                    severity,
+                    [m.rule_id for m in detection.matches],
+                    list(detection.categories),
                 )
-            if severity == "LOW":
-                continue
+                for score, severity, detection in zip(scores, severities, detections, strict=True)
+            ]
+        # Only MEDIUM and HIGH lines become threats: pick them out without a loop per line.
+        for index in compress(range(len(severities)), map(ne, severities, repeat("LOW"))):
+            severity = severities[index]
+            detection = detections[index]
             record = records[index]
             components: dict[str, Any] = {"rules": round(detection.score, 4)}
             if model_scores is not None:

@@ -146,3 +146,70 @@ async def test_tailed_log_is_stored_and_published_exactly_once(
         await broker.close()
         await close_db()
         configure_db(None)
+
+
+class _SlowFirstStore(StoreSink):
+    """A store whose first write stalls, so that the batches behind it pile up in the queue."""
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self.calls: list[int] = []
+
+    async def write(self, batch: Any, **kwargs: Any) -> Any:
+        if not self.calls:
+            await asyncio.sleep(1.0)
+        self.calls.append(batch.lines)
+        return await super().write(batch, **kwargs)
+
+
+async def test_batches_waiting_for_the_store_are_stored_together_exactly_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    from vigil.db.models import Base
+    from vigil.db.session import close_db, configure_db, get_engine
+    from vigil.ingest.records import LineBatch
+
+    log_path = tmp_path / "access.log"
+    attack_offsets = _write_log(log_path, rounds=70)
+    data = log_path.read_bytes()
+    settings = make_settings(database_url, batch_size=64, queue_size=64, detection_mode="rules")
+    configure_db(settings)
+    async with get_engine().begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    store = _SlowFirstStore(settings)
+    pipeline = Pipeline(settings, analyzer=Analyzer(settings), store=store, broker=MemoryBroker())
+    await pipeline.start()
+    batches = 0
+    try:
+        lines = data.split(b"\n")[:-1]
+        offsets = []
+        position = 0
+        for line in lines:
+            offsets.append(position)
+            position += len(line) + 1
+        for start in range(0, len(lines), 64):
+            end_offset = offsets[start + 64] if start + 64 < len(lines) else len(data)
+            await pipeline.submit(
+                LineBatch(
+                    "test",
+                    "log-1",
+                    lines[start : start + 64],
+                    offsets[start : start + 64],
+                    end_offset,
+                )
+            )
+            batches += 1
+        await pipeline.stop()
+        async with get_db_context() as session:
+            keys = list(await session.scalars(select(ThreatEvent.event_key)))
+            checkpoint = await session.scalar(select(IngestCheckpoint.byte_offset))
+        assert checkpoint == len(data)
+        assert sorted(keys) == sorted(event_key("test", "log-1", off) for off in attack_offsets)
+        assert len(store.calls) < batches, "waiting batches were not merged"
+        assert sum(store.calls) == len(lines)
+        assert pipeline.counters["store"].batches_in == batches
+        assert pipeline.counters["store"].batches_out == batches
+    finally:
+        await pipeline.stop(drain=False)
+        await close_db()
+        configure_db(None)

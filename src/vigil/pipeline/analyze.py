@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import compress, repeat
@@ -84,6 +84,41 @@ class ScoredBatch:
     results: list[LineResult] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     read_at: float = 0.0
+
+
+def merge_scored(batches: Sequence[ScoredBatch]) -> ScoredBatch:
+    """Consecutive scored batches of one source file as one, to be stored in one transaction.
+
+    The merged batch ends where the last one ends, so its checkpoint covers all of them.
+    Per-line results are not carried over: they are consumed before batches are stored.
+    """
+    first = batches[0]
+    if len(batches) == 1:
+        return first
+    counters: dict[datetime, Counter[str]] = {}
+    for batch in batches:
+        if (batch.source, batch.file_id, batch.site) != (first.source, first.file_id, first.site):
+            raise ValueError("only batches of one source file and site can be merged")
+        for bucket, counts in batch.counters.items():
+            merged = counters.get(bucket)
+            if merged is None:
+                counters[bucket] = Counter(counts)
+            else:
+                merged.update(counts)
+    read_times = [batch.read_at for batch in batches if batch.read_at]
+    return ScoredBatch(
+        source=first.source,
+        file_id=first.file_id,
+        end_offset=batches[-1].end_offset,
+        site=first.site,
+        lines=sum(batch.lines for batch in batches),
+        records=sum(batch.records for batch in batches),
+        malformed=sum(batch.malformed for batch in batches),
+        threats=[threat for batch in batches for threat in batch.threats],
+        dead_letters=[dead for batch in batches for dead in batch.dead_letters],
+        counters=counters,
+        read_at=min(read_times) if read_times else 0.0,
+    )
 
 
 class _ClientFacts(Mapping[str, Mapping[str, Any]]):

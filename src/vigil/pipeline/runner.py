@@ -28,7 +28,7 @@ from vigil.config import Settings
 from vigil.detect.exclusions import Exclusion, ExclusionSet
 from vigil.errors import VigilError
 from vigil.ingest.records import DeadLetter, LineBatch
-from vigil.pipeline.analyze import Analyzer, ScoredBatch
+from vigil.pipeline.analyze import Analyzer, ScoredBatch, merge_scored
 from vigil.sinks.broker import Broker
 from vigil.sinks.store import StoreResult, StoreSink
 from vigil.sinks.webhooks import WebhookNotifier
@@ -36,6 +36,8 @@ from vigil.sinks.webhooks import WebhookNotifier
 log = logging.getLogger(__name__)
 
 _STOP = object()
+STORE_MERGE_LINES = 8192
+"""Lines of waiting batches of one file the store may write in one transaction."""
 
 
 @dataclass(slots=True)
@@ -288,11 +290,30 @@ class Pipeline:
 
     async def _store_loop(self) -> None:
         counters = self.counters["store"]
+        held: Any = None
         while True:
-            scored = await self._scored.get()
+            scored = held if held is not None else await self._scored.get()
+            held = None
             if scored is _STOP:
                 return
-            counters.batches_in += 1
+            # When the store has fallen behind, the batches waiting for it from the same file
+            # go into one transaction: the fixed cost of a transaction (checkpoint, incident
+            # lookups, round trips) is then paid once for all of them.
+            group = [scored]
+            lines = scored.lines
+            while lines < STORE_MERGE_LINES and not self._scored.empty():
+                following = self._scored.get_nowait()
+                if following is _STOP or (following.source, following.file_id, following.site) != (
+                    scored.source,
+                    scored.file_id,
+                    scored.site,
+                ):
+                    held = following
+                    break
+                group.append(following)
+                lines += following.lines
+            scored = merge_scored(group)
+            counters.batches_in += len(group)
             counters.lines_in += scored.lines
             started = time.perf_counter()
             result = StoreResult(skipped=True, events=[], decisions=[])
@@ -305,7 +326,7 @@ class Pipeline:
             elapsed = time.perf_counter() - started
             counters.seconds += elapsed
             metrics.BATCH_SECONDS.labels("store").observe(elapsed)
-            counters.batches_out += 1
+            counters.batches_out += len(group)
             counters.lines_out += scored.lines
             await self._publish(result)
             self._maybe_snapshot()

@@ -140,6 +140,31 @@ async def test_incident_per_episode_and_block_decision(db: Settings) -> None:
     assert decisions[0].scope == "ip"
 
 
+async def test_a_batch_updates_open_incidents_and_opens_new_ones(db: Settings) -> None:
+    sink = StoreSink(make_settings(db.database_url, block_on_high=False, block_medium_count=99))
+    await sink.write(_batch(0, 3, ip="192.0.2.10", severity="MEDIUM"))
+    second = _batch(1000, 2, ip="192.0.2.10", severity="HIGH", when=T0 + timedelta(minutes=2))
+    for threat in second.threats:
+        threat.categories = ["xss"]
+    other = _batch(2000, 1, ip="192.0.2.20", severity="MEDIUM", when=T0 + timedelta(minutes=2))
+    second.threats.extend(other.threats)
+    second.end_offset = other.end_offset
+    result = await sink.write(second)
+    async with get_db_context() as session:
+        incidents = {i.client_ip: i for i in await session.scalars(select(Incident))}
+    first = incidents["192.0.2.10"]
+    assert first.event_count == 5
+    assert first.top_severity == "HIGH"
+    assert first.max_score == 0.9
+    assert first.categories == ["sqli", "xss"]
+    assert first.first_seen == T0
+    assert first.last_seen == T0 + timedelta(minutes=2, seconds=1)
+    newcomer = incidents["192.0.2.20"]
+    assert newcomer.event_count == 1
+    assert newcomer.status == "open"
+    assert {e["incident_id"] for e in result.events} == {first.id, newcomer.id}
+
+
 async def test_medium_events_block_only_past_the_threshold(db: Settings) -> None:
     sink = StoreSink(make_settings(db.database_url, block_medium_count=4))
     await sink.write(_batch(0, 3, ip="192.0.2.44", severity="MEDIUM"))

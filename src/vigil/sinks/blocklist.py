@@ -16,7 +16,8 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.config import Settings
-from vigil.db.models import Decision, Incident, ThreatEvent
+from vigil.db.models import Decision, ThreatEvent
+from vigil.sinks.incidents import IncidentState
 
 EXPORT_FORMATS = ("nginx", "plain", "nftables", "json")
 
@@ -63,7 +64,7 @@ def scope_of(value: str) -> str:
 async def apply_policy(
     session: AsyncSession,
     site: str,
-    incidents: Sequence[Incident],
+    incidents: Sequence[IncidentState],
     policy: BlockPolicy,
     now: datetime | None = None,
 ) -> list[Decision]:

@@ -205,6 +205,17 @@ class _ProgressTracker:
         self._progress.update(self._task, completed=self._done_before + consumed, lines=lines)
 
 
+def _report(
+    scored: ScoredBatch, summary: ScanSummary, writer: _ThreatWriter, jsonl_all: bool
+) -> None:
+    """Count a scored batch into the summary and print what the output mode asks for."""
+    summary.add(scored)
+    if jsonl_all:
+        _emit_line_results(scored)
+    else:
+        writer.write(scored)
+
+
 def _scan_no_store(
     paths: list[str],
     analyzer: Analyzer,
@@ -217,12 +228,7 @@ def _scan_no_store(
     with _progress(total) as progress:
         tracker = _ProgressTracker(progress, total)
         for batch, consumed in _batches(paths, settings):
-            scored = analyzer.analyze(batch)
-            summary.add(scored)
-            if jsonl_all:
-                _emit_line_results(scored)
-            else:
-                writer.write(scored)
+            _report(analyzer.analyze(batch), summary, writer, jsonl_all)
             tracker.update(batch.source, consumed, summary.lines)
 
 
@@ -250,11 +256,7 @@ async def _scan_store(
     incident_ids: set[int] = set()
 
     def scored_cb(batch: ScoredBatch) -> None:
-        summary.add(batch)
-        if jsonl_all:
-            _emit_line_results(batch)
-        else:
-            writer.write(batch)
+        _report(batch, summary, writer, jsonl_all)
 
     async def stored_cb(batch: ScoredBatch, result: Any) -> None:
         summary.stored_events += len(result.events)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table
@@ -46,14 +46,13 @@ async def upsert(
     update_columns: Sequence[str],
 ) -> None:
     """Insert `rows`, or overwrite `update_columns` where the key already exists."""
-    if not rows:
-        return
-    base = _insert_for(session, table)
-    stmt = base.on_conflict_do_update(
-        index_elements=list(conflict_columns),
-        set_={name: getattr(base.excluded, name) for name in update_columns},
+    await _insert_or_update(
+        session,
+        table,
+        rows,
+        conflict_columns,
+        lambda excluded: {name: getattr(excluded, name) for name in update_columns},
     )
-    await session.execute(stmt, list(rows))
 
 
 async def insert_returning_new(
@@ -83,13 +82,30 @@ async def increment(
     counter_columns: Sequence[str],
 ) -> None:
     """Insert counter rows, or add their values to the row already stored under the key."""
+    columns = cast(Table, table.__table__).c
+    await _insert_or_update(
+        session,
+        table,
+        rows,
+        conflict_columns,
+        lambda excluded: {
+            name: columns[name] + getattr(excluded, name) for name in counter_columns
+        },
+    )
+
+
+async def _insert_or_update(
+    session: AsyncSession,
+    table: type[Base],
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: Sequence[str],
+    updates: Callable[[Any], dict[str, Any]],
+) -> None:
+    """INSERT … ON CONFLICT DO UPDATE SET `updates(excluded)` for every row."""
     if not rows:
         return
     base = _insert_for(session, table)
     stmt = base.on_conflict_do_update(
-        index_elements=list(conflict_columns),
-        set_={
-            name: table.__table__.c[name] + getattr(base.excluded, name) for name in counter_columns
-        },
+        index_elements=list(conflict_columns), set_=updates(base.excluded)
     )
     await session.execute(stmt, list(rows))

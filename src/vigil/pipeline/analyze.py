@@ -85,6 +85,11 @@ class ScoredBatch:
     timings: dict[str, float] = field(default_factory=dict)
     read_at: float = 0.0
 
+    @property
+    def origin(self) -> tuple[str, str, str]:
+        """Source, file and site: batches that share it may be stored together."""
+        return self.source, self.file_id, self.site
+
 
 def merge_scored(batches: Sequence[ScoredBatch]) -> ScoredBatch:
     """Consecutive scored batches of one source file as one, to be stored in one transaction.
@@ -97,7 +102,7 @@ def merge_scored(batches: Sequence[ScoredBatch]) -> ScoredBatch:
         return first
     counters: dict[datetime, Counter[str]] = {}
     for batch in batches:
-        if (batch.source, batch.file_id, batch.site) != (first.source, first.file_id, first.site):
+        if batch.origin != first.origin:
             raise ValueError("only batches of one source file and site can be merged")
         for bucket, counts in batch.counters.items():
             merged = counters.get(bucket)

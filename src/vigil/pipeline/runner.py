@@ -303,11 +303,7 @@ class Pipeline:
             lines = scored.lines
             while lines < STORE_MERGE_LINES and not self._scored.empty():
                 following = self._scored.get_nowait()
-                if following is _STOP or (following.source, following.file_id, following.site) != (
-                    scored.source,
-                    scored.file_id,
-                    scored.site,
-                ):
+                if following is _STOP or following.origin != scored.origin:
                     held = following
                     break
                 group.append(following)

@@ -98,6 +98,16 @@ def strip_line_end(line: bytes) -> bytes:
     return line
 
 
+def line_problem(raw: bytes, limit: int | None) -> tuple[bytes, str | None]:
+    """The line without its end, and why it cannot be parsed at all (empty, too long), if so."""
+    line = strip_line_end(raw)
+    if not line.strip():
+        return line, "empty line"
+    if limit is not None and len(line) > limit:
+        return line, f"line of {len(line)} bytes is longer than the limit of {limit}"
+    return line, None
+
+
 def text_or_empty(value: str) -> str:
     """`-` is how servers log an absent value."""
     return "" if value == "-" else value

@@ -20,7 +20,7 @@ from vigil.ingest.formats.base import (
     BatchParser,
     ParseResult,
     build_record,
-    strip_line_end,
+    line_problem,
 )
 from vigil.ingest.formats.clientip import ClientIpResolver
 from vigil.ingest.formats.timestamps import TimestampCache, parse_any
@@ -171,12 +171,9 @@ class JsonParser(BatchParser):
         return result
 
     def _parse_one(self, source: str, file_id: str, raw: bytes, offset: int) -> LogRecord | str:
-        line = strip_line_end(raw)
-        if not line.strip():
-            return "empty line"
-        limit = self._max_line_bytes
-        if limit is not None and len(line) > limit:
-            return f"line of {len(line)} bytes is longer than the limit of {limit}"
+        line, problem = line_problem(raw, self._max_line_bytes)
+        if problem is not None:
+            return problem
         text = line.decode("utf-8", "replace")
         try:
             obj = orjson.loads(text)

@@ -34,6 +34,7 @@ from vigil.ingest.formats.base import (
     BatchParser,
     ParseResult,
     build_record,
+    line_problem,
     strip_line_end,
 )
 from vigil.ingest.formats.clientip import ClientIpResolver
@@ -409,12 +410,9 @@ class TemplateParser(BatchParser):
     def _careful_record(
         self, source: str, file_id: str, raw: bytes, offset: int, records: list[LogRecord]
     ) -> str | None:
-        line = strip_line_end(raw)
-        if not line.strip():
-            return "empty line"
-        limit = self._max_line_bytes
-        if limit is not None and len(line) > limit:
-            return f"line of {len(line)} bytes is longer than the limit of {limit}"
+        line, problem = line_problem(raw, self._max_line_bytes)
+        if problem is not None:
+            return problem
         if b"\n" in line:
             return "line contains a newline"
         text = line.decode("utf-8", "replace")

@@ -83,13 +83,12 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
     return load_settings(database_url=database_url, **overrides)
 
 
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Settings]:
-    """The session module configured for a fresh database with the schema created."""
+@asynccontextmanager
+async def configured_with_schema(settings: Settings) -> AsyncIterator[Settings]:
+    """The session module configured for `settings`' database, with the schema created."""
     from vigil.db.models import Base
     from vigil.db.session import close_db, configure_db, get_engine
 
-    settings = make_settings(database_url)
     configure_db(settings)
     async with get_engine().begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
@@ -98,3 +97,10 @@ async def db(database_url: str) -> AsyncIterator[Settings]:
     finally:
         await close_db()
         configure_db(None)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Settings]:
+    """The session module configured for a fresh database with the schema created."""
+    async with configured_with_schema(make_settings(database_url)) as settings:
+        yield settings

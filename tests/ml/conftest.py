@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_settings
+from tests.conftest import configured_with_schema, make_settings
 from vigil.config import Settings
 from vigil.detect.ml import train
 from vigil.ingest.records import LogRecord
@@ -47,17 +47,8 @@ def small_model_dir(
 @pytest.fixture
 async def sqlite_db(tmp_path: Path) -> AsyncIterator[Settings]:
     """A fresh SQLite database with the schema, and a model directory, for training tests."""
-    from vigil.db.models import Base
-    from vigil.db.session import close_db, configure_db, get_engine
-
     settings = make_settings(
         f"sqlite+aiosqlite:///{tmp_path / 'ml.db'}", model_dir=tmp_path / "models"
     )
-    configure_db(settings)
-    async with get_engine().begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    try:
-        yield settings
-    finally:
-        await close_db()
-        configure_db(None)
+    async with configured_with_schema(settings) as ready:
+        yield ready

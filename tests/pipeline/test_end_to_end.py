@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import REDIS_TEST_URL, make_settings
+from tests.conftest import REDIS_TEST_URL, configured_with_schema, make_settings
 from vigil.db.models import IngestCheckpoint, ThreatEvent
 from vigil.db.session import get_db_context
 from vigil.ingest.records import event_key
@@ -165,17 +165,17 @@ class _SlowFirstStore(StoreSink):
 async def test_batches_waiting_for_the_store_are_stored_together_exactly_once(
     database_url: str, tmp_path: Path
 ) -> None:
-    from vigil.db.models import Base
-    from vigil.db.session import close_db, configure_db, get_engine
-    from vigil.ingest.records import LineBatch
-
     log_path = tmp_path / "access.log"
     attack_offsets = _write_log(log_path, rounds=70)
     data = log_path.read_bytes()
     settings = make_settings(database_url, batch_size=64, queue_size=64, detection_mode="rules")
-    configure_db(settings)
-    async with get_engine().begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+    async with configured_with_schema(settings):
+        await _store_merged_batches(settings, data, attack_offsets)
+
+
+async def _store_merged_batches(settings: Any, data: bytes, attack_offsets: set[int]) -> None:
+    from vigil.ingest.records import LineBatch
+
     store = _SlowFirstStore(settings)
     pipeline = Pipeline(settings, analyzer=Analyzer(settings), store=store, broker=MemoryBroker())
     await pipeline.start()
@@ -211,5 +211,3 @@ async def test_batches_waiting_for_the_store_are_stored_together_exactly_once(
         assert pipeline.counters["store"].batches_out == batches
     finally:
         await pipeline.stop(drain=False)
-        await close_db()
-        configure_db(None)

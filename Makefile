@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo
+# Compiled at install (setup.py); a change to one reinstalls.
+KERNEL_SOURCES := $(wildcard src/vigil/*/*/*.pyx)
 
 # Integration tests use real services; override these to point elsewhere.
 VIGIL_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
@@ -19,11 +21,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
+$(VENV)/.installed: $(BIN)/python pyproject.toml setup.py $(KERNEL_SOURCES)
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-dev: $(BIN)/python pyproject.toml
+$(VENV)/.installed-dev: $(BIN)/python pyproject.toml setup.py $(KERNEL_SOURCES)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 

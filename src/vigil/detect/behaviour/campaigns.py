@@ -107,8 +107,22 @@ class LoginCampaign:
         campaign.clients = {str(k): int(v) for k, v in state[5].items()}
         campaign.clients_prev = {str(k): int(v) for k, v in state[6].items()}
         campaign.distinct = int(state[7])
-        campaign.fired = [float(x) for x in state[8]] if state[8] is not None else None
+        campaign.fired = episode_state(state[8]) if state[8] is not None else None
         return campaign
+
+
+def episode_state(values: list[Any]) -> list[float]:
+    """An episode's [last time, level, firings] from a snapshot, numbers kept as they were.
+
+    Live episodes hold ints and floats side by side (times are whole seconds); keeping each
+    number's type makes a restored state encode to the same bytes as the one it came from.
+    """
+    out: list[float] = []
+    for x in values:
+        if type(x) is not int and type(x) is not float:
+            raise ValueError(f"episode value {x!r} is not a number")
+        out.append(x)
+    return out
 
 
 def stuffing_finding(

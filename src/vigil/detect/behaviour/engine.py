@@ -18,8 +18,10 @@ at most one window, at most that window of evidence is lost, which the requireme
 from __future__ import annotations
 
 import ipaddress
+import logging
+import sys
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import numpy as np
@@ -69,7 +71,25 @@ from vigil.detect.behaviour.windows import (
 )
 from vigil.ingest.records import LogRecord
 
+try:
+    from vigil.detect.behaviour import _kernel
+except ImportError:  # not built: the Python loop below does the same work, slower
+    _kernel = None  # type: ignore[assignment]
+
+_log = logging.getLogger(__name__)
+
 GroupOf = Callable[[LogRecord], str | None]
+_Update = Callable[
+    [
+        "BehaviourEngine",
+        "SiteState",
+        Sequence[LogRecord],
+        list[BehaviourEvent],
+        Mapping[str, Mapping[str, Any]] | None,
+        tzinfo,
+    ],
+    None,
+]
 
 FEATURE_NAMES: tuple[str, ...] = (
     "short_requests",
@@ -98,6 +118,22 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 _EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
+
+
+def _kernel_matches() -> bool:
+    """Whether the compiled loop was built from this source's record and slot layout."""
+    if _kernel is None:
+        return False
+    slots = sys.modules[ClientTable.__module__].__dict__
+    fields_ok = all(LogRecord._fields.index(f) == i for f, i in _kernel.RECORD_FIELDS.items())
+    slots_ok = all(slots[name] == i for name, i in _kernel.SLOTS.items())
+    if fields_ok and slots_ok:
+        return True
+    _log.warning("the compiled behaviour loop is out of date; using the Python loop (rebuild)")
+    return False
+
+
+_USE_KERNEL = _kernel_matches()
 # Baseline of a client class is trusted only after this many client windows were seen.
 _BASELINE_MIN_SAMPLES = 50
 _MAX_CV_FEATURE = 10.0
@@ -184,6 +220,8 @@ class BehaviourEngine:
             self._detectors.flood_threshold_for(cls, False, None)[1] for cls in range(3)
         )
         self._sites: dict[str, SiteState] = {}
+        # The compiled loop when it is built, else the Python reference (same results).
+        self._update: _Update = _kernel.update if _USE_KERNEL else _update_python
         self.records_seen = 0
         self.events_emitted = 0
 
@@ -205,211 +243,8 @@ class BehaviourEngine:
         if s is None:
             s = self._sites[site] = SiteState(site, self.config.stuffing.max_groups)
         events: list[BehaviourEvent] = []
-        cfg = self.config
-        entries = s.table.entries
-        get_client = entries.get
-        path_cache = self._paths._cache
-        classify_path = self._paths.classify
-        agent_cache = self._agents._cache
-        classify_agent = self._agents.classify
-        long_gen = self._long_gen
-        short_gen = self._short_gen
-        not_found_statuses = self._not_found
-        scan_min = cfg.scan.min_not_found if cfg.scan.enabled else 1 << 62
-        probe_min = cfg.probe.min_distinct_probes if cfg.probe.enabled else 1 << 62
-        error_min = cfg.error_spike.min_errors if cfg.error_spike.enabled else 1 << 62
-        agents_min = cfg.ua_rotation.cycling_min_uas if cfg.ua_rotation.enabled else 1 << 62
-        flood_min = self._flood_floor if cfg.flood.enabled else float(1 << 62)
-        floors = self._class_floors
-        empty_generation = EMPTY_GENERATION.copy
-        short_scale = self._short_scale
-        alpha = cfg.flood.ewma_alpha
-        baselines = s.baselines
-        samples = s.baseline_samples
-        clock = s.clock
-        site_end = s.err_start + long_gen
-        site_requests = 0
-
-        last_ts: datetime | None = None
-        last_t = 0
-        for index, rec in enumerate(records):
-            ts = rec.observed_at
-            if ts is None:
-                t = clock
-            else:
-                if ts is last_ts:
-                    # The parser hands out one datetime per distinct timestamp text.
-                    t = last_t
-                elif ts.tzinfo is UTC:
-                    # Four times cheaper than ts.timestamp() for the UTC times parsers give.
-                    t = (ts.toordinal() - _EPOCH_ORDINAL) * 86400 + (
-                        ts.hour * 3600 + ts.minute * 60 + ts.second
-                    )
-                else:
-                    t = int(ts.timestamp())
-                last_ts, last_t = ts, t
-                if t > clock:
-                    clock = t
-            path = rec.path
-            pinfo = path_cache.get(path)
-            if pinfo is None:
-                pinfo = classify_path(path)
-            path_flags = pinfo & 15
-            ip = rec.client_ip
-            st = get_client(ip)
-            if st is None:
-                st = self._admit(s, ip, t)
-            elif t < st.last_seen:
-                t = st.last_seen
-            if path_flags & IS_HEALTH:
-                # Monitors keep their entry alive but are invisible to every detector.
-                if t > st.last_seen:
-                    st.last_seen = t
-                continue
-            agent = rec.user_agent
-            ainfo = agent_cache.get(agent)
-            if ainfo is None:
-                ainfo = classify_agent(agent)
-
-            # Generation rolls, inlined: on a quiet site nearly every request starts one.
-            if t >= st.long_start + long_gen:
-                st.long_prev = st.long_cur if t < st.long_start + 2 * long_gen else None
-                cur = st.long_cur = empty_generation()
-                st.long_start = t - t % long_gen
-                st.agent = None
-            else:
-                cur = st.long_cur
-            if t >= st.short_start + short_gen:
-                count = st.short_req
-                if count and st.fired is None and not st.allowed:
-                    # One finished short generation is one sample of how busy a client of this
-                    # class is; clipped at the floor, and flagged clients are left out, so an
-                    # attacker cannot drag the baseline (and the threshold) upwards.
-                    cls = ainfo[1]
-                    sample = count * short_scale
-                    if sample > floors[cls]:
-                        sample = floors[cls]
-                    n = samples[cls]
-                    baselines[cls] = (
-                        sample if n == 0 else baselines[cls] + alpha * (sample - baselines[cls])
-                    )
-                    samples[cls] = n + 1
-                st.short_req_prev = count if t < st.short_start + 2 * short_gen else 0
-                st.short_req = 0
-                st.short_start = t - t % short_gen
-            if t >= site_end:
-                s.err_req += site_requests
-                site_requests = 0
-                s.roll_site(t, long_gen)
-                site_end = s.err_start + long_gen
-            site_requests += 1
-
-            cur[REQ] += 1
-            last = st.last_seen
-            if last >= 0:
-                gap = t - last
-                if gap <= long_gen:
-                    cur[GAP_N] += 1
-                    if gap:
-                        cur[GAP_SUM] += gap
-                        cur[GAP_SQ] += gap * gap
-            st.last_seen = t
-            st.short_req += 1
-            sent = rec.bytes_sent
-            if sent:
-                cur[BYTES] += sent
-            method = rec.method
-            if method != "GET":
-                if method == "POST":
-                    cur[POST] += 1
-                elif method == "HEAD":
-                    cur[HEAD] += 1
-                else:
-                    cur[OTHER_METHOD] += 1
-            if path_flags & IS_ASSET:
-                cur[ASSET] += 1
-            path_bit = 1 << (pinfo >> 16)
-            bits = cur[PATH_SET]
-            if not bits & path_bit:
-                cur[PATH_SET] = bits | path_bit
-
-            new_agent = False
-            previous_agent = st.agent
-            if ainfo is not previous_agent:
-                agent_bit = ainfo[0]
-                if previous_agent is None or agent_bit != previous_agent[0]:
-                    if previous_agent is not None:
-                        switches = cur[UA_SWITCH] = cur[UA_SWITCH] + 1
-                        # Cycling through known agents adds none: look again every 8th switch.
-                        new_agent = not switches & 7
-                    bits = cur[UA_SET]
-                    if not bits & agent_bit:
-                        cur[UA_SET] = bits | agent_bit
-                        prev = st.long_prev
-                        new_agent = new_agent or prev is None or not prev[UA_SET] & agent_bit
-                st.agent = ainfo
-
-            status = rec.status
-            if path_flags & IS_SENSITIVE:
-                cur[SENSITIVE_HITS] += 1
-                if status is not None and 200 <= status < 300:
-                    cur[SENSITIVE_SERVED] += 1
-                st.add_sample(t, method, path, status)
-                cur[SENSITIVE_SET] |= path_bit
-                win = LongWindow(cur, st.long_prev)
-                probes = win.distinct_sensitive()
-                if probes >= probe_min and self._may_fire(st, "probe-burst", t, probes):
-                    found = self._detectors.probe(st, win, t)
-                    self._emit(s, st, rec, index, t, "probe-burst", found, events)
-            if status is not None and status >= 400:
-                if status in not_found_statuses:
-                    cur[NOT_FOUND] += 1
-                    if not path_flags & IS_SENSITIVE:
-                        st.add_sample(t, method, path, status)
-                    prev = st.long_prev
-                    nf = cur[NOT_FOUND] + (prev[NOT_FOUND] if prev is not None else 0)
-                    if nf >= scan_min and self._may_fire(st, "scan", t, nf):
-                        win = LongWindow(cur, prev)
-                        found = self._detectors.scan(st, win, t)
-                        self._emit(s, st, rec, index, t, "scan", found, events)
-                elif status == 401:
-                    cur[S401] += 1
-                elif status == 403:
-                    cur[S403] += 1
-                if status >= 500:
-                    cur[S5XX] += 1
-                    s.err_5xx += 1
-                    st.add_sample(t, method, path, status)
-                    prev = st.long_prev
-                    errors = cur[S5XX] + (prev[S5XX] if prev is not None else 0)
-                    if errors >= error_min and self._may_fire(st, "error-spike", t, errors):
-                        s.err_req += site_requests
-                        site_requests = 0
-                        win = LongWindow(cur, prev)
-                        found = self._detectors.error_spike(
-                            st, win, t, s.err_req + s.err_req_prev, s.err_5xx + s.err_5xx_prev
-                        )
-                        self._emit(s, st, rec, index, t, "error-spike", found, events)
-            if pinfo & 0xFFF0:
-                login = (pinfo >> 4 & 4095) - 1
-                self._login(s, st, rec, index, t, login, status, events, enrichment)
-            if new_agent:
-                prev = st.long_prev
-                agents = (cur[UA_SET] | (prev[UA_SET] if prev is not None else 0)).bit_count()
-                if agents >= agents_min and self._may_fire(st, "ua-rotation", t, agents):
-                    win = LongWindow(cur, prev)
-                    found = self._detectors.ua_rotation(st, win, t)
-                    self._emit(s, st, rec, index, t, "ua-rotation", found, events)
-            short = st.short_req + st.short_req_prev
-            if short >= flood_min and self._may_fire(st, "flood", t, short):
-                st.add_sample(t, method, path, status)
-                win = LongWindow(cur, st.long_prev)
-                found = self._detectors.flood(st, win, t, short, s.baseline(ainfo[1]))
-                self._emit(s, st, rec, index, t, "flood", found, events)
-
-        s.err_req += site_requests
-        s.clock = clock
-        s.table.expire(clock, self._ttl)
+        self._update(self, s, records, events, enrichment, UTC)
+        s.table.expire(s.clock, self._ttl)
         self.records_seen += len(records)
         self.events_emitted += len(events)
         return events
@@ -722,3 +557,222 @@ class BehaviourEngine:
         except ValueError:
             return False
         return any(address in net for net in self._allow)
+
+
+def _update_python(
+    engine: BehaviourEngine,
+    s: SiteState,
+    records: Sequence[LogRecord],
+    events: list[BehaviourEvent],
+    enrichment: Mapping[str, Mapping[str, Any]] | None,
+    utc: tzinfo,
+) -> None:
+    """The per-record window update of `process_batch`, in Python.
+
+    `_kernel.pyx` is the same loop compiled; this one is the reference it is tested against
+    and the fallback where the compiled module is not built.
+    """
+    cfg = engine.config
+    entries = s.table.entries
+    get_client = entries.get
+    path_cache = engine._paths._cache
+    classify_path = engine._paths.classify
+    agent_cache = engine._agents._cache
+    classify_agent = engine._agents.classify
+    long_gen = engine._long_gen
+    short_gen = engine._short_gen
+    not_found_statuses = engine._not_found
+    scan_min = cfg.scan.min_not_found if cfg.scan.enabled else 1 << 62
+    probe_min = cfg.probe.min_distinct_probes if cfg.probe.enabled else 1 << 62
+    error_min = cfg.error_spike.min_errors if cfg.error_spike.enabled else 1 << 62
+    agents_min = cfg.ua_rotation.cycling_min_uas if cfg.ua_rotation.enabled else 1 << 62
+    flood_min = engine._flood_floor if cfg.flood.enabled else float(1 << 62)
+    floors = engine._class_floors
+    empty_generation = EMPTY_GENERATION.copy
+    short_scale = engine._short_scale
+    alpha = cfg.flood.ewma_alpha
+    baselines = s.baselines
+    samples = s.baseline_samples
+    clock = s.clock
+    site_end = s.err_start + long_gen
+    site_requests = 0
+
+    last_ts: datetime | None = None
+    last_t = 0
+    for index, rec in enumerate(records):
+        ts = rec.observed_at
+        if ts is None:
+            t = clock
+        else:
+            if ts is last_ts:
+                # The parser hands out one datetime per distinct timestamp text.
+                t = last_t
+            elif ts.tzinfo is utc:
+                # Four times cheaper than ts.timestamp() for the UTC times parsers give.
+                t = (ts.toordinal() - _EPOCH_ORDINAL) * 86400 + (
+                    ts.hour * 3600 + ts.minute * 60 + ts.second
+                )
+            else:
+                t = int(ts.timestamp())
+            last_ts, last_t = ts, t
+            if t > clock:
+                clock = t
+        path = rec.path
+        pinfo = path_cache.get(path)
+        if pinfo is None:
+            pinfo = classify_path(path)
+        path_flags = pinfo & 15
+        ip = rec.client_ip
+        st = get_client(ip)
+        if st is None:
+            st = engine._admit(s, ip, t)
+        elif t < st.last_seen:
+            t = st.last_seen
+        if path_flags & IS_HEALTH:
+            # Monitors keep their entry alive but are invisible to every detector.
+            if t > st.last_seen:
+                st.last_seen = t
+            continue
+        agent = rec.user_agent
+        ainfo = agent_cache.get(agent)
+        if ainfo is None:
+            ainfo = classify_agent(agent)
+
+        # Generation rolls, inlined: on a quiet site nearly every request starts one.
+        if t >= st.long_start + long_gen:
+            st.long_prev = st.long_cur if t < st.long_start + 2 * long_gen else None
+            cur = st.long_cur = empty_generation()
+            st.long_start = t - t % long_gen
+            st.agent = None
+        else:
+            cur = st.long_cur
+        if t >= st.short_start + short_gen:
+            count = st.short_req
+            if count and st.fired is None and not st.allowed:
+                # One finished short generation is one sample of how busy a client of this
+                # class is; clipped at the floor, and flagged clients are left out, so an
+                # attacker cannot drag the baseline (and the threshold) upwards.
+                cls = ainfo[1]
+                sample = count * short_scale
+                if sample > floors[cls]:
+                    sample = floors[cls]
+                n = samples[cls]
+                baselines[cls] = (
+                    sample if n == 0 else baselines[cls] + alpha * (sample - baselines[cls])
+                )
+                samples[cls] = n + 1
+            st.short_req_prev = count if t < st.short_start + 2 * short_gen else 0
+            st.short_req = 0
+            st.short_start = t - t % short_gen
+        if t >= site_end:
+            s.err_req += site_requests
+            site_requests = 0
+            s.roll_site(t, long_gen)
+            site_end = s.err_start + long_gen
+        site_requests += 1
+
+        cur[REQ] += 1
+        last = st.last_seen
+        if last >= 0:
+            gap = t - last
+            if gap <= long_gen:
+                cur[GAP_N] += 1
+                if gap:
+                    cur[GAP_SUM] += gap
+                    cur[GAP_SQ] += gap * gap
+        st.last_seen = t
+        st.short_req += 1
+        sent = rec.bytes_sent
+        if sent:
+            cur[BYTES] += sent
+        method = rec.method
+        if method != "GET":
+            if method == "POST":
+                cur[POST] += 1
+            elif method == "HEAD":
+                cur[HEAD] += 1
+            else:
+                cur[OTHER_METHOD] += 1
+        if path_flags & IS_ASSET:
+            cur[ASSET] += 1
+        path_bit = 1 << (pinfo >> 16)
+        bits = cur[PATH_SET]
+        if not bits & path_bit:
+            cur[PATH_SET] = bits | path_bit
+
+        new_agent = False
+        previous_agent = st.agent
+        if ainfo is not previous_agent:
+            agent_bit = ainfo[0]
+            if previous_agent is None or agent_bit != previous_agent[0]:
+                if previous_agent is not None:
+                    switches = cur[UA_SWITCH] = cur[UA_SWITCH] + 1
+                    # Cycling through known agents adds none: look again every 8th switch.
+                    new_agent = not switches & 7
+                bits = cur[UA_SET]
+                if not bits & agent_bit:
+                    cur[UA_SET] = bits | agent_bit
+                    prev = st.long_prev
+                    new_agent = new_agent or prev is None or not prev[UA_SET] & agent_bit
+            st.agent = ainfo
+
+        status = rec.status
+        if path_flags & IS_SENSITIVE:
+            cur[SENSITIVE_HITS] += 1
+            if status is not None and 200 <= status < 300:
+                cur[SENSITIVE_SERVED] += 1
+            st.add_sample(t, method, path, status)
+            cur[SENSITIVE_SET] |= path_bit
+            win = LongWindow(cur, st.long_prev)
+            probes = win.distinct_sensitive()
+            if probes >= probe_min and engine._may_fire(st, "probe-burst", t, probes):
+                found = engine._detectors.probe(st, win, t)
+                engine._emit(s, st, rec, index, t, "probe-burst", found, events)
+        if status is not None and status >= 400:
+            if status in not_found_statuses:
+                cur[NOT_FOUND] += 1
+                if not path_flags & IS_SENSITIVE:
+                    st.add_sample(t, method, path, status)
+                prev = st.long_prev
+                nf = cur[NOT_FOUND] + (prev[NOT_FOUND] if prev is not None else 0)
+                if nf >= scan_min and engine._may_fire(st, "scan", t, nf):
+                    win = LongWindow(cur, prev)
+                    found = engine._detectors.scan(st, win, t)
+                    engine._emit(s, st, rec, index, t, "scan", found, events)
+            elif status == 401:
+                cur[S401] += 1
+            elif status == 403:
+                cur[S403] += 1
+            if status >= 500:
+                cur[S5XX] += 1
+                s.err_5xx += 1
+                st.add_sample(t, method, path, status)
+                prev = st.long_prev
+                errors = cur[S5XX] + (prev[S5XX] if prev is not None else 0)
+                if errors >= error_min and engine._may_fire(st, "error-spike", t, errors):
+                    s.err_req += site_requests
+                    site_requests = 0
+                    win = LongWindow(cur, prev)
+                    found = engine._detectors.error_spike(
+                        st, win, t, s.err_req + s.err_req_prev, s.err_5xx + s.err_5xx_prev
+                    )
+                    engine._emit(s, st, rec, index, t, "error-spike", found, events)
+        if pinfo & 0xFFF0:
+            login = (pinfo >> 4 & 4095) - 1
+            engine._login(s, st, rec, index, t, login, status, events, enrichment)
+        if new_agent:
+            prev = st.long_prev
+            agents = (cur[UA_SET] | (prev[UA_SET] if prev is not None else 0)).bit_count()
+            if agents >= agents_min and engine._may_fire(st, "ua-rotation", t, agents):
+                win = LongWindow(cur, prev)
+                found = engine._detectors.ua_rotation(st, win, t)
+                engine._emit(s, st, rec, index, t, "ua-rotation", found, events)
+        short = st.short_req + st.short_req_prev
+        if short >= flood_min and engine._may_fire(st, "flood", t, short):
+            st.add_sample(t, method, path, status)
+            win = LongWindow(cur, st.long_prev)
+            found = engine._detectors.flood(st, win, t, short, s.baseline(ainfo[1]))
+            engine._emit(s, st, rec, index, t, "flood", found, events)
+
+    s.err_req += site_requests
+    s.clock = clock

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from vigil.detect.behaviour.campaigns import LoginCampaign
+from vigil.detect.behaviour.campaigns import LoginCampaign, episode_state
 from vigil.detect.behaviour.config import BehaviourConfig
 from vigil.detect.behaviour.windows import BITMAP_SLOTS, GEN_SIZE, LOGINS, ClientState
 from vigil.errors import InputError
@@ -79,7 +79,7 @@ def _decode_client(data: list[Any], long_gen: int, short_gen: int) -> tuple[str,
     agent = data[8]
     st.agent = None if agent is None else (int(agent[0], 16), int(agent[1]), bool(agent[2]))
     fired = data[9]
-    st.fired = {str(k): [float(x) for x in v] for k, v in fired.items()} if fired else None
+    st.fired = {str(k): episode_state(v) for k, v in fired.items()} if fired else None
     samples = data[10]
     st.samples = (
         [(int(a), str(m), str(p), None if s is None else int(s)) for a, m, p, s in samples]
@@ -112,7 +112,28 @@ def encode(config: BehaviourConfig, sites: dict[str, SiteState]) -> bytes:
             for name, s in sites.items()
         },
     }
-    return MAGIC + zlib.compress(orjson.dumps(body), 1)
+    try:
+        text = orjson.dumps(body)
+    except TypeError:
+        # A hostile log can push a counter (bytes, a status) past 64 bits, which JSON numbers
+        # here cannot hold; such values travel as decimal text, which every decoder reads.
+        text = orjson.dumps(_big_ints_as_text(body))
+    return MAGIC + zlib.compress(text, 1)
+
+
+_INT64 = 1 << 63
+
+
+def _big_ints_as_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value) if not -_INT64 <= value < _INT64 else value
+    if isinstance(value, dict):
+        return {k: _big_ints_as_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_big_ints_as_text(v) for v in value]
+    return value
 
 
 def decode(config: BehaviourConfig, data: bytes) -> dict[str, SiteState]:

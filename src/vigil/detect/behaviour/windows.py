@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vigil.detect.behaviour.classify import PATH_BITS, UA_BITS
 
@@ -74,13 +74,8 @@ def distinct(bits: int, size: int) -> float:
     return -size * math.log1p(-used / size)
 
 
-class ClientState:
-    """What the behaviour windows remember about one client.
-
-    `agent` is the classification of the client's latest user agent, `(bitmap bit, class,
-    good bot)`, as the agent classifier caches it; it is None after a long-window roll until
-    the next request names it again.
-    """
+class _ClientSlots:
+    """The fields of `ClientState` (`_kernel.ClientSlots` holds the same ones as C members)."""
 
     __slots__ = (
         "agent",
@@ -114,6 +109,30 @@ class ClientState:
         # Per detector: [last time its condition held, level at last firing, firings].
         self.fired: dict[str, list[float]] | None = None
         self.samples: list[tuple[int, str, str, int | None]] | None = None
+
+
+if TYPE_CHECKING:
+    _Slots = _ClientSlots
+else:
+    try:
+        from vigil.detect.behaviour._kernel import ClientSlots as _Slots
+        from vigil.detect.behaviour._kernel import set_empty_generation
+
+        set_empty_generation(EMPTY_GENERATION)
+    except ImportError:
+        _Slots = _ClientSlots
+
+
+class ClientState(_Slots):
+    """What the behaviour windows remember about one client.
+
+    `agent` is the classification of the client's latest user agent, `(bitmap bit, class,
+    good bot)`, as the agent classifier caches it; it is None after a long-window roll until
+    the next request names it again. The fields live in the compiled base class when it is
+    built, so the compiled loop reads and writes them as C members.
+    """
+
+    __slots__ = ()
 
     @property
     def cls(self) -> int:

@@ -1,0 +1,38 @@
+"""Types of the compiled behaviour loop (`_kernel.pyx`)."""
+
+from collections.abc import Mapping, Sequence
+from datetime import tzinfo
+from typing import Any
+
+from vigil.detect.behaviour.engine import BehaviourEngine, SiteState
+from vigil.detect.behaviour.events import BehaviourEvent
+from vigil.ingest.records import LogRecord
+
+RECORD_FIELDS: dict[str, int]
+SLOTS: dict[str, int]
+
+class ClientSlots:
+    first_seen: int
+    last_seen: int
+    queued: int
+    long_start: int
+    short_start: int
+    short_req: int
+    short_req_prev: int
+    long_cur: list[Any]
+    long_prev: list[Any] | None
+    agent: tuple[int, int, bool] | None
+    allowed: bool
+    fired: dict[str, list[float]] | None
+    samples: list[tuple[int, str, str, int | None]] | None
+    def __init__(self, t: int, long_gen: int, short_gen: int, allowed: bool) -> None: ...
+
+def set_empty_generation(empty: list[Any]) -> None: ...
+def update(
+    engine: BehaviourEngine,
+    s: SiteState,
+    records: Sequence[LogRecord],
+    events: list[BehaviourEvent],
+    enrichment: Mapping[str, Mapping[str, Any]] | None,
+    utc: tzinfo,
+) -> None: ...

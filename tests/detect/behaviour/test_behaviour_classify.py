@@ -103,3 +103,39 @@ def test_login_health_and_asset_paths() -> None:
 def test_user_agent_classes(agent: str, cls: int, good: bool) -> None:
     _, got_cls, got_good = AGENTS.classify(agent)
     assert (got_cls, got_good) == (cls, good)
+
+
+_ODD = [
+    "/.ENV",
+    "/x/.Git/",
+    "/.env\n",
+    "/a\n/.env",
+    "/.envé",
+    "/é/.git/config",
+    "/ſerver-status",
+    "/backup.zip\nx",
+    "",
+    "/DB.SQL",
+]
+
+
+def test_classifying_a_batch_equals_classifying_each_path() -> None:
+    # The batch path goes through Hyperscan where it can; it must agree with `re` everywhere.
+    paths = [*SENSITIVE, *ORDINARY, *_ODD, *(p.upper() for p in SENSITIVE), *SENSITIVE]
+    batch = PathClassifier(BehaviourConfig())
+    batch.classify_many(paths)
+    single = PathClassifier(BehaviourConfig())
+    for path in paths:
+        assert batch._cache[path] == single._compute(path), path
+    assert sum(bool(unpack(batch._cache[p])[1] & IS_SENSITIVE) for p in paths) >= 2 * len(
+        SENSITIVE
+    )
+
+
+def test_custom_patterns_hyperscan_cannot_compile_still_classify() -> None:
+    config = BehaviourConfig.model_validate({"probe": {"patterns": [r"/(a+)\1$", r"/secret"]}})
+    classifier = PathClassifier(config)
+    assert classifier._hs_db is None
+    classifier.classify_many(["/aaaa", "/aaa", "/x/secret", "/y"])
+    flags = {p: bool(unpack(classifier._cache[p])[1] & IS_SENSITIVE) for p in classifier._cache}
+    assert flags == {"/aaaa": True, "/aaa": False, "/x/secret": True, "/y": False}

@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import re
 import zlib
+from bisect import bisect_right
+from collections.abc import Iterable
+from itertools import accumulate
+from typing import Any
 
 from vigil.detect.behaviour.config import BehaviourConfig
+from vigil.detect.matcher import HYPERSCAN_AVAILABLE, hyperscan
 
 PATH_BITS = 512
 UA_BITS = 256
@@ -57,6 +62,53 @@ class PathClassifier:
         if len(self._logins) >= 4095:
             raise ValueError("at most 4094 login endpoints are supported")
         self._cache: dict[str, int] = {}
+        self._hs_db, self._hs_scratch = _sensitive_database(patterns)
+
+    def classify_many(self, paths: Iterable[str]) -> None:
+        """Classify and cache, together, the paths of a batch that are not cached yet.
+
+        Real logs are full of one-off paths, and one Hyperscan pass over all of a batch's new
+        paths costs far less than a regular-expression search per path.
+        """
+        cache = self._cache
+        new = [path for path in dict.fromkeys(paths) if path not in cache]
+        if not new:
+            return
+        if len(cache) + len(new) > _CACHE_LIMIT:
+            cache.clear()
+        for path, sensitive in zip(new, self._sensitive_among(new), strict=True):
+            cache[path] = self._pack(path, sensitive)
+
+    def _sensitive_among(self, paths: list[str]) -> list[bool]:
+        regex = self._sensitive
+        if regex is None:
+            return [False] * len(paths)
+        flags = [False] * len(paths)
+        # Hyperscan's caseless matching equals `re.IGNORECASE` on ASCII text, and a line
+        # break inside a path would change where `$` matches: such paths go to `re`.
+        plain: list[int] = []
+        for index, path in enumerate(paths):
+            if path.isascii() and "\n" not in path and self._hs_db is not None:
+                plain.append(index)
+            elif regex.search(path):
+                flags[index] = True
+        if not plain:
+            return flags
+        texts = [paths[i] for i in plain]
+        starts = [0, *accumulate(len(text) + 1 for text in texts)]
+        ends: list[int] = []
+
+        def on_match(pattern_id: int, start: int, end: int, hs_flags: int, ctx: Any) -> None:
+            ends.append(end)
+
+        self._hs_db.scan(
+            "\n".join(texts).encode("ascii"), match_event_handler=on_match, scratch=self._hs_scratch
+        )
+        # A match may end on the line break after a path; `re` confirms each candidate.
+        for position in {bisect_right(starts, end - 1) - 1 for end in ends}:
+            index = plain[position]
+            flags[index] = regex.search(paths[index]) is not None
+        return flags
 
     def classify(self, path: str) -> int:
         """Packed (bit position, login endpoint, flags) of `path`; see `unpack`."""
@@ -69,16 +121,42 @@ class PathClassifier:
         return info
 
     def _compute(self, path: str) -> int:
+        return self._pack(path, self._sensitive is not None and bool(self._sensitive.search(path)))
+
+    def _pack(self, path: str, sensitive: bool) -> int:
         norm = normalize_path(path)
         flags = 0
         if norm in self._health:
             flags |= IS_HEALTH
-        if self._sensitive is not None and self._sensitive.search(path):
+        if sensitive:
             flags |= IS_SENSITIVE
         if norm.endswith(self._assets):
             flags |= IS_ASSET
         position = zlib.crc32(path.encode("utf-8", "surrogatepass")) & (PATH_BITS - 1)
         return position << 16 | (self._logins.get(norm, -1) + 1) << 4 | flags
+
+
+def _sensitive_database(patterns: tuple[str, ...]) -> tuple[Any, Any]:
+    """(Hyperscan database, scratch) of the sensitive-path patterns, or (None, None).
+
+    None where Hyperscan is missing, a pattern is not ASCII (its case folding could differ
+    from `re`'s), or Hyperscan cannot compile one (back-references, look-around, patterns
+    that match the empty string); `re` then does all the work.
+    """
+    if not HYPERSCAN_AVAILABLE or not patterns or not all(p.isascii() for p in patterns):
+        return None, None
+    flags = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_MULTILINE
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    try:
+        db.compile(
+            expressions=[p.encode("ascii") for p in patterns],
+            ids=list(range(len(patterns))),
+            elements=len(patterns),
+            flags=[flags] * len(patterns),
+        )
+    except hyperscan.error:
+        return None, None
+    return db, hyperscan.Scratch(db)
 
 
 def unpack(info: int) -> tuple[int, int, int]:

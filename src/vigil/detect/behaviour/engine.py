@@ -243,6 +243,7 @@ class BehaviourEngine:
         if s is None:
             s = self._sites[site] = SiteState(site, self.config.stuffing.max_groups)
         events: list[BehaviourEvent] = []
+        self._paths.classify_many([rec.path for rec in records])
         self._update(self, s, records, events, enrichment, UTC)
         s.table.expire(s.clock, self._ttl)
         self.records_seen += len(records)

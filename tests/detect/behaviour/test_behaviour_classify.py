@@ -127,9 +127,7 @@ def test_classifying_a_batch_equals_classifying_each_path() -> None:
     single = PathClassifier(BehaviourConfig())
     for path in paths:
         assert batch._cache[path] == single._compute(path), path
-    assert sum(bool(unpack(batch._cache[p])[1] & IS_SENSITIVE) for p in paths) >= 2 * len(
-        SENSITIVE
-    )
+    assert sum(bool(unpack(batch._cache[p])[1] & IS_SENSITIVE) for p in paths) >= 2 * len(SENSITIVE)
 
 
 def test_custom_patterns_hyperscan_cannot_compile_still_classify() -> None:

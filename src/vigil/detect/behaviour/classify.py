@@ -16,7 +16,10 @@ from itertools import accumulate
 from typing import Any
 
 from vigil.detect.behaviour.config import BehaviourConfig
-from vigil.detect.matcher import HYPERSCAN_AVAILABLE, hyperscan
+from vigil.detect.matcher import HYPERSCAN_AVAILABLE
+
+if HYPERSCAN_AVAILABLE:
+    import hyperscan
 
 PATH_BITS = 512
 UA_BITS = 256

@@ -6,6 +6,7 @@ Both run over the same batches; they must emit equal events and leave byte-ident
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, timedelta, timezone
 
@@ -13,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.detect.behaviour.support import BROWSER, GOOGLEBOT, T0, rec
-from vigil.detect.behaviour import BehaviourEngine, BehaviourEvent
+from vigil.detect.behaviour import BehaviourEngine, BehaviourEvent, windows
+from vigil.detect.behaviour import _kernel as kernel
 from vigil.detect.behaviour import engine as engine_module
 from vigil.detect.behaviour.windows import ClientState
 from vigil.ingest.records import LogRecord
@@ -138,3 +140,27 @@ def test_a_busy_burst_gives_the_same_events_and_state() -> None:
     ]
     events = _assert_same(records, batch=512)
     assert events
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 100), st.integers(-1, 100)), max_size=60),
+    st.integers(0, 150),
+    st.integers(0, 60),
+)
+def test_compiled_expiry_drops_and_requeues_like_the_python_one(
+    clients: list[tuple[int, int]], now: int, ttl: int
+) -> None:
+    def table() -> OrderedDict[str, ClientState]:
+        entries: OrderedDict[str, ClientState] = OrderedDict()
+        for n, (queued, seen) in enumerate(sorted(clients)):
+            state = ClientState(queued, 60, 10, False)
+            state.last_seen = max(seen, queued) if seen >= 0 else -1
+            entries[f"c{n}"] = state
+        return entries
+
+    compiled, reference = table(), table()
+    assert kernel.expire(compiled, now, ttl) == windows._expire_python(reference, now, ttl)
+    assert [(ip, s.queued, s.last_seen) for ip, s in compiled.items()] == [
+        (ip, s.queued, s.last_seen) for ip, s in reference.items()
+    ]

@@ -95,6 +95,10 @@ cdef class ClientSlots:
     cdef public bint allowed
     cdef public object fired
     cdef public object samples
+    # The latest user-agent text and its classification, kept across generation rolls: most
+    # clients keep one agent, and comparing the text is cheaper than hashing it again.
+    cdef object agent_text
+    cdef object agent_info
 
     def __init__(self, long long t, long long long_gen, long long short_gen, bint allowed):
         self.first_seen = t
@@ -180,7 +184,12 @@ def update(
     emit = engine._emit
     login_update = engine._login
     admit = engine._admit
-    from vigil.detect.behaviour.windows import LongWindow
+    from vigil.detect.behaviour.windows import ClientState, LongWindow
+
+    # Admitting a client needs no Python frame unless the table is full, there are several
+    # sites, or an allowlist must be consulted.
+    cdef bint simple_admit = len(engine._sites) == 1 and not engine._allow
+    cdef Py_ssize_t max_clients = engine.max_clients
 
     cdef object last_ts = None
     cdef long long last_t = 0
@@ -229,7 +238,11 @@ def update(
         ip = rec[F_IP]
         found_ptr = PyDict_GetItem(entries, ip)
         if found_ptr is NULL:
-            st = <ClientSlots>admit(s, ip, t)
+            if simple_admit and len(entries) < max_clients:
+                st = <ClientSlots>ClientState(t, long_gen, short_gen, False)
+                entries[ip] = st
+            else:
+                st = <ClientSlots>admit(s, ip, t)
         else:
             st = <ClientSlots>found_ptr
             if t < st.last_seen:
@@ -239,11 +252,16 @@ def update(
                 st.last_seen = t
             continue
         agent = rec[F_AGENT]
-        found_ptr = PyDict_GetItem(agent_cache, agent)
-        if found_ptr is NULL:
-            ainfo = classify_agent(agent)
+        if st.agent_text is not None and (agent is st.agent_text or agent == st.agent_text):
+            ainfo = st.agent_info
         else:
-            ainfo = <object>found_ptr
+            found_ptr = PyDict_GetItem(agent_cache, agent)
+            if found_ptr is NULL:
+                ainfo = classify_agent(agent)
+            else:
+                ainfo = <object>found_ptr
+            st.agent_text = agent
+            st.agent_info = ainfo
 
         if t >= st.long_start + long_gen:
             st.long_prev = st.long_cur if t < st.long_start + 2 * long_gen else None
@@ -391,3 +409,25 @@ def update(
 
     s.err_req += site_requests
     s.clock = clock
+
+
+def expire(entries, long long now, long long ttl):
+    """`ClientTable.expire` over its entries: drop clients not seen for `ttl`; how many went."""
+    cdef long long cutoff = now - ttl
+    cdef Py_ssize_t dropped = 0
+    cdef ClientSlots st
+    popitem = entries.popitem
+    while entries:
+        ip, value = popitem(False)
+        st = <ClientSlots>value
+        if st.queued >= cutoff:
+            # Everything behind was queued later and seen at least as late: still alive.
+            entries[ip] = st
+            entries.move_to_end(ip, False)
+            break
+        if st.last_seen < cutoff:
+            dropped += 1
+        else:
+            st.queued = now
+            entries[ip] = st
+    return dropped

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from vigil.detect.behaviour.classify import PATH_BITS, UA_BITS
@@ -111,11 +111,13 @@ class _ClientSlots:
         self.samples: list[tuple[int, str, str, int | None]] | None = None
 
 
+_expire: Callable[[OrderedDict[str, ClientState], int, int], int] | None = None
 if TYPE_CHECKING:
     _Slots = _ClientSlots
 else:
     try:
         from vigil.detect.behaviour._kernel import ClientSlots as _Slots
+        from vigil.detect.behaviour._kernel import expire as _expire
         from vigil.detect.behaviour._kernel import set_empty_generation
 
         set_empty_generation(EMPTY_GENERATION)
@@ -282,20 +284,28 @@ class ClientTable:
 
     def expire(self, now: int, ttl: int) -> int:
         """Drop clients not seen for `ttl` seconds; returns how many went."""
-        entries = self.entries
-        cutoff = now - ttl
-        dropped = 0
-        while entries:
-            ip = next(iter(entries))
-            st = entries[ip]
-            if st.queued >= cutoff:
-                # Everything behind was queued later and seen at least as late: still alive.
-                break
-            del entries[ip]
-            if st.last_seen < cutoff:
-                dropped += 1
-            else:
-                st.queued = now
-                entries[ip] = st
+        if _expire is not None:
+            dropped = _expire(self.entries, now, ttl)
+        else:
+            dropped = _expire_python(self.entries, now, ttl)
         self.expired += dropped
         return dropped
+
+
+def _expire_python(entries: OrderedDict[str, ClientState], now: int, ttl: int) -> int:
+    """`ClientTable.expire` in Python (`_kernel.expire` is the same, compiled)."""
+    cutoff = now - ttl
+    dropped = 0
+    while entries:
+        ip = next(iter(entries))
+        st = entries[ip]
+        if st.queued >= cutoff:
+            # Everything behind was queued later and seen at least as late: still alive.
+            break
+        del entries[ip]
+        if st.last_seen < cutoff:
+            dropped += 1
+        else:
+            st.queued = now
+            entries[ip] = st
+    return dropped

@@ -171,7 +171,7 @@ def update(
     error_min = cfg.error_spike.min_errors if cfg.error_spike.enabled else 1 << 62
     agents_min = cfg.ua_rotation.cycling_min_uas if cfg.ua_rotation.enabled else 1 << 62
     cdef double flood_min = engine._flood_floor if cfg.flood.enabled else float(1 << 62)
-    cdef tuple floors = engine._class_floors
+    cdef tuple floor_values = engine._class_floors
     cdef double short_scale = engine._short_scale
     cdef double alpha = cfg.flood.ewma_alpha
     cdef list baselines = s.baselines
@@ -202,213 +202,234 @@ def update(
     cdef object prev
     cdef PyObject* found_ptr
     cdef int cls
-    cdef double sample, floor, base
+    cdef double sample, base
+    # The class baselines live in C for the batch (one update per finished short generation
+    # would box a float each time); the site's lists get them back before anything reads them.
+    cdef double floors[3]
+    cdef double bl[3]
+    cdef long long bn[3]
+    cdef int c
+    if len(baselines) != 3 or len(samples) != 3 or len(floor_values) != 3:
+        raise ValueError("behaviour state must hold one baseline per client class")
+    for c in range(3):
+        floors[c] = floor_values[c]
+        bl[c] = baselines[c]
+        bn[c] = samples[c]
     cdef bint new_agent
     cdef datetime dt
 
-    for index in range(len(records)):
-        rec = <tuple>records[index]
-        ts = rec[F_TS]
-        if ts is None:
-            t = clock
-        else:
-            if ts is last_ts:
-                t = last_t
+    try:
+        for index in range(len(records)):
+            rec = <tuple>records[index]
+            ts = rec[F_TS]
+            if ts is None:
+                t = clock
             else:
-                dt = <datetime>ts
-                if datetime_tzinfo(dt) is utc:
-                    t = _days_from_civil(
-                        datetime_year(dt), datetime_month(dt), datetime_day(dt)
-                    ) * 86400 + (
-                        datetime_hour(dt) * 3600 + datetime_minute(dt) * 60 + datetime_second(dt)
-                    )
+                if ts is last_ts:
+                    t = last_t
                 else:
-                    t = int(ts.timestamp())
-                last_ts = ts
-                last_t = t
-            if t > clock:
-                clock = t
-        path = rec[F_PATH]
-        found_ptr = PyDict_GetItem(path_cache, path)
-        if found_ptr is NULL:
-            pinfo = classify_path(path)
-        else:
-            pinfo = <object>found_ptr
-        path_flags = pinfo & 15
-        ip = rec[F_IP]
-        found_ptr = PyDict_GetItem(entries, ip)
-        if found_ptr is NULL:
-            if simple_admit and len(entries) < max_clients:
-                st = <ClientSlots>ClientState(t, long_gen, short_gen, False)
-                entries[ip] = st
-            else:
-                st = <ClientSlots>admit(s, ip, t)
-        else:
-            st = <ClientSlots>found_ptr
-            if t < st.last_seen:
-                t = st.last_seen
-        if path_flags & IS_HEALTH:
-            if t > st.last_seen:
-                st.last_seen = t
-            continue
-        agent = rec[F_AGENT]
-        if st.agent_text is not None and (agent is st.agent_text or agent == st.agent_text):
-            ainfo = st.agent_info
-        else:
-            found_ptr = PyDict_GetItem(agent_cache, agent)
+                    dt = <datetime>ts
+                    if datetime_tzinfo(dt) is utc:
+                        t = _days_from_civil(
+                            datetime_year(dt), datetime_month(dt), datetime_day(dt)
+                        ) * 86400 + (
+                            datetime_hour(dt) * 3600 + datetime_minute(dt) * 60 + datetime_second(dt)
+                        )
+                    else:
+                        t = int(ts.timestamp())
+                    last_ts = ts
+                    last_t = t
+                if t > clock:
+                    clock = t
+            path = rec[F_PATH]
+            found_ptr = PyDict_GetItem(path_cache, path)
             if found_ptr is NULL:
-                ainfo = classify_agent(agent)
+                pinfo = classify_path(path)
             else:
-                ainfo = <object>found_ptr
-            st.agent_text = agent
-            st.agent_info = ainfo
-
-        if t >= st.long_start + long_gen:
-            st.long_prev = st.long_cur if t < st.long_start + 2 * long_gen else None
-            cur = _empty_generation()
-            st.long_cur = cur
-            st.long_start = t - _pymod(t, long_gen)
-            st.agent = None
-        else:
-            cur = st.long_cur
-        if t >= st.short_start + short_gen:
-            count = st.short_req
-            if count and st.fired is None and not st.allowed:
-                cls = (<tuple>ainfo)[1]
-                sample = count * short_scale
-                floor = floors[cls]
-                if sample > floor:
-                    sample = floor
-                n = samples[cls]
-                if n == 0:
-                    baselines[cls] = sample
+                pinfo = <object>found_ptr
+            path_flags = pinfo & 15
+            ip = rec[F_IP]
+            found_ptr = PyDict_GetItem(entries, ip)
+            if found_ptr is NULL:
+                if simple_admit and len(entries) < max_clients:
+                    st = <ClientSlots>ClientState(t, long_gen, short_gen, False)
+                    entries[ip] = st
                 else:
-                    base = baselines[cls]
-                    baselines[cls] = base + alpha * (sample - base)
-                samples[cls] = n + 1
-            st.short_req_prev = count if t < st.short_start + 2 * short_gen else 0
-            st.short_req = 0
-            st.short_start = t - _pymod(t, short_gen)
-        if t >= site_end:
-            s.err_req += site_requests
-            site_requests = 0
-            s.roll_site(t, long_gen)
-            site_end = s.err_start + long_gen
-        site_requests += 1
-
-        cur[REQ] += 1
-        last = st.last_seen
-        if last >= 0:
-            gap = t - last
-            if gap <= long_gen:
-                cur[GAP_N] += 1
-                if gap:
-                    cur[GAP_SUM] += gap
-                    cur[GAP_SQ] += gap * gap
-        st.last_seen = t
-        st.short_req += 1
-        sent = rec[F_BYTES]
-        if sent:
-            cur[BYTES] += sent
-        method = rec[F_METHOD]
-        if method != "GET":
-            if method == "POST":
-                cur[POST] += 1
-            elif method == "HEAD":
-                cur[HEAD] += 1
+                    st = <ClientSlots>admit(s, ip, t)
             else:
-                cur[OTHER_METHOD] += 1
-        if path_flags & IS_ASSET:
-            cur[ASSET] += 1
-        # The bit as a Python int (a C shift would overflow past 63); 512 of them are shared.
-        position = pinfo >> 16
-        if position < _BIT_COUNT:
-            path_bit = <object>PyTuple_GET_ITEM(_BITS, position)
-        else:
-            path_bit = (<object>1) << position
-        bits = cur[PATH_SET]
-        if not bits & path_bit:
-            cur[PATH_SET] = bits | path_bit
+                st = <ClientSlots>found_ptr
+                if t < st.last_seen:
+                    t = st.last_seen
+            if path_flags & IS_HEALTH:
+                if t > st.last_seen:
+                    st.last_seen = t
+                continue
+            agent = rec[F_AGENT]
+            if st.agent_text is not None and (agent is st.agent_text or agent == st.agent_text):
+                ainfo = st.agent_info
+            else:
+                found_ptr = PyDict_GetItem(agent_cache, agent)
+                if found_ptr is NULL:
+                    ainfo = classify_agent(agent)
+                else:
+                    ainfo = <object>found_ptr
+                st.agent_text = agent
+                st.agent_info = ainfo
 
-        new_agent = False
-        previous_agent = st.agent
-        if ainfo is not previous_agent:
-            agent_bit = (<tuple>ainfo)[0]
-            if previous_agent is None or agent_bit != (<tuple>previous_agent)[0]:
-                if previous_agent is not None:
-                    switches = cur[UA_SWITCH] + 1
-                    cur[UA_SWITCH] = switches
-                    new_agent = not switches & 7
-                bits = cur[UA_SET]
-                if not bits & agent_bit:
-                    cur[UA_SET] = bits | agent_bit
-                    prev = st.long_prev
-                    new_agent = new_agent or prev is None or not (<list>prev)[UA_SET] & agent_bit
-            st.agent = ainfo
+            if t >= st.long_start + long_gen:
+                st.long_prev = st.long_cur if t < st.long_start + 2 * long_gen else None
+                cur = _empty_generation()
+                st.long_cur = cur
+                st.long_start = t - _pymod(t, long_gen)
+                st.agent = None
+            else:
+                cur = st.long_cur
+            if t >= st.short_start + short_gen:
+                count = st.short_req
+                if count and st.fired is None and not st.allowed:
+                    cls = (<tuple>ainfo)[1]
+                    sample = count * short_scale
+                    if sample > floors[cls]:
+                        sample = floors[cls]
+                    if bn[cls] == 0:
+                        bl[cls] = sample
+                    else:
+                        base = bl[cls]
+                        bl[cls] = base + alpha * (sample - base)
+                    bn[cls] += 1
+                st.short_req_prev = count if t < st.short_start + 2 * short_gen else 0
+                st.short_req = 0
+                st.short_start = t - _pymod(t, short_gen)
+            if t >= site_end:
+                s.err_req += site_requests
+                site_requests = 0
+                s.roll_site(t, long_gen)
+                site_end = s.err_start + long_gen
+            site_requests += 1
 
-        status = rec[F_STATUS]
-        if path_flags & IS_SENSITIVE:
-            cur[SENSITIVE_HITS] += 1
-            if status is not None and 200 <= status < 300:
-                cur[SENSITIVE_SERVED] += 1
-            (<object>st).add_sample(t, method, path, status)
-            cur[SENSITIVE_SET] |= path_bit
-            win = LongWindow(cur, st.long_prev)
-            probes = win.distinct_sensitive()
-            if probes >= probe_min and may_fire(st, "probe-burst", t, probes):
-                finding = detectors.probe(st, win, t)
-                emit(s, st, rec, index, t, "probe-burst", finding, events)
-        if status is not None and status >= 400:
-            if status in not_found_statuses:
-                cur[NOT_FOUND] += 1
-                if not path_flags & IS_SENSITIVE:
-                    (<object>st).add_sample(t, method, path, status)
-                prev = st.long_prev
-                nf = cur[NOT_FOUND] + ((<list>prev)[NOT_FOUND] if prev is not None else 0)
-                if nf >= scan_min and may_fire(st, "scan", t, nf):
-                    win = LongWindow(cur, prev)
-                    finding = detectors.scan(st, win, t)
-                    emit(s, st, rec, index, t, "scan", finding, events)
-            elif status == 401:
-                cur[S401] += 1
-            elif status == 403:
-                cur[S403] += 1
-            if status >= 500:
-                cur[S5XX] += 1
-                s.err_5xx += 1
+            cur[REQ] += 1
+            last = st.last_seen
+            if last >= 0:
+                gap = t - last
+                if gap <= long_gen:
+                    cur[GAP_N] += 1
+                    if gap:
+                        cur[GAP_SUM] += gap
+                        cur[GAP_SQ] += gap * gap
+            st.last_seen = t
+            st.short_req += 1
+            sent = rec[F_BYTES]
+            if sent:
+                cur[BYTES] += sent
+            method = rec[F_METHOD]
+            if method != "GET":
+                if method == "POST":
+                    cur[POST] += 1
+                elif method == "HEAD":
+                    cur[HEAD] += 1
+                else:
+                    cur[OTHER_METHOD] += 1
+            if path_flags & IS_ASSET:
+                cur[ASSET] += 1
+            # The bit as a Python int (a C shift would overflow past 63); 512 of them are shared.
+            position = pinfo >> 16
+            if position < _BIT_COUNT:
+                path_bit = <object>PyTuple_GET_ITEM(_BITS, position)
+            else:
+                path_bit = (<object>1) << position
+            bits = cur[PATH_SET]
+            if not bits & path_bit:
+                cur[PATH_SET] = bits | path_bit
+
+            new_agent = False
+            previous_agent = st.agent
+            if ainfo is not previous_agent:
+                agent_bit = (<tuple>ainfo)[0]
+                if previous_agent is None or agent_bit != (<tuple>previous_agent)[0]:
+                    if previous_agent is not None:
+                        switches = cur[UA_SWITCH] + 1
+                        cur[UA_SWITCH] = switches
+                        new_agent = not switches & 7
+                    bits = cur[UA_SET]
+                    if not bits & agent_bit:
+                        cur[UA_SET] = bits | agent_bit
+                        prev = st.long_prev
+                        new_agent = new_agent or prev is None or not (<list>prev)[UA_SET] & agent_bit
+                st.agent = ainfo
+
+            status = rec[F_STATUS]
+            if path_flags & IS_SENSITIVE:
+                cur[SENSITIVE_HITS] += 1
+                if status is not None and 200 <= status < 300:
+                    cur[SENSITIVE_SERVED] += 1
                 (<object>st).add_sample(t, method, path, status)
+                cur[SENSITIVE_SET] |= path_bit
+                win = LongWindow(cur, st.long_prev)
+                probes = win.distinct_sensitive()
+                if probes >= probe_min and may_fire(st, "probe-burst", t, probes):
+                    finding = detectors.probe(st, win, t)
+                    emit(s, st, rec, index, t, "probe-burst", finding, events)
+            if status is not None and status >= 400:
+                if status in not_found_statuses:
+                    cur[NOT_FOUND] += 1
+                    if not path_flags & IS_SENSITIVE:
+                        (<object>st).add_sample(t, method, path, status)
+                    prev = st.long_prev
+                    nf = cur[NOT_FOUND] + ((<list>prev)[NOT_FOUND] if prev is not None else 0)
+                    if nf >= scan_min and may_fire(st, "scan", t, nf):
+                        win = LongWindow(cur, prev)
+                        finding = detectors.scan(st, win, t)
+                        emit(s, st, rec, index, t, "scan", finding, events)
+                elif status == 401:
+                    cur[S401] += 1
+                elif status == 403:
+                    cur[S403] += 1
+                if status >= 500:
+                    cur[S5XX] += 1
+                    s.err_5xx += 1
+                    (<object>st).add_sample(t, method, path, status)
+                    prev = st.long_prev
+                    errors = cur[S5XX] + ((<list>prev)[S5XX] if prev is not None else 0)
+                    if errors >= error_min and may_fire(st, "error-spike", t, errors):
+                        s.err_req += site_requests
+                        site_requests = 0
+                        win = LongWindow(cur, prev)
+                        finding = detectors.error_spike(
+                            st, win, t, s.err_req + s.err_req_prev, s.err_5xx + s.err_5xx_prev
+                        )
+                        emit(s, st, rec, index, t, "error-spike", finding, events)
+            if pinfo & 0xFFF0:
+                login_update(
+                    s, st, rec, index, t, (pinfo >> 4 & 4095) - 1, status, events, enrichment
+                )
+            if new_agent:
                 prev = st.long_prev
-                errors = cur[S5XX] + ((<list>prev)[S5XX] if prev is not None else 0)
-                if errors >= error_min and may_fire(st, "error-spike", t, errors):
-                    s.err_req += site_requests
-                    site_requests = 0
+                agents = (
+                    cur[UA_SET] | ((<list>prev)[UA_SET] if prev is not None else 0)
+                ).bit_count()
+                if agents >= agents_min and may_fire(st, "ua-rotation", t, agents):
                     win = LongWindow(cur, prev)
-                    finding = detectors.error_spike(
-                        st, win, t, s.err_req + s.err_req_prev, s.err_5xx + s.err_5xx_prev
-                    )
-                    emit(s, st, rec, index, t, "error-spike", finding, events)
-        if pinfo & 0xFFF0:
-            login_update(
-                s, st, rec, index, t, (pinfo >> 4 & 4095) - 1, status, events, enrichment
-            )
-        if new_agent:
-            prev = st.long_prev
-            agents = (
-                cur[UA_SET] | ((<list>prev)[UA_SET] if prev is not None else 0)
-            ).bit_count()
-            if agents >= agents_min and may_fire(st, "ua-rotation", t, agents):
-                win = LongWindow(cur, prev)
-                finding = detectors.ua_rotation(st, win, t)
-                emit(s, st, rec, index, t, "ua-rotation", finding, events)
-        short = st.short_req + st.short_req_prev
-        if short >= flood_min and may_fire(st, "flood", t, short):
-            (<object>st).add_sample(t, method, path, status)
-            win = LongWindow(cur, st.long_prev)
-            finding = detectors.flood(st, win, t, short, s.baseline((<tuple>ainfo)[1]))
-            emit(s, st, rec, index, t, "flood", finding, events)
+                    finding = detectors.ua_rotation(st, win, t)
+                    emit(s, st, rec, index, t, "ua-rotation", finding, events)
+            short = st.short_req + st.short_req_prev
+            if short >= flood_min and may_fire(st, "flood", t, short):
+                (<object>st).add_sample(t, method, path, status)
+                _store_baselines(baselines, samples, bl, bn)
+                win = LongWindow(cur, st.long_prev)
+                finding = detectors.flood(st, win, t, short, s.baseline((<tuple>ainfo)[1]))
+                emit(s, st, rec, index, t, "flood", finding, events)
 
+    finally:
+        _store_baselines(baselines, samples, bl, bn)
     s.err_req += site_requests
     s.clock = clock
+
+
+cdef inline void _store_baselines(list baselines, list samples, double* bl, long long* bn):
+    cdef int c
+    for c in range(3):
+        baselines[c] = bl[c]
+        samples[c] = bn[c]
 
 
 def expire(entries, long long now, long long ttl):

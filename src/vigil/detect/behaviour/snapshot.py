@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from vigil.detect.behaviour.campaigns import LoginCampaign, episode_state
+from vigil.detect.behaviour.classify import CLASS_NAMES
 from vigil.detect.behaviour.config import BehaviourConfig
 from vigil.detect.behaviour.windows import BITMAP_SLOTS, GEN_SIZE, LOGINS, ClientState
 from vigil.errors import InputError
@@ -167,6 +168,8 @@ def decode(config: BehaviourConfig, data: bytes) -> dict[str, SiteState]:
             s.clock = int(raw["clock"])
             s.baselines = [float(x) for x in raw["baselines"]]
             s.baseline_samples = [int(x) for x in raw["baseline_samples"]]
+            if len(s.baselines) != len(CLASS_NAMES) or len(s.baseline_samples) != len(CLASS_NAMES):
+                raise ValueError("one baseline per client class expected")
             (s.err_start, s.err_req, s.err_5xx, s.err_req_prev, s.err_5xx_prev) = (
                 int(x) for x in raw["site_errors"]
             )

@@ -10,10 +10,11 @@ least recently seen first (see `ClientTable`); entries idle for longer than thei
 are swept per batch.
 
 Measured cost per tracked client (benchmarks/bench_behaviour.py, tracemalloc, CPython 3.11,
-including its share of the path and agent caches): about 0.7 KB for an ordinary visitor (a page
-and its assets) and about 3 KB for a busy one (both generations, six evidence samples, login
-counters, an open episode). The default cap of 100,000 clients therefore bounds the windows to
-roughly 70 MB on ordinary traffic and about 300 MB in the worst case.
+including its share of the path and agent caches): with the compiled state, about 0.55 KB for
+an ordinary visitor (a page and its assets) and about 2.8 KB for a busy one (both generations,
+six evidence samples, login counters, an open episode); the pure-Python state takes about 0.7
+and 3 KB. The default cap of 100,000 clients therefore bounds the windows to roughly 55-70 MB
+on ordinary traffic and about 300 MB in the worst case.
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -28,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vigil.detect.behaviour import snapshot as snapshot_codec
+from vigil.detect.behaviour import windows
 from vigil.detect.behaviour.campaigns import CampaignTable, LoginCampaign, stuffing_finding
 from vigil.detect.behaviour.classify import (
     BOT,
@@ -124,9 +124,8 @@ def _kernel_matches() -> bool:
     """Whether the compiled loop was built from this source's record and slot layout."""
     if _kernel is None:
         return False
-    slots = sys.modules[ClientTable.__module__].__dict__
     fields_ok = all(LogRecord._fields.index(f) == i for f, i in _kernel.RECORD_FIELDS.items())
-    slots_ok = all(slots[name] == i for name, i in _kernel.SLOTS.items())
+    slots_ok = all(getattr(windows, name) == i for name, i in _kernel.SLOTS.items())
     if fields_ok and slots_ok:
         return True
     _log.warning("the compiled behaviour loop is out of date; using the Python loop (rebuild)")

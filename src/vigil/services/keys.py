@@ -26,6 +26,7 @@ Scope = Literal["read", "write", "admin"]
 SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
 SCOPE_RANK = {scope: rank for rank, scope in enumerate(SCOPES)}
 KEY_PATTERN = re.compile(r"vgl_([0-9a-f]{12})_[A-Za-z0-9_-]{43}")
+PREFIX_PATTERN = re.compile(r"[0-9a-f]{12}")
 SITE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 _DUMMY_HASH = hashlib.sha256(b"vigil-no-such-key").hexdigest()
@@ -51,8 +52,10 @@ def hash_key(key: str) -> str:
 
 
 def generate_key() -> tuple[str, str]:
-    """A new random key and its prefix."""
+    """A new random key and its prefix, which always holds a letter so it never reads as an id."""
     prefix = secrets.token_hex(6)
+    while prefix.isdigit():
+        prefix = secrets.token_hex(6)
     return f"vgl_{prefix}_{secrets.token_urlsafe(32)}", prefix
 
 
@@ -98,15 +101,20 @@ async def list_keys(session: AsyncSession, *, include_revoked: bool = True) -> l
 
 
 async def revoke_key(session: AsyncSession, ident: str | int) -> ApiKey | None:
-    """Revoke the key with this id or prefix; None if there is none. Revoking twice is a no-op."""
-    if isinstance(ident, int) or ident.isdigit():
+    """Revoke the key with this id or prefix; None if there is none. Revoking twice is a no-op.
+
+    A string that looks like a prefix is looked up as one first: keys issued before prefixes
+    always held a letter may have an all-digit prefix, which must not revoke some other row.
+    """
+    row = None
+    if isinstance(ident, str) and PREFIX_PATTERN.fullmatch(ident):
+        stmt = select(ApiKey).where(ApiKey.prefix == ident)
+        row = (await session.scalars(stmt)).one_or_none()
+    if row is None and (isinstance(ident, int) or ident.isdigit()):
         number = int(ident)
         if not 0 < number < 2**63:
             return None
-        stmt = select(ApiKey).where(ApiKey.id == number)
-    else:
-        stmt = select(ApiKey).where(ApiKey.prefix == ident)
-    row = (await session.scalars(stmt)).one_or_none()
+        row = (await session.scalars(select(ApiKey).where(ApiKey.id == number))).one_or_none()
     if row is not None and row.revoked_at is None:
         row.revoked_at = datetime.now(UTC)
         await session.flush()

@@ -48,28 +48,21 @@ async def test_an_all_digit_prefix_revokes_its_own_key_not_the_row_with_that_id(
 ) -> None:
     now = datetime.now(UTC)
     async with get_db_context() as session:
-        session.add_all(
-            [
+        for ident, name, prefix in (
+            (123456789012, "by-id", "abcdefabcdef"),
+            (7, "digits", "123456789012"),
+        ):
+            session.add(
                 ApiKey(
-                    id=123456789012,
-                    name="by-id",
-                    prefix="abcdefabcdef",
+                    id=ident,
+                    name=name,
+                    prefix=prefix,
                     key_hash="x",
                     scope="read",
                     sites=[],
                     created_at=now,
-                ),
-                ApiKey(
-                    id=7,
-                    name="digits",
-                    prefix="123456789012",
-                    key_hash="y",
-                    scope="read",
-                    sites=[],
-                    created_at=now,
-                ),
-            ]
-        )
+                )
+            )
     async with get_db_context() as session:
         revoked = await revoke_key(session, "123456789012")
         assert revoked is not None and revoked.name == "digits"

@@ -61,10 +61,18 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--mode", choices=["rules", "hybrid"], default="rules")
     parser.add_argument("--store-postgres", metavar="ADMIN_URL", default=None)
+    parser.add_argument(
+        "--behaviour-process",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="run the behaviour windows in a second process (auto: vigil's own choice)",
+    )
     args = parser.parse_args()
     ensure_log(args.log, args.lines)
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     env["VIGIL_DETECTION_MODE"] = args.mode
+    if args.behaviour_process != "auto":
+        env["VIGIL_BEHAVIOUR_PROCESS"] = "true" if args.behaviour_process == "on" else "false"
     extra: list[str] = []
     db_url = None
     if args.store_postgres:

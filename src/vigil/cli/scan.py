@@ -6,7 +6,9 @@ import asyncio
 import csv
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,14 @@ from vigil.runtime import tune_gc
 
 if TYPE_CHECKING:
     from vigil.pipeline.analyze import Analyzer, ScoredBatch
+
+
+PREFETCH_BATCHES = 4
+"""Batches handed to the behaviour process ahead of the one being analysed."""
+
+
+SCAN_STORE_MERGE_LINES = 32_768
+"""Lines a scan may store in one transaction when the store is behind (see the pipeline)."""
 
 
 class Output(StrEnum):
@@ -225,11 +235,23 @@ def _scan_no_store(
     jsonl_all: bool,
     total: int | None,
 ) -> None:
+    # With a behaviour process, batches are handed to it a few ahead of their analysis here,
+    # so that both processes stay busy.
+    ahead = PREFETCH_BATCHES if analyzer.behaviour_process is not None else 0
+    pending: deque[tuple[LineBatch, Future[Any] | None]] = deque()
+
+    def analyze_waiting(keep: int) -> None:
+        while len(pending) > keep:
+            batch, prefetched = pending.popleft()
+            _report(analyzer.analyze(batch, prefetched=prefetched), summary, writer, jsonl_all)
+
     with _progress(total) as progress:
         tracker = _ProgressTracker(progress, total)
         for batch, consumed in _batches(paths, settings):
-            _report(analyzer.analyze(batch), summary, writer, jsonl_all)
+            pending.append((batch, analyzer.prefetch(batch)))
+            analyze_waiting(ahead)
             tracker.update(batch.source, consumed, summary.lines)
+        analyze_waiting(0)
 
 
 async def _scan_store(
@@ -262,14 +284,17 @@ async def _scan_store(
         summary.stored_events += len(result.events)
         incident_ids.update(e["incident_id"] for e in result.events if e["incident_id"])
 
+    # Room for a full transaction's worth of batches between analysis and the store.
+    queue_size = max(settings.queue_size, 2 * SCAN_STORE_MERGE_LINES // settings.batch_size)
     pipeline = Pipeline(
-        settings,
+        settings.model_copy(update={"queue_size": queue_size}),
         analyzer=analyzer,
         store=StoreSink(settings),
         broker=broker,
         webhooks=webhooks,
         on_scored=scored_cb,
         on_stored=stored_cb,
+        store_merge_lines=SCAN_STORE_MERGE_LINES,
     )
     await pipeline.start()
     try:
@@ -315,18 +340,24 @@ def scan(
     settings = settings_with(
         log_format=log_format or fmt, site=site, detection_mode=mode, paranoia_level=paranoia
     )
+    from vigil.pipeline import behaviour_process
     from vigil.pipeline.setup import build_analyzer
 
     total = _total_bytes(paths)
     analyzer = build_analyzer(settings, keep_results=jsonl_all, enrich=not no_store)
+    if behaviour_process.wanted(settings, total):
+        analyzer.behaviour_process = behaviour_process.BehaviourProcess(settings)
     tune_gc()
     summary = ScanSummary()
     writer = _ThreatWriter(output)
     started = time.perf_counter()
-    if no_store:
-        _scan_no_store(paths, analyzer, settings, summary, writer, jsonl_all, total)
-    else:
-        asyncio.run(_scan_store(paths, analyzer, settings, summary, writer, jsonl_all, total))
+    try:
+        if no_store:
+            _scan_no_store(paths, analyzer, settings, summary, writer, jsonl_all, total)
+        else:
+            asyncio.run(_scan_store(paths, analyzer, settings, summary, writer, jsonl_all, total))
+    finally:
+        analyzer.close()
     summary.seconds = time.perf_counter() - started
     summary.format = analyzer.parser.describe()
     if settings.log_format == "auto":

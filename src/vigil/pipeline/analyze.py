@@ -7,14 +7,16 @@ async pipeline calls it once per batch.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import compress, repeat
 from operator import attrgetter, ne
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vigil.config import Settings
 from vigil.detect.behaviour import BehaviourEngine
@@ -22,6 +24,12 @@ from vigil.detect.engine import DetectionEngine
 from vigil.enrich import Enricher
 from vigil.ingest.parser import LogParser, build_parser
 from vigil.ingest.records import DeadLetter, LineBatch, LogRecord, event_key
+
+if TYPE_CHECKING:
+    from vigil.detect.behaviour import BehaviourEvent
+    from vigil.pipeline.behaviour_process import BehaviourProcess, BehaviourResult
+
+log = logging.getLogger(__name__)
 
 _OBSERVED_AT = attrgetter("observed_at")
 _MALFORMED = attrgetter("malformed")
@@ -126,7 +134,7 @@ def merge_scored(batches: Sequence[ScoredBatch]) -> ScoredBatch:
     )
 
 
-class _ClientFacts(Mapping[str, Mapping[str, Any]]):
+class ClientFacts(Mapping[str, Mapping[str, Any]]):
     """Country and ASN per client, looked up only for the clients a detector asks about."""
 
     def __init__(self, enricher: Enricher) -> None:
@@ -193,6 +201,7 @@ class Analyzer:
         # Enrichment is for stored events; a scan that stores nothing skips it.
         self.enrich = enrich
         self.models: Any = None
+        self.behaviour_process: BehaviourProcess | None = None
         self._line_numbers: dict[tuple[str, str], int] = {}
         self._hour_of: dict[datetime | None, datetime] = {}
         self.timings: Counter[str] = Counter()
@@ -201,8 +210,27 @@ class Analyzer:
     def detection_mode(self) -> str:
         return "hybrid" if self.models is not None else "rules"
 
-    def analyze(self, batch: LineBatch, site: str | None = None) -> ScoredBatch:
+    def prefetch(self, batch: LineBatch, site: str | None = None) -> Future[BehaviourResult] | None:
+        """Hand `batch` to the behaviour process now, if there is one; pass the result to
+        `analyze`. Every batch must then be prefetched, and analysed in the same order."""
+        process = self.behaviour_process
+        if process is None:
+            return None
+        try:
+            return process.submit(batch, site or self.site)
+        except RuntimeError as exc:  # the pool is broken or shut down
+            self._drop_behaviour_process(exc)
+            return None
+
+    def analyze(
+        self,
+        batch: LineBatch,
+        site: str | None = None,
+        prefetched: Future[BehaviourResult] | None = None,
+    ) -> ScoredBatch:
         site = site or self.site
+        if prefetched is None:
+            prefetched = self.prefetch(batch, site)
         clock = time.perf_counter
         t0 = clock()
         parsed = self.parser.parse_batch(batch)
@@ -213,9 +241,7 @@ class Analyzer:
         models = self.models  # read once: a hot swap takes effect at the next batch
         model_scores = models.score_batch(records, detections) if models is not None else None
         t3 = clock()
-        behaviour_events = self.behaviour.process_batch(
-            records, site=site, enrichment=_ClientFacts(self.enricher)
-        )
+        behaviour_events, process_seconds = self._behaviour_events(records, site, prefetched)
         t4 = clock()
 
         threats: list[Threat] = []
@@ -329,6 +355,10 @@ class Analyzer:
             "behaviour": t4 - t3,
             "score": t5 - t4,
         }
+        if process_seconds is not None:
+            # Time the behaviour process spent on this batch, alongside this process's stages;
+            # "behaviour" above is then only the wait for its result.
+            timings["behaviour_process"] = process_seconds
         self.timings.update(timings)
         return ScoredBatch(
             source=batch.source,
@@ -344,6 +374,51 @@ class Analyzer:
             results=results,
             timings=timings,
         )
+
+    def _behaviour_events(
+        self,
+        records: list[LogRecord],
+        site: str,
+        prefetched: Future[BehaviourResult] | None,
+    ) -> tuple[list[BehaviourEvent], float | None]:
+        """The batch's behaviour events, and the behaviour process's time on it if it ran there."""
+        if not self.settings.behaviour_enabled:
+            return [], None
+        # A result from a process already given up on is ignored: this process's windows
+        # took over from that batch on, and must see every later one.
+        if prefetched is not None and self.behaviour_process is not None:
+            try:
+                result = prefetched.result()
+            except Exception as exc:  # the child died or failed on this batch
+                self._drop_behaviour_process(exc)
+            else:
+                if result.records == len(records):
+                    return result.events, result.seconds
+                self._drop_behaviour_process(
+                    RuntimeError(f"it parsed {result.records} records, this process {len(records)}")
+                )
+        events = self.behaviour.process_batch(
+            records, site=site, enrichment=ClientFacts(self.enricher)
+        )
+        return events, None
+
+    def _drop_behaviour_process(self, reason: BaseException) -> None:
+        """Carry on in this process: its own behaviour windows take over (they start empty)."""
+        process, self.behaviour_process = self.behaviour_process, None
+        if process is None:
+            return
+        log.error(
+            "event=behaviour_process_lost error=%s; behaviour windows continue in the main "
+            "process and start empty",
+            reason or type(reason).__name__,
+        )
+        process.close()
+
+    def close(self) -> None:
+        """Stop the behaviour process, if any."""
+        process, self.behaviour_process = self.behaviour_process, None
+        if process is not None:
+            process.close()
 
     def _enrich(self, threats: list[Threat]) -> None:
         for threat in threats:

@@ -19,9 +19,10 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vigil import metrics
 from vigil.config import Settings
@@ -33,11 +34,16 @@ from vigil.sinks.broker import Broker
 from vigil.sinks.store import StoreResult, StoreSink
 from vigil.sinks.webhooks import WebhookNotifier
 
+if TYPE_CHECKING:
+    from vigil.pipeline.behaviour_process import BehaviourResult
+
 log = logging.getLogger(__name__)
 
 _STOP = object()
 STORE_MERGE_LINES = 8192
-"""Lines of waiting batches of one file the store may write in one transaction."""
+"""Lines of waiting batches of one file the store may write in one transaction, by default.
+`vigil scan` allows more: it is after throughput, and a bigger transaction spreads the fixed
+cost of one (checkpoint, incident lookups, round trips) over more lines."""
 
 
 @dataclass(slots=True)
@@ -67,6 +73,7 @@ class _Queued:
     batch: LineBatch
     site: str | None
     read_at: float
+    prefetched: Future[BehaviourResult] | None = None
 
 
 @dataclass
@@ -94,6 +101,7 @@ class Pipeline:
         on_scored: Callable[[ScoredBatch], None] | None = None,
         on_stored: Callable[[ScoredBatch, StoreResult], Awaitable[None] | None] | None = None,
         snapshot_path: Path | None = None,
+        store_merge_lines: int = STORE_MERGE_LINES,
     ) -> None:
         self.settings = settings
         self.analyzer = analyzer or Analyzer(settings)
@@ -114,6 +122,7 @@ class Pipeline:
         self.started_at = time.time()
         self.db_healthy = True
         self.snapshot_path = snapshot_path
+        self.store_merge_lines = store_merge_lines
         self._snapshot_every = settings.behaviour_snapshot_seconds
         self._last_snapshot = time.monotonic()
         self._base_exclusions = self.analyzer.detection.exclusions
@@ -198,7 +207,10 @@ class Pipeline:
     async def submit(self, batch: LineBatch, site: str | None = None) -> None:
         """Queue a batch, waiting while the pipeline is full (backpressure, never a drop)."""
         metrics.LINES_IN.labels(batch.source).inc(len(batch.lines))
-        await self._raw.put(_Queued(batch, site, time.time()))
+        queued = _Queued(batch, site, time.time())
+        await self._raw.put(queued)
+        # Handed to the behaviour process (if any) in queue order, the order of analysis.
+        queued.prefetched = self.analyzer.prefetch(batch, site)
         metrics.QUEUE_DEPTH.labels("analyze").set(self._raw.qsize())
 
     def try_submit(self, source: str, lines: list[bytes], site: str | None = None) -> bool:
@@ -219,7 +231,7 @@ class Pipeline:
             end_offset=offsets[-1] + 1 if offsets else start,
         )
         metrics.LINES_IN.labels(batch.source).inc(len(lines))
-        self._raw.put_nowait(_Queued(batch, site, time.time()))
+        self._raw.put_nowait(_Queued(batch, site, time.time(), self.analyzer.prefetch(batch, site)))
         return True
 
     # ------------------------------------------------------------------- stages
@@ -234,7 +246,7 @@ class Pipeline:
             counters.lines_in += len(item.batch.lines)
             started = time.perf_counter()
             try:
-                scored = self.analyzer.analyze(item.batch, item.site)
+                scored = self.analyzer.analyze(item.batch, item.site, item.prefetched)
             except Exception:
                 # A bug in a detector must not stop ingestion: the batch is retried line by
                 # line into dead letters so nothing accepted is lost.
@@ -301,7 +313,7 @@ class Pipeline:
             # lookups, round trips) is then paid once for all of them.
             group = [scored]
             lines = scored.lines
-            while lines < STORE_MERGE_LINES and not self._scored.empty():
+            while lines < self.store_merge_lines and not self._scored.empty():
                 following = self._scored.get_nowait()
                 if following is _STOP or following.origin != scored.origin:
                     held = following

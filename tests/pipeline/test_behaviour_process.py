@@ -1,0 +1,167 @@
+"""The behaviour windows in a second process give the same verdicts as in one, and losing the
+child never loses a batch: the main process's own windows take over."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import make_settings
+from vigil.cli.app import app
+from vigil.config import Settings
+from vigil.ingest.records import LineBatch
+from vigil.pipeline.analyze import Analyzer, ScoredBatch
+from vigil.pipeline.behaviour_process import (
+    LARGE_INPUT_BYTES,
+    BehaviourProcess,
+    BehaviourResult,
+    wanted,
+)
+from vigil.simulate.mix import mixed_lines
+
+BATCH = 512
+
+
+@pytest.fixture(scope="module")
+def lines() -> list[bytes]:
+    """Mixed traffic with every behaviour scenario in it, a few thousand lines."""
+    return [text.encode() for text, _label in mixed_lines(6000, seed=7)]
+
+
+def _settings(tmp_path: Path, **overrides: Any) -> Settings:
+    return make_settings(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}", **overrides)
+
+
+def _batches(lines: list[bytes]) -> Iterator[LineBatch]:
+    for start in range(0, len(lines), BATCH):
+        chunk = lines[start : start + BATCH]
+        offsets = [(start + i) * 300 for i in range(len(chunk))]
+        yield LineBatch("mixed.log", "f1", chunk, offsets, offsets[-1] + 300)
+
+
+def _verdicts(scored: list[ScoredBatch]) -> list[tuple[Any, ...]]:
+    return [
+        (t.key, t.severity, t.score, tuple(t.categories), t.detection_mode)
+        for batch in scored
+        for t in batch.threats
+    ]
+
+
+def _analyze_all(analyzer: Analyzer, lines: list[bytes], ahead: int) -> list[ScoredBatch]:
+    """Prefetch `ahead` batches before analysing each, as `vigil scan` does."""
+    batches = list(_batches(lines))
+    pending = [analyzer.prefetch(b) for b in batches[:ahead]]
+    out = []
+    for i, batch in enumerate(batches):
+        if i + ahead < len(batches):
+            pending.append(analyzer.prefetch(batches[i + ahead]))
+        out.append(analyzer.analyze(batch, prefetched=pending.pop(0) if ahead else None))
+    return out
+
+
+def test_the_child_finds_what_one_process_finds(tmp_path: Path, lines: list[bytes]) -> None:
+    settings = _settings(tmp_path, detection_mode="rules")
+    alone = _analyze_all(Analyzer(settings, keep_results=True), lines, ahead=0)
+    helped = Analyzer(settings, keep_results=True)
+    helped.behaviour_process = BehaviourProcess(settings)
+    try:
+        with_child = _analyze_all(helped, lines, ahead=4)
+        assert helped.behaviour_process is not None, "the child was given up on"
+    finally:
+        helped.close()
+    behaviour = [v for v in _verdicts(alone) if v[4] == "behaviour"]
+    assert len(behaviour) >= 5, "the scenarios should make the behaviour windows fire"
+    assert _verdicts(with_child) == _verdicts(alone)
+    assert [b.results for b in with_child] == [b.results for b in alone]
+    assert all("behaviour_process" in b.timings for b in with_child)
+
+
+def test_a_lost_child_hands_over_to_this_process(
+    tmp_path: Path, lines: list[bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = _settings(tmp_path, detection_mode="rules")
+    analyzer = Analyzer(settings)
+    process = BehaviourProcess(settings)
+    analyzer.behaviour_process = process
+    batches = list(_batches(lines))
+    try:
+        first = analyzer.analyze(batches[0])
+        assert "behaviour_process" in first.timings
+        prefetched = [analyzer.prefetch(b) for b in batches[1:4]]
+        for child in list(process._pool._processes.values()):
+            child.kill()
+        with caplog.at_level(logging.ERROR):
+            rest = [
+                analyzer.analyze(b, prefetched=f)
+                for b, f in zip(batches[1:4], prefetched, strict=True)
+            ]
+            rest += [analyzer.analyze(b) for b in batches[4:]]
+    finally:
+        analyzer.close()
+    assert analyzer.behaviour_process is None
+    assert "behaviour_process_lost" in caplog.text
+    scored = [first, *rest]
+    assert sum(b.lines for b in scored) == len(lines)
+    assert sum(b.records + len(b.dead_letters) for b in scored) == len(lines)
+    # Every batch after the loss was analysed here, windows and all.
+    assert all("behaviour_process" not in b.timings for b in rest)
+    assert any(t.detection_mode == "behaviour" for b in rest for t in b.threats)
+
+
+def test_a_child_that_disagrees_is_given_up_on(tmp_path: Path, lines: list[bytes]) -> None:
+    settings = _settings(tmp_path, detection_mode="rules")
+    analyzer = Analyzer(settings)
+    analyzer.behaviour_process = BehaviourProcess(settings)
+    batch = next(_batches(lines))
+    wrong: Future[BehaviourResult] = Future()
+    wrong.set_result(BehaviourResult(records=1, events=[], seconds=0.0))
+    try:
+        scored = analyzer.analyze(batch, prefetched=wrong)
+    finally:
+        analyzer.close()
+    assert analyzer.behaviour_process is None
+    assert scored.records + len(scored.dead_letters) == len(batch.lines)
+    assert "behaviour_process" not in scored.timings
+
+
+def test_behaviour_can_be_switched_off(tmp_path: Path, lines: list[bytes]) -> None:
+    on = _analyze_all(Analyzer(_settings(tmp_path, detection_mode="rules")), lines, ahead=0)
+    off_settings = _settings(tmp_path, detection_mode="rules", behaviour_enabled=False)
+    off = _analyze_all(Analyzer(off_settings), lines, ahead=0)
+    assert any(v[4] == "behaviour" for v in _verdicts(on))
+    assert _verdicts(off) == [v for v in _verdicts(on) if v[4] != "behaviour"]
+    assert not wanted(off_settings, None)
+
+
+def test_when_the_process_is_wanted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    auto = _settings(tmp_path)
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1})
+    assert wanted(auto, None)  # stdin: size unknown
+    assert wanted(auto, LARGE_INPUT_BYTES)
+    assert not wanted(auto, LARGE_INPUT_BYTES - 1)
+    assert wanted(_settings(tmp_path, behaviour_process=True), 10)
+    assert not wanted(_settings(tmp_path, behaviour_process=False), None)
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0})
+    assert not wanted(auto, None)
+
+
+def test_scan_prints_the_same_lines_with_and_without_the_child(
+    tmp_path: Path, lines: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "mixed.log"
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    monkeypatch.setenv("VIGIL_DETECTION_MODE", "rules")
+    outputs = []
+    for flag in ("false", "true"):
+        monkeypatch.setenv("VIGIL_BEHAVIOUR_PROCESS", flag)
+        result = CliRunner().invoke(app, ["scan", str(log), "--no-store", "--jsonl-all"])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1]
+    assert '"behaviour:' in outputs[0]

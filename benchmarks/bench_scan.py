@@ -63,10 +63,10 @@ def main() -> None:
     parser.add_argument("--mode", choices=["rules", "hybrid"], default="rules")
     parser.add_argument("--store-postgres", metavar="ADMIN_URL", default=None)
     parser.add_argument(
-        "--behaviour-process",
+        "--helper",
         choices=["auto", "on", "off"],
         default="auto",
-        help="run the behaviour windows in a second process (auto: vigil's own choice)",
+        help="share the analysis with a helper process (auto: vigil's own choice)",
     )
     parser.add_argument(
         "--behaviour-cost",
@@ -77,8 +77,8 @@ def main() -> None:
     ensure_log(args.log, args.lines)
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     env["VIGIL_DETECTION_MODE"] = args.mode
-    if args.behaviour_process != "auto":
-        env["VIGIL_BEHAVIOUR_PROCESS"] = "true" if args.behaviour_process == "on" else "false"
+    if args.helper != "auto":
+        env["VIGIL_HELPER_PROCESS"] = "true" if args.helper == "on" else "false"
     extra: list[str] = []
     db_url = None
     if args.store_postgres:

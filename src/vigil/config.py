@@ -101,10 +101,11 @@ class Settings(BaseSettings):
     behaviour_enabled: bool = Field(
         True, description="run the behaviour windows (scans, floods, brute force, stuffing)"
     )
-    behaviour_process: bool | None = Field(
+    helper_process: bool | None = Field(
         None,
-        description="vigil scan runs the behaviour windows in a second process (default: when "
-        "the machine has two or more cores and the input is large)",
+        description="vigil scan shares its analysis with a second process, which keeps the "
+        "behaviour windows and detects some batches (default: when the machine has two or "
+        "more cores and the input is large)",
     )
     behaviour_snapshot_seconds: float = Field(
         30.0, gt=0, description="how often vigil serve snapshots behaviour windows"

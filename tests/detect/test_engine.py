@@ -149,3 +149,20 @@ rules:
     settings = load_settings(rules_dirs=str(tmp_path))
     eng = DetectionEngine.from_settings(settings)
     assert "site-internal-debug-flag" in rule_ids(detect(eng, "GET /?__debug=1 HTTP/1.1"))
+
+
+def test_verdicts_cross_a_process_boundary_unchanged() -> None:
+    from vigil.detect.exclusions import ExclusionSet
+    from vigil.detect.result import CLEAN, decode_detections, encode_detections
+
+    eng = DetectionEngine(shipped_rules(), exclusions=ExclusionSet(allow_ips=("192.0.2.9",)))
+    requests = [BENIGN, "GET /x?id=1+or+1%3D1 HTTP/1.1", BENIGN, "GET /.git/config HTTP/1.1"]
+    records = [record_from_request(r, offset=i) for i, r in enumerate(requests)]
+    records.append(record_from_request("GET /x?f=../../etc/passwd HTTP/1.1", client_ip="192.0.2.9"))
+    verdicts = eng.detect_batch(records)
+    assert verdicts[0] is CLEAN and verdicts[-1].allowlisted == "ip"
+    decoded = decode_detections(encode_detections(verdicts))
+    assert decoded == verdicts
+    assert decoded[0] is CLEAN and decoded[2] is CLEAN
+    assert [type(m) for m in decoded[1].matches] == [type(m) for m in verdicts[1].matches]
+    assert decode_detections(encode_detections([])) == []

@@ -8,7 +8,6 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,10 +26,11 @@ from vigil.runtime import tune_gc
 
 if TYPE_CHECKING:
     from vigil.pipeline.analyze import Analyzer, ScoredBatch
+    from vigil.pipeline.helper_process import Prefetched
 
 
 PREFETCH_BATCHES = 4
-"""Batches handed to the behaviour process ahead of the one being analysed."""
+"""Batches handed to the helper process ahead of the one being analysed."""
 
 
 SCAN_STORE_MERGE_LINES = 32_768
@@ -235,10 +235,10 @@ def _scan_no_store(
     jsonl_all: bool,
     total: int | None,
 ) -> None:
-    # With a behaviour process, batches are handed to it a few ahead of their analysis here,
-    # so that both processes stay busy.
-    ahead = PREFETCH_BATCHES if analyzer.behaviour_process is not None else 0
-    pending: deque[tuple[LineBatch, Future[Any] | None]] = deque()
+    # With a helper process, batches are handed to it a few ahead of their analysis here, so
+    # that both processes stay busy.
+    ahead = PREFETCH_BATCHES if analyzer.helper is not None else 0
+    pending: deque[tuple[LineBatch, Prefetched | None]] = deque()
 
     def analyze_waiting(keep: int) -> None:
         while len(pending) > keep:
@@ -340,13 +340,13 @@ def scan(
     settings = settings_with(
         log_format=log_format or fmt, site=site, detection_mode=mode, paranoia_level=paranoia
     )
-    from vigil.pipeline import behaviour_process
+    from vigil.pipeline import helper_process
     from vigil.pipeline.setup import build_analyzer
 
     total = _total_bytes(paths)
     analyzer = build_analyzer(settings, keep_results=jsonl_all, enrich=not no_store)
-    if behaviour_process.wanted(settings, total):
-        analyzer.behaviour_process = behaviour_process.BehaviourProcess(settings)
+    if helper_process.wanted(settings, total):
+        analyzer.helper = helper_process.HelperProcess(settings)
     tune_gc()
     summary = ScanSummary()
     writer = _ThreatWriter(output)

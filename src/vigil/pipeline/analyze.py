@@ -11,7 +11,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import compress, repeat
@@ -21,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 from vigil.config import Settings
 from vigil.detect.behaviour import BehaviourEngine
 from vigil.detect.engine import DetectionEngine
+from vigil.detect.result import decode_detections
 from vigil.enrich import Enricher
 from vigil.ingest.parser import LogParser, build_parser
 from vigil.ingest.records import DeadLetter, LineBatch, LogRecord, event_key
 
 if TYPE_CHECKING:
-    from vigil.detect.behaviour import BehaviourEvent
-    from vigil.pipeline.behaviour_process import BehaviourProcess, BehaviourResult
+    from vigil.pipeline.helper_process import HelperProcess, HelperResult, Prefetched
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +200,7 @@ class Analyzer:
         # Enrichment is for stored events; a scan that stores nothing skips it.
         self.enrich = enrich
         self.models: Any = None
-        self.behaviour_process: BehaviourProcess | None = None
+        self.helper: HelperProcess | None = None
         self._line_numbers: dict[tuple[str, str], int] = {}
         self._hour_of: dict[datetime | None, datetime] = {}
         self.timings: Counter[str] = Counter()
@@ -210,23 +209,20 @@ class Analyzer:
     def detection_mode(self) -> str:
         return "hybrid" if self.models is not None else "rules"
 
-    def prefetch(self, batch: LineBatch, site: str | None = None) -> Future[BehaviourResult] | None:
-        """Hand `batch` to the behaviour process now, if there is one; pass the result to
+    def prefetch(self, batch: LineBatch, site: str | None = None) -> Prefetched | None:
+        """Hand `batch` to the helper process now, if there is one; pass the result to
         `analyze`. Every batch must then be prefetched, and analysed in the same order."""
-        process = self.behaviour_process
-        if process is None:
+        helper = self.helper
+        if helper is None:
             return None
         try:
-            return process.submit(batch, site or self.site)
+            return helper.submit(batch, site or self.site)
         except RuntimeError as exc:  # the pool is broken or shut down
-            self._drop_behaviour_process(exc)
+            self._drop_helper(exc)
             return None
 
     def analyze(
-        self,
-        batch: LineBatch,
-        site: str | None = None,
-        prefetched: Future[BehaviourResult] | None = None,
+        self, batch: LineBatch, site: str | None = None, prefetched: Prefetched | None = None
     ) -> ScoredBatch:
         site = site or self.site
         if prefetched is None:
@@ -236,12 +232,27 @@ class Analyzer:
         parsed = self.parser.parse_batch(batch)
         records = parsed.records
         t1 = clock()
-        detections = self.detection.detect_batch(records, site=site)
+        helped: HelperResult | None = None
+        if prefetched is not None and prefetched.detects:
+            helped = self._collect(prefetched, len(records))
+        if helped is not None and helped.detections is not None:
+            detections = decode_detections(helped.detections)
+        else:
+            detections = self.detection.detect_batch(records, site=site)
         t2 = clock()
         models = self.models  # read once: a hot swap takes effect at the next batch
         model_scores = models.score_batch(records, detections) if models is not None else None
         t3 = clock()
-        behaviour_events, process_seconds = self._behaviour_events(records, site, prefetched)
+        if prefetched is not None and helped is None:
+            helped = self._collect(prefetched, len(records))
+        if not self.settings.behaviour_enabled:
+            behaviour_events = []
+        elif helped is not None:
+            behaviour_events = helped.events
+        else:
+            behaviour_events = self.behaviour.process_batch(
+                records, site=site, enrichment=ClientFacts(self.enricher)
+            )
         t4 = clock()
 
         threats: list[Threat] = []
@@ -355,10 +366,10 @@ class Analyzer:
             "behaviour": t4 - t3,
             "score": t5 - t4,
         }
-        if process_seconds is not None:
-            # Time the behaviour process spent on this batch, alongside this process's stages;
-            # "behaviour" above is then only the wait for its result.
-            timings["behaviour_process"] = process_seconds
+        if helped is not None:
+            # The helper's own time on this batch, spent alongside this process's stages; the
+            # stages above then include only the wait for its results.
+            timings.update(helped.timings)
         self.timings.update(timings)
         return ScoredBatch(
             source=batch.source,
@@ -375,50 +386,41 @@ class Analyzer:
             timings=timings,
         )
 
-    def _behaviour_events(
-        self,
-        records: list[LogRecord],
-        site: str,
-        prefetched: Future[BehaviourResult] | None,
-    ) -> tuple[list[BehaviourEvent], float | None]:
-        """The batch's behaviour events, and the behaviour process's time on it if it ran there."""
-        if not self.settings.behaviour_enabled:
-            return [], None
-        # A result from a process already given up on is ignored: this process's windows
-        # took over from that batch on, and must see every later one.
-        if prefetched is not None and self.behaviour_process is not None:
-            try:
-                result = prefetched.result()
-            except Exception as exc:  # the child died or failed on this batch
-                self._drop_behaviour_process(exc)
-            else:
-                if result.records == len(records):
-                    return result.events, result.seconds
-                self._drop_behaviour_process(
-                    RuntimeError(f"it parsed {result.records} records, this process {len(records)}")
-                )
-        events = self.behaviour.process_batch(
-            records, site=site, enrichment=ClientFacts(self.enricher)
-        )
-        return events, None
+    def _collect(self, prefetched: Prefetched, records: int) -> HelperResult | None:
+        """The helper's result for this batch, or None if this process must do its share."""
+        # A result from a helper already given up on is ignored: this process's windows took
+        # over from some batch on, and must see every later one.
+        if self.helper is None:
+            return None
+        try:
+            result = prefetched.result.result()
+        except Exception as exc:  # the helper died or failed on this batch
+            self._drop_helper(exc)
+            return None
+        if result.records != records:
+            self._drop_helper(
+                RuntimeError(f"it parsed {result.records} records where this process has {records}")
+            )
+            return None
+        return result
 
-    def _drop_behaviour_process(self, reason: BaseException) -> None:
-        """Carry on in this process: its own behaviour windows take over (they start empty)."""
-        process, self.behaviour_process = self.behaviour_process, None
-        if process is None:
+    def _drop_helper(self, reason: BaseException) -> None:
+        """Carry on alone: this process's own behaviour windows take over (they start empty)."""
+        helper, self.helper = self.helper, None
+        if helper is None:
             return
         log.error(
-            "event=behaviour_process_lost error=%s; behaviour windows continue in the main "
-            "process and start empty",
+            "event=helper_process_lost error=%s; analysis continues in the main process, "
+            "whose behaviour windows start empty",
             reason or type(reason).__name__,
         )
-        process.close()
+        helper.close()
 
     def close(self) -> None:
-        """Stop the behaviour process, if any."""
-        process, self.behaviour_process = self.behaviour_process, None
-        if process is not None:
-            process.close()
+        """Stop the helper process, if any."""
+        helper, self.helper = self.helper, None
+        if helper is not None:
+            helper.close()
 
     def _enrich(self, threats: list[Threat]) -> None:
         for threat in threats:

@@ -19,7 +19,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +34,7 @@ from vigil.sinks.store import StoreResult, StoreSink
 from vigil.sinks.webhooks import WebhookNotifier
 
 if TYPE_CHECKING:
-    from vigil.pipeline.behaviour_process import BehaviourResult
+    from vigil.pipeline.helper_process import Prefetched
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ class _Queued:
     batch: LineBatch
     site: str | None
     read_at: float
-    prefetched: Future[BehaviourResult] | None = None
+    prefetched: Prefetched | None = None
 
 
 @dataclass
@@ -209,7 +208,7 @@ class Pipeline:
         metrics.LINES_IN.labels(batch.source).inc(len(batch.lines))
         queued = _Queued(batch, site, time.time())
         await self._raw.put(queued)
-        # Handed to the behaviour process (if any) in queue order, the order of analysis.
+        # Handed to the helper process (if any) in queue order, the order of analysis.
         queued.prefetched = self.analyzer.prefetch(batch, site)
         metrics.QUEUE_DEPTH.labels("analyze").set(self._raw.qsize())
 

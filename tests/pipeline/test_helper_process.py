@@ -1,5 +1,5 @@
-"""The behaviour windows in a second process give the same verdicts as in one, and losing the
-child never loses a batch: the main process's own windows take over."""
+"""A helper process (behaviour windows, some of the detection) gives the same verdicts as one
+process alone, and losing it never loses a batch: the main process carries on alone."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from vigil.cli.app import app
 from vigil.config import Settings
 from vigil.ingest.records import LineBatch
 from vigil.pipeline.analyze import Analyzer, ScoredBatch
-from vigil.pipeline.behaviour_process import (
+from vigil.pipeline.helper_process import (
     LARGE_INPUT_BYTES,
-    BehaviourProcess,
-    BehaviourResult,
+    HelperProcess,
+    HelperResult,
+    Prefetched,
     wanted,
 )
 from vigil.simulate.mix import mixed_lines
@@ -65,34 +66,43 @@ def _analyze_all(analyzer: Analyzer, lines: list[bytes], ahead: int) -> list[Sco
     return out
 
 
-def test_the_child_finds_what_one_process_finds(tmp_path: Path, lines: list[bytes]) -> None:
+@pytest.mark.parametrize("backlog", [0, 2, 1_000_000], ids=["never", "balanced", "always"])
+def test_the_helper_finds_what_one_process_finds(
+    tmp_path: Path, lines: list[bytes], backlog: int
+) -> None:
     settings = _settings(tmp_path, detection_mode="rules")
     alone = _analyze_all(Analyzer(settings, keep_results=True), lines, ahead=0)
     helped = Analyzer(settings, keep_results=True)
-    helped.behaviour_process = BehaviourProcess(settings)
+    helped.helper = HelperProcess(settings)
+    helped.helper.detect_while_backlog_below = backlog
     try:
-        with_child = _analyze_all(helped, lines, ahead=4)
-        assert helped.behaviour_process is not None, "the child was given up on"
+        with_helper = _analyze_all(helped, lines, ahead=4)
+        assert helped.helper is not None, "the helper was given up on"
     finally:
         helped.close()
     behaviour = [v for v in _verdicts(alone) if v[4] == "behaviour"]
     assert len(behaviour) >= 5, "the scenarios should make the behaviour windows fire"
-    assert _verdicts(with_child) == _verdicts(alone)
-    assert [b.results for b in with_child] == [b.results for b in alone]
-    assert all("behaviour_process" in b.timings for b in with_child)
+    assert _verdicts(with_helper) == _verdicts(alone)
+    assert [b.results for b in with_helper] == [b.results for b in alone]
+    assert all("helper_behaviour" in b.timings for b in with_helper)
+    detected_there = sum("helper_detect" in b.timings for b in with_helper)
+    if backlog == 0:
+        assert detected_there == 0
+    if backlog == 1_000_000:
+        assert detected_there == len(with_helper)
 
 
-def test_a_lost_child_hands_over_to_this_process(
+def test_a_lost_helper_hands_over_to_this_process(
     tmp_path: Path, lines: list[bytes], caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = _settings(tmp_path, detection_mode="rules")
     analyzer = Analyzer(settings)
-    process = BehaviourProcess(settings)
-    analyzer.behaviour_process = process
+    process = HelperProcess(settings)
+    analyzer.helper = process
     batches = list(_batches(lines))
     try:
         first = analyzer.analyze(batches[0])
-        assert "behaviour_process" in first.timings
+        assert "helper_behaviour" in first.timings
         prefetched = [analyzer.prefetch(b) for b in batches[1:4]]
         for child in list(process._pool._processes.values()):
             child.kill()
@@ -104,30 +114,30 @@ def test_a_lost_child_hands_over_to_this_process(
             rest += [analyzer.analyze(b) for b in batches[4:]]
     finally:
         analyzer.close()
-    assert analyzer.behaviour_process is None
-    assert "behaviour_process_lost" in caplog.text
+    assert analyzer.helper is None
+    assert "helper_process_lost" in caplog.text
     scored = [first, *rest]
     assert sum(b.lines for b in scored) == len(lines)
     assert sum(b.records + len(b.dead_letters) for b in scored) == len(lines)
     # Every batch after the loss was analysed here, windows and all.
-    assert all("behaviour_process" not in b.timings for b in rest)
+    assert all("helper_behaviour" not in b.timings for b in rest)
     assert any(t.detection_mode == "behaviour" for b in rest for t in b.threats)
 
 
-def test_a_child_that_disagrees_is_given_up_on(tmp_path: Path, lines: list[bytes]) -> None:
+def test_a_helper_that_disagrees_is_given_up_on(tmp_path: Path, lines: list[bytes]) -> None:
     settings = _settings(tmp_path, detection_mode="rules")
     analyzer = Analyzer(settings)
-    analyzer.behaviour_process = BehaviourProcess(settings)
+    analyzer.helper = HelperProcess(settings)
     batch = next(_batches(lines))
-    wrong: Future[BehaviourResult] = Future()
-    wrong.set_result(BehaviourResult(records=1, events=[], seconds=0.0))
+    wrong: Future[HelperResult] = Future()
+    wrong.set_result(HelperResult(records=1, events=[], detections=None, timings={}))
     try:
-        scored = analyzer.analyze(batch, prefetched=wrong)
+        scored = analyzer.analyze(batch, prefetched=Prefetched(wrong, detects=True))
     finally:
         analyzer.close()
-    assert analyzer.behaviour_process is None
+    assert analyzer.helper is None
     assert scored.records + len(scored.dead_letters) == len(batch.lines)
-    assert "behaviour_process" not in scored.timings
+    assert "helper_behaviour" not in scored.timings
 
 
 def test_behaviour_can_be_switched_off(tmp_path: Path, lines: list[bytes]) -> None:
@@ -136,7 +146,6 @@ def test_behaviour_can_be_switched_off(tmp_path: Path, lines: list[bytes]) -> No
     off = _analyze_all(Analyzer(off_settings), lines, ahead=0)
     assert any(v[4] == "behaviour" for v in _verdicts(on))
     assert _verdicts(off) == [v for v in _verdicts(on) if v[4] != "behaviour"]
-    assert not wanted(off_settings, None)
 
 
 def test_when_the_process_is_wanted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,13 +154,13 @@ def test_when_the_process_is_wanted(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert wanted(auto, None)  # stdin: size unknown
     assert wanted(auto, LARGE_INPUT_BYTES)
     assert not wanted(auto, LARGE_INPUT_BYTES - 1)
-    assert wanted(_settings(tmp_path, behaviour_process=True), 10)
-    assert not wanted(_settings(tmp_path, behaviour_process=False), None)
+    assert wanted(_settings(tmp_path, helper_process=True), 10)
+    assert not wanted(_settings(tmp_path, helper_process=False), None)
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0})
     assert not wanted(auto, None)
 
 
-def test_scan_prints_the_same_lines_with_and_without_the_child(
+def test_scan_prints_the_same_lines_with_and_without_the_helper(
     tmp_path: Path, lines: list[bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     log = tmp_path / "mixed.log"
@@ -159,7 +168,7 @@ def test_scan_prints_the_same_lines_with_and_without_the_child(
     monkeypatch.setenv("VIGIL_DETECTION_MODE", "rules")
     outputs = []
     for flag in ("false", "true"):
-        monkeypatch.setenv("VIGIL_BEHAVIOUR_PROCESS", flag)
+        monkeypatch.setenv("VIGIL_HELPER_PROCESS", flag)
         result = CliRunner().invoke(app, ["scan", str(log), "--no-store", "--jsonl-all"])
         assert result.exit_code == 0, result.output
         outputs.append(result.stdout)

@@ -1,15 +1,28 @@
-"""Bulk writes that are idempotent on both backends (INSERT … ON CONFLICT DO NOTHING)."""
+"""Bulk writes that are idempotent on both backends (INSERT … ON CONFLICT DO NOTHING).
+
+On PostgreSQL, many new rows go in by COPY into a temporary table and one INSERT … SELECT …
+ON CONFLICT DO NOTHING RETURNING from it: the values travel in COPY's binary format, encoded by
+the driver in C, instead of as one bound parameter each through SQLAlchemy's per-row processing,
+which cost several times the rest of storing a batch.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table
+import orjson
+from sqlalchemy import JSON, Column, MetaData, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.schema import CreateTable
 
-from vigil.db.models import Base
+from vigil.db.models import Base, UTCDateTime
+
+COPY_MIN_ROWS = 100
+"""Fewer rows than this are inserted with one statement: COPY's extra round trips cost more."""
 
 
 def _insert_for(session: AsyncSession, table: type[Base]) -> Any:
@@ -65,6 +78,8 @@ async def insert_returning_new(
     """Insert `rows` ignoring duplicates; map the key of each row actually inserted to its id."""
     if not rows:
         return {}
+    if len(rows) >= COPY_MIN_ROWS and session.get_bind().dialect.name == "postgresql":
+        return await _copy_returning_new(session, table, rows, conflict_columns, key_column)
     stmt = (
         _insert_for(session, table)
         .on_conflict_do_nothing(index_elements=list(conflict_columns))
@@ -109,3 +124,75 @@ async def _insert_or_update(
         index_elements=list(conflict_columns), set_=updates(base.excluded)
     )
     await session.execute(stmt, list(rows))
+
+
+def json_text(value: Any) -> str:
+    """`value` as JSON text, as the JSON columns store it (orjson, with json's generality)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value, default=str)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _converter(column_type: Any) -> Callable[[Any], Any] | None:
+    """What SQLAlchemy's bind processing would do to a value of this column, for COPY."""
+    if isinstance(column_type, JSON):
+        return lambda v: None if v is None else json_text(v)
+    if isinstance(column_type, UTCDateTime):
+        return _utc
+    return None
+
+
+async def _copy_returning_new(
+    session: AsyncSession,
+    table: type[Base],
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: Sequence[str],
+    key_column: Any,
+) -> dict[Any, int]:
+    target = cast(Table, table.__table__)
+    names = [column.name for column in target.columns if column.name in rows[0]]
+    converters = [_converter(target.columns[name].type) for name in names]
+    records = [
+        tuple(
+            [
+                row.get(name) if convert is None else convert(row.get(name))
+                for name, convert in zip(names, converters, strict=True)
+            ]
+        )
+        for row in rows
+    ]
+    staging = _staging_table(target, names)
+    await session.execute(CreateTable(staging, if_not_exists=True))
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    if driver is None:  # pragma: no cover - an open session always has its driver connection
+        raise RuntimeError("no database connection for COPY")
+    await driver.copy_records_to_table(staging.name, records=records, columns=names)
+    stmt = (
+        postgresql.insert(target)
+        .from_select(names, select(*staging.c))
+        .on_conflict_do_nothing(index_elements=list(conflict_columns))
+        .returning(key_column, target.c.id)
+    )
+    inserted = (await session.execute(stmt)).all()
+    # The staging rows go at commit anyway; cleared now in case the transaction goes on.
+    await session.execute(delete(staging))
+    return {key: ident for key, ident in inserted}
+
+
+def _staging_table(target: Table, names: Sequence[str]) -> Table:
+    """A temporary table of `target`'s columns `names`, emptied at every commit."""
+    return Table(
+        f"vigil_staging_{target.name}",
+        MetaData(),
+        *(Column(name, target.columns[name].type) for name in names),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DELETE ROWS",
+    )

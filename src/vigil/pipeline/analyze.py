@@ -12,9 +12,9 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import compress, repeat
-from operator import attrgetter, ne
+from operator import attrgetter, le
 from typing import TYPE_CHECKING, Any
 
 from vigil.config import Settings
@@ -36,6 +36,7 @@ _MALFORMED = attrgetter("malformed")
 MEDIUM = 0.5
 HIGH = 0.7
 _SEVERITY_KEYS = {"HIGH": "high", "MEDIUM": "medium", "LOW": "low"}
+ONE_HOUR = timedelta(hours=1)
 
 
 def severity_of(score: float) -> str:
@@ -202,7 +203,6 @@ class Analyzer:
         self.models: Any = None
         self.helper: HelperProcess | None = None
         self._line_numbers: dict[tuple[str, str], int] = {}
-        self._hour_of: dict[datetime | None, datetime] = {}
         self.timings: Counter[str] = Counter()
 
     @property
@@ -262,33 +262,19 @@ class Analyzer:
             if model_scores is not None
             else [d.score for d in detections]
         )
-        severities = [
-            "HIGH" if score >= HIGH else "MEDIUM" if score >= MEDIUM else "LOW" for score in scores
-        ]
-        # Counting by (timestamp, severity) first keeps the per-record work in C; the few
-        # distinct timestamps of a batch are then folded into hour buckets.
+        # Only MEDIUM and HIGH lines are looked at one by one; they are found without a Python
+        # loop over every line.
+        flagged = list(compress(range(len(scores)), map(le, repeat(MEDIUM), scores)))
+        flagged_severities = ["HIGH" if scores[i] >= HIGH else "MEDIUM" for i in flagged]
         stamps = list(map(_OBSERVED_AT, records))
-        per_stamp = Counter(zip(stamps, severities, strict=True))
-        malformed_stamps = Counter(compress(stamps, map(_MALFORMED, records)))
-        malformed = sum(malformed_stamps.values())
-        counters: dict[datetime, Counter[str]] = {}
-        hour_of = self._hour_of
-        if len(hour_of) > 50_000:
-            hour_of.clear()
-        for (stamp, severity), count in per_stamp.items():
-            hour = hour_of.get(stamp)
-            if hour is None:
-                hour = hour_of[stamp] = hour_bucket(stamp)
-            bucket = counters.get(hour)
-            if bucket is None:
-                bucket = counters[hour] = Counter()
-            bucket["requests"] += count
-            bucket[_SEVERITY_KEYS[severity]] += count
-        for stamp, count in malformed_stamps.items():
-            counters.setdefault(hour_bucket(stamp), Counter())["malformed"] += count
+        counters = self._hour_counters(stamps, records, flagged, flagged_severities)
+        malformed = sum(map(_MALFORMED, records))
         model_version = getattr(models, "version", None)
         mode = "hybrid" if models is not None else "rules"
         if self.keep_results:
+            severities = ["LOW"] * len(scores)
+            for index, severity in zip(flagged, flagged_severities, strict=True):
+                severities[index] = severity
             line_scores = [
                 (
                     score,
@@ -298,9 +284,7 @@ class Analyzer:
                 )
                 for score, severity, detection in zip(scores, severities, detections, strict=True)
             ]
-        # Only MEDIUM and HIGH lines become threats: pick them out without a loop per line.
-        for index in compress(range(len(severities)), map(ne, severities, repeat("LOW"))):
-            severity = severities[index]
+        for index, severity in zip(flagged, flagged_severities, strict=True):
             detection = detections[index]
             record = records[index]
             components: dict[str, Any] = {"rules": round(detection.score, 4)}
@@ -385,6 +369,60 @@ class Analyzer:
             results=results,
             timings=timings,
         )
+
+    def _hour_counters(
+        self,
+        stamps: list[datetime | None],
+        records: list[LogRecord],
+        flagged: list[int],
+        flagged_severities: list[str],
+    ) -> dict[datetime, Counter[str]]:
+        """Requests, severities and malformed lines per hour of the batch.
+
+        Counting by timestamp first keeps the per-record work in C (a batch has few distinct
+        timestamps, and the parser shares one object between lines of the same second); the
+        flagged lines are counted apart, and the rest are LOW.
+        """
+        per_stamp = Counter(stamps)
+        per_flag = Counter(zip([stamps[i] for i in flagged], flagged_severities, strict=True))
+        malformed_stamps = Counter(compress(stamps, map(_MALFORMED, records)))
+        counters: dict[datetime, Counter[str]] = {}
+
+        def bucket_of(stamp: datetime | None) -> Counter[str]:
+            hour = hour_bucket(stamp)
+            bucket = counters.get(hour)
+            if bucket is None:
+                bucket = counters[hour] = Counter()
+            return bucket
+
+        # Distinct timestamps come in time order: most fall in the hour of the one before.
+        start: datetime | None = None
+        end: datetime | None = None
+        bucket: Counter[str] = Counter()
+        for stamp, count in per_stamp.items():
+            if (
+                start is None
+                or end is None
+                or stamp is None
+                or stamp.tzinfo is not start.tzinfo
+                or not start <= stamp < end
+            ):
+                bucket = bucket_of(stamp)
+                if stamp is not None:
+                    start = hour_bucket(stamp)
+                    end = start + ONE_HOUR
+            bucket["requests"] += count
+            bucket["low"] += count
+        for (stamp, severity), count in per_flag.items():
+            bucket = bucket_of(stamp)
+            bucket[_SEVERITY_KEYS[severity]] += count
+            bucket["low"] -= count
+        for stamp, count in malformed_stamps.items():
+            bucket_of(stamp)["malformed"] += count
+        for bucket in counters.values():
+            if not bucket["low"]:
+                del bucket["low"]
+        return counters
 
     def _collect(self, prefetched: Prefetched, records: int) -> HelperResult | None:
         """The helper's result for this batch, or None if this process must do its share."""

@@ -4,8 +4,9 @@ process alone, and losing it never loses a batch: the main process carries on al
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from collections.abc import Iterator
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,9 @@ from vigil.ingest.records import LineBatch
 from vigil.pipeline.analyze import Analyzer, ScoredBatch
 from vigil.pipeline.helper_process import (
     LARGE_INPUT_BYTES,
+    HelperLost,
     HelperProcess,
     HelperResult,
-    Prefetched,
     wanted,
 )
 from vigil.simulate.mix import mixed_lines
@@ -104,8 +105,8 @@ def test_a_lost_helper_hands_over_to_this_process(
         first = analyzer.analyze(batches[0])
         assert "helper_behaviour" in first.timings
         prefetched = [analyzer.prefetch(b) for b in batches[1:4]]
-        for child in list(process._pool._processes.values()):
-            child.kill()
+        assert process.pid is not None
+        os.kill(process.pid, signal.SIGKILL)
         with caplog.at_level(logging.ERROR):
             rest = [
                 analyzer.analyze(b, prefetched=f)
@@ -119,25 +120,45 @@ def test_a_lost_helper_hands_over_to_this_process(
     scored = [first, *rest]
     assert sum(b.lines for b in scored) == len(lines)
     assert sum(b.records + len(b.dead_letters) for b in scored) == len(lines)
-    # Every batch after the loss was analysed here, windows and all.
-    assert all("helper_behaviour" not in b.timings for b in rest)
-    assert any(t.detection_mode == "behaviour" for b in rest for t in b.threats)
+    # Every batch after the loss was analysed here, windows and all (the three sent before it
+    # may have been finished by the helper before it died).
+    after = rest[3:]
+    assert all("helper_behaviour" not in b.timings for b in after)
+    assert any(t.detection_mode == "behaviour" for b in after for t in b.threats)
 
 
 def test_a_helper_that_disagrees_is_given_up_on(tmp_path: Path, lines: list[bytes]) -> None:
     settings = _settings(tmp_path, detection_mode="rules")
     analyzer = Analyzer(settings)
-    analyzer.helper = HelperProcess(settings)
+    helper = HelperProcess(settings)
+    analyzer.helper = helper
     batch = next(_batches(lines))
-    wrong: Future[HelperResult] = Future()
-    wrong.set_result(HelperResult(records=1, events=[], detections=None, timings={}))
+    wrong = HelperResult(records=1, events=[], detections=None, timings={})
+    helper.result = lambda _prefetched: wrong  # type: ignore[method-assign]
     try:
-        scored = analyzer.analyze(batch, prefetched=Prefetched(wrong, detects=True))
+        scored = analyzer.analyze(batch)
     finally:
         analyzer.close()
     assert analyzer.helper is None
     assert scored.records + len(scored.dead_letters) == len(batch.lines)
     assert "helper_behaviour" not in scored.timings
+
+
+def test_a_batch_the_helper_fails_on_is_reported_and_it_goes_on(
+    tmp_path: Path, lines: list[bytes]
+) -> None:
+    helper = HelperProcess(_settings(tmp_path, detection_mode="rules"))
+    good = list(_batches(lines))[:2]
+    not_lines = LineBatch("x", "f", [None, None], [0, 1], 2)  # type: ignore[list-item]
+    try:
+        sent = [helper.submit(good[0], "default"), helper.submit(not_lines, "default")]
+        sent.append(helper.submit(good[1], "default"))
+        assert helper.result(sent[0]).records == len(good[0].lines)
+        with pytest.raises(HelperLost, match="the helper failed: TypeError"):
+            helper.result(sent[1])
+        assert helper.result(sent[2]).records == len(good[1].lines)
+    finally:
+        helper.close()
 
 
 def test_behaviour_can_be_switched_off(tmp_path: Path, lines: list[bytes]) -> None:

@@ -217,7 +217,7 @@ class Analyzer:
             return None
         try:
             return helper.submit(batch, site or self.site)
-        except RuntimeError as exc:  # the pool is broken or shut down
+        except RuntimeError as exc:  # the helper is gone
             self._drop_helper(exc)
             return None
 
@@ -428,10 +428,11 @@ class Analyzer:
         """The helper's result for this batch, or None if this process must do its share."""
         # A result from a helper already given up on is ignored: this process's windows took
         # over from some batch on, and must see every later one.
-        if self.helper is None:
+        helper = self.helper
+        if helper is None:
             return None
         try:
-            result = prefetched.result.result()
+            result = helper.result(prefetched)
         except Exception as exc:  # the helper died or failed on this batch
             self._drop_helper(exc)
             return None

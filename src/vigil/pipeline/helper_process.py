@@ -19,12 +19,17 @@ its own behaviour windows (see `Analyzer`), so no line goes unanalysed.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import marshal
 import multiprocessing
 import os
+import pickle
+import queue
+import threading
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
 from vigil.config import Settings
@@ -41,6 +46,8 @@ log = logging.getLogger(__name__)
 
 LARGE_INPUT_BYTES = 16 << 20
 """Inputs at least this large (or of unknown size) are worth the helper's start-up."""
+PIPE_BYTES = 4 << 20
+"""Pipe capacity asked for (the system may cap it at 1 MiB): a batch of long lines is ~1 MiB."""
 DETECT_WHILE_BACKLOG_BELOW = 2
 """The helper is asked to detect a batch only while fewer of its batches are unfinished."""
 
@@ -58,10 +65,14 @@ class HelperResult:
 
 @dataclass(frozen=True, slots=True)
 class Prefetched:
-    """A batch handed to the helper: its future result, and whether the helper detects it."""
+    """A batch handed to the helper: its place in the stream, and whether the helper detects it."""
 
-    result: Future[HelperResult]
+    seq: int
     detects: bool
+
+
+class HelperLost(RuntimeError):
+    """The helper is gone or failed; the caller carries on without it."""
 
 
 def wanted(settings: Settings, input_bytes: int | None) -> bool:
@@ -73,30 +84,134 @@ def wanted(settings: Settings, input_bytes: int | None) -> bool:
 
 
 class HelperProcess:
-    """The helper: a child process with a parser, a behaviour engine and a detection engine."""
+    """The helper: a child process with a parser, a behaviour engine and a detection engine.
+
+    Batches and results travel over two plain pipes, written and read by the calling thread
+    itself: no feeder or manager threads, which would have to win the interpreter lock from
+    the busy main thread before the helper could get its next batch.
+    """
 
     def __init__(self, settings: Settings) -> None:
         # spawn, not fork: the parent may hold threads (progress display, model runtimes).
         context = multiprocessing.get_context("spawn")
-        self._pool = ProcessPoolExecutor(
-            max_workers=1, mp_context=context, initializer=_start, initargs=(settings,)
+        task_reader, self._tasks = context.Pipe(duplex=False)
+        self._results, result_writer = context.Pipe(duplex=False)
+        for connection in (self._tasks, self._results):
+            _widen(connection)
+        self._process = context.Process(
+            target=_serve,
+            args=(settings, task_reader, result_writer),
+            name="vigil-helper",
+            daemon=True,
         )
-        self._unfinished: list[Future[HelperResult]] = []
-        self.detect_while_backlog_below = int(os.environ.get("XB", DETECT_WHILE_BACKLOG_BELOW))
-        # Start the child now, so that its start-up overlaps the parent's.
-        self._pool.submit(_ready)
+        self._process.start()
+        task_reader.close()
+        result_writer.close()
+        # Batches are written by a thread of their own: a write waits while the pipe is full,
+        # and the main thread has better things to do meanwhile. The thread needs the lock
+        # only to start each write, and the pipe holds the next batch or two meanwhile.
+        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._send_error: BaseException | None = None
+        self._sender = threading.Thread(
+            target=self._send_loop, name="vigil-helper-send", daemon=True
+        )
+        self._sender.start()
+        self._next = 0
+        self._received: dict[int, bytes] = {}
+        self._received_count = 0
+        self.detect_while_backlog_below = DETECT_WHILE_BACKLOG_BELOW
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
 
     def submit(self, batch: LineBatch, site: str) -> Prefetched:
-        """Queue `batch`; raises RuntimeError once the helper is gone."""
-        self._unfinished = [f for f in self._unfinished if not f.done()]
-        detects = len(self._unfinished) < self.detect_while_backlog_below
-        future = self._pool.submit(_process, batch, site, detects)
-        self._unfinished.append(future)
-        return Prefetched(future, detects)
+        """Send `batch` to the helper; raises HelperLost once it is gone."""
+        self._take_ready()
+        detects = self._next - self._received_count < self.detect_while_backlog_below
+        seq = self._next
+        payload = marshal.dumps(
+            (
+                seq,
+                detects,
+                site,
+                batch.source,
+                batch.file_id,
+                batch.lines,
+                batch.offsets,
+                batch.end_offset,
+                sorted(batch.oversized),
+            )
+        )
+        if self._send_error is not None:
+            raise HelperLost(f"cannot send to the helper: {self._send_error}")
+        self._outbox.put(payload)
+        self._next += 1
+        return Prefetched(seq, detects)
+
+    def result(self, prefetched: Prefetched) -> HelperResult:
+        """The helper's result for a submitted batch, waiting for it if need be."""
+        seq = prefetched.seq
+        while seq not in self._received:
+            self._receive()
+        data = self._received.pop(seq)
+        # Results of batches that were never collected (their analysis failed) are dropped.
+        for stale in [k for k in self._received if k < seq]:
+            del self._received[stale]
+        outcome = pickle.loads(data)
+        if isinstance(outcome, str):
+            raise HelperLost(f"the helper failed: {outcome}")
+        result: HelperResult = outcome
+        return result
 
     def close(self) -> None:
         """Stop the helper, discarding work not yet collected."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._outbox.put(b"")  # after the batches still queued: the helper's sign to stop
+        self._outbox.put(None)
+        self._process.join(timeout=1 if self._next > self._received_count else 5)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(timeout=5)
+        self._sender.join(timeout=5)
+        self._tasks.close()
+        self._results.close()
+
+    def _send_loop(self) -> None:
+        while (payload := self._outbox.get()) is not None:
+            try:
+                self._tasks.send_bytes(payload)
+            except (OSError, ValueError) as exc:
+                self._send_error = exc
+                return
+
+    def _take_ready(self) -> None:
+        try:
+            while self._results.poll():
+                self._receive()
+        except HelperLost:
+            pass  # reported when the result is asked for
+
+    def _receive(self) -> None:
+        try:
+            data = self._results.recv_bytes()
+        except (EOFError, OSError, ValueError) as exc:
+            raise HelperLost(f"the helper is gone ({type(exc).__name__})") from exc
+        seq = int.from_bytes(data[:8], "little")
+        self._received[seq] = data[8:]
+        self._received_count += 1
+
+
+def _widen(connection: Connection) -> None:
+    """Let a pipe hold a few batches, so that sending one seldom waits for the reader."""
+    setter = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setter is None:  # pragma: no cover - not Linux
+        return
+    for size in (PIPE_BYTES, 1 << 20):
+        try:
+            fcntl.fcntl(connection.fileno(), setter, size)
+            return
+        except OSError:
+            continue
 
 
 @dataclass(slots=True)
@@ -127,8 +242,29 @@ def _start(settings: Settings) -> None:
     tune_gc()
 
 
-def _ready() -> bool:
-    return _helper is not None
+def _serve(settings: Settings, tasks: Connection, results: Connection) -> None:
+    """The helper's loop: a batch in, its result out, until the parent closes the pipe."""
+    _start(settings)
+    while True:
+        try:
+            payload = tasks.recv_bytes()
+        except (EOFError, OSError):
+            return
+        if not payload:
+            return
+        seq, detects, site, source, file_id, lines, offsets, end_offset, oversized = marshal.loads(
+            payload
+        )
+        batch = LineBatch(source, file_id, lines, offsets, end_offset, frozenset(oversized))
+        outcome: HelperResult | str
+        try:
+            outcome = _process(batch, site, detects)
+        except Exception as exc:  # reported to the parent, which carries on without us
+            outcome = f"{type(exc).__name__}: {exc}"
+        try:
+            results.send_bytes(seq.to_bytes(8, "little") + pickle.dumps(outcome))
+        except (OSError, ValueError):
+            return
 
 
 def _process(batch: LineBatch, site: str, detect: bool) -> HelperResult:

@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import pickle
 import queue
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LARGE_INPUT_BYTES = 16 << 20
-"""Inputs at least this large (or of unknown size) are worth the helper's start-up."""
+"""Files at least this large are worth the helper's start-up."""
 PIPE_BYTES = 4 << 20
 """Pipe capacity asked for (the system may cap it at 1 MiB): a batch of long lines is ~1 MiB."""
 DETECT_WHILE_BACKLOG_BELOW = 2
@@ -76,11 +77,15 @@ class HelperLost(RuntimeError):
 
 
 def wanted(settings: Settings, input_bytes: int | None) -> bool:
-    """Whether a scan of `input_bytes` (None: unknown, e.g. stdin) should use a helper."""
+    """Whether a scan of `input_bytes` (None: unknown, e.g. stdin) should use a helper.
+
+    By default only for large files: on a stream of unknown length, a short input would wait
+    for the helper's start-up (set `VIGIL_HELPER_PROCESS=true` for a large pipe).
+    """
     if settings.helper_process is not None:
         return settings.helper_process
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (cores or 1) >= 2 and (input_bytes is None or input_bytes >= LARGE_INPUT_BYTES)
+    return (cores or 1) >= 2 and input_bytes is not None and input_bytes >= LARGE_INPUT_BYTES
 
 
 class HelperProcess:
@@ -244,6 +249,8 @@ def _start(settings: Settings) -> None:
 
 def _serve(settings: Settings, tasks: Connection, results: Connection) -> None:
     """The helper's loop: a batch in, its result out, until the parent closes the pipe."""
+    # Ctrl-C reaches the whole process group; the parent decides what happens and stops us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _start(settings)
     while True:
         try:

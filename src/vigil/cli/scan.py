@@ -21,7 +21,7 @@ from vigil.cli.console import err, out
 from vigil.config import Settings, settings_with
 from vigil.errors import InputError
 from vigil.ingest.records import LineBatch
-from vigil.pipeline.summary import ScanSummary
+from vigil.pipeline.summary import ScanSummary, most_common
 from vigil.runtime import tune_gc
 
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ def _print_summary(summary: ScanSummary, output: Output, stored: bool) -> None:
         if not counter:
             continue
         table = Table(title, "count", box=None, title_justify="left")
-        for name, count in counter.most_common(10):
+        for name, count in most_common(counter, 10):
             table.add_row(str(name), f"{count:,}")
         console.print(table)
     if summary.incidents is not None:

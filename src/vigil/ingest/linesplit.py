@@ -14,6 +14,7 @@ Shared by the file tailer and the one-shot readers so both agree on what a line 
 from __future__ import annotations
 
 import time
+from itertools import accumulate
 
 from vigil.ingest.records import LineBatch
 
@@ -42,6 +43,7 @@ class SplitLines:
 
 
 EMPTY_SPLIT = SplitLines([], [], [], 0)
+_PLUS_ONE = (1).__add__
 
 
 class LineSplitter:
@@ -101,15 +103,19 @@ class LineSplitter:
         pos = first_nl + 1
         parts = data[pos:].split(b"\n")
         tail = parts.pop()
-        for part in parts:
-            size = len(part)
-            if size > limit:
-                oversized.append(len(lines))
-                part = part[:limit]
-            lines.append(part)
-            offsets.append(start + pos)
-            pos += size + 1
-        end = start + pos
+        sizes = list(map(len, parts))
+        # Each line starts just after the one before it and its newline: running sums in C.
+        starts = list(accumulate(map(_PLUS_ONE, sizes), initial=start + pos))
+        end = starts.pop()
+        offsets.extend(starts)
+        if sizes and max(sizes) > limit:
+            for part in parts:
+                if len(part) > limit:
+                    oversized.append(len(lines))
+                    part = part[:limit]
+                lines.append(part)
+        else:
+            lines.extend(parts)
         if tail:
             self._hold(tail, end)
         return SplitLines(lines, offsets, oversized, end)

@@ -344,9 +344,18 @@ def scan(
     from vigil.pipeline.setup import build_analyzer
 
     total = _total_bytes(paths)
-    analyzer = build_analyzer(settings, keep_results=jsonl_all, enrich=not no_store)
-    if helper_process.wanted(settings, total):
-        analyzer.helper = helper_process.HelperProcess(settings)
+    # The helper starts first: its start-up (imports, rule compilation) then overlaps this
+    # process's own instead of holding up the first batches.
+    helper = (
+        helper_process.HelperProcess(settings) if helper_process.wanted(settings, total) else None
+    )
+    try:
+        analyzer = build_analyzer(settings, keep_results=jsonl_all, enrich=not no_store)
+    except BaseException:
+        if helper is not None:
+            helper.close()
+        raise
+    analyzer.helper = helper
     tune_gc()
     summary = ScanSummary()
     writer = _ThreatWriter(output)

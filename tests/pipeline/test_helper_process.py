@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -196,3 +198,26 @@ def test_scan_prints_the_same_lines_with_and_without_the_helper(
         outputs.append(result.stdout)
     assert outputs[0] == outputs[1]
     assert '"behaviour:' in outputs[0]
+
+
+def test_a_setting_the_helper_cannot_start_with_gives_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "access.log"
+    log.write_text(
+        '10.0.0.1 - - [10/Oct/2026:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "-" "curl/8"\n'
+    )
+    bad = tmp_path / "behaviour.yaml"
+    bad.write_text("scan: [not, a, mapping\n")
+    monkeypatch.setenv("VIGIL_HELPER_PROCESS", "true")
+    monkeypatch.setenv("VIGIL_BEHAVIOUR_CONFIG_FILE", str(bad))
+    result = subprocess.run(
+        [sys.executable, "-m", "vigil", "scan", str(log), "--no-store"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "VIGIL_BEHAVIOUR_CONFIG_FILE" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

@@ -251,7 +251,12 @@ def _serve(settings: Settings, tasks: Connection, results: Connection) -> None:
     """The helper's loop: a batch in, its result out, until the parent closes the pipe."""
     # Ctrl-C reaches the whole process group; the parent decides what happens and stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _start(settings)
+    try:
+        _start(settings)
+    except Exception:
+        # The parent meets the same problem (a bad setting) and reports it in one line, or
+        # sees this pipe close and carries on alone: no traceback from here.
+        return
     while True:
         try:
             payload = tasks.recv_bytes()

@@ -3,9 +3,11 @@ process alone, and losing it never loses a batch: the main process carries on al
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -200,24 +202,61 @@ def test_scan_prints_the_same_lines_with_and_without_the_helper(
     assert '"behaviour:' in outputs[0]
 
 
-def test_a_setting_the_helper_cannot_start_with_gives_one_clear_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_setting_the_helper_cannot_start_with_gives_one_clear_error(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     log.write_text(
         '10.0.0.1 - - [10/Oct/2026:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "-" "curl/8"\n'
     )
     bad = tmp_path / "behaviour.yaml"
     bad.write_text("scan: [not, a, mapping\n")
-    monkeypatch.setenv("VIGIL_HELPER_PROCESS", "true")
-    monkeypatch.setenv("VIGIL_BEHAVIOUR_CONFIG_FILE", str(bad))
-    result = subprocess.run(
-        [sys.executable, "-m", "vigil", "scan", str(log), "--no-store"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    result = _vigil(
+        tmp_path,
+        "scan",
+        str(log),
+        "--no-store",
+        VIGIL_HELPER_PROCESS="true",
+        VIGIL_BEHAVIOUR_CONFIG_FILE=str(bad),
     )
     assert result.returncode != 0
     assert "VIGIL_BEHAVIOUR_CONFIG_FILE" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def _vigil(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    return subprocess.run(
+        [sys.executable, "-m", "vigil", *args],
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        cwd=cwd,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_a_stored_scan_stores_the_same_events_with_and_without_the_helper(
+    tmp_path: Path, lines: list[bytes]
+) -> None:
+    log = tmp_path / "mixed.log"
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    stored = []
+    for flag in ("false", "true"):
+        workdir = tmp_path / flag  # a database of its own for each run
+        workdir.mkdir()
+        result = _vigil(
+            workdir, "scan", str(log), "-o", "json",
+            VIGIL_HELPER_PROCESS=flag, VIGIL_DETECTION_MODE="rules",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        stages = json.loads(result.stdout)["stage_seconds"]
+        assert ("helper_behaviour" in stages) is (flag == "true")
+        with sqlite3.connect(workdir / "vigil.db") as db:
+            events = db.execute(
+                "SELECT event_key, severity, score, categories FROM threat_events ORDER BY 1"
+            ).fetchall()
+            checkpoint = db.execute("SELECT byte_offset FROM ingest_checkpoints").fetchall()
+        assert checkpoint == [(log.stat().st_size,)]
+        stored.append(events)
+    assert stored[0] == stored[1]
+    assert any('"behaviour:' in row[3] for row in stored[0])

@@ -19,7 +19,6 @@ its own behaviour windows (see `Analyzer`), so no line goes unanalysed.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import marshal
 import multiprocessing
@@ -42,6 +41,11 @@ if TYPE_CHECKING:
     from vigil.detect.engine import DetectionEngine
     from vigil.enrich import Enricher
     from vigil.ingest.parser import LogParser
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: pipes keep their default size
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 

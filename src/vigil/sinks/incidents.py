@@ -45,7 +45,7 @@ class NewEvent:
 
 @dataclass(slots=True, eq=False)
 class IncidentState:
-    """An incident as the store works on it: its row's values, and whether they changed.
+    """An incident as the store works on it: its row's values.
 
     `id` is None until a new incident is inserted.
     """
@@ -59,7 +59,6 @@ class IncidentState:
     max_score: float
     categories: list[str] = field(default_factory=list)
     id: int | None = None
-    changed: bool = False
 
     def merge(self, event: NewEvent) -> None:
         self.last_seen = max(self.last_seen, event.observed_at)
@@ -71,7 +70,6 @@ class IncidentState:
         merged = set(self.categories) | set(event.categories)
         if merged != set(self.categories):
             self.categories = sorted(merged)
-        self.changed = True
 
     def values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _STATE_COLUMNS}
@@ -141,8 +139,9 @@ async def assign_incidents(
 
 
 async def _write(session: AsyncSession, incidents: list[IncidentState]) -> None:
+    # Every incident passed here took at least one event: the stored ones all need updating.
     fresh = [incident for incident in incidents if incident.id is None]
-    changed = [incident for incident in incidents if incident.id is not None and incident.changed]
+    changed = [incident for incident in incidents if incident.id is not None]
     if fresh:
         result = await session.execute(
             insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True),

@@ -25,8 +25,8 @@ from vigil.services.visibility import Visibility
 Scope = Literal["read", "write", "admin"]
 SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
 SCOPE_RANK = {scope: rank for rank, scope in enumerate(SCOPES)}
-KEY_PATTERN = re.compile(r"vgl_([0-9a-f]{12})_[A-Za-z0-9_-]{43}")
 PREFIX_PATTERN = re.compile(r"[0-9a-f]{12}")
+KEY_PATTERN = re.compile(rf"vgl_({PREFIX_PATTERN.pattern})_[A-Za-z0-9_-]{{43}}")
 SITE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 _DUMMY_HASH = hashlib.sha256(b"vigil-no-such-key").hexdigest()

@@ -30,17 +30,13 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING
 
 from vigil.config import Settings
-from vigil.detect.behaviour import BehaviourEngine, BehaviourEvent
+from vigil.detect.behaviour import BehaviourEvent
 from vigil.detect.result import encode_detections
 from vigil.ingest.records import LineBatch
-
-if TYPE_CHECKING:
-    from vigil.detect.engine import DetectionEngine
-    from vigil.enrich import Enricher
-    from vigil.ingest.parser import LogParser
+from vigil.pipeline.analyze import Analyzer, ClientFacts
+from vigil.runtime import tune_gc
 
 try:
     import fcntl
@@ -93,11 +89,13 @@ def wanted(settings: Settings, input_bytes: int | None) -> bool:
 
 
 class HelperProcess:
-    """The helper: a child process with a parser, a behaviour engine and a detection engine.
+    """The helper: a child process with an `Analyzer` of its own (parser, behaviour windows,
+    detection engine), of which it uses the parts named in the module docstring.
 
-    Batches and results travel over two plain pipes, written and read by the calling thread
-    itself: no feeder or manager threads, which would have to win the interpreter lock from
-    the busy main thread before the helper could get its next batch.
+    Batches and results travel over two plain pipes. One small thread writes the batches (a
+    write waits while the pipe is full); the calling thread reads the results itself. A process
+    pool was tried first: its manager and feeder threads had to win the interpreter lock from
+    the busy main thread before the helper got its next batch.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -116,9 +114,8 @@ class HelperProcess:
         self._process.start()
         task_reader.close()
         result_writer.close()
-        # Batches are written by a thread of their own: a write waits while the pipe is full,
-        # and the main thread has better things to do meanwhile. The thread needs the lock
-        # only to start each write, and the pipe holds the next batch or two meanwhile.
+        # The sender needs the interpreter lock only to start each write; the pipe holds the
+        # next batch or two meanwhile.
         self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._send_error: BaseException | None = None
         self._sender = threading.Thread(
@@ -136,6 +133,8 @@ class HelperProcess:
 
     def submit(self, batch: LineBatch, site: str) -> Prefetched:
         """Send `batch` to the helper; raises HelperLost once it is gone."""
+        if self._send_error is not None:
+            raise HelperLost(f"cannot send to the helper: {self._send_error}")
         self._take_ready()
         detects = self._next - self._received_count < self.detect_while_backlog_below
         seq = self._next
@@ -152,8 +151,6 @@ class HelperProcess:
                 sorted(batch.oversized),
             )
         )
-        if self._send_error is not None:
-            raise HelperLost(f"cannot send to the helper: {self._send_error}")
         self._outbox.put(payload)
         self._next += 1
         return Prefetched(seq, detects)
@@ -223,40 +220,12 @@ def _widen(connection: Connection) -> None:
             continue
 
 
-@dataclass(slots=True)
-class _Helper:
-    parser: LogParser
-    behaviour: BehaviourEngine | None
-    detection: DetectionEngine
-    enricher: Enricher
-
-
-_helper: _Helper | None = None
-
-
-def _start(settings: Settings) -> None:
-    global _helper
-    from vigil.detect.engine import DetectionEngine
-    from vigil.enrich import Enricher
-    from vigil.ingest.parser import build_parser
-    from vigil.pipeline.analyze import behaviour_from_settings
-    from vigil.runtime import tune_gc
-
-    _helper = _Helper(
-        parser=build_parser(settings.log_format, trusted_proxies=settings.trusted_proxies),
-        behaviour=behaviour_from_settings(settings) if settings.behaviour_enabled else None,
-        detection=DetectionEngine.from_settings(settings),
-        enricher=Enricher(settings.geoip_city_db, settings.geoip_asn_db),
-    )
-    tune_gc()
-
-
 def _serve(settings: Settings, tasks: Connection, results: Connection) -> None:
     """The helper's loop: a batch in, its result out, until the parent closes the pipe."""
     # Ctrl-C reaches the whole process group; the parent decides what happens and stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        _start(settings)
+        analyzer = _build(settings)
     except Exception:
         # The parent meets the same problem (a bad setting) and reports it in one line, or
         # sees this pipe close and carries on alone: no traceback from here.
@@ -274,7 +243,7 @@ def _serve(settings: Settings, tasks: Connection, results: Connection) -> None:
         batch = LineBatch(source, file_id, lines, offsets, end_offset, frozenset(oversized))
         outcome: HelperResult | str
         try:
-            outcome = _process(batch, site, detects)
+            outcome = _process(analyzer, batch, site, detects)
         except Exception as exc:  # reported to the parent, which carries on without us
             outcome = f"{type(exc).__name__}: {exc}"
         try:
@@ -283,25 +252,26 @@ def _serve(settings: Settings, tasks: Connection, results: Connection) -> None:
             return
 
 
-def _process(batch: LineBatch, site: str, detect: bool) -> HelperResult:
-    from vigil.pipeline.analyze import ClientFacts
+def _build(settings: Settings) -> Analyzer:
+    analyzer = Analyzer(settings, enrich=False)
+    tune_gc()
+    return analyzer
 
-    helper = _helper
-    if helper is None:  # pragma: no cover - the initializer runs before any task
-        raise RuntimeError("helper process not started")
+
+def _process(analyzer: Analyzer, batch: LineBatch, site: str, detect: bool) -> HelperResult:
     clock = time.perf_counter
     t0 = clock()
-    records = helper.parser.parse_batch(batch).records
+    records = analyzer.parser.parse_batch(batch).records
     t1 = clock()
     events: list[BehaviourEvent] = []
-    if helper.behaviour is not None:
-        events = helper.behaviour.process_batch(
-            records, site=site, enrichment=ClientFacts(helper.enricher)
+    if analyzer.settings.behaviour_enabled:
+        events = analyzer.behaviour.process_batch(
+            records, site=site, enrichment=ClientFacts(analyzer.enricher)
         )
     t2 = clock()
     timings = {"helper_parse": t1 - t0, "helper_behaviour": t2 - t1}
     detections = None
     if detect:
-        detections = encode_detections(helper.detection.detect_batch(records, site))
+        detections = encode_detections(analyzer.detection.detect_batch(records, site))
         timings["helper_detect"] = clock() - t2
     return HelperResult(len(records), events, detections, timings)

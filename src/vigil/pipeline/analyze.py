@@ -388,8 +388,7 @@ class Analyzer:
         malformed_stamps = Counter(compress(stamps, map(_MALFORMED, records)))
         counters: dict[datetime, Counter[str]] = {}
 
-        def bucket_of(stamp: datetime | None) -> Counter[str]:
-            hour = hour_bucket(stamp)
+        def bucket_of(hour: datetime) -> Counter[str]:
             bucket = counters.get(hour)
             if bucket is None:
                 bucket = counters[hour] = Counter()
@@ -397,28 +396,25 @@ class Analyzer:
 
         # Distinct timestamps come in time order: most fall in the hour of the one before.
         start: datetime | None = None
-        end: datetime | None = None
         bucket: Counter[str] = Counter()
         for stamp, count in per_stamp.items():
             if (
                 start is None
-                or end is None
                 or stamp is None
                 or stamp.tzinfo is not start.tzinfo
-                or not start <= stamp < end
+                or not start <= stamp < start + ONE_HOUR
             ):
-                bucket = bucket_of(stamp)
-                if stamp is not None:
-                    start = hour_bucket(stamp)
-                    end = start + ONE_HOUR
+                hour = hour_bucket(stamp)
+                bucket = bucket_of(hour)
+                start = None if stamp is None else hour
             bucket["requests"] += count
             bucket["low"] += count
         for (stamp, severity), count in per_flag.items():
-            bucket = bucket_of(stamp)
+            bucket = bucket_of(hour_bucket(stamp))
             bucket[_SEVERITY_KEYS[severity]] += count
             bucket["low"] -= count
         for stamp, count in malformed_stamps.items():
-            bucket_of(stamp)["malformed"] += count
+            bucket_of(hour_bucket(stamp))["malformed"] += count
         for bucket in counters.values():
             if not bucket["low"]:
                 del bucket["low"]

@@ -441,15 +441,14 @@ class Analyzer:
 
     def _drop_helper(self, reason: BaseException) -> None:
         """Carry on alone: this process's own behaviour windows take over (they start empty)."""
-        helper, self.helper = self.helper, None
-        if helper is None:
+        if self.helper is None:
             return
         log.error(
             "event=helper_process_lost error=%s; analysis continues in the main process, "
             "whose behaviour windows start empty",
             reason or type(reason).__name__,
         )
-        helper.close()
+        self.close()
 
     def close(self) -> None:
         """Stop the helper process, if any."""

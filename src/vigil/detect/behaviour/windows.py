@@ -112,7 +112,27 @@ class _ClientSlots:
         self.samples: list[tuple[int, str, str, int | None]] | None = None
 
 
-_expire: Callable[[OrderedDict[str, ClientState], int, int], int] | None = None
+def _expire_python(entries: OrderedDict[str, ClientState], now: int, ttl: int) -> int:
+    """`ClientTable.expire` in Python (`_kernel.expire` is the same, compiled)."""
+    cutoff = now - ttl
+    dropped = 0
+    while entries:
+        ip = next(iter(entries))
+        st = entries[ip]
+        if st.queued >= cutoff:
+            # Everything behind was queued later and seen at least as late: still alive.
+            break
+        del entries[ip]
+        if st.last_seen < cutoff:
+            dropped += 1
+        else:
+            st.queued = now
+            entries[ip] = st
+    return dropped
+
+
+# The compiled expiry and client fields when `_kernel` is built; the Python ones otherwise.
+_expire: Callable[[OrderedDict[str, ClientState], int, int], int] = _expire_python
 if TYPE_CHECKING:
     _Slots = _ClientSlots
 else:
@@ -285,28 +305,6 @@ class ClientTable:
 
     def expire(self, now: int, ttl: int) -> int:
         """Drop clients not seen for `ttl` seconds; returns how many went."""
-        if _expire is not None:
-            dropped = _expire(self.entries, now, ttl)
-        else:
-            dropped = _expire_python(self.entries, now, ttl)
+        dropped = _expire(self.entries, now, ttl)
         self.expired += dropped
         return dropped
-
-
-def _expire_python(entries: OrderedDict[str, ClientState], now: int, ttl: int) -> int:
-    """`ClientTable.expire` in Python (`_kernel.expire` is the same, compiled)."""
-    cutoff = now - ttl
-    dropped = 0
-    while entries:
-        ip = next(iter(entries))
-        st = entries[ip]
-        if st.queued >= cutoff:
-            # Everything behind was queued later and seen at least as late: still alive.
-            break
-        del entries[ip]
-        if st.last_seen < cutoff:
-            dropped += 1
-        else:
-            st.queued = now
-            entries[ip] = st
-    return dropped

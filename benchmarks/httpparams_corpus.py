@@ -22,7 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
-DEFAULT_DATASETS = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
+from vigil.detect.ml.train import default_datasets_root
+
+DEFAULT_DATASETS = default_datasets_root()
 SPLITS = {"train": "payload_train.csv", "test": "payload_test.csv"}
 
 PATHS = [

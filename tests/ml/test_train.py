@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.ml.conftest import small_config
 from vigil.detect.ml import features, train
@@ -42,3 +43,10 @@ def test_analyst_labels_override_the_data_set() -> None:
     reviewed = train.examples_from_request("/search", "q=1%27+or+%271%27%3D%271", 0)
     merged = train._dedupe([train.Example(payload, "args", 1), *reviewed])
     assert [(e.label, e.origin) for e in merged] == [(0, "review")]
+
+
+def test_the_data_sets_can_live_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIGIL_DATASETS_DIR", str(tmp_path))
+    assert train.default_dataset_dir() == tmp_path / "httpparams"
+    monkeypatch.delenv("VIGIL_DATASETS_DIR")
+    assert train.default_datasets_root().parts[-2:] == ("shared", "datasets")

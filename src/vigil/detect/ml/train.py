@@ -28,6 +28,7 @@ import csv
 import hashlib
 import json
 import logging
+import os
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +51,9 @@ MAX_THRESHOLD: Final = 0.95
 GATES: Final = {"f1": 0.97, "pr_auc": 0.99, "fpr_at_threshold": 0.005}
 CLASSIFIER_FILE: Final = "classifier.onnx"
 MANIFEST_FILE: Final = "manifest.json"
-DATASET_DIR: Final = Path("..") / "shared" / "datasets" / "httpparams"
+DATASETS_ENV: Final = "VIGIL_DATASETS_DIR"
+"""Where the labelled data sets are when they are not beside the checkout."""
+DATASETS_BESIDE_CHECKOUT: Final = Path("..") / "shared" / "datasets"
 
 
 class TrainingError(VigilError):
@@ -108,13 +111,22 @@ class TrainedClassifier:
         return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
 
 
-def default_dataset_dir() -> Path:
-    """The HttpParams data set beside the checkout (``../shared/datasets/httpparams``)."""
+def default_datasets_root() -> Path:
+    """The labelled data sets: `$VIGIL_DATASETS_DIR`, else ``../shared/datasets`` beside the
+    checkout. Training, the tests and the benchmarks all look here."""
+    configured = os.environ.get(DATASETS_ENV)
+    if configured:
+        return Path(configured).expanduser()
     here = Path(__file__).resolve()
     for parent in here.parents:
         if (parent / "pyproject.toml").exists():
-            return (parent / DATASET_DIR).resolve()
-    return DATASET_DIR
+            return (parent / DATASETS_BESIDE_CHECKOUT).resolve()
+    return DATASETS_BESIDE_CHECKOUT
+
+
+def default_dataset_dir() -> Path:
+    """The HttpParams data set (see `default_datasets_root`)."""
+    return default_datasets_root() / "httpparams"
 
 
 def load_payloads(path: Path) -> list[Example]:

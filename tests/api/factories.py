@@ -9,7 +9,10 @@ from typing import Any
 from sqlalchemy import insert
 
 from vigil.db.models import Decision, Incident, ThreatEvent
-from vigil.db.session import get_db_context
+from vigil.db.partitions import Partitions, day_of
+from vigil.db.session import get_db_context, get_engine
+from vigil.sinks.rollups import RollupWriter
+from vigil.sinks.store import EVENT_COLUMNS, record_event_rows
 from vigil.services.keys import Scope, create_key
 
 _counter = itertools.count(1)
@@ -60,10 +63,26 @@ def event_row(
 
 
 async def insert_events(rows: list[dict[str, Any]]) -> list[int]:
-    """Store event rows; returns their ids in order."""
+    """Store event rows with what the store writes beside them (their matched rules as rows and
+    their rollup counts); returns their ids in order."""
     async with get_db_context() as session:
-        result = await session.execute(insert(ThreatEvent).returning(ThreatEvent.id), rows)
-        return [row[0] for row in result.all()]
+        days = {day_of(row["observed_at"]) for row in rows}
+        await Partitions().ensure(get_engine(), days)
+        result = await session.execute(
+            insert(ThreatEvent).returning(ThreatEvent.id, sort_by_parameter_order=True), rows
+        )
+        ids = [row[0] for row in result.all()]
+        rollups = RollupWriter()
+        by_site: dict[str, list[tuple[int, tuple[Any, ...]]]] = {}
+        for ident, row in zip(ids, rows, strict=True):
+            values = tuple(row.get(name) for name in EVENT_COLUMNS[1:])
+            by_site.setdefault(row["site"], []).append((ident, values))
+        for pairs in by_site.values():
+            await record_event_rows(
+                session, rollups, [i for i, _ in pairs], [v for _, v in pairs]
+            )
+        rollups.committed()
+        return ids
 
 
 async def insert_incident(

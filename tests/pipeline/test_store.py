@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from tests.conftest import make_settings
 from tests.support.tcp_proxy import TcpProxy
 from vigil.config import Settings
-from vigil.db.models import Base, Decision, Incident, IngestCheckpoint, ThreatEvent, TrafficCounter
+from vigil.db.models import Base, Decision, Incident, IngestCheckpoint, ThreatEvent, TrafficRollup
 from vigil.db.session import close_db, configure_db, get_db_context, get_engine
 from vigil.ingest.records import DeadLetter, LogRecord
 from vigil.pipeline.analyze import ScoredBatch, Threat, hour_bucket
@@ -107,7 +107,9 @@ async def test_batch_is_stored_once_with_checkpoint(db: Settings) -> None:
     assert await _count(ThreatEvent) == 5
     async with get_db_context() as session:
         offset = await session.scalar(select(IngestCheckpoint.byte_offset))
-        counters = await session.scalar(select(TrafficCounter.requests))
+        counters = await session.scalar(
+            select(TrafficRollup.requests).where(TrafficRollup.period == "h")
+        )
     assert offset == 550
     assert counters == 5
 

@@ -234,6 +234,7 @@ class BucketOut(BaseModel):
     start: datetime
     severities: dict[str, int]
     categories: dict[str, int]
+    requests: int = Field(0, description="every request of the bucket, threats or not")
 
 
 class RankedOut(BaseModel):
@@ -243,16 +244,26 @@ class RankedOut(BaseModel):
 
 
 class StatsOut(_Out):
+    """Counts over [since, until): the requested range aligned to whole rollup buckets."""
+
     since: datetime
     until: datetime
     bucket_seconds: int
+    resolution: Literal["m", "h", "d"] = Field(
+        description="rollup period read: minutes (ranges up to 6 h), hours (up to 8 days), days"
+    )
     totals: dict[str, int]
     categories: dict[str, int]
     buckets: list[BucketOut]
     top_ips: list[RankedOut]
     top_paths: list[RankedOut]
     top_rules: list[RankedOut]
-    traffic: dict[str, int]
+    top_countries: list[RankedOut]
+    top_statuses: list[RankedOut]
+    traffic: dict[str, int] = Field(
+        description="requests, low, medium, high, malformed, dead_letters, bytes_sent, "
+        "status_2xx … status_5xx, status_other, visitors (distinct clients, estimated)"
+    )
 
 
 # ----------------------------------------------------------- health, models

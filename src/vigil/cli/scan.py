@@ -281,15 +281,18 @@ async def _scan_store(
         _report(batch, summary, writer, jsonl_all)
 
     async def stored_cb(batch: ScoredBatch, result: Any) -> None:
-        summary.stored_events += len(result.events)
-        incident_ids.update(e["incident_id"] for e in result.events if e["incident_id"])
+        summary.stored_events += result.stored
+        incident_ids.update(result.incident_ids)
 
     # Room for a full transaction's worth of batches between analysis and the store.
     queue_size = max(settings.queue_size, 2 * SCAN_STORE_MERGE_LINES // settings.batch_size)
+    # Events are published only where someone can listen: a scan's in-process broker has no
+    # subscribers, so without Redis or webhooks no message is built.
+    store = StoreSink(settings, messages=settings.redis_url is not None or bool(webhooks.urls))
     pipeline = Pipeline(
         settings.model_copy(update={"queue_size": queue_size}),
         analyzer=analyzer,
-        store=StoreSink(settings),
+        store=store,
         broker=broker,
         webhooks=webhooks,
         on_scored=scored_cb,
@@ -305,6 +308,8 @@ async def _scan_store(
                 tracker.update(batch.source, consumed, summary.lines)
         await pipeline.stop(drain=True)
         summary.incidents = len(incident_ids)
+        # A bulk load: the tables it filled get statistics before anyone queries them.
+        await store.analyze_changed()
     finally:
         await pipeline.stop(drain=False)
         await broker.close()

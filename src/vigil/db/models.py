@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
     DateTime,
     Float,
     ForeignKey,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -86,7 +88,18 @@ class Incident(Base):
     __tablename__ = "incidents"
     __table_args__ = (
         Index("ix_incidents_site_client_last", "site", "client_ip", "last_seen"),
-        Index("ix_incidents_last_seen", "last_seen"),
+        # Each /incidents filter, followed by the most-recently-active-first order.
+        Index("ix_incidents_last_seen", "last_seen", "id"),
+        Index("ix_incidents_site_last_seen", "site", "last_seen", "id"),
+        Index("ix_incidents_status_last_seen", "status", "last_seen", "id"),
+        Index("ix_incidents_severity_last_seen", "top_severity", "last_seen", "id"),
+        Index(
+            "ix_incidents_client_last_seen",
+            "client_ip",
+            "last_seen",
+            "id",
+            postgresql_ops={"client_ip": "text_pattern_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -103,31 +116,52 @@ class Incident(Base):
 
 
 class ThreatEvent(Base):
-    """A request (or behaviour firing) scored MEDIUM or HIGH."""
+    """A request (or behaviour firing) scored MEDIUM or HIGH.
+
+    On PostgreSQL the table is partitioned by day of `observed_at` (see `vigil.db.partitions`):
+    its primary key there is (id, observed_at), because a key of a partitioned table must hold
+    the partition column, and for the same reason the event key is unique together with
+    `observed_at`. Both come from the log line, so a replayed line meets its first copy; the
+    store checks keys alone when a batch overlaps what was stored before (see the store).
+    Every index ends in (observed_at, id) where a filter is followed by the newest-first order,
+    so each `/threats` filter is one ordered index range per partition.
+    """
 
     __tablename__ = "threat_events"
     __table_args__ = (
-        Index("ix_threat_events_observed_at", "observed_at"),
+        UniqueConstraint("event_key", "observed_at"),
+        Index("ix_threat_events_observed_at", "observed_at", "id"),
         # text_pattern_ops (PostgreSQL) serves both `=` and the `LIKE '10.1.%'` of CIDR filters.
         Index(
             "ix_threat_events_client_ip",
             "client_ip",
+            "observed_at",
+            "id",
             postgresql_ops={"client_ip": "text_pattern_ops"},
         ),
-        Index("ix_threat_events_severity", "severity"),
-        Index("ix_threat_events_score", "score"),
-        Index("ix_threat_events_site_observed", "site", "observed_at"),
-        Index("ix_threat_events_incident", "incident_id"),
+        Index("ix_threat_events_severity", "severity", "observed_at", "id"),
+        Index("ix_threat_events_score", "score", "id"),
+        Index("ix_threat_events_site_observed", "site", "observed_at", "id"),
+        Index("ix_threat_events_incident", "incident_id", "observed_at", "id"),
         Index(
-            "ix_threat_events_unreviewed",
+            "ix_threat_events_reviewed",
             "observed_at",
-            postgresql_where=text("reviewed = false"),
-            sqlite_where=text("reviewed = 0"),
+            "id",
+            postgresql_where=text("reviewed = true"),
+            sqlite_where=text("reviewed = 1"),
+        ),
+        Index(
+            "ix_threat_events_label",
+            "label",
+            "observed_at",
+            "id",
+            postgresql_where=text("label IS NOT NULL"),
+            sqlite_where=text("label IS NOT NULL"),
         ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    event_key: Mapped[str] = mapped_column(String(64), unique=True)
+    event_key: Mapped[str] = mapped_column(String(64))
     site: Mapped[str] = mapped_column(String(64), default="default")
     source: Mapped[str] = mapped_column(Text, default="")
     observed_at: Mapped[datetime] = mapped_column()
@@ -160,6 +194,33 @@ class ThreatEvent(Base):
     label: Mapped[str | None] = mapped_column(String(16), nullable=True)
     review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     reviewed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+event_rules = Table(
+    "event_rules",
+    Base.metadata,
+    Column("event_id", BigInteger, nullable=False),
+    Column("observed_at", UTCDateTime(), nullable=False),
+    Column("site", String(64), nullable=False),
+    Column("rule_id", String(64), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("first_of_category", Boolean, nullable=False),
+    Index("ix_event_rules_rule", "rule_id", "observed_at", "event_id"),
+    Index(
+        "ix_event_rules_category",
+        "category",
+        "observed_at",
+        "event_id",
+        postgresql_where=text("first_of_category = true"),
+        sqlite_where=text("first_of_category = 1"),
+    ),
+    Index("ix_event_rules_observed_at", "observed_at"),
+)
+"""The matched rules of each event as rows, so that filters by rule or category are ordered
+index ranges and no read unpacks the events' JSON. One row per (event, rule); `first_of_category`
+marks one row per (event, category), the rows the category index holds. An event whose
+categories came without a rule (a model's verdict) has rows with an empty `rule_id`. Partitioned
+like `threat_events` on PostgreSQL, and dropped with it."""
 
 
 class ModelMetadata(Base):
@@ -253,19 +314,51 @@ class Decision(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
-class TrafficCounter(Base):
-    """Requests per site and hour by severity: LOW requests are kept only here, not as rows."""
+class TrafficRollup(Base):
+    """All requests of a site per minute, hour and day: counts by severity and status class,
+    bytes sent and (per hour and day) a HyperLogLog sketch of the distinct clients.
 
-    __tablename__ = "traffic_counters"
+    LOW requests are kept only here, not as rows. `period` is 'm', 'h' or 'd'; `bucket` the
+    start of the minute, hour or day (UTC).
+    """
 
-    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    __tablename__ = "traffic_rollups"
+
+    period: Mapped[str] = mapped_column(String(1), primary_key=True)
     bucket: Mapped[datetime] = mapped_column(primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
     requests: Mapped[int] = mapped_column(BigInteger, default=0)
     low: Mapped[int] = mapped_column(BigInteger, default=0)
     medium: Mapped[int] = mapped_column(BigInteger, default=0)
     high: Mapped[int] = mapped_column(BigInteger, default=0)
     malformed: Mapped[int] = mapped_column(BigInteger, default=0)
     dead_letters: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_sent: Mapped[int] = mapped_column(BigInteger, default=0)
+    status_2xx: Mapped[int] = mapped_column(BigInteger, default=0)
+    status_3xx: Mapped[int] = mapped_column(BigInteger, default=0)
+    status_4xx: Mapped[int] = mapped_column(BigInteger, default=0)
+    status_5xx: Mapped[int] = mapped_column(BigInteger, default=0)
+    status_other: Mapped[int] = mapped_column(BigInteger, default=0)
+    visitors: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class ThreatRollup(Base):
+    """Stored events of a site per hour and day (and, for categories, per minute), counted by
+    one dimension: severity, category, rule, client, path, country or status.
+
+    Clients and paths keep the `ROLLUP_CAPS` biggest values of each bucket (the rest count in
+    the bucket's total only), so that a top list over a month reads a bounded number of rows.
+    """
+
+    __tablename__ = "threat_rollups"
+
+    period: Mapped[str] = mapped_column(String(1), primary_key=True)
+    dim: Mapped[str] = mapped_column(String(16), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(512), primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+    max_score: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class AllowlistEntry(Base):

@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 _OBSERVED_AT = attrgetter("observed_at")
 _MALFORMED = attrgetter("malformed")
+_STATUS = attrgetter("status")
+_BYTES = attrgetter("bytes_sent")
+_CLIENT = attrgetter("client_ip")
+_STATUS_CLASSES = {code: f"status_{code // 100}xx" for code in range(200, 600)}
 
 MEDIUM = 0.5
 HIGH = 0.7
@@ -89,6 +93,10 @@ class ScoredBatch:
     threats: list[Threat]
     dead_letters: list[DeadLetter]
     counters: dict[datetime, Counter[str]]
+    """Traffic counters per minute (UTC): requests, low/medium/high, malformed, dead_letters,
+    bytes_sent, status_2xx … status_5xx and status_other."""
+    visitors: dict[datetime, set[str]] = field(default_factory=dict)
+    """The distinct clients per hour (UTC) of every request of the batch."""
     results: list[LineResult] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     read_at: float = 0.0
@@ -118,6 +126,10 @@ def merge_scored(batches: Sequence[ScoredBatch]) -> ScoredBatch:
                 counters[bucket] = Counter(counts)
             else:
                 merged.update(counts)
+    visitors: dict[datetime, set[str]] = {}
+    for batch in batches:
+        for hour, ips in batch.visitors.items():
+            visitors.setdefault(hour, set()).update(ips)
     read_times = [batch.read_at for batch in batches if batch.read_at]
     return ScoredBatch(
         source=first.source,
@@ -130,6 +142,7 @@ def merge_scored(batches: Sequence[ScoredBatch]) -> ScoredBatch:
         threats=[threat for batch in batches for threat in batch.threats],
         dead_letters=[dead for batch in batches for dead in batch.dead_letters],
         counters=counters,
+        visitors=visitors,
         read_at=min(read_times) if read_times else 0.0,
     )
 
@@ -172,6 +185,12 @@ def behaviour_from_settings(settings: Settings) -> BehaviourEngine:
 def hour_bucket(moment: datetime | None) -> datetime:
     moment = moment or datetime.now(UTC)
     return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def minute_bucket(moment: datetime | None) -> datetime:
+    """The start of the minute of `moment` (now if None), in UTC."""
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.replace(second=0, microsecond=0)
 
 
 class Analyzer:
@@ -267,7 +286,7 @@ class Analyzer:
         flagged = list(compress(range(len(scores)), map(le, repeat(MEDIUM), scores)))
         flagged_severities = ["HIGH" if scores[i] >= HIGH else "MEDIUM" for i in flagged]
         stamps = list(map(_OBSERVED_AT, records))
-        counters = self._hour_counters(stamps, records, flagged, flagged_severities)
+        counters, visitors = self._traffic_counters(stamps, records, flagged, flagged_severities)
         malformed = sum(map(_MALFORMED, records))
         model_version = getattr(models, "version", None)
         mode = "hybrid" if models is not None else "rules"
@@ -336,7 +355,7 @@ class Analyzer:
                     sorted({*categories, event.category}),
                 )
         if parsed.dead_letters:
-            dead_bucket = counters.setdefault(hour_bucket(None), Counter())
+            dead_bucket = counters.setdefault(minute_bucket(None), Counter())
             dead_bucket["dead_letters"] += len(parsed.dead_letters)
         if self.enrich:
             self._enrich(threats)
@@ -366,18 +385,20 @@ class Analyzer:
             threats=threats,
             dead_letters=parsed.dead_letters,
             counters=counters,
+            visitors=visitors,
             results=results,
             timings=timings,
         )
 
-    def _hour_counters(
+    def _traffic_counters(
         self,
         stamps: list[datetime | None],
         records: list[LogRecord],
         flagged: list[int],
         flagged_severities: list[str],
-    ) -> dict[datetime, Counter[str]]:
-        """Requests, severities and malformed lines per hour of the batch.
+    ) -> tuple[dict[datetime, Counter[str]], dict[datetime, set[str]]]:
+        """Requests, severities, malformed lines, status classes and bytes per minute of the
+        batch, and the distinct clients per hour.
 
         Counting by timestamp first keeps the per-record work in C (a batch has few distinct
         timestamps, and the parser shares one object between lines of the same second); the
@@ -386,39 +407,49 @@ class Analyzer:
         per_stamp = Counter(stamps)
         per_flag = Counter(zip([stamps[i] for i in flagged], flagged_severities, strict=True))
         malformed_stamps = Counter(compress(stamps, map(_MALFORMED, records)))
+        classes = map(_STATUS_CLASSES.get, map(_STATUS, records), repeat("status_other"))
+        per_class = Counter(zip(stamps, classes, strict=True))
+        minute_of: dict[datetime | None, datetime] = {}
         counters: dict[datetime, Counter[str]] = {}
 
-        def bucket_of(hour: datetime) -> Counter[str]:
-            bucket = counters.get(hour)
+        def bucket_of(stamp: datetime | None) -> Counter[str]:
+            minute = minute_of.get(stamp)
+            if minute is None:
+                minute = minute_of[stamp] = minute_bucket(stamp)
+            bucket = counters.get(minute)
             if bucket is None:
-                bucket = counters[hour] = Counter()
+                bucket = counters[minute] = Counter()
             return bucket
 
-        # Distinct timestamps come in time order: most fall in the hour of the one before.
-        start: datetime | None = None
-        bucket: Counter[str] = Counter()
         for stamp, count in per_stamp.items():
-            if (
-                start is None
-                or stamp is None
-                or stamp.tzinfo is not start.tzinfo
-                or not start <= stamp < start + ONE_HOUR
-            ):
-                hour = hour_bucket(stamp)
-                bucket = bucket_of(hour)
-                start = None if stamp is None else hour
+            bucket = bucket_of(stamp)
             bucket["requests"] += count
             bucket["low"] += count
         for (stamp, severity), count in per_flag.items():
-            bucket = bucket_of(hour_bucket(stamp))
+            bucket = bucket_of(stamp)
             bucket[_SEVERITY_KEYS[severity]] += count
             bucket["low"] -= count
         for stamp, count in malformed_stamps.items():
-            bucket_of(hour_bucket(stamp))["malformed"] += count
+            bucket_of(stamp)["malformed"] += count
+        for (stamp, status_class), count in per_class.items():
+            bucket_of(stamp)[status_class] += count
+        sizes: dict[datetime | None, int] = {}
+        for stamp, size in zip(stamps, map(_BYTES, records), strict=True):
+            if size:
+                sizes[stamp] = sizes.get(stamp, 0) + size
+        for stamp, size in sizes.items():
+            bucket_of(stamp)["bytes_sent"] += size
         for bucket in counters.values():
             if not bucket["low"]:
                 del bucket["low"]
-        return counters
+        hours = {minute.replace(minute=0) for minute in minute_of.values()}
+        visitors: dict[datetime, set[str]] = {}
+        if len(hours) == 1:
+            visitors[hours.pop()] = set(map(_CLIENT, records))
+        else:
+            for stamp, ip in set(zip(stamps, map(_CLIENT, records), strict=True)):
+                visitors.setdefault(minute_of[stamp].replace(minute=0), set()).add(ip)
+        return counters, visitors
 
     def _collect(self, prefetched: Prefetched, records: int) -> HelperResult | None:
         """The helper's result for this batch, or None if this process must do its share."""

@@ -329,7 +329,7 @@ class Pipeline:
                     scored, stop_requested=lambda: self._stopping, on_retry=self._on_retry
                 )
                 self.db_healthy = True
-                self.totals.stored += len(result.events)
+                self.totals.stored += result.stored
             elapsed = time.perf_counter() - started
             counters.seconds += elapsed
             metrics.BATCH_SECONDS.labels("store").observe(elapsed)

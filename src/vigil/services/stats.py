@@ -1,4 +1,12 @@
-"""Dashboard numbers over a time range: counts per bucket, by severity and category, and tops."""
+"""Dashboard numbers over a time range, read from the rollup tables only (never from events).
+
+A range is read at the finest resolution that gives at most `MAX_BUCKETS` chart buckets from
+one rollup period: minutes up to 6 hours, hours up to 8 days, days beyond. Its ends are then
+aligned to that period (the response says which window it covers), so the chart, the severity
+totals and the traffic counters are exact sums of whole rollup buckets. Top lists and distinct
+clients come from hour and day rollups: whole days inside the window from day rows, the rest
+from hour rows (a window of minutes is widened to its whole hours for them).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, cast, func, literal, select, true
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vigil.db.models import ThreatEvent, TrafficCounter
-from vigil.services.jsonmatch import unnest_field, unnest_strings
+from vigil.db.models import ThreatRollup, TrafficRollup
 from vigil.services.visibility import Visibility
+from vigil.sinks.rollups import PERIOD_SECONDS, TRAFFIC_COUNTERS, distinct_clients, floor_to
 
 RANGES = {
     "1h": timedelta(hours=1),
@@ -19,9 +27,21 @@ RANGES = {
     "7d": timedelta(days=7),
     "30d": timedelta(days=30),
 }
-BUCKET_SIZES = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 MAX_BUCKETS = 60
 SEVERITIES = ("HIGH", "MEDIUM", "LOW")
+RESOLUTIONS = (
+    ("m", timedelta(hours=6), (60, 300, 900, 1800, 3600)),
+    ("h", timedelta(days=8), (3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)),
+    ("d", timedelta(days=367 * 2), (86400, 7 * 86400, 30 * 86400)),
+)
+TOP_DIMS = {
+    "client": "top_ips",
+    "path": "top_paths",
+    "rule": "top_rules",
+    "country": "top_countries",
+    "status": "top_statuses",
+}
+BUCKET_SIZES = tuple(size for _, _, sizes in RESOLUTIONS for size in sizes)
 
 
 @dataclass(slots=True)
@@ -29,6 +49,7 @@ class Bucket:
     start: datetime
     severities: dict[str, int] = field(default_factory=dict)
     categories: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
 
 
 @dataclass(slots=True)
@@ -45,37 +66,69 @@ class Stats:
     since: datetime
     until: datetime
     bucket_seconds: int
+    resolution: str
     totals: dict[str, int]
     categories: dict[str, int]
     buckets: list[Bucket]
     top_ips: list[Ranked]
     top_paths: list[Ranked]
     top_rules: list[Ranked]
+    top_countries: list[Ranked]
+    top_statuses: list[Ranked]
     traffic: dict[str, int]
 
 
-def bucket_seconds_for(span: timedelta) -> int:
-    """The smallest bucket size that covers `span` in at most MAX_BUCKETS buckets."""
+def resolution_for(span: timedelta) -> tuple[str, int]:
+    """The rollup period and chart bucket size for a range of `span`."""
     seconds = max(span.total_seconds(), 1.0)
-    for size in BUCKET_SIZES:
-        if seconds / size <= MAX_BUCKETS:
-            return size
-    return BUCKET_SIZES[-1]
+    for period, longest, sizes in RESOLUTIONS:
+        if span <= longest:
+            for size in sizes:
+                if seconds / size <= MAX_BUCKETS:
+                    return period, size
+    return "d", RESOLUTIONS[-1][2][-1]
 
 
-def _bucket_expr(session: AsyncSession, column: Any, size: int) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        floored = func.floor(func.extract("epoch", column) / literal(size))
-        return cast(floored, Integer) * literal(size)
-    epoch = cast(func.strftime("%s", column), Integer)
-    return epoch.op("/")(literal(size)) * literal(size)
+def bucket_seconds_for(span: timedelta) -> int:
+    """The chart bucket size for a range of `span`."""
+    return resolution_for(span)[1]
 
 
-def _bucket_keys(since: datetime, until: datetime, size: int, seen: dict[int, Bucket]) -> list[int]:
-    # Empty buckets are listed too, so a chart has a bar (of zero) for every interval.
-    first = int(since.timestamp()) // size * size
-    keys = set(range(first, int(until.timestamp()), size)) if size else set()
-    return sorted(keys | set(seen))
+def ceil_to(moment: datetime, period: str) -> datetime:
+    floored = floor_to(moment, period)
+    if floored == moment:
+        return floored
+    return floored + timedelta(seconds=PERIOD_SECONDS[period])
+
+
+def tiles(since: datetime, until: datetime) -> list[tuple[str, datetime, datetime]]:
+    """[since, until) (whole hours) as day rows where whole days fit, hour rows elsewhere."""
+    first_day = ceil_to(since, "d")
+    last_day = floor_to(until, "d")
+    if first_day >= last_day:
+        return [("h", since, until)]
+    parts = [("d", first_day, last_day)]
+    if since < first_day:
+        parts.append(("h", since, first_day))
+    if last_day < until:
+        parts.append(("h", last_day, until))
+    return parts
+
+
+def _tile_clause(table: Any, parts: list[tuple[str, datetime, datetime]]) -> ColumnElement[bool]:
+    return or_(
+        *(
+            and_(table.period == period, table.bucket >= start, table.bucket < end)
+            for period, start, end in parts
+        )
+    )
+
+
+def _sites(table: Any, visible: Visibility, site: str | None) -> list[ColumnElement[bool]]:
+    where = [visible.clause(table.site)]
+    if site is not None:
+        where.append(table.site == site)
+    return where
 
 
 async def compute_stats(
@@ -87,117 +140,104 @@ async def compute_stats(
     site: str | None = None,
     top: int = 10,
 ) -> Stats:
-    """Counts and tops of visible events observed in [since, until)."""
-    te = ThreatEvent
-    size = bucket_seconds_for(until - since)
-    where: list[ColumnElement[bool]] = [
-        visible.clause(te.site),
-        te.observed_at >= since,
-        te.observed_at < until,
-    ]
-    if site is not None:
-        where.append(te.site == site)
-
-    totals = {s: 0 for s in SEVERITIES}
-    for severity, count in await session.execute(
-        select(te.severity, func.count()).where(*where).group_by(te.severity)
-    ):
-        totals[severity] = int(count)
+    """Counts and tops of the visible sites' events in [since, until), from rollups."""
+    period, size = resolution_for(until - since)
+    since = floor_to(since, period)
+    until = ceil_to(until, period)
+    tr, th = ThreatRollup, TrafficRollup
 
     buckets: dict[int, Bucket] = {}
 
-    def bucket(epoch: Any) -> Bucket:
-        key = int(epoch)
-        if key not in buckets:
-            buckets[key] = Bucket(datetime.fromtimestamp(key, UTC))
-        return buckets[key]
+    def bucket(moment: datetime) -> Bucket:
+        epoch = int(moment.timestamp()) // size * size
+        found = buckets.get(epoch)
+        if found is None:
+            found = buckets[epoch] = Bucket(datetime.fromtimestamp(epoch, UTC))
+        return found
 
-    inner = select(_bucket_expr(session, te.observed_at, size).label("b"), te.severity).where(
-        *where
-    )
-    sub = inner.subquery()
-    for epoch, severity, count in await session.execute(
-        select(sub.c.b, sub.c.severity, func.count()).group_by(sub.c.b, sub.c.severity)
-    ):
-        bucket(epoch).severities[severity] = int(count)
-
-    cats = unnest_strings(session, te.categories)
-    inner_cat = (
-        select(_bucket_expr(session, te.observed_at, size).label("b"), cats.c.value.label("c"))
-        .select_from(te)
-        .join(cats, true())
-        .where(*where)
-    ).subquery()
+    totals = dict.fromkeys(SEVERITIES, 0)
     categories: dict[str, int] = {}
-    for epoch, category, count in await session.execute(
-        select(inner_cat.c.b, inner_cat.c.c, func.count()).group_by(inner_cat.c.b, inner_cat.c.c)
+    for start, dim, value, count in await session.execute(
+        select(tr.bucket, tr.dim, tr.value, func.sum(tr.events))
+        .where(
+            tr.period == period,
+            tr.dim.in_(("severity", "category")),
+            tr.bucket >= since,
+            tr.bucket < until,
+            *_sites(tr, visible, site),
+        )
+        .group_by(tr.bucket, tr.dim, tr.value)
     ):
-        bucket(epoch).categories[str(category)] = int(count)
-        categories[str(category)] = categories.get(str(category), 0) + int(count)
+        n = int(count)
+        target = bucket(start)
+        if dim == "severity":
+            target.severities[value] = target.severities.get(value, 0) + n
+            totals[value] = totals.get(value, 0) + n
+        else:
+            target.categories[value] = target.categories.get(value, 0) + n
+            categories[value] = categories.get(value, 0) + n
 
-    top_ips = [
-        Ranked(str(ip), int(count), float(score))
-        for ip, count, score in await session.execute(
-            select(te.client_ip, func.count().label("n"), func.max(te.score))
-            .where(*where)
-            .group_by(te.client_ip)
-            .order_by(func.count().desc(), te.client_ip)
-            .limit(top)
+    traffic = dict.fromkeys(TRAFFIC_COUNTERS, 0)
+    sums = [func.sum(getattr(th, name)) for name in TRAFFIC_COUNTERS]
+    for start, *values in await session.execute(
+        select(th.bucket, *sums)
+        .where(
+            th.period == period, th.bucket >= since, th.bucket < until, *_sites(th, visible, site)
         )
-    ]
-    top_paths = [
-        Ranked(str(path), int(count), float(score))
-        for path, count, score in await session.execute(
-            select(te.path, func.count(), func.max(te.score))
-            .where(*where)
-            .group_by(te.path)
-            .order_by(func.count().desc(), te.path)
-            .limit(top)
-        )
-    ]
-    rules, rule_id = unnest_field(session, te.matched_rules, "rule_id")
-    rule_sub = select(rule_id.label("r")).select_from(te).join(rules, true()).where(*where)
-    rule_rows = rule_sub.subquery()
-    top_rules = [
-        Ranked(str(rule), int(count))
-        for rule, count in await session.execute(
-            select(rule_rows.c.r, func.count())
-            .where(rule_rows.c.r.is_not(None))
-            .group_by(rule_rows.c.r)
-            .order_by(func.count().desc(), rule_rows.c.r)
-            .limit(top)
-        )
-    ]
+        .group_by(th.bucket)
+    ):
+        for name, value in zip(TRAFFIC_COUNTERS, values, strict=True):
+            traffic[name] += int(value or 0)
+        bucket(start).requests += int(values[0] or 0)
 
-    tc = TrafficCounter
-    traffic_where: list[ColumnElement[bool]] = [
-        visible.clause(tc.site),
-        tc.bucket >= since - timedelta(hours=1),
-        tc.bucket < until,
-    ]
-    if site is not None:
-        traffic_where.append(tc.site == site)
-    sums = (
-        await session.execute(
-            select(
-                func.coalesce(func.sum(tc.requests), 0),
-                func.coalesce(func.sum(tc.low), 0),
-                func.coalesce(func.sum(tc.medium), 0),
-                func.coalesce(func.sum(tc.high), 0),
-            ).where(*traffic_where)
+    # Tops and distinct clients: whole hours, as day rows where whole days fit.
+    parts = tiles(floor_to(since, "h"), ceil_to(until, "h"))
+    ranked = (
+        select(
+            tr.dim,
+            tr.value,
+            func.sum(tr.events).label("n"),
+            func.max(tr.max_score).label("m"),
+            func.row_number()
+            .over(partition_by=tr.dim, order_by=(func.sum(tr.events).desc(), tr.value))
+            .label("r"),
         )
-    ).one()
-    traffic = dict(zip(("requests", "low", "medium", "high"), map(int, sums), strict=True))
+        .where(tr.dim.in_(tuple(TOP_DIMS)), _tile_clause(tr, parts), *_sites(tr, visible, site))
+        .group_by(tr.dim, tr.value)
+        .subquery()
+    )
+    tops: dict[str, list[Ranked]] = {name: [] for name in TOP_DIMS.values()}
+    for dim, value, count, score in await session.execute(
+        select(ranked.c.dim, ranked.c.value, ranked.c.n, ranked.c.m)
+        .where(ranked.c.r <= top)
+        .order_by(ranked.c.dim, ranked.c.r)
+    ):
+        keeps_score = dim in ("client", "path")
+        tops[TOP_DIMS[dim]].append(
+            Ranked(str(value), int(count), float(score) if keeps_score else None)
+        )
+    sketches = await session.scalars(
+        select(th.visitors).where(
+            _tile_clause(th, parts), th.visitors.is_not(None), *_sites(th, visible, site)
+        )
+    )
+    traffic["visitors"] = distinct_clients(sketches)
 
+    first = int(since.timestamp()) // size * size
+    for epoch in range(first, int(until.timestamp()), size):
+        bucket(datetime.fromtimestamp(epoch, UTC))
     return Stats(
         since=since,
         until=until,
         bucket_seconds=size,
+        resolution=period,
         totals=totals,
         categories=dict(sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))),
-        buckets=[bucket(k) for k in _bucket_keys(since, until, size, buckets)],
-        top_ips=top_ips,
-        top_paths=top_paths,
-        top_rules=top_rules,
+        buckets=[buckets[key] for key in sorted(buckets)],
+        top_ips=tops["top_ips"],
+        top_paths=tops["top_paths"],
+        top_rules=tops["top_rules"],
+        top_countries=tops["top_countries"],
+        top_statuses=tops["top_statuses"],
         traffic=traffic,
     )

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, select, tuple_
+from sqlalchemy import ColumnElement, and_, exists, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vigil.db.models import ThreatEvent
-from vigil.services.jsonmatch import list_contains, list_has_object
+from vigil.db.models import ThreatEvent, event_rules
 from vigil.services.netmatch import Network, client_clause
 from vigil.services.pagination import decode_cursor, encode_cursor
 from vigil.services.visibility import Visibility
@@ -48,17 +47,14 @@ class ThreatFilter:
 async def threat_conditions(
     session: AsyncSession, visible: Visibility, filters: ThreatFilter
 ) -> list[ColumnElement[bool]]:
-    """The where clauses for `filters`, always starting with what the caller may see."""
+    """The where clauses for `filters` on the events' own columns, always starting with what
+    the caller may see (rule and category filters join `event_rules`, see `list_threats`)."""
     te = ThreatEvent
     conditions: list[ColumnElement[bool]] = [visible.clause(te.site)]
     if filters.site is not None:
         conditions.append(te.site == filters.site)
     if filters.severities:
         conditions.append(te.severity.in_(filters.severities))
-    if filters.category is not None:
-        conditions.append(list_contains(session, te.categories, filters.category))
-    if filters.rule_id is not None:
-        conditions.append(list_has_object(session, te.matched_rules, "rule_id", filters.rule_id))
     if filters.client is not None:
         conditions.append(await client_clause(session, te.client_ip, filters.client))
     if filters.path_contains:
@@ -67,13 +63,39 @@ async def threat_conditions(
         conditions.append(te.observed_at >= filters.since)
     if filters.until is not None:
         conditions.append(te.observed_at < filters.until)
-    if filters.reviewed is not None:
-        conditions.append(te.reviewed.is_(filters.reviewed))
+    if filters.reviewed is True:
+        conditions.append(te.reviewed.is_(True))
+    elif filters.reviewed is False:
+        conditions.append(te.reviewed.is_(False))
     if filters.label is not None:
         conditions.append(te.label == filters.label)
     if filters.incident_id is not None:
         conditions.append(te.incident_id == filters.incident_id)
     return conditions
+
+
+def _rule_join(filters: ThreatFilter) -> tuple[Any, list[ColumnElement[bool]]] | None:
+    """The `event_rules` rows that drive a rule or category filter, and their conditions."""
+    if filters.rule_id is None and filters.category is None:
+        return None
+    rules = event_rules.alias("matched")
+    c = rules.c
+    conditions: list[ColumnElement[bool]] = []
+    if filters.rule_id is not None:
+        conditions.append(c.rule_id == filters.rule_id)
+        if filters.category is not None:
+            other = event_rules.alias("in_category")
+            conditions.append(
+                exists().where(
+                    other.c.event_id == c.event_id,
+                    other.c.observed_at == c.observed_at,
+                    other.c.category == filters.category,
+                    other.c.first_of_category.is_(True),
+                )
+            )
+    else:
+        conditions += [c.category == filters.category, c.first_of_category.is_(True)]
+    return rules, conditions
 
 
 def _sort_key(sort: ThreatSort) -> tuple[Any, type, bool]:
@@ -91,20 +113,42 @@ async def list_threats(
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page[ThreatEvent]:
-    """A page of visible events matching `filters`; raises InvalidCursorError for bad cursors."""
+    """A page of visible events matching `filters`; raises InvalidCursorError for bad cursors.
+
+    Keyset pages: each page resumes after the (sort key, id) of the previous page's last row,
+    stated on the columns of the index that drives the query (the events', or `event_rules`'
+    for a rule or category filter), so a deep page costs what the first does. The time bound
+    is repeated as a plain comparison so that PostgreSQL skips the partitions it excludes.
+    """
     column, kind, descending = _sort_key(sort)
-    stmt = select(ThreatEvent).where(*await threat_conditions(session, visible, filters))
+    te = ThreatEvent
+    stmt = select(te).where(*await threat_conditions(session, visible, filters))
+    key_time, key_id = te.observed_at, te.id
+    joined = _rule_join(filters)
+    if joined is not None:
+        rules, rule_conditions = joined
+        stmt = stmt.join(
+            rules, and_(rules.c.event_id == te.id, rules.c.observed_at == te.observed_at)
+        ).where(*rule_conditions)
+        key_time, key_id = rules.c.observed_at, rules.c.event_id
+        if filters.since is not None:
+            stmt = stmt.where(key_time >= filters.since)
+        if filters.until is not None:
+            stmt = stmt.where(key_time < filters.until)
+    sort_column = key_time if column is te.observed_at else column
     if cursor:
         value, last_id = decode_cursor(cursor, sort, kind)
         if isinstance(value, datetime) and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        position = tuple_(column, ThreatEvent.id)
+        position = tuple_(sort_column, key_id)
         after = position < (value, last_id) if descending else position > (value, last_id)
         stmt = stmt.where(after)
+        if column is te.observed_at:
+            stmt = stmt.where(key_time <= value if descending else key_time >= value)
     if descending:
-        stmt = stmt.order_by(column.desc(), ThreatEvent.id.desc())
+        stmt = stmt.order_by(sort_column.desc(), key_id.desc())
     else:
-        stmt = stmt.order_by(column.asc(), ThreatEvent.id.asc())
+        stmt = stmt.order_by(sort_column.asc(), key_id.asc())
     rows = list((await session.scalars(stmt.limit(limit + 1))).all())
     next_cursor = None
     if len(rows) > limit:

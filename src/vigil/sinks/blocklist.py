@@ -11,8 +11,21 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.config import Settings
@@ -67,8 +80,9 @@ async def apply_policy(
     incidents: Sequence[IncidentState],
     policy: BlockPolicy,
     now: datetime | None = None,
-) -> list[Decision]:
-    """Create decisions for the clients of `incidents` that the policy says to block."""
+) -> list[dict[str, object]]:
+    """Create decisions for the clients of `incidents` that the policy says to block; returns
+    them as `decision_dict` shapes. Three statements for any number of clients."""
     now = now or datetime.now(UTC)
     if not incidents:
         return []
@@ -76,28 +90,28 @@ async def apply_policy(
     already = set(
         await session.scalars(
             select(Decision.value).where(
-                Decision.site == site, Decision.value.in_(ips), active_clause(now)
+                Decision.site == site, _among(session, Decision.value, ips), active_clause(now)
             )
         )
     )
     candidates = [i for i in incidents if i.client_ip not in already]
     counts: dict[str, int] = {}
-    needs_count = [
-        i.client_ip for i in candidates if not (policy.block_on_high and i.top_severity == "HIGH")
-    ]
+    needs_count = sorted(
+        {i.client_ip for i in candidates if not (policy.block_on_high and i.top_severity == "HIGH")}
+    )
     if needs_count:
         since = min(i.last_seen for i in candidates) - policy.medium_window
         counted = await session.execute(
             select(ThreatEvent.client_ip, func.count())
             .where(
                 ThreatEvent.site == site,
-                ThreatEvent.client_ip.in_(needs_count),
+                _among(session, ThreatEvent.client_ip, needs_count),
                 ThreatEvent.observed_at >= since,
             )
             .group_by(ThreatEvent.client_ip)
         )
         counts = {ip: int(n) for ip, n in counted}
-    created: list[Decision] = []
+    rows: list[dict[str, object]] = []
     minutes = int(policy.medium_window.total_seconds() // 60)
     for incident in candidates:
         ip = incident.client_ip
@@ -114,23 +128,46 @@ async def apply_policy(
             scope = scope_of(ip)
         except ValueError:
             continue  # a client field that is not an address cannot be blocked
-        decision = Decision(
-            site=site,
-            value=ip,
-            scope=scope,
-            reason=reason,
-            origin="vigil",
-            incident_id=incident.id,
-            simulated=policy.simulation,
-            created_at=now,
-            expires_at=now + policy.duration,
+        rows.append(
+            {
+                "site": site,
+                "value": ip,
+                "scope": scope,
+                "reason": reason,
+                "origin": "vigil",
+                "incident_id": incident.id,
+                "simulated": policy.simulation,
+                "created_at": now,
+                "expires_at": now + policy.duration,
+            }
         )
-        session.add(decision)
-        created.append(decision)
         already.add(ip)
-    if created:
-        await session.flush()
+    if not rows:
+        return []
+    table = cast(Table, Decision.__table__)
+    result = await session.execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+    )
+    created = []
+    for row, ident in zip(rows, result.scalars().all(), strict=True):
+        created.append(
+            {
+                "id": ident,
+                **{k: row[k] for k in ("site", "value", "scope", "reason", "origin")},
+                "simulated": row["simulated"],
+                "incident_id": row["incident_id"],
+                "created_at": now.isoformat(),
+                "expires_at": (now + policy.duration).isoformat(),
+            }
+        )
     return created
+
+
+def _among(session: AsyncSession, column: Any, values: list[str]) -> ColumnElement[bool]:
+    """`column` is one of `values`: one array parameter on PostgreSQL, a list on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(String)))  # type: ignore[no-any-return]
+    return column.in_(values)  # type: ignore[no-any-return]
 
 
 async def active_decisions(

@@ -13,9 +13,27 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vigil.db.bulk import json_text
 from vigil.db.models import Incident
 
 SEVERITY_RANK = {"LOW": 0, "MEDIUM": 1, "HIGH": 2}
@@ -29,6 +47,13 @@ _STATE_COLUMNS = (
     "max_score",
     "categories",
 )
+_ARRAY_TYPES: dict[str, Any] = {
+    "first_seen": DateTime(timezone=True),
+    "last_seen": DateTime(timezone=True),
+    "event_count": Integer,
+    "top_severity": String,
+    "max_score": Float,
+}
 
 
 @dataclass(slots=True)
@@ -91,15 +116,19 @@ async def assign_incidents(
     latest: dict[str, IncidentState] = {}
     ips = list(by_ip)
     c = _TABLE.c
-    for start in range(0, len(ips), 1000):
+    postgres = session.get_bind().dialect.name == "postgresql"
+    # PostgreSQL takes the clients as one array parameter; SQLite in lists it can bind.
+    step = (len(ips) or 1) if postgres else 500
+    for start in range(0, len(ips), step):
+        chunk = ips[start : start + step]
+        among = (
+            c.client_ip == any_(bindparam("ips", chunk, type_=ARRAY(String)))
+            if postgres
+            else c.client_ip.in_(chunk)
+        )
         rows = await session.execute(
             select(c.id, c.client_ip, *(c[name] for name in _STATE_COLUMNS))
-            .where(
-                c.site == site,
-                c.client_ip.in_(ips[start : start + 1000]),
-                c.status == "open",
-                c.last_seen >= earliest,
-            )
+            .where(c.site == site, among, c.status == "open", c.last_seen >= earliest)
             .order_by(c.last_seen)
         )
         for row in rows:
@@ -152,7 +181,28 @@ async def _write(session: AsyncSession, incidents: list[IncidentState]) -> None:
         )
         for incident, ident in zip(fresh, result.scalars().all(), strict=True):
             incident.id = ident
-    if changed:
+    if changed and session.get_bind().dialect.name == "postgresql":
+        # One statement over arrays: an executemany would be one statement per incident.
+        values = [i.values() for i in changed]
+        arrays = func.unnest(
+            bindparam("a_id", [i.id for i in changed], type_=ARRAY(BigInteger)),
+            *(
+                bindparam(f"a_{name}", [v[name] for v in values], type_=ARRAY(kind))
+                for name, kind in _ARRAY_TYPES.items()
+            ),
+            bindparam(
+                "a_categories", [json_text(v["categories"]) for v in values], type_=ARRAY(Text)
+            ),
+        ).table_valued("id", *_ARRAY_TYPES, "categories").render_derived()
+        await session.execute(
+            update(_TABLE)
+            .where(_TABLE.c.id == arrays.c.id)
+            .values(
+                {name: arrays.c[name] for name in _ARRAY_TYPES}
+                | {"categories": sql_cast(arrays.c.categories, JSON)}
+            )
+        )
+    elif changed:
         # Bound names must differ from the column names that the SET clause uses.
         await session.execute(
             update(_TABLE)

@@ -2,10 +2,16 @@
 counters, block decisions and the source checkpoint, so a batch is stored whole or not at all.
 
 A batch whose checkpoint is already at or past its end was stored before (a replay after a
-crash, or the same file scanned twice) and is skipped; event keys come from line origins and
-inserts ignore duplicates, so even an overlapping replay stores nothing twice. When the database
-is unreachable the sink retries with backoff and holds the batch: the queues in front of it fill
-and the sources wait.
+crash, or the same file scanned twice) and is skipped. Event keys come from line origins; a batch
+that starts before its file's checkpoint (an overlapping replay) has its keys looked up and the
+stored ones left out, so nothing is stored twice. The rest go in without per-event round trips:
+on PostgreSQL by COPY straight into the (partitioned) events table with ids drawn from its
+sequence in one statement, on SQLite by one multi-row insert; their matched rules go into
+`event_rules` the same way. Incidents, decisions and rollups are then updated with a few
+statements per transaction (one row per client, bucket or value, never per event). Should a key
+meet a unique violation anyway (another writer of the same file), the batch is written again with
+its keys checked. When the database is unreachable the sink retries with backoff and holds the
+batch: the queues in front of it fill and the sources wait.
 """
 
 from __future__ import annotations
@@ -13,25 +19,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import Table, insert, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil import metrics
 from vigil.config import Settings
-from vigil.db.bulk import increment, insert_ignore, insert_returning_new, upsert
-from vigil.db.models import DeadLetterRow, IngestCheckpoint, ThreatEvent, TrafficCounter
-from vigil.db.session import get_db_context
+from vigil.db.bulk import copy_records, insert_ignore, json_text, next_ids, upsert
+from vigil.db.models import DeadLetterRow, IngestCheckpoint, ThreatEvent, event_rules
+from vigil.db.partitions import PARTITIONED_TABLES, Partitions, day_of, partition_name
+from vigil.db.session import get_db_context, get_engine
 from vigil.errors import DatabaseUnavailableError
 from vigil.pipeline.analyze import ScoredBatch, Threat
-from vigil.sinks.blocklist import BlockPolicy, apply_policy, decision_dict
+from vigil.sinks.blocklist import BlockPolicy, apply_policy
 from vigil.sinks.incidents import NewEvent, assign_incidents
+from vigil.sinks.rollups import RollupWriter, ThreatCounts, add_traffic, event_values
 
 log = logging.getLogger(__name__)
 
@@ -49,45 +58,97 @@ _FRAGMENT_LIMIT = 2048
 
 @dataclass(slots=True)
 class StoreResult:
-    """What one committed batch produced, for publishing after the commit."""
+    """What one committed batch produced, for publishing after the commit.
+
+    `events` holds the published shape of each stored event when the sink builds messages
+    (see `StoreSink`); `stored` and `incident_ids` are filled either way.
+    """
 
     skipped: bool
     events: list[dict[str, Any]]
     decisions: list[dict[str, Any]]
+    stored: int = 0
+    incident_ids: set[int] = field(default_factory=set)
+
+
+EVENT_COLUMNS = (
+    "id",
+    "event_key",
+    "site",
+    "source",
+    "observed_at",
+    "created_at",
+    "client_ip",
+    "method",
+    "path",
+    "query",
+    "status",
+    "bytes_sent",
+    "user_agent",
+    "referer",
+    "score",
+    "severity",
+    "detection_mode",
+    "categories",
+    "matched_rules",
+    "component_scores",
+    "country",
+    "city",
+    "asn",
+    "as_org",
+    "ua_family",
+    "client_class",
+    "model_version",
+    "incident_id",
+    "reviewed",
+)
+_JSON_COLUMNS = frozenset({"categories", "matched_rules", "component_scores"})
+RULE_COLUMNS = ("event_id", "observed_at", "site", "rule_id", "category", "first_of_category")
+_EVENTS = cast(Table, ThreatEvent.__table__)
+_NO_CLIENT: dict[str, Any] = {}
 
 
 def threat_row(threat: Threat, site: str, now: datetime) -> dict[str, Any]:
+    """An event as a column → value mapping (the API's shape, before its id)."""
+    return dict(zip(EVENT_COLUMNS[1:], _event_values(threat, site, now, None), strict=True))
+
+
+def _event_values(
+    threat: Threat, site: str, now: datetime, incident_id: int | None
+) -> tuple[Any, ...]:
     record = threat.record
-    client = threat.components.get("client", {})
-    return {
-        "event_key": threat.key,
-        "site": site,
-        "source": record.source[:1024],
-        "observed_at": record.observed_at or now,
-        "created_at": now,
-        "client_ip": record.client_ip[:45],
-        "method": record.method[:32],
-        "path": record.path[: _FRAGMENT_LIMIT * 4],
-        "query": record.query[: _FRAGMENT_LIMIT * 4],
-        "status": record.status,
-        "bytes_sent": record.bytes_sent,
-        "user_agent": record.user_agent[:_FRAGMENT_LIMIT],
-        "referer": record.referer[:_FRAGMENT_LIMIT],
-        "score": threat.score,
-        "severity": threat.severity,
-        "detection_mode": threat.detection_mode,
-        "categories": threat.categories,
-        "matched_rules": threat.matches,
-        "component_scores": {k: v for k, v in threat.components.items() if k != "client"},
-        "country": client.get("country"),
-        "city": client.get("city"),
-        "asn": client.get("asn"),
-        "as_org": client.get("as_org"),
-        "ua_family": client.get("ua_family"),
-        "client_class": client.get("client_class"),
-        "model_version": threat.model_version,
-        "reviewed": False,
-    }
+    components = threat.components
+    client = components.get("client", _NO_CLIENT)
+    return (
+        threat.key,
+        site,
+        record.source[:1024],
+        record.observed_at or now,
+        now,
+        record.client_ip[:45],
+        record.method[:32],
+        record.path[: _FRAGMENT_LIMIT * 4],
+        record.query[: _FRAGMENT_LIMIT * 4],
+        record.status,
+        record.bytes_sent,
+        record.user_agent[:_FRAGMENT_LIMIT],
+        record.referer[:_FRAGMENT_LIMIT],
+        threat.score,
+        threat.severity,
+        threat.detection_mode,
+        threat.categories,
+        threat.matches,
+        {k: v for k, v in components.items() if k != "client"} if client else components,
+        client.get("country"),
+        client.get("city"),
+        client.get("asn"),
+        client.get("as_org"),
+        client.get("ua_family"),
+        client.get("client_class"),
+        threat.model_version,
+        incident_id,
+        False,
+    )
 
 
 def event_message(row: dict[str, Any], event_id: int, incident_id: int | None) -> dict[str, Any]:
@@ -100,15 +161,94 @@ def event_message(row: dict[str, Any], event_id: int, incident_id: int | None) -
     return message
 
 
-class StoreSink:
-    """Writes scored batches; see the module docstring for the guarantees."""
+def _rule_rows(event_id: int, row: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The `event_rules` rows of one event (`row` as `_event_values` makes it): one per
+    distinct rule, one more per category that came without a rule. One row per category of
+    the event is marked for the category index, so a category filter finds each event once."""
+    observed_at, site, categories, matches = row[3], row[1], row[16], row[17]
+    wanted = set(categories)
+    rows: list[tuple[Any, ...]] = []
+    seen_rules: set[str] = set()
+    marked: set[str] = set()
+    for match in matches:
+        rule = str(match.get("rule_id", ""))[:64]
+        if rule in seen_rules:
+            continue
+        seen_rules.add(rule)
+        category = str(match.get("category", ""))[:32]
+        first = category in wanted and category not in marked
+        if first:
+            marked.add(category)
+        rows.append((event_id, observed_at, site, rule, category, first))
+    for category in categories:
+        if category[:32] not in marked:
+            marked.add(category[:32])
+            rows.append((event_id, observed_at, site, "", category[:32], True))
+    return rows
 
-    def __init__(self, settings: Settings) -> None:
+
+async def record_event_rows(
+    session: AsyncSession,
+    rollups: RollupWriter,
+    ids: list[int],
+    values: list[tuple[Any, ...]],
+) -> Counter[date]:
+    """Write what stored events add beside their rows: their `event_rules` rows and their
+    counts in the threat rollups. `values` are rows as `_event_values` makes them, all of one
+    site; returns the events per day."""
+    rules: list[tuple[Any, ...]] = []
+    if not values:
+        return Counter()
+    counts = ThreatCounts(values[0][1])
+    days: Counter[date] = Counter()
+    for ident, row in zip(ids, values, strict=True):
+        observed, severity, categories = row[3], row[14], row[16]
+        event_rules_rows = _rule_rows(ident, row)
+        rules.extend(event_rules_rows)
+        counts.add(
+            observed,
+            row[13],
+            event_values(
+                severity,
+                categories,
+                (r[3] for r in event_rules_rows),
+                row[5],
+                row[7],
+                row[19],
+                row[9],
+            ),
+            [("severity", severity), *(("category", c) for c in categories)],
+        )
+        days[day_of(observed)] += 1
+    if session.get_bind().dialect.name == "postgresql":
+        await copy_records(session, "event_rules", RULE_COLUMNS, rules)
+    elif rules:
+        await session.execute(
+            insert(event_rules), [dict(zip(RULE_COLUMNS, row, strict=True)) for row in rules]
+        )
+    await rollups.add_threats(session, counts)
+    return days
+
+
+class StoreSink:
+    """Writes scored batches; see the module docstring for the guarantees.
+
+    `messages` False skips building the published shape of each event (a scan that publishes
+    to nobody); counts and incident ids are returned either way.
+    """
+
+    def __init__(self, settings: Settings, *, messages: bool = True) -> None:
         self.settings = settings
         self.policy = BlockPolicy.from_settings(settings)
         self.quiet = timedelta(minutes=settings.incident_quiet_minutes)
+        self.messages = messages
         self.stored_events = 0
         self.retries = 0
+        self.partitions = Partitions()
+        self.rollups = RollupWriter()
+        self.changed_days: Counter[date] = Counter()
+        """Events stored per day since the last `analyze_changed`."""
+        self._check_keys = False
 
     async def write(
         self,
@@ -121,30 +261,58 @@ class StoreSink:
         while True:
             try:
                 result = await self._write_once(batch)
-            except RETRYABLE as exc:
-                self.retries += 1
-                metrics.STAGE_ERRORS.labels("store").inc()
-                log.warning(
-                    "event=store_retry source=%s delay=%.2f error=%s",
-                    batch.source,
-                    delay,
-                    type(exc).__name__,
-                )
-                if on_retry is not None:
-                    await on_retry(exc)
-                if stop_requested is not None and stop_requested() and delay >= 8:
-                    raise
-                await asyncio.sleep(delay)
+            except IntegrityError as exc:
+                # Only a key stored by another writer since this batch was read gets here: the
+                # batch is written again with every key checked first.
+                self.rollups.rolled_back()
+                if not self._check_keys:
+                    self._check_keys = True
+                    log.warning("event=store_key_conflict source=%s", batch.source)
+                    continue
+                await self._backoff(batch, exc, delay, stop_requested, on_retry)
                 delay = min(delay * 2, self.settings.store_retry_max_seconds)
                 continue
-            self.stored_events += len(result.events)
-            metrics.EVENTS_STORED.inc(len(result.events))
+            except RETRYABLE as exc:
+                self.rollups.rolled_back()
+                await self._backoff(batch, exc, delay, stop_requested, on_retry)
+                delay = min(delay * 2, self.settings.store_retry_max_seconds)
+                continue
+            self._check_keys = False
+            self.rollups.committed()
+            self.stored_events += result.stored
+            metrics.EVENTS_STORED.inc(result.stored)
             if batch.read_at:
                 metrics.LAG_SECONDS.set(max(0.0, time.time() - batch.read_at))
             return result
 
+    async def _backoff(
+        self,
+        batch: ScoredBatch,
+        exc: BaseException,
+        delay: float,
+        stop_requested: Callable[[], bool] | None,
+        on_retry: Callable[[BaseException], Awaitable[None]] | None,
+    ) -> None:
+        self.retries += 1
+        metrics.STAGE_ERRORS.labels("store").inc()
+        log.warning(
+            "event=store_retry source=%s delay=%.2f error=%s detail=%r",
+            batch.source,
+            delay,
+            type(exc).__name__,
+            str(getattr(exc, "orig", exc)).splitlines()[0][:200] if str(exc) else "",
+        )
+        if on_retry is not None:
+            await on_retry(exc)
+        if stop_requested is not None and stop_requested() and delay >= 8:
+            raise exc
+        await asyncio.sleep(delay)
+
     async def _write_once(self, batch: ScoredBatch) -> StoreResult:
         now = datetime.now(UTC)
+        if batch.threats:
+            days = {day_of(t.record.observed_at or now) for t in batch.threats}
+            await self.partitions.ensure(get_engine(), days)
         async with get_db_context() as session:
             stored_offset = await session.scalar(
                 select(IngestCheckpoint.byte_offset).where(
@@ -154,7 +322,7 @@ class StoreSink:
             )
             if stored_offset is not None and stored_offset >= batch.end_offset:
                 return StoreResult(skipped=True, events=[], decisions=[])
-            events, decisions = await self._store_threats(session, batch, now)
+            result = await self._store_threats(session, batch, now, stored_offset)
             await insert_ignore(
                 session,
                 DeadLetterRow,
@@ -171,18 +339,27 @@ class StoreSink:
                 ],
                 ["source", "file_id", "byte_offset"],
             )
-            await self._add_counters(session, batch)
+            await add_traffic(session, batch.site, batch.counters, batch.visitors)
             await self._save_checkpoint(session, batch, now)
-        return StoreResult(skipped=False, events=events, decisions=decisions)
+        return result
 
-    async def _store_threats(
-        self, session: AsyncSession, batch: ScoredBatch, now: datetime
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        if not batch.threats:
-            return [], []
-        rows = {t.key: threat_row(t, batch.site, now) for t in batch.threats}
-        # Keys stored before (an overlapping replay) must not count twice in incidents.
-        keys = list(rows)
+    async def _fresh(
+        self, session: AsyncSession, batch: ScoredBatch, stored_offset: int | None
+    ) -> list[Threat]:
+        """The threats of `batch` not stored before, each key once.
+
+        Keys are looked up only when the batch starts before the stored checkpoint of its file
+        (a replay that overlaps what was stored): every event comes from a line before its
+        batch's end, so a batch that starts at or after the checkpoint holds no stored event.
+        """
+        unique: dict[str, Threat] = {}
+        for threat in batch.threats:
+            unique.setdefault(threat.key, threat)
+        threats = list(unique.values())
+        first = min(t.record.offset for t in threats)
+        if not self._check_keys and (stored_offset is None or stored_offset <= first):
+            return threats
+        keys = list(unique)
         seen: set[str] = set()
         for start in range(0, len(keys), 1000):
             seen.update(
@@ -192,56 +369,100 @@ class StoreSink:
                     )
                 )
             )
-        fresh = [
-            NewEvent(
-                key=key,
-                client_ip=row["client_ip"],
-                observed_at=row["observed_at"],
-                severity=row["severity"],
-                score=row["score"],
-                categories=row["categories"],
-            )
-            for key, row in rows.items()
-            if key not in seen
-        ]
-        if not fresh:
-            return [], []
-        incident_of, incidents = await assign_incidents(session, batch.site, fresh, self.quiet)
-        for event in fresh:
-            rows[event.key]["incident_id"] = incident_of[event.key].id
-        new_ids = await insert_returning_new(
-            session, ThreatEvent, [rows[e.key] for e in fresh], ["event_key"], ThreatEvent.event_key
-        )
-        decisions = await apply_policy(session, batch.site, incidents, self.policy, now)
-        events = [
-            event_message(rows[key], event_id, rows[key]["incident_id"])
-            for key, event_id in new_ids.items()
-        ]
-        return events, [decision_dict(d) for d in decisions]
+        return [t for t in threats if t.key not in seen]
 
-    async def _add_counters(self, session: AsyncSession, batch: ScoredBatch) -> None:
-        if not batch.counters:
-            return
-        rows = [
-            {
-                "site": batch.site,
-                "bucket": bucket,
-                "requests": counts.get("requests", 0),
-                "low": counts.get("low", 0),
-                "medium": counts.get("medium", 0),
-                "high": counts.get("high", 0),
-                "malformed": counts.get("malformed", 0),
-                "dead_letters": counts.get("dead_letters", 0),
-            }
-            for bucket, counts in batch.counters.items()
-        ]
-        await increment(
+    async def _store_threats(
+        self,
+        session: AsyncSession,
+        batch: ScoredBatch,
+        now: datetime,
+        stored_offset: int | None,
+    ) -> StoreResult:
+        if not batch.threats:
+            return StoreResult(skipped=False, events=[], decisions=[])
+        fresh = await self._fresh(session, batch, stored_offset)
+        if not fresh:
+            return StoreResult(skipped=False, events=[], decisions=[])
+        site = batch.site
+        incident_of, incidents = await assign_incidents(
             session,
-            TrafficCounter,
-            rows,
-            ["site", "bucket"],
-            ["requests", "low", "medium", "high", "malformed", "dead_letters"],
+            site,
+            [
+                NewEvent(
+                    key=t.key,
+                    client_ip=t.record.client_ip[:45],
+                    observed_at=t.record.observed_at or now,
+                    severity=t.severity,
+                    score=t.score,
+                    categories=t.categories,
+                )
+                for t in fresh
+            ],
+            self.quiet,
         )
+        values = [_event_values(t, site, now, incident_of[t.key].id) for t in fresh]
+        if session.get_bind().dialect.name == "postgresql":
+            ids = await next_ids(session, _EVENTS, len(values))
+            await copy_records(
+                session,
+                "threat_events",
+                EVENT_COLUMNS,
+                [
+                    (ident, *row[:16], *map(json_text, row[16:19]), *row[19:])
+                    for ident, row in zip(ids, values, strict=True)
+                ],
+            )
+        else:
+            result = await session.execute(
+                insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True),
+                [dict(zip(EVENT_COLUMNS[1:], row, strict=True)) for row in values],
+            )
+            ids = list(result.scalars().all())
+        self.changed_days.update(await record_event_rows(session, self.rollups, ids, values))
+        decisions = await apply_policy(session, site, incidents, self.policy, now)
+        events: list[dict[str, Any]] = []
+        if self.messages:
+            events = [
+                event_message(dict(zip(EVENT_COLUMNS[1:], row, strict=True)), ident, row[26])
+                for ident, row in zip(ids, values, strict=True)
+            ]
+        return StoreResult(
+            skipped=False,
+            events=events,
+            decisions=decisions,
+            stored=len(ids),
+            incident_ids={i.id for i in incidents if i.id is not None},
+        )
+
+    async def analyze_changed(self, minimum: int = 10_000) -> list[str]:
+        """ANALYZE what a bulk load changed, so the next queries are planned on statistics of
+        the data they read (autovacuum may be off, and it never analyzes a partitioned parent).
+
+        On PostgreSQL: the partitions of each day that received `minimum` events or more since
+        the last call, and the incident and rollup tables; returns the tables analyzed.
+        """
+        days = [day for day, n in self.changed_days.items() if n >= minimum]
+        if not days:
+            return []
+        for day in days:
+            del self.changed_days[day]
+        engine = get_engine()
+        if engine.dialect.name != "postgresql":
+            async with engine.begin() as conn:
+                await conn.execute(text("ANALYZE"))
+            return ["*"]
+        tables = ["incidents", "decisions", "threat_rollups", "traffic_rollups"]
+        async with engine.begin() as conn:
+            if await self.partitions.check(conn):
+                for day in sorted(days):
+                    tables += [partition_name(t, day) for t in PARTITIONED_TABLES]
+            else:
+                tables += list(PARTITIONED_TABLES)
+            for name in tables:
+                # Names come from this module and dates, never from input.
+                await conn.execute(text(f'ANALYZE "{name}"'))
+        log.info("event=analyzed tables=%d", len(tables))
+        return tables
 
     async def _save_checkpoint(
         self, session: AsyncSession, batch: ScoredBatch, now: datetime

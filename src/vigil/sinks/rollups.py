@@ -1,0 +1,359 @@
+"""Rollups: the counts /stats and the dashboard show, kept per site and minute, hour and day in
+the same transaction as the events they count.
+
+`traffic_rollups` counts every request (severity, status class, bytes; per hour and day also a
+HyperLogLog sketch of the distinct clients, from Apache DataSketches). `threat_rollups` counts
+stored events by severity, category, rule, client, path, country and status per hour and day,
+and by severity and category per minute (the chart of short ranges).
+
+Top lists are bounded the way web-analytics archives bound their reports: each bucket keeps
+the `ROLLUP_CAPS` biggest clients, paths and rules. A value that does not make its bucket's top
+counts in the bucket's total (the severity rows) but not in its top list, so a month's top list
+reads at most cap × days rows however many clients attacked. Counts are only ever added (never
+overwritten), so several writers never lose one another's counts; which values are kept is
+decided from a per-process view of each bucket that can lag behind other writers, which can
+only affect which borderline value is listed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, delete, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vigil.db.bulk import increment
+from vigil.db.models import ThreatRollup, TrafficRollup
+
+ROLLUP_CAPS = {"client": 100, "path": 100, "rule": 500}
+"""Values kept per bucket for the dimensions that can have very many."""
+VALUE_LIMIT = 512
+SKETCH_LG_K = 12
+"""HyperLogLog precision: 4,096 registers, about 1.6% standard error."""
+PERIODS = ("m", "h", "d")
+THREAT_DIMS = ("severity", "category", "rule", "client", "path", "country", "status")
+MINUTE_DIMS = ("severity", "category")
+TRAFFIC_COUNTERS = (
+    "requests",
+    "low",
+    "medium",
+    "high",
+    "malformed",
+    "dead_letters",
+    "bytes_sent",
+    "status_2xx",
+    "status_3xx",
+    "status_4xx",
+    "status_5xx",
+    "status_other",
+)
+_CACHE_LIMIT = 4096
+
+_THREATS = cast(Table, ThreatRollup.__table__)
+_TRAFFIC = cast(Table, TrafficRollup.__table__)
+
+
+def floor_to(moment: datetime, period: str) -> datetime:
+    """The start of the minute, hour or day (UTC) holding `moment`."""
+    moment = moment.astimezone(UTC)
+    if period == "m":
+        return moment.replace(second=0, microsecond=0)
+    if period == "h":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+PERIOD_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(slots=True)
+class _Tally:
+    events: int = 0
+    max_score: float = 0.0
+
+
+@dataclass
+class ThreatCounts:
+    """Stored events counted by (period, bucket, dim, value) for one site."""
+
+    site: str
+    cells: dict[tuple[str, datetime, str, str], _Tally] = field(default_factory=dict)
+
+    def add(
+        self,
+        observed_at: datetime,
+        score: float,
+        values: Iterable[tuple[str, str]],
+        minute_values: Iterable[tuple[str, str]],
+    ) -> None:
+        hour = floor_to(observed_at, "h")
+        day = hour.replace(hour=0)
+        minute = floor_to(observed_at, "m")
+        cells = self.cells
+        for dim, value in values:
+            for key in (("h", hour, dim, value), ("d", day, dim, value)):
+                tally = cells.get(key)
+                if tally is None:
+                    tally = cells[key] = _Tally()
+                tally.events += 1
+                if score > tally.max_score:
+                    tally.max_score = score
+        for dim, value in minute_values:
+            key = ("m", minute, dim, value)
+            tally = cells.get(key)
+            if tally is None:
+                tally = cells[key] = _Tally()
+            tally.events += 1
+            if score > tally.max_score:
+                tally.max_score = score
+
+
+def event_values(
+    severity: str,
+    categories: Sequence[str],
+    rules: Iterable[str],
+    client_ip: str,
+    path: str,
+    country: str | None,
+    status: int | None,
+) -> list[tuple[str, str]]:
+    """The (dimension, value) pairs one stored event is counted under."""
+    values = [("severity", severity), ("client", client_ip[:VALUE_LIMIT])]
+    values.append(("path", path[:VALUE_LIMIT]))
+    values.extend(("category", c[:VALUE_LIMIT]) for c in categories)
+    values.extend(("rule", r[:VALUE_LIMIT]) for r in rules if r)
+    if country:
+        values.append(("country", country))
+    if status is not None:
+        values.append(("status", str(status)))
+    return values
+
+
+class RollupWriter:
+    """Adds one transaction's counts to the rollup tables; keeps the per-process view of the
+    capped buckets (see the module docstring). Call `committed()` after the commit and
+    `rolled_back()` after a failure, so the view follows what the database holds."""
+
+    def __init__(self) -> None:
+        self._tops: dict[tuple[str, str, datetime, str], dict[str, int]] = {}
+        self._pending: dict[tuple[str, str, datetime, str], dict[str, int]] = {}
+
+    async def add_threats(self, session: AsyncSession, counts: ThreatCounts) -> None:
+        if not counts.cells:
+            return
+        site = counts.site
+        grouped: dict[tuple[str, datetime, str], dict[str, _Tally]] = defaultdict(dict)
+        for (period, bucket, dim, value), tally in counts.cells.items():
+            grouped[(period, bucket, dim)][value] = tally
+        rows: list[dict[str, Any]] = []
+        evict: list[tuple[str, str, datetime, str, str]] = []
+        await self._load_tops(session, site, [key for key in grouped if key[2] in ROLLUP_CAPS])
+        for (period, bucket, dim), values in grouped.items():
+            cap = ROLLUP_CAPS.get(dim)
+            if cap is not None:
+                values = self._capped(site, period, bucket, dim, values, cap, evict)
+            for value, tally in values.items():
+                rows.append(
+                    {
+                        "period": period,
+                        "dim": dim,
+                        "bucket": bucket,
+                        "site": site,
+                        "value": value,
+                        "events": tally.events,
+                        "max_score": tally.max_score,
+                    }
+                )
+        if evict:
+            t = _THREATS.c
+            await session.execute(
+                delete(_THREATS).where(
+                    tuple_(t.site, t.period, t.bucket, t.dim, t.value).in_(evict)
+                )
+            )
+        rows.sort(key=lambda r: (r["period"], r["dim"], r["bucket"], r["value"]))
+        await increment(
+            session,
+            ThreatRollup,
+            rows,
+            ["period", "dim", "bucket", "site", "value"],
+            ["events"],
+            greatest=["max_score"],
+        )
+
+    async def _load_tops(
+        self, session: AsyncSession, site: str, keys: list[tuple[str, datetime, str]]
+    ) -> None:
+        missing = [k for k in keys if (site, *k) not in self._tops]
+        if not missing:
+            return
+        t = _THREATS.c
+        for start in range(0, len(missing), 200):
+            chunk = missing[start : start + 200]
+            for key in chunk:
+                self._tops[(site, *key)] = {}
+            rows = await session.execute(
+                select(t.period, t.bucket, t.dim, t.value, t.events).where(
+                    t.site == site,
+                    or_(*(and_(t.period == p, t.bucket == b, t.dim == d) for p, b, d in chunk)),
+                )
+            )
+            for period, bucket, dim, value, events in rows:
+                top = (site, period, bucket.astimezone(UTC), dim)
+                self._tops.setdefault(top, {})[value] = int(events)
+        if len(self._tops) > _CACHE_LIMIT:
+            # The oldest buckets are the least likely to be written again.
+            for old in sorted(self._tops, key=lambda k: k[2])[: len(self._tops) // 2]:
+                del self._tops[old]
+
+    def _capped(
+        self,
+        site: str,
+        period: str,
+        bucket: datetime,
+        dim: str,
+        values: dict[str, _Tally],
+        cap: int,
+        evict: list[tuple[str, str, datetime, str, str]],
+    ) -> dict[str, _Tally]:
+        key = (site, period, bucket, dim)
+        stored = self._tops.get(key, {})
+        merged = dict(stored)
+        for value, tally in values.items():
+            merged[value] = merged.get(value, 0) + tally.events
+        if len(merged) <= cap:
+            self._pending[key] = merged
+            return values
+        kept = set(sorted(merged, key=lambda v: (-merged[v], v))[:cap])
+        for value in stored:
+            if value not in kept:
+                evict.append((site, period, bucket, dim, value))
+        self._pending[key] = {v: merged[v] for v in kept}
+        return {v: t for v, t in values.items() if v in kept}
+
+    def committed(self) -> None:
+        self._tops.update(self._pending)
+        self._pending.clear()
+
+    def rolled_back(self) -> None:
+        for key in self._pending:
+            self._tops.pop(key, None)
+        self._pending.clear()
+
+
+def status_class(status: int | None) -> str:
+    if status is None or not 200 <= status < 600:
+        return "status_other"
+    return f"status_{status // 100}xx"
+
+
+async def add_traffic(
+    session: AsyncSession,
+    site: str,
+    minutes: dict[datetime, Counter[str]],
+    visitors: dict[datetime, set[str]],
+) -> None:
+    """Add per-minute request counters, summed into their hours and days, and the clients of
+    each hour to the hour's and day's distinct-client sketches."""
+    if not minutes and not visitors:
+        return
+    sums: dict[tuple[str, datetime], Counter[str]] = {}
+    for minute, counts in minutes.items():
+        minute = floor_to(minute, "m")
+        for period in PERIODS:
+            key = (period, floor_to(minute, period))
+            total = sums.get(key)
+            if total is None:
+                sums[key] = total = Counter()
+            total.update(counts)
+    for hour in visitors:
+        for period in ("h", "d"):
+            sums.setdefault((period, floor_to(hour, period)), Counter())
+    rows = [
+        {
+            "period": period,
+            "bucket": bucket,
+            "site": site,
+            **{name: int(counts.get(name, 0)) for name in TRAFFIC_COUNTERS},
+        }
+        for (period, bucket), counts in sorted(sums.items())
+    ]
+    await increment(session, TrafficRollup, rows, ["period", "bucket", "site"], TRAFFIC_COUNTERS)
+    if visitors:
+        await _add_visitors(session, site, visitors)
+
+
+async def _add_visitors(
+    session: AsyncSession, site: str, visitors: dict[datetime, set[str]]
+) -> None:
+    import datasketches
+
+    clients: dict[tuple[str, datetime], set[str]] = defaultdict(set)
+    for hour, ips in visitors.items():
+        for period in ("h", "d"):
+            clients[(period, floor_to(hour, period))].update(ips)
+    t = _TRAFFIC.c
+    keys = sorted(clients)
+    # The rows exist (the counters were just added) and are locked by that upsert.
+    stored = {
+        (period, bucket.astimezone(UTC)): sketch
+        for period, bucket, sketch in await session.execute(
+            select(t.period, t.bucket, t.visitors).where(
+                t.site == site, tuple_(t.period, t.bucket).in_(keys)
+            )
+        )
+    }
+    updates = []
+    for key in keys:
+        union = datasketches.hll_union(SKETCH_LG_K)
+        previous = stored.get(key)
+        if previous:
+            union.update(datasketches.hll_sketch.deserialize(previous))
+        sketch = datasketches.hll_sketch(SKETCH_LG_K)
+        for ip in clients[key]:
+            sketch.update(ip)
+        union.update(sketch)
+        updates.append(
+            {
+                "b_period": key[0],
+                "b_bucket": key[1],
+                "b_site": site,
+                "b_visitors": union.get_result().serialize_compact(),
+            }
+        )
+    from sqlalchemy import bindparam
+
+    await session.execute(
+        update(_TRAFFIC)
+        .where(
+            t.period == bindparam("b_period"),
+            t.bucket == bindparam("b_bucket"),
+            t.site == bindparam("b_site"),
+        )
+        .values(visitors=bindparam("b_visitors")),
+        updates,
+    )
+
+
+def distinct_clients(sketches: Iterable[bytes | None]) -> int:
+    """The estimated number of distinct clients over several buckets' sketches."""
+    import datasketches
+
+    union = datasketches.hll_union(SKETCH_LG_K)
+    empty = True
+    for sketch in sketches:
+        if sketch:
+            union.update(datasketches.hll_sketch.deserialize(sketch))
+            empty = False
+    return 0 if empty else round(union.get_result().get_estimate())
+
+
+def day_start(moment: datetime) -> datetime:
+    return floor_to(moment, "d")
+
+
+ONE_DAY = timedelta(days=1)

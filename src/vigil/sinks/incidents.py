@@ -184,16 +184,20 @@ async def _write(session: AsyncSession, incidents: list[IncidentState]) -> None:
     if changed and session.get_bind().dialect.name == "postgresql":
         # One statement over arrays: an executemany would be one statement per incident.
         values = [i.values() for i in changed]
-        arrays = func.unnest(
-            bindparam("a_id", [i.id for i in changed], type_=ARRAY(BigInteger)),
-            *(
-                bindparam(f"a_{name}", [v[name] for v in values], type_=ARRAY(kind))
-                for name, kind in _ARRAY_TYPES.items()
-            ),
-            bindparam(
-                "a_categories", [json_text(v["categories"]) for v in values], type_=ARRAY(Text)
-            ),
-        ).table_valued("id", *_ARRAY_TYPES, "categories").render_derived()
+        arrays = (
+            func.unnest(
+                bindparam("a_id", [i.id for i in changed], type_=ARRAY(BigInteger)),
+                *(
+                    bindparam(f"a_{name}", [v[name] for v in values], type_=ARRAY(kind))
+                    for name, kind in _ARRAY_TYPES.items()
+                ),
+                bindparam(
+                    "a_categories", [json_text(v["categories"]) for v in values], type_=ARRAY(Text)
+                ),
+            )
+            .table_valued("id", *_ARRAY_TYPES, "categories")
+            .render_derived()
+        )
         await session.execute(
             update(_TABLE)
             .where(_TABLE.c.id == arrays.c.id)

@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, delete, or_, select, tuple_, update
@@ -78,59 +79,78 @@ class _Tally:
 
 @dataclass
 class ThreatCounts:
-    """Stored events counted by (period, bucket, dim, value) for one site."""
+    """Stored events counted by (period, bucket, dim, value) for one site.
+
+    A transaction's events are added at once (`add_events`) and counted with C-level counters
+    over (bucket, value) pairs, so the cost per event is a few list appends rather than a
+    dictionary update per dimension and bucket.
+    """
 
     site: str
     cells: dict[tuple[str, datetime, str, str], _Tally] = field(default_factory=dict)
 
-    def add(
+    def add_events(
         self,
-        observed_at: datetime,
-        score: float,
-        values: Iterable[tuple[str, str]],
-        minute_values: Iterable[tuple[str, str]],
+        observed: Sequence[datetime],
+        scores: Sequence[float],
+        dims: dict[str, Sequence[Sequence[str]]],
     ) -> None:
-        hour = floor_to(observed_at, "h")
-        day = hour.replace(hour=0)
-        minute = floor_to(observed_at, "m")
+        """Count events: `dims` maps each dimension to the values of every event (a sequence
+        per event, empty where the event has none)."""
+        minute_of: dict[datetime, datetime] = {}
+        minutes: list[datetime] = []
+        for moment in observed:
+            minute = minute_of.get(moment)
+            if minute is None:
+                minute = minute_of[moment] = floor_to(moment, "m")
+            minutes.append(minute)
+        hour_of = {minute: minute.replace(minute=0) for minute in set(minutes)}
+        hours = [hour_of[minute] for minute in minutes]
+        for dim, per_event in dims.items():
+            for period, buckets in (("h", hours), ("m", minutes)):
+                if period == "m" and dim not in MINUTE_DIMS:
+                    continue
+                scored = [
+                    ((bucket, value), score)
+                    for bucket, values, score in zip(buckets, per_event, scores, strict=True)
+                    for value in values
+                ]
+                counts = Counter(map(_FIRST, scored))
+                # Built from pairs in increasing score order, the dict keeps each key's maximum.
+                best = dict(sorted(scored, key=_SECOND))
+                self._store(period, dim, counts, best)
+                if period == "h":
+                    days: Counter[tuple[datetime, str]] = Counter()
+                    day_best: dict[tuple[datetime, str], float] = {}
+                    for (hour, value), n in counts.items():
+                        key = (hour.replace(hour=0), value)
+                        days[key] += n
+                        score = best[(hour, value)]
+                        if score > day_best.get(key, -1.0):
+                            day_best[key] = score
+                    self._store("d", dim, days, day_best)
+
+    def _store(
+        self,
+        period: str,
+        dim: str,
+        counts: Counter[tuple[datetime, str]],
+        best: dict[tuple[datetime, str], float],
+    ) -> None:
         cells = self.cells
-        for dim, value in values:
-            for key in (("h", hour, dim, value), ("d", day, dim, value)):
-                tally = cells.get(key)
-                if tally is None:
-                    tally = cells[key] = _Tally()
-                tally.events += 1
-                if score > tally.max_score:
-                    tally.max_score = score
-        for dim, value in minute_values:
-            key = ("m", minute, dim, value)
+        for (bucket, value), n in counts.items():
+            key = (period, bucket, dim, value)
             tally = cells.get(key)
             if tally is None:
                 tally = cells[key] = _Tally()
-            tally.events += 1
+            tally.events += n
+            score = best[(bucket, value)]
             if score > tally.max_score:
                 tally.max_score = score
 
 
-def event_values(
-    severity: str,
-    categories: Sequence[str],
-    rules: Iterable[str],
-    client_ip: str,
-    path: str,
-    country: str | None,
-    status: int | None,
-) -> list[tuple[str, str]]:
-    """The (dimension, value) pairs one stored event is counted under."""
-    values = [("severity", severity), ("client", client_ip[:VALUE_LIMIT])]
-    values.append(("path", path[:VALUE_LIMIT]))
-    values.extend(("category", c[:VALUE_LIMIT]) for c in categories)
-    values.extend(("rule", r[:VALUE_LIMIT]) for r in rules if r)
-    if country:
-        values.append(("country", country))
-    if status is not None:
-        values.append(("status", str(status)))
-    return values
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
 
 
 class RollupWriter:

@@ -40,7 +40,7 @@ from vigil.errors import DatabaseUnavailableError
 from vigil.pipeline.analyze import ScoredBatch, Threat
 from vigil.sinks.blocklist import BlockPolicy, apply_policy
 from vigil.sinks.incidents import NewEvent, assign_incidents
-from vigil.sinks.rollups import RollupWriter, ThreatCounts, add_traffic, event_values
+from vigil.sinks.rollups import VALUE_LIMIT, RollupWriter, ThreatCounts, add_traffic
 
 log = logging.getLogger(__name__)
 
@@ -196,30 +196,30 @@ async def record_event_rows(
     """Write what stored events add beside their rows: their `event_rules` rows and their
     counts in the threat rollups. `values` are rows as `_event_values` makes them, all of one
     site; returns the events per day."""
-    rules: list[tuple[Any, ...]] = []
     if not values:
         return Counter()
-    counts = ThreatCounts(values[0][1])
-    days: Counter[date] = Counter()
+    rules: list[tuple[Any, ...]] = []
+    rule_ids: list[list[str]] = []
     for ident, row in zip(ids, values, strict=True):
-        observed, severity, categories = row[3], row[14], row[16]
         event_rules_rows = _rule_rows(ident, row)
         rules.extend(event_rules_rows)
-        counts.add(
-            observed,
-            row[13],
-            event_values(
-                severity,
-                categories,
-                (r[3] for r in event_rules_rows),
-                row[5],
-                row[7],
-                row[19],
-                row[9],
-            ),
-            [("severity", severity), *(("category", c) for c in categories)],
-        )
-        days[day_of(observed)] += 1
+        rule_ids.append([r[3][:VALUE_LIMIT] for r in event_rules_rows if r[3]])
+    observed = [row[3] for row in values]
+    counts = ThreatCounts(values[0][1])
+    counts.add_events(
+        observed,
+        [row[13] for row in values],
+        {
+            "severity": [(row[14],) for row in values],
+            "category": [[c[:VALUE_LIMIT] for c in row[16]] for row in values],
+            "rule": rule_ids,
+            "client": [(row[5][:VALUE_LIMIT],) for row in values],
+            "path": [(row[7][:VALUE_LIMIT],) for row in values],
+            "country": [(row[19],) if row[19] else () for row in values],
+            "status": [(str(row[9]),) if row[9] is not None else () for row in values],
+        },
+    )
+    days = Counter(map(day_of, observed))
     if session.get_bind().dialect.name == "postgresql":
         await copy_records(session, "event_rules", RULE_COLUMNS, rules)
     elif rules:

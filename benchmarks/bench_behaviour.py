@@ -25,7 +25,7 @@ from pathlib import Path
 
 from vigil.detect.behaviour import BehaviourEngine
 from vigil.ingest.parser import build_parser
-from vigil.ingest.records import LineBatch, LogRecord
+from vigil.batch import LineBatch, LogRecord
 from vigil.simulate.scenarios import (
     BACKGROUND,
     BENIGN,

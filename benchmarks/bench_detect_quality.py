@@ -25,7 +25,7 @@ import httpparams_corpus
 from vigil.detect.engine import DetectionEngine
 from vigil.detect.result import Detection
 from vigil.detect.ruleset import load_ruleset
-from vigil.ingest.records import LineBatch, LogRecord
+from vigil.batch import LineBatch, LogRecord
 
 BATCH = 2048
 ATTACK_TARGET = 0.99

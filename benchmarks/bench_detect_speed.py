@@ -22,7 +22,7 @@ from pathlib import Path
 from vigil.detect.engine import DetectionEngine
 from vigil.detect.ruleset import load_ruleset
 from vigil.ingest.parser import build_parser
-from vigil.ingest.records import LineBatch
+from vigil.batch import LineBatch
 from vigil.runtime import tune_gc
 
 BATCH = 2048

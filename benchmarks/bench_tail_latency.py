@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 from vigil.config import Settings
-from vigil.ingest.records import LineBatch
-from vigil.ingest.tailer import FileTailer
+from vigil.batch import LineBatch
+from vigil.sources.tailer import FileTailer
 from vigil.simulate.traffic import generate
 
 TICKS_PER_SECOND = 100

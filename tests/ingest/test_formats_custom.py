@@ -11,7 +11,7 @@ import pytest
 from vigil.errors import FormatError
 from vigil.ingest.formats.autodetect import AutoParser
 from vigil.ingest.parser import build_parser
-from vigil.ingest.records import DeadLetter, LineBatch, LogRecord
+from vigil.batch import DeadLetter, LineBatch, LogRecord
 
 T = datetime(2024, 3, 14, 9, 26, 53, tzinfo=UTC)
 

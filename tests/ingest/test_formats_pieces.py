@@ -13,7 +13,7 @@ from vigil.ingest.formats.escapes import unescape
 from vigil.ingest.formats.request_line import RequestParts, split_request
 from vigil.ingest.formats.timestamps import parse_any, parse_clf, parse_clf_cached, parse_iso
 from vigil.ingest.parser import build_parser
-from vigil.ingest.records import LogRecord
+from vigil.batch import LogRecord
 
 
 @pytest.mark.parametrize(

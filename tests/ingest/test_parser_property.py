@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from vigil.ingest.formats.template import TemplateParser
 from vigil.ingest.parser import LogParser, build_parser
-from vigil.ingest.records import LineBatch
+from vigil.batch import LineBatch
 
 PARSERS: dict[str, LogParser] = {
     spec: build_parser(spec)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import make_settings
-from vigil.ingest.records import LineBatch
+from vigil.batch import LineBatch
 from vigil.pipeline.analyze import Analyzer, ScoredBatch
 from vigil.pipeline.runner import Pipeline
 

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from tests.conftest import REDIS_TEST_URL, configured_with_schema, make_settings
 from vigil.db.models import IngestCheckpoint, ThreatEvent
 from vigil.db.session import get_db_context
-from vigil.ingest.records import event_key
-from vigil.ingest.tailer import FileTailer
+from vigil.batch import event_key
+from vigil.sources.tailer import FileTailer
 from vigil.pipeline.analyze import Analyzer
 from vigil.pipeline.runner import Pipeline
 from vigil.sinks.broker import Broker, MemoryBroker, RedisBroker
@@ -174,7 +174,7 @@ async def test_batches_waiting_for_the_store_are_stored_together_exactly_once(
 
 
 async def _store_merged_batches(settings: Any, data: bytes, attack_offsets: set[int]) -> None:
-    from vigil.ingest.records import LineBatch
+    from vigil.batch import LineBatch
 
     store = _SlowFirstStore(settings)
     pipeline = Pipeline(settings, analyzer=Analyzer(settings), store=store, broker=MemoryBroker())

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from tests.conftest import make_settings
 from vigil.cli.app import app
 from vigil.config import Settings
-from vigil.ingest.records import LineBatch
+from vigil.batch import LineBatch
 from vigil.pipeline.analyze import Analyzer, ScoredBatch
 from vigil.pipeline.helper_process import (
     LARGE_INPUT_BYTES,

@@ -19,7 +19,7 @@ from vigil.cli.scan import scan
 from vigil.cli.serve import serve
 from vigil.cli.simulate import simulate
 from vigil.config import get_settings
-from vigil.detect.cli import rules_app
+from vigil.cli.rules import rules_app
 from vigil.errors import VigilError
 from vigil.health import run_checks
 

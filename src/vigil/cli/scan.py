@@ -20,7 +20,7 @@ from rich.table import Table
 from vigil.cli.console import err, out
 from vigil.config import Settings, settings_with
 from vigil.errors import InputError
-from vigil.ingest.records import LineBatch
+from vigil.batch import LineBatch
 from vigil.pipeline.summary import ScanSummary, most_common
 from vigil.runtime import tune_gc
 
@@ -52,7 +52,7 @@ class FailOn(StrEnum):
 
 def _batches(paths: list[str], settings: Settings) -> Iterator[tuple[LineBatch, int]]:
     """Batches of every input in order, with the input bytes consumed so far (for progress)."""
-    from vigil.ingest.readers import LineReader
+    from vigil.sources.files import LineReader
 
     for path in paths:
         source = "stdin" if path == "-" else str(Path(path).resolve())

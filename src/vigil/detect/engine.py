@@ -30,7 +30,7 @@ from vigil.detect.result import (
     truncate,
 )
 from vigil.detect.ruleset import TARGETS, Rule, Ruleset, load_ruleset
-from vigil.ingest.records import LogRecord
+from vigil.batch import LogRecord
 
 if TYPE_CHECKING:
     from vigil.config import Settings

@@ -17,7 +17,7 @@ from vigil.ingest.formats.fields import EXTRA, TEXT, FieldSpec, Token
 from vigil.ingest.formats.jsonlog import JsonParser
 from vigil.ingest.formats.presets import ALIASES, AUTO_CANDIDATES, PRESETS, format_names
 from vigil.ingest.formats.template import TemplateParser
-from vigil.ingest.records import DeadLetter, LogRecord
+from vigil.batch import DeadLetter, LogRecord
 
 __all__ = [
     "LogParser",

@@ -23,7 +23,7 @@ from vigil.detect.engine import DetectionEngine
 from vigil.detect.result import decode_detections
 from vigil.enrich import Enricher
 from vigil.ingest.parser import LogParser, build_parser
-from vigil.ingest.records import DeadLetter, LineBatch, LogRecord, event_key
+from vigil.batch import DeadLetter, LineBatch, LogRecord, event_key
 
 if TYPE_CHECKING:
     from vigil.pipeline.helper_process import HelperProcess, HelperResult, Prefetched

@@ -34,7 +34,7 @@ from multiprocessing.connection import Connection
 from vigil.config import Settings
 from vigil.detect.behaviour import BehaviourEvent
 from vigil.detect.result import encode_detections
-from vigil.ingest.records import LineBatch
+from vigil.batch import LineBatch
 from vigil.pipeline.analyze import Analyzer, ClientFacts
 from vigil.runtime import tune_gc
 

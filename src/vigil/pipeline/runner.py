@@ -27,7 +27,7 @@ from vigil import metrics
 from vigil.config import Settings
 from vigil.detect.exclusions import Exclusion, ExclusionSet
 from vigil.errors import VigilError
-from vigil.ingest.records import DeadLetter, LineBatch
+from vigil.batch import DeadLetter, LineBatch
 from vigil.pipeline.analyze import Analyzer, ScoredBatch, merge_scored
 from vigil.sinks.broker import Broker
 from vigil.sinks.store import StoreResult, StoreSink

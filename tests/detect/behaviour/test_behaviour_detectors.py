@@ -7,7 +7,7 @@ import json
 from tests.detect.behaviour.support import BROWSER, GOOGLEBOT, detectors, rec, run
 from vigil.detect.behaviour import BehaviourConfig, BehaviourEngine
 from vigil.detect.behaviour.config import ExclusionConfig, FloodConfig
-from vigil.ingest.records import LogRecord
+from vigil.batch import LogRecord
 
 ATTACKER = "203.0.113.5"
 

@@ -8,7 +8,7 @@ import pytest
 from tests.detect.behaviour.support import T0, detectors, run
 from vigil.detect.behaviour import BehaviourEngine
 from vigil.ingest.parser import build_parser
-from vigil.ingest.records import LineBatch
+from vigil.batch import LineBatch
 from vigil.simulate.scenarios import (
     BACKGROUND,
     BENIGN,

@@ -6,7 +6,7 @@ from typing import Any
 
 from vigil.detect.behaviour.engine import BehaviourEngine, SiteState
 from vigil.detect.behaviour.events import BehaviourEvent
-from vigil.ingest.records import LogRecord
+from vigil.batch import LogRecord
 
 RECORD_FIELDS: dict[str, int]
 SLOTS: dict[str, int]

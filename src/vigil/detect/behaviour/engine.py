@@ -69,7 +69,7 @@ from vigil.detect.behaviour.windows import (
     ClientTable,
     LongWindow,
 )
-from vigil.ingest.records import LogRecord
+from vigil.batch import LogRecord
 
 try:
     from vigil.detect.behaviour import _kernel

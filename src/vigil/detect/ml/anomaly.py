@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from vigil.detect.ml import features
-from vigil.ingest.records import LogRecord
+from vigil.batch import LogRecord
 
 MIN_SAMPLES: Final = 20
 RARE: Final = 0.01

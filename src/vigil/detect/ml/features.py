@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vigil.detect import injection, normalize
-from vigil.ingest.records import LogRecord
+from vigil.batch import LogRecord
 
 DEFAULT_BITS: Final = 12
 NGRAM_SIZES: Final = (1, 2, 3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from vigil.ingest.formats.base import BatchParser, LogParser, ParseResult
-from vigil.ingest.records import DeadLetter, LineBatch
+from vigil.batch import DeadLetter, LineBatch
 
 SAMPLE_LINES = 50
 

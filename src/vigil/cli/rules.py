@@ -19,7 +19,7 @@ from vigil.detect.exclusions import ExclusionSet
 from vigil.detect.ruleset import Ruleset, load_ruleset
 from vigil.detect.samples import record_from_request, record_from_text
 from vigil.errors import InputError, VigilError
-from vigil.ingest.records import LogRecord
+from vigil.batch import LogRecord
 
 rules_app = typer.Typer(
     help="Inspect and test the request detection rules.",

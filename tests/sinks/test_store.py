@@ -16,7 +16,7 @@ from tests.support.tcp_proxy import TcpProxy
 from vigil.config import Settings
 from vigil.db.models import Base, Decision, Incident, IngestCheckpoint, ThreatEvent, TrafficCounter
 from vigil.db.session import close_db, configure_db, get_db_context, get_engine
-from vigil.ingest.records import DeadLetter, LogRecord
+from vigil.batch import DeadLetter, LogRecord
 from vigil.pipeline.analyze import ScoredBatch, Threat, hour_bucket
 from vigil.sinks.store import StoreSink
 

@@ -15,14 +15,14 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import REDIS_TEST_URL, configured_with_schema, make_settings
+from vigil.batch import event_key
 from vigil.db.models import IngestCheckpoint, ThreatEvent
 from vigil.db.session import get_db_context
-from vigil.batch import event_key
-from vigil.sources.tailer import FileTailer
 from vigil.pipeline.analyze import Analyzer
 from vigil.pipeline.runner import Pipeline
 from vigil.sinks.broker import Broker, MemoryBroker, RedisBroker
 from vigil.sinks.store import DbCheckpointStore, StoreSink
+from vigil.sources.tailer import FileTailer
 
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
 ATTACKS = [

@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from vigil.batch import LineBatch
 from vigil.sources.checkpoints import InMemoryCheckpointStore
 from vigil.sources.identity import FileIdentity
-from vigil.batch import LineBatch
 from vigil.sources.tailer import FileTailer
 
 FAST: dict[str, Any] = {

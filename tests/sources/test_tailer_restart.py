@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from vigil.sources.checkpoints import InMemoryCheckpointStore
 from vigil.batch import LineBatch, event_key
+from vigil.sources.checkpoints import InMemoryCheckpointStore
 from vigil.sources.tailer import FileTailer
 
 SOURCE = "web"

@@ -13,8 +13,8 @@ from vigil.config import Settings
 from vigil.db.models import ThreatEvent
 from vigil.db.session import get_db_context
 from vigil.detect.ml import runtime
-from vigil.training import registry, retrain, train
 from vigil.detect.result import Detection
+from vigil.training import registry, retrain, train
 
 PROBES = [
     record("/search", "q=1%27+or+sleep(5)--"),

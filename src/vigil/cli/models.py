@@ -45,8 +45,8 @@ def _progress(fraction: float, message: str) -> None:
 
 
 def _baseline_records(path: Path, settings: Settings) -> Iterator[Any]:
-    from vigil.ingest.parser import build_parser
     from vigil.batch import LineBatch
+    from vigil.ingest.parser import build_parser
 
     if not path.exists():
         raise InputError(f"baseline log not found: {path}")

@@ -17,15 +17,16 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from vigil.batch import LineBatch
 from vigil.cli.console import err, out
 from vigil.config import Settings, settings_with
 from vigil.errors import InputError
-from vigil.batch import LineBatch
 from vigil.pipeline.summary import ScanSummary, most_common
 from vigil.runtime import tune_gc
 
 if TYPE_CHECKING:
-    from vigil.pipeline.analyze import Analyzer, ScoredBatch
+    from vigil.batch import ScoredBatch
+    from vigil.pipeline.analyze import Analyzer
     from vigil.pipeline.helper_process import Prefetched
 
 

@@ -27,10 +27,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
+from vigil.batch import LineBatch
 from vigil.errors import InputError
 from vigil.sources.identity import FINGERPRINT_BYTES, GZIP_MAGIC, FileIdentity, stream_id
 from vigil.sources.linesplit import BatchBuilder, LineSplitter, SplitLines
-from vigil.batch import LineBatch
 
 if TYPE_CHECKING:
     from vigil.config import Settings

@@ -60,10 +60,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
+from vigil.batch import LineBatch
 from vigil.sources.checkpoints import CheckpointStore
 from vigil.sources.identity import FINGERPRINT_BYTES, GZIP_MAGIC, FileIdentity, content_digest
 from vigil.sources.linesplit import EMPTY_SPLIT, BatchBuilder, LineSplitter, SplitLines
-from vigil.batch import LineBatch
 
 if TYPE_CHECKING:
     from vigil.config import Settings

@@ -148,8 +148,8 @@ def traffic_examples(lines: int, seed: int) -> list[Example]:
     except ImportError:
         log.warning("event=ml_train_no_traffic reason=simulate.traffic unavailable")
         return []
-    from vigil.ingest.parser import parse_line
     from vigil.batch import LogRecord
+    from vigil.ingest.parser import parse_line
 
     seen: set[tuple[str, str]] = set()
     out: list[Example] = []

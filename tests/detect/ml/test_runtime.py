@@ -12,10 +12,10 @@ import pytest
 
 from tests.conftest import make_settings
 from tests.detect.ml.conftest import record
-from vigil.detect.ml import features, runtime
-from vigil.training import train
-from vigil.detect.result import Detection, RuleMatch
 from vigil.batch import LineBatch
+from vigil.detect.ml import features, runtime
+from vigil.detect.result import Detection, RuleMatch
+from vigil.training import train
 
 
 def test_onnx_matches_the_trained_weights(

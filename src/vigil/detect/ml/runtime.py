@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from vigil.batch import LogRecord
 from vigil.detect import normalize
 from vigil.detect.ml import features, fusion
 from vigil.detect.ml.anomaly import ANOMALY_FILE, AnomalyScore, SiteBaseline
 from vigil.detect.result import Detection
 from vigil.errors import VigilError
-from vigil.batch import LogRecord
 
 if TYPE_CHECKING:
     from vigil.config import Settings

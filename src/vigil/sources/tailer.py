@@ -15,7 +15,7 @@ What it handles:
   the old stream had not read yet (including an unterminated line it was waiting on) are only
   in the copy (`x.log.1`, perhaps `.gz`): the tailer recognises it by the stream's fingerprinted
   first bytes, whether a watched glob matches it or it is one of the path's rotated
-  generations (`vigil.ingest.rotated`), and reads exactly the part it had not read, before the
+  generations (`vigil.sources.rotated`), and reads exactly the part it had not read, before the
   new content. Where no copy is found, a warning gives the offset after which bytes are lost.
   Known limit of copytruncate itself: lines written between logrotate's copy and its truncate
   are in neither file, and no reader can recover them; the tailer logs the offset where that
@@ -34,7 +34,7 @@ What it handles:
   `batch.end_offset` with the batch's events.
 - rotated while vigil was stopped: before following anything, the tailer looks at the rotated
   generations of every watched file (`x.log.1`, `x.log.2.gz`, `x.log-20240131`, … see
-  `vigil.ingest.rotated`) that no watched glob covers. One that holds a checkpointed stream
+  `vigil.sources.rotated`) that no watched glob covers. One that holds a checkpointed stream
   with an unread rest (found by inode, or for a copy or a `.gz` by the stream's fingerprinted
   first bytes, which the file_id carries) is read from its checkpoint to its end; a generation
   no checkpoint knows but newer than one that is known was rotated away unseen (several
@@ -42,7 +42,7 @@ What it handles:
   checkpoint then sits at its end), before the live file, and each is logged. Generations
   older than every known one are history from before vigil followed the file: left alone.
 
-Lines: see `vigil.ingest.linesplit`. A batch never holds a partial line; an unterminated last
+Lines: see `vigil.sources.linesplit`. A batch never holds a partial line; an unterminated last
 line waits for its newline and is emitted only when its file is finished (rotated or deleted
 away from every watched path and idle for `rotate_linger_ms`, or at the end of a .gz). A
 rotated file still matched by a watched glob is still followed, so its unterminated last line
@@ -70,11 +70,11 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
-from vigil.ingest.checkpoints import CheckpointStore
-from vigil.ingest.identity import FINGERPRINT_BYTES, GZIP_MAGIC, FileIdentity, content_digest
-from vigil.ingest.linesplit import EMPTY_SPLIT, BatchBuilder, LineSplitter, SplitLines
-from vigil.ingest.records import LineBatch
-from vigil.ingest.rotated import Generation, generations_to_read, rotated_siblings
+from vigil.batch import LineBatch
+from vigil.sources.checkpoints import CheckpointStore
+from vigil.sources.identity import FINGERPRINT_BYTES, GZIP_MAGIC, FileIdentity, content_digest
+from vigil.sources.linesplit import EMPTY_SPLIT, BatchBuilder, LineSplitter, SplitLines
+from vigil.sources.rotated import Generation, generations_to_read, rotated_siblings
 
 if TYPE_CHECKING:
     from vigil.config import Settings
@@ -598,7 +598,7 @@ class FileTailer:
     # ------------------------------------------------ rotated generations not watched
     async def _recover_rotated(self) -> AsyncIterator[LineBatch]:
         """At start: reads what rotated generations of the watched files hold that no run
-        handed out (see `vigil.ingest.rotated`), oldest first, before any watched file."""
+        handed out (see `vigil.sources.rotated`), oldest first, before any watched file."""
         found, _ = await asyncio.to_thread(self._stat_paths, True)
         watched = set(found)
         live = {path: (st.st_dev, st.st_ino) for path, st in found.items()}

@@ -12,12 +12,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from tests.support.logrotate import LogRotate, gzip_in_place
 
-from vigil.ingest.checkpoints import InMemoryCheckpointStore
-from vigil.ingest.records import LineBatch, event_key
-from vigil.ingest.rotated import Generation, generations_to_read, rotated_siblings
-from vigil.ingest.tailer import FileTailer
+from tests.support.logrotate import LogRotate, gzip_in_place
+from vigil.batch import LineBatch, event_key
+from vigil.sources.checkpoints import InMemoryCheckpointStore
+from vigil.sources.rotated import Generation, generations_to_read, rotated_siblings
+from vigil.sources.tailer import FileTailer
 
 SOURCE = "web"
 FAST = {"poll_interval_ms": 2, "glob_interval_ms": 10, "rotate_linger_ms": 60, "batch_time_ms": 2}
@@ -194,7 +194,7 @@ async def test_two_rotations_while_down_are_read_in_order(
         "access.log.1",
         "access.log.2.gz",
     ]
-    caplog.set_level(logging.INFO, logger="vigil.ingest.tailer")
+    caplog.set_level(logging.INFO, logger="vigil.sources.tailer")
     tail = tailer(store, log.path)
     await run_until(store, tail, want=len(log.written))
     assert_exactly_once(store, log.written)
@@ -240,7 +240,7 @@ async def test_copytruncate_while_down_reads_the_copy_and_names_the_gap(
     # Lines written between the copy and the truncate are in neither file.
     LogRotate(log.path, mode="copytruncate").rotate(lambda: lost.extend(log.write(7, "a")))
     log.write(60, "b")
-    caplog.set_level(logging.INFO, logger="vigil.ingest.tailer")
+    caplog.set_level(logging.INFO, logger="vigil.sources.tailer")
     tail = tailer(store, log.path)
     await run_until(store, tail, want=len(log.written) - len(lost))
     assert_exactly_once(store, [line for line in log.written if line not in lost])

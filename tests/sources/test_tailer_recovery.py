@@ -13,34 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.dedup_store import DedupStore
 from tests.support.logrotate import LogRotate, gzip_in_place
-from vigil.batch import LineBatch, event_key
-from vigil.sources.checkpoints import InMemoryCheckpointStore
 from vigil.sources.rotated import Generation, generations_to_read, rotated_siblings
 from vigil.sources.tailer import FileTailer
 
 SOURCE = "web"
 FAST = {"poll_interval_ms": 2, "glob_interval_ms": 10, "rotate_linger_ms": 60, "batch_time_ms": 2}
-
-
-class Store:
-    """Events keyed by origin and the checkpoint of their batch, committed together."""
-
-    def __init__(self) -> None:
-        self.checkpoints = InMemoryCheckpointStore()
-        self.events: dict[str, bytes] = {}
-        self.order: list[bytes] = []
-
-    def commit(self, batch: LineBatch) -> None:
-        for offset, line in zip(batch.offsets, batch.lines, strict=True):
-            key = event_key(batch.source, batch.file_id, offset)
-            if key not in self.events:
-                self.events[key] = line
-                self.order.append(line)
-        self.checkpoints.save(batch.source, batch.file_id, batch.end_offset)
-
-    def lines(self) -> list[bytes]:
-        return list(self.events.values())
 
 
 class Log:
@@ -62,13 +41,15 @@ class Log:
         return new
 
 
-def tailer(store: Store, *paths: Path | str) -> FileTailer:
+def tailer(store: DedupStore, *paths: Path | str) -> FileTailer:
     return FileTailer(
         list(paths), source=SOURCE, checkpoints=store.checkpoints, batch_size=16, **FAST
     )
 
 
-async def run_until(store: Store, tail: FileTailer, want: int, *, commit: int | None = None) -> int:
+async def run_until(
+    store: DedupStore, tail: FileTailer, want: int, *, commit: int | None = None
+) -> int:
     """Commits batches until `want` lines are stored (or `commit` more batches were committed),
     then stops the tailer without committing anything else, as a crash would."""
     batches = tail.batches()
@@ -90,7 +71,7 @@ async def run_until(store: Store, tail: FileTailer, want: int, *, commit: int | 
     return committed
 
 
-def assert_exactly_once(store: Store, written: list[bytes]) -> None:
+def assert_exactly_once(store: DedupStore, written: list[bytes]) -> None:
     counts = Counter(store.events.values())
     assert max(counts.values()) == 1, "a line stored under two event keys"
     missing = set(written) - counts.keys()
@@ -162,7 +143,7 @@ def test_which_generations_are_read() -> None:
 async def test_rename_rotation_while_down(tmp_path: Path, options: dict[str, bool]) -> None:
     log = Log(tmp_path / "access.log")
     rotate = LogRotate(log.path, **options)
-    store = Store()
+    store = DedupStore()
     log.write(300, "a")
     await run_until(store, tailer(store, log.path), want=100)
     assert 100 <= len(store.events) < 300
@@ -181,7 +162,7 @@ async def test_two_rotations_while_down_are_read_in_order(
 ) -> None:
     log = Log(tmp_path / "access.log")
     rotate = LogRotate(log.path, compress=True, delaycompress=True)
-    store = Store()
+    store = DedupStore()
     log.write(200, "a")
     await run_until(store, tailer(store, log.path), want=64)
     log.write(40, "a")
@@ -218,7 +199,7 @@ async def test_two_rotations_while_down_are_read_in_order(
 async def test_short_stream_found_in_its_compressed_rotation(tmp_path: Path) -> None:
     # Its identity covers fewer bytes than the usual fingerprint: still recognised in the .gz.
     log = Log(tmp_path / "access.log")
-    store = Store()
+    store = DedupStore()
     log.write(2)
     await run_until(store, tailer(store, log.path), want=2)
     log.write(3)
@@ -233,7 +214,7 @@ async def test_copytruncate_while_down_reads_the_copy_and_names_the_gap(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     log = Log(tmp_path / "access.log")
-    store = Store()
+    store = DedupStore()
     log.write(200, "a")
     await run_until(store, tailer(store, log.path), want=80)
     lost: list[bytes] = []
@@ -251,7 +232,7 @@ async def test_copytruncate_while_down_reads_the_copy_and_names_the_gap(
 
 async def test_copytruncate_while_running_reads_the_unwatched_copy(tmp_path: Path) -> None:
     log = Log(tmp_path / "access.log")
-    store = Store()
+    store = DedupStore()
     log.write(400, "a")
     tail = FileTailer(
         [log.path],
@@ -283,7 +264,7 @@ async def test_rotated_history_from_before_is_left_alone(tmp_path: Path) -> None
     old = Log(tmp_path / "access.log.1")
     old.write(30, "old")
     gzip_in_place(old.path)
-    store = Store()
+    store = DedupStore()
     log.write(20, "a")
     await run_until(store, tailer(store, log.path), want=10)
     log.write(5, "a")
@@ -304,7 +285,7 @@ async def test_crashes_and_rotations_watching_the_plain_path(tmp_path: Path, see
         delaycompress=rng.random() < 0.5,
         dateext=rng.random() < 0.3,
     )
-    store = Store()
+    store = DedupStore()
     log.write(rng.randint(20, 200))
     for run in range(rng.randint(2, 5)):
         # The first run stores something: without any checkpoint nothing tells the rotated

@@ -32,6 +32,7 @@ from vigil.detect.engine import DetectionEngine
 from vigil.detect.result import decode_detections
 from vigil.enrich import Enricher
 from vigil.ingest.parser import LogParser, build_parser
+from vigil.severity import HIGH_FROM, MEDIUM_FROM, Severity, severity_of
 
 if TYPE_CHECKING:
     from vigil.pipeline.helper_process import HelperProcess, HelperResult, Prefetched
@@ -41,18 +42,8 @@ log = logging.getLogger(__name__)
 _OBSERVED_AT = attrgetter("observed_at")
 _MALFORMED = attrgetter("malformed")
 
-MEDIUM = 0.5
-HIGH = 0.7
-_SEVERITY_KEYS = {"HIGH": "high", "MEDIUM": "medium", "LOW": "low"}
+_SEVERITY_KEYS = {Severity.HIGH: "high", Severity.MEDIUM: "medium", Severity.LOW: "low"}
 ONE_HOUR = timedelta(hours=1)
-
-
-def severity_of(score: float) -> str:
-    if score >= HIGH:
-        return "HIGH"
-    if score >= MEDIUM:
-        return "MEDIUM"
-    return "LOW"
 
 
 class ClientFacts(Mapping[str, Mapping[str, Any]]):
@@ -172,7 +163,7 @@ class Analyzer:
         t4 = clock()
 
         threats: list[Threat] = []
-        line_scores: list[tuple[float, str, list[str], list[str]]] = []
+        line_scores: list[tuple[float, Severity, list[str], list[str]]] = []
         scores = (
             [fused.score for fused in model_scores]
             if model_scores is not None
@@ -180,15 +171,17 @@ class Analyzer:
         )
         # Only MEDIUM and HIGH lines are looked at one by one; they are found without a Python
         # loop over every line.
-        flagged = list(compress(range(len(scores)), map(le, repeat(MEDIUM), scores)))
-        flagged_severities = ["HIGH" if scores[i] >= HIGH else "MEDIUM" for i in flagged]
+        flagged = list(compress(range(len(scores)), map(le, repeat(MEDIUM_FROM), scores)))
+        flagged_severities = [
+            Severity.HIGH if scores[i] >= HIGH_FROM else Severity.MEDIUM for i in flagged
+        ]
         stamps = list(map(_OBSERVED_AT, records))
         counters = self._hour_counters(stamps, records, flagged, flagged_severities)
         malformed = sum(map(_MALFORMED, records))
         model_version = getattr(models, "version", None)
         mode = "hybrid" if models is not None else "rules"
         if self.keep_results:
-            severities = ["LOW"] * len(scores)
+            severities = [Severity.LOW] * len(scores)
             for index, severity in zip(flagged, flagged_severities, strict=True):
                 severities[index] = severity
             line_scores = [
@@ -291,7 +284,7 @@ class Analyzer:
         stamps: list[datetime | None],
         records: list[LogRecord],
         flagged: list[int],
-        flagged_severities: list[str],
+        flagged_severities: list[Severity],
     ) -> dict[datetime, Counter[str]]:
         """Requests, severities and malformed lines per hour of the batch.
 
@@ -391,7 +384,7 @@ class Analyzer:
         batch: LineBatch,
         records: list[LogRecord],
         dead_letters: list[DeadLetter],
-        line_scores: list[tuple[float, str, list[str], list[str]]],
+        line_scores: list[tuple[float, Severity, list[str], list[str]]],
     ) -> list[LineResult] | None:
         if not self.keep_results:
             return None
@@ -415,7 +408,7 @@ class Analyzer:
             results[i] = LineResult(
                 line=first_line + i,
                 score=0.0,
-                severity="LOW",
+                severity=Severity.LOW,
                 rules=[],
                 categories=[],
                 dead_letter=dead.reason,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from itertools import compress, repeat
 from operator import attrgetter, le
@@ -32,6 +31,7 @@ from vigil.detect.engine import DetectionEngine
 from vigil.detect.result import decode_detections
 from vigil.enrich import Enricher
 from vigil.ingest.parser import LogParser, build_parser
+from vigil.pipeline.stages import ClientFacts, behaviour_from_settings
 from vigil.severity import HIGH_FROM, MEDIUM_FROM, Severity, severity_of
 
 if TYPE_CHECKING:
@@ -44,41 +44,6 @@ _MALFORMED = attrgetter("malformed")
 
 _SEVERITY_KEYS = {Severity.HIGH: "high", Severity.MEDIUM: "medium", Severity.LOW: "low"}
 ONE_HOUR = timedelta(hours=1)
-
-
-class ClientFacts(Mapping[str, Mapping[str, Any]]):
-    """Country and ASN per client, looked up only for the clients a detector asks about."""
-
-    def __init__(self, enricher: Enricher) -> None:
-        self._enricher = enricher
-
-    def __getitem__(self, ip: str) -> Mapping[str, Any]:
-        info = self._enricher.client(ip)
-        return {"country": info.country, "asn": info.asn}
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-
-def behaviour_from_settings(settings: Settings) -> BehaviourEngine:
-    """The behaviour stage with the operator's thresholds, if any."""
-    if settings.behaviour_config_file is None:
-        return BehaviourEngine()
-    import yaml
-
-    from vigil.detect.behaviour import BehaviourConfig
-    from vigil.errors import ConfigError
-
-    path = settings.behaviour_config_file
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return BehaviourEngine(BehaviourConfig.model_validate(raw))
-    except (OSError, yaml.YAMLError, ValueError) as exc:
-        reason = str(exc).splitlines()[0]
-        raise ConfigError(f"cannot use VIGIL_BEHAVIOUR_CONFIG_FILE {path}: {reason}") from None
 
 
 class Analyzer:

@@ -132,7 +132,10 @@ def main() -> None:
     env.update(VIGIL_DATABASE_URL=db_url, VIGIL_DETECTION_MODE=args.mode)
     try:
         subprocess.run(
-            [sys.executable, "-m", "vigil", "db", "upgrade"], env=env, check=True, capture_output=True
+            [sys.executable, "-m", "vigil", "db", "upgrade"],
+            env=env,
+            check=True,
+            capture_output=True,
         )
         started = time.perf_counter()
         scan = subprocess.Popen(
@@ -161,14 +164,20 @@ def main() -> None:
         print(f"vigil scan of a flood into PostgreSQL, mode={args.mode}, log={log.name}")
         print(f"  lines            {summary['lines']:,} from {args.clients:,} clients")
         print(f"  wall time        {wall:.2f} s (process start to exit)")
-        print(f"  events stored    {found['events']:,} ({found['events'] / wall:,.0f} events/s wall)")
+        print(
+            f"  events stored    {found['events']:,} ({found['events'] / wall:,.0f} events/s wall)"
+        )
         print(f"  lines/s (wall)   {summary['lines'] / wall:,.0f}")
-        print(f"  peak RSS         main {sampler.peak_main / 1024:.0f} MiB, "
-              f"main + helper {sampler.peak_total / 1024:.0f} MiB")
+        print(
+            f"  peak RSS         main {sampler.peak_main / 1024:.0f} MiB, "
+            f"main + helper {sampler.peak_total / 1024:.0f} MiB"
+        )
         print(f"  severities       {severities}")
         print(f"  stage seconds    {summary['stage_seconds']}")
-        print(f"  incidents        {found['incidents']:,}   decisions {found['decisions']:,}   "
-              f"day partitions {found['partitions']}")
+        print(
+            f"  incidents        {found['incidents']:,}   decisions {found['decisions']:,}   "
+            f"day partitions {found['partitions']}"
+        )
         once = found["events"] == found["distinct_keys"] == threats == found["rollup_events"]
         print(
             f"  stored once      {'yes' if once else 'NO'}: threats {threats:,}, rows "

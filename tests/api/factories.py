@@ -11,9 +11,9 @@ from sqlalchemy import insert
 from vigil.db.models import Decision, Incident, ThreatEvent
 from vigil.db.partitions import Partitions, day_of
 from vigil.db.session import get_db_context, get_engine
+from vigil.services.keys import Scope, create_key
 from vigil.sinks.rollups import RollupWriter
 from vigil.sinks.store import EVENT_COLUMNS, record_event_rows
-from vigil.services.keys import Scope, create_key
 
 _counter = itertools.count(1)
 BASE_TIME = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -78,9 +78,7 @@ async def insert_events(rows: list[dict[str, Any]]) -> list[int]:
             values = tuple(row.get(name) for name in EVENT_COLUMNS[1:])
             by_site.setdefault(row["site"], []).append((ident, values))
         for pairs in by_site.values():
-            await record_event_rows(
-                session, rollups, [i for i, _ in pairs], [v for _, v in pairs]
-            )
+            await record_event_rows(session, rollups, [i for i, _ in pairs], [v for _, v in pairs])
         rollups.committed()
         return ids
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Final
 
+from vigil.batch import LogRecord
 from vigil.detect import injection, normalize, scoring
 from vigil.detect.exclusions import Exclusion, ExclusionSet
 from vigil.detect.matcher import KIND_BITS, VIEW_BITS, Matcher, build_matcher
@@ -30,7 +31,7 @@ from vigil.detect.result import (
     truncate,
 )
 from vigil.detect.ruleset import TARGETS, Rule, Ruleset, load_ruleset
-from vigil.ingest.records import LogRecord
+from vigil.severity import severity_of
 
 if TYPE_CHECKING:
     from vigil.config import Settings
@@ -556,7 +557,7 @@ class DetectionEngine:
         score = scoring.points_to_score(total)
         return Detection(
             score=score,
-            severity=scoring.severity(score),
+            severity=severity_of(score),
             matches=tuple(matches),
             categories=tuple(sorted({match.category for match in matches})),
             signals=tuple(sorted(signals)),

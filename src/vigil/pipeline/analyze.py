@@ -10,20 +10,29 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import compress, repeat
 from operator import attrgetter, le
 from typing import TYPE_CHECKING, Any
 
+from vigil.batch import (
+    DeadLetter,
+    LineBatch,
+    LineResult,
+    LogRecord,
+    ScoredBatch,
+    Threat,
+    event_key,
+    minute_bucket,
+)
 from vigil.config import Settings
 from vigil.detect.behaviour import BehaviourEngine
 from vigil.detect.engine import DetectionEngine
 from vigil.detect.result import decode_detections
 from vigil.enrich import Enricher
 from vigil.ingest.parser import LogParser, build_parser
-from vigil.ingest.records import DeadLetter, LineBatch, LogRecord, event_key
+from vigil.pipeline.stages import ClientFacts, behaviour_from_settings
+from vigil.severity import HIGH_FROM, MEDIUM_FROM, Severity, severity_of
 
 if TYPE_CHECKING:
     from vigil.pipeline.helper_process import HelperProcess, HelperResult, Prefetched
@@ -37,160 +46,8 @@ _BYTES = attrgetter("bytes_sent")
 _CLIENT = attrgetter("client_ip")
 _STATUS_CLASSES = {code: f"status_{code // 100}xx" for code in range(200, 600)}
 
-MEDIUM = 0.5
-HIGH = 0.7
-_SEVERITY_KEYS = {"HIGH": "high", "MEDIUM": "medium", "LOW": "low"}
+_SEVERITY_KEYS = {Severity.HIGH: "high", Severity.MEDIUM: "medium", Severity.LOW: "low"}
 ONE_HOUR = timedelta(hours=1)
-
-
-def severity_of(score: float) -> str:
-    if score >= HIGH:
-        return "HIGH"
-    if score >= MEDIUM:
-        return "MEDIUM"
-    return "LOW"
-
-
-@dataclass(slots=True)
-class Threat:
-    """A MEDIUM or HIGH finding about one line, ready to be stored and published."""
-
-    key: str
-    record: LogRecord
-    score: float
-    severity: str
-    categories: list[str]
-    matches: list[dict[str, Any]]
-    components: dict[str, Any]
-    detection_mode: str
-    model_version: str | None = None
-
-
-@dataclass(slots=True)
-class LineResult:
-    """Per input line, in input order: what `--jsonl-all` prints."""
-
-    line: int
-    score: float
-    severity: str
-    rules: list[str]
-    categories: list[str]
-    client_ip: str = ""
-    dead_letter: str | None = None
-
-
-@dataclass(slots=True)
-class ScoredBatch:
-    """The outcome of one batch: threats to store, dead letters, counters, the checkpoint."""
-
-    source: str
-    file_id: str
-    end_offset: int
-    site: str
-    lines: int
-    records: int
-    malformed: int
-    threats: list[Threat]
-    dead_letters: list[DeadLetter]
-    counters: dict[datetime, Counter[str]]
-    """Traffic counters per minute (UTC): requests, low/medium/high, malformed, dead_letters,
-    bytes_sent, status_2xx … status_5xx and status_other."""
-    visitors: dict[datetime, set[str]] = field(default_factory=dict)
-    """The distinct clients per hour (UTC) of every request of the batch."""
-    results: list[LineResult] | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    read_at: float = 0.0
-
-    @property
-    def origin(self) -> tuple[str, str, str]:
-        """Source, file and site: batches that share it may be stored together."""
-        return self.source, self.file_id, self.site
-
-
-def merge_scored(batches: Sequence[ScoredBatch]) -> ScoredBatch:
-    """Consecutive scored batches of one source file as one, to be stored in one transaction.
-
-    The merged batch ends where the last one ends, so its checkpoint covers all of them.
-    Per-line results are not carried over: they are consumed before batches are stored.
-    """
-    first = batches[0]
-    if len(batches) == 1:
-        return first
-    counters: dict[datetime, Counter[str]] = {}
-    for batch in batches:
-        if batch.origin != first.origin:
-            raise ValueError("only batches of one source file and site can be merged")
-        for bucket, counts in batch.counters.items():
-            merged = counters.get(bucket)
-            if merged is None:
-                counters[bucket] = Counter(counts)
-            else:
-                merged.update(counts)
-    visitors: dict[datetime, set[str]] = {}
-    for batch in batches:
-        for hour, ips in batch.visitors.items():
-            visitors.setdefault(hour, set()).update(ips)
-    read_times = [batch.read_at for batch in batches if batch.read_at]
-    return ScoredBatch(
-        source=first.source,
-        file_id=first.file_id,
-        end_offset=batches[-1].end_offset,
-        site=first.site,
-        lines=sum(batch.lines for batch in batches),
-        records=sum(batch.records for batch in batches),
-        malformed=sum(batch.malformed for batch in batches),
-        threats=[threat for batch in batches for threat in batch.threats],
-        dead_letters=[dead for batch in batches for dead in batch.dead_letters],
-        counters=counters,
-        visitors=visitors,
-        read_at=min(read_times) if read_times else 0.0,
-    )
-
-
-class ClientFacts(Mapping[str, Mapping[str, Any]]):
-    """Country and ASN per client, looked up only for the clients a detector asks about."""
-
-    def __init__(self, enricher: Enricher) -> None:
-        self._enricher = enricher
-
-    def __getitem__(self, ip: str) -> Mapping[str, Any]:
-        info = self._enricher.client(ip)
-        return {"country": info.country, "asn": info.asn}
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-
-def behaviour_from_settings(settings: Settings) -> BehaviourEngine:
-    """The behaviour stage with the operator's thresholds, if any."""
-    if settings.behaviour_config_file is None:
-        return BehaviourEngine()
-    import yaml
-
-    from vigil.detect.behaviour import BehaviourConfig
-    from vigil.errors import ConfigError
-
-    path = settings.behaviour_config_file
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return BehaviourEngine(BehaviourConfig.model_validate(raw))
-    except (OSError, yaml.YAMLError, ValueError) as exc:
-        reason = str(exc).splitlines()[0]
-        raise ConfigError(f"cannot use VIGIL_BEHAVIOUR_CONFIG_FILE {path}: {reason}") from None
-
-
-def hour_bucket(moment: datetime | None) -> datetime:
-    moment = moment or datetime.now(UTC)
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
-def minute_bucket(moment: datetime | None) -> datetime:
-    """The start of the minute of `moment` (now if None), in UTC."""
-    moment = (moment or datetime.now(UTC)).astimezone(UTC)
-    return moment.replace(second=0, microsecond=0)
 
 
 class Analyzer:
@@ -275,7 +132,7 @@ class Analyzer:
         t4 = clock()
 
         threats: list[Threat] = []
-        line_scores: list[tuple[float, str, list[str], list[str]]] = []
+        line_scores: list[tuple[float, Severity, list[str], list[str]]] = []
         scores = (
             [fused.score for fused in model_scores]
             if model_scores is not None
@@ -283,15 +140,17 @@ class Analyzer:
         )
         # Only MEDIUM and HIGH lines are looked at one by one; they are found without a Python
         # loop over every line.
-        flagged = list(compress(range(len(scores)), map(le, repeat(MEDIUM), scores)))
-        flagged_severities = ["HIGH" if scores[i] >= HIGH else "MEDIUM" for i in flagged]
+        flagged = list(compress(range(len(scores)), map(le, repeat(MEDIUM_FROM), scores)))
+        flagged_severities = [
+            Severity.HIGH if scores[i] >= HIGH_FROM else Severity.MEDIUM for i in flagged
+        ]
         stamps = list(map(_OBSERVED_AT, records))
         counters, visitors = self._traffic_counters(stamps, records, flagged, flagged_severities)
         malformed = sum(map(_MALFORMED, records))
         model_version = getattr(models, "version", None)
         mode = "hybrid" if models is not None else "rules"
         if self.keep_results:
-            severities = ["LOW"] * len(scores)
+            severities = [Severity.LOW] * len(scores)
             for index, severity in zip(flagged, flagged_severities, strict=True):
                 severities[index] = severity
             line_scores = [
@@ -395,7 +254,7 @@ class Analyzer:
         stamps: list[datetime | None],
         records: list[LogRecord],
         flagged: list[int],
-        flagged_severities: list[str],
+        flagged_severities: list[Severity],
     ) -> tuple[dict[datetime, Counter[str]], dict[datetime, set[str]]]:
         """Requests, severities, malformed lines, status classes and bytes per minute of the
         batch, and the distinct clients per hour.
@@ -506,7 +365,7 @@ class Analyzer:
         batch: LineBatch,
         records: list[LogRecord],
         dead_letters: list[DeadLetter],
-        line_scores: list[tuple[float, str, list[str], list[str]]],
+        line_scores: list[tuple[float, Severity, list[str], list[str]]],
     ) -> list[LineResult] | None:
         if not self.keep_results:
             return None
@@ -530,7 +389,7 @@ class Analyzer:
             results[i] = LineResult(
                 line=first_line + i,
                 score=0.0,
-                severity="LOW",
+                severity=Severity.LOW,
                 rules=[],
                 categories=[],
                 dead_letter=dead.reason,

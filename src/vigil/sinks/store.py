@@ -31,13 +31,13 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil import metrics
+from vigil.batch import ScoredBatch, Threat
 from vigil.config import Settings
 from vigil.db.bulk import copy_records, insert_ignore, json_text, next_ids, upsert
 from vigil.db.models import DeadLetterRow, IngestCheckpoint, ThreatEvent, event_rules
 from vigil.db.partitions import PARTITIONED_TABLES, Partitions, day_of, partition_name
 from vigil.db.session import get_db_context, get_engine
 from vigil.errors import DatabaseUnavailableError
-from vigil.pipeline.analyze import ScoredBatch, Threat
 from vigil.sinks.blocklist import BlockPolicy, apply_policy
 from vigil.sinks.incidents import NewEvent, assign_incidents
 from vigil.sinks.rollups import VALUE_LIMIT, RollupWriter, ThreatCounts, add_traffic

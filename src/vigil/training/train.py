@@ -1,0 +1,519 @@
+"""Training of the supervised classifier: examples, fit, calibration, validation gates, ONNX export.
+
+Examples are request values (see `features`) labelled benign (0) or attack (1), from three
+sources, later ones overriding earlier ones for the same decoded value:
+
+1. the train split of the HttpParams payload data set (``payload_train.csv``);
+2. benign values of generated traffic (`vigil.simulate.traffic`), which teaches the model what
+   ordinary paths, searches and tracking parameters look like, and seeded benign values with
+   punctuation (`benign_values`: id lists, prices, dates, e-mail addresses, short phrases);
+3. analyst-reviewed events from the database: ``false_positive`` → benign,
+   ``true_positive`` → attack. They carry `REVIEW_WEIGHT` times the weight of other examples,
+   so a handful of reviews moves the model.
+
+A seeded stratified split keeps `VALIDATION_FRACTION` of the non-reviewed examples aside. The
+model is a logistic regression over hashed n-grams and numeric features. Its probabilities are
+calibrated by Platt scaling fitted on out-of-fold decision values of the training part, and
+the scaling is folded into the weights, so the exported model is one linear layer whose
+output already is the calibrated probability. The operating threshold is chosen on those
+out-of-fold probabilities, then F1, PR-AUC and the false-positive rate at that threshold are
+measured on the held-out validation part: the model is activated only when every `GATES`
+condition holds. The same seed gives the same split, weights, metrics and version.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import json
+import logging
+import os
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from vigil.detect.ml import features
+from vigil.detect.ml.runtime import CLASSIFIER_FILE, MANIFEST_FILE
+from vigil.errors import VigilError
+
+log = logging.getLogger(__name__)
+
+VALIDATION_FRACTION: Final = 0.2
+REVIEW_WEIGHT: Final = 25.0
+TARGET_OOF_FPR: Final = 0.001
+MIN_THRESHOLD: Final = 0.8
+MAX_THRESHOLD: Final = 0.95
+GATES: Final = {"f1": 0.97, "pr_auc": 0.99, "fpr_at_threshold": 0.005}
+DATASETS_ENV: Final = "VIGIL_DATASETS_DIR"
+"""Overrides where the labelled data sets are (default: the checkout's `data/`)."""
+DATASETS_IN_CHECKOUT: Final = Path("data")
+
+
+class TrainingError(VigilError):
+    """Training could not run (no data set, nothing to learn from)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One labelled request value: raw text as logged, its kind, label and weight."""
+
+    raw: str
+    kind: str
+    label: int
+    weight: float = 1.0
+    origin: str = "dataset"
+
+
+@dataclass(slots=True)
+class TrainConfig:
+    """What to train from and how."""
+
+    seed: int = 7
+    bits: int = features.DEFAULT_BITS
+    c: float = 4.0
+    datasets: Path | None = None
+    traffic_lines: int = 40_000
+    benign_values: int = 10_000
+    max_examples: int | None = None
+    shuffle_labels: bool = False
+
+
+@dataclass(slots=True)
+class TrainedClassifier:
+    """A fitted classifier with its threshold, validation metrics and gate verdict."""
+
+    coef: npt.NDArray[np.float64]
+    intercept: float
+    bits: int
+    threshold: float
+    metrics: dict[str, float]
+    samples: int
+    seed: int
+    sources: dict[str, int] = field(default_factory=dict)
+    failed_gates: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """Whether every validation gate held."""
+        return not self.failed_gates
+
+    def predict_proba(self, values: Sequence[features.Value]) -> npt.NDArray[np.float64]:
+        """Calibrated attack probabilities computed with numpy (reference for the ONNX model)."""
+        x = features.dense_features(values, self.bits).astype(np.float64)
+        z = x @ self.coef + self.intercept
+        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
+
+
+def default_datasets_root() -> Path:
+    """The labelled data sets: `$VIGIL_DATASETS_DIR`, else the checkout's ``data/`` (each set
+    with its licence and provenance). Training, the tests and the benchmarks all look here."""
+    configured = os.environ.get(DATASETS_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "pyproject.toml").exists():
+            return parent / DATASETS_IN_CHECKOUT
+    # Installed without a checkout: the data sets are where the user runs vigil from.
+    return DATASETS_IN_CHECKOUT
+
+
+def default_dataset_dir() -> Path:
+    """The HttpParams data set (see `default_datasets_root`)."""
+    return default_datasets_root() / "httpparams"
+
+
+def load_payloads(path: Path) -> list[Example]:
+    """Examples from one HttpParams CSV (columns payload, length, attack_type, label)."""
+    if not path.exists():
+        raise TrainingError(f"data set file not found: {path} (pass --datasets DIR)")
+    out: list[Example] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            out.append(Example(row["payload"], "args", int(row["label"] == "anom"), 1.0, "dataset"))
+    return out
+
+
+def traffic_examples(lines: int, seed: int) -> list[Example]:
+    """Benign values of generated traffic (the generator's attack lines are left out)."""
+    if lines <= 0:
+        return []
+    try:
+        from vigil.simulate.traffic import generate
+    except ImportError:
+        log.warning("event=ml_train_no_traffic reason=simulate.traffic unavailable")
+        return []
+    from vigil.batch import LogRecord
+    from vigil.ingest.parser import parse_line
+
+    seen: set[tuple[str, str]] = set()
+    out: list[Example] = []
+    for line in generate(lines, seed=seed):
+        if line.label is not None:
+            continue
+        record = parse_line(line.text, "combined")
+        if not isinstance(record, LogRecord):
+            continue
+        for _target, kind, raw in features.request_values(record):
+            text, _ = features.decode_value(raw, kind)
+            if features.is_trivial(text, kind) or (kind, text) in seen:
+                continue
+            seen.add((kind, text))
+            out.append(Example(raw, kind, 0, 1.0, "traffic"))
+    return out
+
+
+_WORDS: Final = (
+    "blue", "red", "new", "bag", "shoes", "garden", "table", "lamp", "winter", "sale", "kids",
+    "coffee", "mug", "book", "guide", "black", "white", "large", "small", "gift", "card",
+    "price", "color", "size", "brand", "stock", "name", "city", "order", "user", "page",
+)  # fmt: skip
+# Ordinary words that are also SQL, shell or script keywords: benign searches contain them.
+_KEYWORDS: Final = (
+    "select", "union", "drop", "delete", "update", "insert", "where", "order by", "from",
+    "script", "alert", "exec", "sleep", "table", "join", "cat", "ping", "shell", "system",
+    "eval", "or", "and", "not", "like", "group", "having", "document", "window", "cookie",
+)  # fmt: skip
+_SCRIPTS: Final = ((0x00C0, 0x00FF), (0x0400, 0x044F), (0x3040, 0x30FF), (0x4E00, 0x4FFF))
+
+
+def benign_values(count: int, seed: int) -> list[Example]:
+    """Seeded benign values with the punctuation and structure that plain-word data sets lack.
+
+    Id lists, prices, ranges, dates, e-mail addresses, URLs with query strings, JSON objects,
+    GraphQL-like queries, non-Latin text and searches that mix ordinary words with SQL or
+    script keywords, quotes, ampersands and comparison signs all appear in ordinary query
+    strings; without them the classifier would learn that any punctuation means attack.
+    """
+    rng = random.Random(seed)
+    out: list[Example] = []
+
+    def word() -> str:
+        return rng.choice(_WORDS)
+
+    def keyword() -> str:
+        return rng.choice(_KEYWORDS)
+
+    def foreign() -> str:
+        low, high = rng.choice(_SCRIPTS)
+        return "".join(chr(rng.randrange(low, high)) for _ in range(rng.randrange(2, 7)))
+
+    def scalar() -> str:
+        kind = rng.randrange(4)
+        if kind == 0:
+            return str(rng.randrange(1000))
+        if kind == 1:
+            return rng.choice(("true", "false", "null"))
+        if kind == 2:
+            return f"[{', '.join(str(rng.randrange(99)) for _ in range(rng.randrange(1, 4)))}]"
+        return f'"{word()}"'
+
+    def json_object() -> str:
+        keys = rng.sample(_WORDS, rng.randrange(1, 4))
+        sep = rng.choice((",", ", "))
+        return "{" + sep.join(f'"{k}":{rng.choice(("", " "))}{scalar()}' for k in keys) + "}"
+
+    def graph_query() -> str:
+        fields = " ".join(rng.sample(_WORDS, rng.randrange(1, 4)))
+        return f"query {word().title()}($id: ID!) {{ {word()}(id: $id) {{ {fields} }} }}"
+
+    def url() -> str:
+        query = "&".join(f"{word()}={word()}" for _ in range(rng.randrange(1, 4)))
+        return f"https://www.example.com/{word()}/{word()}?{query}"
+
+    def search() -> str:
+        parts = [word(), keyword(), word()]
+        rng.shuffle(parts)
+        text = " ".join(parts)
+        decoration = rng.randrange(8)
+        if decoration == 0:
+            return f'"{text}"'
+        if decoration == 1:
+            return f"{word()}'s {text}"
+        if decoration == 2:
+            return f"{text} & {word()}"
+        if decoration == 3:
+            return f"{text}?"
+        if decoration == 4:
+            return f"{rng.randrange(1, 50)} < {text} > {rng.randrange(50, 99)}"
+        if decoration == 5:
+            return f"{text} -{word()} +{word()}"
+        return text
+
+    makers = (
+        lambda: ",".join(str(rng.randrange(1, 99999)) for _ in range(rng.randrange(2, 8))),
+        lambda: f"{rng.randrange(1, 500)}-{rng.randrange(500, 2000)}",
+        lambda: f"${rng.randrange(1, 999)}.{rng.randrange(10, 99)}",
+        lambda: f"{rng.randrange(5, 80)}% off",
+        lambda: (
+            f"2024-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}T"
+            f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:00Z"
+        ),
+        lambda: f"{word()}.{word()}{rng.randrange(99)}@example.com",
+        url,
+        url,
+        json_object,
+        json_object,
+        json_object,
+        graph_query,
+        search,
+        search,
+        search,
+        search,
+        foreign,
+        lambda: f"{foreign()} {foreign()}",
+        lambda: f"{word()} ({word()}).pdf",
+        lambda: f"my ({word()}) {word()}",
+        lambda: f"{rng.randrange(1, 9)}+{rng.randrange(1, 9)}={rng.randrange(2, 18)}",
+        lambda: f"{word()}={word()}",
+        lambda: f"{word()}:{rng.randrange(99)},{word()}:{rng.randrange(99)}",
+        lambda: f"{word()}|{word()}|{word()}",
+        lambda: f"{word()}/{word()}/{rng.randrange(999)}",
+        lambda: f"{word()}_{word()}-{rng.randrange(999)} (copy)",
+        lambda: f"#{word()} @{word()}",
+        lambda: f"{rng.randrange(100)} x {rng.randrange(100)} cm",
+        lambda: base64.b64encode(rng.randbytes(rng.randrange(8, 40))).decode(),
+    )
+    for _ in range(count):
+        out.append(Example(rng.choice(makers)(), "args", 0, 1.0, "benign"))
+    return out
+
+
+def examples_from_request(
+    path: str, query: str, label: int, weight: float = REVIEW_WEIGHT
+) -> list[Example]:
+    """Reviewed-event examples: the non-trivial values of one request, all with one label."""
+    from vigil.batch import LogRecord
+
+    record = LogRecord("review", "", 0, "", None, "GET", "", path, query, "", None, None, "", "")
+    out: list[Example] = []
+    for _target, kind, raw in features.request_values(record):
+        text, _ = features.decode_value(raw, kind)
+        if not features.is_trivial(text, kind):
+            out.append(Example(raw, kind, label, weight, "review"))
+    return out
+
+
+def _dedupe(examples: Iterable[Example]) -> list[Example]:
+    # Later sources override earlier ones: an analyst's label beats the data set's.
+    by_key: dict[tuple[str, str], Example] = {}
+    for example in examples:
+        text, _ = features.decode_value(example.raw, example.kind)
+        key = (example.kind, text)
+        by_key.pop(key, None)
+        by_key[key] = example
+    return list(by_key.values())
+
+
+def _matrix(values: Sequence[features.Value], bits: int) -> Any:
+    from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
+
+    rows, cols, data, n = features.sparse_parts(values, bits)
+    return csr_matrix((data, (rows, cols)), shape=(n, features.feature_width(bits)))
+
+
+def _split(labels: npt.NDArray[np.int64], seed: int) -> tuple[list[int], list[int]]:
+    rng = random.Random(seed)
+    train: list[int] = []
+    valid: list[int] = []
+    for cls in (0, 1):
+        idx = [int(i) for i in np.flatnonzero(labels == cls)]
+        rng.shuffle(idx)
+        cut = round(len(idx) * VALIDATION_FRACTION)
+        valid.extend(idx[:cut])
+        train.extend(idx[cut:])
+    return sorted(train), sorted(valid)
+
+
+def _choose_threshold(proba: npt.NDArray[np.float64], labels: npt.NDArray[np.int64]) -> float:
+    benign = np.sort(proba[labels == 0])
+    if benign.size == 0:
+        return MIN_THRESHOLD
+    allowed = int(np.floor(TARGET_OOF_FPR * benign.size))
+    edge = float(benign[benign.size - 1 - allowed]) + 1e-6
+    return float(np.clip(edge, MIN_THRESHOLD, MAX_THRESHOLD))
+
+
+def evaluate(
+    proba: npt.NDArray[np.float64], labels: npt.NDArray[np.int64], threshold: float
+) -> dict[str, float]:
+    """F1, precision, recall, PR-AUC and false-positive rate of probabilities at a threshold."""
+    from sklearn.metrics import average_precision_score
+
+    flagged = proba >= threshold
+    attack = labels == 1
+    tp = int(np.sum(flagged & attack))
+    fp = int(np.sum(flagged & ~attack))
+    fn = int(np.sum(~flagged & attack))
+    negatives = int(np.sum(~attack))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    pr_auc = float(average_precision_score(labels, proba)) if attack.any() else 0.0
+    return {
+        "f1": round(f1, 6),
+        "precision": round(precision, 6),
+        "recall": round(recall, 6),
+        "pr_auc": round(pr_auc, 6),
+        "fpr_at_threshold": round(fp / negatives if negatives else 0.0, 6),
+        "threshold": round(threshold, 6),
+        "validation_samples": float(labels.size),
+    }
+
+
+def check_gates(metrics: dict[str, float]) -> list[str]:
+    """The gates a model's validation metrics fail (empty when it may be activated)."""
+    failed: list[str] = []
+    if metrics["f1"] < GATES["f1"]:
+        failed.append(f"f1 {metrics['f1']:.4f} < {GATES['f1']}")
+    if metrics["pr_auc"] < GATES["pr_auc"]:
+        failed.append(f"pr_auc {metrics['pr_auc']:.4f} < {GATES['pr_auc']}")
+    if metrics["fpr_at_threshold"] > GATES["fpr_at_threshold"]:
+        failed.append(
+            f"fpr_at_threshold {metrics['fpr_at_threshold']:.4f} > {GATES['fpr_at_threshold']}"
+        )
+    return failed
+
+
+def gather_examples(config: TrainConfig, reviewed: Sequence[Example] = ()) -> list[Example]:
+    """Every training example, deduplicated, analyst labels last so that they win."""
+    directory = config.datasets or default_dataset_dir()
+    dataset = load_payloads(directory / "payload_train.csv")
+    if config.max_examples is not None and len(dataset) > config.max_examples:
+        dataset = random.Random(config.seed).sample(dataset, config.max_examples)
+    traffic = traffic_examples(config.traffic_lines, config.seed)
+    extra = benign_values(config.benign_values, config.seed)
+    return _dedupe([*dataset, *traffic, *extra, *reviewed])
+
+
+def fit(config: TrainConfig, examples: Sequence[Example]) -> TrainedClassifier:
+    """Fit, calibrate and validate a classifier on `examples` (see the module docstring)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    if not examples:
+        raise TrainingError("no training examples")
+    values = [features.make_value("train", e.kind, e.raw) for e in examples]
+    labels = np.asarray([e.label for e in examples], dtype=np.int64)
+    weights = np.asarray([e.weight for e in examples], dtype=np.float64)
+    if config.shuffle_labels:
+        labels = labels[np.random.default_rng(config.seed).permutation(labels.size)]
+    if len(set(labels.tolist())) < 2:
+        raise TrainingError("training needs both benign and attack examples")
+    reviewed = np.asarray([e.origin == "review" for e in examples])
+    split_idx = np.flatnonzero(~reviewed)
+    train_local, valid_local = _split(labels[split_idx], config.seed)
+    train_idx = np.concatenate([split_idx[train_local], np.flatnonzero(reviewed)])
+    valid_idx = split_idx[valid_local]
+
+    x = _matrix(values, config.bits)
+    x_train, y_train, w_train = x[train_idx], labels[train_idx], weights[train_idx]
+
+    def model() -> Any:
+        return LogisticRegression(
+            C=config.c, solver="liblinear", max_iter=2000, random_state=config.seed
+        )
+
+    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=config.seed)
+    oof = cross_val_predict(
+        model(),
+        x_train,
+        y_train,
+        cv=folds,
+        method="decision_function",
+        params={"sample_weight": w_train},
+    )
+    platt = LogisticRegression(C=1e4, solver="lbfgs")
+    platt.fit(oof.reshape(-1, 1), y_train, sample_weight=w_train)
+    a = float(platt.coef_[0, 0])
+    b = float(platt.intercept_[0])
+    oof_proba = 1.0 / (1.0 + np.exp(-(a * oof + b)))
+    threshold = _choose_threshold(oof_proba, y_train)
+
+    final = model()
+    final.fit(x_train, y_train, sample_weight=w_train)
+    coef = np.asarray(final.coef_[0], dtype=np.float64) * a
+    intercept = float(final.intercept_[0]) * a + b
+    trained = TrainedClassifier(
+        coef=coef,
+        intercept=intercept,
+        bits=config.bits,
+        threshold=round(threshold, 6),
+        metrics={},
+        samples=int(train_idx.size),
+        seed=config.seed,
+        sources={
+            o: sum(e.origin == o for e in examples)
+            for o in ("dataset", "traffic", "benign", "review")
+        },
+    )
+    valid_values = [values[i] for i in valid_idx]
+    proba = trained.predict_proba(valid_values)
+    trained.metrics = evaluate(proba, labels[valid_idx], trained.threshold)
+    trained.failed_gates = check_gates(trained.metrics)
+    return trained
+
+
+def train(config: TrainConfig, reviewed: Sequence[Example] = ()) -> TrainedClassifier:
+    """Gather examples and fit a classifier (the whole of `vigil train` minus storage)."""
+    examples = gather_examples(config, reviewed)
+    log.info("event=ml_train_examples count=%d seed=%d", len(examples), config.seed)
+    return fit(config, examples)
+
+
+def to_onnx(trained: TrainedClassifier) -> bytes:
+    """The classifier as an ONNX graph (a scikit-learn logistic regression, via skl2onnx)."""
+    from skl2onnx import to_onnx as sk_to_onnx
+    from sklearn.linear_model import LogisticRegression
+
+    width = features.feature_width(trained.bits)
+    clone = LogisticRegression()
+    clone.classes_ = np.array([0, 1])
+    clone.coef_ = trained.coef.reshape(1, -1).astype(np.float64)
+    clone.intercept_ = np.array([trained.intercept])
+    clone.n_features_in_ = width
+    onx = sk_to_onnx(
+        clone,
+        np.zeros((1, width), dtype=np.float32),
+        options={id(clone): {"zipmap": False}},
+        target_opset=17,
+    )
+    # Fixed metadata keeps the bytes (and so the version) identical for identical weights.
+    onx.producer_version = "vigil"
+    onx.doc_string = ""
+    return bytes(onx.SerializeToString())
+
+
+def classifier_version(onnx_bytes: bytes) -> str:
+    """A version derived from the model bytes: the same training gives the same version."""
+    return "clf-" + hashlib.sha256(onnx_bytes).hexdigest()[:10]
+
+
+def export(trained: TrainedClassifier, out_dir: Path) -> dict[str, Any]:
+    """Write ``classifier.onnx`` and ``manifest.json`` into `out_dir`; return the manifest."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_bytes = to_onnx(trained)
+    version = classifier_version(onnx_bytes)
+    manifest: dict[str, Any] = {
+        "model_type": "classifier",
+        "version": version,
+        "bits": trained.bits,
+        "numeric_features": list(features.NUMERIC_NAMES),
+        "threshold": trained.threshold,
+        "metrics": trained.metrics,
+        "gates": dict(GATES),
+        "training_samples": trained.samples,
+        "sources": trained.sources,
+        "seed": trained.seed,
+        "file": CLASSIFIER_FILE,
+        "onnx_bytes": len(onnx_bytes),
+    }
+    (out_dir / CLASSIFIER_FILE).write_bytes(onnx_bytes)
+    (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest

@@ -1,0 +1,107 @@
+"""Run time: ONNX scoring per batch, fused components, hot swap, loading and fallbacks."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_settings
+from tests.detect.ml.conftest import record
+from vigil.batch import LineBatch
+from vigil.detect.ml import features, runtime
+from vigil.detect.result import Detection, RuleMatch
+from vigil.pipeline.models import load_pipeline_models
+from vigil.training import train
+
+
+def test_onnx_matches_the_trained_weights(
+    trained_small: train.TrainedClassifier, small_model_dir: Path
+) -> None:
+    values = [features.make_value("q", "args", v) for v in ("1 union select 1,2", "%3Cb%3E", "x y")]
+    onnx = runtime.Classifier(small_model_dir).predict(values)
+    assert np.allclose(onnx, trained_small.predict_proba(values), atol=1e-4)
+
+
+def test_score_batch_gives_one_fused_score_per_record(small_model_dir: Path) -> None:
+    models = runtime.load_models(small_model_dir)
+    records = [
+        record("/static/app.js"),
+        record("/search", "q=1%27%20union%20select%20password%20from%20users--"),
+        record("/search", "q=garden+lamp&page=2"),
+        record("/static/app.js", offset=3),
+    ]
+    detections = [Detection() for _ in records]
+    fused = models.score_batch(records, detections)
+    assert len(fused) == len(records)
+    assert set(fused[1].components) >= {"rules", "ml", "anomaly", "fused"}
+    assert fused[1].score >= 0.5 and fused[1].components["ml_target"] == "args:q"
+    assert fused[0].score == 0.0 and fused[2].score < 0.5
+    assert fused[0].components["ml"] == 0.0
+
+
+def test_rules_score_is_kept_when_the_model_agrees(small_model_dir: Path) -> None:
+    models = runtime.load_models(small_model_dir)
+    rec = record("/search", "q=1%27+or+%271%27%3D%271")
+    hit = Detection(score=0.9, severity="HIGH", matches=[RuleMatch("s1", "sqli", "args:q", "", 5)])
+    (fused,) = models.score_batch([rec], [hit])
+    assert fused.score >= 0.9 and fused.components["rules"] == 0.9
+
+
+def test_hot_swap_under_load_scores_every_line(small_model_dir: Path, tmp_path: Path) -> None:
+    from vigil.pipeline.analyze import Analyzer
+    from vigil.simulate.traffic import generate
+
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", log_format="combined")
+    analyzer = Analyzer(settings, keep_results=True)
+    analyzer.models = runtime.load_models(small_model_dir)
+    spares = [runtime.load_models(small_model_dir) for _ in range(2)]
+    lines = [g.text.encode() for g in generate(6000, seed=5)]
+    stop = threading.Event()
+    swaps = 0
+
+    def swapper() -> None:
+        nonlocal swaps
+        while not stop.is_set():
+            runtime.swap_in(analyzer, spares[swaps % 2])
+            swaps += 1
+
+    thread = threading.Thread(target=swapper)
+    thread.start()
+    scored = 0
+    try:
+        for start in range(0, len(lines), 200):
+            chunk = lines[start : start + 200]
+            batch = LineBatch("t", "f", chunk, list(range(start, start + len(chunk))), 0)
+            result = analyzer.analyze(batch)
+            assert result.results is not None
+            scored += len(result.results)
+            assert result.records + len(result.dead_letters) == len(chunk)
+    finally:
+        stop.set()
+        thread.join()
+    assert swaps > 1
+    assert scored == len(lines)
+
+
+def test_load_falls_back_to_the_shipped_model(tmp_path: Path) -> None:
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'absent.db'}")
+    models = load_pipeline_models(settings)
+    assert models is not None
+    assert models.version.startswith("clf-")
+    assert (runtime.shipped_model_dir() / train.CLASSIFIER_FILE).exists()
+    assert not (tmp_path / "absent.db").exists()
+
+
+def test_without_onnxruntime_vigil_runs_rules_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'absent.db'}")
+    with caplog.at_level(logging.WARNING):
+        assert load_pipeline_models(settings) is None
+    assert "running rules-only: onnxruntime not installed" in caplog.text

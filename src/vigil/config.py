@@ -6,15 +6,14 @@ environment variable and what it accepts, so start-up never shows a traceback fo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from vigil.errors import ConfigError
 
@@ -115,6 +114,18 @@ class Settings(BaseSettings):
         "hybrid", description="rules only, or rules plus ML models"
     )
 
+    retention_days: int = Field(
+        30,
+        ge=0,
+        description="days of threat events kept (and of minute rollups, incidents, dead "
+        "letters); 0 keeps them forever",
+    )
+    rollup_retention_days: int = Field(
+        400, ge=0, description="days of hourly and daily rollups kept; 0 keeps them forever"
+    )
+    prune_interval_minutes: float = Field(
+        60.0, gt=0, description="how often vigil serve prunes what is past retention"
+    )
     incident_quiet_minutes: int = Field(
         30,
         ge=1,
@@ -161,11 +172,10 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        try:
-            url = make_url(value)
-        except ArgumentError as exc:
-            raise ValueError("not a database URL") from exc
-        if url.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        url = _URL.match(value)
+        if url is None:
+            raise ValueError("not a database URL")
+        if url["name"] not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
 
@@ -178,6 +188,16 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @model_validator(mode="after")
+    def _rollups_outlive_events(self) -> Settings:
+        events, rollups = self.retention_days, self.rollup_retention_days
+        if rollups and (not events or rollups < events):
+            raise ValueError(
+                "VIGIL_ROLLUP_RETENTION_DAYS must be 0 or at least VIGIL_RETENTION_DAYS (the "
+                "dashboard's counts would end before the events they count)"
+            )
+        return self
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -204,20 +224,29 @@ class Settings(BaseSettings):
         return shown
 
 
+# The shape SQLAlchemy's URL parser reads (name://[user[:password]@]rest), matched here so
+# that settings are read and shown without importing SQLAlchemy (start-up of every command).
+_URL = re.compile(
+    r"^(?P<name>[\w+]+)://(?:(?P<user>[^:/]*)(?::(?P<password>[^@]*))?@)?(?P<rest>.*)$",
+    re.DOTALL,
+)
+
+
 def redact_url(url: str) -> str:
     """The URL with any password replaced by `***`."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
+    parsed = _URL.match(url)
+    if parsed is None:
         return "<unparseable URL>"
-    if parsed.password is None:
-        return parsed.render_as_string(hide_password=False)
-    return parsed.render_as_string(hide_password=True)
+    if parsed["password"] is None:
+        return url
+    return f"{parsed['name']}://{parsed['user']}:***@{parsed['rest']}"
 
 
 def _describe_error(err: Mapping[str, Any]) -> str:
     loc = err.get("loc") or ()
-    name = str(loc[0]) if loc else "?"
+    if not loc:  # a rule between settings names them itself
+        return "invalid settings: " + str(err.get("msg", "")).removeprefix("Value error, ")
+    name = str(loc[0])
     env_name = ENV_PREFIX + name.upper()
     field = Settings.model_fields.get(name)
     allowed = f" (expected: {field.description})" if field and field.description else ""

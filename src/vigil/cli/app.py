@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 
 import typer
-from rich.table import Table
 
 from vigil import __version__
 from vigil.cli.blocklist import blocklist_app
@@ -19,9 +17,7 @@ from vigil.cli.rules import rules_app
 from vigil.cli.scan import scan
 from vigil.cli.serve import serve
 from vigil.cli.simulate import simulate
-from vigil.config import get_settings
 from vigil.errors import VigilError
-from vigil.health import run_checks
 
 app = typer.Typer(
     name="vigil",
@@ -50,6 +46,10 @@ def version() -> None:
 @app.command()
 def config(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """Show the settings in force, with secrets redacted."""
+    from rich.table import Table
+
+    from vigil.config import get_settings
+
     shown = get_settings().redacted()
     if as_json:
         sys.stdout.write(json.dumps(shown, indent=2, default=str) + "\n")
@@ -65,6 +65,11 @@ def config(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> 
 @app.command()
 def health() -> None:
     """Check that the database (and Redis, if configured) can be reached."""
+    import asyncio
+
+    from vigil.config import get_settings
+    from vigil.health import run_checks
+
     checks = asyncio.run(run_checks(get_settings()))
     for check in checks:
         mark = "ok  " if check.ok else "FAIL"

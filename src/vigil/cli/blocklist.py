@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from vigil.cli.console import err
-from vigil.config import get_settings
-from vigil.db.models import Decision
-from vigil.sinks.blocklist import EXPORT_FORMATS, active_decisions, render
+from vigil.sinks.export_formats import EXPORT_FORMATS
+
+if TYPE_CHECKING:
+    from vigil.db.models import Decision
+
 
 blocklist_app = typer.Typer(
     help="Export block decisions for nginx, nftables and others.", no_args_is_help=True
@@ -20,6 +22,7 @@ blocklist_app = typer.Typer(
 
 async def _load(site: list[str] | None, include_simulated: bool) -> list[Decision]:
     from vigil.db.session import close_db, get_db_context, init_db
+    from vigil.sinks.blocklist import active_decisions
 
     await init_db()
     try:
@@ -41,12 +44,18 @@ def export(
     ),
 ) -> None:
     """Write the decisions in force as an nginx include, a plain list, nftables or JSON."""
+    import asyncio
+
+    from vigil.config import get_settings
+
     if fmt not in EXPORT_FORMATS:
         raise typer.BadParameter(
             f"choose one of {', '.join(EXPORT_FORMATS)}", param_hint="--format"
         )
     get_settings()
     decisions = asyncio.run(_load(site, include_simulated))
+    from vigil.sinks.blocklist import render
+
     text = render(decisions, fmt)
     if out is None:
         sys.stdout.write(text)

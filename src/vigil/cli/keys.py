@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from vigil.cli.console import err, out
-from vigil.db.session import close_db, get_db_context
-from vigil.services import keys as key_service
+
+if TYPE_CHECKING:
+    from vigil.services import keys as key_service
+
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
 
 def _run(coro: Any) -> Any:
+    import asyncio
+
     async def wrapped() -> Any:
+        from vigil.db.session import close_db
+
         try:
             return await coro
         finally:
@@ -28,6 +32,9 @@ def _run(coro: Any) -> Any:
 
 
 async def _create(name: str, scope: key_service.Scope, sites: list[str]) -> tuple[Any, str]:
+    from vigil.db.session import get_db_context
+    from vigil.services import keys as key_service
+
     async with get_db_context() as session:
         return await key_service.create_key(session, name=name, scope=scope, sites=sites)
 
@@ -41,6 +48,8 @@ def create(
     ),
 ) -> None:
     """Create a key and print it once: it cannot be shown again."""
+    from vigil.services import keys as key_service
+
     if scope not in key_service.SCOPES:
         err.print(f"vigil: --scope must be one of {', '.join(key_service.SCOPES)}")
         raise typer.Exit(2)
@@ -59,6 +68,9 @@ def create(
 
 
 async def _list() -> list[Any]:
+    from vigil.db.session import get_db_context
+    from vigil.services import keys as key_service
+
     async with get_db_context() as session:
         return await key_service.list_keys(session)
 
@@ -66,6 +78,8 @@ async def _list() -> list[Any]:
 @keys_app.command("list")
 def list_keys(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """List keys (prefix, name, scope, sites; never the keys themselves)."""
+    from rich.table import Table
+
     rows = _run(_list())
     if as_json:
         shown = [
@@ -99,6 +113,9 @@ def list_keys(as_json: bool = typer.Option(False, "--json", help="print JSON")) 
 
 
 async def _revoke(ident: str) -> Any:
+    from vigil.db.session import get_db_context
+    from vigil.services import keys as key_service
+
     async with get_db_context() as session:
         return await key_service.revoke_key(session, ident)
 

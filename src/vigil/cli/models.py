@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.table import Table
 
 from vigil.cli.console import err, out
-from vigil.config import Settings, get_settings
 from vigil.errors import InputError, VigilError
+
+if TYPE_CHECKING:
+    from vigil.config import Settings
 
 T = TypeVar("T")
 
@@ -27,6 +28,8 @@ class GatesFailedError(VigilError):
 
 
 def _run_db(settings: Settings, job: Awaitable[T]) -> T:
+    import asyncio
+
     from vigil.db.session import close_db, configure_db
 
     async def wrapped() -> T:
@@ -94,6 +97,7 @@ def train_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Train the classifier (or, with --baseline, the site anomaly model) and record it."""
+    from vigil.config import get_settings
     from vigil.training import retrain, train
 
     settings = get_settings()
@@ -138,6 +142,7 @@ def train_cmd(
 @models_app.command("list")
 def list_cmd(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """Show every recorded model version, its metrics and which one is active."""
+    from vigil.config import get_settings
     from vigil.training import registry
 
     infos = _run_db(get_settings(), registry.list_models())
@@ -164,6 +169,7 @@ def activate_cmd(
     force: bool = typer.Option(False, "--force", help="activate even if its gates failed"),
 ) -> None:
     """Make VERSION the active model of its type."""
+    from vigil.config import get_settings
     from vigil.training import registry
 
     info = _run_db(get_settings(), registry.activate(version, force=force))
@@ -175,6 +181,7 @@ def rollback_cmd(
     model_type: str = typer.Option("classifier", "--type", help="classifier or anomaly"),
 ) -> None:
     """Activate the version recorded before the active one."""
+    from vigil.config import get_settings
     from vigil.training import registry
 
     info = _run_db(get_settings(), registry.rollback(model_type))

@@ -6,20 +6,18 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from vigil.batch import LogRecord
-from vigil.detect.engine import DetectionEngine
-from vigil.detect.examples import ExampleRunner
-from vigil.detect.exclusions import ExclusionSet
-from vigil.detect.ruleset import Ruleset, load_ruleset
-from vigil.detect.samples import record_from_request, record_from_text
 from vigil.errors import InputError, VigilError
+
+if TYPE_CHECKING:
+    from vigil.batch import LogRecord
+    from vigil.detect.ruleset import Ruleset
+
 
 rules_app = typer.Typer(
     help="Inspect and test the request detection rules.",
@@ -47,6 +45,8 @@ def _guarded(action: Callable[[], T]) -> T:
 
 
 def _ruleset(rules_dirs: list[Path] | None) -> Ruleset:
+    from vigil.detect.ruleset import load_ruleset
+
     if rules_dirs is None:
         from vigil.config import load_settings
 
@@ -63,6 +63,8 @@ def list_rules(
     rules_dir: list[Path] | None = RulesDirOption,
 ) -> None:
     """List rules: id, category, paranoia level, points and name."""
+    from rich.table import Table
+
     ruleset = _guarded(lambda: _ruleset(rules_dir))
     rules = [
         rule
@@ -83,6 +85,8 @@ def test_rules(
     matcher: str = typer.Option("auto", help="auto, hyperscan or re"),
 ) -> None:
     """Run every rule's must_match / must_not_match examples; exit 1 if any misbehaves."""
+    from vigil.detect.examples import ExampleRunner
+
     ruleset = _guarded(lambda: _ruleset(rules_dir))
     failures = ExampleRunner(ruleset, matcher=matcher).failures()
     examples = sum(len(r.must_match) + len(r.must_not_match) for r in ruleset)
@@ -95,6 +99,9 @@ def test_rules(
 
 def _record(text: str, user_agent: str, referer: str) -> LogRecord:
     """A record for a log line (through vigil's log parser) or a bare request line."""
+    from vigil.batch import LogRecord
+    from vigil.detect.samples import record_from_request, record_from_text
+
     text = text.strip()
     if not text:
         raise InputError("give a log line or a request line such as 'GET /x?id=1 HTTP/1.1'")
@@ -111,6 +118,8 @@ def _record(text: str, user_agent: str, referer: str) -> LogRecord:
 
 
 def _print_explanation(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
     table = Table("target", "raw", "decoded", "signals", box=None)
     for target in data["targets"]:
         table.add_row(
@@ -153,8 +162,11 @@ def explain(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Show how one request decodes, which rules fire on what, and its score."""
+    from vigil.detect.engine import DetectionEngine
+    from vigil.detect.exclusions import ExclusionSet
 
     def run() -> dict[str, Any]:
+
         ruleset = _ruleset(rules_dir)
         level = paranoia
         if level is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import sys
 import time
@@ -19,13 +18,13 @@ from rich.table import Table
 
 from vigil.batch import LineBatch
 from vigil.cli.console import err, out
-from vigil.config import Settings, settings_with
 from vigil.errors import InputError
 from vigil.pipeline.summary import ScanSummary, most_common
 from vigil.runtime import tune_gc
 
 if TYPE_CHECKING:
     from vigil.batch import ScoredBatch
+    from vigil.config import Settings
     from vigil.pipeline.analyze import Analyzer
     from vigil.pipeline.helper_process import Prefetched
 
@@ -343,6 +342,10 @@ def scan(
     paranoia: int = typer.Option(None, "--paranoia", min=1, max=4, help="rule paranoia level"),
 ) -> None:
     """Analyse log files or stdin with the whole pipeline and print a summary."""
+    import asyncio
+
+    from vigil.config import settings_with
+
     settings = settings_with(
         log_format=log_format or fmt, site=site, detection_mode=mode, paranoia_level=paranoia
     )

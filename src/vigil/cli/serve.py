@@ -3,18 +3,23 @@ one process."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 import typer
 
 from vigil.cli.console import err
-from vigil.config import Settings, settings_with
 from vigil.runtime import tune_gc
+
+if TYPE_CHECKING:
+    from vigil.config import Settings
+    from vigil.sinks.store import StoreSink
 
 
 async def run_server(settings: Settings) -> None:
+    import asyncio
+
     import uvicorn
 
     from vigil.api.app import create_app
@@ -30,10 +35,11 @@ async def run_server(settings: Settings) -> None:
     tune_gc()
     webhooks = build_webhooks(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
+    store = StoreSink(settings)
     pipeline = Pipeline(
         settings,
         analyzer=analyzer,
-        store=StoreSink(settings),
+        store=store,
         broker=broker,
         webhooks=webhooks,
         snapshot_path=settings.state_dir / "vigil-behaviour.state",
@@ -63,7 +69,42 @@ async def run_server(settings: Settings) -> None:
         await asyncio.sleep(0.05)
     if server.started and settings.log_paths:
         pipeline.add_source(tailer.batches())
-    await serving
+    upkeep = asyncio.create_task(maintain(settings, store), name="maintenance")
+    try:
+        await serving
+    finally:
+        upkeep.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await upkeep
+
+
+ANALYZE_EVERY_SECONDS = 300.0
+
+
+async def maintain(settings: Settings, store: StoreSink) -> None:
+    """Prune what is past retention every VIGIL_PRUNE_INTERVAL_MINUTES (first at start, which
+    also makes the coming days' partitions), and ANALYZE what the store filled since the last
+    look every few minutes."""
+    import asyncio
+
+    from vigil.db.retention import prune
+    from vigil.db.session import get_engine
+
+    log = logging.getLogger("vigil.maintenance")
+    prune_every = settings.prune_interval_minutes * 60
+    next_prune = 0.0
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            if loop.time() >= next_prune:
+                await prune(get_engine(), settings, partitions=store.partitions)
+                next_prune = loop.time() + prune_every
+            await store.analyze_changed()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the database may be away; the next round tries again
+            log.warning("event=maintenance_failed error=%s", type(exc).__name__)
+        await asyncio.sleep(min(prune_every, ANALYZE_EVERY_SECONDS))
 
 
 def serve(
@@ -74,6 +115,10 @@ def serve(
     ),
 ) -> None:
     """Tail the configured logs, detect, store, alert, and serve the API and dashboard."""
+    import asyncio
+
+    from vigil.config import settings_with
+
     settings = settings_with(host=host, port=port, log_paths=log_paths)
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s level=%(levelname)s %(name)s %(message)s"

@@ -30,9 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.config import Settings
 from vigil.db.models import Decision, ThreatEvent
+from vigil.sinks.export_formats import EXPORT_FORMATS
 from vigil.sinks.incidents import IncidentState
-
-EXPORT_FORMATS = ("nginx", "plain", "nftables", "json")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,8 @@ generation less often removes that cost; objects still die by reference counting
 from __future__ import annotations
 
 import gc
+import os
+from pathlib import Path
 
 GEN0_THRESHOLD = 50_000
 OLDER_THRESHOLD = 50
@@ -19,3 +21,14 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GEN0_THRESHOLD, OLDER_THRESHOLD, OLDER_THRESHOLD)
+
+
+def cache_dir() -> Path:
+    """Where vigil keeps what it can rebuild but would rather not at every start (compiled
+    matcher databases): `VIGIL_CACHE_DIR`, else `$XDG_CACHE_HOME/vigil`, else
+    `~/.cache/vigil`."""
+    explicit = os.environ.get("VIGIL_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vigil"

@@ -18,17 +18,21 @@ where segments are joined) over UTF-8 bytes, so both engines see identical input
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
 import threading
 from bisect import bisect_right
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from vigil.detect.literals import required_literals
 from vigil.detect.normalize import VIEWS
 from vigil.detect.result import truncate
 from vigil.detect.ruleset import PATTERN_FLAGS, TARGETS, Rule
+from vigil.runtime import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,9 @@ try:  # Hyperscan is optional: it builds for x86-64 only.
 except ImportError:  # pragma: no cover - depends on the platform
     hyperscan = None  # type: ignore[assignment]
     HYPERSCAN_AVAILABLE = False
+
+_HS_FLAGS = (hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_MULTILINE) if HYPERSCAN_AVAILABLE else 0
+_HS_VERSION = getattr(hyperscan, "__version__", "") if HYPERSCAN_AVAILABLE else ""
 
 # Compiling takes seconds; engines built from the same rules share one database (scanning
 # is read-only on it, each matcher keeps its own scratch space).
@@ -154,6 +161,44 @@ class ReMatcher(_BaseMatcher):
         return results
 
 
+def _compiled_path(expressions: list[bytes], owners: list[int]) -> Path:
+    """The cache file of a compiled database: named by a hash of everything that shapes it
+    (patterns, their rules, flags, and the library's version), so a changed rule set or
+    library never loads a stale one."""
+    digest = hashlib.sha256()
+    digest.update(f"{_HS_VERSION}|{_HS_FLAGS}|".encode())
+    for expression, owner in zip(expressions, owners, strict=True):
+        digest.update(b"%d\x00%s\x00" % (owner, expression))
+    return cache_dir() / "hyperscan" / f"{digest.hexdigest()[:32]}.db"
+
+
+def _load_compiled(expressions: list[bytes], owners: list[int]) -> tuple[Any, set[int]] | None:
+    path = _compiled_path(expressions, owners)
+    try:
+        data = path.read_bytes()
+        header, _, body = data.partition(b"\n")
+        rejected = {int(x) for x in header.split(b",") if x}
+        database = hyperscan.loadb(body, hyperscan.HS_MODE_BLOCK) if body else None
+    except (OSError, ValueError, hyperscan.error):
+        return None
+    return database, rejected
+
+
+def _save_compiled(
+    expressions: list[bytes], owners: list[int], compiled: tuple[Any, set[int]]
+) -> None:
+    database, rejected = compiled
+    path = _compiled_path(expressions, owners)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = hyperscan.dumpb(database) if database is not None else b""
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(",".join(map(str, sorted(rejected))).encode() + b"\n" + body)
+        tmp.replace(path)
+    except (OSError, hyperscan.error) as exc:  # a read-only home: compile at every start
+        log.debug("event=matcher_cache_unwritable path=%s error=%s", path, exc)
+
+
 class HyperscanMatcher(_BaseMatcher):
     """Hyperscan matcher: one database, one scan per batch, confirmation with ``re``."""
 
@@ -187,13 +232,16 @@ class HyperscanMatcher(_BaseMatcher):
         key = (tuple(expressions), tuple(owners))
         cached = _COMPILED.get(key)
         if cached is None:
+            cached = _load_compiled(expressions, owners)
+        if cached is None:
             cached = HyperscanMatcher._compile_uncached(expressions, owners)
-            _COMPILED[key] = cached
+            _save_compiled(expressions, owners, cached)
+        _COMPILED[key] = cached
         return cached[0], set(cached[1])
 
     @staticmethod
     def _compile_uncached(expressions: list[bytes], owners: list[int]) -> tuple[Any, set[int]]:
-        flags = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_MULTILINE
+        flags = _HS_FLAGS
         rejected: set[int] = set()
         while expressions:
             db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)

@@ -5,21 +5,23 @@ from __future__ import annotations
 import asyncio
 import io
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 
 from vigil.config import Settings, get_settings
 from vigil.db.session import build_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
 def alembic_config(settings: Settings | None = None, *, stdout: TextIO | None = None) -> Config:
     """An Alembic config pointing at vigil's migrations and the configured database."""
+    from alembic.config import Config
+
     settings = settings or get_settings()
     cfg = Config(stdout=stdout) if stdout is not None else Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -29,10 +31,14 @@ def alembic_config(settings: Settings | None = None, *, stdout: TextIO | None = 
 
 
 def upgrade(revision: str = "head", settings: Settings | None = None) -> None:
+    from alembic import command
+
     command.upgrade(alembic_config(settings), revision)
 
 
 def downgrade(revision: str, settings: Settings | None = None) -> None:
+    from alembic import command
+
     command.downgrade(alembic_config(settings), revision)
 
 
@@ -40,6 +46,8 @@ def offline_sql(
     revision: str = "head", settings: Settings | None = None, from_revision: str | None = None
 ) -> str:
     """The SQL script that upgrades an empty database (or `from_revision`) to `revision`."""
+    from alembic import command
+
     buffer = io.StringIO()
     cfg = alembic_config(settings, stdout=buffer)
     cfg.output_buffer = buffer
@@ -49,13 +57,18 @@ def offline_sql(
 
 
 async def current_revision_async(settings: Settings | None = None) -> str | None:
-    """The revision the database is at, or None for an empty database."""
+    """The revision the database is at, or None for an empty database.
+
+    Read with one query rather than through Alembic, which `vigil scan` and `vigil serve`
+    would otherwise import at every start just to ask.
+    """
     engine = build_engine(settings or get_settings())
     try:
         async with engine.connect() as conn:
-            return await conn.run_sync(
-                lambda sync_conn: MigrationContext.configure(sync_conn).get_current_revision()
-            )
+            if not await conn.run_sync(lambda c: inspect(c).has_table("alembic_version")):
+                return None
+            revision = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+            return str(revision) if revision is not None else None
     finally:
         await engine.dispose()
 
@@ -65,4 +78,6 @@ def current_revision(settings: Settings | None = None) -> str | None:
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -11,9 +11,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends
 from sqlalchemy import event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import SQLAlchemyError
@@ -144,7 +143,23 @@ async def get_db() -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_db)]
+if TYPE_CHECKING:
+    from fastapi import Depends
+
+    SessionDep = Annotated[AsyncSession, Depends(get_db)]
+    """What endpoints declare to get a session with the contract of `get_db`."""
+
+
+def __getattr__(name: str) -> Any:
+    # SessionDep is built on first use, so that the CLI and the pipeline, which never serve
+    # HTTP, do not import FastAPI (a good part of a second at start-up).
+    if name == "SessionDep":
+        from fastapi import Depends
+
+        dependency = Annotated[AsyncSession, Depends(get_db)]
+        globals()["SessionDep"] = dependency
+        return dependency
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 async def init_db() -> None:

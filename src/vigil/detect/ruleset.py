@@ -40,6 +40,8 @@ from vigil.detect import normalize
 from vigil.detect.scoring import SEVERITY_POINTS
 from vigil.errors import RuleError
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 TARGETS: Final = (
     "path",
     "args",
@@ -301,7 +303,8 @@ def _rule(raw: Mapping[str, Any], defaults: Mapping[str, Any], family: str, sour
 def parse_rule_file(text: str, source: str) -> list[Rule]:
     """The rules of one rule file's text; `source` names the file in error messages."""
     try:
-        doc = yaml.safe_load(text)
+        # libyaml's safe loader where it is built in: the same documents, several times faster.
+        doc = yaml.load(text, Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise RuleError(f"{source}: not valid YAML ({exc})") from None
     if not isinstance(doc, Mapping) or not isinstance(doc.get("rules"), list):

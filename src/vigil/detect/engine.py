@@ -193,6 +193,9 @@ class DetectionEngine:
         self._hits: dict[str, dict[str, _Hits]] = {kind: {} for kind in TARGETS}
         self._queries: dict[str, _QueryHits] = {}
         self._allowed_ips: dict[str, bool] = {}
+        # Verdicts of flagged requests by their fields: a flood repeats a few thousand requests
+        # from many clients, and a verdict depends only on the request (and site and policy).
+        self._verdicts: dict[tuple[Any, ...], Detection] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DetectionEngine:
@@ -233,6 +236,7 @@ class DetectionEngine:
                 self._queries = {}
             self._core, self._policy, self._exclusions = core, policy, exclusions
             self._allowed_ips = {}
+            self._verdicts = {}
 
     def _ceiling(self, exclusions: ExclusionSet) -> int:
         levels = [exclusions.paranoia_for("", self.paranoia_level)]
@@ -439,6 +443,7 @@ class DetectionEngine:
         append = out.append
         none, clean = _NONE, _CLEAN_QUERY
         later: list[int] = []
+        verdicts = self._verdicts
         get_path, get_query, get_agent = paths.get, queries.get, agents.get
         get_referer, get_method, get_protocol = referers.get, methods.get, protocols.get
         for position, record in enumerate(records):
@@ -505,13 +510,26 @@ class DetectionEngine:
                 and not record.malformed
             ):
                 continue
+            key = None
+            if not record.malformed:
+                key = (
+                    record.path, record.query, record.user_agent, record.referer,
+                    record.method, record.protocol, level, site,
+                )  # fmt: skip
+                known = verdicts.get(key)
+                if known is not None:
+                    out[position] = known
+                    continue
             parts = [
                 ("path", h_path), ("user_agent", h_agent), ("referer", h_referer),
                 ("method", h_method), ("protocol", h_protocol),
             ]  # fmt: skip
             if record.malformed:
                 parts.append(("request_line", lines[_request_line(record)]))
-            out[position] = self._verdict(core, policy, record, parts, h_query, level, site)
+            verdict = self._verdict(core, policy, record, parts, h_query, level, site)
+            out[position] = verdict
+            if key is not None:
+                verdicts[key] = verdict
         self._trim()
         return out
 
@@ -583,6 +601,8 @@ class DetectionEngine:
                 _lru_trim(cache, limit)
         if len(self._queries) > limit:
             _lru_trim(self._queries, limit)
+        if len(self._verdicts) > limit:
+            self._verdicts = {}
 
     # -- explanation -------------------------------------------------------------------------
 

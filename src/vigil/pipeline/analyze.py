@@ -28,7 +28,7 @@ from vigil.batch import (
 from vigil.config import Settings
 from vigil.detect.behaviour import BehaviourEngine
 from vigil.detect.engine import DetectionEngine
-from vigil.detect.result import decode_detections
+from vigil.detect.result import Detection, decode_detections
 from vigil.enrich import Enricher
 from vigil.ingest.parser import LogParser, build_parser
 from vigil.pipeline.stages import ClientFacts, behaviour_from_settings
@@ -48,6 +48,7 @@ _STATUS_CLASSES = {code: f"status_{code // 100}xx" for code in range(200, 600)}
 
 _SEVERITY_KEYS = {Severity.HIGH: "high", Severity.MEDIUM: "medium", Severity.LOW: "low"}
 ONE_HOUR = timedelta(hours=1)
+_SHAPES_LIMIT = 50_000
 
 
 class Analyzer:
@@ -79,6 +80,7 @@ class Analyzer:
         self.models: Any = None
         self.helper: HelperProcess | None = None
         self._line_numbers: dict[tuple[str, str], int] = {}
+        self._shapes: dict[int, tuple[Detection, list[str], list[dict[str, Any]]]] = {}
         self.timings: Counter[str] = Counter()
 
     @property
@@ -162,9 +164,21 @@ class Analyzer:
                 )
                 for score, severity, detection in zip(scores, severities, detections, strict=True)
             ]
+        shapes = self._shapes
+        if len(shapes) > _SHAPES_LIMIT:
+            shapes.clear()
         for index, severity in zip(flagged, flagged_severities, strict=True):
             detection = detections[index]
             record = records[index]
+            # Verdicts repeat (the engine hands out one object per distinct request): their
+            # stored shape is made once and shared by the threats, which never change it.
+            shape = shapes.get(id(detection))
+            if shape is None or shape[0] is not detection:
+                shape = shapes[id(detection)] = (
+                    detection,
+                    list(detection.categories),
+                    [m.to_dict() for m in detection.matches],
+                )
             components: dict[str, Any] = {"rules": round(detection.score, 4)}
             if model_scores is not None:
                 components.update(model_scores[index].components)
@@ -174,8 +188,8 @@ class Analyzer:
                     record=record,
                     score=round(scores[index], 4),
                     severity=severity,
-                    categories=list(detection.categories),
-                    matches=[m.to_dict() for m in detection.matches],
+                    categories=shape[1],
+                    matches=shape[2],
                     components=components,
                     detection_mode=mode,
                     model_version=model_version,
@@ -347,18 +361,24 @@ class Analyzer:
             helper.close()
 
     def _enrich(self, threats: list[Threat]) -> None:
+        # One description per (client, agent) of the batch, shared by its threats.
+        described: dict[tuple[str, str], dict[str, Any]] = {}
         for threat in threats:
             record = threat.record
-            client = self.enricher.client(record.client_ip)
-            agent = self.enricher.agent(record.user_agent)
-            threat.components["client"] = {
-                "country": client.country,
-                "city": client.city,
-                "asn": client.asn,
-                "as_org": client.as_org,
-                "ua_family": agent.family,
-                "client_class": agent.client_class,
-            }
+            pair = (record.client_ip, record.user_agent)
+            facts = described.get(pair)
+            if facts is None:
+                client = self.enricher.client(record.client_ip)
+                agent = self.enricher.agent(record.user_agent)
+                facts = described[pair] = {
+                    "country": client.country,
+                    "city": client.city,
+                    "asn": client.asn,
+                    "as_org": client.as_org,
+                    "ua_family": agent.family,
+                    "client_class": agent.client_class,
+                }
+            threat.components["client"] = facts
 
     def _line_results(
         self,

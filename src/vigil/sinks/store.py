@@ -403,12 +403,28 @@ class StoreSink:
         values = [_event_values(t, site, now, incident_of[t.key].id) for t in fresh]
         if session.get_bind().dialect.name == "postgresql":
             ids = await next_ids(session, _EVENTS, len(values))
+            # Threats of one verdict share their lists: each is encoded once.
+            encoded: dict[int, tuple[Any, str]] = {}
+
+            def as_json(value: Any) -> str:
+                known = encoded.get(id(value))
+                if known is None or known[0] is not value:
+                    known = encoded[id(value)] = (value, json_text(value))
+                return known[1]
+
             await copy_records(
                 session,
                 "threat_events",
                 EVENT_COLUMNS,
                 [
-                    (ident, *row[:16], *map(json_text, row[16:19]), *row[19:])
+                    (
+                        ident,
+                        *row[:16],
+                        as_json(row[16]),
+                        as_json(row[17]),
+                        json_text(row[18]),
+                        *row[19:],
+                    )
                     for ident, row in zip(ids, values, strict=True)
                 ],
             )

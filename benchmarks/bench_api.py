@@ -1,12 +1,18 @@
-"""GET /threats latency over a large PostgreSQL table, with the plans of the main queries.
+"""API latency over a month of attacks: /stats, /threats (each filter, a deep cursor) and
+/incidents on a PostgreSQL database of 10,000,000 events, with autovacuum off.
 
-Creates a throwaway database, migrates it, bulk-loads synthetic events with COPY, serves the
-API with uvicorn on loopback and times filtered requests one after another (latency, not
-throughput). Prints p50/p95/p99 per filter and EXPLAIN ANALYZE of each query; drops the
-database at the end.
+    python benchmarks/bench_api.py --postgres postgresql://postgres@127.0.0.1:5432/test \\
+        --database vigil_bench_10m --events 10000000          # builds it (once), then measures
+    python benchmarks/bench_api.py --database vigil_bench_10m  # measures an existing one
 
-    VIGIL_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test \\
-        .venv/bin/python benchmarks/bench_api.py --rows 1000000 --requests 200
+Loading goes through vigil's own store path (`StoreSink.write`: COPY into the day partitions,
+matched-rule rows, rollups, incidents and decisions in one transaction per batch): the events
+are the verdicts vigil gives a generated flood (every attack family), re-played from a Zipf
+population of 100,000 clients over 30 days and 3 sites. Autovacuum is switched off for every
+table and partition before the load; the store's own ANALYZE after a bulk load is the only
+statistics the planner gets. Then the API is served by uvicorn on loopback and each case is
+called 200 times one after another (20 untimed calls first, on the same connection): p50, p95,
+p99 and max per case. The database is kept (its name is printed) unless --drop.
 """
 
 from __future__ import annotations
@@ -15,158 +21,171 @@ import argparse
 import asyncio
 import os
 import random
-import statistics
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import uvicorn
-from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pgtools
 from vigil.api.app import create_app
+from vigil.batch import LineBatch, ScoredBatch, Threat, event_key
 from vigil.config import load_settings
 from vigil.db import migrate
+from vigil.db.partitions import Partitions
 from vigil.db.session import close_db, configure_db, get_db_context, get_engine
+from vigil.pipeline.analyze import Analyzer
 from vigil.services.keys import create_key
+from vigil.sinks.store import StoreSink
 
-SITES = ["shop", "blog", "api", "admin", "static"]
-CATEGORIES = ["sqli", "xss", "traversal", "rce", "scanner", "bruteforce"]
-RULES = [f"9{n:05d}" for n in range(30)]
-PATHS = ["/login", "/wp-login.php", "/search", "/api/v1/users", "/index.php", "/cart", "/.env"]
-NOW = datetime(2026, 6, 1, tzinfo=UTC)
-SPAN = timedelta(days=30)
-COLUMNS = [
-    "event_key", "site", "source", "observed_at", "created_at", "client_ip", "method", "path",
-    "query", "status", "bytes_sent", "user_agent", "referer", "score", "severity",
-    "detection_mode", "categories", "matched_rules", "component_scores", "reviewed",
-]  # fmt: skip
+SITES = ("shop", "blog", "api")
+DAYS = 30
+CLIENTS = 100_000
+BATCH = 20_000
 
 
-def admin_url() -> str:
-    url = os.environ.get("VIGIL_BENCH_POSTGRES_URL") or os.environ.get("VIGIL_TEST_POSTGRES_URL")
+def admin_url(value: str | None) -> str:
+    url = value or os.environ.get("VIGIL_TEST_POSTGRES_URL")
     if not url:
-        sys.exit("set VIGIL_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+        sys.exit("give --postgres or set VIGIL_TEST_POSTGRES_URL")
     return url
 
 
-def synthetic_rows(count: int, seed: int = 11) -> list[tuple[Any, ...]]:
-    rng = random.Random(seed)
-    ips = [".".join(str(rng.randint(1, 254)) for _ in range(4)) for _ in range(50_000)]
-    span = int(SPAN.total_seconds())
-    rows = []
-    for i in range(count):
-        high = rng.random() < 0.3
-        score = round(rng.uniform(0.7, 1.0) if high else rng.uniform(0.5, 0.7), 3)
-        category = rng.choice(CATEGORIES)
-        rule = rng.choice(RULES)
-        observed = NOW - timedelta(seconds=rng.randrange(span))
-        rows.append(
-            (
-                f"bench-{i:012d}",
-                rng.choice(SITES),
-                "bench.log",
-                observed,
-                observed,
-                rng.choice(ips),
-                "GET",
-                rng.choice(PATHS),
-                "id=1%27%20OR%201%3D1--",
-                rng.choice([200, 403, 404]),
-                rng.randint(100, 5000),
-                "sqlmap/1.7",
-                "",
-                score,
-                "HIGH" if high else "MEDIUM",
-                "rules",
-                orjson.dumps([category]).decode(),
-                orjson.dumps(
-                    [{"rule_id": rule, "category": category, "target": "query", "points": 5}]
-                ).decode(),
-                "{}",
-                rng.random() < 0.1,
+def templates(count: int) -> list[Threat]:
+    """Threats vigil finds in a generated flood: the request shapes the load re-plays."""
+    from vigil.simulate.traffic import generate
+
+    settings = load_settings(detection_mode="rules", behaviour_enabled=False)
+    analyzer = Analyzer(settings, enrich=False)
+    lines = [item.text.encode() for item in generate(count, 3, attack_ratio=1.0)]
+    batch = LineBatch("templates", "t", lines, list(range(len(lines))), len(lines))
+    return analyzer.analyze(batch).threats
+
+
+def client_pool(rng: random.Random) -> tuple[list[str], list[float]]:
+    firsts = (23, 45, 62, 81, 94, 103, 151, 185, 193, 212)
+    ips = [
+        f"{rng.choice(firsts)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        for _ in range(CLIENTS)
+    ]
+    weights = [1.0 / (rank + 1) ** 1.1 for rank in range(CLIENTS)]
+    return ips, weights
+
+
+async def load(db_url: str, events: int, end: datetime) -> float:
+    """Store `events` events through the store path; returns the seconds it took."""
+    settings = load_settings(database_url=db_url, db_pool_size=4)
+    configure_db(settings)
+    rng = random.Random(5)
+    shapes = templates(20_000)
+    ips, weights = client_pool(rng)
+    start = end - timedelta(days=DAYS)
+    await Partitions().ensure(
+        get_engine(), [(start + timedelta(days=d)).date() for d in range(DAYS + 1)]
+    )
+    await _autovacuum_off(db_url)
+    sink = StoreSink(settings, messages=False)
+    span = (end - start).total_seconds()
+    offsets = dict.fromkeys(SITES, 0)
+    started = time.perf_counter()
+    done = 0
+    step = span / events
+    while done < events:
+        n = min(BATCH, events - done)
+        site = SITES[(done // BATCH) % len(SITES)]
+        clients = rng.choices(ips, weights, k=n)
+        threats: list[Threat] = []
+        minutes: dict[datetime, Counter[str]] = {}
+        visitors: dict[datetime, set[str]] = {}
+        base = offsets[site]
+        for i in range(n):
+            when = start + timedelta(seconds=(done + i) * step)
+            shape = shapes[rng.randrange(len(shapes))]
+            record = shape.record._replace(
+                source=f"bench:{site}",
+                file_id="bench",
+                offset=base + i,
+                client_ip=clients[i],
+                observed_at=when,
             )
+            threats.append(
+                Threat(
+                    key=event_key(record.source, record.file_id, record.offset),
+                    record=record,
+                    score=shape.score,
+                    severity=shape.severity,
+                    categories=shape.categories,
+                    matches=shape.matches,
+                    components={"rules": shape.score},
+                    detection_mode="rules",
+                )
+            )
+            minute = when.replace(second=0, microsecond=0)
+            counts = minutes.setdefault(minute, Counter())
+            counts.update(
+                requests=4,
+                low=3,
+                bytes_sent=4 * 2000,
+                status_2xx=3,
+                **{"high" if shape.severity == "HIGH" else "medium": 1},
+            )
+            visitors.setdefault(minute.replace(minute=0), set()).add(clients[i])
+        offsets[site] = base + n
+        batch = ScoredBatch(
+            source=f"bench:{site}",
+            file_id="bench",
+            end_offset=base + n,
+            site=site,
+            lines=n,
+            records=n,
+            malformed=0,
+            threats=threats,
+            dead_letters=[],
+            counters=minutes,
+            visitors=visitors,
         )
-    return rows
+        await sink.write(batch)
+        done += n
+        if done % 500_000 < BATCH:
+            rate = done / (time.perf_counter() - started)
+            print(f"  loaded {done:,} events ({rate:,.0f}/s)", flush=True)
+    seconds = time.perf_counter() - started
+    analyzed = time.perf_counter()
+    await sink.analyze_changed(minimum=1)
+    print(f"  ANALYZE of the loaded partitions and tables: {time.perf_counter() - analyzed:.1f} s")
+    await _autovacuum_off(db_url)
+    await close_db()
+    configure_db(None)
+    return seconds
 
 
-async def load(database_url: str, count: int) -> None:
-    conn = await pgtools.connect(database_url)
+async def _autovacuum_off(db_url: str) -> None:
+    conn = await pgtools.connect(db_url)
     try:
-        started = time.perf_counter()
-        chunk = 100_000
-        for start in range(0, count, chunk):
-            rows = synthetic_rows(min(chunk, count - start), seed=start)
-            rows = [(f"bench-{start + i:012d}", *row[1:]) for i, row in enumerate(rows)]
-            await conn.copy_records_to_table("threat_events", records=rows, columns=COLUMNS)
-        await conn.execute("ANALYZE threat_events")
-        print(f"loaded {count:,} events with COPY in {time.perf_counter() - started:.1f} s")
+        names = await conn.fetch(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind = 'r'"
+        )
+        for row in names:
+            # Names come from the catalogue of this database.
+            await conn.execute(f'ALTER TABLE "{row[0]}" SET (autovacuum_enabled = false)')
     finally:
         await conn.close()
 
 
-CASES: list[tuple[str, dict[str, Any]]] = [
-    ("newest first", {}),
-    ("severity=HIGH", {"severity": "HIGH"}),
-    ("site", {"site": "shop"}),
-    (
-        "site+severity+24h",
-        {"site": "api", "severity": "HIGH", "since": (NOW - timedelta(days=1)).isoformat()},
-    ),
-    (
-        "time range 6h (old)",
-        {
-            "since": (NOW - timedelta(days=20)).isoformat(),
-            "until": (NOW - timedelta(days=20) + timedelta(hours=6)).isoformat(),
-        },
-    ),
-    ("category", {"category": "rce"}),
-    ("rule_id", {"rule_id": "900007"}),
-    ("path contains", {"path": "wp-login"}),
-    ("client ip", {"client": "CLIENT"}),
-    ("client /8 cidr", {"client": "10.0.0.0/8"}),
-    ("not reviewed", {"reviewed": "false"}),
-    ("by score", {"sort": "-score"}),
-    ("page 5 (cursor)", {"pages": 5}),
-]
-
-
-async def time_requests(
-    base: str, headers: dict[str, str], requests: int
-) -> tuple[dict[str, list[float]], dict[str, float]]:
-    """Wall-clock ms of each request per case, and CPU ms per request (server and client)."""
-    results: dict[str, list[float]] = {}
-    cpu: dict[str, float] = {}
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
-        sample = (await client.get("/threats", params={"limit": 1})).json()["items"][0]
-        for name, params in CASES:
-            params = dict(params)
-            if params.get("client") == "CLIENT":
-                params["client"] = sample["client_ip"]
-            pages = int(params.pop("pages", 1))
-            timings: list[float] = []
-            cpu_started = time.process_time()
-            for _ in range(requests):
-                cursor = None
-                for _page in range(pages):
-                    query = {**params, "limit": 50}
-                    if cursor:
-                        query["cursor"] = cursor
-                    started = time.perf_counter()
-                    response = await client.get("/threats", params=query)
-                    elapsed = time.perf_counter() - started
-                    assert response.status_code == 200, response.text
-                    cursor = response.json()["next_cursor"]
-                timings.append(elapsed * 1000)
-            results[name] = timings
-            cpu[name] = (time.process_time() - cpu_started) * 1000 / (requests * pages)
-    return results, cpu
+async def data_end(db_url: str) -> datetime:
+    conn = await pgtools.connect(db_url)
+    try:
+        value = await conn.fetchval("SELECT max(bucket) FROM traffic_rollups WHERE period = 'h'")
+    finally:
+        await conn.close()
+    return (value + timedelta(hours=1)).astimezone(UTC)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -174,97 +193,180 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def explain(base: str, headers: dict[str, str]) -> None:
-    """EXPLAIN ANALYZE of the statement each case runs, captured from the engine."""
-    captured: list[tuple[str, Any]] = []
-
-    def remember(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if "FROM threat_events" in statement and "api_keys" not in statement:
-            captured.append((statement, parameters))
-
-    event.listen(get_engine().sync_engine, "before_cursor_execute", remember)
-    try:
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
-            sample = (await client.get("/threats", params={"limit": 1})).json()["items"][0]
-            for name, params in CASES:
-                params = dict(params)
-                if params.get("client") == "CLIENT":
-                    params["client"] = sample["client_ip"]
-                params.pop("pages", None)
-                captured.clear()
-                await client.get("/threats", params={**params, "limit": 50})
-                statement, parameters = captured[-1]
-                async with get_db_context() as session:
-                    conn = await session.connection()
-                    # The ORM's own compiled statement and bound values, prefixed for the plan.
-                    plan = await conn.exec_driver_sql(
-                        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + statement,
-                        parameters,
-                    )
-                    lines = [row[0] for row in plan]
-                print(f"\n--- {name}: {params}")
-                for line in lines:
-                    print("   ", line)
-    finally:
-        event.remove(get_engine().sync_engine, "before_cursor_execute", remember)
-
-
-async def run(rows: int, requests: int, keep: bool) -> None:
-    name, database_url = await pgtools.create_database(admin_url())
-    settings = load_settings(database_url=database_url, db_pool_size=10)
-    try:
-        await asyncio.to_thread(migrate.upgrade, "head", settings)
-        await load(database_url, rows)
-        configure_db(settings)
-        async with get_db_context() as session:
-            _, key = await create_key(session, name="bench", scope="read")
-        await close_db()
-
-        app = create_app(settings)
-        port = 18000 + random.randrange(2000)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+async def cases(client: httpx.AsyncClient, end: datetime) -> list[tuple[str, str, dict[str, Any]]]:
+    """(name, path, params) of every measured call, with values taken from the data."""
+    sample = (await client.get("/threats", params={"limit": 1})).json()["items"][0]
+    stats = (
+        await client.get(
+            "/stats",
+            params={
+                "from": (end - timedelta(days=30)).isoformat(),
+                "to": end.isoformat(),
+                "top": 100,
+            },
         )
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.05)
-        base = f"http://127.0.0.1:{port}"
-        headers = {"X-API-Key": key}
-        try:
-            results, cpu = await time_requests(base, headers, requests)
-            print(f"\nGET /threats latency over {rows:,} events ({requests} requests per case, ms)")
-            print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-            print(f"{'case':24} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8} {'cpu/req':>8}")
-            everything: list[float] = []
-            for case, timings in results.items():
-                everything.extend(timings)
-                print(
-                    f"{case:24} {pct(timings, 0.5):8.2f} {pct(timings, 0.95):8.2f} "
-                    f"{pct(timings, 0.99):8.2f} {max(timings):8.2f} {cpu[case]:8.2f}"
-                )
-            print(
-                f"{'ALL':24} {pct(everything, 0.5):8.2f} {pct(everything, 0.95):8.2f} "
-                f"{pct(everything, 0.99):8.2f} {max(everything):8.2f}"
-                f"   (mean {statistics.fmean(everything):.2f})"
+    ).json()
+    rules = [r["value"] for r in stats["top_rules"]]
+    categories = sorted(stats["categories"], key=lambda c: stats["categories"][c])
+    incident = (await client.get("/incidents", params={"limit": 1})).json()["items"][0]
+    ip = sample["client_ip"]
+    cidr16 = ".".join(ip.split(".")[:2]) + ".0.0/16"
+    day = end - timedelta(days=12)
+    window = {"since": day.isoformat(), "until": (day + timedelta(hours=6)).isoformat()}
+    since = (end - timedelta(days=1)).isoformat()
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    for label, span in (("1h", timedelta(hours=1)), ("24h", timedelta(days=1)),
+                        ("7d", timedelta(days=7)), ("30d", timedelta(days=30))):  # fmt: skip
+        out.append(
+            (f"/stats {label}", "/stats", {"from": (end - span).isoformat(), "to": end.isoformat()})
+        )
+    out.append(
+        (
+            "/stats 24h site=blog",
+            "/stats",
+            {"from": (end - timedelta(days=1)).isoformat(), "to": end.isoformat(), "site": "blog"},
+        )
+    )
+    out += [
+        ("/threats newest", "/threats", {}),
+        ("/threats severity=HIGH", "/threats", {"severity": "HIGH"}),
+        ("/threats severity=MEDIUM", "/threats", {"severity": "MEDIUM"}),
+        ("/threats site=blog", "/threats", {"site": "blog"}),
+        ("/threats category common", "/threats", {"category": categories[-1]}),
+        ("/threats category rare", "/threats", {"category": categories[0]}),
+        ("/threats rule common", "/threats", {"rule_id": rules[0]}),
+        ("/threats rule rare", "/threats", {"rule_id": rules[-1]}),
+        ("/threats client ip", "/threats", {"client": ip}),
+        ("/threats client /16", "/threats", {"client": cidr16}),
+        ("/threats path contains", "/threats", {"path": sample["path"][:12] or "/"}),
+        ("/threats reviewed=false", "/threats", {"reviewed": "false"}),
+        ("/threats incident", "/threats", {"incident_id": incident["id"]}),
+        ("/threats 6h window", "/threats", window),
+        ("/threats site+sev+24h", "/threats", {"site": "api", "severity": "HIGH", "since": since}),
+        ("/threats by score", "/threats", {"sort": "-score"}),
+        ("/incidents newest", "/incidents", {}),
+        ("/incidents site", "/incidents", {"site": "shop"}),
+        ("/incidents severity", "/incidents", {"severity": "MEDIUM"}),
+        ("/incidents client", "/incidents", {"client": incident["client_ip"]}),
+    ]  # fmt: skip
+    return out
+
+
+async def deep_cursor(client: httpx.AsyncClient, params: dict[str, Any], pages: int) -> str:
+    cursor = None
+    for _ in range(pages):
+        query = {**params, "limit": 50, **({"cursor": cursor} if cursor else {})}
+        cursor = (await client.get("/threats", params=query)).json()["next_cursor"]
+    assert cursor
+    return cursor
+
+
+async def measure(db_url: str, calls: int) -> None:
+    settings = load_settings(database_url=db_url, db_pool_size=4)
+    configure_db(settings)
+    async with get_db_context() as session:
+        _, key = await create_key(session, name="bench", scope="read")
+    await close_db()
+    end = await data_end(db_url)
+    app = create_app(settings)
+    port = 18000 + random.randrange(2000)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=60,
+            limits=limits,
+        ) as client:  # fmt: skip
+            todo = await cases(client, end)
+            deep = await deep_cursor(client, {}, 200)
+            todo.append(("/threats deep cursor (page 200)", "/threats", {"cursor": deep}))
+            rule = next(p["rule_id"] for n, _, p in todo if n == "/threats rule common")
+            deep_rule = await deep_cursor(client, {"rule_id": rule}, 100)
+            todo.append(
+                ("/threats rule, page 100", "/threats", {"rule_id": rule, "cursor": deep_rule})
             )
-            await explain(base, headers)
-        finally:
-            server.should_exit = True
-            await task
+            print(
+                f"\nAPI latency, {calls} sequential calls per case after 20 on the same "
+                f"connection (ms); data ends {end.isoformat()}"
+            )
+            print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+            print(f"{'case':40} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}")
+            worst = 0.0
+            for name, path, params in todo:
+                query = {**params, "limit": 50} if path != "/stats" else params
+                for _ in range(20):
+                    response = await client.get(path, params=query)
+                    assert response.status_code == 200, (name, response.text[:300])
+                timings = []
+                for _ in range(calls):
+                    started = time.perf_counter()
+                    response = await client.get(path, params=query)
+                    timings.append((time.perf_counter() - started) * 1000)
+                    assert response.status_code == 200
+                worst = max(worst, pct(timings, 0.99))
+                print(f"{name:40} {pct(timings, 0.5):7.1f} {pct(timings, 0.95):7.1f} "
+                      f"{pct(timings, 0.99):7.1f} {max(timings):7.1f}", flush=True)  # fmt: skip
+            print(f"worst p99: {worst:.1f} ms (target <= 50)")
     finally:
+        server.should_exit = True
+        await task
         await close_db()
         configure_db(None)
-        if not keep:
-            await pgtools.drop_database(admin_url(), name)
+
+
+async def run(args: argparse.Namespace) -> None:
+    admin = admin_url(args.postgres)
+    name = args.database
+    conn = await pgtools.connect(admin)
+    try:
+        exists = await conn.fetchval("SELECT count(*) FROM pg_database WHERE datname = $1", name)
+    finally:
+        await conn.close()
+    from sqlalchemy.engine import make_url
+
+    url = make_url(admin).set(drivername="postgresql+asyncpg", database=name)
+    db_url = url.render_as_string(hide_password=False)
+    if not exists:
+        # The name is checked by argparse to be [a-z0-9_].
+        await pgtools.execute(admin, f'CREATE DATABASE "{name}"')
+        settings = load_settings(database_url=db_url)
+        await asyncio.to_thread(migrate.upgrade, "head", settings)
+        end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        print(f"loading {args.events:,} events over {DAYS} days, {len(SITES)} sites into {name}")
+        seconds = await load(db_url, args.events, end)
+        print(f"loaded {args.events:,} events through the store path in {seconds:.0f} s "
+              f"({args.events / seconds:,.0f} events/s)")  # fmt: skip
+    conn = await pgtools.connect(db_url)
+    try:
+        count = await conn.fetchval("SELECT count(*) FROM threat_events")
+        size = await conn.fetchval("SELECT pg_size_pretty(pg_database_size(current_database()))")
+    finally:
+        await conn.close()
+    print(f"database {name}: {count:,} events, {size}")
+    await measure(db_url, args.calls)
+    if args.drop:
+        await pgtools.drop_database(admin, name)
+
+
+def _database_name(value: str) -> str:
+    if not (value.replace("_", "").isalnum() and value.isascii() and value.islower()):
+        raise argparse.ArgumentTypeError("database names are made of a-z, 0-9 and _")
+    return value
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--requests", type=int, default=200, help="requests per filter case")
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
-    args = parser.parse_args()
-    asyncio.run(run(args.rows, args.requests, args.keep))
+    parser.add_argument("--postgres", default=None, help="admin URL of the server")
+    parser.add_argument("--database", default="vigil_bench_10m", type=_database_name)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--drop", action="store_true", help="drop the database afterwards")
+    asyncio.run(run(parser.parse_args()))
 
 
 if __name__ == "__main__":

@@ -89,6 +89,12 @@ class Partitions:
     def forget(self, days: Iterable[date]) -> None:
         self.days.difference_update(days)
 
+    def reset(self) -> None:
+        """Read the partitions from the catalogue again at the next `ensure` (after a write
+        failed: a day may have been dropped by retention since it was last seen)."""
+        self.partitioned = None
+        self.days = set()
+
 
 async def existing_days(conn: AsyncConnection) -> set[date]:
     """Days that have a `threat_events` partition."""
@@ -97,7 +103,9 @@ async def existing_days(conn: AsyncConnection) -> set[date]:
             "SELECT c.relname FROM pg_inherits i "
             "JOIN pg_class c ON c.oid = i.inhrelid "
             "JOIN pg_class p ON p.oid = i.inhparent "
-            "WHERE p.relname = 'threat_events' AND pg_table_is_visible(p.oid)"
+            "WHERE p.relname = 'threat_events' AND pg_table_is_visible(p.oid) "
+            # A partition being detached takes no more rows; its day is made again if needed.
+            "AND NOT i.inhdetachpending"
         )
     )
     days: set[date] = set()

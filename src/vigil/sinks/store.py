@@ -262,9 +262,11 @@ class StoreSink:
             try:
                 result = await self._write_once(batch)
             except IntegrityError as exc:
-                # Only a key stored by another writer since this batch was read gets here: the
-                # batch is written again with every key checked first.
+                # A key stored by another writer since this batch was read, or a row whose day
+                # partition retention has just dropped: the batch is written again with every
+                # key checked first and the partitions read again.
                 self.rollups.rolled_back()
+                self.partitions.reset()
                 if not self._check_keys:
                     self._check_keys = True
                     log.warning("event=store_key_conflict source=%s", batch.source)
@@ -274,6 +276,7 @@ class StoreSink:
                 continue
             except RETRYABLE as exc:
                 self.rollups.rolled_back()
+                self.partitions.reset()
                 await self._backoff(batch, exc, delay, stop_requested, on_retry)
                 delay = min(delay * 2, self.settings.store_retry_max_seconds)
                 continue

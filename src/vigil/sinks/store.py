@@ -106,6 +106,7 @@ _JSON_COLUMNS = frozenset({"categories", "matched_rules", "component_scores"})
 RULE_COLUMNS = ("event_id", "observed_at", "site", "rule_id", "category", "first_of_category")
 _EVENTS = cast(Table, ThreatEvent.__table__)
 _NO_CLIENT: dict[str, Any] = {}
+_ENCODED_LIMIT = 50_000
 
 
 def threat_row(threat: Threat, site: str, now: datetime) -> dict[str, Any]:
@@ -249,6 +250,7 @@ class StoreSink:
         self.changed_days: Counter[date] = Counter()
         """Events stored per day since the last `analyze_changed`."""
         self._check_keys = False
+        self._encoded: dict[int, tuple[Any, str]] = {}
 
     async def write(
         self,
@@ -407,7 +409,9 @@ class StoreSink:
         if session.get_bind().dialect.name == "postgresql":
             ids = await next_ids(session, _EVENTS, len(values))
             # Threats of one verdict share their lists: each is encoded once.
-            encoded: dict[int, tuple[Any, str]] = {}
+            encoded = self._encoded
+            if len(encoded) > _ENCODED_LIMIT:
+                encoded.clear()
 
             def as_json(value: Any) -> str:
                 known = encoded.get(id(value))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import make_settings
 from vigil.batch import LineBatch, ScoredBatch
 from vigil.pipeline.assembly import SNAPSHOT_FILE, open_pipeline
@@ -27,9 +29,14 @@ def _batch(lines: list[bytes], first_offset: int) -> LineBatch:
     return LineBatch("auth.log", "f1", lines, offsets, offsets[-1] + 200)
 
 
-async def _run(settings_path: Path, state_dir: Path, lines: list[bytes], offset: int) -> list[str]:
+async def _run(
+    settings_path: Path, state_dir: Path, lines: list[bytes], offset: int, helper: bool = False
+) -> list[str]:
     settings = make_settings(
-        f"sqlite+aiosqlite:///{settings_path}", detection_mode="rules", state_dir=state_dir
+        f"sqlite+aiosqlite:///{settings_path}",
+        detection_mode="rules",
+        state_dir=state_dir,
+        helper_process=helper,
     )
     fired: list[str] = []
 
@@ -37,16 +44,20 @@ async def _run(settings_path: Path, state_dir: Path, lines: list[bytes], offset:
         fired.extend(t.categories[0] for t in batch.threats if t.detection_mode == "behaviour")
 
     async with open_pipeline(settings, store=False, snapshots=True, on_scored=collect) as pipe:
+        assert (pipe.analyzer.helper is not None) == helper
         await pipe.submit(_batch(lines, offset))
     return fired
 
 
-async def test_attack_across_restart_is_detected(tmp_path: Path) -> None:
+@pytest.mark.parametrize("helper", [False, True], ids=["one-process", "helper-process"])
+async def test_attack_across_restart_is_detected(tmp_path: Path, helper: bool) -> None:
+    # With a helper process, the windows live there: the snapshot is taken from it and
+    # restored into it.
     db = tmp_path / "unused.db"
-    first = await _run(db, tmp_path, _attempts(0, 6), 0)
+    first = await _run(db, tmp_path, _attempts(0, 6), 0, helper)
     assert first == []
     assert (tmp_path / SNAPSHOT_FILE).exists()
-    second = await _run(db, tmp_path, _attempts(6, 6), 10_000)
+    second = await _run(db, tmp_path, _attempts(6, 6), 10_000, helper)
     assert second == ["behaviour:bruteforce"]
 
 

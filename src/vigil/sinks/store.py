@@ -21,7 +21,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
@@ -31,7 +30,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil import metrics
-from vigil.batch import ScoredBatch, Threat
+from vigil.batch import ScoredBatch, StoreResult, Threat
 from vigil.config import Settings
 from vigil.db.bulk import copy_records, insert_ignore, json_text, next_ids, upsert
 from vigil.db.models import DeadLetterRow, IngestCheckpoint, ThreatEvent, event_rules
@@ -54,21 +53,6 @@ RETRYABLE = (
     ConnectionError,
 )
 _FRAGMENT_LIMIT = 2048
-
-
-@dataclass(slots=True)
-class StoreResult:
-    """What one committed batch produced, for publishing after the commit.
-
-    `events` holds the published shape of each stored event when the sink builds messages
-    (see `StoreSink`); `stored` and `incident_ids` are filled either way.
-    """
-
-    skipped: bool
-    events: list[dict[str, Any]]
-    decisions: list[dict[str, Any]]
-    stored: int = 0
-    incident_ids: set[int] = field(default_factory=set)
 
 
 EVENT_COLUMNS = (
@@ -234,9 +218,14 @@ async def record_event_rows(
 class StoreSink:
     """Writes scored batches; see the module docstring for the guarantees.
 
-    `messages` False skips building the published shape of each event (a scan that publishes
-    to nobody); counts and incident ids are returned either way.
+    As a pipeline `Sink` it comes first: `write` stores the batch (retrying through outages)
+    and puts the result on `batch.stored` for the sinks after it. `messages` False skips
+    building the published shape of each event (a scan that publishes to nobody); counts and
+    incident ids are returned either way.
     """
+
+    name = "store"
+    durable = True
 
     def __init__(self, settings: Settings, *, messages: bool = True) -> None:
         self.settings = settings
@@ -251,8 +240,25 @@ class StoreSink:
         """Events stored per day since the last `analyze_changed`."""
         self._check_keys = False
         self._encoded: dict[int, tuple[Any, str]] = {}
+        self.healthy = True
+        self._stopping: Callable[[], bool] = _never
 
-    async def write(
+    async def start(self, stopping: Callable[[], bool]) -> None:
+        self._stopping = stopping
+
+    async def write(self, batch: ScoredBatch) -> None:
+        batch.stored = await self.store(
+            batch, stop_requested=self._stopping, on_retry=self._unhealthy
+        )
+        self.healthy = True
+
+    async def close(self) -> None:
+        return None
+
+    async def _unhealthy(self, exc: BaseException) -> None:
+        self.healthy = False
+
+    async def store(
         self,
         batch: ScoredBatch,
         stop_requested: Callable[[], bool] | None = None,
@@ -524,3 +530,7 @@ class DbCheckpointStore:
     async def load_all(self, source: str) -> dict[str, int]:
         stored = await load_checkpoints(source)
         return {file_id: offset for (_source, file_id), offset in stored.items()}
+
+
+def _never() -> bool:
+    return False

@@ -248,7 +248,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _rollups_outlive_events(self) -> Settings:
         events, rollups = self.retention_days, self.rollup_retention_days
-        if rollups and (not events or rollups < events):
+        if rollups and events and rollups < events:
             raise ValueError(
                 "VIGIL_ROLLUP_RETENTION_DAYS must be 0 or at least VIGIL_RETENTION_DAYS (the "
                 "dashboard's counts would end before the events they count)"

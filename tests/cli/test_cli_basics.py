@@ -74,3 +74,32 @@ def test_version(tmp_path: Path) -> None:
     result = _vigil("version", cwd=tmp_path)
     assert result.returncode == 0
     assert result.stdout.startswith("vigil ")
+
+
+def test_db_prune_removes_what_is_past_retention(tmp_path: Path) -> None:
+    log = tmp_path / "old.log"
+    log.write_text(
+        '203.0.113.7 - - [01/Mar/2024:10:00:00 +0000] "GET /search?q=%27%20union%20select%20'
+        'password%20from%20users-- HTTP/1.1" 200 10 "-" "sqlmap/1.7"\n'
+    )
+    scanned = _vigil(
+        "scan", str(log), "-o", "json", env={"VIGIL_DETECTION_MODE": "rules"}, cwd=tmp_path
+    )
+    assert scanned.returncode == 0, scanned.stderr
+    assert '"stored_events": 1' in scanned.stdout
+    kept = _vigil("db", "prune", "--json", env={"VIGIL_RETENTION_DAYS": "0"}, cwd=tmp_path)
+    assert kept.returncode == 0, kept.stderr
+    assert '"rows_deleted": {}' in kept.stdout
+    pruned = _vigil("db", "prune", cwd=tmp_path)
+    assert pruned.returncode == 0, pruned.stderr
+    assert "rows deleted from threat_events: 1" in pruned.stdout
+
+
+def test_bad_retention_names_both_settings(tmp_path: Path) -> None:
+    env = {"VIGIL_RETENTION_DAYS": "30", "VIGIL_ROLLUP_RETENTION_DAYS": "7"}
+    result = _vigil("config", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert (
+        "VIGIL_ROLLUP_RETENTION_DAYS" in result.stderr and "VIGIL_RETENTION_DAYS" in result.stderr
+    )
+    assert "Traceback" not in result.stderr

@@ -87,7 +87,8 @@ def test_db_prune_removes_what_is_past_retention(tmp_path: Path) -> None:
     )
     assert scanned.returncode == 0, scanned.stderr
     assert '"stored_events": 1' in scanned.stdout
-    kept = _vigil("db", "prune", "--json", env={"VIGIL_RETENTION_DAYS": "0"}, cwd=tmp_path)
+    forever = {"VIGIL_RETENTION_DAYS": "0", "VIGIL_ROLLUP_RETENTION_DAYS": "0"}
+    kept = _vigil("db", "prune", "--json", env=forever, cwd=tmp_path)
     assert kept.returncode == 0, kept.stderr
     assert '"rows_deleted": {}' in kept.stdout
     pruned = _vigil("db", "prune", cwd=tmp_path)

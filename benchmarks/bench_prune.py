@@ -136,8 +136,9 @@ async def run(args: argparse.Namespace) -> None:
         await asyncio.sleep(1.0)
         stop.set()
         await asyncio.gather(*tasks)
-        print(f"prune: {report.seconds:.3f} s, partitions dropped {report.partitions_dropped}, "
-              f"rows deleted {report.rows_deleted}")  # fmt: skip
+        print(f"prune: {report.seconds:.3f} s in all, of which {report.partition_seconds:.3f} s "
+              f"detaching and dropping {report.partitions_dropped}; rows deleted "
+              f"{report.rows_deleted}")  # fmt: skip
         for key, samples in timings.items():
             before = [d for t, d in samples if t < began]
             during = [d for t, d in samples if t < ended and t + d >= began]

@@ -297,6 +297,8 @@ class Decision(Base):
     __table_args__ = (
         Index("ix_decisions_expires_at", "expires_at"),
         Index("ix_decisions_site_value", "site", "value"),
+        # Deleting an expired incident sets its decisions' incident_id to NULL: found by index.
+        Index("ix_decisions_incident", "incident_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -371,6 +371,9 @@ def upgrade() -> None:
             postgresql_ops={"client_ip": "text_pattern_ops"},
         )
 
+    with op.batch_alter_table("decisions", schema=None) as batch_op:
+        batch_op.create_index("ix_decisions_incident", ["incident_id"], unique=False)
+
     _create_rollups()
     _backfill_rollups(postgres)
     op.drop_table("traffic_counters")
@@ -395,6 +398,8 @@ def downgrade() -> None:
     )
     op.drop_table("threat_rollups")
     op.drop_table("traffic_rollups")
+    with op.batch_alter_table("decisions", schema=None) as batch_op:
+        batch_op.drop_index("ix_decisions_incident")
     with op.batch_alter_table("incidents", schema=None) as batch_op:
         batch_op.drop_index("ix_incidents_client_last_seen")
         batch_op.drop_index("ix_incidents_severity_last_seen")

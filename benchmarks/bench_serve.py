@@ -6,9 +6,10 @@ from a line being written to its alert arriving on the Redis channel?
 
 A writer appends realistic combined-format lines at --rate lines/s; about 1% are attacks that
 carry a sequence number, so each alert received on `vigil:alerts` is matched to the moment its
-line was written. Prints lines written, alerts received (must equal attack lines), p50/p99/max
-line-to-alert latency, the final lag, and the server's peak RSS. Everything runs on loopback
-and stops by itself.
+line was written. With `--attacks all` every line is an attack, from 10,000 clients (the flood
+of `bench_flood.py`, live). Prints lines written, alerts received (must equal attack lines),
+p50/p99/max line-to-alert latency, the final lag, and the server's peak RSS. Everything runs on
+loopback and stops by itself.
 """
 
 from __future__ import annotations
@@ -127,11 +128,15 @@ async def run(args: argparse.Namespace) -> None:
                 chunk_seqs = []
                 stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())
                 for i in range(per_tick):
-                    if i % 100 == 50:
+                    if args.attacks == "all" or i % 100 == 50:
                         seq += 1
-                        chunk.append(
-                            ATTACK.format(ip=f"203.0.113.{seq % 250 + 1}", stamp=stamp, seq=seq)
+                        # 10,000 clients in a flood; 250 otherwise.
+                        ip = (
+                            f"10.{seq % 40}.{seq // 40 % 250}.{seq % 250 + 1}"
+                            if args.attacks == "all"
+                            else f"203.0.113.{seq % 250 + 1}"
                         )
+                        chunk.append(ATTACK.format(ip=ip, stamp=stamp, seq=seq))
                         chunk_seqs.append(seq)
                         attacks += 1
                     else:
@@ -156,7 +161,7 @@ async def run(args: argparse.Namespace) -> None:
         def pct(p: float) -> float:
             return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")
 
-        print(f"vigil serve, PostgreSQL + Redis, mode={args.mode}")
+        print(f"vigil serve, PostgreSQL + Redis, mode={args.mode}, attacks={args.attacks}")
         print(
             f"  writer           {lines_written:,} lines in {write_seconds:.1f} s "
             f"({lines_written / write_seconds:,.0f} lines/s)"
@@ -188,6 +193,12 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=20_000)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--mode", choices=["rules", "hybrid"], default="rules")
+    parser.add_argument(
+        "--attacks",
+        choices=["some", "all"],
+        default="some",
+        help="about 1%% of lines are attacks, or every line is (a flood from 10,000 clients)",
+    )
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     asyncio.run(run(parser.parse_args()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -70,3 +71,82 @@ def test_offline_mode_prints_sql(database_url: str) -> None:
     assert "CREATE TABLE threat_events" in sql
     assert "CREATE UNIQUE INDEX uq_model_metadata_active_type" in sql
     assert "WHERE" in sql
+
+
+def test_upgrade_keeps_events_and_builds_their_rules_and_rollups(database_url: str) -> None:
+    """Events stored before the scale revision are copied (into day partitions on PostgreSQL),
+    their matched rules become rows, and the rollups are built from them once."""
+    settings = make_settings(database_url)
+    migrate.upgrade("0002_api", settings)
+
+    async def fill_and_read() -> dict[str, object]:
+        from sqlalchemy import text
+
+        engine = build_engine(settings)
+        try:
+            async with engine.begin() as conn:
+                for n, (day, rules) in enumerate(
+                    [("2026-03-01", ["942100", "942200"]), ("2026-03-02", ["941100"])] * 2
+                ):
+                    await conn.execute(
+                        text(
+                            "INSERT INTO threat_events (event_key, site, source, observed_at, "
+                            "created_at, client_ip, method, path, query, status, bytes_sent, "
+                            "user_agent, referer, score, severity, detection_mode, categories, "
+                            "matched_rules, component_scores, reviewed) VALUES (:k, 'a', 's', "
+                            ":t, :t, '203.0.113.5', 'GET', '/x', '', 403, 1, 'ua', '', 0.9, "
+                            "'HIGH', 'rules', :c, :m, '{}', false)"
+                        ),
+                        {
+                            "k": f"key-{n}",
+                            "t": (
+                                datetime.fromisoformat(f"{day}T10:0{n}:00+00:00")
+                                if conn.dialect.name == "postgresql"
+                                else f"{day} 10:0{n}:00.000000"
+                            ),
+                            "c": '["sqli"]',
+                            "m": "["
+                            + ",".join(f'{{"rule_id": "{r}", "category": "sqli"}}' for r in rules)
+                            + "]",
+                        },
+                    )
+            migrate_to_head = asyncio.to_thread(migrate.upgrade, "head", settings)
+            await migrate_to_head
+            async with engine.connect() as conn:
+                counts = {
+                    "events": await conn.scalar(text("SELECT count(*) FROM threat_events")),
+                    "rule_rows": await conn.scalar(text("SELECT count(*) FROM event_rules")),
+                    "category_rows": await conn.scalar(
+                        text("SELECT count(*) FROM event_rules WHERE first_of_category")
+                    ),
+                    "day_rollup": await conn.scalar(
+                        text(
+                            "SELECT sum(events) FROM threat_rollups "
+                            "WHERE period = 'd' AND dim = 'severity'"
+                        )
+                    ),
+                    "rule_rollup": await conn.scalar(
+                        text(
+                            "SELECT events FROM threat_rollups WHERE period = 'h' "
+                            "AND dim = 'rule' AND value = '942200'"
+                        )
+                    ),
+                }
+                if conn.dialect.name == "postgresql":
+                    counts["partitions"] = await conn.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_inherits i JOIN pg_class p "
+                            "ON p.oid = i.inhparent WHERE p.relname = 'threat_events'"
+                        )
+                    )
+                return counts
+        finally:
+            await engine.dispose()
+
+    counts = asyncio.run(fill_and_read())
+    assert counts["events"] == 4
+    assert counts["rule_rows"] == 6
+    assert counts["category_rows"] == 4
+    assert counts["day_rollup"] == 4
+    assert counts["rule_rollup"] == 2
+    assert counts.get("partitions", 2) == 2

@@ -78,6 +78,23 @@ def client_pool(rng: random.Random) -> tuple[list[str], list[float]]:
     return ips, weights
 
 
+def replay(shape: Threat, source: str, offset: int, client: str, when: datetime) -> Threat:
+    """`shape` (a verdict vigil gave) as the threat of another line, client and moment."""
+    record = shape.record._replace(
+        source=source, file_id="bench", offset=offset, client_ip=client, observed_at=when
+    )
+    return Threat(
+        key=event_key(source, "bench", offset),
+        record=record,
+        score=shape.score,
+        severity=shape.severity,
+        categories=shape.categories,
+        matches=shape.matches,
+        components={"rules": shape.score},
+        detection_mode="rules",
+    )
+
+
 async def load(db_url: str, events: int, end: datetime, done: int = 0) -> float:
     """Store events `done` … `events` through the store path; returns the seconds it took.
 
@@ -109,25 +126,7 @@ async def load(db_url: str, events: int, end: datetime, done: int = 0) -> float:
         for i in range(n):
             when = start + timedelta(seconds=(done + i) * step)
             shape = shapes[rng.randrange(len(shapes))]
-            record = shape.record._replace(
-                source=source,
-                file_id="bench",
-                offset=done + i,
-                client_ip=clients[i],
-                observed_at=when,
-            )
-            threats.append(
-                Threat(
-                    key=event_key(source, "bench", done + i),
-                    record=record,
-                    score=shape.score,
-                    severity=shape.severity,
-                    categories=shape.categories,
-                    matches=shape.matches,
-                    components={"rules": shape.score},
-                    detection_mode="rules",
-                )
-            )
+            threats.append(replay(shape, source, done + i, clients[i], when))
             minute = when.replace(second=0, microsecond=0)
             counts = minutes.get(minute)
             if counts is None:

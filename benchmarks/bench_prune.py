@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pgtools
-from bench_api import admin_url, client_pool, templates
-from vigil.batch import ScoredBatch, Threat, event_key
+from bench_api import admin_url, client_pool, replay, templates
+from vigil.batch import ScoredBatch
 from vigil.config import load_settings
 from vigil.db import migrate
 from vigil.db.retention import prune
@@ -51,26 +51,12 @@ async def store_day(sink: StoreSink, day: datetime, events: int, first_offset: i
             when = day + timedelta(seconds=(done + i) * step)
             shape = shapes[rng.randrange(len(shapes))]
             offset = first_offset + done + i
-            record = shape.record._replace(
-                source="prune", file_id="p", offset=offset, client_ip=clients[i], observed_at=when
-            )
-            threats.append(
-                Threat(
-                    key=event_key("prune", "p", offset),
-                    record=record,
-                    score=shape.score,
-                    severity=shape.severity,
-                    categories=shape.categories,
-                    matches=shape.matches,
-                    components={"rules": shape.score},
-                    detection_mode="rules",
-                )
-            )
+            threats.append(replay(shape, "prune", offset, clients[i], when))
             minutes.setdefault(when.replace(second=0, microsecond=0), Counter())["requests"] += 1
         await sink.store(
             ScoredBatch(
                 source="prune",
-                file_id="p",
+                file_id="bench",
                 end_offset=first_offset + done + n,
                 site="shop",
                 lines=n,

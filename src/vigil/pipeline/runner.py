@@ -391,34 +391,33 @@ class Pipeline:
         """Apply one site's exclusions and allowlist to the running detectors, atomically.
 
         The detection engine holds one exclusion set; it is rebuilt from the settings' file
-        plus every site's entries received so far and swapped in between batches.
+        plus every site's entries received so far and swapped in between batches. Each entry
+        stays with its site: an exclusion or allowlist entry of one site never touches the
+        detection of another (site None: entries for every site).
         """
         self._runtime_controls[site or ""] = (list(exclusions), list(allowlist))
-        merged_exclusions = [
-            (site_name, e) for site_name, (ex, _) in self._runtime_controls.items() for e in ex
-        ]
-        allow_ips = [
-            a["value"]
-            for _, al in self._runtime_controls.values()
-            for a in al
-            if a.get("kind", "ip") in ("ip", "cidr")
-        ]
-        allow_agents = [
-            a["value"]
-            for _, al in self._runtime_controls.values()
-            for a in al
-            if a.get("kind") in ("user_agent", "ua")
-        ]
         base = self._base_exclusions
         combined = ExclusionSet(
             disabled_rules=base.disabled_rules,
-            exclusions=base.exclusions
-            + tuple(Exclusion.from_dict(_exclusion_entry(e, s)) for s, e in merged_exclusions),
-            allow_ips=base.allow_ips + tuple(allow_ips),
-            allow_user_agents=base.allow_user_agents + tuple(re.escape(a) for a in allow_agents),
+            exclusions=base.exclusions,
+            allow_ips=base.allow_ips,
+            allow_user_agents=base.allow_user_agents,
             paranoia_level=base.paranoia_level,
             site_paranoia=base.site_paranoia,
+            site_allowlists=base.site_allowlists,
         )
+        for site_name, (site_exclusions, entries) in self._runtime_controls.items():
+            for entry in site_exclusions:
+                combined = combined.with_exclusion(
+                    Exclusion.from_dict(_exclusion_entry(entry, site_name))
+                )
+            ips = [a["value"] for a in entries if a.get("kind", "ip") in ("ip", "cidr")]
+            # Allowlisted user agents arrive as plain text: they match as substrings.
+            agents = [re.escape(a["value"]) for a in entries if a.get("kind") == "user_agent"]
+            if ips or agents:
+                combined = combined.with_allowlist(
+                    ips=ips, user_agents=agents, site=site_name or None
+                )
         self.analyzer.detection.set_exclusions(combined)
 
 

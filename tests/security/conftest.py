@@ -1,0 +1,80 @@
+"""The app with a real pipeline behind it (rules, store, in-process broker), for the security
+findings that need requests to travel all the way into stored events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from tests.api.conftest import Api, api
+from tests.api.factories import make_key
+from vigil.api.app import create_app
+from vigil.config import Settings
+from vigil.pipeline.runner import Pipeline
+from vigil.sinks.broker import MemoryBroker
+from vigil.sinks.store import StoreSink
+
+__all__ = ["Api", "LiveApi", "access_line", "api", "live"]
+
+ADMIN_KEY = "security-admin-key-0123456789abcdef"
+UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
+
+
+def access_line(ip: str, target: str, *, agent: str = UA, second: int = 0) -> str:
+    """One combined-format line."""
+    return (
+        f'{ip} - - [10/Oct/2026:13:00:{second % 60:02d} +0000] "GET {target} HTTP/1.1" 200 512 '
+        f'"-" "{agent}"'
+    )
+
+
+@dataclass
+class LiveApi:
+    app: FastAPI
+    client: httpx.AsyncClient
+    pipeline: Pipeline
+    settings: Settings
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"X-API-Key": ADMIN_KEY}
+
+    async def key(self, scope: str = "read", sites: list[str] | None = None) -> dict[str, str]:
+        return {"X-API-Key": await make_key(scope, sites)}  # type: ignore[arg-type]
+
+    async def ingest(self, site: str, lines: list[str]) -> None:
+        """Send lines for `site` and wait until the pipeline has stored them."""
+        before = self.pipeline.counters["store"].lines_out
+        response = await self.client.post(
+            "/ingest/batch",
+            json={"source": "security-test", "site": site, "lines": lines},
+            headers=self.admin,
+        )
+        assert response.status_code == 202, response.text
+        async with asyncio.timeout(30):
+            while self.pipeline.counters["store"].lines_out < before + len(lines):
+                await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def live(db: Settings) -> AsyncIterator[LiveApi]:
+    settings = db.model_copy(
+        update={
+            "api_admin_key": SecretStr(ADMIN_KEY),
+            "detection_mode": "rules",
+            "log_format": "combined",
+            "behaviour_enabled": False,
+        }
+    )
+    pipeline = Pipeline(settings, store=StoreSink(settings), broker=MemoryBroker())
+    app = create_app(settings, pipeline=pipeline, broker=MemoryBroker())
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://vigil.test") as client:
+            yield LiveApi(app, client, pipeline, settings)

@@ -28,11 +28,13 @@ CHILD = textwrap.dedent(
     )
     engine = DetectionEngine(load_ruleset(), exclusions=exclusions, matcher="re")
     path = "/" + "a" * 40 + "!"
+    query = "?id=1%%27%%20UNION%%20SELECT%%20password%%20FROM%%20users--"
     line = (
-        '203.0.113.9 - - [10/Oct/2026:13:00:00 +0000] "GET ' + path
-        + "?id=1%%27%%20UNION%%20SELECT%%20password%%20FROM%%20users-- HTTP/1.1\\" 200 1 \\"-\\" \\"x\\""
+        '203.0.113.9 - - [10/Oct/2026:13:00:00 +0000] "GET ' + path + query
+        + ' HTTP/1.1" 200 1 "-" "x"'
     ).encode()
-    records = build_parser("combined").parse_batch(LineBatch("t", "f", [line], [0], len(line))).records
+    batch = LineBatch("t", "f", [line], [0], len(line))
+    records = build_parser("combined").parse_batch(batch).records
     detection = engine.detect_batch(records, site="default")[0]
     print("sqli" in detection.categories)
     """

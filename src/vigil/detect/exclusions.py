@@ -206,9 +206,9 @@ class ExclusionSet:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_everywhere", Allowlist(self.allow_ips, self.allow_user_agents))
         per_site: dict[str, Allowlist] = {}
-        for site, allowlist in self.site_allowlists:
-            known = per_site.get(site, _NO_ALLOWLIST)
-            per_site[site] = Allowlist(
+        for name, allowlist in self.site_allowlists:
+            known = per_site.get(name, _NO_ALLOWLIST)
+            per_site[name] = Allowlist(
                 known.ips + allowlist.ips, known.user_agents + allowlist.user_agents
             )
         object.__setattr__(self, "_per_site", per_site)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from vigil import __version__
 from vigil.api.alerts import AlertHub
+from vigil.api.internal_errors import InternalErrorMiddleware
 from vigil.api.limits import BodyLimitMiddleware
 from vigil.api.pipeline_port import PipelineHandle
 from vigil.api.retrain import RetrainJobs, RetrainRunner
@@ -113,11 +114,6 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
-async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("event=internal_error path=%s", request.url.path, exc_info=exc)
-    return JSONResponse(status_code=500, content={"detail": "internal error"})
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -154,6 +150,8 @@ def create_app(
         limits=limits,
         pipeline=pipeline,
     )
+    # Added first, so it runs innermost: inside the body limit and Starlette's error middleware.
+    app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,
         default=DEFAULT_BODY_LIMIT,
@@ -165,7 +163,6 @@ def create_app(
         OperationalError: _database_unavailable,
         InterfaceError: _database_unavailable,
         PoolTimeoutError: _database_unavailable,
-        Exception: _internal_error,
     }
     for exc_class, handler in handlers.items():
         app.add_exception_handler(exc_class, handler)

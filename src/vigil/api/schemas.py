@@ -423,10 +423,17 @@ class ExclusionOut(_Out):
 # ------------------------------------------------------------------- keys
 
 
+def _name_text(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[CleanText, Field(min_length=1, max_length=128)]
+    name: Annotated[CleanText, AfterValidator(_name_text), Field(min_length=1, max_length=128)]
     scope: Scope
     sites: list[SiteName] = Field([], max_length=100, description="empty: every site")
 

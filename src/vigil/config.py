@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None, description="redis://host:port/db; unset means the in-process broker"
     )
+    redis_prefix: str = Field(
+        "vigil",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$",
+        description="prefix of every Redis channel and key (letters, digits, . _ : -); give "
+        "each deployment sharing one Redis its own",
+    )
     log_paths: CommaList = Field(
         default_factory=list, description="comma-separated files or globs to tail"
     )

@@ -132,7 +132,9 @@ def create_app(
     explicit = settings is not None
     settings = settings or get_settings()
     owns_broker = broker is None
-    broker = broker if broker is not None else make_broker(settings.redis_url)
+    broker = (
+        broker if broker is not None else make_broker(settings.redis_url, settings.redis_prefix)
+    )
     limits = ingest_limits or IngestLimits()
     app = FastAPI(
         title="vigil",

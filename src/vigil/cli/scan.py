@@ -272,7 +272,7 @@ async def _scan_store(
     await ensure_schema(settings)
     configure_db(settings)
     await init_db()
-    broker = make_broker(settings.redis_url)
+    broker = make_broker(settings.redis_url, settings.redis_prefix)
     await broker.connect()
     webhooks = build_webhooks(settings)
     incident_ids: set[int] = set()

@@ -25,7 +25,7 @@ async def run_server(settings: Settings) -> None:
     from vigil.sinks.store import DbCheckpointStore, StoreSink
 
     await ensure_schema(settings)
-    broker = make_broker(settings.redis_url)
+    broker = make_broker(settings.redis_url, settings.redis_prefix)
     analyzer = build_analyzer(settings)
     tune_gc()
     webhooks = build_webhooks(settings)

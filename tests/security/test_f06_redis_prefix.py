@@ -37,24 +37,25 @@ async def test_two_deployments_on_one_redis_keep_their_alerts_apart(db: Settings
         db.model_copy(update={**common, "redis_url": _redis_url(1), "redis_prefix": f"t{run}-two"})
     )
     headers = {"X-API-Key": ADMIN}
-    async with serving(first) as host_one, serving(second) as host_two:
-        async with (
-            connect(f"ws://{host_one}/ws/alerts", additional_headers=headers) as ws_one,
-            connect(f"ws://{host_two}/ws/alerts", additional_headers=headers) as ws_two,
-        ):
-            await receive_json(ws_one)
-            await receive_json(ws_two)
-            broker_one = app_state(first).broker
-            broker_two = app_state(second).broker
-            await publish_until_seen(broker_one, ws_one, alert(1))
-            await publish_until_seen(broker_two, ws_two, alert(2))
-            # Both subscriptions are live now: each deployment's alert reaches only its own.
-            await broker_one.publish(alert(3))
-            assert (await receive_json(ws_one))["id"] == 3
-            assert await nothing_more(ws_two, 0.5)
-            await broker_two.publish(alert(4))
-            assert (await receive_json(ws_two))["id"] == 4
-            assert await nothing_more(ws_one, 0.5)
+    async with (
+        serving(first) as host_one,
+        serving(second) as host_two,
+        connect(f"ws://{host_one}/ws/alerts", additional_headers=headers) as ws_one,
+        connect(f"ws://{host_two}/ws/alerts", additional_headers=headers) as ws_two,
+    ):
+        await receive_json(ws_one)
+        await receive_json(ws_two)
+        broker_one = app_state(first).broker
+        broker_two = app_state(second).broker
+        await publish_until_seen(broker_one, ws_one, alert(1))
+        await publish_until_seen(broker_two, ws_two, alert(2))
+        # Both subscriptions are live now: each deployment's alert reaches only its own.
+        await broker_one.publish(alert(3))
+        assert (await receive_json(ws_one))["id"] == 3
+        assert await nothing_more(ws_two, 0.5)
+        await broker_two.publish(alert(4))
+        assert (await receive_json(ws_two))["id"] == 4
+        assert await nothing_more(ws_one, 0.5)
 
 
 def test_the_prefix_is_checked() -> None:

@@ -132,6 +132,12 @@ class Settings(BaseSettings):
     )
     block_medium_window_minutes: int = Field(10, ge=1, description="…within this many minutes")
     block_duration_minutes: int = Field(240, ge=1, description="how long a block decision lasts")
+    decision_max_prefix_v4: int = Field(
+        16, ge=0, le=32, description="widest IPv4 network a decision may block (prefix length)"
+    )
+    decision_max_prefix_v6: int = Field(
+        32, ge=0, le=128, description="widest IPv6 network a decision may block (prefix length)"
+    )
     block_simulation: bool = Field(
         False, description="record decisions without publishing them (trial period)"
     )

@@ -102,6 +102,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "")), "type": err.get("type")}
         for err in exc.errors()
     ]
+    if request.url.path.startswith("/v1/"):
+        # The CrowdSec-compatible routes answer as the Local API does.
+        where = ", ".join(".".join(str(part) for part in e["loc"][1:]) for e in errors)
+        message = "; ".join(str(e["msg"]) for e in errors)
+        return JSONResponse(status_code=400, content={"message": f"{where}: {message}"})
     return JSONResponse(status_code=422, content={"detail": errors})
 
 
@@ -165,6 +170,7 @@ def create_app(
         OperationalError: _database_unavailable,
         InterfaceError: _database_unavailable,
         PoolTimeoutError: _database_unavailable,
+        crowdsec.CrowdsecError: crowdsec.crowdsec_error,
     }
     for exc_class, handler in handlers.items():
         app.add_exception_handler(exc_class, handler)

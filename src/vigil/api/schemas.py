@@ -327,7 +327,7 @@ class IngestAccepted(BaseModel):
 
 class DecisionOut(_Out):
     id: int
-    site: str
+    site: str | None = Field(description="null: a decision for every site")
     value: str
     scope: str
     reason: str
@@ -349,6 +349,14 @@ class DecisionIn(BaseModel):
 
     value: Annotated[str, Field(max_length=64)]
     site: SiteName | None = None
+    all_sites: bool = Field(
+        False, description="block on every site (needs an admin key for every site)"
+    )
+    force: bool = Field(
+        False,
+        description="allow a network wider than the configured limit (/16 IPv4, /32 IPv6 by "
+        "default); needs an admin key for every site",
+    )
     reason: Annotated[CleanText, Field(max_length=500)] = ""
     duration_minutes: int | None = Field(None, ge=1, le=525_600, description="none: no expiry")
 

@@ -240,7 +240,7 @@ class Decision(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     # None: a decision for every site, which only an admin key for every site may make.
-    site: Mapped[str | None] = mapped_column(String(64), nullable=True, default="default")
+    site: Mapped[str | None] = mapped_column(String(64), nullable=True)
     value: Mapped[str] = mapped_column(String(64))
     scope: Mapped[str] = mapped_column(String(8), default="ip")
     reason: Mapped[str] = mapped_column(Text, default="")

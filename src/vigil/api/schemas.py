@@ -457,5 +457,12 @@ class KeyOut(_Out):
     revoked_at: datetime | None
 
 
+class TicketOut(BaseModel):
+    """Opens /ws/alerts once as `?ticket=...`, within `expires_in` seconds."""
+
+    ticket: str
+    expires_in: int
+
+
 class KeyCreated(KeyOut):
     key: str = Field(description="the key itself; shown only in this response")

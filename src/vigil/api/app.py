@@ -46,9 +46,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BODY_LIMIT = 1024 * 1024
 DESCRIPTION = (
-    "vigil finds attacks in web-server access logs. Every route except /health, /ready and "
-    "(by default) /metrics needs an API key in the `X-API-Key` header; keys are made with "
-    "`vigil keys create`. A key limited to some sites only ever sees those sites' data."
+    "vigil finds attacks in web-server access logs. Every route except /health (liveness only "
+    "without a key), /ready and (by default) /metrics needs an API key in the `X-API-Key` "
+    "header; keys are made with `vigil keys create`. A key limited to some sites only ever "
+    "sees those sites' data. Browsers open /ws/alerts with a ticket from POST /ws/ticket, so a "
+    "key never appears in a URL."
 )
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "AdminKey",
     "AppStateDep",
     "CurrentKey",
+    "OptionalKey",
     "ReadKey",
     "SessionDep",
     "WriteKey",
@@ -65,6 +66,20 @@ async def get_current_key(
 
 
 CurrentKey = Annotated[Principal, Depends(get_current_key)]
+
+
+async def get_optional_key(
+    session: SessionDep,
+    state: AppStateDep,
+    presented: Annotated[str | None, Security(api_key_header)],
+) -> Principal | None:
+    """The caller when a key is sent (401 if it is wrong), None when none is."""
+    if presented is None:
+        return None
+    return await get_current_key(session, state, presented)
+
+
+OptionalKey = Annotated[Principal | None, Depends(get_optional_key)]
 
 
 def require_scope(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:

@@ -85,6 +85,17 @@ class PipelineTotals:
     stored: int = 0
     severities: Counter[str] = field(default_factory=Counter)
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lines": self.lines,
+            "records": self.records,
+            "malformed": self.malformed,
+            "dead_letters": self.dead_letters,
+            "threats": self.threats,
+            "stored": self.stored,
+            "by_severity": dict(self.severities),
+        }
+
 
 class Pipeline:
     """Runs analysis and the sinks as tasks; sources feed it with `submit` or `try_submit`."""
@@ -118,6 +129,7 @@ class Pipeline:
         self._ingest_seq = itertools.count()
         self.counters = {name: StageCounters() for name in ("analyze", "store", "publish")}
         self.totals = PipelineTotals()
+        self.site_totals: dict[str, PipelineTotals] = {}
         self.started_at = time.time()
         self.db_healthy = True
         self.snapshot_path = snapshot_path
@@ -203,9 +215,12 @@ class Pipeline:
             log.warning("event=behaviour_snapshot_failed path=%s error=%s", path, exc)
 
     # ------------------------------------------------------------------- intake
+    def _source_label(self, source: str) -> str:
+        return metrics.source_label(source, self.settings.log_paths)
+
     async def submit(self, batch: LineBatch, site: str | None = None) -> None:
         """Queue a batch, waiting while the pipeline is full (backpressure, never a drop)."""
-        metrics.LINES_IN.labels(batch.source).inc(len(batch.lines))
+        metrics.LINES_IN.labels(self._source_label(batch.source)).inc(len(batch.lines))
         queued = _Queued(batch, site, time.time())
         await self._raw.put(queued)
         # Handed to the helper process (if any) in queue order, the order of analysis.
@@ -229,7 +244,7 @@ class Pipeline:
             offsets=offsets,
             end_offset=offsets[-1] + 1 if offsets else start,
         )
-        metrics.LINES_IN.labels(batch.source).inc(len(lines))
+        metrics.LINES_IN.labels("http").inc(len(lines))
         self._raw.put_nowait(_Queued(batch, site, time.time(), self.analyzer.prefetch(batch, site)))
         return True
 
@@ -284,19 +299,23 @@ class Pipeline:
         )
 
     def _count(self, scored: ScoredBatch) -> None:
-        totals = self.totals
-        totals.lines += scored.lines
-        totals.records += scored.records
-        totals.malformed += scored.malformed
-        totals.dead_letters += len(scored.dead_letters)
-        totals.threats += len(scored.threats)
+        site_totals = self.site_totals.get(scored.site)
+        if site_totals is None:
+            site_totals = self.site_totals[scored.site] = PipelineTotals()
+        for totals in (self.totals, site_totals):
+            totals.lines += scored.lines
+            totals.records += scored.records
+            totals.malformed += scored.malformed
+            totals.dead_letters += len(scored.dead_letters)
+            totals.threats += len(scored.threats)
         metrics.LINES_PARSED.inc(scored.records)
         metrics.MALFORMED.inc(scored.malformed)
         metrics.DEAD_LETTERS.inc(len(scored.dead_letters))
         for counts in scored.counters.values():
             for severity in ("low", "medium", "high"):
                 if counts.get(severity):
-                    totals.severities[severity.upper()] += counts[severity]
+                    self.totals.severities[severity.upper()] += counts[severity]
+                    site_totals.severities[severity.upper()] += counts[severity]
                     metrics.EVENTS.labels(severity.upper()).inc(counts[severity])
 
     async def _store_loop(self) -> None:
@@ -330,6 +349,8 @@ class Pipeline:
                 )
                 self.db_healthy = True
                 self.totals.stored += len(result.events)
+                if scored.site in self.site_totals:
+                    self.site_totals[scored.site].stored += len(result.events)
             elapsed = time.perf_counter() - started
             counters.seconds += elapsed
             metrics.BATCH_SECONDS.labels("store").observe(elapsed)
@@ -372,15 +393,8 @@ class Pipeline:
             "queues": {"analyze": self._raw.qsize(), "store": self._scored.qsize()},
             "queue_capacity": self.settings.queue_size,
             "stages": {name: c.as_dict() for name, c in self.counters.items()},
-            "totals": {
-                "lines": self.totals.lines,
-                "records": self.totals.records,
-                "malformed": self.totals.malformed,
-                "dead_letters": self.totals.dead_letters,
-                "threats": self.totals.threats,
-                "stored": self.totals.stored,
-                "by_severity": dict(self.totals.severities),
-            },
+            "totals": self.totals.as_dict(),
+            "sites": {site: totals.as_dict() for site, totals in sorted(self.site_totals.items())},
             "database_healthy": self.db_healthy,
             "detection_mode": self.analyzer.detection_mode,
         }

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Final
 
+from vigil.batch import LogRecord
 from vigil.detect import injection, normalize, scoring
 from vigil.detect.exclusions import Exclusion, ExclusionSet
 from vigil.detect.matcher import KIND_BITS, VIEW_BITS, Matcher, build_matcher
@@ -30,7 +31,6 @@ from vigil.detect.result import (
     truncate,
 )
 from vigil.detect.ruleset import TARGETS, Rule, Ruleset, load_ruleset
-from vigil.ingest.records import LogRecord
 
 if TYPE_CHECKING:
     from vigil.config import Settings

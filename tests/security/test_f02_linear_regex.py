@@ -21,7 +21,10 @@ CHILD = textwrap.dedent(
     from vigil.detect.exclusions import ExclusionSet
     from vigil.detect.ruleset import load_ruleset
     from vigil.ingest.parser import build_parser
-    from vigil.ingest.records import LineBatch
+    try:
+        from vigil.batch import LineBatch
+    except ImportError:  # the layout before batch types had their own module
+        from vigil.ingest.records import LineBatch
 
     exclusions = ExclusionSet.from_dict(
         {"exclusions": [{"rules": ["sqli"], "path_regex": %r}]}

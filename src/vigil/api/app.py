@@ -121,6 +121,43 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
+def _documented_openapi(app: FastAPI) -> Any:
+    """FastAPI's schema, amended to say what the app really answers: a 422 may carry a plain
+    message (a value that is well-formed but not acceptable) as well as the list of field
+    errors, and a route that takes a body answers 400 to one that is not JSON."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+    )
+    components = schema.get("components", {}).get("schemas", {})
+    validation = components.get("HTTPValidationError")
+    if validation is not None:
+        detail = validation["properties"]["detail"]
+        validation["properties"]["detail"] = {
+            "title": "Detail",
+            "anyOf": [{k: v for k, v in detail.items() if k != "title"}, {"type": "string"}],
+        }
+    error_ref = {"$ref": "#/components/schemas/ErrorOut"}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if "requestBody" in operation:
+                operation["responses"].setdefault(
+                    "400",
+                    {
+                        "description": "the body is not valid JSON",
+                        "content": {"application/json": {"schema": error_ref}},
+                    },
+                )
+    app.openapi_schema = schema
+    return schema
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -192,4 +229,5 @@ def create_app(
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=dashboard.WEB_DIR), name="static")
+    app.openapi = lambda: _documented_openapi(app)  # type: ignore[method-assign]
     return app

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.security.conftest import missing_tool
 from vigil.db.models import Decision
 from vigil.sinks.blocklist import render
 
@@ -52,7 +53,7 @@ def test_exports_merge_overlapping_and_adjacent_ranges() -> None:
 def test_nftables_export_loads_with_nft(tmp_path: Path) -> None:
     nft = shutil.which("nft")
     if nft is None:
-        pytest.skip("nft is not installed (apt-get install nftables; .ci/run installs it)")
+        missing_tool("nft is not installed (apt-get install nftables; make test does as root)")
     script = tmp_path / "vigil.nft"
     script.write_text(render(_decisions(), "nftables"))
     checked = subprocess.run([nft, "-c", "-f", str(script)], capture_output=True, text=True)

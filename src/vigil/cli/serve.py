@@ -13,6 +13,12 @@ from vigil.cli.console import err
 from vigil.config import Settings, settings_with
 from vigil.runtime import tune_gc
 
+log = logging.getLogger(__name__)
+
+
+def _log_progress(fraction: float, message: str) -> None:
+    log.info("event=retrain_progress fraction=%.2f step=%r", fraction, message)
+
 
 async def run_server(settings: Settings) -> None:
     import uvicorn
@@ -39,7 +45,22 @@ async def run_server(settings: Settings) -> None:
         snapshot_path=settings.state_dir / "vigil-behaviour.state",
     )
     tailer = FileTailer.from_settings(settings, checkpoints=DbCheckpointStore())
-    app = create_app(settings, pipeline=pipeline, broker=broker)
+
+    async def retrain() -> None:
+        # POST /models/retrain: train from reviewed events; an activated model is swapped into
+        # the running analyzer between two batches (hybrid mode; rules mode keeps no model).
+        from vigil.training.retrain import retrain_job
+
+        hot = analyzer if settings.detection_mode == "hybrid" else None
+        result = await retrain_job(settings, _log_progress, analyzer=hot)
+        log.info(
+            "event=retrain_finished version=%s activated=%s swapped=%s",
+            result["version"],
+            result["activated"],
+            result.get("swapped"),
+        )
+
+    app = create_app(settings, pipeline=pipeline, broker=broker, retrain_runner=retrain)
     config = uvicorn.Config(
         app,
         host=settings.host,

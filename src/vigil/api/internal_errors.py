@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import logging
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-log = logging.getLogger(__name__)
+from vigil.api.limits import send_json
 
-BODY = orjson.dumps({"detail": "internal error"})
+log = logging.getLogger(__name__)
 
 
 class InternalErrorMiddleware:
@@ -42,14 +41,4 @@ class InternalErrorMiddleware:
             log.exception("event=internal_error path=%s", scope.get("path", ""))
             if started:
                 raise
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(BODY)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": BODY})
+            await send_json(send, 500, {"detail": "internal error"})

@@ -14,14 +14,14 @@ import ipaddress
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, Security
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from vigil import metrics
-from vigil.api.deps import AppStateDep, SessionDep, api_key_header
+from vigil.api.deps import PresentedKey, SessionDep
 from vigil.services import crowdsec
-from vigil.services.keys import Principal, authenticate
+from vigil.services.keys import Principal
 
 
 class CrowdsecError(Exception):
@@ -71,12 +71,7 @@ async def crowdsec_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=exc.status_code, content={"message": exc.message})
 
 
-async def bouncer_key(
-    session: SessionDep,
-    state: AppStateDep,
-    presented: Annotated[str | None, Security(api_key_header)],
-) -> Principal:
-    principal = await authenticate(session, presented, admin_key=state.admin_key)
+async def bouncer_key(principal: PresentedKey) -> Principal:
     if principal is None:
         metrics.AUTH_FAILURES.inc()
         raise CrowdsecError(403, "access forbidden")

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from vigil.severity import Severity
+
 
 @dataclass(slots=True)
 class LineBatch:
@@ -124,7 +126,7 @@ class Threat:
     key: str
     record: LogRecord
     score: float
-    severity: str
+    severity: Severity
     categories: list[str]
     matches: list[dict[str, Any]]
     components: dict[str, Any]
@@ -138,7 +140,7 @@ class LineResult:
 
     line: int
     score: float
-    severity: str
+    severity: Severity
     rules: list[str]
     categories: list[str]
     client_ip: str = ""

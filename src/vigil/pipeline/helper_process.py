@@ -35,7 +35,7 @@ from vigil.batch import LineBatch
 from vigil.config import Settings
 from vigil.detect.behaviour import BehaviourEvent
 from vigil.detect.result import encode_detections
-from vigil.pipeline.analyze import Analyzer, ClientFacts
+from vigil.pipeline.stages import ClientFacts, Stages
 from vigil.runtime import tune_gc
 
 try:
@@ -89,7 +89,7 @@ def wanted(settings: Settings, input_bytes: int | None) -> bool:
 
 
 class HelperProcess:
-    """The helper: a child process with an `Analyzer` of its own (parser, behaviour windows,
+    """The helper: a child process with `Stages` of its own (parser, behaviour windows,
     detection engine), of which it uses the parts named in the module docstring.
 
     Batches and results travel over two plain pipes. One small thread writes the batches (a
@@ -225,7 +225,7 @@ def _serve(settings: Settings, tasks: Connection, results: Connection) -> None:
     # Ctrl-C reaches the whole process group; the parent decides what happens and stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        analyzer = _build(settings)
+        stages = _build(settings)
     except Exception:
         # The parent meets the same problem (a bad setting) and reports it in one line, or
         # sees this pipe close and carries on alone: no traceback from here.
@@ -243,7 +243,7 @@ def _serve(settings: Settings, tasks: Connection, results: Connection) -> None:
         batch = LineBatch(source, file_id, lines, offsets, end_offset, frozenset(oversized))
         outcome: HelperResult | str
         try:
-            outcome = _process(analyzer, batch, site, detects)
+            outcome = _process(stages, settings.behaviour_enabled, batch, site, detects)
         except Exception as exc:  # reported to the parent, which carries on without us
             outcome = f"{type(exc).__name__}: {exc}"
         try:
@@ -252,26 +252,28 @@ def _serve(settings: Settings, tasks: Connection, results: Connection) -> None:
             return
 
 
-def _build(settings: Settings) -> Analyzer:
-    analyzer = Analyzer(settings, enrich=False)
+def _build(settings: Settings) -> Stages:
+    stages = Stages.from_settings(settings)
     tune_gc()
-    return analyzer
+    return stages
 
 
-def _process(analyzer: Analyzer, batch: LineBatch, site: str, detect: bool) -> HelperResult:
+def _process(
+    stages: Stages, behaviour_enabled: bool, batch: LineBatch, site: str, detect: bool
+) -> HelperResult:
     clock = time.perf_counter
     t0 = clock()
-    records = analyzer.parser.parse_batch(batch).records
+    records = stages.parser.parse_batch(batch).records
     t1 = clock()
     events: list[BehaviourEvent] = []
-    if analyzer.settings.behaviour_enabled:
-        events = analyzer.behaviour.process_batch(
-            records, site=site, enrichment=ClientFacts(analyzer.enricher)
+    if behaviour_enabled:
+        events = stages.behaviour.process_batch(
+            records, site=site, enrichment=ClientFacts(stages.enricher)
         )
     t2 = clock()
     timings = {"helper_parse": t1 - t0, "helper_behaviour": t2 - t1}
     detections = None
     if detect:
-        detections = encode_detections(analyzer.detection.detect_batch(records, site))
+        detections = encode_detections(stages.detection.detect_batch(records, site))
         timings["helper_detect"] = clock() - t2
     return HelperResult(len(records), events, detections, timings)

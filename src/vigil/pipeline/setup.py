@@ -35,9 +35,9 @@ def build_analyzer(
     """The analyzer with the active models when the settings ask for hybrid mode."""
     analyzer = Analyzer(settings, keep_results=keep_results, enrich=enrich)
     if settings.detection_mode == "hybrid":
-        from vigil.detect.ml.runtime import load_active_models
+        from vigil.pipeline.models import load_pipeline_models
 
-        analyzer.models = load_active_models(settings)
+        analyzer.models = load_pipeline_models(settings)
     return analyzer
 
 

@@ -15,11 +15,14 @@ from pydantic import SecretStr
 
 from tests.api.conftest import Api, api
 from tests.api.factories import make_key
+from tests.conftest import make_settings
 from vigil.api.app import create_app
 from vigil.config import Settings
+from vigil.db import migrate
+from vigil.db.session import configure_db
+from vigil.pipeline.assembly import open_pipeline
 from vigil.pipeline.runner import Pipeline
 from vigil.sinks.broker import MemoryBroker
-from vigil.sinks.store import StoreSink
 
 __all__ = ["Api", "LiveApi", "access_line", "api", "live", "missing_tool"]
 
@@ -72,18 +75,24 @@ class LiveApi:
 
 
 @pytest.fixture
-async def live(db: Settings) -> AsyncIterator[LiveApi]:
-    settings = db.model_copy(
-        update={
-            "api_admin_key": SecretStr(ADMIN_KEY),
-            "detection_mode": "rules",
-            "log_format": "combined",
-            "behaviour_enabled": False,
-        }
+async def live(database_url: str) -> AsyncIterator[LiveApi]:
+    settings = make_settings(
+        database_url,
+        api_admin_key=SecretStr(ADMIN_KEY),
+        detection_mode="rules",
+        log_format="combined",
+        behaviour_enabled=False,
     )
-    pipeline = Pipeline(settings, store=StoreSink(settings), broker=MemoryBroker())
-    app = create_app(settings, pipeline=pipeline, broker=MemoryBroker())
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://vigil.test") as client:
-            yield LiveApi(app, client, pipeline, settings)
+    await asyncio.to_thread(migrate.upgrade, "head", settings)
+    broker = MemoryBroker()
+    try:
+        async with open_pipeline(settings, broker=broker) as pipeline:
+            app = create_app(settings, pipeline=pipeline, broker=broker)
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://vigil.test"
+                ) as client:
+                    yield LiveApi(app, client, pipeline, settings)
+    finally:
+        configure_db(None)

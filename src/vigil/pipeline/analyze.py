@@ -28,6 +28,7 @@ from vigil.batch import (
 from vigil.config import Settings
 from vigil.detect.behaviour import BehaviourEngine
 from vigil.detect.engine import DetectionEngine
+from vigil.detect.exclusions import ExclusionSet
 from vigil.detect.result import decode_detections
 from vigil.enrich import Enricher
 from vigil.ingest.parser import LogParser, build_parser
@@ -313,13 +314,49 @@ class Analyzer:
             return None
         return result
 
+    def set_exclusions(self, exclusions: ExclusionSet) -> None:
+        """Put `exclusions` in force for the batches prefetched from now on (in the helper) and
+        analysed from now on (here); the pipeline calls it in queue order."""
+        if exclusions is not self.detection.exclusions:
+            self.detection.set_exclusions(exclusions)
+
+    def announce_exclusions(self, exclusions: ExclusionSet) -> None:
+        """Send `exclusions` to the helper, ahead of every batch prefetched after this call."""
+        if self.helper is None:
+            return
+        try:
+            self.helper.set_exclusions(exclusions)
+        except RuntimeError as exc:
+            self._drop_helper(exc)
+
+    def restore_behaviour(self, snapshot: bytes) -> int:
+        """Restore the behaviour windows (here, and in the helper); the number of clients."""
+        clients = self.behaviour.restore(snapshot)
+        if self.helper is not None:
+            try:
+                self.helper.restore(snapshot)
+            except RuntimeError as exc:
+                self._drop_helper(exc)
+        return clients
+
+    def behaviour_snapshot(self) -> bytes:
+        """The behaviour windows as they are after every batch handed in so far: the helper's
+        while it keeps them, else this process's."""
+        if self.helper is not None:
+            try:
+                return self.helper.snapshot()
+            except RuntimeError as exc:
+                self._drop_helper(exc)
+        return self.behaviour.snapshot()
+
     def _drop_helper(self, reason: BaseException) -> None:
-        """Carry on alone: this process's own behaviour windows take over (they start empty)."""
+        """Carry on alone: this process's own behaviour windows take over (from the restored
+        snapshot, if any, else empty)."""
         if self.helper is None:
             return
         log.error(
             "event=helper_process_lost error=%s; analysis continues in the main process, "
-            "whose behaviour windows start empty",
+            "whose behaviour windows take over",
             reason or type(reason).__name__,
         )
         self.close()

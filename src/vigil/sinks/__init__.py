@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING
 from vigil._exports import lazy_exports
 
 if TYPE_CHECKING:
+    from vigil.sinks.base import Sink
     from vigil.sinks.blocklist import BlockPolicy
-    from vigil.sinks.broker import Broker, make_broker
+    from vigil.sinks.broker import Broker, PublishSink, make_broker
+    from vigil.sinks.jsonl import JsonlSink
     from vigil.sinks.store import DbCheckpointStore, StoreSink
     from vigil.sinks.webhooks import WebhookNotifier
 
@@ -15,6 +17,9 @@ __all__ = [
     "BlockPolicy",
     "Broker",
     "DbCheckpointStore",
+    "JsonlSink",
+    "PublishSink",
+    "Sink",
     "StoreSink",
     "WebhookNotifier",
     "make_broker",
@@ -26,6 +31,9 @@ __getattr__ = lazy_exports(
         "BlockPolicy": "vigil.sinks.blocklist",
         "Broker": "vigil.sinks.broker",
         "DbCheckpointStore": "vigil.sinks.store",
+        "JsonlSink": "vigil.sinks.jsonl",
+        "PublishSink": "vigil.sinks.broker",
+        "Sink": "vigil.sinks.base",
         "StoreSink": "vigil.sinks.store",
         "WebhookNotifier": "vigil.sinks.webhooks",
         "make_broker": "vigil.sinks.broker",

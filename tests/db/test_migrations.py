@@ -77,7 +77,7 @@ def test_upgrade_keeps_events_and_builds_their_rules_and_rollups(database_url: s
     """Events stored before the scale revision are copied (into day partitions on PostgreSQL),
     their matched rules become rows, and the rollups are built from them once."""
     settings = make_settings(database_url)
-    migrate.upgrade("0002_api", settings)
+    migrate.upgrade("0003_bouncers", settings)
 
     async def fill_and_read() -> dict[str, object]:
         from sqlalchemy import text

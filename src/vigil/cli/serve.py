@@ -12,11 +12,17 @@ import typer
 from vigil.cli.console import err
 from vigil.runtime import tune_gc
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     from vigil.config import Settings
     from vigil.sinks.store import StoreSink
 
 ANALYZE_EVERY_SECONDS = 300.0
+
+
+def _log_progress(fraction: float, message: str) -> None:
+    log.info("event=retrain_progress fraction=%.2f step=%r", fraction, message)
 
 
 async def run_server(settings: Settings) -> None:
@@ -30,10 +36,25 @@ async def run_server(settings: Settings) -> None:
     from vigil.sinks.store import DbCheckpointStore, StoreSink
     from vigil.sources.tailer import FileTailer
 
-    broker = make_broker(settings.redis_url)
+    broker = make_broker(settings.redis_url, settings.redis_prefix)
     async with open_pipeline(settings, broker=broker, snapshots=True) as pipeline:
         tune_gc()
-        app = create_app(settings, pipeline=pipeline, broker=broker)
+
+        async def retrain() -> None:
+            # POST /models/retrain: train from reviewed events; an activated model is swapped
+            # into the running analyzer between two batches (hybrid mode; rules mode keeps none).
+            from vigil.training.retrain import retrain_job
+
+            hot = pipeline.analyzer if settings.detection_mode == "hybrid" else None
+            result = await retrain_job(settings, _log_progress, analyzer=hot)
+            log.info(
+                "event=retrain_finished version=%s activated=%s swapped=%s",
+                result["version"],
+                result["activated"],
+                result.get("swapped"),
+            )
+
+        app = create_app(settings, pipeline=pipeline, broker=broker, retrain_runner=retrain)
         config = uvicorn.Config(
             app,
             host=settings.host,

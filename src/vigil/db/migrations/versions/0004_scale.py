@@ -1,8 +1,8 @@
 """scale: events partitioned by day (PostgreSQL), matched rules as rows, rollup tables, indexes
 for every filter in keyset order
 
-Revision ID: 0003_scale
-Revises: 0002_api
+Revision ID: 0004_scale
+Revises: 0003_bouncers
 Create Date: 2026-12-06 20:00:00.000000
 
 The events table is rebuilt: on PostgreSQL as a table partitioned by day of `observed_at` (whose
@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_scale"
-down_revision: str | None = "0002_api"
+revision: str = "0004_scale"
+down_revision: str | None = "0003_bouncers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

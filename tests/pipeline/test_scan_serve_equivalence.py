@@ -42,6 +42,8 @@ def _env(database: Path, tmp_path: Path, **extra: str) -> dict[str, str]:
         VIGIL_DATABASE_URL=f"sqlite+aiosqlite:///{database}",
         VIGIL_STATE_DIR=str(tmp_path / f"state-{database.stem}"),
         VIGIL_LOG_LEVEL="WARNING",
+        # The generated log is dated 2024: serve's pruning would remove what it stored.
+        VIGIL_RETENTION_DAYS="0",
         **extra,
     )
     return env

@@ -92,7 +92,7 @@ async def open_pipeline(
         analyzer.helper, helper = helper, None
         if sinks is None:
             if store and broker is None:
-                broker = owned_broker = make_broker(settings.redis_url)
+                broker = owned_broker = make_broker(settings.redis_url, settings.redis_prefix)
                 await broker.connect()
             sinks = configured_sinks(settings, store=store, broker=broker)
         sinks = [*sinks, *extra_sinks]

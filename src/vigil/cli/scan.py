@@ -16,8 +16,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from vigil.cli.console import err, out
+from vigil.cli.summary import ScanSummary, most_common
 from vigil.errors import InputError
-from vigil.pipeline.summary import ScanSummary, most_common
 from vigil.runtime import tune_gc
 
 if TYPE_CHECKING:

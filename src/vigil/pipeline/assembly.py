@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.batch import ScoredBatch
 from vigil.config import Settings
@@ -30,9 +29,7 @@ from vigil.pipeline import helper_process
 from vigil.pipeline.analyze import Analyzer
 from vigil.pipeline.runner import STORE_MERGE_LINES, Pipeline
 from vigil.sinks.base import Sink
-from vigil.sinks.broker import Broker, PublishSink, make_broker
-from vigil.sinks.store import StoreSink
-from vigil.sinks.webhooks import WebhookNotifier
+from vigil.sinks.broker import Broker, make_broker
 from vigil.sources.base import Source
 
 __all__ = ["StoredControls", "configured_sinks", "open_pipeline", "read_stored_state"]
@@ -123,10 +120,11 @@ async def open_pipeline(
         await pipeline.wait_sources()
         await pipeline.stop(drain=True)
         for sink in sinks:
-            if isinstance(sink, StoreSink):
+            analyze = getattr(sink, "analyze_changed", None)
+            if analyze is not None:
                 # After a bulk load the tables it filled get statistics before anyone queries
                 # them (a no-op below the store's threshold).
-                await sink.analyze_changed()
+                await analyze()
     finally:
         if pipeline is not None:
             await pipeline.stop(drain=False)
@@ -158,6 +156,10 @@ def configured_sinks(
     """
     sinks: list[Sink] = []
     if store:
+        from vigil.sinks.broker import PublishSink
+        from vigil.sinks.store import StoreSink
+        from vigil.sinks.webhooks import WebhookNotifier
+
         # Events are published only where someone may listen: Redis (other processes), an
         # in-process broker with subscribers (the API's WebSocket), webhooks or another sink.
         listeners = (
@@ -184,14 +186,18 @@ async def read_stored_state(settings: Settings) -> tuple[StoredControls, dict[st
     database that cannot be read is reported in one log line and the pipeline starts without
     stored controls and with the shipped model.
     """
-    from vigil.db.session import build_engine
-    from vigil.services.allowlist import configured_sites, pipeline_rules
-    from vigil.services.models import active_artifacts
-
     if settings.is_sqlite:
         database = make_url(settings.database_url).database
         if not database or database == ":memory:" or not Path(database).exists():
             return [], {}
+    # Imported only when there is a database to read: a scan that stores nothing and has no
+    # database starts without them.
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from vigil.db.session import build_engine
+    from vigil.services.allowlist import configured_sites, pipeline_rules
+    from vigil.services.models import active_artifacts
+
     engine = build_engine(settings)
     try:
         async with AsyncSession(engine, expire_on_commit=False) as session:

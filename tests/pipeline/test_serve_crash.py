@@ -83,6 +83,9 @@ async def test_sigkill_and_restart_lose_and_double_nothing(
         VIGIL_DETECTION_MODE="rules",
         VIGIL_BATCH_SIZE="50",
         VIGIL_LOG_LEVEL="WARNING",
+        # The lines are dated October 2026: pruning at each restart would remove what is
+        # counted here.
+        VIGIL_RETENTION_DAYS="0",
     )
     subprocess.run(
         [sys.executable, "-m", "vigil", "db", "upgrade"],

@@ -244,12 +244,16 @@ def normalize_path(path: str) -> tuple[str, bool]:
     return normalized, traversal
 
 
+# Values that arrive form-encoded, where ``+`` means a blank.
+_FORM_KINDS: Final = frozenset({"args", "args_names", "query", "referer", "referer_args"})
+
+
 def build_views(value: str, kind: str) -> tuple[dict[str, str], frozenset[str]]:
     """Every view of one target value of the given kind, and the signals its decoding met."""
     raw = value.lower()
     if kind in ("method", "protocol", "request_line"):
         return {VIEW_RAW: raw}, _EMPTY
-    text, signals = decode(value, form=kind in ("args", "args_names", "query", "referer"))
+    text, signals = decode(value, form=kind in _FORM_KINDS)
     decoded = clean(text)
     views = {
         VIEW_RAW: raw,

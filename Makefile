@@ -13,7 +13,7 @@ VIGIL_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 VIGIL_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 export VIGIL_TEST_POSTGRES_URL VIGIL_TEST_REDIS_URL
 
-.PHONY: demo test lint typecheck pytest install install-dev clean
+.PHONY: demo test lint typecheck pytest install install-dev clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -48,7 +48,12 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
-pytest: install-dev
+# The browser test's Chromium: $VIGIL_CHROMIUM, `chromium` on the PATH, or Debian's package
+# (as root with apt); where none is possible that one test skips and says why.
+chromium:
+	@sh scripts/ensure-chromium.sh
+
+pytest: install-dev chromium
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

@@ -49,4 +49,14 @@ def test_the_data_sets_can_live_elsewhere(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("VIGIL_DATASETS_DIR", str(tmp_path))
     assert train.default_dataset_dir() == tmp_path / "httpparams"
     monkeypatch.delenv("VIGIL_DATASETS_DIR")
-    assert train.default_datasets_root().parts[-2:] == ("shared", "datasets")
+    checkout = Path(__file__).resolve().parents[2]
+    assert train.default_datasets_root() == checkout / "data"
+
+
+def test_the_training_data_ships_with_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VIGIL_DATASETS_DIR", raising=False)
+    directory = train.default_dataset_dir()
+    assert (directory / "LICENSE").read_text().startswith("MIT License")
+    examples = train.load_payloads(directory / "payload_train.csv")
+    assert len(examples) == 20_712
+    assert {e.label for e in examples} == {0, 1}

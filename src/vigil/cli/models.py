@@ -80,7 +80,7 @@ def train_cmd(
         help="write the model here and nothing else (e.g. src/vigil/models for the shipped one)",
     ),
     datasets: Path = typer.Option(
-        None, "--datasets", help="HttpParams directory (default: ../shared/datasets/httpparams)"
+        None, "--datasets", help="HttpParams directory (default: data/httpparams of the checkout)"
     ),
     from_db: bool = typer.Option(
         False, "--from-db", help="add the analyst-reviewed events of the database"

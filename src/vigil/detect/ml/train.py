@@ -52,8 +52,8 @@ GATES: Final = {"f1": 0.97, "pr_auc": 0.99, "fpr_at_threshold": 0.005}
 CLASSIFIER_FILE: Final = "classifier.onnx"
 MANIFEST_FILE: Final = "manifest.json"
 DATASETS_ENV: Final = "VIGIL_DATASETS_DIR"
-"""Where the labelled data sets are when they are not beside the checkout."""
-DATASETS_BESIDE_CHECKOUT: Final = Path("..") / "shared" / "datasets"
+"""Overrides where the labelled data sets are (default: the checkout's `data/`)."""
+DATASETS_IN_CHECKOUT: Final = Path("data")
 
 
 class TrainingError(VigilError):
@@ -112,16 +112,17 @@ class TrainedClassifier:
 
 
 def default_datasets_root() -> Path:
-    """The labelled data sets: `$VIGIL_DATASETS_DIR`, else ``../shared/datasets`` beside the
-    checkout. Training, the tests and the benchmarks all look here."""
+    """The labelled data sets: `$VIGIL_DATASETS_DIR`, else the checkout's ``data/`` (each set
+    with its licence and provenance). Training, the tests and the benchmarks all look here."""
     configured = os.environ.get(DATASETS_ENV)
     if configured:
         return Path(configured).expanduser()
     here = Path(__file__).resolve()
     for parent in here.parents:
         if (parent / "pyproject.toml").exists():
-            return (parent / DATASETS_BESIDE_CHECKOUT).resolve()
-    return DATASETS_BESIDE_CHECKOUT
+            return parent / DATASETS_IN_CHECKOUT
+    # Installed without a checkout: the data sets are where the user runs vigil from.
+    return DATASETS_IN_CHECKOUT
 
 
 def default_dataset_dir() -> Path:

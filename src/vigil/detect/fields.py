@@ -83,7 +83,9 @@ def referer_units(referer: str) -> list[Unit]:
 
 
 def _cookie_units(header: str) -> list[Unit]:
-    units: list[Unit] = []
+    # The whole header too: a payload with semicolons of its own (Shellshock's "() { :;};")
+    # is cut apart by the split into pairs.
+    units: list[Unit] = [] if is_plain_value(header) else [("cookie", header, "cookie")]
     for part in header.split(";"):
         name, _, value = part.strip().partition("=")
         if value and not is_plain_value(value):
@@ -101,7 +103,9 @@ def _header_units(name: str, value: str) -> list[Unit]:
         cookie = key.removeprefix("cookie_")
         return [] if is_plain_value(value) else [("cookie", value, f"cookie:{cookie}")]
     if key.startswith("http_"):
-        if key in _OWN_FIELDS or is_plain_value(value):
+        # Plain header values are scanned too: a header names hosts and tools by their plain
+        # names (X-Forwarded-Host: metadata.google.internal).
+        if key in _OWN_FIELDS:
             return []
         label = truncate(key.removeprefix("http_").replace("_", "-"), _NAME_LIMIT)
         return [("header", value, f"header:{label}")]
@@ -146,7 +150,7 @@ def header_units(key: HeaderKey) -> list[Unit]:
     units: list[Unit] = []
     if forwarded_for and not is_plain_value(forwarded_for.replace(",", "").replace(" ", "")):
         units.append(("header", forwarded_for, "header:x-forwarded-for"))
-    if host and not is_plain_value(host.replace(":", "")):
+    if host:
         units.append(("header", host, "header:host"))
     for name, value in extra:
         if name.lower() in _HEADER_OBJECTS and value.startswith("{"):

@@ -23,9 +23,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from vigil.batch import LineBatch, LogRecord
 from vigil.detect.behaviour import BehaviourEngine
 from vigil.ingest.parser import build_parser
-from vigil.ingest.records import LineBatch, LogRecord
 from vigil.simulate.scenarios import (
     BACKGROUND,
     BENIGN,

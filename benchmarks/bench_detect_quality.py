@@ -22,10 +22,10 @@ from pathlib import Path
 
 import benign_corpus
 import httpparams_corpus
+from vigil.batch import LineBatch, LogRecord
 from vigil.detect.engine import DetectionEngine
 from vigil.detect.result import Detection
 from vigil.detect.ruleset import load_ruleset
-from vigil.ingest.records import LineBatch, LogRecord
 
 BATCH = 2048
 ATTACK_TARGET = 0.99

@@ -19,10 +19,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from vigil.batch import LineBatch
 from vigil.detect.engine import DetectionEngine
 from vigil.detect.ruleset import load_ruleset
 from vigil.ingest.parser import build_parser
-from vigil.ingest.records import LineBatch
 from vigil.runtime import tune_gc
 
 BATCH = 2048

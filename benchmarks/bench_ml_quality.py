@@ -30,13 +30,13 @@ import numpy as np
 
 import benign_corpus
 import httpparams_corpus
+from vigil.batch import LineBatch, LogRecord
 from vigil.config import load_settings
 from vigil.detect.engine import DetectionEngine
 from vigil.detect.ml import fusion, runtime
-from vigil.detect.ml.retrain import fit_baseline
 from vigil.ingest.parser import build_parser
-from vigil.ingest.records import LineBatch, LogRecord
 from vigil.simulate.traffic import generate
+from vigil.training.retrain import fit_baseline
 
 BATCH = 2048
 

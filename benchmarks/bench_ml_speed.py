@@ -17,12 +17,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from vigil.batch import LineBatch, LogRecord
 from vigil.config import load_settings
 from vigil.detect.engine import DetectionEngine
 from vigil.detect.ml import features, runtime
-from vigil.detect.ml.retrain import fit_baseline
 from vigil.ingest.parser import build_parser
-from vigil.ingest.records import LineBatch, LogRecord
+from vigil.training.retrain import fit_baseline
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 2048

@@ -16,8 +16,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from vigil.batch import LineBatch
 from vigil.ingest.parser import build_parser
-from vigil.ingest.records import LineBatch
 from vigil.runtime import tune_gc
 from vigil.simulate.traffic import write_log
 

@@ -22,10 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from vigil.batch import LineBatch
 from vigil.config import Settings
-from vigil.ingest.records import LineBatch
-from vigil.ingest.tailer import FileTailer
 from vigil.simulate.traffic import generate
+from vigil.sources.tailer import FileTailer
 
 TICKS_PER_SECOND = 100
 

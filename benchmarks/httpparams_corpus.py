@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
-from vigil.detect.ml.train import default_datasets_root
+from vigil.training.train import default_datasets_root
 
 DEFAULT_DATASETS = default_datasets_root()
 SPLITS = {"train": "payload_train.csv", "test": "payload_test.csv"}

@@ -12,9 +12,9 @@ from pathlib import Path
 from types import ModuleType
 
 from tests.detect.rules_support import shipped_rules
+from vigil.batch import LogRecord
 from vigil.detect.engine import DetectionEngine
 from vigil.detect.samples import record_from_log_line
-from vigil.ingest.records import LogRecord
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 BENIGN_REQUESTS = 20_000

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import configured_with_schema, make_settings
+from vigil.batch import LineBatch
 from vigil.db.models import Incident, ThreatEvent
 from vigil.db.session import get_db_context
 from vigil.detect.served import ServedJudge, ServedProbes, ServedStateError
-from vigil.ingest.records import LineBatch
 from vigil.pipeline.analyze import Analyzer
 from vigil.pipeline.runner import Pipeline
 from vigil.sinks.broker import MemoryBroker

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from vigil.batch import DeadLetter, LineBatch, LogRecord
 from vigil.errors import FormatError
 from vigil.ingest.formats.autodetect import AutoParser
 from vigil.ingest.parser import build_parser
-from vigil.ingest.records import DeadLetter, LineBatch, LogRecord
 
 T = datetime(2024, 3, 14, 9, 26, 53, tzinfo=UTC)
 

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from vigil.batch import LogRecord
 from vigil.errors import ConfigError
 from vigil.ingest.formats.clientip import ClientIpResolver
 from vigil.ingest.formats.escapes import unescape
 from vigil.ingest.formats.request_line import RequestParts, split_request
 from vigil.ingest.formats.timestamps import parse_any, parse_clf, parse_clf_cached, parse_iso
 from vigil.ingest.parser import build_parser
-from vigil.ingest.records import LogRecord
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from vigil.batch import DeadLetter, LineBatch, LogRecord
 from vigil.errors import FormatError
 from vigil.ingest.parser import build_parser, format_names, parse_line
-from vigil.ingest.records import DeadLetter, LineBatch, LogRecord
 
 T = datetime(2000, 10, 10, 20, 55, 36, tzinfo=UTC)  # 10/Oct/2000:13:55:36 -0700
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from vigil.batch import LineBatch
 from vigil.ingest.formats.template import TemplateParser
 from vigil.ingest.parser import LogParser, build_parser
-from vigil.ingest.records import LineBatch
 
 PARSERS: dict[str, LogParser] = {
     spec: build_parser(spec)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import make_settings
-from vigil.ingest.records import LineBatch
-from vigil.pipeline.analyze import Analyzer, ScoredBatch
+from vigil.batch import LineBatch, ScoredBatch
+from vigil.pipeline.analyze import Analyzer
 from vigil.pipeline.runner import Pipeline
 
 UA = "python-requests/2.31"

@@ -15,14 +15,14 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import REDIS_TEST_URL, configured_with_schema, make_settings
+from vigil.batch import event_key
 from vigil.db.models import IngestCheckpoint, ThreatEvent
 from vigil.db.session import get_db_context
-from vigil.ingest.records import event_key
-from vigil.ingest.tailer import FileTailer
 from vigil.pipeline.analyze import Analyzer
 from vigil.pipeline.runner import Pipeline
 from vigil.sinks.broker import Broker, MemoryBroker, RedisBroker
 from vigil.sinks.store import DbCheckpointStore, StoreSink
+from vigil.sources.tailer import FileTailer
 
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
 ATTACKS = [
@@ -174,7 +174,7 @@ async def test_batches_waiting_for_the_store_are_stored_together_exactly_once(
 
 
 async def _store_merged_batches(settings: Any, data: bytes, attack_offsets: set[int]) -> None:
-    from vigil.ingest.records import LineBatch
+    from vigil.batch import LineBatch
 
     store = _SlowFirstStore(settings)
     pipeline = Pipeline(settings, analyzer=Analyzer(settings), store=store, broker=MemoryBroker())

@@ -18,10 +18,10 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import make_settings
+from vigil.batch import LineBatch, ScoredBatch
 from vigil.cli.app import app
 from vigil.config import Settings
-from vigil.ingest.records import LineBatch
-from vigil.pipeline.analyze import Analyzer, ScoredBatch
+from vigil.pipeline.analyze import Analyzer
 from vigil.pipeline.helper_process import (
     LARGE_INPUT_BYTES,
     HelperLost,

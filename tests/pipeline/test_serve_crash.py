@@ -16,11 +16,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from tests.conftest import make_settings
+from vigil.batch import event_key
 from vigil.db.models import IngestCheckpoint, ThreatEvent
 from vigil.db.session import close_db, configure_db, get_db_context
-from vigil.ingest.readers import LineReader
-from vigil.ingest.records import event_key
 from vigil.pipeline.analyze import Analyzer
+from vigil.sources.files import LineReader
 
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
 REQUESTS = [

@@ -7,8 +7,8 @@ import gzip
 from collections import Counter
 from pathlib import Path
 
+from vigil.batch import LineBatch
 from vigil.ingest.parser import build_parser
-from vigil.ingest.records import LineBatch
 from vigil.simulate.traffic import ATTACK_CATEGORIES, generate, nginx_escape, write_log
 
 

@@ -15,11 +15,11 @@ from vigil.cli.console import err, out
 from vigil.cli.db import db_app
 from vigil.cli.keys import keys_app
 from vigil.cli.models import models_app, train_cmd
+from vigil.cli.rules import rules_app
 from vigil.cli.scan import scan
 from vigil.cli.serve import serve
 from vigil.cli.simulate import simulate
 from vigil.config import get_settings
-from vigil.detect.cli import rules_app
 from vigil.errors import VigilError
 from vigil.health import run_checks
 

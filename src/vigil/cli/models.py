@@ -45,8 +45,8 @@ def _progress(fraction: float, message: str) -> None:
 
 
 def _baseline_records(path: Path, settings: Settings) -> Iterator[Any]:
+    from vigil.batch import LineBatch
     from vigil.ingest.parser import build_parser
-    from vigil.ingest.records import LineBatch
 
     if not path.exists():
         raise InputError(f"baseline log not found: {path}")
@@ -94,7 +94,7 @@ def train_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Train the classifier (or, with --baseline, the site anomaly model) and record it."""
-    from vigil.detect.ml import retrain, train
+    from vigil.training import retrain, train
 
     settings = get_settings()
     result: dict[str, Any]
@@ -138,7 +138,7 @@ def train_cmd(
 @models_app.command("list")
 def list_cmd(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """Show every recorded model version, its metrics and which one is active."""
-    from vigil.detect.ml import registry
+    from vigil.training import registry
 
     infos = _run_db(get_settings(), registry.list_models())
     if as_json:
@@ -164,7 +164,7 @@ def activate_cmd(
     force: bool = typer.Option(False, "--force", help="activate even if its gates failed"),
 ) -> None:
     """Make VERSION the active model of its type."""
-    from vigil.detect.ml import registry
+    from vigil.training import registry
 
     info = _run_db(get_settings(), registry.activate(version, force=force))
     err.print(f"active {info.model_type}: {info.version}")
@@ -175,7 +175,7 @@ def rollback_cmd(
     model_type: str = typer.Option("classifier", "--type", help="classifier or anomaly"),
 ) -> None:
     """Activate the version recorded before the active one."""
-    from vigil.detect.ml import registry
+    from vigil.training import registry
 
     info = _run_db(get_settings(), registry.rollback(model_type))
     err.print(f"active {info.model_type}: {info.version}")

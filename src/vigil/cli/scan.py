@@ -17,15 +17,16 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from vigil.batch import LineBatch
 from vigil.cli.console import err, out
 from vigil.config import Settings, settings_with
 from vigil.errors import InputError
-from vigil.ingest.records import LineBatch
 from vigil.pipeline.summary import ScanSummary, most_common
 from vigil.runtime import tune_gc
 
 if TYPE_CHECKING:
-    from vigil.pipeline.analyze import Analyzer, ScoredBatch
+    from vigil.batch import ScoredBatch
+    from vigil.pipeline.analyze import Analyzer
     from vigil.pipeline.helper_process import Prefetched
 
 
@@ -52,7 +53,7 @@ class FailOn(StrEnum):
 
 def _batches(paths: list[str], settings: Settings) -> Iterator[tuple[LineBatch, int]]:
     """Batches of every input in order, with the input bytes consumed so far (for progress)."""
-    from vigil.ingest.readers import LineReader
+    from vigil.sources.files import LineReader
 
     for path in paths:
         source = "stdin" if path == "-" else str(Path(path).resolve())

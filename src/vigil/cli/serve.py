@@ -18,11 +18,11 @@ async def run_server(settings: Settings) -> None:
     import uvicorn
 
     from vigil.api.app import create_app
-    from vigil.ingest.tailer import FileTailer
     from vigil.pipeline.runner import Pipeline
     from vigil.pipeline.setup import build_analyzer, build_webhooks, ensure_schema
     from vigil.sinks.broker import make_broker
     from vigil.sinks.store import DbCheckpointStore, StoreSink
+    from vigil.sources.tailer import FileTailer
 
     await ensure_schema(settings)
     broker = make_broker(settings.redis_url)

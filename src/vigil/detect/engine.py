@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Final
 
+from vigil.batch import EMPTY_EXTRA, LogRecord
 from vigil.detect import fields, injection, normalize, scoring
 from vigil.detect.exclusions import Exclusion, ExclusionSet
 from vigil.detect.fields import HeaderKey, Unit
@@ -31,7 +32,6 @@ from vigil.detect.result import (
     truncate,
 )
 from vigil.detect.ruleset import TARGETS, Rule, Ruleset, load_ruleset
-from vigil.ingest.records import EMPTY_EXTRA, LogRecord
 
 if TYPE_CHECKING:
     from vigil.config import Settings

@@ -21,9 +21,9 @@ from typing import Final
 
 import orjson
 
+from vigil.batch import LogRecord
 from vigil.detect import normalize
 from vigil.detect.result import truncate
-from vigil.ingest.records import LogRecord
 
 Unit = tuple[str, str, str]
 """(kind, raw value, target name) of one value to scan."""

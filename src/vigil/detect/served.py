@@ -26,11 +26,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Final
 
+from vigil.batch import LogRecord
 from vigil.detect import scoring
 from vigil.detect.result import CLEAN, Detection, RuleMatch
 from vigil.detect.ruleset import Rule
 from vigil.errors import VigilError
-from vigil.ingest.records import LogRecord
 
 DEFAULT_MIN_CLIENTS: Final = 3
 SERVED_STATUSES: Final = range(200, 400)

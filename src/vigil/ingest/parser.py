@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
+from vigil.batch import DeadLetter, LogRecord
 from vigil.errors import FormatError
 from vigil.ingest.formats import apache, nginx
 from vigil.ingest.formats.autodetect import AutoParser
@@ -17,7 +18,6 @@ from vigil.ingest.formats.fields import EXTRA, TEXT, FieldSpec, Token
 from vigil.ingest.formats.jsonlog import JsonParser
 from vigil.ingest.formats.presets import ALIASES, AUTO_CANDIDATES, PRESETS, format_names
 from vigil.ingest.formats.template import TemplateParser
-from vigil.ingest.records import DeadLetter, LogRecord
 
 __all__ = [
     "LogParser",

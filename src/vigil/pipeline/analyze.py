@@ -10,13 +10,22 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
 from itertools import compress, repeat
 from operator import attrgetter, le
 from typing import TYPE_CHECKING, Any
 
+from vigil.batch import (
+    DeadLetter,
+    LineBatch,
+    LineResult,
+    LogRecord,
+    ScoredBatch,
+    Threat,
+    event_key,
+    hour_bucket,
+)
 from vigil.config import Settings
 from vigil.detect.behaviour import BehaviourEngine
 from vigil.detect.engine import DetectionEngine
@@ -24,7 +33,6 @@ from vigil.detect.result import CLEAN, Detection, decode_detections
 from vigil.detect.served import ServedJudge
 from vigil.enrich import Enricher
 from vigil.ingest.parser import LogParser, build_parser
-from vigil.ingest.records import DeadLetter, LineBatch, LogRecord, event_key
 
 if TYPE_CHECKING:
     from vigil.pipeline.helper_process import HelperProcess, HelperResult, Prefetched
@@ -49,93 +57,6 @@ def severity_of(score: float) -> str:
     if score >= MEDIUM:
         return "MEDIUM"
     return "LOW"
-
-
-@dataclass(slots=True)
-class Threat:
-    """A MEDIUM or HIGH finding about one line, ready to be stored and published."""
-
-    key: str
-    record: LogRecord
-    score: float
-    severity: str
-    categories: list[str]
-    matches: list[dict[str, Any]]
-    components: dict[str, Any]
-    detection_mode: str
-    model_version: str | None = None
-
-
-@dataclass(slots=True)
-class LineResult:
-    """Per input line, in input order: what `--jsonl-all` prints."""
-
-    line: int
-    score: float
-    severity: str
-    rules: list[str]
-    categories: list[str]
-    client_ip: str = ""
-    dead_letter: str | None = None
-
-
-@dataclass(slots=True)
-class ScoredBatch:
-    """The outcome of one batch: threats to store, dead letters, counters, the checkpoint."""
-
-    source: str
-    file_id: str
-    end_offset: int
-    site: str
-    lines: int
-    records: int
-    malformed: int
-    threats: list[Threat]
-    dead_letters: list[DeadLetter]
-    counters: dict[datetime, Counter[str]]
-    results: list[LineResult] | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    read_at: float = 0.0
-
-    @property
-    def origin(self) -> tuple[str, str, str]:
-        """Source, file and site: batches that share it may be stored together."""
-        return self.source, self.file_id, self.site
-
-
-def merge_scored(batches: Sequence[ScoredBatch]) -> ScoredBatch:
-    """Consecutive scored batches of one source file as one, to be stored in one transaction.
-
-    The merged batch ends where the last one ends, so its checkpoint covers all of them.
-    Per-line results are not carried over: they are consumed before batches are stored.
-    """
-    first = batches[0]
-    if len(batches) == 1:
-        return first
-    counters: dict[datetime, Counter[str]] = {}
-    for batch in batches:
-        if batch.origin != first.origin:
-            raise ValueError("only batches of one source file and site can be merged")
-        for bucket, counts in batch.counters.items():
-            merged = counters.get(bucket)
-            if merged is None:
-                counters[bucket] = Counter(counts)
-            else:
-                merged.update(counts)
-    read_times = [batch.read_at for batch in batches if batch.read_at]
-    return ScoredBatch(
-        source=first.source,
-        file_id=first.file_id,
-        end_offset=batches[-1].end_offset,
-        site=first.site,
-        lines=sum(batch.lines for batch in batches),
-        records=sum(batch.records for batch in batches),
-        malformed=sum(batch.malformed for batch in batches),
-        threats=[threat for batch in batches for threat in batch.threats],
-        dead_letters=[dead for batch in batches for dead in batch.dead_letters],
-        counters=counters,
-        read_at=min(read_times) if read_times else 0.0,
-    )
 
 
 class ClientFacts(Mapping[str, Mapping[str, Any]]):
@@ -171,11 +92,6 @@ def behaviour_from_settings(settings: Settings) -> BehaviourEngine:
     except (OSError, yaml.YAMLError, ValueError) as exc:
         reason = str(exc).splitlines()[0]
         raise ConfigError(f"cannot use VIGIL_BEHAVIOUR_CONFIG_FILE {path}: {reason}") from None
-
-
-def hour_bucket(moment: datetime | None) -> datetime:
-    moment = moment or datetime.now(UTC)
-    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 class Analyzer:

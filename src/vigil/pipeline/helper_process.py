@@ -31,10 +31,10 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
+from vigil.batch import LineBatch
 from vigil.config import Settings
 from vigil.detect.behaviour import BehaviourEvent
 from vigil.detect.result import encode_detections
-from vigil.ingest.records import LineBatch
 from vigil.pipeline.analyze import Analyzer, ClientFacts
 from vigil.runtime import tune_gc
 

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vigil import metrics
+from vigil.batch import DeadLetter, LineBatch, ScoredBatch, merge_scored
 from vigil.config import Settings
 from vigil.detect.exclusions import Exclusion, ExclusionSet
 from vigil.errors import VigilError
-from vigil.ingest.records import DeadLetter, LineBatch
-from vigil.pipeline.analyze import Analyzer, ScoredBatch, merge_scored
+from vigil.pipeline.analyze import Analyzer
 from vigil.sinks.broker import Broker
 from vigil.sinks.store import StoreResult, StoreSink
 from vigil.sinks.webhooks import WebhookNotifier

@@ -8,7 +8,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from vigil.pipeline.analyze import ScoredBatch
+    from vigil.batch import ScoredBatch
 
 
 @dataclass

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from vigil.ingest.records import LogRecord
+from vigil.batch import LogRecord
 
 BENIGN = "benign"
 Kind = Literal["attack", "near-miss", "background"]

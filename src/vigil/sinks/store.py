@@ -24,12 +24,12 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil import metrics
+from vigil.batch import ScoredBatch, Threat
 from vigil.config import Settings
 from vigil.db.bulk import increment, insert_ignore, insert_returning_new, upsert
 from vigil.db.models import DeadLetterRow, IngestCheckpoint, ThreatEvent, TrafficCounter
 from vigil.db.session import get_db_context
 from vigil.errors import DatabaseUnavailableError
-from vigil.pipeline.analyze import ScoredBatch, Threat
 from vigil.sinks.blocklist import BlockPolicy, apply_policy, decision_dict
 from vigil.sinks.incidents import NewEvent, assign_incidents
 

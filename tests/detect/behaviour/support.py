@@ -6,8 +6,8 @@ import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from vigil.batch import LogRecord
 from vigil.detect.behaviour import BehaviourEngine, BehaviourEvent
-from vigil.ingest.records import LogRecord
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"

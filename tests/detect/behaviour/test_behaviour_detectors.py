@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from tests.detect.behaviour.support import BROWSER, GOOGLEBOT, detectors, rec, run
+from vigil.batch import LogRecord
 from vigil.detect.behaviour import BehaviourConfig, BehaviourEngine
 from vigil.detect.behaviour.config import ExclusionConfig, FloodConfig
-from vigil.ingest.records import LogRecord
 
 ATTACKER = "203.0.113.5"
 

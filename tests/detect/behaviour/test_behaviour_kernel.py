@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.detect.behaviour.support import BROWSER, GOOGLEBOT, T0, rec
+from vigil.batch import LogRecord
 from vigil.detect.behaviour import BehaviourEngine, BehaviourEvent, windows
 from vigil.detect.behaviour import _kernel as kernel
 from vigil.detect.behaviour import engine as engine_module
 from vigil.detect.behaviour.windows import ClientState
-from vigil.ingest.records import LogRecord
 from vigil.simulate.scenarios import REGISTRY, combined_lines, to_records
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from tests.detect.behaviour.support import T0, detectors, run
+from vigil.batch import LineBatch
 from vigil.detect.behaviour import BehaviourEngine
 from vigil.ingest.parser import build_parser
-from vigil.ingest.records import LineBatch
 from vigil.simulate.scenarios import (
     BACKGROUND,
     BENIGN,

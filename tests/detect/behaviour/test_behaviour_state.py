@@ -7,10 +7,10 @@ import math
 import pytest
 
 from tests.detect.behaviour.support import rec, run
+from vigil.batch import LogRecord
 from vigil.detect.behaviour import FEATURE_NAMES, BehaviourConfig, BehaviourEngine
 from vigil.detect.behaviour.config import WindowConfig
 from vigil.errors import InputError
-from vigil.ingest.records import LogRecord
 
 ATTACKER = "203.0.113.5"
 

@@ -4,9 +4,9 @@ from collections.abc import Mapping, Sequence
 from datetime import tzinfo
 from typing import Any
 
+from vigil.batch import LogRecord
 from vigil.detect.behaviour.engine import BehaviourEngine, SiteState
 from vigil.detect.behaviour.events import BehaviourEvent
-from vigil.ingest.records import LogRecord
 
 RECORD_FIELDS: dict[str, int]
 SLOTS: dict[str, int]

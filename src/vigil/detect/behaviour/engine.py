@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from vigil.batch import LogRecord
 from vigil.detect.behaviour import snapshot as snapshot_codec
 from vigil.detect.behaviour import windows
 from vigil.detect.behaviour.campaigns import CampaignTable, LoginCampaign, stuffing_finding
@@ -69,7 +70,6 @@ from vigil.detect.behaviour.windows import (
     ClientTable,
     LongWindow,
 )
-from vigil.ingest.records import LogRecord
 
 try:
     from vigil.detect.behaviour import _kernel

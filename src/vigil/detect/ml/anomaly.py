@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from vigil.batch import LogRecord
 from vigil.detect.ml import features
-from vigil.ingest.records import LogRecord
 
 MIN_SAMPLES: Final = 20
 RARE: Final = 0.01

@@ -33,8 +33,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from vigil.batch import LogRecord
 from vigil.detect import injection, normalize
-from vigil.ingest.records import LogRecord
 
 DEFAULT_BITS: Final = 12
 NGRAM_SIZES: Final = (1, 2, 3)

@@ -30,19 +30,21 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from vigil.batch import LogRecord
 from vigil.detect import normalize
 from vigil.detect.ml import features, fusion
 from vigil.detect.ml.anomaly import ANOMALY_FILE, AnomalyScore, SiteBaseline
-from vigil.detect.ml.train import CLASSIFIER_FILE, MANIFEST_FILE
 from vigil.detect.result import Detection
 from vigil.errors import VigilError
-from vigil.ingest.records import LogRecord
 
 if TYPE_CHECKING:
     from vigil.config import Settings
 
 log = logging.getLogger(__name__)
 
+CLASSIFIER_FILE: Final = "classifier.onnx"
+MANIFEST_FILE: Final = "manifest.json"
+"""The exported classifier and its manifest inside a model directory (written by training)."""
 CACHE_LIMIT: Final = 200_000
 _NOT_SCORED: Final = -1.0
 
@@ -293,7 +295,7 @@ def load_models(classifier_dir: Path, anomaly_path: Path | None = None) -> Hybri
 
 
 def _active_artifacts(settings: Settings) -> dict[str, str]:
-    from vigil.detect.ml import registry
+    from vigil.training import registry
 
     if settings.is_sqlite:
         from sqlalchemy.engine import make_url

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from vigil.batch import DeadLetter, LineBatch
 from vigil.ingest.formats.base import BatchParser, LogParser, ParseResult
-from vigil.ingest.records import DeadLetter, LineBatch
 
 SAMPLE_LINES = 50
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from vigil.batch import DeadLetter, LineBatch, LogRecord
 from vigil.ingest.formats.clientip import ClientIpResolver
 from vigil.ingest.formats.request_line import split_request, split_target
-from vigil.ingest.records import DeadLetter, LineBatch, LogRecord
 
 SLOTS = (
     "client_ip",

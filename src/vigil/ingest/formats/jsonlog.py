@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from vigil.batch import DeadLetter, LineBatch, LogRecord
 from vigil.errors import FormatError
 from vigil.ingest.formats.base import (
     TRUNCATED_REASON,
@@ -24,7 +25,6 @@ from vigil.ingest.formats.base import (
 )
 from vigil.ingest.formats.clientip import ClientIpResolver
 from vigil.ingest.formats.timestamps import TimestampCache, parse_any
-from vigil.ingest.records import DeadLetter, LineBatch, LogRecord
 
 DEFAULT_KEYS: dict[str, tuple[str, ...]] = {
     "client_ip": ("remote_addr", "client_ip", "clientip", "remote_ip", "ip"),

@@ -27,6 +27,7 @@ from functools import partial
 from itertools import repeat
 from typing import Any, cast
 
+from vigil.batch import EMPTY_EXTRA, DeadLetter, LineBatch, LogRecord
 from vigil.errors import FormatError
 from vigil.ingest.formats.base import (
     SLOTS,
@@ -49,7 +50,6 @@ from vigil.ingest.formats.fields import (
     Token,
 )
 from vigil.ingest.formats.timestamps import TimestampCache
-from vigil.ingest.records import EMPTY_EXTRA, DeadLetter, LineBatch, LogRecord
 
 # Single-character negated classes are the cheapest the regex engine runs; values with
 # backslash escapes are sent to the careful path by the generated loop instead.

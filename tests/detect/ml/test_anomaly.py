@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.ml.conftest import record
+from tests.detect.ml.conftest import record
 from vigil.detect.ml.anomaly import SiteBaseline
-from vigil.detect.ml.retrain import fit_baseline
+from vigil.training.retrain import fit_baseline
 
 
 def _site() -> SiteBaseline:

@@ -7,8 +7,8 @@ import pickle
 
 import pytest
 
+from vigil.batch import EMPTY_EXTRA, LogRecord
 from vigil.ingest.parser import parse_line
-from vigil.ingest.records import EMPTY_EXTRA, LogRecord
 
 LINE = (
     '203.0.113.9 - - [10/Oct/2023:13:55:36 +0000] "GET /a?b=1 HTTP/1.1" 200 512 '

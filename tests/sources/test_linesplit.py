@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vigil.ingest.linesplit import LineSplitter
+from vigil.sources.linesplit import LineSplitter
 
 LIMIT = 16
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.ml.conftest import small_config
-from vigil.detect.ml import features, train
+from tests.detect.ml.conftest import small_config
+from vigil.detect.ml import features
+from vigil.training import train
 
 PROBES = ["1' or '1'='1", "<svg onload=alert(1)>", "../../etc/passwd", "hello world", "42"]
 

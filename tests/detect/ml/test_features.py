@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.ml.conftest import record
+from tests.detect.ml.conftest import record
 from vigil.detect.ml import features
 
 

@@ -32,7 +32,7 @@ What it handles:
   `batch.end_offset` with the batch's events. If a file was rotated while vigil was stopped,
   its unread rest is found only if a watched glob matches the rotated name (`x.log*`).
 
-Lines: see `vigil.ingest.linesplit`. A batch never holds a partial line; an unterminated last
+Lines: see `vigil.sources.linesplit`. A batch never holds a partial line; an unterminated last
 line waits for its newline and is emitted only when its file is finished (rotated or deleted
 away from every watched path and idle for `rotate_linger_ms`, or at the end of a .gz). A
 rotated file still matched by a watched glob is still followed, so its unterminated last line
@@ -60,10 +60,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
-from vigil.ingest.checkpoints import CheckpointStore
-from vigil.ingest.identity import FINGERPRINT_BYTES, GZIP_MAGIC, FileIdentity, content_digest
-from vigil.ingest.linesplit import EMPTY_SPLIT, BatchBuilder, LineSplitter, SplitLines
-from vigil.ingest.records import LineBatch
+from vigil.batch import LineBatch
+from vigil.sources.checkpoints import CheckpointStore
+from vigil.sources.identity import FINGERPRINT_BYTES, GZIP_MAGIC, FileIdentity, content_digest
+from vigil.sources.linesplit import EMPTY_SPLIT, BatchBuilder, LineSplitter, SplitLines
 
 if TYPE_CHECKING:
     from vigil.config import Settings

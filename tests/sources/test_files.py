@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from vigil.batch import LineBatch
 from vigil.errors import InputError
-from vigil.ingest.identity import FileIdentity
-from vigil.ingest.readers import LineReader, aread_batches, read_batches
-from vigil.ingest.records import LineBatch
+from vigil.sources.files import LineReader, aread_batches, read_batches
+from vigil.sources.identity import FileIdentity
 
 CONTENT = b"".join(
     b'10.0.0.%d - - [x] "GET /p%d HTTP/1.1" 200 5\n' % (i % 250, i) for i in range(1000)

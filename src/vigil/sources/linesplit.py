@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from itertools import accumulate
 
-from vigil.ingest.records import LineBatch
+from vigil.batch import LineBatch
 
 
 class SplitLines:

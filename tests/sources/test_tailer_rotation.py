@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from vigil.ingest.records import LineBatch
-from vigil.ingest.tailer import FileTailer
+from vigil.batch import LineBatch
+from vigil.sources.tailer import FileTailer
 
 FAST = {"poll_interval_ms": 5, "glob_interval_ms": 20, "rotate_linger_ms": 200, "batch_time_ms": 5}
 WAIT = 60.0

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from vigil.batch import LogRecord
 from vigil.detect.engine import DetectionEngine
 from vigil.detect.examples import ExampleRunner
 from vigil.detect.exclusions import ExclusionSet
@@ -20,7 +21,6 @@ from vigil.detect.ruleset import Ruleset, load_ruleset
 from vigil.detect.samples import record_from_request, record_from_text
 from vigil.detect.served import ServedJudge
 from vigil.errors import InputError, VigilError
-from vigil.ingest.records import LogRecord
 
 rules_app = typer.Typer(
     help="Inspect and test the request detection rules.",

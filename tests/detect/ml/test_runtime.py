@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_settings
-from tests.ml.conftest import record
-from vigil.detect.ml import features, runtime, train
+from tests.detect.ml.conftest import record
+from vigil.batch import LineBatch
+from vigil.detect.ml import features, runtime
 from vigil.detect.result import Detection, RuleMatch
-from vigil.ingest.records import LineBatch
+from vigil.training import train
 
 
 def test_onnx_matches_the_trained_weights(

@@ -6,8 +6,8 @@ import asyncio
 import threading
 from pathlib import Path
 
-from vigil.ingest.records import LineBatch
-from vigil.ingest.tailer import FileTailer
+from vigil.batch import LineBatch
+from vigil.sources.tailer import FileTailer
 
 LINE_BYTES = 100
 TOTAL = 60_000

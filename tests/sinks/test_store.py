@@ -13,11 +13,10 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import make_settings
 from tests.support.tcp_proxy import TcpProxy
+from vigil.batch import DeadLetter, LogRecord, ScoredBatch, Threat, hour_bucket
 from vigil.config import Settings
 from vigil.db.models import Base, Decision, Incident, IngestCheckpoint, ThreatEvent, TrafficCounter
 from vigil.db.session import close_db, configure_db, get_db_context, get_engine
-from vigil.ingest.records import DeadLetter, LogRecord
-from vigil.pipeline.analyze import ScoredBatch, Threat, hour_bucket
 from vigil.sinks.store import StoreSink
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

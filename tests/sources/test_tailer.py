@@ -8,10 +8,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from vigil.ingest.checkpoints import InMemoryCheckpointStore
-from vigil.ingest.identity import FileIdentity
-from vigil.ingest.records import LineBatch
-from vigil.ingest.tailer import FileTailer
+from vigil.batch import LineBatch
+from vigil.sources.checkpoints import InMemoryCheckpointStore
+from vigil.sources.identity import FileIdentity
+from vigil.sources.tailer import FileTailer
 
 FAST: dict[str, Any] = {
     "poll_interval_ms": 5,

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.ml.conftest import record, small_config
+from tests.detect.ml.conftest import record, small_config
 from vigil.config import Settings
 from vigil.db.models import ThreatEvent
 from vigil.db.session import get_db_context
-from vigil.detect.ml import registry, retrain, runtime, train
+from vigil.detect.ml import runtime
 from vigil.detect.result import Detection
+from vigil.training import registry, retrain, train
 
 PROBES = [
     record("/search", "q=1%27+or+sleep(5)--"),

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vigil.detect.ml import registry, train
 from vigil.detect.ml.anomaly import SiteBaseline, baseline_version
+from vigil.training import registry, train
 
 if TYPE_CHECKING:
+    from vigil.batch import LogRecord
     from vigil.config import Settings
-    from vigil.ingest.records import LogRecord
 
 Progress = Callable[[float, str], None]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from vigil.detect.cli import rules_app
+from vigil.cli.rules import rules_app
 
 runner = CliRunner()
 

@@ -3,7 +3,7 @@
 - gzip is recognised by its magic bytes, whatever the name (a `.gz` that is plain text is read
   as plain text, a compressed file without `.gz` is decompressed); stdin may be gzip too.
 - `file_id`: a regular file (compressed or not) gets the identity the tailer gives it,
-  `device:inode:span:digest` of its decompressed first bytes (see `vigil.ingest.identity`),
+  `device:inode:span:digest` of its decompressed first bytes (see `vigil.sources.identity`),
   so scanning a file and later tailing it store each line once. stdin gets
   `stdin:span:digest` of its first bytes: piping the same content twice gives the same id and a
   repeated scan stores nothing twice; offsets are positions in the decompressed stream.
@@ -27,10 +27,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
+from vigil.batch import LineBatch
 from vigil.errors import InputError
-from vigil.ingest.identity import FINGERPRINT_BYTES, GZIP_MAGIC, FileIdentity, stream_id
-from vigil.ingest.linesplit import BatchBuilder, LineSplitter, SplitLines
-from vigil.ingest.records import LineBatch
+from vigil.sources.identity import FINGERPRINT_BYTES, GZIP_MAGIC, FileIdentity, stream_id
+from vigil.sources.linesplit import BatchBuilder, LineSplitter, SplitLines
 
 if TYPE_CHECKING:
     from vigil.config import Settings

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from vigil.ingest.checkpoints import InMemoryCheckpointStore
-from vigil.ingest.records import LineBatch, event_key
-from vigil.ingest.tailer import FileTailer
+from vigil.batch import LineBatch, event_key
+from vigil.sources.checkpoints import InMemoryCheckpointStore
+from vigil.sources.tailer import FileTailer
 
 SOURCE = "web"
 FAST = {"poll_interval_ms": 2, "glob_interval_ms": 10, "rotate_linger_ms": 60, "batch_time_ms": 2}

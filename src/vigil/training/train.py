@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vigil.detect.ml import features
+from vigil.detect.ml.runtime import CLASSIFIER_FILE, MANIFEST_FILE
 from vigil.errors import VigilError
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,6 @@ TARGET_OOF_FPR: Final = 0.001
 MIN_THRESHOLD: Final = 0.8
 MAX_THRESHOLD: Final = 0.95
 GATES: Final = {"f1": 0.97, "pr_auc": 0.99, "fpr_at_threshold": 0.005}
-CLASSIFIER_FILE: Final = "classifier.onnx"
-MANIFEST_FILE: Final = "manifest.json"
 DATASETS_ENV: Final = "VIGIL_DATASETS_DIR"
 """Overrides where the labelled data sets are (default: the checkout's `data/`)."""
 DATASETS_IN_CHECKOUT: Final = Path("data")
@@ -150,8 +149,8 @@ def traffic_examples(lines: int, seed: int) -> list[Example]:
     except ImportError:
         log.warning("event=ml_train_no_traffic reason=simulate.traffic unavailable")
         return []
+    from vigil.batch import LogRecord
     from vigil.ingest.parser import parse_line
-    from vigil.ingest.records import LogRecord
 
     seen: set[tuple[str, str]] = set()
     out: list[Example] = []
@@ -290,7 +289,7 @@ def examples_from_request(
     path: str, query: str, label: int, weight: float = REVIEW_WEIGHT
 ) -> list[Example]:
     """Reviewed-event examples: the non-trivial values of one request, all with one label."""
-    from vigil.ingest.records import LogRecord
+    from vigil.batch import LogRecord
 
     record = LogRecord("review", "", 0, "", None, "GET", "", path, query, "", None, None, "", "")
     out: list[Example] = []

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import configured_with_schema, make_settings
+from vigil.batch import LogRecord
 from vigil.config import Settings
-from vigil.detect.ml import train
-from vigil.ingest.records import LogRecord
+from vigil.training import train
 
 
 def small_config(seed: int = 3, **overrides: object) -> train.TrainConfig:

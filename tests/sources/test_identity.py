@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vigil.ingest.identity import FileIdentity, content_digest, fingerprint_span, stream_id
+from vigil.sources.identity import FileIdentity, content_digest, fingerprint_span, stream_id
 
 LIMIT = 64
 

@@ -14,6 +14,8 @@ Tune on ``--split tuning``; report ``--split reporting`` (the default).
     python benchmarks/bench_detect_wild.py [--split reporting] [--benign 1000000]
 """
 
+# ruff: noqa: E501  (report lines and source tables read better unwrapped)
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +25,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-import wild_corpus
 from vigil.batch import LineBatch, LogRecord
 from vigil.detect.engine import DetectionEngine
 from vigil.detect.ml.runtime import HybridModels, load_models, shipped_model_dir
@@ -31,6 +32,7 @@ from vigil.detect.result import Detection
 from vigil.detect.ruleset import load_ruleset
 from vigil.detect.served import ServedJudge
 from vigil.ingest.parser import build_parser
+from vigil.training import wild as wild_corpus
 
 BATCH = 2048
 ATTACK_TARGET = 0.97
@@ -66,12 +68,17 @@ def _parse(
 ) -> list[tuple[int, LogRecord]]:  # fmt: skip
     result = parser.parse_batch(LineBatch("bench", path.name, lines, offsets, end))  # type: ignore[attr-defined]
     if result.dead_letters:
-        sys.exit(f"{len(result.dead_letters)} lines of {path} did not parse: {result.dead_letters[0]}")
+        sys.exit(
+            f"{len(result.dead_letters)} lines of {path} did not parse: {result.dead_letters[0]}"
+        )
     return [(numbers[r.offset], r) for r in result.records]
 
 
 def _describe(record: LogRecord, detection: Detection, score: float) -> str:
-    rules = ",".join(sorted({f"{m.rule_id}@{m.target.split(':')[0]}" for m in detection.matches})) or "-"
+    rules = (
+        ",".join(sorted({f"{m.rule_id}@{m.target.split(':')[0]}" for m in detection.matches}))
+        or "-"
+    )
     where = record.target[:90]
     if record.user_agent and "Mozilla/5.0 (" not in record.user_agent[:14]:
         where += f"  UA={record.user_agent[:60]!r}"
@@ -95,7 +102,9 @@ def main() -> None:
     engine = DetectionEngine(ruleset)
     judge = ServedJudge(ruleset.rules)
     models: HybridModels | None = load_models(shipped_model_dir())
-    print(f"split={args.split} rules={len(engine.active_rules)} model={models.version if models else '-'}")
+    print(
+        f"split={args.split} rules={len(engine.active_rules)} model={models.version if models else '-'}"
+    )
 
     total: Counter[tuple[str, str]] = Counter()
     by_field_total: Counter[tuple[str, str]] = Counter()
@@ -114,7 +123,10 @@ def main() -> None:
         for position, (number, record) in enumerate(batch):
             label, source, family, field = labels[number]
             detection = detections[position]
-            scores = {"rules": detection.score, "hybrid": fused[position].score if fused else detection.score}
+            scores = {
+                "rules": detection.score,
+                "hybrid": fused[position].score if fused else detection.score,
+            }
             if label == "attack":
                 total[(source, family)] += 1
                 by_field_total[(family, field)] += 1
@@ -129,7 +141,9 @@ def main() -> None:
                 for mode in MODES:
                     if scores[mode] >= 0.5:
                         benign_flagged[mode][family] += 1
-                        false_positives[mode].append(f"[{family}] " + _describe(record, detection, scores[mode]))
+                        false_positives[mode].append(
+                            f"[{family}] " + _describe(record, detection, scores[mode])
+                        )
                         if mode == "rules":
                             fp_rules.update({m.rule_id for m in detection.matches})
     seconds = time.perf_counter() - started
@@ -145,20 +159,28 @@ def main() -> None:
         rates = [caught[m][key] / total[key] for m in MODES]
         flag = "" if rates[1] >= ATTACK_TARGET else "   < target"
         ok = ok and rates[1] >= ATTACK_TARGET
-        print(f"  {key[0]:<22} {key[1]:<14} {total[key]:>6,}  {rates[0]:7.2%} | {rates[1]:7.2%}{flag}")
+        print(
+            f"  {key[0]:<22} {key[1]:<14} {total[key]:>6,}  {rates[0]:7.2%} | {rates[1]:7.2%}{flag}"
+        )
     print("\n== attacks flagged, per family and field (rules | hybrid) ==")
     for key in sorted(by_field_total):
         rates = [by_field[m][key] / by_field_total[key] for m in MODES]
         flag = "" if rates[1] >= ATTACK_TARGET else "   < target"
-        print(f"  {key[0]:<14} {key[1]:<13} {by_field_total[key]:>6,}  {rates[0]:7.2%} | {rates[1]:7.2%}{flag}")
+        print(
+            f"  {key[0]:<14} {key[1]:<13} {by_field_total[key]:>6,}  {rates[0]:7.2%} | {rates[1]:7.2%}{flag}"
+        )
     print("\n== benign flagged, per class (rules | hybrid) ==")
     for mode in MODES:
         flagged = sum(benign_flagged[mode].values())
         rate = flagged / benign if benign else 0.0
         ok = ok and rate <= BENIGN_TARGET
-        print(f"all classes, {mode}: {flagged:,}/{benign:,} = {rate:.4%} (target <= {BENIGN_TARGET:.2%})")
+        print(
+            f"all classes, {mode}: {flagged:,}/{benign:,} = {rate:.4%} (target <= {BENIGN_TARGET:.2%})"
+        )
     for cls in sorted(benign_total):
-        print(f"  {cls:<18} {benign_total[cls]:>8,}  {benign_flagged['rules'][cls]:>5} | {benign_flagged['hybrid'][cls]:>5}")
+        print(
+            f"  {cls:<18} {benign_total[cls]:>8,}  {benign_flagged['rules'][cls]:>5} | {benign_flagged['hybrid'][cls]:>5}"
+        )
     if fp_rules:
         print(f"  rules behind rules-only false positives: {dict(fp_rules.most_common(8))}")
     for mode in MODES:

@@ -52,8 +52,14 @@ PATT = {
         "File Inclusion/Intruders/Windows-files.txt",
     ],
     "xxe": ["XXE Injection/Intruders/*"],
-    "ssti": ["Server Side Template Injection/Intruder/ssti.fuzz", "md:Server Side Template Injection/*.md"],
-    "ssrf": ["url:Server Side Request Forgery/README.md", "url:Server Side Request Forgery/SSRF-Cloud-Instances.md"],
+    "ssti": [
+        "Server Side Template Injection/Intruder/ssti.fuzz",
+        "md:Server Side Template Injection/*.md",
+    ],
+    "ssrf": [
+        "url:Server Side Request Forgery/README.md",
+        "url:Server Side Request Forgery/SSRF-Cloud-Instances.md",
+    ],
     "crlf": ["CRLF Injection/Files/crlfinjection.txt"],
     "open-redirect": ["Open Redirect/Intruder/*"],
     "nosqli": ["NoSQL Injection/Intruder/*"],
@@ -61,9 +67,23 @@ PATT = {
     "probe": ["path:Insecure Management Interface/Intruder/springboot_actuator.txt"],
 }
 FUZZDB = {
-    "sqli": ["attack/sql-injection/detect/*.txt", "attack/sql-injection/exploit/*.txt", "attack/sql-injection/payloads-sql-blind/*.txt"],
-    "xss": ["attack/xss/XSSPolyglot.txt", "attack/xss/xss-other.txt", "attack/xss/xss-rsnake.txt", "attack/xss/xss-uri.txt"],
-    "cmdi": ["attack/os-cmd-execution/command-execution-unix.txt", "attack/os-cmd-execution/OSCommandInject.Windows.txt", "tpl:attack/os-cmd-execution/command-injection-template.txt", "attack/os-cmd-execution/source-disc-cmd-exec-traversal.txt"],
+    "sqli": [
+        "attack/sql-injection/detect/*.txt",
+        "attack/sql-injection/exploit/*.txt",
+        "attack/sql-injection/payloads-sql-blind/*.txt",
+    ],
+    "xss": [
+        "attack/xss/XSSPolyglot.txt",
+        "attack/xss/xss-other.txt",
+        "attack/xss/xss-rsnake.txt",
+        "attack/xss/xss-uri.txt",
+    ],
+    "cmdi": [
+        "attack/os-cmd-execution/command-execution-unix.txt",
+        "attack/os-cmd-execution/OSCommandInject.Windows.txt",
+        "tpl:attack/os-cmd-execution/command-injection-template.txt",
+        "attack/os-cmd-execution/source-disc-cmd-exec-traversal.txt",
+    ],
     "traversal": ["attack/path-traversal/*.txt"],
     "lfi": ["attack/lfi/JHADDIX_LFI.txt"],
     "rfi": ["rfi:attack/rfi/rfi.txt"],
@@ -74,7 +94,11 @@ FUZZDB = {
     "probe": ["path:discovery/predictable-filepaths/UnixDotfiles.txt"],
 }
 SECLISTS = {
-    "probe": ["path:Discovery/Web-Content/quickhits.txt", "path:Discovery/Web-Content/AI/probes.txt", "path:Discovery/Web-Content/Common-DB-Backups.txt"],
+    "probe": [
+        "path:Discovery/Web-Content/quickhits.txt",
+        "path:Discovery/Web-Content/AI/probes.txt",
+        "path:Discovery/Web-Content/Common-DB-Backups.txt",
+    ],
     "cmdi": ["Fuzzing/command-injection-commix.txt"],
 }
 LICENCES = {
@@ -157,8 +181,13 @@ GENERIC_PAGES = frozenset(
     {"/info", "/health", "/metrics", "/sessions", "/prometheus", "/status", "/features",
      "/refresh", "/restart", "/caches", "/css", "/js", "/blog", "/client", "/support", "/inc"}
 )  # fmt: skip
-PUBLIC_HOST = re.compile(r"^[a-z][a-z0-9+.-]*://(?:[^/@\s]*@)?([a-z0-9-]+\.)+[a-z]{2,}(?::\d+)?(?:[/?#]|$)", re.I)
-INTERNAL = re.compile(r"metadata|internal|localhost|nip\.io|xip\.io|sslip\.io|localtest|burpcollaborator|169\.254|/latest/", re.I)
+PUBLIC_HOST = re.compile(
+    r"^[a-z][a-z0-9+.-]*://(?:[^/@\s]*@)?([a-z0-9-]+\.)+[a-z]{2,}(?::\d+)?(?:[/?#]|$)", re.I
+)
+INTERNAL = re.compile(
+    r"metadata|internal|localhost|nip\.io|xip\.io|sslip\.io|localtest|burpcollaborator|169\.254|/latest/",
+    re.I,
+)
 TEMPLATE = re.compile(r"\{\{|\$\{|<%|#\{|\{%|\*\{|@\(|\{\$|#set|<#")
 
 
@@ -212,7 +241,6 @@ def build_source(name: str, repo: Path, families: dict[str, list[str]], out: Pat
     for family, specs in families.items():
         items = []
         for spec in specs:
-            kind = spec.split(":", 1)[0] if ":" in spec[:5] else ""
             for entry in entries(repo, spec):
                 entry = normalise(entry, family)
                 if keep(entry, family):
@@ -247,7 +275,10 @@ def build_user_agents(uap_core: Path | None, user_agents_json: Path | None, out:
             )
         )
         # Agents that name a vulnerability scanner or site copier are what vigil flags by design.
-        tools = re.compile(r"openvas|whatweb|nikto|sqlmap|acunetix|nessus|webinspect|httrack|w3af|zgrab|masscan|nmap", re.I)
+        tools = re.compile(
+            r"openvas|whatweb|nikto|sqlmap|acunetix|nessus|webinspect|httrack|w3af|zgrab|masscan|nmap",
+            re.I,
+        )
         kept = [a for a in agents if a and "\n" not in a and not tools.search(a)]
         (folder / "uap-core-test-agents.txt").write_text("\n".join(kept) + "\n", encoding="utf-8")
         (folder / "LICENSE.uap-core").write_text(git_text(uap_core, "LICENSE"), encoding="utf-8")

@@ -82,6 +82,11 @@ def _describe(record: LogRecord, detection: Detection, score: float) -> str:
     where = record.target[:90]
     if record.user_agent and "Mozilla/5.0 (" not in record.user_agent[:14]:
         where += f"  UA={record.user_agent[:60]!r}"
+    if record.forwarded_for:
+        where += f"  XFF={record.forwarded_for[:60]!r}"
+    for name, value in record.extra.items():
+        if name.startswith("http_") and name != "http_cookie" or "sid=" in value:
+            where += f"  {name}={value[:60]!r}"
     return f"{score:.2f}  {where}  [{rules}]"
 
 

@@ -153,12 +153,20 @@ def _target_names(raw_name: str) -> tuple[str, str]:
 
 
 def _split_query(query: str) -> list[Unit]:
-    """(value kind, raw value, target name) of the argument names and values of a query."""
+    """(value kind, raw value, target name) of the argument names and values of a query.
+
+    A part without ``=`` (``?/etc/passwd``, ``?-s``) is read both as a name and as a value:
+    what the application makes of a bare query string is up to it, and payloads sent that way
+    must meet the value rules.
+    """
     units: list[Unit] = []
     for raw_name, raw_value in normalize.split_query(query):
         name_target, value_target = _target_names(raw_name)
         units.append(("args_names", raw_name, name_target))
-        units.append(("args", raw_value, value_target))
+        if not raw_value and raw_name and f"{raw_name}=" not in query:
+            units.append(("args", raw_name, value_target))
+        else:
+            units.append(("args", raw_value, value_target))
     return units
 
 

@@ -41,6 +41,8 @@ _OWN_FIELDS: Final = frozenset(
 _COOKIE_KEYS: Final = frozenset({"http_cookie", "cookie", "cookies", "request_cookie"})
 _HEADER_OBJECTS: Final = frozenset({"headers", "request_headers", "http_headers"})
 _NAME_LIMIT: Final = 64
+# What X-Forwarded-For holds when nobody tampered with it: addresses, commas, blanks, ports.
+_ADDRESS_LIST: Final = re.compile(r"[0-9A-Fa-f.:, \[\]]*")
 
 
 def is_plain_value(value: str) -> bool:
@@ -148,7 +150,7 @@ def header_units(key: HeaderKey) -> list[Unit]:
     """Cookies, X-Forwarded-For, Host and the other recorded headers of a `header_key`."""
     forwarded_for, host, extra = key
     units: list[Unit] = []
-    if forwarded_for and not is_plain_value(forwarded_for.replace(",", "").replace(" ", "")):
+    if forwarded_for and _ADDRESS_LIST.fullmatch(forwarded_for) is None:
         units.append(("header", forwarded_for, "header:x-forwarded-for"))
     if host:
         units.append(("header", host, "header:host"))

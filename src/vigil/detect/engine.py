@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import islice
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final
 
 from vigil.batch import EMPTY_EXTRA, LogRecord
@@ -43,6 +44,10 @@ _DECODED_BIT: Final = VIEW_BITS[normalize.VIEW_DECODED]
 _NOT_PLAIN: Final = re.compile("[%&+\\\\\x00\"'^$*\t\n\r\xa0]|  ")
 _NOT_PLAIN_PATH: Final = re.compile("[%&+\\\\\x00\"'^$*\t\n\r\xa0]|  |/\\.|//|^\\.")
 _SIMPLE_KINDS: Final = frozenset({"method", "protocol", "request_line"})
+
+_FORWARDED_FOR: Final = attrgetter("forwarded_for")
+_HOST: Final = attrgetter("host")
+_EXTRA: Final = attrgetter("extra")
 
 Hit = tuple[int, str]
 TargetMatch = tuple[int, str, str]
@@ -181,6 +186,10 @@ _COMPOSITES: Final[dict[str, Callable[[Any], list[Unit]]]] = {
     "headers": fields.header_units,
 }
 """Record fields split into several target values, and how each is split."""
+_PLAIN_COMPOSITE: Final[dict[str, Callable[[str], bool]]] = {
+    "path": fields.plain_path,
+    "referer": lambda referer: referer != "-" and fields.plain_referer(referer),
+}
 
 
 class DetectionEngine:
@@ -322,6 +331,15 @@ class DetectionEngine:
             else:
                 not_plain = (_NOT_PLAIN_PATH if kind == "path" else _NOT_PLAIN).search
                 plain = [value for value in values if not_plain(value) is None]
+                if kind == "path":
+                    # A plain path that does not start with "/" is host:port (CONNECT).
+                    for value in plain:
+                        if value[:1] != "/" and value != "*":
+                            signals = frozenset({normalize.SIG_ABSOLUTE_TARGET})
+                            special[(kind, value)] = (
+                                self._signal_hits(core, signals, kind_bit, value),
+                                signals,
+                            )
             # Plain values read the same in every view: queue them in bulk.
             lowered = [value.lower() for value in plain]
             count = len(plain)
@@ -408,6 +426,9 @@ class DetectionEngine:
         """
         todo: dict[str, dict[str, None]] = {}
         plans: list[tuple[str, Any, list[Unit]]] = []
+        # Paths and referers with nothing to split are their own one unit (most of a log's
+        # distinct values): scanned as they are, clean unless the scan says otherwise.
+        whole: dict[str, list[str]] = {}
         for kind, keys in pending.items():
             splitter = _COMPOSITES.get(kind)
             if splitter is None:
@@ -418,7 +439,19 @@ class DetectionEngine:
                     else:
                         cache[value] = _NONE
                 continue
-            for key in keys:
+            plain = _PLAIN_COMPOSITE.get(kind)
+            split_keys: Any = keys
+            if plain is not None:
+                alone = [key for key in keys if key and plain(key)]
+                if alone:
+                    whole[kind] = alone
+                    cache = caches[kind]
+                    todo.setdefault(kind, {}).update(
+                        dict.fromkeys([key for key in alone if key not in cache])
+                    )
+                    taken = set(alone)
+                    split_keys = [key for key in keys if key not in taken]
+            for key in split_keys:
                 units = splitter(key) if key else []
                 if kind == "query" and units and core.query_rules:
                     units.append(("query", key, "query"))
@@ -428,6 +461,15 @@ class DetectionEngine:
                 plans.append((kind, key, units))
         if todo:
             self._scan(core, todo, caches)
+        for kind, alone in whole.items():
+            composite = composites[kind]
+            composite.update(dict.fromkeys(alone, _CLEAN_QUERY))
+            cache = caches[kind]
+            for key in [key for key in alone if cache[key] is not _NONE]:
+                found = cache[key]
+                composite[key] = _QueryHits(
+                    tuple([(i, kind, f) for i, f in found.hits]), found.signals
+                )
         for kind, key, units in plans:
             matches: list[TargetMatch] = []
             signals: frozenset[str] = _NO_SIGNALS
@@ -472,6 +514,12 @@ class DetectionEngine:
         no_extra = EMPTY_EXTRA
         header_key = fields.header_key
         keys: dict[int, HeaderKey] = {}
+        # Formats without those fields (the combined log) decide it for the batch in C.
+        headers_seen = (
+            any(map(_FORWARDED_FOR, records))
+            or any(map(_HOST, records))
+            or set(map(id, map(_EXTRA, records))) != {id(no_extra)}
+        )
         later: list[int] = []
         get_path, get_query, get_agent = paths.get, queries.get, agents.get
         get_referer, get_method, get_protocol = referers.get, methods.get, protocols.get
@@ -487,7 +535,9 @@ class DetectionEngine:
             h_method = get_method(record.method)
             h_protocol = get_protocol(record.protocol)
             h_headers: _QueryHits | None = clean
-            if record.forwarded_for or record.host or record.extra is not no_extra:
+            if headers_seen and (
+                record.forwarded_for or record.host or record.extra is not no_extra
+            ):
                 key = header_key(record)
                 if key is not None:
                     keys[position] = key

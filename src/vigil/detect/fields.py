@@ -31,6 +31,7 @@ Unit = tuple[str, str, str]
 # A segment or value made only of these cannot hold an injection: it is never scanned alone
 # (the whole path still is, by the path rules).
 _PLAIN_VALUE: Final = re.compile(r"[A-Za-z0-9._~-]*")
+_PLAIN_PATH: Final = re.compile(r"[A-Za-z0-9._~/-]*")
 _SCHEME_HOST: Final = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*")
 # Most referers are a page of a site without arguments: nothing in them to split.
 _PLAIN_REFERER: Final = re.compile(r"(?:https?://[A-Za-z0-9.:-]*)?[A-Za-z0-9._~/-]*")
@@ -50,13 +51,23 @@ def is_plain_value(value: str) -> bool:
     return _PLAIN_VALUE.fullmatch(value) is not None
 
 
+def plain_path(path: str) -> bool:
+    """Whether no segment of `path` needs scanning on its own (see `path_segments`)."""
+    return _PLAIN_PATH.fullmatch(path) is not None
+
+
+def plain_referer(referer: str) -> bool:
+    """Whether `referer` is a page address with nothing to split (see `referer_units`)."""
+    return _PLAIN_REFERER.fullmatch(referer) is not None
+
+
 def path_segments(path: str) -> list[Unit]:
     """The segments of a request path that could hold an injection, as ``path_segment`` units.
 
     A payload placed in one segment (``/item/1' or '1'='1/view``) reads, alone, like the
     argument value it would otherwise be; segments of plain words are left to the path rules.
     """
-    if is_plain_value(path.replace("/", "")):
+    if _PLAIN_PATH.fullmatch(path) is not None:
         return []
     return [
         ("path_segment", segment, "path_segment")
@@ -70,7 +81,7 @@ def referer_units(referer: str) -> list[Unit]:
     if not referer or referer == "-":
         return []
     units: list[Unit] = [("referer", referer, "referer")]
-    if _PLAIN_REFERER.fullmatch(referer) is not None:
+    if plain_referer(referer):
         return units
     rest = _SCHEME_HOST.sub("", referer, count=1)
     rest = rest.split("#", 1)[0]

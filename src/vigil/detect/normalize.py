@@ -36,6 +36,8 @@ SIG_MALFORMED_REQUEST: Final = "malformed-request"
 SIG_INVALID_METHOD: Final = "invalid-method"
 SIG_UNKNOWN_METHOD: Final = "unknown-method"
 SIG_INVALID_PROTOCOL: Final = "invalid-protocol"
+SIG_ABSOLUTE_TARGET: Final = "absolute-target"
+"""The request target is not a path: a full URL or host:port, as proxies are sent."""
 
 #: Signals that mean somebody tried to hide what a request carries.
 EVASION_SIGNALS: Final = frozenset(
@@ -263,6 +265,8 @@ def build_views(value: str, kind: str) -> tuple[dict[str, str], frozenset[str]]:
         VIEW_PATH: decoded,
     }
     if kind == "path":
+        if not value.startswith("/") and value != "*":
+            signals = signals | {SIG_ABSOLUTE_TARGET}
         normalized, traversal = normalize_path(decoded)
         views[VIEW_PATH] = normalized
         if traversal:

@@ -83,6 +83,7 @@ SIGNALS: Final = frozenset(
         normalize.SIG_INVALID_METHOD,
         normalize.SIG_UNKNOWN_METHOD,
         normalize.SIG_INVALID_PROTOCOL,
+        normalize.SIG_ABSOLUTE_TARGET,
     }
 )
 _TRANSFORM_VIEWS: Final = {

@@ -13,7 +13,7 @@ VIGIL_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 VIGIL_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 export VIGIL_TEST_POSTGRES_URL VIGIL_TEST_REDIS_URL
 
-.PHONY: demo test lint typecheck pytest install install-dev clean chromium
+.PHONY: demo test lint typecheck imports pytest install install-dev clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -53,10 +53,14 @@ typecheck: install-dev
 chromium:
 	@sh scripts/ensure-chromium.sh
 
+# The import contracts in pyproject.toml ([tool.importlinter]): the layers of the tree.
+imports: install-dev
+	$(BIN)/lint-imports
+
 pytest: install-dev chromium
 	$(BIN)/pytest -q
 
-test: lint typecheck pytest
+test: lint typecheck imports pytest
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .mypy_cache .ruff_cache .pytest_cache

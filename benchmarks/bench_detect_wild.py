@@ -85,7 +85,7 @@ def _describe(record: LogRecord, detection: Detection, score: float) -> str:
     if record.forwarded_for:
         where += f"  XFF={record.forwarded_for[:60]!r}"
     for name, value in record.extra.items():
-        if name.startswith("http_") and name != "http_cookie" or "sid=" in value:
+        if (name.startswith("http_") and name != "http_cookie") or "sid=" in value:
             where += f"  {name}={value[:60]!r}"
     return f"{score:.2f}  {where}  [{rules}]"
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from vigil.severity import Severity
+
 
 @dataclass(slots=True)
 class LineBatch:
@@ -124,12 +126,31 @@ class Threat:
     key: str
     record: LogRecord
     score: float
-    severity: str
+    severity: Severity
     categories: list[str]
     matches: list[dict[str, Any]]
     components: dict[str, Any]
     detection_mode: str
     model_version: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The threat as one flat JSON object (what `vigil scan -o jsonl` prints)."""
+        record = self.record
+        return {
+            "observed_at": record.observed_at.isoformat() if record.observed_at else None,
+            "client_ip": record.client_ip,
+            "method": record.method,
+            "path": record.path,
+            "query": record.query,
+            "status": record.status,
+            "user_agent": record.user_agent,
+            "score": self.score,
+            "severity": self.severity,
+            "categories": self.categories,
+            "rules": [m["rule_id"] for m in self.matches],
+            "source": record.source,
+            "offset": record.offset,
+        }
 
 
 @dataclass(slots=True)
@@ -138,7 +159,7 @@ class LineResult:
 
     line: int
     score: float
-    severity: str
+    severity: Severity
     rules: list[str]
     categories: list[str]
     client_ip: str = ""
@@ -146,8 +167,21 @@ class LineResult:
 
 
 @dataclass(slots=True)
+class StoreResult:
+    """What the store made of one (merged) batch, for the sinks after it: the events new to the
+    database, as published (with their ids and incidents), and the block decisions taken."""
+
+    skipped: bool
+    events: list[dict[str, Any]]
+    decisions: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
 class ScoredBatch:
-    """The outcome of one batch: threats to store, dead letters, counters, the checkpoint."""
+    """The outcome of one batch: threats to store, dead letters, counters, the checkpoint.
+
+    `stored` is set by the store sink once the batch is committed (None where nothing stores).
+    """
 
     source: str
     file_id: str
@@ -162,6 +196,7 @@ class ScoredBatch:
     results: list[LineResult] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     read_at: float = 0.0
+    stored: StoreResult | None = None
 
     @property
     def origin(self) -> tuple[str, str, str]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
+from importlib import import_module
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -31,11 +32,47 @@ def _split_commas(value: Any) -> Any:
     return value
 
 
+class SinkSection(BaseModel):
+    """The config section of one optional sink.
+
+    `module` names the module of `vigil.sinks` that builds the sink with
+    `build(section, settings)`; the pipeline builds every sink whose section is `enabled`. A
+    section is a field of `Settings`, set as `VIGIL_<FIELD>__<KEY>` (e.g.
+    `VIGIL_JSONL_SINK__PATH`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    module: ClassVar[str]
+
+    @property
+    def enabled(self) -> bool:
+        raise NotImplementedError
+
+    def build_sink(self, settings: Settings) -> Any:
+        """The sink of this section (a `vigil.sinks.base.Sink`), from the module it names."""
+        return import_module(self.module).build(self, settings)
+
+
+class JsonlSinkSection(SinkSection):
+    """`VIGIL_JSONL_SINK__PATH`: append each stored threat event to this file as one JSON line
+    (with `vigil scan --no-store`, each threat found)."""
+
+    module: ClassVar[str] = "vigil.sinks.jsonl"
+
+    path: Path | None = Field(None, description="file the events are appended to")
+
+    @property
+    def enabled(self) -> bool:
+        return self.path is not None
+
+
 class Settings(BaseSettings):
     """Everything an operator can set. Defaults give the embedded single-process setup."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
@@ -145,6 +182,17 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="log verbosity"
     )
+    jsonl_sink: JsonlSinkSection = Field(
+        default_factory=JsonlSinkSection, description="JSON-lines file of events (a sink)"
+    )
+
+    def sink_sections(self) -> list[SinkSection]:
+        """The config sections of the optional sinks, in the order they are declared."""
+        return [
+            value
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), SinkSection)
+        ]
 
     @field_validator(
         "log_paths",
@@ -199,6 +247,9 @@ class Settings(BaseSettings):
                 shown[name] = redact_url(value)
             elif isinstance(value, Path):
                 shown[name] = str(value)
+            elif isinstance(value, BaseModel):
+                for key, item in value.model_dump().items():
+                    shown[f"{name}__{key}"] = str(item) if isinstance(item, Path) else item
             else:
                 shown[name] = value
         return shown
@@ -218,7 +269,8 @@ def redact_url(url: str) -> str:
 def _describe_error(err: Mapping[str, Any]) -> str:
     loc = err.get("loc") or ()
     name = str(loc[0]) if loc else "?"
-    env_name = ENV_PREFIX + name.upper()
+    # A key of a section (VIGIL_JSONL_SINK__PATH) is named with its section.
+    env_name = ENV_PREFIX + "__".join(str(part).upper() for part in loc[:2]) if loc else "?"
     field = Settings.model_fields.get(name)
     allowed = f" (expected: {field.description})" if field and field.description else ""
     msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")

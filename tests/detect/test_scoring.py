@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from vigil.detect.scoring import points_to_score, severity
+from vigil.detect.scoring import points_to_score
+from vigil.severity import severity_of as severity
 
 
 def test_mapping_is_monotone_and_bounded() -> None:

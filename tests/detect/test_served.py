@@ -4,19 +4,20 @@ once the site's own 2xx answers were seen."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import configured_with_schema, make_settings
+from tests.conftest import make_settings
 from vigil.batch import LineBatch
+from vigil.db import migrate
 from vigil.db.models import Incident, ThreatEvent
 from vigil.db.session import get_db_context
 from vigil.detect.served import ServedJudge, ServedProbes, ServedStateError
 from vigil.pipeline.analyze import Analyzer
-from vigil.pipeline.runner import Pipeline
-from vigil.sinks.broker import MemoryBroker
+from vigil.pipeline.assembly import open_pipeline
 from vigil.sinks.store import StoreSink
 
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
@@ -122,19 +123,10 @@ def test_explain_gives_both_outcomes() -> None:
 async def test_a_series_of_404_cms_probes_is_stored_as_one_incident(tmp_path: Path) -> None:
     settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/v.db", detection_mode="rules")
     lines = [_line("203.0.113.9", i, path, 404) for i, path in enumerate(PROBES)]
-    async with configured_with_schema(settings):
-        pipeline = Pipeline(
-            settings,
-            analyzer=Analyzer(settings),
-            store=StoreSink(settings),
-            broker=MemoryBroker(),
-        )
-        await pipeline.start()
-        try:
-            await pipeline.submit(_batch(lines))
-            await pipeline.stop()
-        finally:
-            await pipeline.stop(drain=False)
+    await asyncio.to_thread(migrate.upgrade, "head", settings)
+    async with open_pipeline(settings, sinks=[StoreSink(settings)]) as pipeline:
+        await pipeline.submit(_batch(lines))
+        await pipeline.stop()
         async with get_db_context() as session:
             severities = list(await session.scalars(select(ThreatEvent.severity)))
             incidents = list(await session.scalars(select(Incident)))

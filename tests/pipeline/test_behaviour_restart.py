@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import make_settings
 from vigil.batch import LineBatch, ScoredBatch
-from vigil.pipeline.analyze import Analyzer
-from vigil.pipeline.runner import Pipeline
+from vigil.pipeline.assembly import SNAPSHOT_FILE, open_pipeline
 
 UA = "python-requests/2.31"
 
@@ -28,34 +29,40 @@ def _batch(lines: list[bytes], first_offset: int) -> LineBatch:
     return LineBatch("auth.log", "f1", lines, offsets, offsets[-1] + 200)
 
 
-async def _run(settings_path: Path, snapshot: Path, lines: list[bytes], offset: int) -> list[str]:
-    settings = make_settings(f"sqlite+aiosqlite:///{settings_path}", detection_mode="rules")
+async def _run(
+    settings_path: Path, state_dir: Path, lines: list[bytes], offset: int, helper: bool = False
+) -> list[str]:
+    settings = make_settings(
+        f"sqlite+aiosqlite:///{settings_path}",
+        detection_mode="rules",
+        state_dir=state_dir,
+        helper_process=helper,
+    )
     fired: list[str] = []
 
     def collect(batch: ScoredBatch) -> None:
         fired.extend(t.categories[0] for t in batch.threats if t.detection_mode == "behaviour")
 
-    pipeline = Pipeline(
-        settings, analyzer=Analyzer(settings), on_scored=collect, snapshot_path=snapshot
-    )
-    await pipeline.start()
-    await pipeline.submit(_batch(lines, offset))
-    await pipeline.stop()
+    async with open_pipeline(settings, store=False, snapshots=True, on_scored=collect) as pipe:
+        assert (pipe.analyzer.helper is not None) == helper
+        await pipe.submit(_batch(lines, offset))
     return fired
 
 
-async def test_attack_across_restart_is_detected(tmp_path: Path) -> None:
-    snapshot = tmp_path / "behaviour.state"
+@pytest.mark.parametrize("helper", [False, True], ids=["one-process", "helper-process"])
+async def test_attack_across_restart_is_detected(tmp_path: Path, helper: bool) -> None:
+    # With a helper process, the windows live there: the snapshot is taken from it and
+    # restored into it.
     db = tmp_path / "unused.db"
-    first = await _run(db, snapshot, _attempts(0, 6), 0)
+    first = await _run(db, tmp_path, _attempts(0, 6), 0, helper)
     assert first == []
-    assert snapshot.exists()
-    second = await _run(db, snapshot, _attempts(6, 6), 10_000)
+    assert (tmp_path / SNAPSHOT_FILE).exists()
+    second = await _run(db, tmp_path, _attempts(6, 6), 10_000, helper)
     assert second == ["behaviour:bruteforce"]
 
 
 async def test_without_the_snapshot_the_second_half_alone_is_below_threshold(
     tmp_path: Path,
 ) -> None:
-    fired = await _run(tmp_path / "unused.db", tmp_path / "fresh.state", _attempts(6, 6), 10_000)
+    fired = await _run(tmp_path / "unused.db", tmp_path / "fresh", _attempts(6, 6), 10_000)
     assert fired == []

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import REDIS_TEST_URL, configured_with_schema, make_settings
+from tests.conftest import REDIS_TEST_URL, make_settings
 from vigil.batch import event_key
+from vigil.db import migrate
 from vigil.db.models import IngestCheckpoint, ThreatEvent
 from vigil.db.session import get_db_context
-from vigil.pipeline.analyze import Analyzer
-from vigil.pipeline.runner import Pipeline
+from vigil.pipeline.assembly import open_pipeline
 from vigil.sinks.broker import Broker, MemoryBroker, RedisBroker
 from vigil.sinks.store import DbCheckpointStore, StoreSink
 from vigil.sources.tailer import FileTailer
@@ -86,8 +86,7 @@ async def _collect(broker: Broker, sink: list[dict[str, Any]], ready: asyncio.Ev
 async def test_tailed_log_is_stored_and_published_exactly_once(
     database_url: str, tmp_path: Path, with_redis: bool
 ) -> None:
-    from vigil.db.models import Base
-    from vigil.db.session import close_db, configure_db, get_engine
+    from vigil.db.session import configure_db
 
     if with_redis and not REDIS_TEST_URL:
         pytest.fail("VIGIL_TEST_REDIS_URL is not set; run the suite through `make test`")
@@ -96,56 +95,54 @@ async def test_tailed_log_is_stored_and_published_exactly_once(
     settings = make_settings(
         database_url, log_paths=str(log_path), batch_size=64, detection_mode="rules"
     )
-    configure_db(settings)
-    async with get_engine().begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+    await asyncio.to_thread(migrate.upgrade, "head", settings)
     broker: Broker = RedisBroker(REDIS_TEST_URL) if with_redis else MemoryBroker()
     await broker.connect()
     received: list[dict[str, Any]] = []
     ready = asyncio.Event()
     collector = asyncio.create_task(_collect(broker, received, ready))
     await ready.wait()
-    pipeline = Pipeline(
-        settings, analyzer=Analyzer(settings), store=StoreSink(settings), broker=broker
-    )
     tailer = FileTailer.from_settings(settings, checkpoints=DbCheckpointStore())
-    await pipeline.start()
-    pipeline.add_source(tailer.batches())
     size = os.path.getsize(log_path)
     try:
-        for _ in range(300):
-            async with get_db_context() as session:
-                offset = await session.scalar(select(IngestCheckpoint.byte_offset))
-            if offset == size:
-                break
-            await asyncio.sleep(0.1)
-        assert offset == size
-        await pipeline.stop()
-        await asyncio.sleep(0.5)
-        async with get_db_context() as session:
-            rows = list(await session.execute(select(ThreatEvent.id, ThreatEvent.event_key)))
-            origins = list(
-                await session.execute(select(IngestCheckpoint.source, IngestCheckpoint.file_id))
-            )
-        assert len(origins) == 1
-        source, file_id = origins[0]
-        stored_ids = [r.id for r in rows]
-        keys = {r.event_key for r in rows}
-        expected = {event_key(source, file_id, off) for off in attack_offsets}
-        missing = expected - keys
-        assert not missing, f"{len(missing)} of {len(expected)} known attacks not stored"
-        assert len(stored_ids) == len(set(stored_ids))
-        published = Counter(m["id"] for m in received)
-        assert set(published) == set(stored_ids)
-        assert max(published.values()) == 1
+        async with open_pipeline(settings, sources=[tailer], broker=broker) as pipeline:
+            await _check_tailed_log(pipeline, size, attack_offsets, received)
     finally:
         collector.cancel()
         with contextlib.suppress(BaseException):
             await collector
-        await pipeline.stop(drain=False)
         await broker.close()
-        await close_db()
         configure_db(None)
+
+
+async def _check_tailed_log(
+    pipeline: Any, size: int, attack_offsets: set[int], received: list[dict[str, Any]]
+) -> None:
+    for _ in range(300):
+        async with get_db_context() as session:
+            offset = await session.scalar(select(IngestCheckpoint.byte_offset))
+        if offset == size:
+            break
+        await asyncio.sleep(0.1)
+    assert offset == size
+    await pipeline.stop()
+    await asyncio.sleep(0.5)
+    async with get_db_context() as session:
+        rows = list(await session.execute(select(ThreatEvent.id, ThreatEvent.event_key)))
+        origins = list(
+            await session.execute(select(IngestCheckpoint.source, IngestCheckpoint.file_id))
+        )
+    assert len(origins) == 1
+    source, file_id = origins[0]
+    stored_ids = [r.id for r in rows]
+    keys = {r.event_key for r in rows}
+    expected = {event_key(source, file_id, off) for off in attack_offsets}
+    missing = expected - keys
+    assert not missing, f"{len(missing)} of {len(expected)} known attacks not stored"
+    assert len(stored_ids) == len(set(stored_ids))
+    published = Counter(m["id"] for m in received)
+    assert set(published) == set(stored_ids)
+    assert max(published.values()) == 1
 
 
 class _SlowFirstStore(StoreSink):
@@ -155,11 +152,11 @@ class _SlowFirstStore(StoreSink):
         super().__init__(settings)
         self.calls: list[int] = []
 
-    async def write(self, batch: Any, **kwargs: Any) -> Any:
+    async def store(self, batch: Any, **kwargs: Any) -> Any:
         if not self.calls:
             await asyncio.sleep(1.0)
         self.calls.append(batch.lines)
-        return await super().write(batch, **kwargs)
+        return await super().store(batch, **kwargs)
 
 
 async def test_batches_waiting_for_the_store_are_stored_together_exactly_once(
@@ -169,18 +166,16 @@ async def test_batches_waiting_for_the_store_are_stored_together_exactly_once(
     attack_offsets = _write_log(log_path, rounds=70)
     data = log_path.read_bytes()
     settings = make_settings(database_url, batch_size=64, queue_size=64, detection_mode="rules")
-    async with configured_with_schema(settings):
-        await _store_merged_batches(settings, data, attack_offsets)
+    await asyncio.to_thread(migrate.upgrade, "head", settings)
+    await _store_merged_batches(settings, data, attack_offsets)
 
 
 async def _store_merged_batches(settings: Any, data: bytes, attack_offsets: set[int]) -> None:
     from vigil.batch import LineBatch
 
     store = _SlowFirstStore(settings)
-    pipeline = Pipeline(settings, analyzer=Analyzer(settings), store=store, broker=MemoryBroker())
-    await pipeline.start()
     batches = 0
-    try:
+    async with open_pipeline(settings, sinks=[store]) as pipeline:
         lines = data.split(b"\n")[:-1]
         offsets = []
         position = 0
@@ -209,5 +204,3 @@ async def _store_merged_batches(settings: Any, data: bytes, attack_offsets: set[
         assert sum(store.calls) == len(lines)
         assert pipeline.counters["store"].batches_in == batches
         assert pipeline.counters["store"].batches_out == batches
-    finally:
-        await pipeline.stop(drain=False)

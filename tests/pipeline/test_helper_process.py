@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -260,3 +261,51 @@ def test_a_stored_scan_stores_the_same_events_with_and_without_the_helper(
         stored.append(events)
     assert stored[0] == stored[1]
     assert any('"behaviour:' in row[3] for row in stored[0])
+
+
+async def _run_with_update(
+    settings: Settings, lines: list[bytes], rule: str, state_dir: Path
+) -> tuple[list[ScoredBatch], bytes]:
+    """Half the batches, then an exclusion of `rule` everywhere, then the rest."""
+    from vigil.pipeline.assembly import SNAPSHOT_FILE, open_pipeline
+
+    settings = settings.model_copy(update={"state_dir": state_dir})
+    scored: list[ScoredBatch] = []
+    batches = list(_batches(lines))
+    half = len(batches) // 2
+    async with open_pipeline(
+        settings, store=False, snapshots=True, on_scored=scored.append
+    ) as pipeline:
+        if pipeline.analyzer.helper is not None:
+            pipeline.analyzer.helper.detect_while_backlog_below = 1_000_000  # detects them all
+        for batch in batches[:half]:
+            await pipeline.submit(batch)
+        pipeline.set_exclusions(None, [{"rule_id": rule}], [])
+        for batch in batches[half:]:
+            await pipeline.submit(batch)
+        await pipeline.stop()
+        assert (pipeline.analyzer.helper is not None) == bool(settings.helper_process)
+    return scored, (state_dir / SNAPSHOT_FILE).read_bytes()
+
+
+async def test_exclusions_and_snapshots_reach_the_helper_in_order_with_the_batches(
+    tmp_path: Path, lines: list[bytes]
+) -> None:
+    settings = _settings(tmp_path, detection_mode="rules")
+    first = Analyzer(settings).analyze(next(_batches(lines)))
+    rule = Counter(m["rule_id"] for t in first.threats for m in t.matches).most_common(1)[0][0]
+
+    alone, alone_state = await _run_with_update(
+        settings.model_copy(update={"helper_process": False}), lines, rule, tmp_path / "alone"
+    )
+    helped, helped_state = await _run_with_update(
+        settings.model_copy(update={"helper_process": True}), lines, rule, tmp_path / "helped"
+    )
+    half = len(alone) // 2
+    fired = [{m["rule_id"] for t in b.threats for m in t.matches} for b in helped]
+    assert any(rule in rules for rules in fired[:half])
+    assert not any(rule in rules for rules in fired[half:]), "the helper kept the old exclusions"
+    assert all("helper_detect" in b.timings for b in helped[half:])
+    assert _verdicts(helped) == _verdicts(alone)
+    # The windows kept by the helper are snapshotted from it, the same as one process's.
+    assert helped_state == alone_state

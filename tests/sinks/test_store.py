@@ -98,10 +98,10 @@ async def _count(model: type[Base]) -> int:
 
 async def test_batch_is_stored_once_with_checkpoint(db: Settings) -> None:
     sink = StoreSink(db)
-    first = await sink.write(_batch(0, 5, dead=2))
+    first = await sink.store(_batch(0, 5, dead=2))
     assert len(first.events) == 5
     assert all(e["incident_id"] for e in first.events)
-    replay = await sink.write(_batch(0, 5, dead=2))
+    replay = await sink.store(_batch(0, 5, dead=2))
     assert replay.skipped
     assert await _count(ThreatEvent) == 5
     async with get_db_context() as session:
@@ -113,10 +113,10 @@ async def test_batch_is_stored_once_with_checkpoint(db: Settings) -> None:
 
 async def test_overlapping_replay_inserts_only_new_events(db: Settings) -> None:
     sink = StoreSink(db)
-    await sink.write(_batch(0, 3))
+    await sink.store(_batch(0, 3))
     # A batch that starts inside the stored range (a crash between read and commit of a longer
     # batch): only the lines past the checkpoint are new.
-    result = await sink.write(_batch(0, 6))
+    result = await sink.store(_batch(0, 6))
     assert len(result.events) == 3
     assert await _count(ThreatEvent) == 6
     async with get_db_context() as session:
@@ -126,9 +126,9 @@ async def test_overlapping_replay_inserts_only_new_events(db: Settings) -> None:
 
 async def test_incident_per_episode_and_block_decision(db: Settings) -> None:
     sink = StoreSink(db)
-    await sink.write(_batch(0, 3, ip="203.0.113.5"))
+    await sink.store(_batch(0, 3, ip="203.0.113.5"))
     later = T0 + timedelta(minutes=db.incident_quiet_minutes + 5)
-    await sink.write(_batch(1000, 2, ip="203.0.113.5", when=later))
+    await sink.store(_batch(1000, 2, ip="203.0.113.5", when=later))
     async with get_db_context() as session:
         incidents = list(await session.scalars(select(Incident).order_by(Incident.id)))
         decisions = list(await session.scalars(select(Decision)))
@@ -141,14 +141,14 @@ async def test_incident_per_episode_and_block_decision(db: Settings) -> None:
 
 async def test_a_batch_updates_open_incidents_and_opens_new_ones(db: Settings) -> None:
     sink = StoreSink(make_settings(db.database_url, block_on_high=False, block_medium_count=99))
-    await sink.write(_batch(0, 3, ip="192.0.2.10", severity="MEDIUM"))
+    await sink.store(_batch(0, 3, ip="192.0.2.10", severity="MEDIUM"))
     second = _batch(1000, 2, ip="192.0.2.10", severity="HIGH", when=T0 + timedelta(minutes=2))
     for threat in second.threats:
         threat.categories = ["xss"]
     other = _batch(2000, 1, ip="192.0.2.20", severity="MEDIUM", when=T0 + timedelta(minutes=2))
     second.threats.extend(other.threats)
     second.end_offset = other.end_offset
-    result = await sink.write(second)
+    result = await sink.store(second)
     async with get_db_context() as session:
         incidents = {i.client_ip: i for i in await session.scalars(select(Incident))}
     first = incidents["192.0.2.10"]
@@ -166,9 +166,9 @@ async def test_a_batch_updates_open_incidents_and_opens_new_ones(db: Settings) -
 
 async def test_medium_events_block_only_past_the_threshold(db: Settings) -> None:
     sink = StoreSink(make_settings(db.database_url, block_medium_count=4))
-    await sink.write(_batch(0, 3, ip="192.0.2.44", severity="MEDIUM"))
+    await sink.store(_batch(0, 3, ip="192.0.2.44", severity="MEDIUM"))
     assert await _count(Decision) == 0
-    await sink.write(
+    await sink.store(
         _batch(1000, 1, ip="192.0.2.44", severity="MEDIUM", when=T0 + timedelta(minutes=1))
     )
     assert await _count(Decision) == 1
@@ -186,9 +186,9 @@ async def test_database_outage_recovers_without_loss(postgres_database: str) -> 
         async with get_engine().begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
         sink = StoreSink(settings)
-        await sink.write(_batch(0, 4))
+        await sink.store(_batch(0, 4))
         await proxy.sever()
-        pending = asyncio.create_task(sink.write(_batch(1000, 4)))
+        pending = asyncio.create_task(sink.store(_batch(1000, 4)))
         await asyncio.sleep(2.0)
         assert not pending.done(), "the write must wait for the database, not give up"
         proxy.restore()

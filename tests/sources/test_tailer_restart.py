@@ -12,29 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from vigil.batch import LineBatch, event_key
-from vigil.sources.checkpoints import InMemoryCheckpointStore
+from tests.support.dedup_store import DedupStore
 from vigil.sources.tailer import FileTailer
 
 SOURCE = "web"
 FAST = {"poll_interval_ms": 2, "glob_interval_ms": 10, "rotate_linger_ms": 60, "batch_time_ms": 2}
-
-
-class DedupStore:
-    """Events keyed by origin, stored with their batch's checkpoint as one atomic step."""
-
-    def __init__(self) -> None:
-        self.checkpoints = InMemoryCheckpointStore()
-        self.events: dict[str, bytes] = {}
-
-    def commit(self, batch: LineBatch) -> None:
-        staged = {
-            event_key(batch.source, batch.file_id, off): line
-            for off, line in zip(batch.offsets, batch.lines, strict=True)
-        }
-        for key, line in staged.items():
-            self.events.setdefault(key, line)
-        self.checkpoints.save(batch.source, batch.file_id, batch.end_offset)
 
 
 class World:

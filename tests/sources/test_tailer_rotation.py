@@ -11,9 +11,6 @@ the chance to read.
 from __future__ import annotations
 
 import asyncio
-import gzip
-import os
-import shutil
 import threading
 import time
 from collections import Counter
@@ -21,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+from tests.support.logrotate import LogRotate
 from vigil.batch import LineBatch
 from vigil.sources.tailer import FileTailer
 
@@ -51,14 +49,12 @@ class RotatingWriter(threading.Thread):
         self.total = total
         self.every = every
         self.mode = mode
-        self.compress = compress
+        # Older rotations compressed as with logrotate's delaycompress: x.1 stays plain.
+        self.logrotate = LogRotate(path, mode=mode, compress=compress, delaycompress=True)
         self.before_truncate = before_truncate
         self.written = 0
         self.rotations = 0
         self.error: BaseException | None = None
-
-    def rotated(self, n: int) -> Path:
-        return self.path.with_name(f"{self.path.name}.{n}")
 
     def run(self) -> None:
         try:
@@ -79,8 +75,7 @@ class RotatingWriter(threading.Thread):
                 continue
             self.rotations += 1
             if self.mode == "rename":
-                self._shift()
-                os.rename(self.path, self.rotated(1))
+                self.logrotate.rotate()
                 # The server writes on into the renamed file until it reopens its log.
                 for _ in range(300):
                     if i == self.total:
@@ -93,24 +88,8 @@ class RotatingWriter(threading.Thread):
             else:
                 if self.before_truncate is not None:
                     self.before_truncate(i)
-                self._shift()
-                shutil.copyfile(self.path, self.rotated(1))
-                os.truncate(self.path, 0)
+                self.logrotate.rotate()
         out.close()
-
-    def _shift(self) -> None:
-        """Moves x.1 to x.2 and so on, as logrotate does (x.1 plain, older ones maybe .gz)."""
-        for n in range(self.rotations + 1, 0, -1):
-            for suffix in ("", ".gz"):
-                src = self.path.with_name(f"{self.path.name}.{n}{suffix}")
-                if src.exists():
-                    os.rename(src, self.path.with_name(f"{self.path.name}.{n + 1}{suffix}"))
-        two = self.rotated(2)
-        if self.compress and two.exists():
-            packed = self.path.with_name(two.name + ".gz")
-            with two.open("rb") as src_f, gzip.open(packed, "wb") as dst:
-                shutil.copyfileobj(src_f, dst)
-            two.unlink()
 
 
 async def collect_until(

@@ -12,8 +12,8 @@ from tests.detect.ml.conftest import record, small_config
 from vigil.config import Settings
 from vigil.db.models import ThreatEvent
 from vigil.db.session import get_db_context
-from vigil.detect.ml import runtime
 from vigil.detect.result import Detection
+from vigil.pipeline.models import load_pipeline_models
 from vigil.training import registry, retrain, train
 
 PROBES = [
@@ -25,7 +25,7 @@ PROBES = [
 
 
 def _scores(settings: Settings) -> tuple[str, list[float]]:
-    models = runtime.load_active_models(settings)
+    models = load_pipeline_models(settings)
     assert models is not None
     fused = models.score_batch(PROBES, [Detection() for _ in PROBES])
     return models.version, [f.score for f in fused]
@@ -87,7 +87,7 @@ async def test_reviewed_false_positives_stop_being_flagged(sqlite_db: Settings) 
     assert first["activated"]
 
     def flagged(values: list[str]) -> list[bool]:
-        models = runtime.load_active_models(sqlite_db)
+        models = load_pipeline_models(sqlite_db)
         assert models is not None
         recs = [record("/reviews/new", "text=" + quote(v, safe="")) for v in values]
         return [f.score >= 0.5 for f in models.score_batch(recs, [Detection() for _ in recs])]

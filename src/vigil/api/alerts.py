@@ -16,11 +16,11 @@ from typing import Any
 import orjson
 
 from vigil.services.visibility import Visibility
+from vigil.severity import Severity
 from vigil.sinks.broker import Broker
 
 log = logging.getLogger(__name__)
 
-SEVERITY_RANK = {"LOW": 0, "MEDIUM": 1, "HIGH": 2}
 CLIENT_QUEUE = 1000
 
 
@@ -93,7 +93,8 @@ class AlertHub:
         """Offer one alert to every client that may and wants to see it."""
         if not isinstance(message, dict):
             return
-        rank = SEVERITY_RANK.get(str(message.get("severity", "")).upper(), 0)
+        known = Severity.parse(str(message.get("severity", "")))
+        rank = known.rank if known is not None else 0
         site = message.get("site")
         frame: str | None = None
         for client in self.clients:

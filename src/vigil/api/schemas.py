@@ -19,6 +19,7 @@ from pydantic import (
 from vigil.services.allowlist import AllowKind, check_regex, normalize_entry
 from vigil.services.keys import SITE_PATTERN, Scope
 from vigil.services.netmatch import parse_client_filter
+from vigil.severity import Severity as SeverityBand
 
 MAX_ID = 2**63 - 1
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -52,7 +53,7 @@ def _upper(value: Any) -> Any:
 CleanText = Annotated[str, AfterValidator(_clean_text)]
 SiteName = Annotated[str, StringConstraints(pattern=f"^{SITE_PATTERN.pattern}$")]
 UtcDatetime = Annotated[datetime, AfterValidator(_to_utc)]
-Severity = Annotated[Literal["LOW", "MEDIUM", "HIGH"], BeforeValidator(_upper)]
+Severity = Annotated[SeverityBand, BeforeValidator(_upper)]
 ReviewLabel = Literal["true_positive", "false_positive"]
 RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 RuleId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]

@@ -6,8 +6,7 @@ import asyncio
 import csv
 import sys
 import time
-from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,6 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from vigil.batch import LineBatch
 from vigil.cli.console import err, out
 from vigil.config import Settings, settings_with
 from vigil.errors import InputError
@@ -26,12 +24,6 @@ from vigil.runtime import tune_gc
 
 if TYPE_CHECKING:
     from vigil.batch import ScoredBatch
-    from vigil.pipeline.analyze import Analyzer
-    from vigil.pipeline.helper_process import Prefetched
-
-
-PREFETCH_BATCHES = 4
-"""Batches handed to the helper process ahead of the one being analysed."""
 
 
 SCAN_STORE_MERGE_LINES = 32_768
@@ -49,17 +41,6 @@ class FailOn(StrEnum):
     never = "never"
     medium = "medium"
     high = "high"
-
-
-def _batches(paths: list[str], settings: Settings) -> Iterator[tuple[LineBatch, int]]:
-    """Batches of every input in order, with the input bytes consumed so far (for progress)."""
-    from vigil.sources.files import LineReader
-
-    for path in paths:
-        source = "stdin" if path == "-" else str(Path(path).resolve())
-        with LineReader.from_settings(settings, path, source=source) as reader:
-            for batch in reader:
-                yield batch, reader.bytes_read
 
 
 def _total_bytes(paths: list[str]) -> int | None:
@@ -95,22 +76,7 @@ def _emit_line_results(batch: ScoredBatch) -> None:
 
 def _threat_dicts(batch: ScoredBatch) -> Iterator[dict[str, Any]]:
     for threat in batch.threats:
-        record = threat.record
-        yield {
-            "observed_at": record.observed_at.isoformat() if record.observed_at else None,
-            "client_ip": record.client_ip,
-            "method": record.method,
-            "path": record.path,
-            "query": record.query,
-            "status": record.status,
-            "user_agent": record.user_agent,
-            "score": threat.score,
-            "severity": threat.severity,
-            "categories": threat.categories,
-            "rules": [m["rule_id"] for m in threat.matches],
-            "source": record.source,
-            "offset": record.offset,
-        }
+        yield threat.to_dict()
 
 
 class _ThreatWriter:
@@ -231,89 +197,80 @@ def _report(
         writer.write(scored)
 
 
-def _scan_no_store(
+class _StoredTally:
+    """The scan's own sink: counts what the store wrote, for the summary."""
+
+    name = "summary"
+    durable = False
+    healthy = True
+
+    def __init__(self, summary: ScanSummary) -> None:
+        self.summary = summary
+        self.incident_ids: set[int] = set()
+
+    async def start(self, stopping: Callable[[], bool]) -> None:
+        return None
+
+    async def write(self, batch: ScoredBatch) -> None:
+        if batch.stored is None:
+            return
+        events = batch.stored.events
+        self.summary.stored_events += len(events)
+        self.incident_ids.update(e["incident_id"] for e in events if e["incident_id"])
+
+    async def close(self) -> None:
+        return None
+
+
+async def _scan(
     paths: list[str],
-    analyzer: Analyzer,
     settings: Settings,
     summary: ScanSummary,
     writer: _ThreatWriter,
+    *,
+    store: bool,
     jsonl_all: bool,
     total: int | None,
 ) -> None:
-    # With a helper process, batches are handed to it a few ahead of their analysis here, so
-    # that both processes stay busy.
-    ahead = PREFETCH_BATCHES if analyzer.helper is not None else 0
-    pending: deque[tuple[LineBatch, Prefetched | None]] = deque()
+    """Run the pipeline over the inputs; the summary is filled as batches are analysed."""
+    from vigil.pipeline.assembly import open_pipeline
+    from vigil.pipeline.runner import STORE_MERGE_LINES
+    from vigil.sources.files import FilesSource
 
-    def analyze_waiting(keep: int) -> None:
-        while len(pending) > keep:
-            batch, prefetched = pending.popleft()
-            _report(analyzer.analyze(batch, prefetched=prefetched), summary, writer, jsonl_all)
-
-    with _progress(total) as progress:
-        tracker = _ProgressTracker(progress, total)
-        for batch, consumed in _batches(paths, settings):
-            pending.append((batch, analyzer.prefetch(batch)))
-            analyze_waiting(ahead)
-            tracker.update(batch.source, consumed, summary.lines)
-        analyze_waiting(0)
-
-
-async def _scan_store(
-    paths: list[str],
-    analyzer: Analyzer,
-    settings: Settings,
-    summary: ScanSummary,
-    writer: _ThreatWriter,
-    jsonl_all: bool,
-    total: int | None,
-) -> None:
-    from vigil.db.session import close_db, configure_db, init_db
-    from vigil.pipeline.runner import Pipeline
-    from vigil.pipeline.setup import build_webhooks, ensure_schema
-    from vigil.sinks.broker import make_broker
-    from vigil.sinks.store import StoreSink
-
-    await ensure_schema(settings)
-    configure_db(settings)
-    await init_db()
-    broker = make_broker(settings.redis_url)
-    await broker.connect()
-    webhooks = build_webhooks(settings)
-    incident_ids: set[int] = set()
-
-    def scored_cb(batch: ScoredBatch) -> None:
+    def scored(batch: ScoredBatch) -> None:
         _report(batch, summary, writer, jsonl_all)
 
-    async def stored_cb(batch: ScoredBatch, result: Any) -> None:
-        summary.stored_events += len(result.events)
-        incident_ids.update(e["incident_id"] for e in result.events if e["incident_id"])
-
-    # Room for a full transaction's worth of batches between analysis and the store.
-    queue_size = max(settings.queue_size, 2 * SCAN_STORE_MERGE_LINES // settings.batch_size)
-    pipeline = Pipeline(
-        settings.model_copy(update={"queue_size": queue_size}),
-        analyzer=analyzer,
-        store=StoreSink(settings),
-        broker=broker,
-        webhooks=webhooks,
-        on_scored=scored_cb,
-        on_stored=stored_cb,
-        store_merge_lines=SCAN_STORE_MERGE_LINES,
-    )
-    await pipeline.start()
-    try:
-        with _progress(total) as progress:
-            tracker = _ProgressTracker(progress, total)
-            for batch, consumed in _batches(paths, settings):
-                await pipeline.submit(batch)
-                tracker.update(batch.source, consumed, summary.lines)
-        await pipeline.stop(drain=True)
-        summary.incidents = len(incident_ids)
-    finally:
-        await pipeline.stop(drain=False)
-        await broker.close()
-        await close_db()
+    tally = _StoredTally(summary)
+    merge_lines = STORE_MERGE_LINES
+    if store:
+        # Room for a full transaction's worth of batches between analysis and the store.
+        merge_lines = SCAN_STORE_MERGE_LINES
+        queue_size = max(settings.queue_size, 2 * merge_lines // settings.batch_size)
+        settings = settings.model_copy(update={"queue_size": queue_size})
+    with _progress(total) as progress:
+        tracker = _ProgressTracker(progress, total)
+        source = FilesSource(
+            paths,
+            settings,
+            on_progress=lambda name, consumed: tracker.update(name, consumed, summary.lines),
+        )
+        async with open_pipeline(
+            settings,
+            sources=[source],
+            store=store,
+            extra_sinks=[tally],
+            keep_results=jsonl_all,
+            input_bytes=total,
+            on_scored=scored,
+            store_merge_lines=merge_lines,
+        ) as pipeline:
+            tune_gc()
+            # Timed from here: start-up (imports, rules, models, the database) is not the scan.
+            started = time.perf_counter()
+        summary.seconds = time.perf_counter() - started
+        summary.format = pipeline.analyzer.parser.describe()
+    if store:
+        summary.incidents = len(tally.incident_ids)
 
 
 def scan(
@@ -345,35 +302,14 @@ def scan(
     settings = settings_with(
         log_format=log_format or fmt, site=site, detection_mode=mode, paranoia_level=paranoia
     )
-    from vigil.pipeline import helper_process
-    from vigil.pipeline.setup import build_analyzer
-
     total = _total_bytes(paths)
-    # The helper starts first: its start-up (imports, rule compilation) then overlaps this
-    # process's own instead of holding up the first batches.
-    helper = (
-        helper_process.HelperProcess(settings) if helper_process.wanted(settings, total) else None
-    )
-    try:
-        analyzer = build_analyzer(settings, keep_results=jsonl_all, enrich=not no_store)
-    except BaseException:
-        if helper is not None:
-            helper.close()
-        raise
-    analyzer.helper = helper
-    tune_gc()
     summary = ScanSummary()
     writer = _ThreatWriter(output)
-    started = time.perf_counter()
-    try:
-        if no_store:
-            _scan_no_store(paths, analyzer, settings, summary, writer, jsonl_all, total)
-        else:
-            asyncio.run(_scan_store(paths, analyzer, settings, summary, writer, jsonl_all, total))
-    finally:
-        analyzer.close()
-    summary.seconds = time.perf_counter() - started
-    summary.format = analyzer.parser.describe()
+    asyncio.run(
+        _scan(
+            paths, settings, summary, writer, store=not no_store, jsonl_all=jsonl_all, total=total
+        )
+    )
     if settings.log_format == "auto":
         err.print(f"detected format: {summary.format}")
     if not jsonl_all:

@@ -18,52 +18,44 @@ async def run_server(settings: Settings) -> None:
     import uvicorn
 
     from vigil.api.app import create_app
-    from vigil.pipeline.runner import Pipeline
-    from vigil.pipeline.setup import build_analyzer, build_webhooks, ensure_schema
+    from vigil.pipeline.assembly import open_pipeline
     from vigil.sinks.broker import make_broker
-    from vigil.sinks.store import DbCheckpointStore, StoreSink
+    from vigil.sinks.store import DbCheckpointStore
     from vigil.sources.tailer import FileTailer
 
-    await ensure_schema(settings)
     broker = make_broker(settings.redis_url)
-    analyzer = build_analyzer(settings)
-    tune_gc()
-    webhooks = build_webhooks(settings)
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    pipeline = Pipeline(
-        settings,
-        analyzer=analyzer,
-        store=StoreSink(settings),
-        broker=broker,
-        webhooks=webhooks,
-        snapshot_path=settings.state_dir / "vigil-behaviour.state",
-    )
-    tailer = FileTailer.from_settings(settings, checkpoints=DbCheckpointStore())
-    app = create_app(settings, pipeline=pipeline, broker=broker)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        lifespan="on",
-        access_log=False,
-        # Plain frames: compressing every alert for hundreds of sockets costs more CPU than
-        # the bandwidth it saves.
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-    )
-    server = uvicorn.Server(config)
-    err.print(
-        f"vigil serving on http://{settings.host}:{settings.port}/ — tailing "
-        f"{', '.join(settings.log_paths) or 'nothing (set VIGIL_LOG_PATHS)'}"
-    )
-    serving = asyncio.create_task(server.serve())
-    # The tailer starts once the lifespan has connected the database and started the pipeline.
-    while not server.started and not serving.done():
-        await asyncio.sleep(0.05)
-    if server.started and settings.log_paths:
-        pipeline.add_source(tailer.batches())
-    await serving
+    async with open_pipeline(settings, broker=broker, snapshots=True) as pipeline:
+        tune_gc()
+        app = create_app(settings, pipeline=pipeline, broker=broker)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            lifespan="on",
+            access_log=False,
+            # Plain frames: compressing every alert for hundreds of sockets costs more CPU than
+            # the bandwidth it saves.
+            ws="websockets-sansio",
+            ws_per_message_deflate=False,
+        )
+        server = uvicorn.Server(config)
+        err.print(
+            f"vigil serving on http://{settings.host}:{settings.port}/ — tailing "
+            f"{', '.join(settings.log_paths) or 'nothing (set VIGIL_LOG_PATHS)'}"
+        )
+        serving = asyncio.create_task(server.serve())
+        # The tailer starts once the lifespan has connected the broker and the API is up.
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.05)
+        if server.started and settings.log_paths:
+            tailer = FileTailer.from_settings(settings, checkpoints=DbCheckpointStore())
+            pipeline.add_source(tailer.batches())
+        try:
+            await serving
+        finally:
+            # Sources stop, and every line accepted goes through the sinks.
+            await pipeline.stop(drain=True)
 
 
 def serve(

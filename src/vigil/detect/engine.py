@@ -33,6 +33,7 @@ from vigil.detect.result import (
     truncate,
 )
 from vigil.detect.ruleset import TARGETS, Rule, Ruleset, load_ruleset
+from vigil.severity import severity_of
 
 if TYPE_CHECKING:
     from vigil.config import Settings
@@ -658,7 +659,7 @@ class DetectionEngine:
         score = scoring.points_to_score(total)
         return Detection(
             score=score,
-            severity=scoring.severity(score),
+            severity=severity_of(score),
             matches=tuple(matches),
             categories=tuple(sorted({match.category for match in matches})),
             signals=tuple(sorted(signals)),

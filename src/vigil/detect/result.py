@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from vigil.severity import Severity
+
 FRAGMENT_LIMIT = 120
 
 
@@ -45,7 +47,7 @@ class Detection:
     """
 
     score: float = 0.0
-    severity: str = "LOW"
+    severity: Severity = Severity.LOW
     matches: tuple[RuleMatch, ...] = ()
     categories: tuple[str, ...] = ()
     signals: tuple[str, ...] = ()
@@ -55,7 +57,7 @@ class Detection:
     @property
     def flagged(self) -> bool:
         """Whether the request is at least MEDIUM."""
-        return self.severity != "LOW"
+        return self.severity is not Severity.LOW
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,7 +87,7 @@ def encode_detections(detections: Sequence[Detection]) -> bytes:
         (
             index,
             d.score,
-            d.severity,
+            d.severity.value,
             [(m.rule_id, m.category, m.target, m.fragment, m.points) for m in d.matches],
             d.categories,
             d.signals,
@@ -105,7 +107,7 @@ def decode_detections(data: bytes) -> list[Detection]:
     for index, score, severity, matches, categories, signals, points, allowlisted in dirty:
         detections[index] = Detection(
             score,
-            severity,
+            Severity(severity),
             tuple([RuleMatch(*match) for match in matches]),
             categories,
             signals,

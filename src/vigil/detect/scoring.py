@@ -6,9 +6,10 @@ points of different rules add up. The total ``p`` becomes a score with
 
     score = p / (p + K),  K = INBOUND_THRESHOLD * 3 / 7
 
-which is 0 for no points, strictly increasing, below 1 for any total, and exactly 0.7 (HIGH) at
-the inbound threshold of 5 points. So one critical match is HIGH, one warning alone (3 points,
-0.58) is MEDIUM, one notice alone (2 points, 0.48) stays LOW, and two notices are MEDIUM.
+which is 0 for no points, strictly increasing, below 1 for any total, and exactly 0.7 (HIGH in
+`vigil.severity`) at the inbound threshold of 5 points. So one critical match is HIGH, one
+warning alone (3 points, 0.58) is MEDIUM, one notice alone (2 points, 0.48) stays LOW, and two
+notices are MEDIUM.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from typing import Final
 
 SEVERITY_POINTS: Final = {"critical": 5, "error": 4, "warning": 3, "notice": 2}
 INBOUND_THRESHOLD: Final = 5
-HIGH: Final = 0.7
-MEDIUM: Final = 0.5
 _K: Final = INBOUND_THRESHOLD * 3 / 7
 
 
@@ -27,12 +26,3 @@ def points_to_score(points: int) -> float:
     if points <= 0:
         return 0.0
     return round(points / (points + _K), 4)
-
-
-def severity(score: float) -> str:
-    """The severity band of a score: HIGH from 0.7, MEDIUM from 0.5, LOW below."""
-    if score >= HIGH:
-        return "HIGH"
-    if score >= MEDIUM:
-        return "MEDIUM"
-    return "LOW"

@@ -31,6 +31,7 @@ from vigil.detect import scoring
 from vigil.detect.result import CLEAN, Detection, RuleMatch
 from vigil.detect.ruleset import Rule
 from vigil.errors import VigilError
+from vigil.severity import severity_of
 
 DEFAULT_MIN_CLIENTS: Final = 3
 SERVED_STATUSES: Final = range(200, 400)
@@ -176,7 +177,7 @@ class ServedJudge:
                     "probe": {
                         "when": f"answered 404/403, or the site has not been seen serving {family}",
                         "score": probe_score,
-                        "severity": scoring.severity(probe_score),
+                        "severity": severity_of(probe_score),
                     },
                     "served": {
                         "when": (
@@ -184,7 +185,7 @@ class ServedJudge:
                             f"{self.served.min_clients} or more distinct clients)"
                         ),
                         "score": served_score,
-                        "severity": scoring.severity(served_score),
+                        "severity": severity_of(served_score),
                     },
                 }
             )
@@ -206,7 +207,7 @@ def without_points(detection: Detection, rule_ids: set[str] | frozenset[str]) ->
     return replace(
         detection,
         score=score,
-        severity=scoring.severity(score),
+        severity=severity_of(score),
         matches=matches,
         points=total,
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from itertools import compress, repeat
 from operator import attrgetter, le
@@ -29,10 +28,13 @@ from vigil.batch import (
 from vigil.config import Settings
 from vigil.detect.behaviour import BehaviourEngine
 from vigil.detect.engine import DetectionEngine
+from vigil.detect.exclusions import ExclusionSet
 from vigil.detect.result import CLEAN, Detection, decode_detections
 from vigil.detect.served import ServedJudge
 from vigil.enrich import Enricher
 from vigil.ingest.parser import LogParser, build_parser
+from vigil.pipeline.stages import ClientFacts, behaviour_from_settings
+from vigil.severity import HIGH_FROM, MEDIUM_FROM, Severity, severity_of
 
 if TYPE_CHECKING:
     from vigil.pipeline.helper_process import HelperProcess, HelperResult, Prefetched
@@ -42,56 +44,11 @@ log = logging.getLogger(__name__)
 _OBSERVED_AT = attrgetter("observed_at")
 _MALFORMED = attrgetter("malformed")
 
-MEDIUM = 0.5
-HIGH = 0.7
-_SEVERITY_KEYS = {"HIGH": "high", "MEDIUM": "medium", "LOW": "low"}
+_SEVERITY_KEYS = {Severity.HIGH: "high", Severity.MEDIUM: "medium", Severity.LOW: "low"}
 ONE_HOUR = timedelta(hours=1)
 RESEARCH_TAG = "research-scanner"
 RESEARCH_COUNTER = "research_scanners"
 """Hour-counter key: requests from internet-measurement scanners (LOW, counted, visible)."""
-
-
-def severity_of(score: float) -> str:
-    if score >= HIGH:
-        return "HIGH"
-    if score >= MEDIUM:
-        return "MEDIUM"
-    return "LOW"
-
-
-class ClientFacts(Mapping[str, Mapping[str, Any]]):
-    """Country and ASN per client, looked up only for the clients a detector asks about."""
-
-    def __init__(self, enricher: Enricher) -> None:
-        self._enricher = enricher
-
-    def __getitem__(self, ip: str) -> Mapping[str, Any]:
-        info = self._enricher.client(ip)
-        return {"country": info.country, "asn": info.asn}
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-
-def behaviour_from_settings(settings: Settings) -> BehaviourEngine:
-    """The behaviour stage with the operator's thresholds, if any."""
-    if settings.behaviour_config_file is None:
-        return BehaviourEngine()
-    import yaml
-
-    from vigil.detect.behaviour import BehaviourConfig
-    from vigil.errors import ConfigError
-
-    path = settings.behaviour_config_file
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return BehaviourEngine(BehaviourConfig.model_validate(raw))
-    except (OSError, yaml.YAMLError, ValueError) as exc:
-        reason = str(exc).splitlines()[0]
-        raise ConfigError(f"cannot use VIGIL_BEHAVIOUR_CONFIG_FILE {path}: {reason}") from None
 
 
 class Analyzer:
@@ -185,7 +142,7 @@ class Analyzer:
         t4 = clock()
 
         threats: list[Threat] = []
-        line_scores: list[tuple[float, str, list[str], list[str]]] = []
+        line_scores: list[tuple[float, Severity, list[str], list[str]]] = []
         scores = (
             [fused.score for fused in model_scores]
             if model_scores is not None
@@ -193,15 +150,17 @@ class Analyzer:
         )
         # Only MEDIUM and HIGH lines are looked at one by one; they are found without a Python
         # loop over every line.
-        flagged = list(compress(range(len(scores)), map(le, repeat(MEDIUM), scores)))
-        flagged_severities = ["HIGH" if scores[i] >= HIGH else "MEDIUM" for i in flagged]
+        flagged = list(compress(range(len(scores)), map(le, repeat(MEDIUM_FROM), scores)))
+        flagged_severities = [
+            Severity.HIGH if scores[i] >= HIGH_FROM else Severity.MEDIUM for i in flagged
+        ]
         stamps = list(map(_OBSERVED_AT, records))
         counters = self._hour_counters(stamps, records, flagged, flagged_severities)
         malformed = sum(map(_MALFORMED, records))
         model_version = getattr(models, "version", None)
         mode = "hybrid" if models is not None else "rules"
         if self.keep_results:
-            severities = ["LOW"] * len(scores)
+            severities = [Severity.LOW] * len(scores)
             for index, severity in zip(flagged, flagged_severities, strict=True):
                 severities[index] = severity
             line_scores = [
@@ -308,7 +267,7 @@ class Analyzer:
         stamps: list[datetime | None],
         records: list[LogRecord],
         flagged: list[int],
-        flagged_severities: list[str],
+        flagged_severities: list[Severity],
     ) -> dict[datetime, Counter[str]]:
         """Requests, severities and malformed lines per hour of the batch.
 
@@ -381,13 +340,49 @@ class Analyzer:
             return None
         return result
 
+    def set_exclusions(self, exclusions: ExclusionSet) -> None:
+        """Put `exclusions` in force for the batches prefetched from now on (in the helper) and
+        analysed from now on (here); the pipeline calls it in queue order."""
+        if exclusions is not self.detection.exclusions:
+            self.detection.set_exclusions(exclusions)
+
+    def announce_exclusions(self, exclusions: ExclusionSet) -> None:
+        """Send `exclusions` to the helper, ahead of every batch prefetched after this call."""
+        if self.helper is None:
+            return
+        try:
+            self.helper.set_exclusions(exclusions)
+        except RuntimeError as exc:
+            self._drop_helper(exc)
+
+    def restore_behaviour(self, snapshot: bytes) -> int:
+        """Restore the behaviour windows (here, and in the helper); the number of clients."""
+        clients = self.behaviour.restore(snapshot)
+        if self.helper is not None:
+            try:
+                self.helper.restore(snapshot)
+            except RuntimeError as exc:
+                self._drop_helper(exc)
+        return clients
+
+    def behaviour_snapshot(self) -> bytes:
+        """The behaviour windows as they are after every batch handed in so far: the helper's
+        while it keeps them, else this process's."""
+        if self.helper is not None:
+            try:
+                return self.helper.snapshot()
+            except RuntimeError as exc:
+                self._drop_helper(exc)
+        return self.behaviour.snapshot()
+
     def _drop_helper(self, reason: BaseException) -> None:
-        """Carry on alone: this process's own behaviour windows take over (they start empty)."""
+        """Carry on alone: this process's own behaviour windows take over (from the restored
+        snapshot, if any, else empty)."""
         if self.helper is None:
             return
         log.error(
             "event=helper_process_lost error=%s; analysis continues in the main process, "
-            "whose behaviour windows start empty",
+            "whose behaviour windows take over",
             reason or type(reason).__name__,
         )
         self.close()
@@ -417,7 +412,7 @@ class Analyzer:
         batch: LineBatch,
         records: list[LogRecord],
         dead_letters: list[DeadLetter],
-        line_scores: list[tuple[float, str, list[str], list[str]]],
+        line_scores: list[tuple[float, Severity, list[str], list[str]]],
     ) -> list[LineResult] | None:
         if not self.keep_results:
             return None
@@ -441,7 +436,7 @@ class Analyzer:
             results[i] = LineResult(
                 line=first_line + i,
                 score=0.0,
-                severity="LOW",
+                severity=Severity.LOW,
                 rules=[],
                 categories=[],
                 dead_letter=dead.reason,

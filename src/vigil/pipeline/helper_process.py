@@ -13,8 +13,13 @@ both sides (the record counts are compared). Raw lines cross the process boundar
 parsed records because parsing a line again costs less than pickling and unpickling its record.
 
 Order matters: the helper sees batches in the order they are submitted, and they must be
-collected in that order. If the helper dies or disagrees, the main process carries on alone with
-its own behaviour windows (see `Analyzer`), so no line goes unanalysed.
+collected in that order. Control updates travel in the same stream, between the batches: new
+exclusions (`set_exclusions`) reach the helper's rule engine before every batch submitted after
+them, a snapshot of the behaviour windows (`snapshot`) covers exactly the batches submitted
+before it, and a restored snapshot (`restore`) is in place before the first batch. The helper
+is a part of the one pipeline that `open_pipeline` builds, not a second one: the same settings,
+the same exclusions, the same windows. If the helper dies or disagrees, the main process carries
+on alone with its own behaviour windows (see `Analyzer`), so no line goes unanalysed.
 """
 
 from __future__ import annotations
@@ -34,8 +39,9 @@ from multiprocessing.connection import Connection
 from vigil.batch import LineBatch
 from vigil.config import Settings
 from vigil.detect.behaviour import BehaviourEvent
+from vigil.detect.exclusions import ExclusionSet
 from vigil.detect.result import encode_detections
-from vigil.pipeline.analyze import Analyzer, ClientFacts
+from vigil.pipeline.stages import ClientFacts, Stages
 from vigil.runtime import tune_gc
 
 try:
@@ -51,6 +57,8 @@ PIPE_BYTES = 4 << 20
 """Pipe capacity asked for (the system may cap it at 1 MiB): a batch of long lines is ~1 MiB."""
 DETECT_WHILE_BACKLOG_BELOW = 2
 """The helper is asked to detect a batch only while fewer of its batches are unfinished."""
+_BATCH = b"B"
+_CONTROL = b"C"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +97,7 @@ def wanted(settings: Settings, input_bytes: int | None) -> bool:
 
 
 class HelperProcess:
-    """The helper: a child process with an `Analyzer` of its own (parser, behaviour windows,
+    """The helper: a child process with `Stages` of its own (parser, behaviour windows,
     detection engine), of which it uses the parts named in the module docstring.
 
     Batches and results travel over two plain pipes. One small thread writes the batches (a
@@ -138,7 +146,7 @@ class HelperProcess:
         self._take_ready()
         detects = self._next - self._received_count < self.detect_while_backlog_below
         seq = self._next
-        payload = marshal.dumps(
+        payload = _BATCH + marshal.dumps(
             (
                 seq,
                 detects,
@@ -154,6 +162,35 @@ class HelperProcess:
         self._outbox.put(payload)
         self._next += 1
         return Prefetched(seq, detects)
+
+    def set_exclusions(self, exclusions: ExclusionSet) -> None:
+        """Put `exclusions` in force for every batch submitted from now on."""
+        self._control(("exclusions", exclusions))
+
+    def restore(self, snapshot: bytes) -> None:
+        """Restore the helper's behaviour windows from `snapshot` before the next batch."""
+        self._control(("restore", snapshot))
+
+    def snapshot(self) -> bytes:
+        """The helper's behaviour windows after every batch submitted so far (waits for them)."""
+        seq = self._control(("snapshot", None), reply=True)
+        while seq not in self._received:
+            self._receive()
+        outcome = pickle.loads(self._received.pop(seq))
+        if isinstance(outcome, str):
+            raise HelperLost(f"the helper failed: {outcome}")
+        data: bytes = outcome
+        return data
+
+    def _control(self, message: tuple[str, object], *, reply: bool = False) -> int:
+        if self._send_error is not None:
+            raise HelperLost(f"cannot send to the helper: {self._send_error}")
+        seq = -1
+        if reply:
+            seq = self._next
+            self._next += 1
+        self._outbox.put(_CONTROL + pickle.dumps((seq, message)))
+        return seq
 
     def result(self, prefetched: Prefetched) -> HelperResult:
         """The helper's result for a submitted batch, waiting for it if need be."""
@@ -225,7 +262,7 @@ def _serve(settings: Settings, tasks: Connection, results: Connection) -> None:
     # Ctrl-C reaches the whole process group; the parent decides what happens and stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        analyzer = _build(settings)
+        stages = _build(settings)
     except Exception:
         # The parent meets the same problem (a bad setting) and reports it in one line, or
         # sees this pipe close and carries on alone: no traceback from here.
@@ -237,13 +274,23 @@ def _serve(settings: Settings, tasks: Connection, results: Connection) -> None:
             return
         if not payload:
             return
+        if payload[:1] == _CONTROL:
+            seq, message = pickle.loads(payload[1:])
+            answer = _apply_control(stages, message)
+            if seq < 0:
+                continue
+            try:
+                results.send_bytes(seq.to_bytes(8, "little") + pickle.dumps(answer))
+            except (OSError, ValueError):
+                return
+            continue
         seq, detects, site, source, file_id, lines, offsets, end_offset, oversized = marshal.loads(
-            payload
+            payload[1:]
         )
         batch = LineBatch(source, file_id, lines, offsets, end_offset, frozenset(oversized))
         outcome: HelperResult | str
         try:
-            outcome = _process(analyzer, batch, site, detects)
+            outcome = _process(stages, settings.behaviour_enabled, batch, site, detects)
         except Exception as exc:  # reported to the parent, which carries on without us
             outcome = f"{type(exc).__name__}: {exc}"
         try:
@@ -252,26 +299,45 @@ def _serve(settings: Settings, tasks: Connection, results: Connection) -> None:
             return
 
 
-def _build(settings: Settings) -> Analyzer:
-    analyzer = Analyzer(settings, enrich=False)
+def _apply_control(stages: Stages, message: tuple[str, object]) -> bytes | str | None:
+    """Apply one control update; the answer is the snapshot asked for, or an error text."""
+    kind, value = message
+    try:
+        if kind == "exclusions":
+            assert isinstance(value, ExclusionSet)
+            stages.detection.set_exclusions(value)
+        elif kind == "restore":
+            assert isinstance(value, bytes)
+            stages.behaviour.restore(value)
+        elif kind == "snapshot":
+            return stages.behaviour.snapshot()
+    except Exception as exc:  # reported to the parent when it waits for an answer
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _build(settings: Settings) -> Stages:
+    stages = Stages.from_settings(settings)
     tune_gc()
-    return analyzer
+    return stages
 
 
-def _process(analyzer: Analyzer, batch: LineBatch, site: str, detect: bool) -> HelperResult:
+def _process(
+    stages: Stages, behaviour_enabled: bool, batch: LineBatch, site: str, detect: bool
+) -> HelperResult:
     clock = time.perf_counter
     t0 = clock()
-    records = analyzer.parser.parse_batch(batch).records
+    records = stages.parser.parse_batch(batch).records
     t1 = clock()
     events: list[BehaviourEvent] = []
-    if analyzer.settings.behaviour_enabled:
-        events = analyzer.behaviour.process_batch(
-            records, site=site, enrichment=ClientFacts(analyzer.enricher)
+    if behaviour_enabled:
+        events = stages.behaviour.process_batch(
+            records, site=site, enrichment=ClientFacts(stages.enricher)
         )
     t2 = clock()
     timings = {"helper_parse": t1 - t0, "helper_behaviour": t2 - t1}
     detections = None
     if detect:
-        detections = encode_detections(analyzer.detection.detect_batch(records, site))
+        detections = encode_detections(stages.detection.detect_batch(records, site))
         timings["helper_detect"] = clock() - t2
     return HelperResult(len(records), events, detections, timings)

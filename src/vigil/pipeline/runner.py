@@ -1,24 +1,26 @@
 """The async pipeline: bounded queues of batches between sources, analysis and the sinks.
 
 sources ──► [raw queue] ──► analyze (parse, detect, behaviour, score) ──► [scored queue] ──►
-store (one transaction per batch) ──► publish (broker, webhooks)
+sinks in order: store (one transaction per batch) ──► publish (broker) ──► webhooks ──► …
 
 Queues are bounded: when the store falls behind (or the database is down) the scored queue
 fills, analysis waits, the raw queue fills and sources wait. `try_submit` is the non-waiting
 entry for HTTP ingest, which answers 429 instead. `stop()` drains everything accepted.
+
+Pipelines are built by `vigil.pipeline.assembly.open_pipeline`. Exclusion and allowlist updates
+take effect in queue order: each batch is analysed with the exclusions in force when it was
+accepted, in this process and in the helper process alike.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import re
 import time
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,9 +31,8 @@ from vigil.config import Settings
 from vigil.detect.exclusions import Exclusion, ExclusionSet
 from vigil.errors import VigilError
 from vigil.pipeline.analyze import Analyzer
-from vigil.sinks.broker import Broker
-from vigil.sinks.store import StoreResult, StoreSink
-from vigil.sinks.webhooks import WebhookNotifier
+from vigil.sinks.base import Sink
+from vigil.sources.http import HttpIngest
 
 if TYPE_CHECKING:
     from vigil.pipeline.helper_process import Prefetched
@@ -77,6 +78,7 @@ class _Queued:
     batch: LineBatch
     site: str | None
     read_at: float
+    exclusions: ExclusionSet
     prefetched: Prefetched | None = None
 
 
@@ -98,38 +100,34 @@ class Pipeline:
         self,
         settings: Settings,
         *,
-        analyzer: Analyzer | None = None,
-        store: StoreSink | None = None,
-        broker: Broker | None = None,
-        webhooks: WebhookNotifier | None = None,
+        analyzer: Analyzer,
+        sinks: Sequence[Sink] = (),
         on_scored: Callable[[ScoredBatch], None] | None = None,
-        on_stored: Callable[[ScoredBatch, StoreResult], Awaitable[None] | None] | None = None,
         snapshot_path: Path | None = None,
         store_merge_lines: int = STORE_MERGE_LINES,
     ) -> None:
         self.settings = settings
-        self.analyzer = analyzer or Analyzer(settings)
-        self.store = store
-        self.broker = broker
-        self.webhooks = webhooks
+        self.analyzer = analyzer
+        self.sinks = list(sinks)
         self.on_scored = on_scored
-        self.on_stored = on_stored
         self._raw: asyncio.Queue[Any] = asyncio.Queue(settings.queue_size)
         self._scored: asyncio.Queue[Any] = asyncio.Queue(settings.queue_size)
         self._tasks: list[asyncio.Task[None]] = []
         self._sources: list[asyncio.Task[None]] = []
         self._stopping = False
-        self._ingest_id = f"ingest-{uuid.uuid4().hex[:12]}"
-        self._ingest_seq = itertools.count()
-        self.counters = {name: StageCounters() for name in ("analyze", "store", "publish")}
+        self._stopped = False
+        self._ingest = HttpIngest()
+        self.counters = {"analyze": StageCounters()}
+        self.counters.update((sink.name, StageCounters()) for sink in self.sinks)
         self.totals = PipelineTotals()
         self.started_at = time.time()
-        self.db_healthy = True
         self.snapshot_path = snapshot_path
         self.store_merge_lines = store_merge_lines
         self._snapshot_every = settings.behaviour_snapshot_seconds
         self._last_snapshot = time.monotonic()
         self._base_exclusions = self.analyzer.detection.exclusions
+        # The exclusions batches accepted from now on are analysed with (see the docstring).
+        self._exclusions = self._base_exclusions
         self._runtime_controls: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
 
     # ----------------------------------------------------------------- lifecycle
@@ -137,8 +135,8 @@ class Pipeline:
         if self._tasks:
             return
         self._restore_behaviour()
-        if self.webhooks is not None:
-            await self.webhooks.start()
+        for sink in self.sinks:
+            await sink.start(self._is_stopping)
         self._tasks = [
             asyncio.create_task(self._analyze_loop(), name="pipeline-analyze"),
             asyncio.create_task(self._store_loop(), name="pipeline-store"),
@@ -158,8 +156,22 @@ class Pipeline:
         if self._sources:
             await asyncio.gather(*self._sources)
 
+    def _is_stopping(self) -> bool:
+        return self._stopping
+
+    @property
+    def db_healthy(self) -> bool:
+        """False while a sink (the store) cannot write."""
+        return all(sink.healthy for sink in self.sinks)
+
     async def stop(self, drain: bool = True) -> None:
-        """Stop sources, then let every accepted batch through the sinks before returning."""
+        """Stop sources, then let every accepted batch through the sinks before returning.
+
+        Only the first call does anything; sinks are closed and (with `drain`) the behaviour
+        windows snapshotted."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._stopping = True
         for task in self._sources:
             task.cancel()
@@ -175,8 +187,11 @@ class Pipeline:
                 for task in self._tasks:
                     task.cancel()
             self._tasks = []
-        if self.webhooks is not None:
-            await self.webhooks.stop()
+        for sink in self.sinks:
+            try:
+                await sink.close()
+            except Exception:
+                log.exception("event=sink_close_failed sink=%s", sink.name)
         if drain:
             self._maybe_snapshot(force=True)
 
@@ -197,7 +212,7 @@ class Pipeline:
         if not path.exists():
             return
         try:
-            clients = self.analyzer.behaviour.restore(path.read_bytes())
+            clients = self.analyzer.restore_behaviour(path.read_bytes())
         except (OSError, VigilError) as exc:
             log.warning("event=behaviour_restore_failed path=%s error=%s", path, exc)
             return
@@ -210,7 +225,7 @@ class Pipeline:
             return
         self._last_snapshot = now
         for target, data in (
-            (path, self.analyzer.behaviour.snapshot),
+            (path, self.analyzer.behaviour_snapshot),
             (_served_path(path), self.analyzer.served.served.snapshot),
         ):
             tmp = target.with_name(target.name + ".tmp")
@@ -224,7 +239,7 @@ class Pipeline:
     async def submit(self, batch: LineBatch, site: str | None = None) -> None:
         """Queue a batch, waiting while the pipeline is full (backpressure, never a drop)."""
         metrics.LINES_IN.labels(batch.source).inc(len(batch.lines))
-        queued = _Queued(batch, site, time.time())
+        queued = _Queued(batch, site, time.time(), self._exclusions)
         await self._raw.put(queued)
         # Handed to the helper process (if any) in queue order, the order of analysis.
         queued.prefetched = self.analyzer.prefetch(batch, site)
@@ -234,21 +249,11 @@ class Pipeline:
         """Queue lines from HTTP ingest if there is room now; False means 'retry later'."""
         if self._stopping or self._raw.full():
             return False
-        start = next(self._ingest_seq)
-        # Each accepted HTTP line gets a unique position in this process's ingest stream, so
-        # its event key is stable and distinct.
-        offsets = list(range(start, start + len(lines)))
-        for _ in range(len(lines) - 1):
-            next(self._ingest_seq)
-        batch = LineBatch(
-            source=f"http:{source}",
-            file_id=self._ingest_id,
-            lines=lines,
-            offsets=offsets,
-            end_offset=offsets[-1] + 1 if offsets else start,
-        )
+        batch = self._ingest.batch(source, lines)
         metrics.LINES_IN.labels(batch.source).inc(len(lines))
-        self._raw.put_nowait(_Queued(batch, site, time.time(), self.analyzer.prefetch(batch, site)))
+        queued = _Queued(batch, site, time.time(), self._exclusions)
+        self._raw.put_nowait(queued)
+        queued.prefetched = self.analyzer.prefetch(batch, site)
         return True
 
     # ------------------------------------------------------------------- stages
@@ -263,6 +268,7 @@ class Pipeline:
             counters.lines_in += len(item.batch.lines)
             started = time.perf_counter()
             try:
+                self.analyzer.set_exclusions(item.exclusions)
                 scored = self.analyzer.analyze(item.batch, item.site, item.prefetched)
             except Exception:
                 # A bug in a detector must not stop ingestion: the batch is retried line by
@@ -318,7 +324,6 @@ class Pipeline:
                     metrics.EVENTS.labels(severity.upper()).inc(counts[severity])
 
     async def _store_loop(self) -> None:
-        counters = self.counters["store"]
         held: Any = None
         while True:
             scored = held if held is not None else await self._scored.get()
@@ -338,50 +343,34 @@ class Pipeline:
                 group.append(following)
                 lines += following.lines
             scored = merge_scored(group)
-            counters.batches_in += len(group)
-            counters.lines_in += scored.lines
-            started = time.perf_counter()
-            result = StoreResult(skipped=True, events=[], decisions=[])
-            if self.store is not None:
-                result = await self.store.write(
-                    scored, stop_requested=lambda: self._stopping, on_retry=self._on_retry
-                )
-                self.db_healthy = True
-                self.totals.stored += len(result.events)
+            for sink in self.sinks:
+                await self._write(sink, scored, len(group))
+            if scored.stored is not None:
+                self.totals.stored += len(scored.stored.events)
+            self._maybe_snapshot()
+
+    async def _write(self, sink: Sink, scored: ScoredBatch, batches: int) -> None:
+        """Hand a batch to one sink, counting it; a failure of a sink that is not durable is
+        counted and logged, and the batch goes on to the next sink."""
+        counters = self.counters[sink.name]
+        counters.batches_in += batches
+        counters.lines_in += scored.lines
+        started = time.perf_counter()
+        try:
+            await sink.write(scored)
+        except Exception:
+            if sink.durable:
+                raise
+            counters.errors += 1
+            metrics.STAGE_ERRORS.labels(sink.name).inc()
+            log.warning("event=sink_failed sink=%s source=%s", sink.name, scored.source)
+            return
+        finally:
             elapsed = time.perf_counter() - started
             counters.seconds += elapsed
-            metrics.BATCH_SECONDS.labels("store").observe(elapsed)
-            counters.batches_out += len(group)
-            counters.lines_out += scored.lines
-            await self._publish(result)
-            self._maybe_snapshot()
-            if self.on_stored is not None:
-                maybe = self.on_stored(scored, result)
-                if maybe is not None:
-                    await maybe
-
-    async def _on_retry(self, exc: BaseException) -> None:
-        self.db_healthy = False
-        self.counters["store"].errors += 1
-
-    async def _publish(self, result: StoreResult) -> None:
-        if not result.events:
-            return
-        counters = self.counters["publish"]
-        counters.batches_in += 1
-        counters.lines_in += len(result.events)
-        if self.broker is not None:
-            try:
-                await self.broker.publish_many(result.events)
-            except Exception:
-                # The events are stored; live delivery is best effort and must not stall storage.
-                counters.errors += 1
-                metrics.STAGE_ERRORS.labels("publish").inc()
-                log.warning("event=publish_failed events=%d", len(result.events))
-        if self.webhooks is not None:
-            self.webhooks.offer(result.events)
-        counters.batches_out += 1
-        counters.lines_out += len(result.events)
+            metrics.BATCH_SECONDS.labels(sink.name).observe(elapsed)
+        counters.batches_out += batches
+        counters.lines_out += scored.lines
 
     # -------------------------------------------------------------------- views
     def stats(self) -> dict[str, Any]:
@@ -437,7 +426,10 @@ class Pipeline:
             paranoia_level=base.paranoia_level,
             site_paranoia=base.site_paranoia,
         )
-        self.analyzer.detection.set_exclusions(combined)
+        # Batches already accepted keep the exclusions they were accepted with; the helper hears
+        # of the new ones ahead of the batches that follow, and this process when it reaches them.
+        self._exclusions = combined
+        self.analyzer.announce_exclusions(combined)
 
 
 def _exclusion_entry(entry: dict[str, Any], site: str) -> dict[str, Any]:

@@ -3,3 +3,17 @@
 Every query that returns site data takes a `Visibility` and puts its where clause into the SQL,
 so a key limited to some sites can never read another site's rows.
 """
+
+__all__ = [
+    "allowlist",
+    "decisions",
+    "incidents",
+    "jsonmatch",
+    "keys",
+    "models",
+    "netmatch",
+    "pagination",
+    "stats",
+    "threats",
+    "visibility",
+]

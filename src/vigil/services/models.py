@@ -18,3 +18,9 @@ async def model_versions(session: AsyncSession, limit: int = 50) -> list[ModelMe
         .limit(limit)
     )
     return list((await session.scalars(stmt)).all())
+
+
+async def active_artifacts(session: AsyncSession) -> dict[str, str]:
+    """Artifact location of the active model of each type."""
+    rows = await session.scalars(select(ModelMetadata).where(ModelMetadata.is_active.is_(True)))
+    return {row.model_type: row.artifact for row in rows if row.artifact}

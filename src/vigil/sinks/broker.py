@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 import orjson
 
+from vigil.batch import ScoredBatch
 from vigil.errors import BrokerUnavailableError
 
 ALERTS_CHANNEL = "vigil:alerts"
@@ -163,3 +164,28 @@ class RedisBroker:
 def make_broker(redis_url: str | None) -> Broker:
     """The broker the settings ask for."""
     return RedisBroker(redis_url) if redis_url else MemoryBroker()
+
+
+class PublishSink:
+    """The pipeline's live alerts: each event the store wrote, published once on the broker.
+
+    Best effort: the events are already stored, so a broker outage is counted and logged and
+    must not hold up storage.
+    """
+
+    name = "publish"
+    durable = False
+    healthy = True
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+
+    async def start(self, stopping: Callable[[], bool]) -> None:
+        return None
+
+    async def write(self, batch: ScoredBatch) -> None:
+        if batch.stored is not None and batch.stored.events:
+            await self.broker.publish_many(batch.stored.events)
+
+    async def close(self) -> None:
+        return None

@@ -17,8 +17,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.db.models import Incident
-
-SEVERITY_RANK = {"LOW": 0, "MEDIUM": 1, "HIGH": 2}
+from vigil.severity import Severity
 
 _TABLE = cast(Table, Incident.__table__)
 _STATE_COLUMNS = (
@@ -65,7 +64,7 @@ class IncidentState:
         self.first_seen = min(self.first_seen, event.observed_at)
         self.event_count += 1
         self.max_score = max(self.max_score, event.score)
-        if SEVERITY_RANK[event.severity] > SEVERITY_RANK.get(self.top_severity, 0):
+        if Severity(event.severity).rank > _rank(self.top_severity):
             self.top_severity = event.severity
         merged = set(self.categories) | set(event.categories)
         if merged != set(self.categories):
@@ -160,3 +159,9 @@ async def _write(session: AsyncSession, incidents: list[IncidentState]) -> None:
             .values({name: bindparam(f"b_{name}") for name in _STATE_COLUMNS}),
             [{"b_id": i.id, **{f"b_{k}": v for k, v in i.values().items()}} for i in changed],
         )
+
+
+def _rank(severity: str | None) -> int:
+    """The rank of a stored severity (0 when there is none yet)."""
+    known = Severity.parse(severity or "")
+    return known.rank if known is not None else 0

@@ -14,7 +14,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil import metrics
-from vigil.batch import ScoredBatch, Threat
+from vigil.batch import ScoredBatch, StoreResult, Threat
 from vigil.config import Settings
 from vigil.db.bulk import increment, insert_ignore, insert_returning_new, upsert
 from vigil.db.models import DeadLetterRow, IngestCheckpoint, ThreatEvent, TrafficCounter
@@ -45,15 +44,6 @@ RETRYABLE = (
     ConnectionError,
 )
 _FRAGMENT_LIMIT = 2048
-
-
-@dataclass(slots=True)
-class StoreResult:
-    """What one committed batch produced, for publishing after the commit."""
-
-    skipped: bool
-    events: list[dict[str, Any]]
-    decisions: list[dict[str, Any]]
 
 
 def threat_row(threat: Threat, site: str, now: datetime) -> dict[str, Any]:
@@ -101,7 +91,14 @@ def event_message(row: dict[str, Any], event_id: int, incident_id: int | None) -
 
 
 class StoreSink:
-    """Writes scored batches; see the module docstring for the guarantees."""
+    """Writes scored batches; see the module docstring for the guarantees.
+
+    As a pipeline `Sink` it comes first: `write` stores the batch (retrying through outages)
+    and puts the result on `batch.stored` for the sinks after it.
+    """
+
+    name = "store"
+    durable = True
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -109,8 +106,25 @@ class StoreSink:
         self.quiet = timedelta(minutes=settings.incident_quiet_minutes)
         self.stored_events = 0
         self.retries = 0
+        self.healthy = True
+        self._stopping: Callable[[], bool] = _never
 
-    async def write(
+    async def start(self, stopping: Callable[[], bool]) -> None:
+        self._stopping = stopping
+
+    async def write(self, batch: ScoredBatch) -> None:
+        batch.stored = await self.store(
+            batch, stop_requested=self._stopping, on_retry=self._unhealthy
+        )
+        self.healthy = True
+
+    async def close(self) -> None:
+        return None
+
+    async def _unhealthy(self, exc: BaseException) -> None:
+        self.healthy = False
+
+    async def store(
         self,
         batch: ScoredBatch,
         stop_requested: Callable[[], bool] | None = None,
@@ -280,3 +294,7 @@ class DbCheckpointStore:
     async def load_all(self, source: str) -> dict[str, int]:
         stored = await load_checkpoints(source)
         return {file_id: offset for (_source, file_id), offset in stored.items()}
+
+
+def _never() -> bool:
+    return False

@@ -14,11 +14,15 @@ import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import orjson
+
+from vigil.batch import ScoredBatch
+from vigil.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +55,15 @@ def slack_text(payload: dict[str, Any]) -> str:
 
 
 class WebhookNotifier:
-    """Sends alerts to every configured URL from a background task."""
+    """Sends alerts to every configured URL from a background task.
+
+    As a pipeline `Sink` it follows the store and offers each batch's stored events; delivery is
+    best effort and never holds up the pipeline.
+    """
+
+    name = "webhooks"
+    durable = False
+    healthy = True
 
     def __init__(
         self,
@@ -76,11 +88,28 @@ class WebhookNotifier:
         self.failed = 0
         self.folded = 0
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebhookNotifier:
+        """The notifier of `VIGIL_WEBHOOK_URLS`, signing with `VIGIL_WEBHOOK_SECRET`."""
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        return cls(
+            settings.webhook_urls,
+            secret=secret,
+            throttle_seconds=settings.webhook_throttle_seconds,
+        )
+
     @property
     def enabled(self) -> bool:
         return bool(self.urls)
 
-    async def start(self) -> None:
+    async def write(self, batch: ScoredBatch) -> None:
+        if batch.stored is not None:
+            self.offer(batch.stored.events)
+
+    async def close(self) -> None:
+        await self.stop()
+
+    async def start(self, stopping: Callable[[], bool] | None = None) -> None:
         if not self.enabled:
             return
         self._client = httpx.AsyncClient(timeout=self.timeout)

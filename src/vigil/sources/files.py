@@ -22,7 +22,7 @@ import io
 import os
 import stat
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
@@ -309,3 +309,43 @@ async def aread_batches(
     """Every line of `path` (or `-` for stdin) as LineBatches, reading in a worker thread."""
     async for batch in LineReader(path, source=source, batch_size=batch_size, **options):
         yield batch
+
+
+class FilesSource:
+    """Files (plain or .gz) and stdin (`-`), read one after another from start to end: the
+    source of `vigil scan`.
+
+    Regular files are read in the event loop's thread: a read from the page cache is shorter
+    than a hand-over to a worker thread while the analysis keeps the interpreter busy. Standard
+    input may block, so it is read in a worker thread. `on_progress(source, bytes_read)` is
+    called after each batch.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        settings: Settings,
+        *,
+        on_progress: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self.paths = list(paths)
+        self.settings = settings
+        self.on_progress = on_progress
+
+    async def batches(self) -> AsyncIterator[LineBatch]:
+        for path in self.paths:
+            source = "stdin" if path == "-" else str(Path(path).resolve())
+            reader = LineReader.from_settings(self.settings, path, source=source)
+            if path == "-":
+                async for batch in reader:
+                    self._progress(batch, reader)
+                    yield batch
+                continue
+            with reader:
+                for batch in reader:
+                    self._progress(batch, reader)
+                    yield batch
+
+    def _progress(self, batch: LineBatch, reader: LineReader) -> None:
+        if self.on_progress is not None:
+            self.on_progress(batch.source, reader.bytes_read)

@@ -13,11 +13,13 @@ What it handles:
 - `copytruncate`: a file shrinking below the read position, or whose first bytes no longer hash
   to its identity, was truncated in place: it becomes a new stream read from offset 0. The bytes
   the old stream had not read yet (including an unterminated line it was waiting on) are only
-  in the copy (`x.log.1`); if a watched glob matches the copy, the tailer recognises it by its
-  first `fingerprint_bytes` bytes and reads exactly the part it had not read; if not, they are
-  lost, as with `tail -F`, and the log line saying so gives the offset. Known limit of
-  copytruncate itself: lines written between logrotate's copy and its truncate are in neither
-  file, and no reader can recover them. Prefer rename rotation (`create`), which loses nothing.
+  in the copy (`x.log.1`, perhaps `.gz`): the tailer recognises it by the stream's fingerprinted
+  first bytes, whether a watched glob matches it or it is one of the path's rotated
+  generations (`vigil.sources.rotated`), and reads exactly the part it had not read, before the
+  new content. Where no copy is found, a warning gives the offset after which bytes are lost.
+  Known limit of copytruncate itself: lines written between logrotate's copy and its truncate
+  are in neither file, and no reader can recover them; the tailer logs the offset where that
+  gap starts (the copy's end). Prefer rename rotation (`create`), which loses nothing.
 - delete and recreate, files that do not exist yet (each watched path is stat'ed on every poll)
   and globs (re-evaluated every `glob_interval_ms`).
 - gzip files (recognised by their magic bytes, whatever the name) are read once, to the end,
@@ -29,8 +31,16 @@ What it handles:
   whose device, inode and first bytes match a stored id resumes at the stored offset under that
   id; otherwise it is a new stream read from 0 (or from its end with `start_at="end"`, for
   files present at start only). The tailer never writes checkpoints: the sink stores
-  `batch.end_offset` with the batch's events. If a file was rotated while vigil was stopped,
-  its unread rest is found only if a watched glob matches the rotated name (`x.log*`).
+  `batch.end_offset` with the batch's events.
+- rotated while vigil was stopped: before following anything, the tailer looks at the rotated
+  generations of every watched file (`x.log.1`, `x.log.2.gz`, `x.log-20240131`, … see
+  `vigil.sources.rotated`) that no watched glob covers. One that holds a checkpointed stream
+  with an unread rest (found by inode, or for a copy or a `.gz` by the stream's fingerprinted
+  first bytes, which the file_id carries) is read from its checkpoint to its end; a generation
+  no checkpoint knows but newer than one that is known was rotated away unseen (several
+  rotations while stopped) and is read whole. They are read oldest first, each once (its
+  checkpoint then sits at its end), before the live file, and each is logged. Generations
+  older than every known one are history from before vigil followed the file: left alone.
 
 Lines: see `vigil.sources.linesplit`. A batch never holds a partial line; an unterminated last
 line waits for its newline and is emitted only when its file is finished (rotated or deleted
@@ -64,6 +74,7 @@ from vigil.batch import LineBatch
 from vigil.sources.checkpoints import CheckpointStore
 from vigil.sources.identity import FINGERPRINT_BYTES, GZIP_MAGIC, FileIdentity, content_digest
 from vigil.sources.linesplit import EMPTY_SPLIT, BatchBuilder, LineSplitter, SplitLines
+from vigil.sources.rotated import Generation, generations_to_read, rotated_siblings
 
 if TYPE_CHECKING:
     from vigil.config import Settings
@@ -86,6 +97,8 @@ class TailerStats:
     lines: int = 0
     oversized_lines: int = 0
     batches: int = 0
+    recovered_files: int = 0
+    recovered_bytes: int = 0
 
 
 class _Stream:
@@ -110,6 +123,7 @@ class _Streams:
         self.limit = limit
         self._by_inode: dict[InodeKey, list[_Stream]] = {}
         self._by_head: dict[str, list[_Stream]] = {}
+        self._by_span: dict[int, dict[str, list[_Stream]]] = {}
 
     def seed(self, checkpoints: Mapping[str, int]) -> None:
         for file_id, offset in checkpoints.items():
@@ -120,9 +134,11 @@ class _Streams:
             self.add(_Stream(identity, file_id, offset, head))
 
     def add(self, stream: _Stream) -> None:
-        self._by_inode.setdefault(stream.identity.inode_key, []).append(stream)
+        identity = stream.identity
+        self._by_inode.setdefault(identity.inode_key, []).append(stream)
         if stream.head_digest is not None:
             self._by_head.setdefault(stream.head_digest, []).append(stream)
+        self._by_span.setdefault(identity.span, {}).setdefault(identity.digest, []).append(stream)
 
     def set_head(self, stream: _Stream, digest: str) -> None:
         stream.head_digest = digest
@@ -133,6 +149,17 @@ class _Streams:
 
     def by_head(self, digest: str) -> list[_Stream]:
         return self._by_head.get(digest, [])
+
+    def by_content(self, head: bytes) -> list[_Stream]:
+        """Streams whose identifying first bytes `head` starts with, whatever file they were
+        in: a copy or a compressed rotation of them."""
+        found: dict[int, _Stream] = {}
+        if len(head) >= self.limit:
+            found.update((id(s), s) for s in self.by_head(content_digest(head[: self.limit])))
+        for span, by_digest in self._by_span.items():
+            if span <= len(head):
+                found.update((id(s), s) for s in by_digest.get(content_digest(head[:span]), []))
+        return list(found.values())
 
 
 @dataclass(slots=True)
@@ -147,6 +174,7 @@ class _Probe:
     head: bytes
     tail_start: int
     unready: bool = False
+    mtime: float = 0.0
 
 
 @dataclass(slots=True)
@@ -233,6 +261,9 @@ class _Follower:
         self.gz_failed_stat: tuple[int, int] | None = None
         self.gz_failed_since = 0.0
         self.done = False
+        self.settled = False
+        """No writer will add to this file any more: it is finished at its end, without the
+        linger that a just-rotated file gets."""
 
 
 class FileTailer:
@@ -282,6 +313,7 @@ class FileTailer:
         self._finished: set[tuple[int, int, int, int]] = set()
         self._deferred: dict[InodeKey, float] = {}
         self._warned: set[InodeKey] = set()
+        self._truncated: list[tuple[str, _Stream]] = []
         self._stopping = asyncio.Event()
         self._started = False
         self._run_task: asyncio.Task[None] | None = None
@@ -339,6 +371,9 @@ class FileTailer:
             self._streams.seed(await self._store.load_all(self.source))
         first = True
         try:
+            if self._store is not None:
+                async for batch in self._recover_rotated():
+                    yield batch
             while not self._stopping.is_set():
                 await self._survey(first)
                 first = False
@@ -347,6 +382,10 @@ class FileTailer:
                     async for batch in self._pump(follower):
                         yield batch
                     busy = busy or follower.busy
+                    while self._truncated:
+                        path, stream = self._truncated.pop(0)
+                        async for batch in self._recover_copy(path, stream):
+                            yield batch
                 now = time.monotonic()
                 for follower in self._in_reading_order():
                     if follower.builder and follower.builder.age(now) >= self.batch_time:
@@ -468,7 +507,7 @@ class FileTailer:
             self._warn_once(key, "cannot read path=%s error=%s", path, exc)
             os.close(fd)
             return None
-        return _Probe(path, fd, key, st.st_size, compressed, head, tail_start, unready)
+        return _Probe(path, fd, key, st.st_size, compressed, head, tail_start, unready, st.st_mtime)
 
     def _warn_once(self, key: InodeKey, message: str, *args: object) -> None:
         # A file that cannot be read is retried every glob interval; say so once, not each time.
@@ -556,6 +595,164 @@ class FileTailer:
         self._streams.add(stream)
         return stream
 
+    # ------------------------------------------------ rotated generations not watched
+    async def _recover_rotated(self) -> AsyncIterator[LineBatch]:
+        """At start: reads what rotated generations of the watched files hold that no run
+        handed out (see `vigil.sources.rotated`), oldest first, before any watched file."""
+        found, _ = await asyncio.to_thread(self._stat_paths, True)
+        watched = set(found)
+        live = {path: (st.st_dev, st.st_ino) for path, st in found.items()}
+        for path in dict.fromkeys([*self._explicit, *sorted(found)]):
+            plan = await asyncio.to_thread(self._plan_recovery, path, watched)
+            try:
+                while plan and not self._stopping.is_set():
+                    probe, stream = plan.pop(0)
+                    copied = stream is not None and stream.identity.inode_key == live.get(path)
+                    async for batch in self._read_generation(probe, stream, copied=copied):
+                        yield batch
+            finally:
+                for probe, _ in plan:
+                    os.close(probe.fd)
+
+    async def _recover_copy(self, path: str, stream: _Stream) -> AsyncIterator[LineBatch]:
+        """After `path` was truncated in place: reads the unread rest of its old content from
+        the copy that copytruncate left beside it, if an unwatched rotated file holds it."""
+        watched = {*self._explicit, *self._globbed}
+        plan = await asyncio.to_thread(self._plan_recovery, path, watched, only=stream)
+        if not plan:
+            if not any(r.path in watched for r in rotated_siblings(path)):
+                log.warning(
+                    "truncated file has no copy among its rotated files, bytes after the "
+                    "offset are lost path=%s file_id=%s offset=%d",
+                    path,
+                    stream.file_id,
+                    stream.position,
+                )
+            return
+        probe, _ = plan[0]
+        async for batch in self._read_generation(probe, stream, copied=True):
+            yield batch
+
+    def _plan_recovery(
+        self, path: str, watched: set[str], only: _Stream | None = None
+    ) -> list[tuple[_Probe, _Stream | None]]:
+        """Opens the rotated generations of `path` worth reading (none of them watched), in
+        reading order, each with the known stream it continues (None: a new one)."""
+        probes: list[_Probe] = []
+        found: list[Generation] = []
+        for rotated in rotated_siblings(path):
+            if rotated.path in watched:
+                continue
+            if not rotated.readable:
+                log.debug("rotated file not read: compression is not gzip path=%s", rotated.path)
+                continue
+            try:
+                st = os.stat(rotated.path)
+            except OSError:
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in self._followers:
+                continue
+            probe = self._probe(rotated.path, key, first=False)
+            if probe is None:
+                continue
+            if probe.unready:
+                # Being compressed: its plain original is still there and is read instead.
+                os.close(probe.fd)
+                continue
+            stream = self._known_stream(probe)
+            if only is not None and stream is not only:
+                os.close(probe.fd)
+                continue
+            probes.append(probe)
+            found.append(Generation(stream, stream is not None and _has_unread(probe, stream)))
+        chosen = set(generations_to_read(found))
+        plan = []
+        for i, probe in enumerate(probes):
+            if i in chosen:
+                plan.append((probe, _stream_of(found[i])))
+            else:
+                os.close(probe.fd)
+        return plan
+
+    def _known_stream(self, probe: _Probe) -> _Stream | None:
+        """The stream, known from checkpoints or this run, that the file of `probe` holds."""
+        if not probe.compressed:
+            same_file = [
+                s for s in self._streams.by_inode(probe.key) if s.identity.verifies(probe.head)
+            ]
+            if same_file:
+                return max(same_file, key=lambda s: (s.identity.span, s.position))
+        copies = [
+            s for s in self._streams.by_content(probe.head) if s.identity.inode_key != probe.key
+        ]
+        return max(copies, key=lambda s: s.position) if copies else None
+
+    async def _read_generation(
+        self, probe: _Probe, stream: _Stream | None, *, copied: bool
+    ) -> AsyncIterator[LineBatch]:
+        """Reads one rotated generation to its end: from `stream`'s position, or all of it."""
+        start = 0
+        if stream is None:
+            identity = FileIdentity.of(
+                probe.key[0], probe.key[1], probe.head, self.fingerprint_bytes, complete=True
+            )
+            if identity is not None:
+                stream = self._new_stream(identity, probe.head)
+        else:
+            start = stream.position
+        if stream is not None:
+            stream.active = True
+        f = _Follower(probe, stream, start, self)
+        self._followers[probe.key] = f
+        self.stats.files_opened += 1
+        now = time.monotonic()
+        f.retired_at = now
+        # Only a generation rotated moments ago may still get the server's last lines (until
+        # it reopens its log); an older one is finished at its end.
+        f.settled = time.time() - probe.mtime >= self.rotate_linger
+        log.info(
+            "reading rotated file that was not read to its end path=%s file_id=%s offset=%d "
+            "compressed=%s known=%s",
+            probe.path,
+            _id_of(f),
+            start,
+            probe.compressed,
+            start > 0 or copied,
+        )
+        while not f.done:
+            async for batch in self._pump(f):
+                yield batch
+            now = time.monotonic()
+            if f.builder and f.builder.age(now) >= self.batch_time:
+                yield self._take(f)
+            if self._is_finished(f, now):
+                async for batch in self._finish(f):
+                    yield batch
+                break
+            if self._stopping.is_set():
+                return
+            if not f.busy:
+                await self._pause()
+        end = f.stream.position if f.stream is not None else start
+        self.stats.recovered_files += 1
+        self.stats.recovered_bytes += end - start
+        log.info(
+            "recovered rotated file path=%s file_id=%s bytes=%d-%d",
+            probe.path,
+            _id_of(f),
+            start,
+            end,
+        )
+        if copied:
+            log.warning(
+                "file was truncated in place (copytruncate): what was written to it after "
+                "offset=%d before the truncation is in neither file path=%s file_id=%s",
+                end,
+                probe.path,
+                _id_of(f),
+            )
+
     async def _pump(self, f: _Follower, *, final: bool = False) -> AsyncIterator[LineBatch]:
         """Reads what `f` has (up to the per-poll budget unless `final`), yielding full batches."""
         f.busy = False
@@ -575,6 +772,8 @@ class FileTailer:
                 if outcome == "replaced":
                     async for batch in self._restart_replaced(f):
                         yield batch
+                    # The old content's unread rest, if its copy is found, comes first.
+                    return
                 if outcome == "idle":
                     return
             budget -= 1
@@ -692,6 +891,8 @@ class FileTailer:
                 f.splitter.position - f.splitter.line_start,
             )
         self.stats.truncations += 1
+        if f.stream is not None:
+            self._truncated.append((f.path, f.stream))
         f.stream = None
         f.splitter = LineSplitter(0, self.max_line_bytes)
         f.ready = EMPTY_SPLIT
@@ -709,7 +910,7 @@ class FileTailer:
             yield self._take(f)
 
     def _is_finished(self, f: _Follower, now: float) -> bool:
-        if f.gz is not None:
+        if f.gz is not None or f.settled:
             return f.at_eof and not f.ready.remaining
         return (
             f.retired_at is not None
@@ -756,6 +957,25 @@ class FileTailer:
 
 def _id_of(f: _Follower) -> str:
     return f.stream.file_id if f.stream is not None else "-"
+
+
+def _stream_of(generation: Generation) -> _Stream | None:
+    stream = generation.stream
+    assert stream is None or isinstance(stream, _Stream)
+    return stream
+
+
+def _has_unread(probe: _Probe, stream: _Stream) -> bool:
+    """Whether the file of `probe` holds bytes of `stream` past what was handed out."""
+    if not probe.compressed:
+        return stream.position < probe.size
+    # gzip's trailer holds the uncompressed size modulo 2**32: a stream read to the end of
+    # its .gz needs no decompression to know it (a mismatch only costs reading it again).
+    try:
+        trailer = os.pread(probe.fd, 4, max(0, probe.size - 4))
+    except OSError:
+        return True
+    return len(trailer) < 4 or int.from_bytes(trailer, "little") != stream.position % (1 << 32)
 
 
 def _read_plain_step(

@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vigil.db.models import ModelMetadata, ThreatEvent
 from vigil.db.session import get_db_context
 from vigil.errors import VigilError
+from vigil.services import models as services_models
 
 if TYPE_CHECKING:
-    from vigil.config import Settings
+    pass
 
 MODEL_TYPES: Final = ("classifier", "anomaly")
 
@@ -172,33 +173,10 @@ async def rollback(model_type: str = "classifier") -> ModelInfo:
         return ModelInfo.of(previous)
 
 
-async def _active(session: AsyncSession) -> dict[str, str]:
-    rows = (
-        await session.execute(select(ModelMetadata).where(ModelMetadata.is_active.is_(True)))
-    ).scalars()
-    return {row.model_type: row.artifact for row in rows if row.artifact}
-
-
 async def active_artifacts() -> dict[str, str]:
     """Artifact location of the active model of each type."""
     async with get_db_context() as session:
-        return await _active(session)
-
-
-async def active_artifacts_private(settings: Settings) -> dict[str, str]:
-    """`active_artifacts` through an engine of its own, for callers outside the main loop.
-
-    Model loading may happen before the process engine exists or on another event loop; a
-    short-lived engine keeps it from binding the shared one to a loop that then ends.
-    """
-    from vigil.db.session import build_engine
-
-    engine = build_engine(settings)
-    try:
-        async with AsyncSession(engine, expire_on_commit=False) as session:
-            return await _active(session)
-    finally:
-        await engine.dispose()
+        return await services_models.active_artifacts(session)
 
 
 async def reviewed_requests() -> list[tuple[str, str, int]]:

@@ -95,7 +95,8 @@ async def retrain_job(
     if result["activated"] and analyzer is not None:
         from vigil.detect.ml.runtime import load_active_models, swap_in
 
-        models = await asyncio.to_thread(load_active_models, settings)
+        active = await registry.active_artifacts()
+        models = await asyncio.to_thread(load_active_models, active)
         if models is not None:
             swap_in(analyzer, models)
             result["swapped"] = models.version

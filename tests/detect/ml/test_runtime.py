@@ -15,6 +15,7 @@ from tests.detect.ml.conftest import record
 from vigil.batch import LineBatch
 from vigil.detect.ml import features, runtime
 from vigil.detect.result import Detection, RuleMatch
+from vigil.pipeline.models import load_pipeline_models
 from vigil.training import train
 
 
@@ -89,7 +90,7 @@ def test_hot_swap_under_load_scores_every_line(small_model_dir: Path, tmp_path: 
 
 def test_load_falls_back_to_the_shipped_model(tmp_path: Path) -> None:
     settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'absent.db'}")
-    models = runtime.load_active_models(settings)
+    models = load_pipeline_models(settings)
     assert models is not None
     assert models.version.startswith("clf-")
     assert (runtime.shipped_model_dir() / train.CLASSIFIER_FILE).exists()
@@ -102,5 +103,5 @@ def test_without_onnxruntime_vigil_runs_rules_only(
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'absent.db'}")
     with caplog.at_level(logging.WARNING):
-        assert runtime.load_active_models(settings) is None
+        assert load_pipeline_models(settings) is None
     assert "running rules-only: onnxruntime not installed" in caplog.text

@@ -4,6 +4,8 @@ from typing import Any
 
 from vigil.api.schemas import ErrorOut
 
+__all__ = ["KEYED", "NOT_FOUND"]
+
 KEYED: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "missing or invalid API key"},
     403: {"model": ErrorOut, "description": "the key's scope or sites do not allow this"},

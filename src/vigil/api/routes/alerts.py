@@ -16,12 +16,13 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from vigil import metrics
-from vigil.api.alerts import SEVERITY_RANK, AlertClient
+from vigil.api.alerts import AlertClient
 from vigil.api.deps import API_KEY_HEADER, AppStateDep
 from vigil.api.schemas import Severity, SiteName
 from vigil.api.state import AppState
 from vigil.db.session import get_db_context
 from vigil.services.keys import Principal, authenticate
+from vigil.severity import Severity as SeverityBand
 
 router = APIRouter(tags=["alerts"])
 
@@ -60,7 +61,7 @@ async def _wait_disconnect(websocket: WebSocket) -> None:
 async def alerts(
     websocket: WebSocket,
     state: AppStateDep,
-    min_severity: Annotated[Severity, Query()] = "LOW",
+    min_severity: Annotated[Severity, Query()] = SeverityBand.LOW,
     site: Annotated[SiteName | None, Query()] = None,
     api_key: Annotated[str | None, Query(max_length=256)] = None,
 ) -> None:
@@ -74,7 +75,7 @@ async def alerts(
         await websocket.close(POLICY_VIOLATION, f"this key may not see site {site}")
         return
     await websocket.accept()
-    client = AlertClient(principal.visibility, SEVERITY_RANK[min_severity], site)
+    client = AlertClient(principal.visibility, min_severity.rank, site)
     state.hub.add(client)
     sites = principal.visibility.sites
     try:

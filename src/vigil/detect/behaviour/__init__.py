@@ -2,7 +2,7 @@
 
 from vigil.detect.behaviour.config import BehaviourConfig, LoginEndpoint
 from vigil.detect.behaviour.engine import FEATURE_NAMES, BehaviourEngine
-from vigil.detect.behaviour.events import DETECTORS, BehaviourEvent, severity_of
+from vigil.detect.behaviour.events import DETECTORS, BehaviourEvent
 
 __all__ = [
     "DETECTORS",
@@ -11,5 +11,4 @@ __all__ = [
     "BehaviourEngine",
     "BehaviourEvent",
     "LoginEndpoint",
-    "severity_of",
 ]

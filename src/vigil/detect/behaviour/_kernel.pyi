@@ -5,8 +5,9 @@ from datetime import tzinfo
 from typing import Any
 
 from vigil.batch import LogRecord
-from vigil.detect.behaviour.engine import BehaviourEngine, SiteState
+from vigil.detect.behaviour.engine import BehaviourEngine
 from vigil.detect.behaviour.events import BehaviourEvent
+from vigil.detect.behaviour.site import SiteState
 
 RECORD_FIELDS: dict[str, int]
 SLOTS: dict[str, int]

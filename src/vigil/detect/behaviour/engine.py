@@ -29,7 +29,7 @@ import numpy.typing as npt
 from vigil.batch import LogRecord
 from vigil.detect.behaviour import snapshot as snapshot_codec
 from vigil.detect.behaviour import windows
-from vigil.detect.behaviour.campaigns import CampaignTable, LoginCampaign, stuffing_finding
+from vigil.detect.behaviour.campaigns import LoginCampaign, stuffing_finding
 from vigil.detect.behaviour.classify import (
     BOT,
     BROWSER,
@@ -42,6 +42,7 @@ from vigil.detect.behaviour.classify import (
 from vigil.detect.behaviour.config import BehaviourConfig
 from vigil.detect.behaviour.detectors import Detectors, Finding
 from vigil.detect.behaviour.events import BehaviourEvent
+from vigil.detect.behaviour.site import SiteState
 from vigil.detect.behaviour.windows import (
     ASSET,
     BYTES,
@@ -67,7 +68,6 @@ from vigil.detect.behaviour.windows import (
     UA_SET,
     UA_SWITCH,
     ClientState,
-    ClientTable,
     LongWindow,
 )
 
@@ -133,53 +133,7 @@ def _kernel_matches() -> bool:
 
 
 _USE_KERNEL = _kernel_matches()
-# Baseline of a client class is trusted only after this many client windows were seen.
-_BASELINE_MIN_SAMPLES = 50
 _MAX_CV_FEATURE = 10.0
-
-
-class SiteState:
-    """Everything the behaviour stage keeps for one site."""
-
-    __slots__ = (
-        "baseline_samples",
-        "baselines",
-        "campaigns",
-        "clock",
-        "err_5xx",
-        "err_5xx_prev",
-        "err_req",
-        "err_req_prev",
-        "err_start",
-        "name",
-        "table",
-    )
-
-    def __init__(self, name: str, max_groups: int) -> None:
-        self.name = name
-        self.table = ClientTable()
-        self.clock = 0
-        self.baselines: list[float] = [0.0, 0.0, 0.0]
-        self.baseline_samples: list[int] = [0, 0, 0]
-        self.campaigns = CampaignTable(max_groups)
-        self.err_start = 0
-        self.err_req = self.err_5xx = 0
-        self.err_req_prev = self.err_5xx_prev = 0
-
-    def roll_site(self, t: int, gen: int) -> None:
-        """Start a new generation of the site-wide request and 5xx counters."""
-        if t < self.err_start + 2 * gen:
-            self.err_req_prev, self.err_5xx_prev = self.err_req, self.err_5xx
-        else:
-            self.err_req_prev = self.err_5xx_prev = 0
-        self.err_req = self.err_5xx = 0
-        self.err_start = t - t % gen
-
-    def baseline(self, cls: int) -> float | None:
-        """Learned requests per short window of a typical client of class `cls`."""
-        if self.baseline_samples[cls] < _BASELINE_MIN_SAMPLES:
-            return None
-        return self.baselines[cls]
 
 
 class BehaviourEngine:

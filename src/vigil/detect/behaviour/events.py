@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-HIGH = 0.7
-MEDIUM = 0.5
+from vigil.severity import Severity, severity_of
 
 DETECTORS: tuple[str, ...] = (
     "scan",
@@ -19,15 +18,6 @@ DETECTORS: tuple[str, ...] = (
     "ua-rotation",
     "error-spike",
 )
-
-
-def severity_of(score: float) -> str:
-    """Severity band of a score: HIGH >= 0.7, MEDIUM >= 0.5, LOW below."""
-    if score >= HIGH:
-        return "HIGH"
-    if score >= MEDIUM:
-        return "MEDIUM"
-    return "LOW"
 
 
 def escalating_score(base: float, observed: float, threshold: float, cap: float = 0.95) -> float:
@@ -53,7 +43,7 @@ class BehaviourEvent:
     observed_at: datetime | None
     site: str = "default"
     event_key: str = ""
-    severity: str = field(init=False)
+    severity: Severity = field(init=False)
 
     def __post_init__(self) -> None:
         self.severity = severity_of(self.score)

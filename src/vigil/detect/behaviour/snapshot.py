@@ -8,18 +8,16 @@ cannot hold 512-bit integers.
 from __future__ import annotations
 
 import zlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from vigil.detect.behaviour.campaigns import LoginCampaign, episode_state
 from vigil.detect.behaviour.classify import CLASS_NAMES
 from vigil.detect.behaviour.config import BehaviourConfig
+from vigil.detect.behaviour.site import SiteState
 from vigil.detect.behaviour.windows import BITMAP_SLOTS, GEN_SIZE, LOGINS, ClientState
 from vigil.errors import InputError
-
-if TYPE_CHECKING:
-    from vigil.detect.behaviour.engine import SiteState
 
 MAGIC = b"VIGIL-BEHAVIOUR\x00"
 VERSION = 2
@@ -139,7 +137,6 @@ def _big_ints_as_text(value: Any) -> Any:
 
 def decode(config: BehaviourConfig, data: bytes) -> dict[str, SiteState]:
     """Site states from `encode` output; `InputError` if the bytes are unusable."""
-    from vigil.detect.behaviour.engine import SiteState
 
     if not data.startswith(MAGIC):
         raise InputError("not a behaviour snapshot (bad header); delete the file to start afresh")

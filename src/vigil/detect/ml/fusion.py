@@ -38,9 +38,9 @@ from collections.abc import Collection, Sequence
 from typing import Final
 
 from vigil.detect.result import RuleMatch
+from vigil.severity import HIGH_FROM as HIGH
+from vigil.severity import MEDIUM_FROM as MEDIUM
 
-HIGH: Final = 0.7
-MEDIUM: Final = 0.5
 LOW_CONFIDENCE: Final = 0.05
 MAX_LOWERING: Final = 0.1
 ANOMALY_WEIGHT: Final = 0.55

@@ -1,6 +1,6 @@
 """The models at run time: ONNX classifier + site baseline, scored once per batch and fused.
 
-`load_active_models(settings)` gives the pipeline a `HybridModels`: the classifier and anomaly
+`load_active_models(active)` gives the pipeline a `HybridModels`: the classifier and anomaly
 baseline marked active in ``model_metadata`` if any, else the default classifier shipped in
 ``vigil/models``. `HybridModels.score_batch(records, detections)` returns one `Fused` per
 record with the final score (`fusion.fuse`) and what each component contributed.
@@ -17,11 +17,10 @@ batch uses the new ones; no line is skipped.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -38,7 +37,7 @@ from vigil.detect.result import Detection
 from vigil.errors import VigilError
 
 if TYPE_CHECKING:
-    from vigil.config import Settings
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -294,58 +293,18 @@ def load_models(classifier_dir: Path, anomaly_path: Path | None = None) -> Hybri
     return HybridModels(Classifier(classifier_dir), anomaly)
 
 
-def _active_artifacts(settings: Settings) -> dict[str, str]:
-    from vigil.training import registry
-
-    if settings.is_sqlite:
-        from sqlalchemy.engine import make_url
-
-        database = make_url(settings.database_url).database
-        if not database or database == ":memory:" or not Path(database).exists():
-            return {}
-
-    def run() -> dict[str, str]:
-        return asyncio.run(registry.active_artifacts_private(settings))
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return run()
-    # Called from async code (vigil serve): read the database on a loop of our own.
-    result: dict[str, str] = {}
-    failure: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            result.update(run())
-        except BaseException as exc:  # re-raised in the caller's thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=worker, name="vigil-model-registry")
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return result
-
-
-def load_active_models(settings: Settings) -> HybridModels | None:
+def load_active_models(active: Mapping[str, str]) -> HybridModels | None:
     """The models the pipeline should use, or None to run rules-only.
 
-    The database's active classifier and anomaly baseline win; without an active classifier
-    the default shipped with vigil is used. None (with a log line) when onnxruntime is not
-    installed or no model can be loaded.
+    `active` maps a model type to the artifact of its active version in the registry; those
+    win, and without an active classifier the default shipped with vigil is used. None (with a
+    log line) when onnxruntime is not installed or no model can be loaded.
     """
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
         log.warning("running rules-only: onnxruntime not installed")
         return None
-    try:
-        active = _active_artifacts(settings)
-    except Exception as exc:  # a missing table or database falls back
-        log.warning("event=ml_registry_unavailable error=%s", type(exc).__name__)
-        active = {}
     classifier_dir = Path(active["classifier"]) if "classifier" in active else shipped_model_dir()
     anomaly_path = Path(active["anomaly"]) if "anomaly" in active else None
     try:

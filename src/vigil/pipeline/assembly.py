@@ -1,0 +1,211 @@
+"""`open_pipeline`: the one place a pipeline is built.
+
+Every driver is a thin loop over it: `vigil scan` (files or stdin, storing), `vigil scan
+--no-store` (nothing written), `vigil serve` (a tailer and HTTP ingest, with the API), and the
+agents and workers to come. Whatever the driver, the pipeline gets the same parts from the same
+settings and the same database: the rules with the operator's exclusions file, the allowlists
+and exclusions stored through the API, the registry's active models, the behaviour windows (and
+their snapshot, when asked), the sinks configured for it, and the helper process when the input
+is large enough to be worth a second core. So a log gives the same events whichever command
+reads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vigil.batch import ScoredBatch
+from vigil.config import Settings
+from vigil.errors import VigilError
+from vigil.pipeline import helper_process
+from vigil.pipeline.analyze import Analyzer
+from vigil.pipeline.runner import STORE_MERGE_LINES, Pipeline
+from vigil.sinks.base import Sink
+from vigil.sinks.broker import Broker, PublishSink, make_broker
+from vigil.sinks.store import StoreSink
+from vigil.sinks.webhooks import WebhookNotifier
+from vigil.sources.base import Source
+
+__all__ = ["StoredControls", "configured_sinks", "open_pipeline", "read_stored_state"]
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_FILE = "vigil-behaviour.state"
+
+StoredControls = list[tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]]]
+"""Per site (None: every site), the stored rule exclusions and allowlist entries."""
+
+
+@asynccontextmanager
+async def open_pipeline(
+    settings: Settings,
+    *,
+    sources: Sequence[Source] = (),
+    sinks: Sequence[Sink] | None = None,
+    extra_sinks: Sequence[Sink] = (),
+    store: bool = True,
+    broker: Broker | None = None,
+    keep_results: bool = False,
+    input_bytes: int | None = None,
+    snapshots: bool = False,
+    on_scored: Callable[[ScoredBatch], None] | None = None,
+    store_merge_lines: int = STORE_MERGE_LINES,
+) -> AsyncIterator[Pipeline]:
+    """A running pipeline fed by `sources`, drained and closed when the block ends.
+
+    `store` False writes nothing (no database, no broker): the stored controls and models are
+    still read if the database exists. `sinks` None means the configured ones: with `store`,
+    the store, then live alerts on `broker` (made from the settings when not given) and
+    webhooks, then every optional sink whose config section is set (see `configured_sinks`);
+    `extra_sinks` (a driver's own, e.g. the scan summary) come after them.
+    `input_bytes` is the size of a finite input, from which the helper process is decided
+    (`VIGIL_HELPER_PROCESS`); `snapshots` keeps the behaviour windows across restarts in
+    `VIGIL_STATE_DIR`. Leaving the block normally waits for the sources to end (for finite
+    ones) and drains every accepted batch through the sinks.
+    """
+    # The helper starts first: its start-up (imports, rule compilation) then overlaps ours.
+    helper = (
+        helper_process.HelperProcess(settings)
+        if helper_process.wanted(settings, input_bytes)
+        else None
+    )
+    owned_broker: Broker | None = None
+    pipeline: Pipeline | None = None
+    analyzer: Analyzer | None = None
+    database_open = False
+    try:
+        if store:
+            await _open_database(settings)
+            database_open = True
+        controls, artifacts = await read_stored_state(settings)
+        analyzer = Analyzer(settings, keep_results=keep_results, enrich=store)
+        if settings.detection_mode == "hybrid":
+            from vigil.detect.ml.runtime import load_active_models
+
+            analyzer.models = await asyncio.to_thread(load_active_models, artifacts)
+        analyzer.helper, helper = helper, None
+        if sinks is None:
+            if store and broker is None:
+                broker = owned_broker = make_broker(settings.redis_url)
+                await broker.connect()
+            sinks = configured_sinks(settings, store=store, broker=broker)
+        sinks = [*sinks, *extra_sinks]
+        snapshot_path = None
+        if snapshots:
+            settings.state_dir.mkdir(parents=True, exist_ok=True)
+            snapshot_path = settings.state_dir / SNAPSHOT_FILE
+        pipeline = Pipeline(
+            settings,
+            analyzer=analyzer,
+            sinks=sinks,
+            on_scored=on_scored,
+            snapshot_path=snapshot_path,
+            store_merge_lines=store_merge_lines,
+        )
+        for site, exclusions, allowlist in controls:
+            pipeline.set_exclusions(site, exclusions, allowlist)
+        await pipeline.start()
+        for source in sources:
+            pipeline.add_source(source.batches())
+        yield pipeline
+        await pipeline.wait_sources()
+        await pipeline.stop(drain=True)
+    finally:
+        if pipeline is not None:
+            await pipeline.stop(drain=False)
+        if analyzer is not None:
+            analyzer.close()
+        if helper is not None:
+            helper.close()
+        if owned_broker is not None:
+            await owned_broker.close()
+        if database_open:
+            from vigil.db.session import close_db
+
+            await close_db()
+
+
+def configured_sinks(
+    settings: Settings, *, store: bool = True, broker: Broker | None = None
+) -> list[Sink]:
+    """The sinks the settings ask for, in the order batches reach them.
+
+    With `store`: the store first (its transaction decides what is new), then live alerts on
+    `broker` and the webhooks, which publish what the store wrote. Then each optional sink
+    whose config section is enabled (`Settings.sink_sections`), built by the `build` function
+    of the module the section names; adding a sink touches nothing here.
+    """
+    sinks: list[Sink] = []
+    if store:
+        sinks.append(StoreSink(settings))
+        if broker is not None:
+            sinks.append(PublishSink(broker))
+        sinks.append(WebhookNotifier.from_settings(settings))
+    for section in settings.sink_sections():
+        if section.enabled:
+            sinks.append(section.build_sink(settings))
+    return sinks
+
+
+async def read_stored_state(settings: Settings) -> tuple[StoredControls, dict[str, str]]:
+    """The allowlists and exclusions stored through the API, per site, and the artifact of each
+    active model type, read through a short-lived engine of its own.
+
+    An embedded database that does not exist yet has neither (and is not created by asking); a
+    database that cannot be read is reported in one log line and the pipeline starts without
+    stored controls and with the shipped model.
+    """
+    from vigil.db.session import build_engine
+    from vigil.services.allowlist import configured_sites, pipeline_rules
+    from vigil.services.models import active_artifacts
+
+    if settings.is_sqlite:
+        database = make_url(settings.database_url).database
+        if not database or database == ":memory:" or not Path(database).exists():
+            return [], {}
+    engine = build_engine(settings)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            controls: StoredControls = []
+            for site in await configured_sites(session):
+                exclusions, allowlist = await pipeline_rules(session, site)
+                controls.append((site, exclusions, allowlist))
+            return controls, await active_artifacts(session)
+    except Exception as exc:  # no schema yet, or the database is away
+        log.warning(
+            "event=stored_state_unavailable error=%s; starting without stored allowlists, "
+            "exclusions and model versions",
+            type(exc).__name__,
+        )
+        return [], {}
+    finally:
+        with contextlib.suppress(Exception):
+            await engine.dispose()
+
+
+async def _open_database(settings: Settings) -> None:
+    """A migrated database configured as the process's (created on the embedded SQLite)."""
+    from vigil.db import migrate
+    from vigil.db.session import close_db, configure_db, init_db
+
+    configure_db(settings)
+    await init_db()
+    try:
+        if await migrate.current_revision_async(settings) is None:
+            if not settings.is_sqlite:
+                raise VigilError(
+                    "the database has no vigil schema yet; run `vigil db upgrade` first"
+                )
+            await asyncio.to_thread(migrate.upgrade, "head", settings)
+    except BaseException:
+        await close_db()
+        raise

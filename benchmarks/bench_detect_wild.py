@@ -33,6 +33,7 @@ from vigil.detect.ruleset import load_ruleset
 from vigil.detect.served import ServedJudge
 from vigil.ingest.parser import build_parser
 from vigil.training import wild as wild_corpus
+from vigil.training.train import default_datasets_root
 
 BATCH = 2048
 ATTACK_TARGET = 0.97
@@ -98,7 +99,9 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=4)
     args = parser.parse_args()
 
-    log_path, labels_path = wild_corpus.write_corpus(args.out, args.split, args.benign)
+    log_path, labels_path = wild_corpus.write_corpus(
+        args.out, args.split, args.benign, root=default_datasets_root()
+    )
     labels = {}
     for row in labels_path.read_text(encoding="utf-8").splitlines():
         number, label, source, family, field = row.split("\t")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vigil.training.train import default_datasets_root
 from vigil.training.wild import SPLITS, write_corpus
 
 
@@ -17,7 +18,9 @@ def main() -> None:
     parser.add_argument("--benign", type=int, default=1_000_000)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "data")
     args = parser.parse_args()
-    log_path, labels_path = write_corpus(args.out, args.split, args.benign)
+    log_path, labels_path = write_corpus(
+        args.out, args.split, args.benign, root=default_datasets_root()
+    )
     print(f"wrote {log_path} and {labels_path}")
 
 

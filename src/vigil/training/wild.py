@@ -36,8 +36,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
-from vigil.training.train import default_datasets_root
-
 SPLITS = ("tuning", "reporting")
 START = datetime(2025, 5, 1, 6, 0, 0, tzinfo=UTC)
 LOG_FORMAT = "json"
@@ -630,10 +628,9 @@ def benign_samples(root: Path, split: str, count: int, seed: int = 11) -> Iterat
 
 
 def write_corpus(
-    out_dir: Path, split: str, benign: int, *, root: Path | None = None, seed: int = 7
+    out_dir: Path, split: str, benign: int, *, root: Path, seed: int = 7
 ) -> tuple[Path, Path]:
     """Write ``wild-<split>.jsonl`` and its ``.labels`` (line, label, source, family, field)."""
-    root = root or default_datasets_root()
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / f"wild-{split}.jsonl"
     labels_path = out_dir / f"wild-{split}.labels"

@@ -154,6 +154,28 @@ def load_payloads(path: Path) -> list[Example]:
     return out
 
 
+def benign_line_examples(
+    lines: Iterable[str], log_format: str, origin: str, weight: float = 1.0
+) -> list[Example]:
+    """The distinct non-trivial values (path and arguments) of benign log lines."""
+    from vigil.batch import LogRecord
+    from vigil.ingest.parser import parse_line
+
+    seen: set[tuple[str, str]] = set()
+    out: list[Example] = []
+    for line in lines:
+        record = parse_line(line, log_format)
+        if not isinstance(record, LogRecord):
+            continue
+        for _target, kind, raw in features.request_values(record):
+            text, _ = features.decode_value(raw, kind)
+            if features.is_trivial(text, kind) or (kind, text) in seen:
+                continue
+            seen.add((kind, text))
+            out.append(Example(raw, kind, 0, weight, origin))
+    return out
+
+
 def traffic_examples(lines: int, seed: int) -> list[Example]:
     """Benign values of generated traffic (the generator's attack lines are left out)."""
     if lines <= 0:
@@ -163,24 +185,8 @@ def traffic_examples(lines: int, seed: int) -> list[Example]:
     except ImportError:
         log.warning("event=ml_train_no_traffic reason=simulate.traffic unavailable")
         return []
-    from vigil.batch import LogRecord
-    from vigil.ingest.parser import parse_line
-
-    seen: set[tuple[str, str]] = set()
-    out: list[Example] = []
-    for line in generate(lines, seed=seed):
-        if line.label is not None:
-            continue
-        record = parse_line(line.text, "combined")
-        if not isinstance(record, LogRecord):
-            continue
-        for _target, kind, raw in features.request_values(record):
-            text, _ = features.decode_value(raw, kind)
-            if features.is_trivial(text, kind) or (kind, text) in seen:
-                continue
-            seen.add((kind, text))
-            out.append(Example(raw, kind, 0, 1.0, "traffic"))
-    return out
+    benign = (line.text for line in generate(lines, seed=seed) if line.label is None)
+    return benign_line_examples(benign, "combined", "traffic")
 
 
 _WORDS: Final = (
@@ -247,23 +253,19 @@ def benign_values(count: int, seed: int) -> list[Example]:
 
     def code() -> str:
         # What people paste into a search box: calls, generics, flags, operators.
-        name = rng.choice(_CODE_NAMES)
-        shape = rng.randrange(7)
-        if shape == 0:
-            return f"{name}({rng.choice(_CODE_NAMES)})"
-        if shape == 1:
-            return f"std::{name}<{rng.choice(('int', 'string', 'T'))}> {rng.choice(_CODE_NAMES)}"
-        if shape == 2:
-            tool = rng.choice(("npm", "pip", "git", "docker", "cargo"))
-            return f"{tool} {name} --{word()}-{word()}"
-        if shape == 3:
-            method = rng.choice(_CODE_NAMES)
-            return f"{name}.{method}(x => x {rng.choice('*+-')} {rng.randrange(9)})"
-        if shape == 4:
-            return f"{name} vs {rng.choice(_CODE_NAMES)}"
-        if shape == 5:
-            return f"[x for x in {name}] {word()}"
-        return f"{name}: {rng.randrange(9)} {rng.randrange(9)} auto;"
+        name, other = rng.choice(_CODE_NAMES), rng.choice(_CODE_NAMES)
+        tool = rng.choice(("npm", "pip", "git", "docker", "cargo"))
+        return rng.choice(
+            (
+                f"{name}({other})",
+                f"std::{name}<{rng.choice(('int', 'string', 'T'))}> {other}",
+                f"{tool} {name} --{word()}-{word()}",
+                f"{name}.{other}(x => x {rng.choice('*+-')} {rng.randrange(9)})",
+                f"{name} vs {other}",
+                f"[x for x in {name}] {word()}",
+                f"{name}: {rng.randrange(9)} {rng.randrange(9)} auto;",
+            )
+        )
 
     def url() -> str:
         query = "&".join(f"{word()}={word()}" for _ in range(rng.randrange(1, 4)))
@@ -447,25 +449,12 @@ def corpus_payload_examples(root: Path, seed: int) -> list[Example]:
 
 def corpus_benign_examples(root: Path, lines: int, seed: int) -> list[Example]:
     """Values of the benign requests of the corpora's tuning part (paths and arguments)."""
-    from vigil.batch import LogRecord
-    from vigil.ingest.parser import parse_line
     from vigil.training import wild
 
     if lines <= 0 or not (root / "benign").is_dir():
         return []
-    seen: set[tuple[str, str]] = set()
-    out: list[Example] = []
-    for sample in wild.benign_samples(root, "tuning", lines, seed):
-        record = parse_line(sample.line, wild.LOG_FORMAT)
-        if not isinstance(record, LogRecord):
-            continue
-        for _target, kind, raw in features.request_values(record):
-            text, _ = features.decode_value(raw, kind)
-            if features.is_trivial(text, kind) or (kind, text) in seen:
-                continue
-            seen.add((kind, text))
-            out.append(Example(raw, kind, 0, CORPUS_BENIGN_WEIGHT, "corpus-benign"))
-    return out
+    samples = (sample.line for sample in wild.benign_samples(root, "tuning", lines, seed))
+    return benign_line_examples(samples, wild.LOG_FORMAT, "corpus-benign", CORPUS_BENIGN_WEIGHT)
 
 
 def gather_examples(config: TrainConfig, reviewed: Sequence[Example] = ()) -> list[Example]:

@@ -269,7 +269,8 @@ def benign_values(count: int, seed: int) -> list[Example]:
 
     def url() -> str:
         query = "&".join(f"{word()}={word()}" for _ in range(rng.randrange(1, 4)))
-        return f"https://www.example.com/{word()}/{word()}?{query}"
+        host = rng.choice(("www.example.com", "shop.example.org", "cdn.example.net"))
+        return f"https://{host}/{word()}/{word()}?{query}"
 
     def search() -> str:
         parts = [word(), keyword(), word()]

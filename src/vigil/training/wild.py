@@ -466,6 +466,25 @@ def _jwt(rng: random.Random) -> str:
     return f"{head}.{body}.{rng.randbytes(32).hex()}"
 
 
+def _url_params(rng: random.Random, searches: list[str], products: list[str]) -> str:
+    """A request whose arguments carry whole URLs, as share links, OAuth, tracking pixels and
+    login redirects do."""
+    page = (
+        f"https://{SITE_HOST}/{rng.choice(['products', 'blog', 'search'])}/{rng.choice(products)}"
+    )
+    if rng.random() < 0.5:
+        page += f"?q={quote_plus(rng.choice(searches))}&page={rng.randrange(1, 9)}"
+    shape = rng.randrange(4)
+    if shape == 0:
+        return f"/share?url={_encoded(page, rng)}&title={_encoded(rng.choice(searches), rng)}"
+    if shape == 1:
+        callback = f"https://{SITE_HOST}/oauth/callback"
+        return f"/oauth/authorize?client_id=web&redirect_uri={_encoded(callback, rng)}&state={rng.randbytes(8).hex()}"
+    if shape == 2:
+        return f"/collect?v=1&t=pageview&dl={_encoded(page, rng)}&dt={_encoded(rng.choice(searches), rng)}&cid={rng.randrange(10**9)}.{rng.randrange(10**9)}"
+    return f"/login?next={_encoded(page.split(SITE_HOST, 1)[1], rng)}"
+
+
 def benign_samples(root: Path, split: str, count: int, seed: int = 11) -> Iterator[Sample]:
     """`count` benign requests of one split."""
     rng = random.Random(seed + (0 if split == "tuning" else 1000))
@@ -566,6 +585,9 @@ def benign_samples(root: Path, split: str, count: int, seed: int = 11) -> Iterat
             cls = "research-scanner"
             agent = rng.choice(RESEARCH_AGENTS)
             target = rng.choice(["/", "/robots.txt", "/favicon.ico", "/sitemap.xml"])
+        elif kind < 0.87:
+            cls = "url-params"
+            target = _url_params(rng, searches, products)
         elif kind < 0.90:
             cls = "api"
             method = rng.choice(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])

@@ -13,7 +13,7 @@ VIGIL_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 VIGIL_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 export VIGIL_TEST_POSTGRES_URL VIGIL_TEST_REDIS_URL
 
-.PHONY: demo test lint typecheck imports pytest install install-dev clean chromium
+.PHONY: demo test lint typecheck imports pytest install install-dev clean chromium firewall-tools
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -53,11 +53,15 @@ typecheck: install-dev
 chromium:
 	@sh scripts/ensure-chromium.sh
 
+# nft, ipset and the CrowdSec firewall bouncer, for the blocklist and bouncer tests
+firewall-tools:
+	@sh scripts/ensure-firewall-tools.sh
+
 # The import contracts in pyproject.toml ([tool.importlinter]): the layers of the tree.
 imports: install-dev
 	$(BIN)/lint-imports
 
-pytest: install-dev chromium
+pytest: install-dev chromium firewall-tools
 	$(BIN)/pytest -q
 
 test: lint typecheck imports pytest

@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None, description="redis://host:port/db; unset means the in-process broker"
     )
+    redis_prefix: str = Field(
+        "vigil",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$",
+        description="prefix of every Redis channel and key (letters, digits, . _ : -); give "
+        "each deployment sharing one Redis its own",
+    )
     log_paths: CommaList = Field(
         default_factory=list, description="comma-separated files or globs to tail"
     )
@@ -163,6 +169,12 @@ class Settings(BaseSettings):
     )
     block_medium_window_minutes: int = Field(10, ge=1, description="…within this many minutes")
     block_duration_minutes: int = Field(240, ge=1, description="how long a block decision lasts")
+    decision_max_prefix_v4: int = Field(
+        16, ge=0, le=32, description="widest IPv4 network a decision may block (prefix length)"
+    )
+    decision_max_prefix_v6: int = Field(
+        32, ge=0, le=128, description="widest IPv6 network a decision may block (prefix length)"
+    )
     block_simulation: bool = Field(
         False, description="record decisions without publishing them (trial period)"
     )

@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-LINES_IN = Counter("vigil_lines_in_total", "Lines read from sources", ["source"], registry=REGISTRY)
+LINES_IN = Counter(
+    "vigil_lines_in_total",
+    "Lines read from sources (by kind: files, stdin, http, a configured path, or other)",
+    ["source"],
+    registry=REGISTRY,
+)
+FIXED_SOURCES = frozenset({"files", "stdin"})
+
+
+def source_label(source: str, configured: Iterable[str] = ()) -> str:
+    """The `source` label of a batch's source. Label values come only from vigil itself and
+    its configuration: a name a client chose (an ingest source) would let any writer add
+    series without bound."""
+    if source in FIXED_SOURCES:
+        return source
+    if source.startswith("http:"):
+        return "http"
+    for pattern in configured:
+        if source == pattern or fnmatch.fnmatchcase(source, pattern):
+            return pattern
+    return "other"
+
+
 LINES_PARSED = Counter("vigil_lines_parsed_total", "Lines parsed into records", registry=REGISTRY)
 MALFORMED = Counter(
     "vigil_malformed_requests_total", "Records whose request line is not HTTP", registry=REGISTRY

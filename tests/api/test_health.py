@@ -17,8 +17,10 @@ from vigil.sinks.broker import RedisBroker
 
 async def test_health_shows_pipeline_counters(api: Api) -> None:
     assert api.pipeline.started
-    response = await api.client.get("/health")
-    assert response.status_code == 200
+    anonymous = await api.client.get("/health")
+    assert anonymous.status_code == 200
+    assert anonymous.json()["status"] == "ok" and anonymous.json()["pipeline"] is None
+    response = await api.client.get("/health", headers=api.admin)
     body = response.json()
     assert body["status"] == "ok"
     assert body["pipeline"]["stages"]["analyze"]["batches_in"] == 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 
 from tests.conftest import make_settings
+from tests.support.processes import terminate
 from vigil.db.models import IngestCheckpoint, ThreatEvent
 from vigil.db.session import close_db, configure_db, get_db_context
 from vigil.services import allowlist
@@ -150,11 +150,7 @@ async def _serve_until_stored(env: dict[str, str], database: Path, log: Path) ->
             await asyncio.sleep(0.25)
         assert await _checkpoint(database) == size, "serve did not store the whole log in time"
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        terminate(server, timeout=60)
 
 
 async def test_scan_and_serve_store_the_same_events_under_the_same_stored_controls(

@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from tests.conftest import make_settings
+from tests.support.processes import terminate
 from vigil.batch import event_key
 from vigil.db.models import IngestCheckpoint, ThreatEvent
 from vigil.db.session import close_db, configure_db, get_db_context
@@ -118,11 +119,7 @@ async def test_sigkill_and_restart_lose_and_double_nothing(
         assert len(checkpoints) == 1, f"one file, one identity: {checkpoints}"
         assert checkpoints[0][2] == size
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        terminate(server)
 
     try:
         async with get_db_context() as session:

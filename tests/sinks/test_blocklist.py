@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from vigil.config import Settings
 from vigil.db.models import Decision
 from vigil.db.session import get_db_context
-from vigil.sinks.blocklist import DecisionStream, active_decisions, render
+from vigil.services.crowdsec import DecisionFilter, pull_stream
+from vigil.sinks.blocklist import active_decisions, render
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -78,13 +79,15 @@ async def test_exports_hold_only_active_published_decisions(db: Settings) -> Non
 
 async def test_crowdsec_stream_sends_new_then_deleted(db: Settings) -> None:
     await _seed()
-    stream = DecisionStream()
+    everything = DecisionFilter()
     async with get_db_context() as session:
-        first = await stream.pull(session, "bouncer-1", startup=True, sites=["a"], now=NOW)
-    assert {d["value"] for d in first["new"]} == {"203.0.113.7", "2001:db8::/64"}
-    assert {d["scope"] for d in first["new"]} == {"Ip", "Range"}
-    assert first["new"][0]["duration"] == "1h0m0s"
-    assert first["deleted"] == []
+        new, deleted = await pull_stream(
+            session, "bouncer-1", startup=True, sites=["a"], decision_filter=everything, now=NOW
+        )
+    assert {d["value"] for d in new} == {"203.0.113.7", "2001:db8::/64"}
+    assert {d["scope"] for d in new} == {"Ip", "Range"}
+    assert new[0]["duration"] == "1h0m0s"
+    assert deleted == []
 
     later = NOW + timedelta(minutes=2)
     async with get_db_context() as session:
@@ -102,6 +105,8 @@ async def test_crowdsec_stream_sends_new_then_deleted(db: Settings) -> None:
             )
         )
     async with get_db_context() as session:
-        second = await stream.pull(session, "bouncer-1", startup=False, sites=["a"], now=later)
-    assert [d["value"] for d in second["new"]] == ["203.0.113.99"]
-    assert [d["value"] for d in second["deleted"]] == ["203.0.113.7"]
+        new, deleted = await pull_stream(
+            session, "bouncer-1", startup=False, sites=["a"], decision_filter=everything, now=later
+        )
+    assert [d["value"] for d in new] == ["203.0.113.99"]
+    assert [d["value"] for d in deleted] == ["203.0.113.7"]

@@ -16,6 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from vigil import __version__
 from vigil.api.alerts import AlertHub
+from vigil.api.internal_errors import InternalErrorMiddleware
 from vigil.api.limits import BodyLimitMiddleware
 from vigil.api.pipeline_port import PipelineHandle
 from vigil.api.retrain import RetrainJobs, RetrainRunner
@@ -45,9 +46,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BODY_LIMIT = 1024 * 1024
 DESCRIPTION = (
-    "vigil finds attacks in web-server access logs. Every route except /health, /ready and "
-    "(by default) /metrics needs an API key in the `X-API-Key` header; keys are made with "
-    "`vigil keys create`. A key limited to some sites only ever sees those sites' data."
+    "vigil finds attacks in web-server access logs. Every route except /health (liveness only "
+    "without a key), /ready and (by default) /metrics needs an API key in the `X-API-Key` "
+    "header; keys are made with `vigil keys create`. A key limited to some sites only ever "
+    "sees those sites' data. Browsers open /ws/alerts with a ticket from POST /ws/ticket, so a "
+    "key never appears in a URL."
 )
 
 
@@ -101,6 +104,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "")), "type": err.get("type")}
         for err in exc.errors()
     ]
+    if request.url.path.startswith("/v1/"):
+        # The CrowdSec-compatible routes answer as the Local API does.
+        where = ", ".join(".".join(str(part) for part in e["loc"][1:]) for e in errors)
+        message = "; ".join(str(e["msg"]) for e in errors)
+        return JSONResponse(status_code=400, content={"message": f"{where}: {message}"})
     return JSONResponse(status_code=422, content={"detail": errors})
 
 
@@ -113,9 +121,41 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
-async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("event=internal_error path=%s", request.url.path, exc_info=exc)
-    return JSONResponse(status_code=500, content={"detail": "internal error"})
+def _documented_openapi(app: FastAPI) -> Any:
+    """FastAPI's schema, amended to say what the app really answers: a 422 may carry a plain
+    message (a value that is well-formed but not acceptable) as well as the list of field
+    errors, and a route that takes a body answers 400 to one that is not JSON."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+    )
+    components = schema.get("components", {}).get("schemas", {})
+    validation = components.get("HTTPValidationError")
+    if validation is not None:
+        detail = validation["properties"]["detail"]
+        validation["properties"]["detail"] = {
+            "title": "Detail",
+            "anyOf": [{k: v for k, v in detail.items() if k != "title"}, {"type": "string"}],
+        }
+    error_ref = {"$ref": "#/components/schemas/ErrorOut"}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if "requestBody" in operation:
+                operation["responses"].setdefault(
+                    "400",
+                    {
+                        "description": "the body is not valid JSON",
+                        "content": {"application/json": {"schema": error_ref}},
+                    },
+                )
+    app.openapi_schema = schema
+    return schema
 
 
 def create_app(
@@ -136,7 +176,9 @@ def create_app(
     explicit = settings is not None
     settings = settings or get_settings()
     owns_broker = broker is None
-    broker = broker if broker is not None else make_broker(settings.redis_url)
+    broker = (
+        broker if broker is not None else make_broker(settings.redis_url, settings.redis_prefix)
+    )
     limits = ingest_limits or IngestLimits()
     app = FastAPI(
         title="vigil",
@@ -154,6 +196,8 @@ def create_app(
         limits=limits,
         pipeline=pipeline,
     )
+    # Added first, so it runs innermost: inside the body limit and Starlette's error middleware.
+    app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,
         default=DEFAULT_BODY_LIMIT,
@@ -165,7 +209,7 @@ def create_app(
         OperationalError: _database_unavailable,
         InterfaceError: _database_unavailable,
         PoolTimeoutError: _database_unavailable,
-        Exception: _internal_error,
+        crowdsec.CrowdsecError: crowdsec.crowdsec_error,
     }
     for exc_class, handler in handlers.items():
         app.add_exception_handler(exc_class, handler)
@@ -185,4 +229,5 @@ def create_app(
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=dashboard.WEB_DIR), name="static")
+    app.openapi = lambda: _documented_openapi(app)  # type: ignore[method-assign]
     return app

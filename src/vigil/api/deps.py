@@ -23,6 +23,8 @@ __all__ = [
     "AdminKey",
     "AppStateDep",
     "CurrentKey",
+    "OptionalKey",
+    "PresentedKey",
     "ReadKey",
     "SessionDep",
     "WriteKey",
@@ -53,18 +55,37 @@ def unauthorized() -> HTTPException:
     )
 
 
-async def get_current_key(
+async def get_presented_key(
     session: SessionDep,
     state: AppStateDep,
     presented: Annotated[str | None, Security(api_key_header)],
-) -> Principal:
-    principal = await authenticate(session, presented, admin_key=state.admin_key)
+) -> Principal | None:
+    """The caller the `X-API-Key` header stands for; None when it is missing or not valid."""
+    return await authenticate(session, presented, admin_key=state.admin_key)
+
+
+PresentedKey = Annotated[Principal | None, Depends(get_presented_key)]
+
+
+async def get_current_key(principal: PresentedKey) -> Principal:
     if principal is None:
         raise unauthorized()
     return principal
 
 
 CurrentKey = Annotated[Principal, Depends(get_current_key)]
+
+
+async def get_optional_key(
+    principal: PresentedKey, presented: Annotated[str | None, Security(api_key_header)]
+) -> Principal | None:
+    """The caller when a key is sent (401 if it is wrong), None when none is."""
+    if presented is not None and principal is None:
+        raise unauthorized()
+    return principal
+
+
+OptionalKey = Annotated[Principal | None, Depends(get_optional_key)]
 
 
 def require_scope(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:

@@ -60,16 +60,18 @@ class BodyLimitMiddleware:
 
     @staticmethod
     async def _too_large(send: Send, limit: int) -> None:
-        body = orjson.dumps({"detail": f"request body is larger than the limit of {limit} bytes"})
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        detail = f"request body is larger than the limit of {limit} bytes"
+        await send_json(send, 413, {"detail": detail}, close=True)
+
+
+async def send_json(send: Send, status: int, content: object, *, close: bool = False) -> None:
+    """A whole JSON response sent straight through ASGI (for middleware that answers itself)."""
+    body = orjson.dumps(content)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

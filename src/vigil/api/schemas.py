@@ -328,7 +328,7 @@ class IngestAccepted(BaseModel):
 
 class DecisionOut(_Out):
     id: int
-    site: str
+    site: str | None = Field(description="null: a decision for every site")
     value: str
     scope: str
     reason: str
@@ -350,6 +350,14 @@ class DecisionIn(BaseModel):
 
     value: Annotated[str, Field(max_length=64)]
     site: SiteName | None = None
+    all_sites: bool = Field(
+        False, description="block on every site (needs an admin key for every site)"
+    )
+    force: bool = Field(
+        False,
+        description="allow a network wider than the configured limit (/16 IPv4, /32 IPv6 by "
+        "default); needs an admin key for every site",
+    )
     reason: Annotated[CleanText, Field(max_length=500)] = ""
     duration_minutes: int | None = Field(None, ge=1, le=525_600, description="none: no expiry")
 
@@ -424,10 +432,17 @@ class ExclusionOut(_Out):
 # ------------------------------------------------------------------- keys
 
 
+def _name_text(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[CleanText, Field(min_length=1, max_length=128)]
+    name: Annotated[CleanText, AfterValidator(_name_text), Field(min_length=1, max_length=128)]
     scope: Scope
     sites: list[SiteName] = Field([], max_length=100, description="empty: every site")
 
@@ -441,6 +456,13 @@ class KeyOut(_Out):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+
+class TicketOut(BaseModel):
+    """Opens /ws/alerts once as `?ticket=...`, within `expires_in` seconds."""
+
+    ticket: str
+    expires_in: int
 
 
 class KeyCreated(KeyOut):

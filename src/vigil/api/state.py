@@ -11,6 +11,7 @@ from vigil.api.alerts import AlertHub
 from vigil.api.pipeline_port import PipelineHandle
 from vigil.api.retrain import RetrainJobs
 from vigil.config import Settings
+from vigil.services.tickets import TicketBook
 from vigil.sinks.broker import Broker
 
 
@@ -32,6 +33,7 @@ class AppState:
     limits: IngestLimits
     pipeline: PipelineHandle | None = None
     started_at: float = field(default_factory=time.time)
+    tickets: TicketBook = field(default_factory=TicketBook)
 
     @property
     def admin_key(self) -> str | None:

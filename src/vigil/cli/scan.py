@@ -17,9 +17,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from vigil.cli.console import err, out
+from vigil.cli.summary import ScanSummary, most_common
 from vigil.config import Settings, settings_with
 from vigil.errors import InputError
-from vigil.pipeline.summary import ScanSummary, most_common
 from vigil.runtime import tune_gc
 
 if TYPE_CHECKING:

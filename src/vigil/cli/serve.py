@@ -13,6 +13,12 @@ from vigil.cli.console import err
 from vigil.config import Settings, settings_with
 from vigil.runtime import tune_gc
 
+log = logging.getLogger(__name__)
+
+
+def _log_progress(fraction: float, message: str) -> None:
+    log.info("event=retrain_progress fraction=%.2f step=%r", fraction, message)
+
 
 async def run_server(settings: Settings) -> None:
     import uvicorn
@@ -23,10 +29,25 @@ async def run_server(settings: Settings) -> None:
     from vigil.sinks.store import DbCheckpointStore
     from vigil.sources.tailer import FileTailer
 
-    broker = make_broker(settings.redis_url)
+    broker = make_broker(settings.redis_url, settings.redis_prefix)
     async with open_pipeline(settings, broker=broker, snapshots=True) as pipeline:
         tune_gc()
-        app = create_app(settings, pipeline=pipeline, broker=broker)
+
+        async def retrain() -> None:
+            # POST /models/retrain: train from reviewed events; an activated model is swapped
+            # into the running analyzer between two batches (hybrid mode; rules mode keeps none).
+            from vigil.training.retrain import retrain_job
+
+            hot = pipeline.analyzer if settings.detection_mode == "hybrid" else None
+            result = await retrain_job(settings, _log_progress, analyzer=hot)
+            log.info(
+                "event=retrain_finished version=%s activated=%s swapped=%s",
+                result["version"],
+                result["activated"],
+                result.get("swapped"),
+            )
+
+        app = create_app(settings, pipeline=pipeline, broker=broker, retrain_runner=retrain)
         config = uvicorn.Config(
             app,
             host=settings.host,

@@ -239,7 +239,8 @@ class Decision(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    site: Mapped[str] = mapped_column(String(64), default="default")
+    # None: a decision for every site, which only an admin key for every site may make.
+    site: Mapped[str | None] = mapped_column(String(64), nullable=True)
     value: Mapped[str] = mapped_column(String(64))
     scope: Mapped[str] = mapped_column(String(8), default="ip")
     reason: Mapped[str] = mapped_column(Text, default="")
@@ -251,6 +252,16 @@ class Decision(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
     deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class BouncerPull(Base):
+    """When a CrowdSec bouncer (one API key) last pulled the decision stream: what its next
+    pull's changes are counted from, kept across restarts of vigil."""
+
+    __tablename__ = "bouncer_pulls"
+
+    bouncer: Mapped[str] = mapped_column(String(160), primary_key=True)
+    last_pull_at: Mapped[datetime] = mapped_column()
 
 
 class TrafficCounter(Base):

@@ -95,7 +95,6 @@ class _Policy:
     exclusions: ExclusionSet
     disabled: tuple[bool, ...]
     rule_exclusions: tuple[tuple[Exclusion, ...], ...]
-    has_allowlist: bool
 
 
 def _lru_trim(cache: dict[Any, Any], limit: int) -> None:
@@ -222,7 +221,7 @@ class DetectionEngine:
         self._policy = self._build_policy(self._core, self._exclusions)
         self._hits: dict[str, dict[str, _Hits]] = {kind: {} for kind in TARGETS}
         self._composites: dict[str, dict[Any, _QueryHits]] = {kind: {} for kind in _COMPOSITES}
-        self._allowed_ips: dict[str, bool] = {}
+        self._allowed_ips: dict[tuple[str, str], bool] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DetectionEngine:
@@ -299,7 +298,6 @@ class DetectionEngine:
                 tuple(e for e in exclusions.exclusions if e.covers_rule(rule))
                 for rule in core.rules
             ),
-            has_allowlist=bool(exclusions.allow_ips or exclusions.allow_user_agents),
         )
 
     # -- analysis of distinct strings -------------------------------------------------------
@@ -506,8 +504,8 @@ class DetectionEngine:
         m_protocol: dict[str, None] = {}
         m_line: dict[str, None] = {}
         allowed: list[str | None] | None = None
-        if policy.has_allowlist:
-            allowed = [self._allowlisted(policy.exclusions, record) for record in records]
+        if policy.exclusions.has_allowlist(site):
+            allowed = [self._allowlisted(policy.exclusions, record, site) for record in records]
         level = policy.exclusions.paranoia_for(site, self.paranoia_level)
         out: list[Detection] = []
         append = out.append
@@ -666,15 +664,16 @@ class DetectionEngine:
             points=total,
         )
 
-    def _allowlisted(self, exclusions: ExclusionSet, record: LogRecord) -> str | None:
-        cached = self._allowed_ips.get(record.client_ip)
+    def _allowlisted(self, exclusions: ExclusionSet, record: LogRecord, site: str) -> str | None:
+        key = (site, record.client_ip)
+        cached = self._allowed_ips.get(key)
         if cached is None:
-            cached = exclusions.ip_allowed(record.client_ip)
+            cached = exclusions.ip_allowed(record.client_ip, site)
             if len(self._allowed_ips) < self.cache_size:
-                self._allowed_ips[record.client_ip] = cached
+                self._allowed_ips[key] = cached
         if cached:
             return "ip"
-        if exclusions.allow_user_agents and exclusions.agent_allowed(record.user_agent):
+        if exclusions.agent_allowed(record.user_agent, site):
             return "user_agent"
         return None
 

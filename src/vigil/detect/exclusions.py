@@ -5,16 +5,16 @@ An `ExclusionSet` is immutable; changing it means building a new one (`with_excl
 form (``settings.exclusions_file``)::
 
     paranoia_level: 1            # default for every site (the engine setting otherwise)
-    sites:
-      shop: {paranoia_level: 2}
+    sites:                       # per-site settings: they apply to that site's traffic only
+      shop: {paranoia_level: 2, allow_ips: [198.51.100.9], allow_user_agents: ['^ShopProbe/']}
     disabled_rules: [scanner-curl, tag:probe-admin]   # rule ids, tags or categories
-    allow_ips: [10.0.0.0/8, 203.0.113.7]
-    allow_user_agents: ['^UptimeRobot/', 'Pingdom\\.com_bot']   # regexes, caseless
+    allow_ips: [10.0.0.0/8, 203.0.113.7]              # every site
+    allow_user_agents: ['^UptimeRobot/', 'Pingdom\\.com_bot']   # regexes (RE2), caseless
     exclusions:
       - id: search-sqli            # optional; generated from the content otherwise
         rules: [tag:attack-sqli]   # rule ids, tags or categories; '*' for every rule
         path: /search              # path prefix (decoded, normalised, caseless) ...
-        path_regex: ^/api/v\\d+/notes$   # ... and/or a regex on the same path
+        path_regex: ^/api/v\\d+/notes$   # ... and/or a regex (RE2) on the same path
         args: [q, query]           # only these argument targets; omit for every target
         sites: [shop]              # omit for every site
 """
@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,10 +31,12 @@ from typing import Any
 
 import yaml
 
+from vigil.detect.patterns import LinearPattern, PatternError, compile_linear
 from vigil.detect.ruleset import Rule
 from vigil.errors import ConfigError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def _strings(value: Any, what: str) -> tuple[str, ...]:
@@ -48,11 +49,11 @@ def _strings(value: Any, what: str) -> tuple[str, ...]:
     raise ConfigError(f"exclusions: {what} must be a list of strings")
 
 
-def _regex(pattern: str, what: str) -> re.Pattern[str]:
+def _regex(pattern: str, what: str) -> LinearPattern:
     try:
-        return re.compile(pattern, re.IGNORECASE)
-    except re.error as exc:
-        raise ConfigError(f"exclusions: {what} {pattern!r} is not a valid regex: {exc}") from None
+        return compile_linear(pattern, ignore_case=True, what=f"{what} {pattern[:80]!r}")
+    except PatternError as exc:
+        raise ConfigError(f"exclusions: {exc}") from None
 
 
 def _network(value: str) -> Network:
@@ -79,7 +80,7 @@ class Exclusion:
     args: tuple[str, ...] = ()
     sites: tuple[str, ...] = ()
     id: str = ""
-    _compiled: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    _compiled: LinearPattern | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.rules:
@@ -137,7 +138,7 @@ class Exclusion:
             return False
         if self.path is not None and not path.startswith(self.path):
             return False
-        if self._compiled is not None and self._compiled.search(path) is None:
+        if self._compiled is not None and not self._compiled.search(path):
             return False
         if self.args:
             kind, _, name = target.partition(":")
@@ -147,8 +148,50 @@ class Exclusion:
 
 
 @dataclass(frozen=True, slots=True)
+class Allowlist:
+    """Addresses, networks and user agents (RE2 regexes, caseless) never to report."""
+
+    ips: tuple[str, ...] = ()
+    user_agents: tuple[str, ...] = ()
+    _networks: tuple[Network, ...] = field(default=(), compare=False, repr=False)
+    _agents: tuple[LinearPattern, ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_networks", tuple(_network(ip) for ip in self.ips))
+        object.__setattr__(
+            self, "_agents", tuple(_regex(ua, "allow_user_agents") for ua in self.user_agents)
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.ips or self.user_agents)
+
+    def ip_allowed(self, address: IPAddress | None) -> bool:
+        return address is not None and any(address in network for network in self._networks)
+
+    def agent_allowed(self, user_agent: str) -> bool:
+        return any(pattern.search(user_agent) for pattern in self._agents)
+
+
+def _address(ip: str) -> IPAddress | None:
+    if not ip:
+        return None
+    try:
+        return ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+
+
+_NO_ALLOWLIST = Allowlist()
+
+
+@dataclass(frozen=True, slots=True)
 class ExclusionSet:
-    """Every false-positive control in force, as one immutable value."""
+    """Every false-positive control in force, as one immutable value.
+
+    `allow_ips` / `allow_user_agents` apply to every site; `site_allowlists` and
+    `site_paranoia` to one site's traffic only, so one site's entries never hide another
+    site's attacks.
+    """
 
     disabled_rules: tuple[str, ...] = ()
     exclusions: tuple[Exclusion, ...] = ()
@@ -156,14 +199,19 @@ class ExclusionSet:
     allow_user_agents: tuple[str, ...] = ()
     paranoia_level: int | None = None
     site_paranoia: tuple[tuple[str, int], ...] = ()
-    _networks: tuple[Network, ...] = field(default=(), compare=False, repr=False)
-    _agents: tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
+    site_allowlists: tuple[tuple[str, Allowlist], ...] = ()
+    _everywhere: Allowlist = field(default=_NO_ALLOWLIST, compare=False, repr=False)
+    _per_site: dict[str, Allowlist] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_networks", tuple(_network(ip) for ip in self.allow_ips))
-        object.__setattr__(
-            self, "_agents", tuple(_regex(ua, "allow_user_agents") for ua in self.allow_user_agents)
-        )
+        object.__setattr__(self, "_everywhere", Allowlist(self.allow_ips, self.allow_user_agents))
+        per_site: dict[str, Allowlist] = {}
+        for name, allowlist in self.site_allowlists:
+            known = per_site.get(name, _NO_ALLOWLIST)
+            per_site[name] = Allowlist(
+                known.ips + allowlist.ips, known.user_agents + allowlist.user_agents
+            )
+        object.__setattr__(self, "_per_site", per_site)
         for site, level in [(None, self.paranoia_level), *self.site_paranoia]:
             if level is not None and level not in (1, 2, 3, 4):
                 where = f"site {site!r}" if site else "paranoia_level"
@@ -190,10 +238,22 @@ class ExclusionSet:
         if not isinstance(sites, Mapping):
             raise ConfigError("exclusions: 'sites' must map site names to settings")
         site_paranoia: list[tuple[str, int]] = []
+        site_allowlists: list[tuple[str, Allowlist]] = []
+        site_keys = {"paranoia_level", "allow_ips", "allow_user_agents"}
         for site, conf in sites.items():
-            if not isinstance(conf, Mapping) or "paranoia_level" not in conf:
-                raise ConfigError(f"exclusions: site {site!r} needs a paranoia_level")
-            site_paranoia.append((str(site), _int(conf["paranoia_level"], f"site {site!r}")))
+            if not isinstance(conf, Mapping) or not conf or set(conf) - site_keys:
+                raise ConfigError(
+                    f"exclusions: site {site!r} takes paranoia_level, allow_ips and/or "
+                    "allow_user_agents"
+                )
+            if "paranoia_level" in conf:
+                site_paranoia.append((str(site), _int(conf["paranoia_level"], f"site {site!r}")))
+            allowlist = Allowlist(
+                _strings(conf.get("allow_ips"), f"site {site!r} allow_ips"),
+                _strings(conf.get("allow_user_agents"), f"site {site!r} allow_user_agents"),
+            )
+            if allowlist:
+                site_allowlists.append((str(site), allowlist))
         level = raw.get("paranoia_level")
         return cls(
             disabled_rules=_strings(raw.get("disabled_rules"), "disabled_rules"),
@@ -202,6 +262,7 @@ class ExclusionSet:
             allow_user_agents=_strings(raw.get("allow_user_agents"), "allow_user_agents"),
             paranoia_level=_int(level, "paranoia_level") if level is not None else None,
             site_paranoia=tuple(site_paranoia),
+            site_allowlists=tuple(site_allowlists),
         )
 
     @classmethod
@@ -226,8 +287,16 @@ class ExclusionSet:
         }
         if self.paranoia_level is not None:
             out["paranoia_level"] = self.paranoia_level
-        if self.site_paranoia:
-            out["sites"] = {site: {"paranoia_level": lvl} for site, lvl in self.site_paranoia}
+        sites: dict[str, dict[str, Any]] = {}
+        for site, level in self.site_paranoia:
+            sites.setdefault(site, {})["paranoia_level"] = level
+        for site, allowlist in self._per_site.items():
+            if allowlist.ips:
+                sites.setdefault(site, {})["allow_ips"] = list(allowlist.ips)
+            if allowlist.user_agents:
+                sites.setdefault(site, {})["allow_user_agents"] = list(allowlist.user_agents)
+        if sites:
+            out["sites"] = sites
         return out
 
     def with_exclusion(self, exclusion: Exclusion) -> ExclusionSet:
@@ -251,9 +320,13 @@ class ExclusionSet:
         )
 
     def with_allowlist(
-        self, *, ips: Iterable[str] = (), user_agents: Iterable[str] = ()
+        self, *, ips: Iterable[str] = (), user_agents: Iterable[str] = (), site: str | None = None
     ) -> ExclusionSet:
-        """This set with more allowlisted IPs/CIDRs and user-agent regexes."""
+        """This set with more allowlisted IPs/CIDRs and user-agent regexes (of `site` only,
+        when given)."""
+        if site is not None:
+            added = Allowlist(tuple(ips), tuple(user_agents))
+            return replace(self, site_allowlists=(*self.site_allowlists, (site, added)))
         return replace(
             self,
             allow_ips=(*self.allow_ips, *ips),
@@ -269,17 +342,25 @@ class ExclusionSet:
                 return level
         return self.paranoia_level if self.paranoia_level is not None else default
 
-    def ip_allowed(self, ip: str) -> bool:
-        if not self._networks or not ip:
-            return False
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(address in network for network in self._networks)
+    def has_allowlist(self, site: str) -> bool:
+        """Whether any allowlist entry applies to `site`'s traffic."""
+        return bool(self._everywhere) or bool(self._per_site.get(site))
 
-    def agent_allowed(self, user_agent: str) -> bool:
-        return any(pattern.search(user_agent) for pattern in self._agents)
+    def ip_allowed(self, ip: str, site: str | None = None) -> bool:
+        """Whether `ip` is allowlisted for every site, or for `site`."""
+        local = self._per_site.get(site, _NO_ALLOWLIST) if site is not None else _NO_ALLOWLIST
+        if not (self._everywhere.ips or local.ips):
+            return False
+        address = _address(ip)
+        return self._everywhere.ip_allowed(address) or local.ip_allowed(address)
+
+    def agent_allowed(self, user_agent: str, site: str | None = None) -> bool:
+        """Whether `user_agent` is allowlisted for every site, or for `site`."""
+        if self._everywhere.agent_allowed(user_agent):
+            return True
+        return site is not None and self._per_site.get(site, _NO_ALLOWLIST).agent_allowed(
+            user_agent
+        )
 
 
 def _int(value: Any, what: str) -> int:

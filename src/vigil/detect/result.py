@@ -87,7 +87,7 @@ def encode_detections(detections: Sequence[Detection]) -> bytes:
         (
             index,
             d.score,
-            d.severity.value,
+            str(d.severity),  # a plain str: marshal writes no subclasses
             [(m.rule_id, m.category, m.target, m.fragment, m.points) for m in d.matches],
             d.categories,
             d.signals,
@@ -100,6 +100,9 @@ def encode_detections(detections: Sequence[Detection]) -> bytes:
     return marshal.dumps((len(detections), dirty))
 
 
+_SEVERITY = {str(band): band for band in Severity}
+
+
 def decode_detections(data: bytes) -> list[Detection]:
     """The verdicts written by `encode_detections` (by this same vigil, never untrusted data)."""
     count, dirty = marshal.loads(data)
@@ -107,7 +110,7 @@ def decode_detections(data: bytes) -> list[Detection]:
     for index, score, severity, matches, categories, signals, points, allowlisted in dirty:
         detections[index] = Detection(
             score,
-            Severity(severity),
+            _SEVERITY[severity],
             tuple([RuleMatch(*match) for match in matches]),
             categories,
             signals,

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.batch import ScoredBatch
 from vigil.config import Settings
@@ -30,9 +29,7 @@ from vigil.pipeline import helper_process
 from vigil.pipeline.analyze import Analyzer
 from vigil.pipeline.runner import STORE_MERGE_LINES, Pipeline
 from vigil.sinks.base import Sink
-from vigil.sinks.broker import Broker, PublishSink, make_broker
-from vigil.sinks.store import StoreSink
-from vigil.sinks.webhooks import WebhookNotifier
+from vigil.sinks.broker import Broker, make_broker
 from vigil.sources.base import Source
 
 __all__ = ["StoredControls", "configured_sinks", "open_pipeline", "read_stored_state"]
@@ -95,7 +92,7 @@ async def open_pipeline(
         analyzer.helper, helper = helper, None
         if sinks is None:
             if store and broker is None:
-                broker = owned_broker = make_broker(settings.redis_url)
+                broker = owned_broker = make_broker(settings.redis_url, settings.redis_prefix)
                 await broker.connect()
             sinks = configured_sinks(settings, store=store, broker=broker)
         sinks = [*sinks, *extra_sinks]
@@ -146,6 +143,10 @@ def configured_sinks(
     """
     sinks: list[Sink] = []
     if store:
+        from vigil.sinks.broker import PublishSink
+        from vigil.sinks.store import StoreSink
+        from vigil.sinks.webhooks import WebhookNotifier
+
         sinks.append(StoreSink(settings))
         if broker is not None:
             sinks.append(PublishSink(broker))
@@ -164,14 +165,18 @@ async def read_stored_state(settings: Settings) -> tuple[StoredControls, dict[st
     database that cannot be read is reported in one log line and the pipeline starts without
     stored controls and with the shipped model.
     """
-    from vigil.db.session import build_engine
-    from vigil.services.allowlist import configured_sites, pipeline_rules
-    from vigil.services.models import active_artifacts
-
     if settings.is_sqlite:
         database = make_url(settings.database_url).database
         if not database or database == ":memory:" or not Path(database).exists():
             return [], {}
+    # Imported only when there is a database to read: a scan that stores nothing and has no
+    # database starts without them.
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from vigil.db.session import build_engine
+    from vigil.services.allowlist import configured_sites, pipeline_rules
+    from vigil.services.models import active_artifacts
+
     engine = build_engine(settings)
     try:
         async with AsyncSession(engine, expire_on_commit=False) as session:

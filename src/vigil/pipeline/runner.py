@@ -92,6 +92,17 @@ class PipelineTotals:
     stored: int = 0
     severities: Counter[str] = field(default_factory=Counter)
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lines": self.lines,
+            "records": self.records,
+            "malformed": self.malformed,
+            "dead_letters": self.dead_letters,
+            "threats": self.threats,
+            "stored": self.stored,
+            "by_severity": dict(self.severities),
+        }
+
 
 class Pipeline:
     """Runs analysis and the sinks as tasks; sources feed it with `submit` or `try_submit`."""
@@ -120,6 +131,7 @@ class Pipeline:
         self.counters = {"analyze": StageCounters()}
         self.counters.update((sink.name, StageCounters()) for sink in self.sinks)
         self.totals = PipelineTotals()
+        self.site_totals: dict[str, PipelineTotals] = {}
         self.started_at = time.time()
         self.snapshot_path = snapshot_path
         self.store_merge_lines = store_merge_lines
@@ -236,9 +248,12 @@ class Pipeline:
                 log.warning("event=behaviour_snapshot_failed path=%s error=%s", target, exc)
 
     # ------------------------------------------------------------------- intake
+    def _source_label(self, source: str) -> str:
+        return metrics.source_label(source, self.settings.log_paths)
+
     async def submit(self, batch: LineBatch, site: str | None = None) -> None:
         """Queue a batch, waiting while the pipeline is full (backpressure, never a drop)."""
-        metrics.LINES_IN.labels(batch.source).inc(len(batch.lines))
+        metrics.LINES_IN.labels(self._source_label(batch.source)).inc(len(batch.lines))
         queued = _Queued(batch, site, time.time(), self._exclusions)
         await self._raw.put(queued)
         # Handed to the helper process (if any) in queue order, the order of analysis.
@@ -250,7 +265,7 @@ class Pipeline:
         if self._stopping or self._raw.full():
             return False
         batch = self._ingest.batch(source, lines)
-        metrics.LINES_IN.labels(batch.source).inc(len(lines))
+        metrics.LINES_IN.labels("http").inc(len(lines))
         queued = _Queued(batch, site, time.time(), self._exclusions)
         self._raw.put_nowait(queued)
         queued.prefetched = self.analyzer.prefetch(batch, site)
@@ -308,19 +323,23 @@ class Pipeline:
         )
 
     def _count(self, scored: ScoredBatch) -> None:
-        totals = self.totals
-        totals.lines += scored.lines
-        totals.records += scored.records
-        totals.malformed += scored.malformed
-        totals.dead_letters += len(scored.dead_letters)
-        totals.threats += len(scored.threats)
+        site_totals = self.site_totals.get(scored.site)
+        if site_totals is None:
+            site_totals = self.site_totals[scored.site] = PipelineTotals()
+        for totals in (self.totals, site_totals):
+            totals.lines += scored.lines
+            totals.records += scored.records
+            totals.malformed += scored.malformed
+            totals.dead_letters += len(scored.dead_letters)
+            totals.threats += len(scored.threats)
         metrics.LINES_PARSED.inc(scored.records)
         metrics.MALFORMED.inc(scored.malformed)
         metrics.DEAD_LETTERS.inc(len(scored.dead_letters))
         for counts in scored.counters.values():
             for severity in ("low", "medium", "high"):
                 if counts.get(severity):
-                    totals.severities[severity.upper()] += counts[severity]
+                    self.totals.severities[severity.upper()] += counts[severity]
+                    site_totals.severities[severity.upper()] += counts[severity]
                     metrics.EVENTS.labels(severity.upper()).inc(counts[severity])
 
     async def _store_loop(self) -> None:
@@ -347,6 +366,8 @@ class Pipeline:
                 await self._write(sink, scored, len(group))
             if scored.stored is not None:
                 self.totals.stored += len(scored.stored.events)
+                if scored.site in self.site_totals:
+                    self.site_totals[scored.site].stored += len(scored.stored.events)
             self._maybe_snapshot()
 
     async def _write(self, sink: Sink, scored: ScoredBatch, batches: int) -> None:
@@ -379,15 +400,8 @@ class Pipeline:
             "queues": {"analyze": self._raw.qsize(), "store": self._scored.qsize()},
             "queue_capacity": self.settings.queue_size,
             "stages": {name: c.as_dict() for name, c in self.counters.items()},
-            "totals": {
-                "lines": self.totals.lines,
-                "records": self.totals.records,
-                "malformed": self.totals.malformed,
-                "dead_letters": self.totals.dead_letters,
-                "threats": self.totals.threats,
-                "stored": self.totals.stored,
-                "by_severity": dict(self.totals.severities),
-            },
+            "totals": self.totals.as_dict(),
+            "sites": {site: totals.as_dict() for site, totals in sorted(self.site_totals.items())},
             "database_healthy": self.db_healthy,
             "detection_mode": self.analyzer.detection_mode,
         }
@@ -398,34 +412,33 @@ class Pipeline:
         """Apply one site's exclusions and allowlist to the running detectors, atomically.
 
         The detection engine holds one exclusion set; it is rebuilt from the settings' file
-        plus every site's entries received so far and swapped in between batches.
+        plus every site's entries received so far and swapped in between batches. Each entry
+        stays with its site: an exclusion or allowlist entry of one site never touches the
+        detection of another (site None: entries for every site).
         """
         self._runtime_controls[site or ""] = (list(exclusions), list(allowlist))
-        merged_exclusions = [
-            (site_name, e) for site_name, (ex, _) in self._runtime_controls.items() for e in ex
-        ]
-        allow_ips = [
-            a["value"]
-            for _, al in self._runtime_controls.values()
-            for a in al
-            if a.get("kind", "ip") in ("ip", "cidr")
-        ]
-        allow_agents = [
-            a["value"]
-            for _, al in self._runtime_controls.values()
-            for a in al
-            if a.get("kind") in ("user_agent", "ua")
-        ]
         base = self._base_exclusions
         combined = ExclusionSet(
             disabled_rules=base.disabled_rules,
-            exclusions=base.exclusions
-            + tuple(Exclusion.from_dict(_exclusion_entry(e, s)) for s, e in merged_exclusions),
-            allow_ips=base.allow_ips + tuple(allow_ips),
-            allow_user_agents=base.allow_user_agents + tuple(re.escape(a) for a in allow_agents),
+            exclusions=base.exclusions,
+            allow_ips=base.allow_ips,
+            allow_user_agents=base.allow_user_agents,
             paranoia_level=base.paranoia_level,
             site_paranoia=base.site_paranoia,
+            site_allowlists=base.site_allowlists,
         )
+        for site_name, (site_exclusions, entries) in self._runtime_controls.items():
+            for entry in site_exclusions:
+                combined = combined.with_exclusion(
+                    Exclusion.from_dict(_exclusion_entry(entry, site_name))
+                )
+            ips = [a["value"] for a in entries if a.get("kind", "ip") in ("ip", "cidr")]
+            # Allowlisted user agents arrive as plain text: they match as substrings.
+            agents = [re.escape(a["value"]) for a in entries if a.get("kind") == "user_agent"]
+            if ips or agents:
+                combined = combined.with_allowlist(
+                    ips=ips, user_agents=agents, site=site_name or None
+                )
         # Batches already accepted keep the exclusions they were accepted with; the helper hears
         # of the new ones ahead of the batches that follow, and this process when it reaches them.
         self._exclusions = combined

@@ -6,6 +6,7 @@ so a key limited to some sites can never read another site's rows.
 
 __all__ = [
     "allowlist",
+    "crowdsec",
     "decisions",
     "incidents",
     "jsonmatch",
@@ -15,5 +16,6 @@ __all__ = [
     "pagination",
     "stats",
     "threats",
+    "tickets",
     "visibility",
 ]

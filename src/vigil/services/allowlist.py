@@ -8,7 +8,6 @@ detectors without a restart.
 from __future__ import annotations
 
 import ipaddress
-import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -16,10 +15,10 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.db.models import AllowlistEntry, RuleExclusion
+from vigil.detect.patterns import compile_linear
 from vigil.services.visibility import Visibility
 
 AllowKind = Literal["ip", "cidr", "user_agent"]
-MAX_REGEX_CHARS = 1024
 
 
 def normalize_entry(kind: AllowKind, value: str) -> str:
@@ -41,13 +40,9 @@ def normalize_entry(kind: AllowKind, value: str) -> str:
 
 
 def check_regex(pattern: str) -> str:
-    """`pattern` if it compiles as a regular expression; raises ValueError otherwise."""
-    if len(pattern) > MAX_REGEX_CHARS:
-        raise ValueError(f"path_regex is longer than {MAX_REGEX_CHARS} characters")
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"path_regex does not compile: {exc}") from None
+    """`pattern` if the linear-time engine the pipeline runs it with takes it; raises
+    ValueError (a PatternError) saying why not."""
+    compile_linear(pattern, ignore_case=True, what="path_regex")
     return pattern
 
 

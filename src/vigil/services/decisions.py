@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.db.models import Decision
@@ -23,17 +23,25 @@ async def active_blocklist(
     now: datetime | None = None,
     limit: int = MAX_BLOCKLIST,
 ) -> list[Decision]:
-    """Decisions in force (unexpired, undeleted, not simulated) on visible sites, newest first."""
+    """Decisions in force (unexpired, undeleted, not simulated) on visible sites, newest first;
+    the decisions for every site are in force on each of them."""
     now = now or datetime.now(UTC)
     stmt = select(Decision).where(
-        visible.clause(Decision.site),
+        or_(visible.clause(Decision.site), Decision.site.is_(None)),
         active_clause(now),
         Decision.simulated.is_(False),
     )
     if site is not None:
-        stmt = stmt.where(Decision.site == site)
+        stmt = stmt.where(or_(Decision.site == site, Decision.site.is_(None)))
     stmt = stmt.order_by(Decision.created_at.desc(), Decision.id.desc()).limit(limit)
     return list((await session.scalars(stmt)).all())
+
+
+def too_wide(value: str, *, v4: int, v6: int) -> str | None:
+    """The widest allowed network (e.g. '/16') when `value` is wider than it, else None."""
+    network = ipaddress.ip_network(value.strip(), strict=False)
+    limit = v4 if network.version == 4 else v6
+    return f"/{limit}" if network.prefixlen < limit else None
 
 
 def normalize_value(value: str) -> tuple[str, str]:
@@ -47,14 +55,15 @@ def normalize_value(value: str) -> tuple[str, str]:
 async def create_decision(
     session: AsyncSession,
     *,
-    site: str,
+    site: str | None,
     value: str,
     reason: str,
     duration: timedelta | None,
     origin: str = "api",
     now: datetime | None = None,
 ) -> Decision:
-    """A manual block; raises ValueError when `value` is not an address or CIDR."""
+    """A manual block (`site` None: on every site); raises ValueError when `value` is not an
+    address or CIDR."""
     now = now or datetime.now(UTC)
     canonical, scope = normalize_value(value)
     decision = Decision(

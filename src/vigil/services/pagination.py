@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -42,11 +42,17 @@ def decode_cursor(cursor: str, sort: str, kind: type) -> tuple[Any, int]:
         raise InvalidCursorError("cursor is not one this API handed out")
     try:
         if kind is datetime:
-            parsed: Any = datetime.fromisoformat(value)
+            parsed: Any = _utc(datetime.fromisoformat(value))
         elif isinstance(value, int | float) and not isinstance(value, bool):
             parsed = float(value)
         else:
             raise TypeError
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidCursorError("cursor is not one this API handed out") from None
     return parsed, row_id
+
+
+def _utc(value: datetime) -> datetime:
+    # Stored times are UTC; a time that has no UTC form (year 9999 at -14:00) raises
+    # OverflowError here rather than in the database driver.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -49,13 +49,6 @@ def active_clause(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _single_address(value: str) -> bool:
-    try:
-        return ipaddress.ip_network(value, strict=False).num_addresses == 1
-    except ValueError:
-        return True
-
-
 def scope_of(value: str) -> str:
     network = ipaddress.ip_network(value, strict=False)
     return "ip" if network.num_addresses == 1 else "range"
@@ -149,17 +142,31 @@ async def active_decisions(
     return list(await session.scalars(query.order_by(Decision.id)))
 
 
+def merged_networks(values: Sequence[str]) -> list[str]:
+    """The addresses and networks of `values`, overlapping and adjacent ones merged, IPv4
+    before IPv6, each as an address when it is one. A firewall set with intervals refuses a
+    network together with an address inside it (nft: "conflicting intervals specified")."""
+    networks = [ipaddress.ip_network(v, strict=False) for v in values]
+    merged: list[str] = []
+    for version in (4, 6):
+        same = [n for n in networks if n.version == version]
+        for network in ipaddress.collapse_addresses(same):  # type: ignore[type-var]
+            single = network.num_addresses == 1
+            merged.append(str(network.network_address) if single else str(network))
+    return merged
+
+
 def render(decisions: Sequence[Decision], fmt: str, set_name: str = "vigil_blocklist") -> str:
     """The decisions as an nginx include, a plain list, an nftables script or JSON lines."""
-    values = sorted({d.value for d in decisions}, key=_sort_key)
+    values = merged_networks(sorted({d.value for d in decisions}, key=_sort_key))
     if fmt == "plain":
         return "".join(f"{v}\n" for v in values)
     if fmt == "nginx":
         body = "".join(f"deny {v};\n" for v in values)
         return "# vigil blocklist: include from an http, server or location block\n" + body
     if fmt == "nftables":
-        v4 = [v for v in values if ipaddress.ip_network(v, strict=False).version == 4]
-        v6 = [v for v in values if ipaddress.ip_network(v, strict=False).version == 6]
+        v4 = [v for v in values if ":" not in v]
+        v6 = [v for v in values if ":" in v]
         lines = [
             "#!/usr/sbin/nft -f",
             "# vigil blocklist: load with `nft -f FILE`",
@@ -206,75 +213,3 @@ def decision_dict(decision: Decision) -> dict[str, object]:
 def _sort_key(value: str) -> tuple[int, int, int]:
     network = ipaddress.ip_network(value, strict=False)
     return (network.version, int(network.network_address), network.prefixlen)
-
-
-def _go_duration(delta: timedelta) -> str:
-    """A duration the way CrowdSec's Go bouncers parse it (e.g. `3h59m12s`)."""
-    seconds = int(delta.total_seconds())
-    sign = "-" if seconds < 0 else ""
-    hours, rest = divmod(abs(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{sign}{hours}h{minutes}m{secs}s"
-
-
-def crowdsec_decision(decision: Decision, now: datetime) -> dict[str, object]:
-    """One decision in the CrowdSec Local API's JSON shape."""
-    expires = decision.expires_at or now + timedelta(days=3650)
-    return {
-        "id": decision.id,
-        "origin": decision.origin,
-        "type": "ban",
-        "scope": "Ip" if _single_address(decision.value) else "Range",
-        "value": decision.value,
-        "duration": _go_duration(expires - now),
-        "scenario": f"vigil/{decision.reason}"[:255],
-        "until": expires.isoformat(),
-    }
-
-
-class DecisionStream:
-    """The CrowdSec-compatible decisions stream: per bouncer, what is new and what was removed
-    since its last pull. A bouncer unknown to this process (first pull, or vigil restarted)
-    gets the full list, as on `startup=true`."""
-
-    def __init__(self) -> None:
-        self._last_pull: dict[str, datetime] = {}
-
-    async def pull(
-        self,
-        session: AsyncSession,
-        bouncer: str,
-        *,
-        startup: bool,
-        sites: Sequence[str] | None,
-        now: datetime | None = None,
-    ) -> dict[str, list[dict[str, object]]]:
-        now = now or datetime.now(UTC)
-        last = None if startup else self._last_pull.get(bouncer)
-        base = select(Decision).where(Decision.simulated.is_(False))
-        if sites is not None:
-            base = base.where(Decision.site.in_(list(sites)))
-        if last is None:
-            new = list(await session.scalars(base.where(active_clause(now)).order_by(Decision.id)))
-            deleted: list[Decision] = []
-        else:
-            new = list(
-                await session.scalars(
-                    base.where(active_clause(now), Decision.created_at > last).order_by(Decision.id)
-                )
-            )
-            deleted = list(
-                await session.scalars(
-                    base.where(
-                        or_(
-                            and_(Decision.deleted_at > last, Decision.deleted_at <= now),
-                            and_(Decision.expires_at > last, Decision.expires_at <= now),
-                        )
-                    ).order_by(Decision.id)
-                )
-            )
-        self._last_pull[bouncer] = now
-        return {
-            "new": [crowdsec_decision(d, now) for d in new],
-            "deleted": [crowdsec_decision(d, now) for d in deleted],
-        }

@@ -12,25 +12,32 @@ import orjson
 from vigil.batch import ScoredBatch
 from vigil.errors import BrokerUnavailableError
 
-ALERTS_CHANNEL = "vigil:alerts"
+DEFAULT_PREFIX = "vigil"
+
+
+def alerts_channel(prefix: str = DEFAULT_PREFIX) -> str:
+    """The pub/sub channel of live alerts. Pub/sub ignores Redis database numbers, so two
+    deployments sharing one Redis keep apart only through different prefixes."""
+    return f"{prefix}:alerts"
 
 
 class Broker(Protocol):
     """Publishes JSON messages to a channel and lets any number of subscribers read them."""
 
     name: str
+    alerts_channel: str
 
     async def connect(self) -> None: ...
 
     async def close(self) -> None: ...
 
-    async def publish(self, message: dict[str, Any], channel: str = ALERTS_CHANNEL) -> None: ...
+    async def publish(self, message: dict[str, Any], channel: str | None = None) -> None: ...
 
     async def publish_many(
-        self, messages: list[dict[str, Any]], channel: str = ALERTS_CHANNEL
+        self, messages: list[dict[str, Any]], channel: str | None = None
     ) -> None: ...
 
-    def subscribe(self, channel: str = ALERTS_CHANNEL) -> AsyncIterator[dict[str, Any]]: ...
+    def subscribe(self, channel: str | None = None) -> AsyncIterator[dict[str, Any]]: ...
 
     async def ping(self) -> bool: ...
 
@@ -44,7 +51,8 @@ class MemoryBroker:
 
     name = "memory"
 
-    def __init__(self, max_pending: int = 10_000) -> None:
+    def __init__(self, max_pending: int = 10_000, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self.alerts_channel = alerts_channel(prefix)
         self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
         self._max_pending = max_pending
         self.published = 0
@@ -59,13 +67,13 @@ class MemoryBroker:
     async def ping(self) -> bool:
         return True
 
-    async def publish(self, message: dict[str, Any], channel: str = ALERTS_CHANNEL) -> None:
+    async def publish(self, message: dict[str, Any], channel: str | None = None) -> None:
         await self.publish_many([message], channel)
 
     async def publish_many(
-        self, messages: list[dict[str, Any]], channel: str = ALERTS_CHANNEL
+        self, messages: list[dict[str, Any]], channel: str | None = None
     ) -> None:
-        for queue in self._subscribers.get(channel, ()):
+        for queue in self._subscribers.get(channel or self.alerts_channel, ()):
             for message in messages:
                 if queue.full():
                     queue.get_nowait()
@@ -73,7 +81,8 @@ class MemoryBroker:
                 queue.put_nowait(message)
         self.published += len(messages)
 
-    async def subscribe(self, channel: str = ALERTS_CHANNEL) -> AsyncIterator[dict[str, Any]]:
+    async def subscribe(self, channel: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        channel = channel or self.alerts_channel
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self._max_pending)
         self._subscribers.setdefault(channel, set()).add(queue)
         try:
@@ -91,8 +100,9 @@ class RedisBroker:
     # Bounds every wait on Redis during shutdown, so a half-closed socket cannot hang a stop.
     CLOSE_TIMEOUT = 2.0
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX) -> None:
         self._url = url
+        self.alerts_channel = alerts_channel(prefix)
         self._client: Any = None
         self._pubsubs: set[Any] = set()
         self._closed = False
@@ -128,23 +138,24 @@ class RedisBroker:
         except Exception:
             return False
 
-    async def publish(self, message: dict[str, Any], channel: str = ALERTS_CHANNEL) -> None:
+    async def publish(self, message: dict[str, Any], channel: str | None = None) -> None:
         await self.publish_many([message], channel)
 
     async def publish_many(
-        self, messages: list[dict[str, Any]], channel: str = ALERTS_CHANNEL
+        self, messages: list[dict[str, Any]], channel: str | None = None
     ) -> None:
         if not messages:
             return
         if self._client is None:
             await self.connect()
+        channel = channel or self.alerts_channel
         async with self._client.pipeline(transaction=False) as pipe:
             for message in messages:
                 pipe.publish(channel, orjson.dumps(message))
             await pipe.execute()
         self.published += len(messages)
 
-    async def subscribe(self, channel: str = ALERTS_CHANNEL) -> AsyncIterator[dict[str, Any]]:
+    async def subscribe(self, channel: str | None = None) -> AsyncIterator[dict[str, Any]]:
         if self._closed:
             raise BrokerUnavailableError("the Redis broker was closed")
         if self._client is None:
@@ -152,7 +163,7 @@ class RedisBroker:
         pubsub = self._client.pubsub()
         self._pubsubs.add(pubsub)
         try:
-            await pubsub.subscribe(channel)
+            await pubsub.subscribe(channel or self.alerts_channel)
             async for item in pubsub.listen():
                 if item.get("type") == "message":
                     yield orjson.loads(item["data"])
@@ -161,9 +172,9 @@ class RedisBroker:
             await self._quietly(pubsub.aclose())
 
 
-def make_broker(redis_url: str | None) -> Broker:
-    """The broker the settings ask for."""
-    return RedisBroker(redis_url) if redis_url else MemoryBroker()
+def make_broker(redis_url: str | None, prefix: str = DEFAULT_PREFIX) -> Broker:
+    """The broker the settings ask for (`VIGIL_REDIS_URL`, `VIGIL_REDIS_PREFIX`)."""
+    return RedisBroker(redis_url, prefix=prefix) if redis_url else MemoryBroker(prefix=prefix)
 
 
 class PublishSink:

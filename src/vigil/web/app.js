@@ -398,11 +398,28 @@ function scheduleRefresh() {
   }, 2000);
 }
 
-function connect() {
+// The key never goes into the socket's URL (it would land in access logs and the console):
+// the socket opens with a short-lived, single-use ticket fetched with the key in a header.
+async function connect() {
   if (state.socket) state.socket.close();
+  state.socket = null;
+  const attempt = (state.connectAttempt = (state.connectAttempt || 0) + 1);
+  let ticket;
+  try {
+    ticket = (await api("/ws/ticket", { method: "POST" })).ticket;
+  } catch (err) {
+    if (attempt !== state.connectAttempt) return;
+    setLive(err.status === 401 ? "key refused" : "reconnecting", false);
+    if (err.status !== 401) {
+      setTimeout(connect, state.reconnectDelay);
+      state.reconnectDelay = Math.min(state.reconnectDelay * 2, 30000);
+    }
+    return;
+  }
+  if (attempt !== state.connectAttempt) return;
   const proto = location.protocol === "https:" ? "wss" : "ws";
   const url = new URL(`${proto}://${location.host}/ws/alerts`);
-  url.searchParams.set("api_key", state.key);
+  url.searchParams.set("ticket", ticket);
   const site = $("site").value.trim();
   if (site) url.searchParams.set("site", site);
   const socket = new WebSocket(url);

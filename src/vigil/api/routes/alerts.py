@@ -1,9 +1,11 @@
 """Live alerts over a WebSocket, filtered by severity and site and limited to the key's sites.
 
-Browsers cannot set headers on a WebSocket, so the key may come as `?api_key=`. The first frame
-is `{"type": "hello", ...}`; every later frame is one stored event as GET /threats/{id} shows
-it. The key is looked up in a short session of its own: a socket may stay open for hours and
-must not hold a pooled database connection that long.
+A client authenticates with its key in the `X-API-Key` header, or, where it cannot set headers
+(a browser), with `?ticket=` from `POST /ws/ticket`: short-lived and single-use, so no key is
+ever in a URL, an access log or a browser console. The first frame is `{"type": "hello", ...}`;
+every later frame is one stored event as GET /threats/{id} shows it. The key is looked up in a
+short session of its own: a socket may stay open for hours and must not hold a pooled database
+connection that long.
 """
 
 from __future__ import annotations
@@ -12,16 +14,19 @@ import asyncio
 import contextlib
 from typing import Annotated
 
-from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from vigil import metrics
 from vigil.api.alerts import AlertClient
-from vigil.api.deps import API_KEY_HEADER, AppStateDep
-from vigil.api.schemas import Severity, SiteName
+from vigil.api.deps import API_KEY_HEADER, AppStateDep, ReadKey, SessionDep
+from vigil.api.routes import KEYED
+from vigil.api.schemas import Severity, SiteName, TicketOut
 from vigil.api.state import AppState
+from vigil.db.models import ApiKey
 from vigil.db.session import get_db_context
 from vigil.services.keys import Principal, authenticate
+from vigil.services.tickets import TICKET_SECONDS, ticket_for
 from vigil.severity import Severity as SeverityBand
 
 router = APIRouter(tags=["alerts"])
@@ -35,16 +40,42 @@ async def _authenticate(state: AppState, presented: str | None) -> Principal | N
         return await authenticate(session, presented, admin_key=state.admin_key)
 
 
+async def _redeem(state: AppState, ticket: str) -> Principal | None:
+    async with get_db_context() as session:
+        return await state.tickets.redeem(session, ticket, admin_key=state.admin_key)
+
+
+async def _still_valid(state: AppState, principal: Principal) -> bool:
+    if principal.key_id is None:
+        return state.admin_key is not None
+    async with get_db_context() as session:
+        row = await session.get(ApiKey, principal.key_id)
+        return row is not None and row.revoked_at is None
+
+
+@router.post(
+    "/ws/ticket",
+    response_model=TicketOut,
+    responses=KEYED,
+    summary="A short-lived, single-use ticket that opens /ws/alerts (for browsers)",
+)
+async def ws_ticket(session: SessionDep, state: AppStateDep, key: ReadKey) -> TicketOut:
+    ticket = await ticket_for(session, key, admin_key=state.admin_key)
+    if ticket is None:
+        raise HTTPException(401, detail="this key can no longer be used")
+    return TicketOut(ticket=ticket, expires_in=TICKET_SECONDS)
+
+
 async def _send_frames(websocket: WebSocket, client: AlertClient) -> None:
     while True:
         await websocket.send_text(await client.queue.get())
 
 
-async def _recheck_key(websocket: WebSocket, state: AppState, key: str) -> None:
+async def _recheck_key(websocket: WebSocket, state: AppState, principal: Principal) -> None:
     # A separate sleeper rather than a timeout on every queue read: no timer per frame.
     while True:
         await asyncio.sleep(KEY_RECHECK_SECONDS)
-        if await _authenticate(state, key) is None:
+        if not await _still_valid(state, principal):
             await websocket.close(POLICY_VIOLATION, "API key revoked")
             return
 
@@ -63,13 +94,21 @@ async def alerts(
     state: AppStateDep,
     min_severity: Annotated[Severity, Query()] = SeverityBand.LOW,
     site: Annotated[SiteName | None, Query()] = None,
-    api_key: Annotated[str | None, Query(max_length=256)] = None,
+    ticket: Annotated[str | None, Query(max_length=256)] = None,
 ) -> None:
-    presented = websocket.headers.get(API_KEY_HEADER) or api_key
-    principal = await _authenticate(state, presented)
-    if principal is None or presented is None:
+    presented = websocket.headers.get(API_KEY_HEADER)
+    if presented is not None:
+        principal = await _authenticate(state, presented)
+    elif ticket is not None:
+        principal = await _redeem(state, ticket)
+    else:
+        principal = None
+    if principal is None:
         metrics.AUTH_FAILURES.inc()
-        await websocket.close(POLICY_VIOLATION, "missing or invalid API key")
+        await websocket.close(
+            POLICY_VIOLATION,
+            "send a valid key in the X-API-Key header, or a ticket from POST /ws/ticket",
+        )
         return
     if site is not None and not principal.visibility.allows(site):
         await websocket.close(POLICY_VIOLATION, f"this key may not see site {site}")
@@ -90,7 +129,7 @@ async def alerts(
         tasks = {
             asyncio.create_task(_send_frames(websocket, client)),
             asyncio.create_task(_wait_disconnect(websocket)),
-            asyncio.create_task(_recheck_key(websocket, state, presented)),
+            asyncio.create_task(_recheck_key(websocket, state, principal)),
         }
         done, pending = await asyncio.wait(tasks, return_when="FIRST_COMPLETED")
         for task in pending:

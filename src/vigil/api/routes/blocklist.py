@@ -12,6 +12,7 @@ from vigil.api.deps import AdminKey, AppStateDep, ReadKey, SessionDep, visible_s
 from vigil.api.routes import KEYED, NOT_FOUND
 from vigil.api.schemas import MAX_ID, BlocklistOut, DecisionIn, DecisionOut, SiteName
 from vigil.services import decisions
+from vigil.sinks.blocklist import merged_networks
 
 router = APIRouter(tags=["blocklist"], responses=KEYED)
 
@@ -39,7 +40,7 @@ async def blocklist(
         format is None and accept is not None and "text/plain" in accept.lower()
     )
     if wants_text:
-        values = sorted({row.value for row in rows})
+        values = merged_networks([row.value for row in rows])
         return PlainTextResponse("".join(f"{value}\n" for value in values))
     return BlocklistOut(items=[DecisionOut.model_validate(r) for r in rows], count=len(rows))
 
@@ -54,8 +55,24 @@ async def blocklist(
 async def create_decision(
     session: SessionDep, state: AppStateDep, key: AdminKey, body: DecisionIn
 ) -> DecisionOut:
-    site = writable_site(key, body.site, default=state.settings.site)
-    assert site is not None
+    settings = state.settings
+    if (body.all_sites or body.force) and key.visibility.restricted:
+        raise HTTPException(
+            403,
+            detail="decisions for every site and forced wide ones need an admin key for every site",
+        )
+    if body.all_sites and body.site is not None:
+        raise HTTPException(422, detail="give either site or all_sites, not both")
+    widest = decisions.too_wide(
+        body.value, v4=settings.decision_max_prefix_v4, v6=settings.decision_max_prefix_v6
+    )
+    if widest is not None and not body.force:
+        raise HTTPException(
+            422,
+            detail=f"{body.value} is wider than the widest network a decision may block "
+            f"({widest}); an admin key for every site may set force",
+        )
+    site = None if body.all_sites else writable_site(key, body.site, default=settings.site)
     decision = await decisions.create_decision(
         session,
         site=site,

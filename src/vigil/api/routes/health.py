@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
@@ -11,16 +11,37 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from vigil import __version__, metrics
-from vigil.api.deps import AppStateDep, SessionDep, metrics_access
+from vigil.api.deps import AppStateDep, OptionalKey, SessionDep, metrics_access
 from vigil.api.schemas import CheckOut, ErrorOut, HealthOut, ReadyOut
+from vigil.services.keys import Principal
 from vigil.services.models import model_versions
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=HealthOut, summary="Liveness, uptime, pipeline counters")
-async def health(state: AppStateDep) -> HealthOut:
-    pipeline = state.pipeline.stats() if state.pipeline is not None else None
+def _visible_stats(stats: dict[str, Any], key: Principal) -> dict[str, Any]:
+    """Pipeline counters a key may see: all of them for a key that sees every site; only its
+    sites' totals for a key limited to some sites (other sites' volumes are not its business)."""
+    if not key.visibility.restricted:
+        return stats
+    sites = stats.get("sites") or {}
+    return {
+        "sites": {name: totals for name, totals in sites.items() if key.visibility.allows(name)},
+        "database_healthy": stats.get("database_healthy", True),
+        "detection_mode": stats.get("detection_mode"),
+    }
+
+
+@router.get(
+    "/health",
+    response_model=HealthOut,
+    summary="Liveness; with an API key, pipeline counters of the key's sites",
+    responses={401: {"model": ErrorOut, "description": "a key was sent and is not valid"}},
+)
+async def health(state: AppStateDep, key: OptionalKey) -> HealthOut:
+    pipeline = None
+    if key is not None and state.pipeline is not None:
+        pipeline = _visible_stats(state.pipeline.stats(), key)
     return HealthOut(
         status="ok",
         version=__version__,

@@ -34,7 +34,12 @@ async def list_keys(session: SessionDep, _: GlobalAdmin) -> list[KeyOut]:
     "", status_code=201, response_model=KeyCreated, summary="Create a key (shown only once)"
 )
 async def create_key(session: SessionDep, _: GlobalAdmin, body: KeyIn) -> KeyCreated:
-    row, secret = await keys.create_key(session, name=body.name, scope=body.scope, sites=body.sites)
+    try:
+        row, secret = await keys.create_key(
+            session, name=body.name, scope=body.scope, sites=body.sites
+        )
+    except ValueError as exc:
+        raise HTTPException(422, detail=str(exc)) from None
     await session.commit()
     return KeyCreated(**KeyOut.model_validate(row).model_dump(), key=secret)
 

@@ -103,7 +103,7 @@ def test_caches_stay_bounded() -> None:
     for start in range(0, 400, 100):
         eng.detect_batch(records[start : start + 100])
     assert all(len(cache) <= 100 for cache in eng._hits.values())
-    assert len(eng._queries) <= 100
+    assert all(len(cache) <= 100 for cache in eng._composites.values())
 
 
 def test_explain_shows_decoded_targets_matches_and_score() -> None:

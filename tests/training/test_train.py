@@ -61,3 +61,22 @@ def test_the_training_data_ships_with_the_checkout(monkeypatch: pytest.MonkeyPat
     examples = train.load_payloads(directory / "payload_train.csv")
     assert len(examples) == 20_712
     assert {e.label for e in examples} == {0, 1}
+
+
+def test_a_model_that_never_saw_the_payload_corpora_fails_their_gates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(train, "corpus_payload_examples", lambda root, seed: [])
+    only_httpparams = train.train(small_config())
+    assert not only_httpparams.passed
+    assert any(
+        gate.startswith("payloads:") and "not in the validation part" in gate
+        for gate in only_httpparams.failed_gates
+    )
+
+
+def test_every_source_is_validated_on_its_own(trained_small: train.TrainedClassifier) -> None:
+    metrics = trained_small.source_metrics
+    assert set(train.required_sources(small_config())) <= set(metrics)
+    assert metrics["corpus-benign"]["benign_fpr"] <= train.SOURCE_GATES["benign_fpr"]
+    assert metrics["payloads:payloadsallthethings"]["attack_recall"] >= 0.85

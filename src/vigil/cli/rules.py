@@ -144,6 +144,15 @@ def _print_explanation(data: dict[str, Any]) -> None:
         _out.print(matches)
     else:
         _out.print("no rule fired")
+    for judged in data.get("site_judgement", []):
+        for outcome in ("probe", "served"):
+            verdict = judged[outcome]
+            _out.print(
+                f"{judged['rule_id']}: {verdict['severity']} ({verdict['score']:.2f}) when "
+                f"{escape(verdict['when'])}"
+            )
+    if data.get("cve"):
+        _out.print(f"known vulnerabilities: {', '.join(data['cve'])}")
     color = {"HIGH": "red", "MEDIUM": "yellow"}.get(data["severity"], "green")
     _out.print(
         f"score [bold]{data['score']:.2f}[/bold] ([{color}]{data['severity']}[/{color}]), "
@@ -164,6 +173,7 @@ def explain(
     """Show how one request decodes, which rules fire on what, and its score."""
     from vigil.detect.engine import DetectionEngine
     from vigil.detect.exclusions import ExclusionSet
+    from vigil.detect.served import ServedJudge
 
     def run() -> dict[str, Any]:
 
@@ -174,7 +184,12 @@ def explain(
 
             level = load_settings().paranoia_level
         engine = DetectionEngine(ruleset, paranoia_level=level, exclusions=ExclusionSet())
-        return engine.explain(_record(line, user_agent, referer))
+        record = _record(line, user_agent, referer)
+        data = engine.explain(record)
+        detection = engine.detect_batch([record])[0]
+        data["site_judgement"] = ServedJudge(ruleset.rules).outcomes(detection)
+        data["cve"] = sorted({c for m in detection.matches for c in ruleset.by_id[m.rule_id].cve})
+        return data
 
     data = _guarded(run)
     if as_json:

@@ -132,6 +132,10 @@ def _print_summary(summary: ScanSummary, output: Output, stored: bool) -> None:
         f"threats: [red]HIGH {sev['HIGH']:,}[/red]  [yellow]MEDIUM {sev['MEDIUM']:,}[/yellow]  "
         f"LOW {sev['LOW']:,}  behaviour events {behaviour:,}"
     )
+    if summary.research_scanners:
+        console.print(
+            f"research scanners (LOW, counted, no alert): {summary.research_scanners:,} requests"
+        )
     for title, counter in (
         ("category", summary.by_category),
         ("attacking IP", summary.top_ips),

@@ -17,6 +17,7 @@ class ScanSummary:
     records: int = 0
     malformed: int = 0
     dead_letters: int = 0
+    research_scanners: int = 0
     by_severity: Counter[str] = field(default_factory=Counter)
     by_category: Counter[str] = field(default_factory=Counter)
     top_ips: Counter[str] = field(default_factory=Counter)
@@ -35,6 +36,7 @@ class ScanSummary:
         for counts in batch.counters.values():
             for severity in ("low", "medium", "high"):
                 self.by_severity[severity.upper()] += counts.get(severity, 0)
+            self.research_scanners += counts.get("research_scanners", 0)
         # One Counter update per batch rather than several per threat: each update is a C loop.
         threats = batch.threats
         self.by_severity.update(
@@ -62,6 +64,7 @@ class ScanSummary:
             "records": self.records,
             "malformed": self.malformed,
             "dead_letters": self.dead_letters,
+            "research_scanners": self.research_scanners,
             "by_severity": dict(self.by_severity),
             "by_category": dict(most_common(self.by_category)),
             "top_ips": most_common(self.top_ips, 10),

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import islice
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final
 
-from vigil.batch import LogRecord
-from vigil.detect import injection, normalize, scoring
+from vigil.batch import EMPTY_EXTRA, LogRecord
+from vigil.detect import fields, injection, normalize, scoring
 from vigil.detect.exclusions import Exclusion, ExclusionSet
+from vigil.detect.fields import HeaderKey, Unit
 from vigil.detect.matcher import KIND_BITS, VIEW_BITS, Matcher, build_matcher
 from vigil.detect.result import (
     ALLOWLISTED_AGENT,
@@ -43,7 +45,10 @@ _DECODED_BIT: Final = VIEW_BITS[normalize.VIEW_DECODED]
 _NOT_PLAIN: Final = re.compile("[%&+\\\\\x00\"'^$*\t\n\r\xa0]|  ")
 _NOT_PLAIN_PATH: Final = re.compile("[%&+\\\\\x00\"'^$*\t\n\r\xa0]|  |/\\.|//|^\\.")
 _SIMPLE_KINDS: Final = frozenset({"method", "protocol", "request_line"})
-_RECORD_KINDS: Final = ("path", "user_agent", "referer", "method", "protocol", "request_line")
+
+_FORWARDED_FOR: Final = attrgetter("forwarded_for")
+_HOST: Final = attrgetter("host")
+_EXTRA: Final = attrgetter("extra")
 
 Hit = tuple[int, str]
 TargetMatch = tuple[int, str, str]
@@ -152,14 +157,39 @@ def _target_names(raw_name: str) -> tuple[str, str]:
     return names
 
 
-def _split_query(query: str) -> list[tuple[str, str, str]]:
-    """(value kind, raw value, target name) of the argument names and values of a query."""
-    units: list[tuple[str, str, str]] = []
+def _split_query(query: str) -> list[Unit]:
+    """(value kind, raw value, target name) of the argument names and values of a query.
+
+    A part without ``=`` (``?/etc/passwd``, ``?-s``) is read both as a name and as a value:
+    what the application makes of a bare query string is up to it, and payloads sent that way
+    must meet the value rules.
+    """
+    units: list[Unit] = []
     for raw_name, raw_value in normalize.split_query(query):
         name_target, value_target = _target_names(raw_name)
         units.append(("args_names", raw_name, name_target))
-        units.append(("args", raw_value, value_target))
+        if not raw_value and raw_name and f"{raw_name}=" not in query:
+            units.append(("args", raw_name, value_target))
+        else:
+            units.append(("args", raw_value, value_target))
     return units
+
+
+def _path_units(path: str) -> list[Unit]:
+    return [("path", path, "path"), *fields.path_segments(path)] if path else []
+
+
+_COMPOSITES: Final[dict[str, Callable[[Any], list[Unit]]]] = {
+    "path": _path_units,
+    "query": _split_query,
+    "referer": fields.referer_units,
+    "headers": fields.header_units,
+}
+"""Record fields split into several target values, and how each is split."""
+_PLAIN_COMPOSITE: Final[dict[str, Callable[[str], bool]]] = {
+    "path": fields.plain_path,
+    "referer": lambda referer: referer != "-" and fields.plain_referer(referer),
+}
 
 
 class DetectionEngine:
@@ -190,7 +220,7 @@ class DetectionEngine:
         self._core = self._build_core(self._ceiling(self._exclusions))
         self._policy = self._build_policy(self._core, self._exclusions)
         self._hits: dict[str, dict[str, _Hits]] = {kind: {} for kind in TARGETS}
-        self._queries: dict[str, _QueryHits] = {}
+        self._composites: dict[str, dict[Any, _QueryHits]] = {kind: {} for kind in _COMPOSITES}
         self._allowed_ips: dict[tuple[str, str], bool] = {}
         # Verdicts of flagged requests by their fields: a flood repeats a few thousand requests
         # from many clients, and a verdict depends only on the request (and site and policy).
@@ -232,7 +262,7 @@ class DetectionEngine:
             policy = self._build_policy(core, exclusions)
             if core is not self._core:
                 self._hits = {kind: {} for kind in TARGETS}
-                self._queries = {}
+                self._composites = {kind: {} for kind in _COMPOSITES}
             self._core, self._policy, self._exclusions = core, policy, exclusions
             self._allowed_ips = {}
             self._verdicts = {}
@@ -304,6 +334,15 @@ class DetectionEngine:
             else:
                 not_plain = (_NOT_PLAIN_PATH if kind == "path" else _NOT_PLAIN).search
                 plain = [value for value in values if not_plain(value) is None]
+                if kind == "path":
+                    # A plain path that does not start with "/" is host:port (CONNECT).
+                    for value in plain:
+                        if value[:1] != "/" and value != "*":
+                            signals = frozenset({normalize.SIG_ABSOLUTE_TARGET})
+                            special[(kind, value)] = (
+                                self._signal_hits(core, signals, kind_bit, value),
+                                signals,
+                            )
             # Plain values read the same in every view: queue them in bulk.
             lowered = [value.lower() for value in plain]
             count = len(plain)
@@ -377,43 +416,75 @@ class DetectionEngine:
     def _fill(
         self,
         core: _Core,
-        pending: dict[str, dict[str, None]],
+        pending: dict[str, dict[Any, None]],
         caches: dict[str, dict[str, _Hits]],
-        queries: dict[str, _QueryHits],
+        composites: dict[str, dict[Any, _QueryHits]],
     ) -> None:
-        """Analyse every uncached top-level string in `pending` (kind -> strings)."""
+        """Analyse every uncached string in `pending` (kind -> strings or header keys).
+
+        Paths, query strings, referers and header sets are composites: each is split into the
+        values rules target (the path and its segments; the arguments; the referer and its
+        own arguments; cookies and headers), every new value is scanned once, and the
+        composite's hits are the union of its values' hits with the target of each.
+        """
         todo: dict[str, dict[str, None]] = {}
-        new_queries = pending.pop("query", {})
-        plans: list[tuple[str, list[tuple[str, str, str]]]] = []
-        for query in new_queries:
-            units = _split_query(query)
-            if core.query_rules:
-                units.append(("query", query, "query"))
-            for kind, value, _ in units:
-                if value and value not in caches[kind]:
-                    todo.setdefault(kind, {})[value] = None
-            plans.append((query, units))
-        for kind, values in pending.items():
-            cache = caches[kind]
-            for value in values:
-                if value:
-                    todo.setdefault(kind, {})[value] = None
-                else:
-                    cache[value] = _NONE
+        plans: list[tuple[str, Any, list[Unit]]] = []
+        # Paths and referers with nothing to split are their own one unit (most of a log's
+        # distinct values): scanned as they are, clean unless the scan says otherwise.
+        whole: dict[str, list[str]] = {}
+        for kind, keys in pending.items():
+            splitter = _COMPOSITES.get(kind)
+            if splitter is None:
+                cache = caches[kind]
+                for value in keys:
+                    if value:
+                        todo.setdefault(kind, {})[value] = None
+                    else:
+                        cache[value] = _NONE
+                continue
+            plain = _PLAIN_COMPOSITE.get(kind)
+            split_keys: Any = keys
+            if plain is not None:
+                alone = [key for key in keys if key and plain(key)]
+                if alone:
+                    whole[kind] = alone
+                    cache = caches[kind]
+                    todo.setdefault(kind, {}).update(
+                        dict.fromkeys([key for key in alone if key not in cache])
+                    )
+                    taken = set(alone)
+                    split_keys = [key for key in keys if key not in taken]
+            for key in split_keys:
+                units = splitter(key) if key else []
+                if kind == "query" and units and core.query_rules:
+                    units.append(("query", key, "query"))
+                for unit_kind, value, _ in units:
+                    if value and value not in caches[unit_kind]:
+                        todo.setdefault(unit_kind, {})[value] = None
+                plans.append((kind, key, units))
         if todo:
             self._scan(core, todo, caches)
-        for query, units in plans:
+        for kind, alone in whole.items():
+            composite = composites[kind]
+            composite.update(dict.fromkeys(alone, _CLEAN_QUERY))
+            cache = caches[kind]
+            for key in [key for key in alone if cache[key] is not _NONE]:
+                found = cache[key]
+                composite[key] = _QueryHits(
+                    tuple([(i, kind, f) for i, f in found.hits]), found.signals
+                )
+        for kind, key, units in plans:
             matches: list[TargetMatch] = []
-            signals: frozenset[str] = frozenset()
-            for kind, value, name in units:
+            signals: frozenset[str] = _NO_SIGNALS
+            for unit_kind, value, name in units:
                 if not value:
                     continue
-                found = caches[kind][value]
+                found = caches[unit_kind][value]
                 if found is _NONE:
                     continue
                 matches.extend((index, name, fragment) for index, fragment in found.hits)
                 signals = signals | found.signals
-            queries[query] = (
+            composites[kind][key] = (
                 _QueryHits(tuple(matches), signals) if matches or signals else _CLEAN_QUERY
             )
 
@@ -423,13 +494,16 @@ class DetectionEngine:
         """One `Detection` per record, in the same order."""
         core, policy = self._core, self._policy
         caches = self._hits
-        queries = self._queries
-        paths, agents, referers = caches["path"], caches["user_agent"], caches["referer"]
-        methods, protocols, lines = caches["method"], caches["protocol"], caches["request_line"]
+        composites = self._composites
+        paths, queries = composites["path"], composites["query"]
+        referers, headers = composites["referer"], composites["headers"]
+        agents, methods = caches["user_agent"], caches["method"]
+        protocols, lines = caches["protocol"], caches["request_line"]
         m_path: dict[str, None] = {}
         m_query: dict[str, None] = {}
         m_agent: dict[str, None] = {}
         m_referer: dict[str, None] = {}
+        m_headers: dict[HeaderKey, None] = {}
         m_method: dict[str, None] = {}
         m_protocol: dict[str, None] = {}
         m_line: dict[str, None] = {}
@@ -440,10 +514,20 @@ class DetectionEngine:
         out: list[Detection] = []
         append = out.append
         none, clean = _NONE, _CLEAN_QUERY
+        no_extra = EMPTY_EXTRA
+        header_key = fields.header_key
+        keys: dict[int, HeaderKey] = {}
+        # Formats without those fields (the combined log) decide it for the batch in C.
+        headers_seen = (
+            any(map(_FORWARDED_FOR, records))
+            or any(map(_HOST, records))
+            or set(map(id, map(_EXTRA, records))) != {id(no_extra)}
+        )
         later: list[int] = []
         verdicts = self._verdicts
         get_path, get_query, get_agent = paths.get, queries.get, agents.get
         get_referer, get_method, get_protocol = referers.get, methods.get, protocols.get
+        get_headers = headers.get
         for position, record in enumerate(records):
             if allowed is not None and allowed[position]:
                 append(ALLOWLISTED_IP if allowed[position] == "ip" else ALLOWLISTED_AGENT)
@@ -454,13 +538,22 @@ class DetectionEngine:
             h_referer = get_referer(record.referer)
             h_method = get_method(record.method)
             h_protocol = get_protocol(record.protocol)
+            h_headers: _QueryHits | None = clean
+            if headers_seen and (
+                record.forwarded_for or record.host or record.extra is not no_extra
+            ):
+                key = header_key(record)
+                if key is not None:
+                    keys[position] = key
+                    h_headers = get_headers(key)
             if (
-                h_path is none
+                h_path is clean
                 and h_query is clean
                 and h_agent is none
-                and h_referer is none
+                and h_referer is clean
                 and h_method is none
                 and h_protocol is none
+                and h_headers is clean
                 and not record.malformed
             ):
                 append(CLEAN)
@@ -475,6 +568,8 @@ class DetectionEngine:
                 m_agent[record.user_agent] = None
             if h_referer is None:
                 m_referer[record.referer] = None
+            if h_headers is None:
+                m_headers[keys[position]] = None
             if h_method is None:
                 m_method[record.method] = None
             if h_protocol is None:
@@ -483,51 +578,54 @@ class DetectionEngine:
                 line = _request_line(record)
                 if line not in lines:
                     m_line[line] = None
-        if m_path or m_query or m_agent or m_referer or m_method or m_protocol or m_line:
-            pending = {
-                "path": m_path, "query": m_query, "user_agent": m_agent, "referer": m_referer,
-                "method": m_method, "protocol": m_protocol, "request_line": m_line,
-            }  # fmt: skip
-            active = {kind: keys for kind, keys in pending.items() if keys}
-            self._fill(core, active, caches, queries)
+        pending: dict[str, dict[Any, None]] = {
+            "path": m_path, "query": m_query, "user_agent": m_agent, "referer": m_referer,
+            "headers": m_headers, "method": m_method, "protocol": m_protocol,
+            "request_line": m_line,
+        }  # fmt: skip
+        active = {kind: found for kind, found in pending.items() if found}
+        if active:
+            self._fill(core, active, caches, composites)
         for position in later:
             record = records[position]
+            key = keys.get(position)
             h_path = paths[record.path]
             h_query = queries[record.query]
-            h_agent = agents[record.user_agent]
             h_referer = referers[record.referer]
+            h_headers = headers[key] if key is not None else clean
+            h_agent = agents[record.user_agent]
             h_method = methods[record.method]
             h_protocol = protocols[record.protocol]
             if (
-                h_path is none
+                h_path is clean
                 and h_query is clean
                 and h_agent is none
-                and h_referer is none
+                and h_referer is clean
                 and h_method is none
                 and h_protocol is none
+                and h_headers is clean
                 and not record.malformed
             ):
                 continue
-            key = None
+            memo = None
             if not record.malformed:
-                key = (
+                memo = (
                     record.path, record.query, record.user_agent, record.referer,
-                    record.method, record.protocol, level, site,
+                    record.method, record.protocol, key, level, site,
                 )  # fmt: skip
-                known = verdicts.get(key)
+                known = verdicts.get(memo)
                 if known is not None:
                     out[position] = known
                     continue
-            parts = [
-                ("path", h_path), ("user_agent", h_agent), ("referer", h_referer),
-                ("method", h_method), ("protocol", h_protocol),
-            ]  # fmt: skip
+            composite = (h_path, h_query, h_referer, h_headers)
+            simple = (("user_agent", h_agent), ("method", h_method), ("protocol", h_protocol))
+            parts = list(simple)
             if record.malformed:
                 parts.append(("request_line", lines[_request_line(record)]))
-            verdict = self._verdict(core, policy, record, parts, h_query, level, site)
+            verdict = self._verdict(core, policy, record, parts, composite, level, site)
             out[position] = verdict
-            if key is not None:
-                verdicts[key] = verdict
+            if memo is not None:
+                verdicts[memo] = verdict
         self._trim()
         return out
 
@@ -537,16 +635,20 @@ class DetectionEngine:
         policy: _Policy,
         record: LogRecord,
         parts: list[tuple[str, _Hits]],
-        query: _QueryHits,
+        composite: tuple[_QueryHits, ...],
         level: int,
         site: str,
     ) -> Detection:
-        found: list[TargetMatch] = list(query.matches)
-        signals: set[str] = set(query.signals)
-        for kind, hits in parts:
-            if hits is not _NONE:
-                found.extend((index, kind, fragment) for index, fragment in hits.hits)
+        found: list[TargetMatch] = []
+        signals: set[str] = set()
+        for hits in composite:
+            if hits is not _CLEAN_QUERY:
+                found.extend(hits.matches)
                 signals.update(hits.signals)
+        for kind, simple in parts:
+            if simple is not _NONE:
+                found.extend((index, kind, fragment) for index, fragment in simple.hits)
+                signals.update(simple.signals)
         if record.malformed:
             signals.add(normalize.SIG_MALFORMED_REQUEST)
             request_bit = KIND_BITS["request_line"]
@@ -598,8 +700,9 @@ class DetectionEngine:
         for cache in self._hits.values():
             if len(cache) > limit:
                 _lru_trim(cache, limit)
-        if len(self._queries) > limit:
-            _lru_trim(self._queries, limit)
+        for composite in self._composites.values():
+            if len(composite) > limit:
+                _lru_trim(composite, limit)
         if len(self._verdicts) > limit:
             self._verdicts = {}
 
@@ -607,14 +710,14 @@ class DetectionEngine:
 
     def explain(self, record: LogRecord, site: str = "default") -> dict[str, Any]:
         """Decoded targets, matches and score of one record, for people reading a verdict."""
-        units: list[tuple[str, str, str]] = [("path", record.path, "path")]
+        units: list[Unit] = _path_units(record.path)
         units += _split_query(record.query)
-        units += [
-            ("user_agent", record.user_agent, "user_agent"),
-            ("referer", record.referer, "referer"),
-            ("method", record.method, "method"),
-            ("protocol", record.protocol, "protocol"),
-        ]
+        units.append(("user_agent", record.user_agent, "user_agent"))
+        units += fields.referer_units(record.referer)
+        key = fields.header_key(record)
+        if key is not None:
+            units += fields.header_units(key)
+        units += [("method", record.method, "method"), ("protocol", record.protocol, "protocol")]
         if record.malformed:
             units.append(("request_line", _request_line(record), "request_line"))
         targets: list[dict[str, Any]] = []

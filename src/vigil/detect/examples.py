@@ -47,6 +47,8 @@ class ExampleRunner:
             user_agent=example.user_agent,
             referer=example.referer,
             client_ip=example.client_ip,
+            headers=example.headers,
+            status=example.status,
         )
         return self.engine(rule.paranoia).detect_batch([record])[0].matches
 

@@ -36,6 +36,8 @@ SIG_MALFORMED_REQUEST: Final = "malformed-request"
 SIG_INVALID_METHOD: Final = "invalid-method"
 SIG_UNKNOWN_METHOD: Final = "unknown-method"
 SIG_INVALID_PROTOCOL: Final = "invalid-protocol"
+SIG_ABSOLUTE_TARGET: Final = "absolute-target"
+"""The request target is not a path: a full URL or host:port, as proxies are sent."""
 
 #: Signals that mean somebody tried to hide what a request carries.
 EVASION_SIGNALS: Final = frozenset(
@@ -244,12 +246,16 @@ def normalize_path(path: str) -> tuple[str, bool]:
     return normalized, traversal
 
 
+# Values that arrive form-encoded, where ``+`` means a blank.
+_FORM_KINDS: Final = frozenset({"args", "args_names", "query", "referer", "referer_args"})
+
+
 def build_views(value: str, kind: str) -> tuple[dict[str, str], frozenset[str]]:
     """Every view of one target value of the given kind, and the signals its decoding met."""
     raw = value.lower()
     if kind in ("method", "protocol", "request_line"):
         return {VIEW_RAW: raw}, _EMPTY
-    text, signals = decode(value, form=kind in ("args", "args_names", "query", "referer"))
+    text, signals = decode(value, form=kind in _FORM_KINDS)
     decoded = clean(text)
     views = {
         VIEW_RAW: raw,
@@ -259,6 +265,8 @@ def build_views(value: str, kind: str) -> tuple[dict[str, str], frozenset[str]]:
         VIEW_PATH: decoded,
     }
     if kind == "path":
+        if not value.startswith("/") and value != "*":
+            signals = signals | {SIG_ABSOLUTE_TARGET}
         normalized, traversal = normalize_path(decoded)
         views[VIEW_PATH] = normalized
         if traversal:

@@ -44,15 +44,33 @@ _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 TARGETS: Final = (
     "path",
+    "path_segment",
     "args",
     "args_names",
     "query",
     "user_agent",
     "referer",
+    "referer_args",
+    "cookie",
+    "header",
     "method",
     "protocol",
     "request_line",
 )
+"""Every kind of request value a rule can target (see `vigil.detect.fields`)."""
+TARGET_GROUPS: Final = {
+    # One value an attacker chose on its own: anchored patterns (^...$) make sense on it.
+    "values": ("args", "path_segment", "referer_args", "cookie", "header"),
+    # Everything the client sends in headers rather than in the request line.
+    "headers": ("user_agent", "referer", "referer_args", "cookie", "header"),
+    # Every request-controlled field: the default reach of an injection family.
+    "request": (
+        "path", "path_segment", "args", "args_names", "user_agent", "referer", "referer_args",
+        "cookie", "header",
+    ),
+}  # fmt: skip
+"""Names a rule file may use in `targets` for several kinds at once."""
+_CVE_RE = re.compile(r"^CVE-\d{4}-\d{4,}$")
 ANALYZERS: Final = frozenset({"libinjection-sqli", "libinjection-xss"})
 SIGNALS: Final = frozenset(
     {
@@ -67,6 +85,7 @@ SIGNALS: Final = frozenset(
         normalize.SIG_INVALID_METHOD,
         normalize.SIG_UNKNOWN_METHOD,
         normalize.SIG_INVALID_PROTOCOL,
+        normalize.SIG_ABSOLUTE_TARGET,
     }
 )
 _TRANSFORM_VIEWS: Final = {
@@ -81,11 +100,14 @@ _RULE_KEYS: Final = frozenset(
     {
         "id", "name", "category", "score", "severity", "paranoia", "targets", "transforms",
         "patterns", "pattern", "signals", "analyzer", "engine", "tags", "description",
-        "examples",
+        "examples", "cve", "served_family",
     }
 )  # fmt: skip
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 PATTERN_FLAGS: Final = re.IGNORECASE | re.MULTILINE
+_EXAMPLE_KEYS: Final = frozenset(
+    {"request", "user_agent", "referer", "client_ip", "headers", "status"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +118,16 @@ class Example:
     user_agent: str = ""
     referer: str = ""
     client_ip: str = "192.0.2.10"
+    headers: tuple[tuple[str, str], ...] = ()
+    """Other request headers, as a log format records them (``cookie``, ``x-forwarded-for``,
+    ``host``, ``x-api-version``)."""
+    status: int | None = None
 
     def describe(self) -> str:
         extra = [f"{k}={v!r}" for k, v in (("ua", self.user_agent), ("referer", self.referer)) if v]
+        extra += [f"{name}={value!r}" for name, value in self.headers]
+        if self.status is not None:
+            extra.append(f"status={self.status}")
         return " ".join([repr(self.request), *extra])
 
 
@@ -123,6 +152,10 @@ class Rule:
     source: str
     must_match: tuple[Example, ...]
     must_not_match: tuple[Example, ...]
+    cve: tuple[str, ...] = ()
+    served_family: str | None = None
+    """For probes of paths a real site may serve (a CMS login, an admin console): the family
+    whose 2xx answers on a site make the probe ordinary there (see `vigil.detect.served`)."""
 
     @property
     def kind(self) -> str:
@@ -180,17 +213,30 @@ def _example(value: Any, where: str) -> Example:
     if isinstance(value, str):
         return Example(request=value)
     if isinstance(value, Mapping):
-        unknown = set(value) - {"request", "user_agent", "referer", "client_ip"}
+        unknown = set(value) - {
+            "request",
+            "user_agent",
+            "referer",
+            "client_ip",
+            "headers",
+            "status",
+        }
         if unknown or "request" not in value:
             raise RuleError(
                 f"{where}: an example mapping needs 'request' and may have user_agent, "
-                f"referer, client_ip (got {sorted(value)})"
+                f"referer, client_ip, headers, status (got {sorted(value)})"
             )
+        headers = value.get("headers") or {}
+        status = value.get("status")
+        if not isinstance(headers, Mapping) or (status is not None and not isinstance(status, int)):
+            raise RuleError(f"{where}: example headers is a mapping and status a number")
         return Example(
             request=str(value["request"]),
             user_agent=str(value.get("user_agent", "")),
             referer=str(value.get("referer", "")),
             client_ip=str(value.get("client_ip", "192.0.2.10")),
+            headers=tuple((str(k).lower(), str(v)) for k, v in headers.items()),
+            status=status,
         )
     raise RuleError(f"{where}: an example is a request line or a mapping")
 
@@ -240,10 +286,14 @@ def _rule(raw: Mapping[str, Any], defaults: Mapping[str, Any], family: str, sour
     if not isinstance(paranoia, int) or not 1 <= paranoia <= 4:
         raise RuleError(f"{where}: paranoia must be 1, 2, 3 or 4")
 
-    targets = [str(t) for t in _as_list(merged.get("targets"), "targets", where)]
+    named = [str(t) for t in _as_list(merged.get("targets"), "targets", where)]
+    targets = [kind for name in named for kind in TARGET_GROUPS.get(name, (name,))]
     bad = [t for t in targets if t not in TARGETS]
     if not targets or bad:
-        raise RuleError(f"{where}: targets must be a non-empty list of {list(TARGETS)}")
+        raise RuleError(
+            f"{where}: targets must be a non-empty list of {list(TARGETS)} or of the groups "
+            f"{list(TARGET_GROUPS)}"
+        )
 
     transforms = tuple(str(t) for t in _as_list(merged.get("transforms"), "transforms", where))
     view = _TRANSFORM_VIEWS.get(transforms)
@@ -271,6 +321,15 @@ def _rule(raw: Mapping[str, Any], defaults: Mapping[str, Any], family: str, sour
         raise RuleError(f"{where}: engine must be auto or re")
 
     tags = tuple(str(t) for t in _as_list(merged.get("tags"), "tags", where))
+    cve = tuple(str(c).upper() for c in _as_list(raw.get("cve"), "cve", where))
+    bad_cve = [c for c in cve if not _CVE_RE.match(c)]
+    if bad_cve:
+        raise RuleError(f"{where}: cve entries look like CVE-2021-44228 (got {bad_cve})")
+    served_family = merged.get("served_family")
+    if served_family is not None and (not isinstance(served_family, str) or not served_family):
+        raise RuleError(f"{where}: served_family must be a name such as wordpress")
+    if served_family is not None and "path" not in targets:
+        raise RuleError(f"{where}: served_family is for rules on the request path")
     examples = merged.get("examples") or {}
     if not isinstance(examples, Mapping) or set(examples) - {"must_match", "must_not_match"}:
         raise RuleError(f"{where}: examples has must_match and must_not_match lists")
@@ -297,6 +356,8 @@ def _rule(raw: Mapping[str, Any], defaults: Mapping[str, Any], family: str, sour
             _example(e, where)
             for e in _as_list(examples.get("must_not_match"), "must_not_match", where)
         ),
+        cve=cve,
+        served_family=served_family,
     )
 
 

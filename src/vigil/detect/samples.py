@@ -7,7 +7,9 @@ Rule examples and ``vigil rules explain`` take text a person typed; this module 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from vigil.batch import LogRecord
 
@@ -21,15 +23,30 @@ _TIME_FORMAT = "%d/%b/%Y:%H:%M:%S %z"
 
 
 def split_target(target: str) -> tuple[str, str]:
-    """(path, query) of a request target, also for absolute-form targets."""
-    if not target.startswith("/") and "://" in target[:12]:
-        rest = target.split("://", 1)[1]
-        slash = rest.find("/")
-        target = rest[slash:] if slash >= 0 else "/"
+    """(path, query) of a request target as the log parsers split it: an absolute-form
+    target (``http://host/x``, what proxies are sent) keeps its scheme and host in the path."""
     path, _, query = target.partition("?")
     if "#" in query:
         query = query.split("#", 1)[0]
     return path, query
+
+
+def header_fields(headers: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """Record fields for request headers given by name, as a log format would record them:
+    X-Forwarded-For and Host in their own fields, the rest in `extra` as ``http_<name>``."""
+    extra: dict[str, str] = {}
+    out: dict[str, Any] = {}
+    for name, value in headers:
+        key = name.lower().replace("-", "_")
+        if key == "x_forwarded_for":
+            out["forwarded_for"] = value
+        elif key == "host":
+            out["host"] = value
+        else:
+            extra[f"http_{key}"] = value
+    if extra:
+        out["extra"] = extra
+    return out
 
 
 def record_from_request(
@@ -41,18 +58,21 @@ def record_from_request(
     status: int | None = 200,
     observed_at: datetime | None = None,
     offset: int = 0,
+    headers: Iterable[tuple[str, str]] = (),
 ) -> LogRecord:
     """A record for one request line such as ``GET /x?id=1 HTTP/1.1``.
 
     Text that is not a request line becomes a malformed record carrying it as its target.
+    `headers` are further request headers (cookie, x-forwarded-for, host, ...).
     """
     found = _REQUEST.match(request)
+    more = header_fields(headers)
     if found is None:
         return LogRecord(
             source="sample", file_id="sample", offset=offset, client_ip=client_ip,
             observed_at=observed_at, method="", target=request, path="", query="",
             protocol="", status=status, bytes_sent=None, referer=referer,
-            user_agent=user_agent, malformed=True, raw=request,
+            user_agent=user_agent, malformed=True, raw=request, **more,
         )  # fmt: skip
     target = found["target"]
     path, query = split_target(target)
@@ -60,7 +80,7 @@ def record_from_request(
         source="sample", file_id="sample", offset=offset, client_ip=client_ip,
         observed_at=observed_at, method=found["method"], target=target, path=path,
         query=query, protocol=found["protocol"] or "", status=status, bytes_sent=None,
-        referer=referer, user_agent=user_agent, raw=request,
+        referer=referer, user_agent=user_agent, raw=request, **more,
     )  # fmt: skip
 
 
@@ -97,12 +117,24 @@ def record_from_log_line(line: str, offset: int = 0) -> LogRecord | None:
 
 
 def record_from_text(
-    text: str, *, user_agent: str = "", referer: str = "", client_ip: str = "192.0.2.10"
+    text: str,
+    *,
+    user_agent: str = "",
+    referer: str = "",
+    client_ip: str = "192.0.2.10",
+    headers: Iterable[tuple[str, str]] = (),
+    status: int | None = None,
 ) -> LogRecord:
-    """A record for a log line if `text` is one, else for a request line with these headers."""
+    """A record for a log line if `text` is one, else for a request line with these headers.
+
+    `status` overrides the logged status (a request line alone is answered 200 otherwise).
+    """
     record = record_from_log_line(text)
-    if record is not None:
-        return record
-    return record_from_request(
-        text.strip(), user_agent=user_agent, referer=referer, client_ip=client_ip
-    )
+    if record is None:
+        record = record_from_request(
+            text.strip(), user_agent=user_agent, referer=referer, client_ip=client_ip
+        )
+    more = header_fields(headers)
+    if status is not None:
+        more["status"] = status
+    return record._replace(**more) if more else record

@@ -29,7 +29,8 @@ from vigil.config import Settings
 from vigil.detect.behaviour import BehaviourEngine
 from vigil.detect.engine import DetectionEngine
 from vigil.detect.exclusions import ExclusionSet
-from vigil.detect.result import Detection, decode_detections
+from vigil.detect.result import CLEAN, Detection, decode_detections
+from vigil.detect.served import ServedJudge
 from vigil.enrich import Enricher
 from vigil.ingest.parser import LogParser, build_parser
 from vigil.pipeline.stages import ClientFacts, behaviour_from_settings
@@ -50,6 +51,9 @@ _STATUS_CLASSES = {code: f"status_{code // 100}xx" for code in range(200, 600)}
 _SEVERITY_KEYS = {Severity.HIGH: "high", Severity.MEDIUM: "medium", Severity.LOW: "low"}
 ONE_HOUR = timedelta(hours=1)
 _SHAPES_LIMIT = 50_000
+RESEARCH_TAG = "research-scanner"
+RESEARCH_COUNTER = "research_scanners"
+"""Hour-counter key: requests from internet-measurement scanners (LOW, counted, visible)."""
 
 
 class Analyzer:
@@ -80,6 +84,12 @@ class Analyzer:
         self.enrich = enrich
         self.models: Any = None
         self.helper: HelperProcess | None = None
+        # Which probe families each site serves is learned here, in the one process that sees
+        # every batch in order (the helper process may have detected the batch).
+        self.served = ServedJudge(self.detection.ruleset.rules)
+        self._research_rules = frozenset(
+            rule.id for rule in self.detection.ruleset.rules if RESEARCH_TAG in rule.tags
+        )
         self._line_numbers: dict[tuple[str, str], int] = {}
         self._shapes: dict[int, tuple[Detection, list[str], list[dict[str, Any]]]] = {}
         self.timings: Counter[str] = Counter()
@@ -118,6 +128,9 @@ class Analyzer:
             detections = decode_detections(helped.detections)
         else:
             detections = self.detection.detect_batch(records, site=site)
+        if self.served.active:
+            detections = self.served.judge(records, detections, site)
+        research = self._research_scanners(detections) if self._research_rules else 0
         t2 = clock()
         models = self.models  # read once: a hot swap takes effect at the next batch
         model_scores = models.score_batch(records, detections) if models is not None else None
@@ -231,6 +244,10 @@ class Analyzer:
         if parsed.dead_letters:
             dead_bucket = counters.setdefault(minute_bucket(None), Counter())
             dead_bucket["dead_letters"] += len(parsed.dead_letters)
+        if research:
+            counters.setdefault(minute_bucket(stamps[0] if stamps else None), Counter())[
+                RESEARCH_COUNTER
+            ] += research
         if self.enrich:
             self._enrich(threats)
         t5 = clock()
@@ -324,6 +341,15 @@ class Analyzer:
             for stamp, ip in set(zip(stamps, map(_CLIENT, records), strict=True)):
                 visitors.setdefault(minute_of[stamp].replace(minute=0), set()).add(ip)
         return counters, visitors
+
+    def _research_scanners(self, detections: list[Detection]) -> int:
+        """How many requests of the batch came from research scanners (counted, never alerts)."""
+        rules = self._research_rules
+        return sum(
+            1
+            for detection in detections
+            if detection is not CLEAN and any(m.rule_id in rules for m in detection.matches)
+        )
 
     def _collect(self, prefetched: Prefetched, records: int) -> HelperResult | None:
         """The helper's result for this batch, or None if this process must do its share."""

@@ -46,6 +46,11 @@ STORE_MERGE_LINES = 8192
 cost of one (checkpoint, incident lookups, round trips) over more lines."""
 
 
+def _served_path(snapshot_path: Path) -> Path:
+    """Where the served-probe record is kept, beside the behaviour snapshot."""
+    return snapshot_path.with_name("vigil-served.json")
+
+
 @dataclass(slots=True)
 class StageCounters:
     """Per-stage numbers for /health and /metrics."""
@@ -207,7 +212,16 @@ class Pipeline:
         """Pick up behaviour windows where the last run left them, so an attack in progress
         across a restart is still seen (see vigil.detect.behaviour.engine)."""
         path = self.snapshot_path
-        if path is None or not path.exists():
+        if path is None:
+            return
+        served_path = _served_path(path)
+        if served_path.exists():
+            try:
+                families = self.analyzer.served.served.restore(served_path.read_bytes())
+                log.info("event=served_probes_restored families=%d", families)
+            except (OSError, VigilError) as exc:
+                log.warning("event=served_restore_failed path=%s error=%s", served_path, exc)
+        if not path.exists():
             return
         try:
             clients = self.analyzer.restore_behaviour(path.read_bytes())
@@ -222,12 +236,16 @@ class Pipeline:
         if path is None or (not force and now - self._last_snapshot < self._snapshot_every):
             return
         self._last_snapshot = now
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            tmp.write_bytes(self.analyzer.behaviour_snapshot())
-            tmp.replace(path)
-        except OSError as exc:
-            log.warning("event=behaviour_snapshot_failed path=%s error=%s", path, exc)
+        for target, data in (
+            (path, self.analyzer.behaviour_snapshot),
+            (_served_path(path), self.analyzer.served.served.snapshot),
+        ):
+            tmp = target.with_name(target.name + ".tmp")
+            try:
+                tmp.write_bytes(data())
+                tmp.replace(target)
+            except OSError as exc:
+                log.warning("event=behaviour_snapshot_failed path=%s error=%s", target, exc)
 
     # ------------------------------------------------------------------- intake
     def _source_label(self, source: str) -> str:

@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import random
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,14 @@ TARGET_OOF_FPR: Final = 0.001
 MIN_THRESHOLD: Final = 0.8
 MAX_THRESHOLD: Final = 0.95
 GATES: Final = {"f1": 0.97, "pr_auc": 0.99, "fpr_at_threshold": 0.005}
+SOURCE_GATES: Final = {"attack_recall": 0.85, "benign_fpr": 0.005}
+"""Gates every source must pass on its own share of the validation part: an attack source's
+values flagged at the threshold, a benign source's values wrongly flagged. A model that only
+learnt one data set fails on the others' share."""
+SOURCE_GATE_MIN_SAMPLES: Final = 40
+CORPUS_BENIGN_WEIGHT: Final = 5.0
+"""The benign corpus is a few thousand distinct values of the oddities real logs are full of
+(junk paths, code in searches); weighted so that they count against the many attacks."""
 DATASETS_ENV: Final = "VIGIL_DATASETS_DIR"
 """Overrides where the labelled data sets are (default: the checkout's `data/`)."""
 DATASETS_IN_CHECKOUT: Final = Path("data")
@@ -82,6 +91,10 @@ class TrainConfig:
     benign_values: int = 10_000
     max_examples: int | None = None
     shuffle_labels: bool = False
+    corpora: Path | None = None
+    """Root of the development corpora (data/payloads, data/benign); default: the data sets'."""
+    wild_benign_lines: int = 20_000
+    """Benign requests of the development corpora's tuning part whose values are learnt."""
 
 
 @dataclass(slots=True)
@@ -97,6 +110,7 @@ class TrainedClassifier:
     seed: int
     sources: dict[str, int] = field(default_factory=dict)
     failed_gates: list[str] = field(default_factory=list)
+    source_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -140,6 +154,28 @@ def load_payloads(path: Path) -> list[Example]:
     return out
 
 
+def benign_line_examples(
+    lines: Iterable[str], log_format: str, origin: str, weight: float = 1.0
+) -> list[Example]:
+    """The distinct non-trivial values (path and arguments) of benign log lines."""
+    from vigil.batch import LogRecord
+    from vigil.ingest.parser import parse_line
+
+    seen: set[tuple[str, str]] = set()
+    out: list[Example] = []
+    for line in lines:
+        record = parse_line(line, log_format)
+        if not isinstance(record, LogRecord):
+            continue
+        for _target, kind, raw in features.request_values(record):
+            text, _ = features.decode_value(raw, kind)
+            if features.is_trivial(text, kind) or (kind, text) in seen:
+                continue
+            seen.add((kind, text))
+            out.append(Example(raw, kind, 0, weight, origin))
+    return out
+
+
 def traffic_examples(lines: int, seed: int) -> list[Example]:
     """Benign values of generated traffic (the generator's attack lines are left out)."""
     if lines <= 0:
@@ -149,24 +185,8 @@ def traffic_examples(lines: int, seed: int) -> list[Example]:
     except ImportError:
         log.warning("event=ml_train_no_traffic reason=simulate.traffic unavailable")
         return []
-    from vigil.batch import LogRecord
-    from vigil.ingest.parser import parse_line
-
-    seen: set[tuple[str, str]] = set()
-    out: list[Example] = []
-    for line in generate(lines, seed=seed):
-        if line.label is not None:
-            continue
-        record = parse_line(line.text, "combined")
-        if not isinstance(record, LogRecord):
-            continue
-        for _target, kind, raw in features.request_values(record):
-            text, _ = features.decode_value(raw, kind)
-            if features.is_trivial(text, kind) or (kind, text) in seen:
-                continue
-            seen.add((kind, text))
-            out.append(Example(raw, kind, 0, 1.0, "traffic"))
-    return out
+    benign = (line.text for line in generate(lines, seed=seed) if line.label is None)
+    return benign_line_examples(benign, "combined", "traffic")
 
 
 _WORDS: Final = (
@@ -179,6 +199,11 @@ _KEYWORDS: Final = (
     "select", "union", "drop", "delete", "update", "insert", "where", "order by", "from",
     "script", "alert", "exec", "sleep", "table", "join", "cat", "ping", "shell", "system",
     "eval", "or", "and", "not", "like", "group", "having", "document", "window", "cookie",
+)  # fmt: skip
+_CODE_NAMES: Final = (
+    "print_r", "var_dump", "map", "filter", "reduce", "push_back", "vector", "install", "flex",
+    "useEffect", "setState", "printf", "len", "append", "join", "split", "format", "async",
+    "await", "lambda", "match", "grid", "list", "dict", "array", "string", "parseInt", "fetch",
 )  # fmt: skip
 _SCRIPTS: Final = ((0x00C0, 0x00FF), (0x0400, 0x044F), (0x3040, 0x30FF), (0x4E00, 0x4FFF))
 
@@ -223,9 +248,29 @@ def benign_values(count: int, seed: int) -> list[Example]:
         fields = " ".join(rng.sample(_WORDS, rng.randrange(1, 4)))
         return f"query {word().title()}($id: ID!) {{ {word()}(id: $id) {{ {fields} }} }}"
 
+    def emoji() -> str:
+        return "".join(chr(rng.randrange(0x1F300, 0x1FAFF)) for _ in range(rng.randrange(1, 4)))
+
+    def code() -> str:
+        # What people paste into a search box: calls, generics, flags, operators.
+        name, other = rng.choice(_CODE_NAMES), rng.choice(_CODE_NAMES)
+        tool = rng.choice(("npm", "pip", "git", "docker", "cargo"))
+        return rng.choice(
+            (
+                f"{name}({other})",
+                f"std::{name}<{rng.choice(('int', 'string', 'T'))}> {other}",
+                f"{tool} {name} --{word()}-{word()}",
+                f"{name}.{other}(x => x {rng.choice('*+-')} {rng.randrange(9)})",
+                f"{name} vs {other}",
+                f"[x for x in {name}] {word()}",
+                f"{name}: {rng.randrange(9)} {rng.randrange(9)} auto;",
+            )
+        )
+
     def url() -> str:
         query = "&".join(f"{word()}={word()}" for _ in range(rng.randrange(1, 4)))
-        return f"https://www.example.com/{word()}/{word()}?{query}"
+        host = rng.choice(("www.example.com", "shop.example.org", "cdn.example.net"))
+        return f"https://{host}/{word()}/{word()}?{query}"
 
     def search() -> str:
         parts = [word(), keyword(), word()]
@@ -279,6 +324,11 @@ def benign_values(count: int, seed: int) -> list[Example]:
         lambda: f"#{word()} @{word()}",
         lambda: f"{rng.randrange(100)} x {rng.randrange(100)} cm",
         lambda: base64.b64encode(rng.randbytes(rng.randrange(8, 40))).decode(),
+        emoji,
+        lambda: f"{word()} {emoji()}",
+        code,
+        code,
+        lambda: f"how to {code()}",
     )
     for _ in range(count):
         out.append(Example(rng.choice(makers)(), "args", 0, 1.0, "benign"))
@@ -381,6 +431,33 @@ def check_gates(metrics: dict[str, float]) -> list[str]:
     return failed
 
 
+def corpus_payload_examples(root: Path, seed: int) -> list[Example]:
+    """Attack values from the tuning part of the payload corpora (data/payloads), one origin
+    per source. Probe paths and methods are left out: the classifier reads values."""
+    from urllib.parse import quote
+
+    from vigil.training import wild
+
+    if not (root / "payloads").is_dir():
+        return []
+    out: list[Example] = []
+    for source, family, payload in wild.load_payloads(root, "tuning", seed):
+        if family in ("probe", "method", "rfi"):
+            continue
+        out.append(Example(quote(payload, safe=""), "args", 1, 1.0, f"payloads:{source}"))
+    return out
+
+
+def corpus_benign_examples(root: Path, lines: int, seed: int) -> list[Example]:
+    """Values of the benign requests of the corpora's tuning part (paths and arguments)."""
+    from vigil.training import wild
+
+    if lines <= 0 or not (root / "benign").is_dir():
+        return []
+    samples = (sample.line for sample in wild.benign_samples(root, "tuning", lines, seed))
+    return benign_line_examples(samples, wild.LOG_FORMAT, "corpus-benign", CORPUS_BENIGN_WEIGHT)
+
+
 def gather_examples(config: TrainConfig, reviewed: Sequence[Example] = ()) -> list[Example]:
     """Every training example, deduplicated, analyst labels last so that they win."""
     directory = config.datasets or default_dataset_dir()
@@ -389,7 +466,50 @@ def gather_examples(config: TrainConfig, reviewed: Sequence[Example] = ()) -> li
         dataset = random.Random(config.seed).sample(dataset, config.max_examples)
     traffic = traffic_examples(config.traffic_lines, config.seed)
     extra = benign_values(config.benign_values, config.seed)
-    return _dedupe([*dataset, *traffic, *extra, *reviewed])
+    root = config.corpora or default_datasets_root()
+    payloads = corpus_payload_examples(root, config.seed)
+    corpus_benign = corpus_benign_examples(root, config.wild_benign_lines, config.seed)
+    return _dedupe([*dataset, *payloads, *traffic, *extra, *corpus_benign, *reviewed])
+
+
+def source_metrics(
+    proba: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.int64],
+    origins: Sequence[str],
+    threshold: float,
+) -> dict[str, dict[str, float]]:
+    """Per origin of the validation part: attack recall and benign false-positive rate."""
+    out: dict[str, dict[str, float]] = {}
+    origin_array = np.asarray(origins)
+    for origin in sorted(set(origins)):
+        mask = origin_array == origin
+        entry: dict[str, float] = {}
+        for label, name in ((1, "attack"), (0, "benign")):
+            part = mask & (labels == label)
+            count = int(part.sum())
+            if count == 0:
+                continue
+            flagged = float(np.mean(proba[part] >= threshold))
+            entry[f"{name}_samples"] = float(count)
+            entry["attack_recall" if label else "benign_fpr"] = round(flagged, 6)
+        out[origin] = entry
+    return out
+
+
+def check_source_gates(per_source: dict[str, dict[str, float]]) -> list[str]:
+    """The per-source gates that fail (see `SOURCE_GATES`)."""
+    failed: list[str] = []
+    minimum = SOURCE_GATE_MIN_SAMPLES
+    for origin, metrics in per_source.items():
+        recall = metrics.get("attack_recall")
+        low = SOURCE_GATES["attack_recall"]
+        if recall is not None and metrics["attack_samples"] >= minimum and recall < low:
+            failed.append(f"{origin}: attack recall {recall:.4f} < {low}")
+        fpr = metrics.get("benign_fpr")
+        high = SOURCE_GATES["benign_fpr"]
+        if fpr is not None and metrics["benign_samples"] >= minimum and fpr > high:
+            failed.append(f"{origin}: benign fpr {fpr:.4f} > {high}")
+    return failed
 
 
 def fit(config: TrainConfig, examples: Sequence[Example]) -> TrainedClassifier:
@@ -448,23 +568,44 @@ def fit(config: TrainConfig, examples: Sequence[Example]) -> TrainedClassifier:
         metrics={},
         samples=int(train_idx.size),
         seed=config.seed,
-        sources={
-            o: sum(e.origin == o for e in examples)
-            for o in ("dataset", "traffic", "benign", "review")
-        },
+        sources=dict(sorted(Counter(e.origin for e in examples).items())),
     )
     valid_values = [values[i] for i in valid_idx]
     proba = trained.predict_proba(valid_values)
     trained.metrics = evaluate(proba, labels[valid_idx], trained.threshold)
-    trained.failed_gates = check_gates(trained.metrics)
+    trained.source_metrics = source_metrics(
+        proba, labels[valid_idx], [examples[i].origin for i in valid_idx], trained.threshold
+    )
+    trained.failed_gates = check_gates(trained.metrics) + check_source_gates(trained.source_metrics)
     return trained
 
 
+def required_sources(config: TrainConfig) -> list[str]:
+    """The origins a model must have been validated on: HttpParams and, where the development
+    corpora are present, each payload source and the benign corpus."""
+    root = config.corpora or default_datasets_root()
+    required = ["dataset"]
+    payloads = root / "payloads"
+    if payloads.is_dir():
+        required += [f"payloads:{d.name}" for d in sorted(payloads.iterdir()) if d.is_dir()]
+    if (root / "benign").is_dir() and config.wild_benign_lines > 0:
+        required.append("corpus-benign")
+    return required
+
+
 def train(config: TrainConfig, reviewed: Sequence[Example] = ()) -> TrainedClassifier:
-    """Gather examples and fit a classifier (the whole of `vigil train` minus storage)."""
+    """Gather examples and fit a classifier (the whole of `vigil train` minus storage).
+
+    A source the model was not validated on is a failed gate: leaving a corpus out of
+    training cannot make a model pass.
+    """
     examples = gather_examples(config, reviewed)
     log.info("event=ml_train_examples count=%d seed=%d", len(examples), config.seed)
-    return fit(config, examples)
+    trained = fit(config, examples)
+    for origin in required_sources(config):
+        if origin not in trained.source_metrics:
+            trained.failed_gates.append(f"{origin}: not in the validation part")
+    return trained
 
 
 def to_onnx(trained: TrainedClassifier) -> bytes:
@@ -508,6 +649,8 @@ def export(trained: TrainedClassifier, out_dir: Path) -> dict[str, Any]:
         "threshold": trained.threshold,
         "metrics": trained.metrics,
         "gates": dict(GATES),
+        "source_gates": dict(SOURCE_GATES),
+        "source_metrics": trained.source_metrics,
         "training_samples": trained.samples,
         "sources": trained.sources,
         "seed": trained.seed,

@@ -15,7 +15,13 @@ from vigil.training import train
 
 def small_config(seed: int = 3, **overrides: object) -> train.TrainConfig:
     """A configuration that trains in a few seconds and still passes the gates."""
-    config = train.TrainConfig(seed=seed, max_examples=5000, traffic_lines=3000, benign_values=800)
+    config = train.TrainConfig(
+        seed=seed,
+        max_examples=5000,
+        traffic_lines=3000,
+        benign_values=3000,
+        wild_benign_lines=20000,
+    )
     for name, value in overrides.items():
         setattr(config, name, value)
     return config

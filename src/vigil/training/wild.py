@@ -1,0 +1,671 @@
+"""Seeded log lines from the development corpora in data/: attacks in every field, and benign
+traffic with the oddities of real logs. Each corpus is split into a tuning and a reporting part.
+
+Attacks: every payload of ``data/payloads/<source>/<family>.txt`` becomes one request, the
+payload placed in one of the fields that family can live in (argument value, path segment, raw
+query, user agent, the referer's own query, a cookie, X-Forwarded-For, another header; probes in
+the path, unknown methods as the method), encoded the way clients send it there.
+
+Benign: requests of an ordinary shop and blog, built from vocabularies that hold what real logs
+are full of and rules must leave LOW: searches with SQL words and quotes, code snippets, JSON
+and base64 in parameters, long tracking parameters, e-mail addresses, non-Latin text,
+crawler-mangled and template-leftover URLs, spam-bot junk paths, WordPress logins answered 200
+on the blog that runs it, research scanners fetching / and robots.txt, real browser user agents
+(data/benign/user-agents), cookies, referers and proxy headers.
+
+The split: a payload (or a vocabulary entry, or a user agent) belongs to the tuning or the
+reporting part by a hash of its text, so the two parts never share one. Lines are JSON (nginx
+``escape=json`` style) so that cookies and headers travel with the request.
+
+    python benchmarks/wild_corpus.py --split reporting --benign 1000000 --out benchmarks/data
+
+Training (`vigil.training.train`) reads the tuning part only; benchmarks report on the other.
+"""
+
+# ruff: noqa: E501  (vocabularies read better unwrapped)
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+SPLITS = ("tuning", "reporting")
+START = datetime(2025, 5, 1, 6, 0, 0, tzinfo=UTC)
+LOG_FORMAT = "json"
+MAX_PER_FAMILY = 3000
+SITE_HOST = "shop.example.com"
+
+INJECTION_FIELDS = (
+    "arg",
+    "arg",
+    "path_segment",
+    "query",
+    "user_agent",
+    "referer",
+    "cookie",
+    "xff",
+    "header",
+)
+FIELDS_BY_FAMILY: dict[str, tuple[str, ...]] = {
+    "probe": ("path",),
+    "method": ("method",),
+    "open-redirect": ("arg",),
+    "crlf": ("arg", "path_segment", "referer", "cookie"),
+    "rfi": ("path",),
+    "ssrf": ("arg", "arg", "cookie", "referer", "header", "user_agent"),
+}
+
+
+def split_of(*parts: str) -> str:
+    """The part (tuning or reporting) a payload or vocabulary entry belongs to."""
+    digest = hashlib.blake2b("\x00".join(parts).encode(), digest_size=4).digest()
+    return SPLITS[digest[0] & 1]
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One generated log line and what it is."""
+
+    line: str
+    label: str  # attack or benign
+    source: str
+    family: str
+    field: str
+    """Where the payload sat (arg, path_segment, user_agent, ...), or ``request`` if benign."""
+
+
+def _json_line(
+    ip: str, when: datetime, method: str, target: str, status: int, *, agent: str, referer: str = "",
+    cookie: str = "", xff: str = "", headers: dict[str, str] | None = None, host: str = SITE_HOST,
+) -> str:  # fmt: skip
+    record = {
+        "remote_addr": ip,
+        "time_iso8601": when.isoformat(),
+        "request": f"{method} {target} HTTP/1.1",
+        "status": status,
+        "body_bytes_sent": 1000 + 7 * len(target),
+        "http_referer": referer or "-",
+        "http_user_agent": agent or "-",
+        "host": host,
+    }
+    if cookie:
+        record["http_cookie"] = cookie
+    if xff:
+        record["http_x_forwarded_for"] = xff
+    for name, value in (headers or {}).items():
+        record[f"http_{name}"] = value
+    return json.dumps(record, ensure_ascii=False)
+
+
+def _ip(rng: random.Random) -> str:
+    first = rng.choice([23, 31, 45, 62, 77, 81, 88, 91, 95, 104, 151, 176, 185, 188, 193, 212])
+    return f"{first}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+
+
+# -- attacks ------------------------------------------------------------------------------------
+
+
+def payload_files(root: Path) -> list[tuple[str, str, Path]]:
+    """(source, family, file) of every payload file under ``root/payloads``."""
+    out: list[tuple[str, str, Path]] = []
+    for folder in sorted((root / "payloads").iterdir()):
+        if folder.is_dir():
+            out.extend((folder.name, f.stem, f) for f in sorted(folder.glob("*.txt")))
+    return out
+
+
+def load_payloads(root: Path, split: str, seed: int = 7) -> list[tuple[str, str, str]]:
+    """(source, family, payload) of one split, at most `MAX_PER_FAMILY` per source and family."""
+    rng = random.Random(seed)
+    out: list[tuple[str, str, str]] = []
+    for source, family, path in payload_files(root):
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line]
+        chosen = [p for p in lines if split_of(source, family, p) == split]
+        if len(chosen) > MAX_PER_FAMILY:
+            chosen = rng.sample(chosen, MAX_PER_FAMILY)
+        out.extend((source, family, p) for p in chosen)
+    return out
+
+
+def _encoded(value: str, rng: random.Random) -> str:
+    return quote_plus(value, safe="") if rng.random() < 0.5 else quote(value, safe="")
+
+
+@dataclass(slots=True)
+class Pieces:
+    """The parts of one request that a payload can be placed in."""
+
+    agent: str
+    method: str = "GET"
+    target: str = "/"
+    status: int = 200
+    referer: str = ""
+    cookie: str = ""
+    xff: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def place(payload: str, family: str, where: str, rng: random.Random) -> Pieces:
+    """The request pieces that carry `payload` in the field `where`."""
+    pieces = Pieces(
+        agent=rng.choice(BROWSER_AGENTS), status=rng.choice([200, 200, 403, 404, 400, 500])
+    )
+    page = rng.choice(["/index.php", "/search", "/products/view", "/api/v1/items", "/page"])
+    param = rng.choice(
+        ["id", "q", "page", "file", "url", "name", "cat", "redirect", "lang", "view"]
+    )
+    if where == "arg":
+        extra = rng.choice(["", "&lang=en", "&page=2"])
+        pieces.target = f"{page}?{param}={_encoded(payload, rng)}{extra}"
+    elif where == "path_segment":
+        pieces.target = f"{page}/{quote(payload, safe='')}"
+    elif where == "path":
+        pieces.target = quote(payload, safe="/%?&=:;,+~@!$'()*")
+        pieces.status = rng.choice([404, 404, 404, 403])
+    elif where == "query":
+        pieces.target = f"{page}?{quote(payload, safe='=&')}"
+    elif where == "user_agent":
+        pieces.agent = payload
+    elif where == "referer":
+        host = rng.choice(["www.google.com", SITE_HOST, "evil.example"])
+        page_name = rng.choice(["search", "page"])
+        pieces.referer = f"https://{host}/{page_name}?{param}={_encoded(payload, rng)}"
+    elif where == "cookie":
+        value = payload if rng.random() < 0.5 and ";" not in payload else quote(payload, safe="")
+        pieces.cookie = f"sid={rng.randbytes(8).hex()}; {param}={value}"
+    elif where == "xff":
+        pieces.xff = payload
+    elif where == "header":
+        name = rng.choice(["x_api_version", "x_requested_with", "x_client_data", "accept_language"])
+        pieces.headers = {name: payload}
+    elif where == "method":
+        pieces.method = payload
+    return pieces
+
+
+def attack_samples(root: Path, split: str, seed: int = 7) -> Iterator[Sample]:
+    """One request per payload of the split, fields assigned in turn within each family."""
+    rng = random.Random(seed)
+    when = START
+    turn: dict[str, int] = {}
+    for source, family, payload in load_payloads(root, split, seed):
+        fields = FIELDS_BY_FAMILY.get(family, INJECTION_FIELDS)
+        index = turn.get(family, 0)
+        turn[family] = index + 1
+        where = fields[index % len(fields)]
+        pieces = place(payload, family, where, rng)
+        when += timedelta(milliseconds=rng.randrange(50, 5000))
+        line = _json_line(
+            _ip(rng), when, pieces.method, pieces.target, pieces.status, agent=pieces.agent,
+            referer=pieces.referer, cookie=pieces.cookie, xff=pieces.xff, headers=pieces.headers,
+        )  # fmt: skip
+        yield Sample(line, "attack", source, family, where)
+
+
+# -- benign ---------------------------------------------------------------------------------------
+
+BROWSER_AGENTS = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+]
+SEARCHES = [
+    "select comfort mattress",
+    "union jack cushion",
+    "drop earrings",
+    "o'brien's pub glasses",
+    "women's shoes size 8",
+    '"exact phrase" please',
+    "the 'best' laptop 2025",
+    "5' 10\" height chart",
+    "50% off sale",
+    "don't stop believin vinyl",
+    "rock and roll",
+    "black or white",
+    "1 or 2 bedrooms",
+    "size 10 and up",
+    "where to buy",
+    "how to drop a table in excel",
+    "delete from favorites",
+    "update my address",
+    "insert molding kit",
+    "order by price",
+    "group by color",
+    "join the club",
+    "c# tutorial",
+    "c++ vs java",
+    "javascript: the good parts",
+    "sql tutorial for beginners",
+    "price alert",
+    "document cookie policy",
+    "cat food 5kg",
+    "ping pong table",
+    "sleep better tonight",
+    "shell suit retro",
+    "system shock remake",
+    "drop-down menu css",
+    "user's guide",
+    "3 < 5 > 2",
+    "email me @ work",
+    "tom & jerry",
+    "fish & chips",
+    "r&b music",
+    "1+1=2",
+    "-20% coupon",
+    "it's 5 o'clock",
+    '"hello world" program',
+    "path/to/file",
+    "~/documents",
+    "#hashtag",
+    "café crème",
+    "naïve résumé",
+    "東京 ホテル 予約",
+    "Привет мир",
+    "مرحبا بالعالم",
+    "שלום עולם",
+    "नमस्ते दुनिया",
+    "서울 맛집",
+    "ελληνικά βιβλία",
+    "emoji 😀 test",
+    "where's waldo?",
+    "what is 2*3",
+    "a+b=c",
+    "a && b || c",
+    "x > 0 and y < 10",
+    "yes/no",
+    "and/or",
+    "admin dashboard template",
+    "wordpress theme",
+    "how to install php",
+    "python print() function",
+    "jquery $(document).ready",
+    "array.map(x => x * 2)",
+    "list comprehension [x for x in y]",
+    "std::vector<int> push_back",
+    "git reset --hard HEAD~1",
+    "docker run -it ubuntu bash",
+    "regex ^[a-z]+$",
+    "css flex: 1 1 auto",
+    "print_r vs var_dump",
+    "curl -X POST example",
+    "for (let i = 0; i < n; i++)",
+    "if (a == b) { return }",
+    "SELECT vs WHERE difference",
+    "what does 1=1 mean in sql",
+    'json {"a": 1}',
+    "kubectl get pods -n default",
+    "npm install --save-dev",
+    "ls -la explained",
+    "chmod 755 meaning",
+    "ssh-keygen tutorial",
+    "windows cmd dir command",
+    "powershell get-childitem example",
+    "bash script if else",
+    "ordering pizza online",
+    "union station hotel",
+    "script writing course",
+    "alert whistle for dogs",
+    "exec office chair",
+    "cast iron skillet",
+    "having fun",
+    "between the lines book",
+    "null and void",
+    "true story movie",
+    "drop shipping",
+    "truncate text css",
+    "benchmark test results",
+    "sleep(ing) bag",
+    "char grill",
+    "concat strings in go",
+    "waitfor godot",
+]
+JUNK_PATHS = [
+    "/%22file://$file/%22",
+    "/${WEBLOC}",
+    "/%24%7BWEBLOC%7D",
+    "/undefined",
+    "/null",
+    "/[object%20Object]",
+    "/%7B%7Burl%7D%7D",
+    "/$%7Bpath%7D",
+    "/'+url+'",
+    "/%22+link+%22",
+    "/&quot;https://shop.example.com/&quot;",
+    "/http:/www.example.com/page",
+    "/images/%20",
+    "/index.php/%22",
+    "/%7Bimage%7D",
+    "/%7B%7B%20item.url%20%7D%7D",
+    "/$%7Bbase%7D/app.js",
+    "/{{asset}}",
+    "/<%=%20url%20%>",
+    "/%3C%25=url%25%3E",
+    "/__NEXT_URL__",
+    "/%s",
+    "/%25s",
+    "/$1",
+    "/${1}",
+    "/#{id}",
+    "/:id",
+    "/[id]",
+    "/products/%5Bobject%20Object%5D",
+    "/blog/javascript:void(0)",
+    "/mailto:info@example.com",
+    "/tel:+34600000000",
+    "/cheap-viagra-online-pharmacy",
+    "/buy-replica-watches-2024.html",
+    "/casino-bonus-%E8%B5%8C%E5%9C%BA",
+    "/aB3xK9pLqZ",
+    "/xzqwvbkl/ghjtyu.html",
+    "/wp-content/uploads/2019/07/logo-1.png",
+    "/index.html?ref=seo-backlinks-cheap",
+    "/%E8%B4%AD%E4%B9%B0/%E4%BF%A1%E7%94%A8%E5%8D%A1",
+    "/%D0%BA%D0%B0%D0%B7%D0%B8%D0%BD%D0%BE-%D0%BE%D0%BD%D0%BB%D0%B0%D0%B9%D0%BD",
+    "/.well-known/traffic-advice",
+    "/.well-known/security.txt",
+    "/ads.txt",
+    "/apple-app-site-association",
+    "/humans.txt",
+    "/favicon.ico",
+    "/apple-touch-icon-precomposed.png",
+    "/sitemap_index.xml",
+    "/feed/",
+    "/amp/",
+    "/page/2/",
+    "/search/%22%20%22",
+    "/tag/c%2B%2B",
+    "/category/r%26b",
+    "/products/o%27neill-wetsuit",
+    "/author/d%27angelo",
+    "/%F0%9F%98%80",
+    "/caf%C3%A9/men%C3%BA",
+    "/%E6%9D%B1%E4%BA%AC",
+    "/files/report%20(1).pdf",
+    "/files/Q3%20-%20summary.xlsx",
+]
+TRACKING = [
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "gclid",
+    "fbclid",
+    "msclkid",
+    "mc_eid",
+    "_ga",
+    "yclid",
+    "ttclid",
+    "_hsenc",
+    "mkt_tok",
+]
+EMAILS = [
+    "maria.garcia@example.com",
+    "o'connor.sean@example.ie",
+    "jean-luc+shop@example.fr",
+    "user_01@sub.example.co.uk",
+    "test@example.org",
+]
+RESEARCH_AGENTS = [
+    "Mozilla/5.0 (compatible; CensysInspect/1.1; +https://about.censys.io/)",
+    "Expanse, a Palo Alto Networks company, searches across the global IPv4 space multiple times per day to identify customers&#39; presences on the Internet. If you would like to be excluded from our scans, please send IP addresses/domains to: scaninfo@paloaltonetworks.com",
+    "Mozilla/5.0 (compatible; InternetMeasurement/1.0; +https://internet-measurement.com/)",
+    "Mozilla/5.0 (compatible; Odin; https://docs.getodin.com/)",
+]
+COOKIES = [
+    "_ga=GA1.2.{n}.{t}; _gid=GA1.2.{n2}.{t}",
+    "sessionid={hex}; csrftoken={hex}",
+    "PHPSESSID={hex}",
+    "OptanonConsent=isGpcEnabled=0&datestamp=Mon+May+05+2025&version=202401.1.0&groups=C0001%3A1%2CC0002%3A0",
+    "cart=%7B%22items%22%3A%5B1%2C2%5D%2C%22total%22%3A19.99%7D",
+    "token={jwt}",
+    "lang=es; currency=EUR; theme=dark",
+    'prefs={{"view":"grid","sort":"price"}}',
+]
+
+
+def _vocab(items: list[str], split: str) -> list[str]:
+    chosen = [item for item in items if split_of("benign", item) == split]
+    return chosen or items
+
+
+def _agents(root: Path, split: str) -> tuple[list[str], list[float]]:
+    folder = root / "benign" / "user-agents"
+    agents: list[str] = []
+    weights: list[float] = []
+    for row in (folder / "intoli-user-agents.tsv").read_text(encoding="utf-8").splitlines():
+        weight, _, agent = row.partition("\t")
+        if split_of("ua", agent) == split:
+            agents.append(agent)
+            weights.append(float(weight))
+    extra = [
+        a
+        for a in (folder / "uap-core-test-agents.txt").read_text(encoding="utf-8").splitlines()
+        if a and split_of("ua", a) == split
+    ]
+    share = sum(weights) * 0.15 / max(1, len(extra))
+    return agents + extra, weights + [share] * len(extra)
+
+
+def _jwt(rng: random.Random) -> str:
+    head = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').decode().rstrip("=")
+    body = (
+        base64.urlsafe_b64encode(
+            json.dumps({"sub": rng.randrange(10**6), "exp": 1746000000}).encode()
+        )
+        .decode()
+        .rstrip("=")
+    )
+    return f"{head}.{body}.{rng.randbytes(32).hex()}"
+
+
+def _url_params(rng: random.Random, searches: list[str], products: list[str]) -> str:
+    """A request whose arguments carry whole URLs, as share links, OAuth, tracking pixels and
+    login redirects do."""
+    page = (
+        f"https://{SITE_HOST}/{rng.choice(['products', 'blog', 'search'])}/{rng.choice(products)}"
+    )
+    if rng.random() < 0.5:
+        page += f"?q={quote_plus(rng.choice(searches))}&page={rng.randrange(1, 9)}"
+    shape = rng.randrange(4)
+    if shape == 0:
+        return f"/share?url={_encoded(page, rng)}&title={_encoded(rng.choice(searches), rng)}"
+    if shape == 1:
+        callback = f"https://{SITE_HOST}/oauth/callback"
+        return f"/oauth/authorize?client_id=web&redirect_uri={_encoded(callback, rng)}&state={rng.randbytes(8).hex()}"
+    if shape == 2:
+        return f"/collect?v=1&t=pageview&dl={_encoded(page, rng)}&dt={_encoded(rng.choice(searches), rng)}&cid={rng.randrange(10**9)}.{rng.randrange(10**9)}"
+    return f"/login?next={_encoded(page.split(SITE_HOST, 1)[1], rng)}"
+
+
+def benign_samples(root: Path, split: str, count: int, seed: int = 11) -> Iterator[Sample]:
+    """`count` benign requests of one split."""
+    rng = random.Random(seed + (0 if split == "tuning" else 1000))
+    agents, weights = _agents(root, split)
+    searches, junk = _vocab(SEARCHES, split), _vocab(JUNK_PATHS, split)
+    clients = [_ip(rng) for _ in range(max(100, count // 30))]
+    when = START
+    products = [
+        "select-comfort-pillow",
+        "union-jack-flag",
+        "drop-earrings",
+        "script-pen-set",
+        "oreilly-cookbook",
+        "kids-puzzle-100",
+    ]
+    for _ in range(count):
+        when += timedelta(milliseconds=rng.randrange(1, 200))
+        agent = rng.choices(agents, weights)[0]
+        method, status, referer, cookie, xff, headers = "GET", 200, "", "", "", None
+        kind = rng.random()
+        if kind < 0.30:
+            cls = "asset"
+            target = rng.choice(
+                [
+                    "/static/app.{h}.js",
+                    "/static/main.{h}.css",
+                    "/images/p/{n}.jpg",
+                    "/fonts/inter.woff2",
+                ]
+            ).format(h=rng.randbytes(4).hex(), n=rng.randrange(9999))
+        elif kind < 0.50:
+            cls = "page"
+            target = rng.choice(
+                [
+                    "/",
+                    "/about",
+                    "/cart",
+                    f"/products/{rng.choice(products)}",
+                    f"/category/shoes?page={rng.randrange(1, 30)}&sort=price_asc",
+                ]
+            )
+        elif kind < 0.62:
+            cls = "search"
+            target = f"/search?q={_encoded(rng.choice(searches), rng)}" + rng.choice(
+                ["", "&page=2", "&in=books"]
+            )
+        elif kind < 0.68:
+            cls = "json-base64"
+            blob = json.dumps(
+                {
+                    "brand": rng.choice(["Levi's", "O'Neill", "AT&T"]),
+                    "ids": [rng.randrange(99) for _ in range(3)],
+                    "in_stock": True,
+                }
+            )
+            target = rng.choice(
+                [
+                    f"/api/products?filter={_encoded(blob, rng)}",
+                    f"/api/events?d={quote(base64.b64encode(blob.encode()).decode(), safe='')}",
+                    f"/graphql?query={_encoded('query P($id: ID!) { product(id: $id) { name price } }', rng)}&variables={_encoded(json.dumps({'id': rng.randrange(999)}), rng)}",
+                ]
+            )
+        elif kind < 0.74:
+            cls = "tracking"
+            pairs = [
+                (
+                    name,
+                    base64.urlsafe_b64encode(rng.randbytes(rng.randrange(8, 90)))
+                    .decode()
+                    .rstrip("="),
+                )
+                for name in rng.sample(TRACKING, rng.randrange(2, 6))
+            ]
+            target = "/?" + "&".join(f"{k}={v}" for k, v in pairs)
+        elif kind < 0.77:
+            cls = "email"
+            target = (
+                f"/newsletter/subscribe?email={_encoded(rng.choice(EMAILS), rng)}&source=footer"
+            )
+        elif kind < 0.80:
+            cls = "junk-path"
+            target = rng.choice(junk)
+            status = rng.choice([404, 404, 200, 301])
+        elif kind < 0.83:
+            cls = "wordpress-site"
+            target = rng.choice(
+                [
+                    "/blog/wp-login.php",
+                    "/wp-login.php",
+                    "/wp-admin/",
+                    "/wp-admin/admin-ajax.php",
+                    "/xmlrpc.php",
+                    "/wp-content/themes/blog/style.css",
+                ]
+            )
+            status = 302 if target == "/wp-admin/" else 200
+        elif kind < 0.84:
+            cls = "research-scanner"
+            agent = rng.choice(RESEARCH_AGENTS)
+            target = rng.choice(["/", "/robots.txt", "/favicon.ico", "/sitemap.xml"])
+        elif kind < 0.87:
+            cls = "url-params"
+            target = _url_params(rng, searches, products)
+        elif kind < 0.90:
+            cls = "api"
+            method = rng.choice(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+            target = f"/api/v2/orders/{rng.randrange(10**6)}?fields=id,status,total&expand=items"
+            agent = rng.choice(
+                [
+                    "okhttp/4.12.0",
+                    "python-requests/2.32.3",
+                    "Go-http-client/2.0",
+                    "axios/1.7.7",
+                    "curl/8.10.1",
+                    agent,
+                ]
+            )
+        else:
+            cls = "form"
+            name = rng.choice(
+                ["José García", "O'Connor, Siobhán", "Zoë van der Berg", "李小龙", "Núñez-López"]
+            )
+            target = f"/checkout/address?name={_encoded(name, rng)}&street={_encoded(rng.choice(['C/ Mayor, 12, 3ºB', 'Av. de la Constitución 4', '12 Baker St. (rear)']), rng)}&note={_encoded(rng.choice(['Ring twice; dog inside.', 'Call me after 5pm -- thanks!', 'Gift wrap: yes/no? Yes.']), rng)}"
+        if rng.random() < 0.5:
+            referer = rng.choice(
+                [
+                    f"https://www.google.com/search?q={quote_plus(rng.choice(searches))}",
+                    f"https://{SITE_HOST}/",
+                    f"https://{SITE_HOST}/search?q={quote_plus(rng.choice(searches))}&page=2",
+                    "https://l.facebook.com/l.php?u=https%3A%2F%2Fshop.example.com%2F&h=AT0x",
+                    "https://t.co/AbC123",
+                ]
+            )
+        if rng.random() < 0.6:
+            cookie = rng.choice(COOKIES).format(
+                n=rng.randrange(10**9),
+                n2=rng.randrange(10**9),
+                t=1746000000 + rng.randrange(10**6),
+                hex=rng.randbytes(16).hex(),
+                jwt=_jwt(rng),
+            )
+        if rng.random() < 0.2:
+            xff = f"{_ip(rng)}, 10.0.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        if rng.random() < 0.1:
+            headers = {
+                "accept_language": rng.choice(
+                    ["es-ES,es;q=0.9,en;q=0.8", "de-DE,de;q=0.9", "zh-CN,zh;q=0.9,en-US;q=0.8"]
+                )
+            }
+        line = _json_line(
+            rng.choice(clients),
+            when,
+            method,
+            target,
+            status,
+            agent=agent,
+            referer=referer,
+            cookie=cookie,
+            xff=xff,
+            headers=headers,
+        )
+        yield Sample(line, "benign", "generated", cls, "request")
+
+
+def write_corpus(
+    out_dir: Path, split: str, benign: int, *, root: Path, seed: int = 7
+) -> tuple[Path, Path]:
+    """Write ``wild-<split>.jsonl`` and its ``.labels`` (line, label, source, family, field)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = out_dir / f"wild-{split}.jsonl"
+    labels_path = out_dir / f"wild-{split}.labels"
+    with (
+        log_path.open("w", encoding="utf-8") as log,
+        labels_path.open("w", encoding="utf-8") as labels,
+    ):
+        number = 0
+        for samples in (attack_samples(root, split, seed), benign_samples(root, split, benign)):
+            for sample in samples:
+                number += 1
+                log.write(sample.line + "\n")
+                labels.write(
+                    f"{number}\t{sample.label}\t{sample.source}\t{sample.family}\t{sample.field}\n"
+                )
+    return log_path, labels_path

@@ -17,6 +17,13 @@ from vigil.config import Settings, load_settings
 POSTGRES_ADMIN_URL = os.environ.get("VIGIL_TEST_POSTGRES_URL", "")
 REDIS_TEST_URL = os.environ.get("VIGIL_TEST_REDIS_URL", "")
 
+
+def unique_redis_prefix() -> str:
+    """A key and channel prefix of its own, so test runs sharing one Redis never see each
+    other's alerts (pub/sub ignores database numbers)."""
+    return f"vigil-test-{uuid.uuid4().hex[:12]}"
+
+
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import Api
-from tests.conftest import REDIS_TEST_URL
+from tests.conftest import REDIS_TEST_URL, unique_redis_prefix
 from vigil.api.app import create_app
 from vigil.config import Settings
 from vigil.errors import BrokerUnavailableError
@@ -59,7 +59,7 @@ async def test_start_fails_clearly_without_redis(db: Settings) -> None:
 async def test_ready_is_503_when_the_broker_is_gone(db: Settings) -> None:
     if not REDIS_TEST_URL:
         pytest.fail("VIGIL_TEST_REDIS_URL is not set; run the suite through `make test`")
-    broker = RedisBroker(REDIS_TEST_URL)
+    broker = RedisBroker(REDIS_TEST_URL, prefix=unique_redis_prefix())
     app = create_app(db, broker=broker)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.api.factories import event_row, make_key
 from tests.api.server import serving
-from tests.conftest import REDIS_TEST_URL
+from tests.conftest import REDIS_TEST_URL, unique_redis_prefix
 from vigil.api.app import create_app
 from vigil.api.schemas import ThreatOut
 from vigil.config import Settings
@@ -45,7 +45,7 @@ def broker(request: pytest.FixtureRequest) -> Broker:
         return MemoryBroker()
     if not REDIS_TEST_URL:
         pytest.fail("VIGIL_TEST_REDIS_URL is not set; run the suite through `make test`")
-    return RedisBroker(REDIS_TEST_URL)
+    return RedisBroker(REDIS_TEST_URL, prefix=unique_redis_prefix())
 
 
 @pytest.fixture

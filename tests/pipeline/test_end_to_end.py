@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import REDIS_TEST_URL, make_settings
+from tests.conftest import REDIS_TEST_URL, make_settings, unique_redis_prefix
 from vigil.batch import event_key
 from vigil.db import migrate
 from vigil.db.models import IngestCheckpoint, ThreatEvent
@@ -96,7 +96,9 @@ async def test_tailed_log_is_stored_and_published_exactly_once(
         database_url, log_paths=str(log_path), batch_size=64, detection_mode="rules"
     )
     await asyncio.to_thread(migrate.upgrade, "head", settings)
-    broker: Broker = RedisBroker(REDIS_TEST_URL) if with_redis else MemoryBroker()
+    broker: Broker = (
+        RedisBroker(REDIS_TEST_URL, prefix=unique_redis_prefix()) if with_redis else MemoryBroker()
+    )
     await broker.connect()
     received: list[dict[str, Any]] = []
     ready = asyncio.Event()

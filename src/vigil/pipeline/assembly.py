@@ -56,6 +56,7 @@ async def open_pipeline(
     snapshots: bool = False,
     on_scored: Callable[[ScoredBatch], None] | None = None,
     store_merge_lines: int = STORE_MERGE_LINES,
+    analyze_at_end: bool = True,
 ) -> AsyncIterator[Pipeline]:
     """A running pipeline fed by `sources`, drained and closed when the block ends.
 
@@ -67,7 +68,8 @@ async def open_pipeline(
     `input_bytes` is the size of a finite input, from which the helper process is decided
     (`VIGIL_HELPER_PROCESS`); `snapshots` keeps the behaviour windows across restarts in
     `VIGIL_STATE_DIR`. Leaving the block normally waits for the sources to end (for finite
-    ones) and drains every accepted batch through the sinks.
+    ones) and drains every accepted batch through the sinks, then (with `analyze_at_end`)
+    refreshes the statistics of the tables the store filled.
     """
     # The helper starts first: its start-up (imports, rule compilation) then overlaps ours.
     helper = (
@@ -119,7 +121,7 @@ async def open_pipeline(
         yield pipeline
         await pipeline.wait_sources()
         await pipeline.stop(drain=True)
-        for sink in sinks:
+        for sink in sinks if analyze_at_end else ():
             analyze = getattr(sink, "analyze_changed", None)
             if analyze is not None:
                 # After a bulk load the tables it filled get statistics before anyone queries

@@ -40,6 +40,7 @@ __all__ = [
     "StoredControls",
     "StoredState",
     "configured_sinks",
+    "open_database",
     "open_pipeline",
     "read_stored_state",
     "save_profiles",
@@ -76,6 +77,7 @@ async def open_pipeline(
     snapshots: bool = False,
     on_scored: Callable[[ScoredBatch], None] | None = None,
     store_merge_lines: int = STORE_MERGE_LINES,
+    open_database: bool = True,
     learn_profiles: bool = False,
 ) -> AsyncIterator[Pipeline]:
     """A running pipeline fed by `sources`, drained and closed when the block ends.
@@ -91,7 +93,8 @@ async def open_pipeline(
     (`VIGIL_PROFILE_ENABLED`); `learn_profiles` (serve) also learns them from the traffic and
     saves them every `VIGIL_PROFILE_SAVE_SECONDS` and at the end. Leaving the block normally
     waits for the sources to end (for finite ones) and drains every accepted batch through the
-    sinks.
+    sinks. `open_database` False: the driver has opened the process database and keeps it open
+    (a worker's pipelines share it).
     """
     # The helper starts first: its start-up (imports, rule compilation) then overlaps ours.
     helper = (
@@ -105,7 +108,7 @@ async def open_pipeline(
     saver: asyncio.Task[None] | None = None
     database_open = False
     try:
-        if store:
+        if store and open_database:
             await _open_database(settings)
             database_open = True
         stored = await read_stored_state(settings)
@@ -303,6 +306,12 @@ async def read_stored_state(settings: Settings) -> StoredState:
     finally:
         with contextlib.suppress(Exception):
             await engine.dispose()
+
+
+async def open_database(settings: Settings) -> None:
+    """Open the process database for a driver whose pipelines share it (`open_database=False`
+    to `open_pipeline`); the driver closes it with `vigil.db.session.close_db`."""
+    await _open_database(settings)
 
 
 async def _open_database(settings: Settings) -> None:

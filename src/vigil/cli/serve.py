@@ -107,7 +107,7 @@ async def run_server(settings: Settings) -> bool:
     try:
         broker = make_broker(settings.redis_url, settings.redis_prefix)
         async with open_pipeline(
-            settings, broker=broker, snapshots=True, analyze_at_end=False
+            settings, broker=broker, snapshots=True, learn_profiles=True, analyze_at_end=False
         ) as pipeline:
             tune_gc()
 

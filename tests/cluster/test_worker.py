@@ -174,3 +174,74 @@ async def test_killed_worker_is_replaced_without_a_lost_or_doubled_event(
         )
         # 40 missing paths, 20 before the kill and 20 after: only the restored windows see 30.
         assert scans[0][0] >= 1
+
+
+async def test_partitions_move_when_workers_join_and_leave(
+    tmp_path: Path, cluster: tuple[Any, str]
+) -> None:
+    """A worker joins (partitions are handed over after a drain) and one leaves gracefully
+    (its partitions go to the others): each is owned by one worker, every line stored once."""
+    redis, prefix = cluster
+    keys = StreamKeys(prefix)
+    async with fresh_postgres() as url:
+        settings = load_settings(database_url=url)
+        await asyncio.to_thread(migrate.upgrade, "head", settings)
+        env = {
+            **os.environ,
+            "VIGIL_DATABASE_URL": url,
+            "VIGIL_REDIS_URL": redis_url(),
+            "VIGIL_REDIS_PREFIX": prefix,
+            "VIGIL_CLUSTER_PARTITIONS": str(PARTITIONS),
+            "VIGIL_CLUSTER_LEASE_SECONDS": "2",
+            "VIGIL_DETECTION_MODE": "rules",
+            "VIGIL_RETENTION_DAYS": "0",
+        }
+        await ensure_partitions(redis, keys, PARTITIONS)
+        agents = _Agents(redis, keys)
+        workers = [_worker(env, tmp_path)]
+        try:
+
+            async def owners(expected: int) -> bool:
+                status = await cluster_status(redis, prefix)
+                held = [p.owner for p in status.partitions]
+                return all(held) and len(set(held)) == expected
+
+            await eventually(owners_of(owners, 1), what="one worker owns every partition")
+            await agents.traffic(rounds=20, scan=0)
+            workers.append(_worker(env, tmp_path))
+            await agents.traffic(rounds=20, scan=0)
+            await eventually(owners_of(owners, 2), what="partitions shared by two workers")
+            status = await cluster_status(redis, prefix)
+            shares = sorted(
+                [p.owner for p in status.partitions].count(w) for w in set(status.workers)
+            )
+            assert shares == [2, 2]
+            await agents.traffic(rounds=10, scan=0)
+            terminate(workers.pop(0))
+            await agents.traffic(rounds=20, scan=0)
+
+            async def drained() -> bool:
+                status = await cluster_status(redis, prefix)
+                return status.lag_entries == 0 and await owners(1)
+
+            await eventually(drained, timeout=90, what="the last worker caught up")
+        finally:
+            for process in workers:
+                terminate(process)
+        counts = dict(
+            await _rows(
+                url,
+                "SELECT substring(query from 't=([0-9a-f]{32})'), count(*) FROM threat_events "
+                "WHERE query LIKE 't=%' GROUP BY 1",
+            )
+        )
+        assert len(agents.tokens) == 140
+        assert sorted(counts) == sorted(agents.tokens)
+        assert set(counts.values()) == {1}
+
+
+def owners_of(check: Any, expected: int) -> Any:
+    async def run() -> bool:
+        return bool(await check(expected))
+
+    return run

@@ -69,7 +69,10 @@ class Analyzer:
         self._rules = RulesStage(self.detection)
         self._models = ModelsStage()
         self._behaviour = BehaviourStage(
-            self.behaviour, self.enricher, enabled=settings.behaviour_enabled
+            self.behaviour,
+            self.enricher,
+            enabled=settings.behaviour_enabled,
+            exclusions=self.detection.exclusions,
         )
         self._score = ScoreStage(self.enricher, keep_results=keep_results, enrich=enrich)
         # The order of analysis. A per-site profile stage belongs after the models (it reads
@@ -161,9 +164,10 @@ class Analyzer:
 
     def set_exclusions(self, exclusions: ExclusionSet) -> None:
         """Put `exclusions` in force for the batches prefetched from now on (in the helper) and
-        analysed from now on (here); the pipeline calls it in queue order."""
-        if exclusions is not self.detection.exclusions:
-            self.detection.set_exclusions(exclusions)
+        analysed from now on (here); the pipeline calls it in queue order. Every stage that
+        reads them (the rules, the behaviour stage's allowlists) gets them."""
+        self._rules.set_exclusions(exclusions)
+        self._behaviour.set_exclusions(exclusions)
 
     def announce_exclusions(self, exclusions: ExclusionSet) -> None:
         """Send `exclusions` to the helper, ahead of every batch prefetched after this call."""

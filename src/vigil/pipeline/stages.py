@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from vigil.config import Settings
-from vigil.detect.behaviour import BehaviourEngine
+from vigil.detect.behaviour import BehaviourEngine, BehaviourEvent
 from vigil.detect.engine import DetectionEngine
+from vigil.detect.exclusions import ExclusionSet
 from vigil.detect.result import CLEAN, Detection, decode_detections
 from vigil.detect.served import ServedJudge
 from vigil.enrich import Enricher
@@ -122,6 +123,11 @@ class RulesStage:
             rule.id for rule in detection.ruleset.rules if RESEARCH_TAG in rule.tags
         )
 
+    def set_exclusions(self, exclusions: ExclusionSet) -> None:
+        """Put `exclusions` in force from the next batch on."""
+        if exclusions is not self.detection.exclusions:
+            self.detection.set_exclusions(exclusions)
+
     def __call__(self, work: Work) -> Work:
         remote = work.remote_result() if work.remote_detects else None
         if remote is not None and remote.detections is not None:
@@ -165,14 +171,30 @@ class ModelsStage:
 
 class BehaviourStage:
     """Per-client behaviour windows and their detectors (from the worker process while it
-    keeps the windows)."""
+    keeps the windows).
+
+    The allowlists in force (the exclusions file's and those stored through the API, per site)
+    apply here as they do to the rules: an allowlisted client's requests still count in the
+    windows, but no behaviour event about it is reported."""
 
     name = "behaviour"
 
-    def __init__(self, behaviour: BehaviourEngine, enricher: Enricher, *, enabled: bool) -> None:
+    def __init__(
+        self,
+        behaviour: BehaviourEngine,
+        enricher: Enricher,
+        *,
+        enabled: bool,
+        exclusions: ExclusionSet | None = None,
+    ) -> None:
         self.behaviour = behaviour
         self.enricher = enricher
         self.enabled = enabled
+        self.exclusions = exclusions or ExclusionSet()
+
+    def set_exclusions(self, exclusions: ExclusionSet) -> None:
+        """Use the allowlists of `exclusions` from the next batch on."""
+        self.exclusions = exclusions
 
     def __call__(self, work: Work) -> Work:
         if not self.enabled:
@@ -184,4 +206,15 @@ class BehaviourStage:
             work.events = self.behaviour.process_batch(
                 work.records, site=work.site, enrichment=ClientFacts(self.enricher)
             )
+        if work.events and self.exclusions.has_allowlist(work.site):
+            work.events = [e for e in work.events if not self._allowed(e, work)]
         return work
+
+    def _allowed(self, event: BehaviourEvent, work: Work) -> bool:
+        exclusions, site = self.exclusions, work.site
+        if exclusions.ip_allowed(event.client_ip, site):
+            return True
+        record = work.records[event.record_index]
+        return record.client_ip == event.client_ip and exclusions.agent_allowed(
+            record.user_agent, site
+        )

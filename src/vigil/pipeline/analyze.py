@@ -2,7 +2,7 @@
 
 `Analyzer` composes the stages of `vigil.pipeline.stages` over one batch type (`Work`):
 
-    parse → rules → models → behaviour → score
+    parse → rules → models → profile → behaviour → score
 
 and holds what lives across batches: the detection state, the model set, and the link to the
 helper process that may run part of the stages for it. `vigil scan --no-store` calls it
@@ -22,6 +22,7 @@ from vigil.config import Settings
 from vigil.detect.behaviour import BehaviourEngine
 from vigil.detect.engine import DetectionEngine
 from vigil.detect.exclusions import ExclusionSet
+from vigil.detect.profile.stage import ProfileStage
 from vigil.detect.served import ServedJudge
 from vigil.enrich import Enricher
 from vigil.ingest.parser import LogParser, build_parser
@@ -31,6 +32,7 @@ from vigil.pipeline.stages import (
     ModelsStage,
     ParseStage,
     RulesStage,
+    SiteProfileStage,
     behaviour_from_settings,
 )
 from vigil.pipeline.work import RemoteResult, Stage, Work
@@ -68,6 +70,7 @@ class Analyzer:
         self._parse = ParseStage(self.parser)
         self._rules = RulesStage(self.detection)
         self._models = ModelsStage()
+        self._profile = SiteProfileStage()
         self._behaviour = BehaviourStage(
             self.behaviour,
             self.enricher,
@@ -75,12 +78,12 @@ class Analyzer:
             exclusions=self.detection.exclusions,
         )
         self._score = ScoreStage(self.enricher, keep_results=keep_results, enrich=enrich)
-        # The order of analysis. A per-site profile stage belongs after the models (it reads
-        # the verdicts and scores) and before the behaviour windows.
+        # The order of analysis: each stage reads what the ones before it found.
         self.stages: tuple[Stage, ...] = (
             self._parse,
             self._rules,
             self._models,
+            self._profile,
             self._behaviour,
             self._score,
         )
@@ -98,6 +101,15 @@ class Analyzer:
     @models.setter
     def models(self, models: Any) -> None:
         self._models.models = models
+
+    @property
+    def profiles(self) -> ProfileStage | None:
+        """The per-site profiles (judged here, in the main process, like the models)."""
+        return self._profile.profiles
+
+    @profiles.setter
+    def profiles(self, profiles: ProfileStage | None) -> None:
+        self._profile.profiles = profiles
 
     @property
     def detection_mode(self) -> str:

@@ -20,6 +20,7 @@ from vigil.batch import (
     event_key,
     minute_bucket,
 )
+from vigil.detect.profile.stage import PROFILE_CATEGORY, PROFILE_RULE, profile_match
 from vigil.detect.result import Detection
 from vigil.enrich import Enricher
 from vigil.pipeline.work import Work
@@ -59,11 +60,7 @@ class ScoreStage:
         models = work.models
         threats: list[Threat] = []
         line_scores: list[LineScore] = []
-        scores = (
-            [fused.score for fused in model_scores]
-            if model_scores is not None
-            else [d.score for d in detections]
-        )
+        scores, verdicts = work.scores, work.profile
         # Only MEDIUM and HIGH lines are looked at one by one; they are found without a Python
         # loop over every line.
         flagged = list(compress(range(len(scores)), map(le, repeat(MEDIUM_FROM), scores)))
@@ -88,6 +85,16 @@ class ScoreStage:
                 )
                 for score, severity, detection in zip(scores, severities, detections, strict=True)
             ]
+            if verdicts is not None:
+                for index in flagged:
+                    if verdicts[index].score >= MEDIUM_FROM:
+                        score, severity, rules, categories = line_scores[index]
+                        line_scores[index] = (
+                            score,
+                            severity,
+                            [*rules, PROFILE_RULE],
+                            sorted({*categories, PROFILE_CATEGORY}),
+                        )
         shapes = self._shapes
         if len(shapes) > _SHAPES_LIMIT:
             shapes.clear()
@@ -106,14 +113,22 @@ class ScoreStage:
             components: dict[str, Any] = {"rules": round(detection.score, 4)}
             if model_scores is not None:
                 components.update(model_scores[index].components)
+            categories, matches = shape[1], shape[2]
+            if verdicts is not None and verdicts[index].score > 0:
+                verdict = verdicts[index]
+                components["profile"] = verdict.score
+                components["profile_reasons"] = list(verdict.reasons)
+                if verdict.score >= MEDIUM_FROM:
+                    categories = sorted({*categories, PROFILE_CATEGORY})
+                    matches = [*matches, profile_match(verdict)]
             threats.append(
                 Threat(
                     key=record.event_key,
                     record=record,
                     score=round(scores[index], 4),
                     severity=severity,
-                    categories=shape[1],
-                    matches=shape[2],
+                    categories=categories,
+                    matches=matches,
                     components=components,
                     detection_mode=mode,
                     model_version=model_version,

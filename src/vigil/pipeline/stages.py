@@ -1,6 +1,6 @@
 """The analysis stages of a batch, each a `Work` → `Work` step (see `vigil.pipeline.work`):
 
-    parse → rules → models → behaviour → score (`vigil.pipeline.score`)
+    parse → rules → models → profile → behaviour → score (`vigil.pipeline.score`)
 
 and `Stages`, the detection state one analysing process holds, built from the settings (the
 parser, the rule engine, the behaviour windows and the enricher). The main process's
@@ -20,6 +20,7 @@ from vigil.config import Settings
 from vigil.detect.behaviour import BehaviourEngine, BehaviourEvent
 from vigil.detect.engine import DetectionEngine
 from vigil.detect.exclusions import ExclusionSet
+from vigil.detect.profile.stage import ProfileStage
 from vigil.detect.result import CLEAN, Detection, decode_detections
 from vigil.detect.served import ServedJudge
 from vigil.enrich import Enricher
@@ -32,6 +33,7 @@ __all__ = [
     "ModelsStage",
     "ParseStage",
     "RulesStage",
+    "SiteProfileStage",
     "Stages",
     "behaviour_from_settings",
 ]
@@ -165,7 +167,32 @@ class ModelsStage:
     def __call__(self, work: Work) -> Work:
         models = work.models = self.models  # read once per batch
         if models is not None:
-            work.model_scores = models.score_batch(work.records, work.detections)
+            model_scores = work.model_scores = models.score_batch(work.records, work.detections)
+            work.scores = [fused.score for fused in model_scores]
+        else:
+            work.scores = [d.score for d in work.detections]
+        return work
+
+
+class SiteProfileStage:
+    """Each request judged against its site's profile of normal requests, where the site has
+    one (the score is raised to the profile's when that is higher); in `vigil serve` the
+    profiles also learn from the requests that turned out normal."""
+
+    name = "profile"
+
+    def __init__(self, profiles: ProfileStage | None = None) -> None:
+        self.profiles = profiles
+
+    def __call__(self, work: Work) -> Work:
+        profiles = self.profiles  # read once per batch, like the models
+        if profiles is None:
+            return work
+        verdicts = work.profile = profiles.judge(work.records, work.site)
+        if verdicts is not None:
+            work.scores = list(map(max, work.scores, [v.score for v in verdicts]))
+        if profiles.learn_live:
+            profiles.learn(work.records, work.scores, work.site)
         return work
 
 

@@ -1,9 +1,9 @@
 """The one batch type the analysis stages pass along, and the `Stage` interface.
 
-A `Work` starts as a raw `LineBatch` of one site; each stage (parse, rules, models, behaviour,
-score, see `vigil.pipeline.stages`) reads what the stages before it filled in and fills in its
-own part, and the last one leaves the `ScoredBatch` that the sinks consume. A stage is a
-batch → batch function: `stage(work)` returns the same `Work`, completed.
+A `Work` starts as a raw `LineBatch` of one site; each stage (parse, rules, models, profile,
+behaviour, score, see `vigil.pipeline.stages`) reads what the stages before it filled in and
+fills in its own part, and the last one leaves the `ScoredBatch` that the sinks consume. A
+stage is a batch → batch function: `stage(work)` returns the same `Work`, completed.
 
 Part of a batch's analysis may be done in another process (`vigil.pipeline.helper_process`):
 its result arrives through `remote`, which the stages that it can stand in for ask first.
@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from vigil.batch import DeadLetter, LineBatch, LogRecord, ScoredBatch
 from vigil.detect.behaviour import BehaviourEvent
+from vigil.detect.profile.judge import ProfileVerdict
 from vigil.detect.result import Detection
 
 __all__ = ["RemoteResult", "Stage", "Work"]
@@ -48,6 +49,11 @@ class Work:
     models: Any = None
     """The model set this batch is scored with (read once: a swap applies from the next)."""
     model_scores: list[Any] | None = None
+    scores: list[float] = field(default_factory=list)
+    """Each record's score so far: the rules' (or, in hybrid mode, the models' fused with
+    them), raised by the site profile's."""
+    profile: list[ProfileVerdict] | None = None
+    """The site profile's verdict on each record, where the site has a profile."""
     events: list[BehaviourEvent] = field(default_factory=list)
     scored: ScoredBatch | None = None
     timings: dict[str, float] = field(default_factory=dict)

@@ -32,11 +32,13 @@ from vigil.errors import VigilError
 from vigil.pipeline import helper_process
 from vigil.pipeline.analyze import Analyzer
 from vigil.pipeline.runner import STORE_MERGE_LINES, Pipeline
+from vigil.pipeline.snapshots import SNAPSHOT_FILE, SnapshotKeeper
 from vigil.sinks.base import Sink
 from vigil.sinks.broker import Broker, make_broker
 from vigil.sources.base import Source
 
 __all__ = [
+    "SNAPSHOT_FILE",
     "StoredControls",
     "StoredState",
     "configured_sinks",
@@ -47,8 +49,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-SNAPSHOT_FILE = "vigil-behaviour.state"
 
 StoredControls = list[tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]]]
 """Per site (None: every site), the stored rule exclusions and allowlist entries."""
@@ -138,16 +138,18 @@ async def open_pipeline(
                 settings, store=store, broker=broker, publish_locally=owned_broker is None
             )
         sinks = [*sinks, *extra_sinks]
-        snapshot_path = None
+        keeper = None
         if snapshots:
             settings.state_dir.mkdir(parents=True, exist_ok=True)
-            snapshot_path = settings.state_dir / SNAPSHOT_FILE
+            keeper = SnapshotKeeper(
+                analyzer, settings.state_dir / SNAPSHOT_FILE, settings.behaviour_snapshot_seconds
+            )
         pipeline = Pipeline(
             settings,
             analyzer=analyzer,
             sinks=sinks,
             on_scored=on_scored,
-            snapshot_path=snapshot_path,
+            snapshots=keeper,
             store_merge_lines=store_merge_lines,
         )
         for site, exclusions, allowlist in controls:

@@ -13,7 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vigil.db.models import SiteProfileRow
 from vigil.detect.profile.model import SiteProfile
 
-__all__ = ["decode", "delete_profile", "encode", "get_profile", "load_profiles", "save_profile"]
+__all__ = [
+    "decode",
+    "delete_profile",
+    "encode",
+    "get_profile",
+    "load_profiles",
+    "save_profile",
+    "teach_stored",
+]
 
 
 def encode(profile: SiteProfile) -> bytes:
@@ -68,3 +76,19 @@ async def save_profile(
 async def delete_profile(session: AsyncSession, site: str) -> bool:
     result = await session.execute(delete(SiteProfileRow).where(SiteProfileRow.site == site))
     return bool(getattr(result, "rowcount", 0))
+
+
+async def teach_stored(
+    session: AsyncSession, site: str, method: str, path: str, query: str, client: str
+) -> bool:
+    """Teach the stored profile of `site` one normal request (an analyst's false-positive
+    review while no pipeline runs here); False when the site has no stored profile."""
+    from vigil.detect.profile.stage import ProfileStage
+
+    profile = await get_profile(session, site)
+    if profile is None:
+        return False
+    stage = ProfileStage([profile])
+    stage.teach(site, method, path, query, [client])
+    await save_profile(session, profile)
+    return True

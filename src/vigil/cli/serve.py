@@ -37,7 +37,9 @@ async def run_server(settings: Settings) -> None:
     from vigil.sources.tailer import FileTailer
 
     broker = make_broker(settings.redis_url, settings.redis_prefix)
-    async with open_pipeline(settings, broker=broker, snapshots=True) as pipeline:
+    async with open_pipeline(
+        settings, broker=broker, snapshots=True, learn_profiles=True
+    ) as pipeline:
         tune_gc()
 
         async def retrain() -> None:

@@ -411,3 +411,17 @@ class RuleExclusion(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SiteProfileRow(Base):
+    """A site's learned profile (`vigil.detect.profile`), gzipped JSON, saved by `vigil serve`
+    as it learns and by `vigil train --baseline --site`, restored when a pipeline starts."""
+
+    __tablename__ = "site_profiles"
+
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    requests: Mapped[float] = mapped_column(Float, default=0.0)
+    endpoints: Mapped[int] = mapped_column(Integer, default=0)
+    judging: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

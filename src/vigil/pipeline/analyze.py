@@ -29,6 +29,7 @@ from vigil.config import Settings
 from vigil.detect.behaviour import BehaviourEngine
 from vigil.detect.engine import DetectionEngine
 from vigil.detect.exclusions import ExclusionSet
+from vigil.detect.profile.stage import PROFILE_CATEGORY, PROFILE_RULE, ProfileStage, profile_match
 from vigil.detect.result import CLEAN, Detection, decode_detections
 from vigil.detect.served import ServedJudge
 from vigil.enrich import Enricher
@@ -83,6 +84,8 @@ class Analyzer:
         # Enrichment is for stored events; a scan that stores nothing skips it.
         self.enrich = enrich
         self.models: Any = None
+        self.profiles: ProfileStage | None = None
+        """The per-site profiles (judged here, in the main process, like the models)."""
         self.helper: HelperProcess | None = None
         # Which probe families each site serves is learned here, in the one process that sees
         # every batch in order (the helper process may have detected the batch).
@@ -154,6 +157,11 @@ class Analyzer:
             if model_scores is not None
             else [d.score for d in detections]
         )
+        profiles = self.profiles
+        verdicts = profiles.judge(records, site) if profiles is not None else None
+        if verdicts is not None:
+            scores = list(map(max, scores, [v.score for v in verdicts]))
+        t_profile = clock()
         # Only MEDIUM and HIGH lines are looked at one by one; they are found without a Python
         # loop over every line.
         flagged = list(compress(range(len(scores)), map(le, repeat(MEDIUM_FROM), scores)))
@@ -178,6 +186,16 @@ class Analyzer:
                 )
                 for score, severity, detection in zip(scores, severities, detections, strict=True)
             ]
+            if verdicts is not None:
+                for index in flagged:
+                    if verdicts[index].score >= MEDIUM_FROM:
+                        score, severity, rules, categories = line_scores[index]
+                        line_scores[index] = (
+                            score,
+                            severity,
+                            [*rules, PROFILE_RULE],
+                            sorted({*categories, PROFILE_CATEGORY}),
+                        )
         shapes = self._shapes
         if len(shapes) > _SHAPES_LIMIT:
             shapes.clear()
@@ -196,14 +214,22 @@ class Analyzer:
             components: dict[str, Any] = {"rules": round(detection.score, 4)}
             if model_scores is not None:
                 components.update(model_scores[index].components)
+            categories, matches = shape[1], shape[2]
+            if verdicts is not None and verdicts[index].score > 0:
+                verdict = verdicts[index]
+                components["profile"] = verdict.score
+                components["profile_reasons"] = list(verdict.reasons)
+                if verdict.score >= MEDIUM_FROM:
+                    categories = sorted({*categories, PROFILE_CATEGORY})
+                    matches = [*matches, profile_match(verdict)]
             threats.append(
                 Threat(
                     key=record.event_key,
                     record=record,
                     score=round(scores[index], 4),
                     severity=severity,
-                    categories=shape[1],
-                    matches=shape[2],
+                    categories=categories,
+                    matches=matches,
                     components=components,
                     detection_mode=mode,
                     model_version=model_version,
@@ -211,11 +237,15 @@ class Analyzer:
             )
         for event in behaviour_events:
             record = records[event.record_index]
+            suffix = event.detector
+            if event.client_ip != record.client_ip:
+                # A campaign member whose own requests came earlier: the event is about it,
+                # found at this record.
+                record = record._replace(client_ip=event.client_ip, user_agent="", raw="")
+                suffix = f"{event.detector}:{event.client_ip}"
             threats.append(
                 Threat(
-                    key=event_key(
-                        record.source, f"{record.file_id}#{event.detector}", record.offset
-                    ),
+                    key=event_key(record.source, f"{record.file_id}#{suffix}", record.offset),
                     record=record,
                     score=round(event.score, 4),
                     severity=event.severity,
@@ -233,7 +263,7 @@ class Analyzer:
                     detection_mode="behaviour",
                 )
             )
-            if self.keep_results:
+            if self.keep_results and record is records[event.record_index]:
                 score, severity, rules, categories = line_scores[event.record_index]
                 line_scores[event.record_index] = (
                     max(score, event.score),
@@ -248,6 +278,8 @@ class Analyzer:
             counters.setdefault(minute_bucket(stamps[0] if stamps else None), Counter())[
                 RESEARCH_COUNTER
             ] += research
+        if profiles is not None and profiles.learn_live:
+            profiles.learn(records, scores, site)
         if self.enrich:
             self._enrich(threats)
         t5 = clock()
@@ -258,7 +290,8 @@ class Analyzer:
             "detect": t2 - t1,
             "models": t3 - t2,
             "behaviour": t4 - t3,
-            "score": t5 - t4,
+            "profile": t_profile - t4,
+            "score": t5 - t_profile,
         }
         if helped is not None:
             # The helper's own time on this batch, spent alongside this process's stages; the

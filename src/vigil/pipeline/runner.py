@@ -406,6 +406,15 @@ class Pipeline:
             "detection_mode": self.analyzer.detection_mode,
         }
 
+    def teach_profile(self, site: str, method: str, path: str, query: str, client: str) -> bool:
+        """An analyst reviewed this request as a false positive: the site's profile learns it
+        (saved with the next profile save). False when this pipeline keeps no profiles."""
+        profiles = self.analyzer.profiles
+        if profiles is None:
+            return False
+        profiles.teach(site, method, path, query, [client])
+        return True
+
     def set_exclusions(
         self, site: str | None, exclusions: list[dict[str, Any]], allowlist: list[dict[str, Any]]
     ) -> None:

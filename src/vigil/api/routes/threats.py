@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from vigil.api.deps import ReadKey, SessionDep, WriteKey, visible_site
 from vigil.api.routes import KEYED, NOT_FOUND
 from vigil.api.schemas import MAX_ID, ReviewIn, ThreatOut, ThreatPage, ThreatQuery
-from vigil.services import threats
+from vigil.services import audit, threats
 from vigil.services.netmatch import parse_client_filter
 from vigil.services.pagination import InvalidCursorError
 
@@ -79,5 +79,13 @@ async def review_threat(
     )
     if row is None:
         raise HTTPException(404, detail="no such threat event")
+    audit.record(
+        session,
+        key,
+        "threat.review",
+        f"threat {row.id}",
+        site=row.site,
+        detail={"label": review.label, "note": review.note},
+    )
     await session.commit()
     return ThreatOut.model_validate(row)

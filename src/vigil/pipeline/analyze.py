@@ -211,11 +211,15 @@ class Analyzer:
             )
         for event in behaviour_events:
             record = records[event.record_index]
+            suffix = event.detector
+            if event.client_ip != record.client_ip:
+                # A campaign member whose own requests came earlier: the event is about it,
+                # found at this record.
+                record = record._replace(client_ip=event.client_ip, user_agent="", raw="")
+                suffix = f"{event.detector}:{event.client_ip}"
             threats.append(
                 Threat(
-                    key=event_key(
-                        record.source, f"{record.file_id}#{event.detector}", record.offset
-                    ),
+                    key=event_key(record.source, f"{record.file_id}#{suffix}", record.offset),
                     record=record,
                     score=round(event.score, 4),
                     severity=event.severity,
@@ -233,7 +237,7 @@ class Analyzer:
                     detection_mode="behaviour",
                 )
             )
-            if self.keep_results:
+            if self.keep_results and record is records[event.record_index]:
                 score, severity, rules, categories = line_scores[event.record_index]
                 line_scores[event.record_index] = (
                     max(score, event.score),

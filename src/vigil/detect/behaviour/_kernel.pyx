@@ -183,6 +183,7 @@ def update(
     may_fire = engine._may_fire
     emit = engine._emit
     login_update = engine._login
+    slow_hit = engine._slow_hit
     admit = engine._admit
     from vigil.detect.behaviour.windows import ClientState, LongWindow
 
@@ -402,6 +403,8 @@ def update(
                 login_update(
                     s, st, rec, index, t, (pinfo >> 4 & 4095) - 1, status, events, enrichment
                 )
+            if pinfo & 0xFFF2 or (status is not None and status >= 400):
+                slow_hit(s, st, rec, index, t, pinfo, status, events)
             if new_agent:
                 prev = st.long_prev
                 agents = (

@@ -313,6 +313,47 @@ class ErrorSpikeConfig(_Frozen):
     )
 
 
+class SlowConfig(_Frozen):
+    """Long windows per client (hourly and daily buckets) and campaigns across clients.
+
+    Only failing requests are counted (4xx/5xx answers, failed logins, sensitive-path probes).
+    A client is a campaign member of a target (endpoint template × method × outcome, or a
+    probe family) once it repeated the failing request `member_min_hits` times with no page
+    assets around it; a target with `min_clients` members within the horizon (or
+    `baseline_factor` times its usual members per day, once learned) is a campaign.
+    """
+
+    enabled: bool = True
+    hours: int = Field(6, ge=1, le=48, description="hourly buckets kept per client")
+    days: int = Field(3, ge=1, le=14, description="daily buckets kept per client (the horizon)")
+    max_clients: int = Field(50_000, ge=1, description="clients with long windows per site")
+    not_found_statuses: tuple[int, ...] = (404, 410)
+    bruteforce_min_failures: int = Field(
+        20, ge=1, description="failed logins by one client over the horizon"
+    )
+    bruteforce_min_failure_ratio: float = Field(0.8, ge=0, le=1)
+    scan_min_not_found: int = Field(40, ge=1, description="not-found answers over the horizon")
+    scan_min_distinct_paths: int = Field(
+        25, ge=1, le=64, description="distinct failing paths over the horizon (with the above)"
+    )
+    scan_min_distinct_probes: int = Field(
+        5, ge=1, le=64, description="distinct sensitive paths over the horizon"
+    )
+    member_min_hits: int = Field(3, ge=1, description="focused failing hits to be a member")
+    member_min_family_paths: int = Field(
+        3, ge=1, description="distinct paths a member of a probe family must have tried"
+    )
+    min_clients: int = Field(10, ge=2, description="members that make a campaign")
+    baseline_factor: float = Field(5.0, ge=1, description="members above the daily baseline")
+    baseline_alpha: float = Field(0.3, gt=0, le=1, description="weight of a day in the baseline")
+    baseline_min_days: int = Field(2, ge=1, description="days before the baseline is used")
+    max_targets: int = Field(2_048, ge=1, description="targets tracked per site")
+    max_clients_per_target: int = Field(5_000, ge=10)
+    reannounce_seconds: int = Field(
+        14_400, ge=60, description="a member still active this long after its event gets another"
+    )
+
+
 class BehaviourConfig(_Frozen):
     """All behaviour-detection settings."""
 
@@ -325,6 +366,7 @@ class BehaviourConfig(_Frozen):
     flood: FloodConfig = FloodConfig()
     ua_rotation: UaRotationConfig = UaRotationConfig()
     error_spike: ErrorSpikeConfig = ErrorSpikeConfig()
+    slow: SlowConfig = SlowConfig()
     cooldown_seconds: int = Field(
         600, ge=1, description="quiet time after which a detector may fire again for a client"
     )

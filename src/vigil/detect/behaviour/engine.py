@@ -133,6 +133,21 @@ def _kernel_matches() -> bool:
 
 
 _USE_KERNEL = _kernel_matches()
+_NOTHING_COVERED: frozenset[str] = frozenset()
+
+
+def _covered(fired: dict[str, list[float]] | None) -> frozenset[str]:
+    """The long-window detectors whose finding a short-window one made for this client."""
+    if not fired:
+        return _NOTHING_COVERED
+    covered = set()
+    if "scan" in fired or "probe-burst" in fired:
+        covered.add("slow-scan")
+    if "bruteforce" in fired:
+        covered.add("slow-bruteforce")
+    return frozenset(covered)
+
+
 _MAX_CV_FEATURE = 10.0
 
 
@@ -162,6 +177,7 @@ class BehaviourEngine:
         self._endpoint_failures = tuple(frozenset(e.failure_statuses) for e in self._endpoints)
         self._endpoint_methods = tuple(frozenset(e.methods) for e in self._endpoints)
         self._not_found = frozenset(cfg.scan.not_found_statuses)
+        self._slow_on = cfg.slow.enabled
         self._allow = tuple(
             ipaddress.ip_network(c, strict=False) for c in cfg.exclusions.allow_clients
         )
@@ -194,11 +210,14 @@ class BehaviourEngine:
         """
         s = self._sites.get(site)
         if s is None:
-            s = self._sites[site] = SiteState(site, self.config.stuffing.max_groups)
+            s = self._sites[site] = SiteState(
+                site, self.config.stuffing.max_groups, self.config.slow
+            )
         events: list[BehaviourEvent] = []
         self._paths.classify_many([rec.path for rec in records])
         self._update(self, s, records, events, enrichment, UTC)
         s.table.expire(s.clock, self._ttl)
+        s.slow.expire(s.clock)
         self.records_seen += len(records)
         self.events_emitted += len(events)
         return events
@@ -262,6 +281,51 @@ class BehaviourEngine:
             campaign = s.campaigns.get(key, t, self._long_gen)
             campaign.add(t, self._long_gen, rec.client_ip, failed, cfg.stuffing.max_clients_tracked)
             self._check_campaign(campaign, key[1], endpoint_path, rec, index, t, events, s)
+
+    def _slow_hit(
+        self,
+        s: SiteState,
+        st: ClientState,
+        rec: LogRecord,
+        index: int,
+        t: int,
+        pinfo: int,
+        status: int | None,
+        events: list[BehaviourEvent],
+    ) -> None:
+        """Count a failing request, login attempt or probe in the long windows and campaign
+        targets (both per-record loops call this for exactly those records)."""
+        if not self._slow_on or st.allowed or st.good_bot:
+            # Named crawlers are left to the short windows, with their higher thresholds.
+            return
+        method = rec.method
+        failed = status is not None and status >= 400
+        login = (pinfo >> 4 & 4095) - 1
+        if login >= 0 and method in self._endpoint_methods[login]:
+            failed = failed or status in self._endpoint_failures[login]
+        else:
+            login = -1
+        sensitive = bool(pinfo & IS_SENSITIVE)
+        if not failed and login < 0 and not sensitive:
+            return
+        # Focused: no page assets around it in the last minutes, as a browser would load.
+        cur, prev = st.long_cur, st.long_prev
+        requests = cur[REQ] + (prev[REQ] if prev is not None else 0)
+        assets = cur[ASSET] + (prev[ASSET] if prev is not None else 0)
+        found = s.slow.hit(
+            rec.client_ip,
+            t,
+            method,
+            rec.path,
+            status,
+            login=login >= 0,
+            failed=failed,
+            sensitive=sensitive,
+            focused=assets * 10 <= requests,
+            covered=_covered(st.fired),
+        )
+        for detector, ip, score, evidence in found:
+            events.append(self._event(detector, rec, index, score, evidence, s, client=ip))
 
     def _group(
         self, rec: LogRecord, enrichment: Mapping[str, Mapping[str, Any]] | None
@@ -377,10 +441,13 @@ class BehaviourEngine:
         score: float,
         evidence: dict[str, Any],
         s: SiteState,
+        *,
+        client: str | None = None,
     ) -> BehaviourEvent:
+        # A campaign names each member, also those whose requests came in earlier batches.
         return BehaviourEvent(
             detector=detector,
-            client_ip=rec.client_ip,
+            client_ip=client or rec.client_ip,
             score=score,
             record_index=index,
             evidence=evidence,
@@ -478,6 +545,8 @@ class BehaviourEngine:
             "evicted": sum(s.table.evicted for s in self._sites.values()),
             "expired": sum(s.table.expired for s in self._sites.values()),
             "login_campaigns": sum(len(s.campaigns.entries) for s in self._sites.values()),
+            "long_window_clients": sum(len(s.slow.clients) for s in self._sites.values()),
+            "campaign_targets": sum(len(s.slow.targets) for s in self._sites.values()),
             "records": self.records_seen,
             "events": self.events_emitted,
             "sites": len(self._sites),
@@ -714,6 +783,8 @@ def _update_python(
         if pinfo & 0xFFF0:
             login = (pinfo >> 4 & 4095) - 1
             engine._login(s, st, rec, index, t, login, status, events, enrichment)
+        if pinfo & 0xFFF2 or (status is not None and status >= 400):
+            engine._slow_hit(s, st, rec, index, t, pinfo, status, events)
         if new_agent:
             prev = st.long_prev
             agents = (cur[UA_SET] | (prev[UA_SET] if prev is not None else 0)).bit_count()

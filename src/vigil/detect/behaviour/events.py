@@ -17,6 +17,9 @@ DETECTORS: tuple[str, ...] = (
     "flood",
     "ua-rotation",
     "error-spike",
+    "slow-bruteforce",
+    "slow-scan",
+    "campaign",
 )
 
 

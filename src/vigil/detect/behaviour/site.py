@@ -1,10 +1,12 @@
 """What the behaviour stage keeps for one site: its client table, login campaigns, site-wide
-error counters and learned per-class baselines. The engine updates it; the snapshot codec
-writes and reads it."""
+error counters, learned per-class baselines, and the long windows and campaign targets. The
+engine updates it; the snapshot codec writes and reads it."""
 
 from __future__ import annotations
 
 from vigil.detect.behaviour.campaigns import CampaignTable
+from vigil.detect.behaviour.config import SlowConfig
+from vigil.detect.behaviour.slow import SlowWatch
 from vigil.detect.behaviour.windows import ClientTable
 
 __all__ = ["SiteState"]
@@ -27,11 +29,13 @@ class SiteState:
         "err_req_prev",
         "err_start",
         "name",
+        "slow",
         "table",
     )
 
-    def __init__(self, name: str, max_groups: int) -> None:
+    def __init__(self, name: str, max_groups: int, slow: SlowConfig | None = None) -> None:
         self.name = name
+        self.slow = SlowWatch(slow or SlowConfig())
         self.table = ClientTable()
         self.clock = 0
         self.baselines: list[float] = [0.0, 0.0, 0.0]

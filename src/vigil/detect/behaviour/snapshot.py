@@ -20,7 +20,9 @@ from vigil.detect.behaviour.windows import BITMAP_SLOTS, GEN_SIZE, LOGINS, Clien
 from vigil.errors import InputError
 
 MAGIC = b"VIGIL-BEHAVIOUR\x00"
-VERSION = 2
+VERSION = 3
+# Version 2 had no long windows; its snapshots restore with empty ones.
+_READABLE = (2, VERSION)
 
 
 def _encode_gen(gen: list[Any] | None) -> list[Any] | None:
@@ -94,6 +96,7 @@ def encode(config: BehaviourConfig, sites: dict[str, SiteState]) -> bytes:
         "version": VERSION,
         "short_seconds": config.windows.short_seconds,
         "long_seconds": config.windows.long_seconds,
+        "long_buckets": [config.slow.hours, config.slow.days],
         "sites": {
             name: {
                 "clock": s.clock,
@@ -107,6 +110,7 @@ def encode(config: BehaviourConfig, sites: dict[str, SiteState]) -> bytes:
                 "clients": [_encode_client(ip, st) for ip, st in s.table.entries.items()],
                 "evicted": s.table.evicted,
                 "expired": s.table.expired,
+                "slow": s.slow.to_state(),
             }
             for name, s in sites.items()
         },
@@ -146,7 +150,7 @@ def decode(config: BehaviourConfig, data: bytes) -> dict[str, SiteState]:
         raise InputError(
             f"behaviour snapshot is corrupt ({exc}); delete it to start afresh"
         ) from None
-    if body.get("version") != VERSION:
+    if body.get("version") not in _READABLE:
         raise InputError(f"behaviour snapshot version {body.get('version')} is not supported")
     if (
         body.get("short_seconds") != config.windows.short_seconds
@@ -156,12 +160,18 @@ def decode(config: BehaviourConfig, data: bytes) -> dict[str, SiteState]:
             "behaviour snapshot was taken with other window lengths; restore it with the same "
             "windows settings or delete it to start afresh"
         )
+    buckets = body.get("long_buckets")
+    if buckets is not None and buckets != [config.slow.hours, config.slow.days]:
+        raise InputError(
+            "behaviour snapshot was taken with other long-window buckets (slow.hours, "
+            "slow.days); restore it with the same settings or delete it to start afresh"
+        )
     long_gen = max(1, config.windows.long_seconds // 2)
     short_gen = max(1, config.windows.short_seconds // 2)
     sites: dict[str, SiteState] = {}
     try:
         for name, raw in body["sites"].items():
-            s = SiteState(str(name), config.stuffing.max_groups)
+            s = SiteState(str(name), config.stuffing.max_groups, config.slow)
             s.clock = int(raw["clock"])
             s.baselines = [float(x) for x in raw["baselines"]]
             s.baseline_samples = [int(x) for x in raw["baseline_samples"]]
@@ -180,6 +190,8 @@ def decode(config: BehaviourConfig, data: bytes) -> dict[str, SiteState]:
                 s.table.entries[ip] = st
             s.table.evicted = int(raw["evicted"])
             s.table.expired = int(raw["expired"])
+            if "slow" in raw:
+                s.slow.load(raw["slow"])
             sites[s.name] = s
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(

@@ -1,0 +1,618 @@
+"""Long windows: what a client did over hours and days, and campaigns across many clients.
+
+The 1- and 10-minute windows cannot see a client that sends one failing request every half
+hour for three days, nor a botnet of such clients. This module keeps, per site:
+
+* a **slow table** of the clients that did something failing (a 4xx/5xx answer, a login
+  attempt, a sensitive-path probe): a ring of hourly and a ring of daily buckets of a few
+  counters each (login attempts and failures, not-found answers, probes, distinct failing
+  paths and probes as small bitmaps). Nothing is kept for clients whose requests all succeed,
+  so ordinary visitors cost nothing here. A client idle for longer than the horizon is dropped;
+  the table is capped and drops the least recently seen first.
+* **targets**: per endpoint template × method × outcome (`POST /xmlrpc.php 404`), and per probe
+  family (`* (sensitive files) 4xx`, `* (missing paths) 404`), the clients that hit it with a
+  failing answer. A client is a *member* once it has repeated the failing thing at least
+  `member_min_hits` times with focused traffic (no page assets around it, as browsers load),
+  and, for a family, over several distinct paths. When the members within the horizon reach
+  `max(min_clients, baseline_factor × baseline)` (the baseline being the members a target
+  normally has over the horizon, sampled once a day while no campaign is open), the target is
+  a **campaign**: one event per member, and one more for every member that joins later.
+
+Everything here is called from the per-record loop only for failing requests (both the compiled
+loop and its Python twin make the same call), so the work on a healthy site is nil.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from array import array
+from collections import OrderedDict
+from typing import Any
+
+from vigil.detect.behaviour.config import SlowConfig
+from vigil.detect.behaviour.events import epoch_to_iso, escalating_score
+from vigil.detect.behaviour.windows import distinct
+
+HOUR = 3600
+DAY = 86_400
+TEN_MINUTES = 600
+
+# Counters of one bucket (hourly and daily rings share the layout).
+ATTEMPTS = 0
+FAILURES = 1
+NOT_FOUND = 2
+PROBES = 3
+FAILING = 4
+PATHS = 5  # bitmap of distinct failing paths (64 bits)
+PROBE_SET = 6  # bitmap of distinct sensitive paths (64 bits)
+FOCUSED_HITS = 7  # failing requests with no page assets around them
+FIELDS = 8
+BITMAPS = (PATHS, PROBE_SET)
+
+SENSITIVE_FAMILY = "(sensitive files)"
+MISSING_FAMILY = "(missing paths)"
+_MASK64 = (1 << 64) - 1
+_TEMPLATE_CACHE_LIMIT = 16_384
+_SAMPLE_MEMBERS = 20
+
+_NUMBER = re.compile(r"^\d+$")
+_HEXLIKE = re.compile(r"^(?=[^/]*\d)[0-9a-f]{8,}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def endpoint_template(path: str) -> str:
+    """The path with its identifiers folded: `/Users/123/` → `/users/{n}`."""
+    lowered = path.lower()
+    if len(lowered) > 1:
+        lowered = lowered.rstrip("/") or "/"
+    parts = lowered.split("/")
+    for i, part in enumerate(parts):
+        if not part:
+            continue
+        if _NUMBER.match(part):
+            parts[i] = "{n}"
+        elif _UUID.match(part) or _HEXLIKE.match(part):
+            parts[i] = "{id}"
+    return "/".join(parts)[:200]
+
+
+def _bit(text: str) -> int:
+    # CRC-32 (unlike `hash()`) is the same in every process, so a restored bitmap counts the
+    # same paths as the same.
+    return 1 << (zlib.crc32(text.encode("utf-8", "surrogatepass")) & 63)
+
+
+class Ring:
+    """Layout helpers of one ring of buckets inside a flat `array('q')`.
+
+    A ring of `count` buckets of `span` seconds: `count` period stamps, then `count × FIELDS`
+    counters. A bucket whose stamp is not the current period is stale and reset on write.
+    """
+
+    __slots__ = ("base", "count", "span")
+
+    def __init__(self, base: int, count: int, span: int) -> None:
+        self.base = base
+        self.count = count
+        self.span = span
+
+    @property
+    def size(self) -> int:
+        return self.count * (1 + FIELDS)
+
+    def bucket(self, data: array[int], t: int) -> int:
+        """Offset of the counters of the bucket holding `t` (reset if it held older time)."""
+        period = t // self.span
+        slot = period % self.count
+        stamp = self.base + slot
+        counters = self.base + self.count + slot * FIELDS
+        if data[stamp] != period:
+            data[stamp] = period
+            for i in range(FIELDS):
+                data[counters + i] = 0
+        return counters
+
+    def total(self, data: array[int], t: int, field: int) -> int:
+        """Sum (or, for bitmaps, union) of a field over the buckets still in the ring at `t`."""
+        period = t // self.span
+        value = 0
+        bitmap = field in BITMAPS
+        for slot in range(self.count):
+            if period - self.count < data[self.base + slot] <= period:
+                v = data[self.base + self.count + slot * FIELDS + field]
+                value = value | (v & _MASK64) if bitmap else value + v
+        return value
+
+
+class SlowClient:
+    """Hourly and daily buckets of one client's failing activity."""
+
+    __slots__ = ("data", "fired", "first_seen", "last_seen")
+
+    def __init__(self, t: int, size: int) -> None:
+        self.first_seen = t
+        self.last_seen = t
+        self.data = array("q", [-1]) * size
+        # Per detector: [last time its condition held, level at last firing, firings].
+        self.fired: dict[str, list[int]] | None = None
+
+
+# One client's entry in a target: hits, focused hits, first and last time, start of its
+# current ten-minute bucket, hits in it, most hits in any ten minutes, distinct paths (bitmap),
+# when it was last announced as a campaign member.
+HITS, FOCUSED, FIRST, LAST, WIN_START, WIN_HITS, WIN_MAX, SEEN_PATHS, ANNOUNCED = range(9)
+
+
+class Target:
+    """The clients failing the same way at one endpoint template (or probe family)."""
+
+    __slots__ = (
+        "baseline",
+        "baseline_days",
+        "clients",
+        "day",
+        "day_members",
+        "family",
+        "fired",
+        "first",
+        "hits",
+        "key",
+        "last",
+        "members",
+    )
+
+    def __init__(self, key: str, family: bool, t: int) -> None:
+        self.key = key
+        self.family = family
+        self.clients: dict[str, list[int]] = {}
+        self.members: dict[str, None] = {}
+        self.hits = 0
+        self.first = t
+        self.last = t
+        self.day = t // DAY
+        self.day_members = 0
+        self.baseline = 0.0
+        self.baseline_days = 0
+        # [last time the campaign held, members at last firing, firings] while it is open.
+        self.fired: list[int] | None = None
+
+    def to_state(self) -> list[Any]:
+        return [
+            self.key,
+            self.family,
+            self.clients,
+            list(self.members),
+            self.hits,
+            self.first,
+            self.last,
+            self.day,
+            self.day_members,
+            self.baseline,
+            self.baseline_days,
+            self.fired,
+        ]
+
+    @classmethod
+    def from_state(cls, state: list[Any]) -> Target:
+        target = cls(str(state[0]), bool(state[1]), int(state[5]))
+        target.clients = {str(ip): [int(x) for x in entry] for ip, entry in state[2].items()}
+        for ip in state[3]:
+            if str(ip) not in target.clients:
+                raise ValueError("campaign member without an entry")
+            target.members[str(ip)] = None
+        target.hits = int(state[4])
+        target.last = int(state[6])
+        target.day = int(state[7])
+        target.day_members = int(state[8])
+        target.baseline = float(state[9])
+        target.baseline_days = int(state[10])
+        target.fired = [int(x) for x in state[11]] if state[11] is not None else None
+        return target
+
+
+# (detector, client, score, evidence) for the engine to turn into events.
+Firing = tuple[str, str, float, dict[str, Any]]
+
+
+class SlowWatch:
+    """The long windows and campaign targets of one site."""
+
+    def __init__(self, config: SlowConfig) -> None:
+        self.config = config
+        self.hours = Ring(0, config.hours, HOUR)
+        self.days = Ring(self.hours.size, config.days, DAY)
+        self.size = self.hours.size + self.days.size
+        self.horizon = config.days * DAY
+        self.clients: OrderedDict[str, SlowClient] = OrderedDict()
+        self.targets: OrderedDict[str, Target] = OrderedDict()
+        self.evicted = 0
+        self._templates: dict[str, str] = {}
+
+    # -- the hit -------------------------------------------------------------------------
+
+    def hit(
+        self,
+        ip: str,
+        t: int,
+        method: str,
+        path: str,
+        status: int | None,
+        *,
+        login: bool,
+        failed: bool,
+        sensitive: bool,
+        focused: bool,
+        covered: frozenset[str] = frozenset(),
+    ) -> list[Firing]:
+        """Count one interesting request; returns what fires because of it.
+
+        `covered` names the long-window detectors whose finding the short windows already
+        reported for this client (its episode is opened without another event).
+        """
+        cfg = self.config
+        client = self._client(ip, t)
+        data = client.data
+        path_bit = _bit(path)
+        hour = self.hours.bucket(data, t)
+        day = self.days.bucket(data, t)
+        not_found = status in cfg.not_found_statuses
+        for base in (hour, day):
+            if login:
+                data[base + ATTEMPTS] += 1
+                if failed:
+                    data[base + FAILURES] += 1
+            if failed:
+                data[base + FAILING] += 1
+                data[base + PATHS] = _signed(data[base + PATHS] | path_bit)
+                if focused:
+                    data[base + FOCUSED_HITS] += 1
+            if not_found:
+                data[base + NOT_FOUND] += 1
+            if sensitive:
+                data[base + PROBES] += 1
+                data[base + PROBE_SET] = _signed(data[base + PROBE_SET] | path_bit)
+        out: list[Firing] = []
+        self._client_checks(ip, client, t, out, covered)
+        if not failed and not sensitive:
+            return out
+        outcome = str(status) if status is not None else "-"
+        template = self._template(path)
+        keys: list[tuple[str, bool]] = [(f"{method} {template} {outcome}", False)]
+        if sensitive:
+            keys.append((f"* {SENSITIVE_FAMILY} {_status_class(status)}", True))
+        elif not_found and not login:
+            keys.append((f"* {MISSING_FAMILY} {outcome}", True))
+        for key, family in keys:
+            self._target_hit(key, family, ip, t, path_bit, focused, out)
+        return out
+
+    def _client(self, ip: str, t: int) -> SlowClient:
+        client = self.clients.get(ip)
+        if client is None:
+            if len(self.clients) >= self.config.max_clients:
+                self.clients.popitem(last=False)
+                self.evicted += 1
+            client = self.clients[ip] = SlowClient(t, self.size)
+        else:
+            self.clients.move_to_end(ip)
+        if t > client.last_seen:
+            client.last_seen = t
+        return client
+
+    def _template(self, path: str) -> str:
+        template = self._templates.get(path)
+        if template is None:
+            if len(self._templates) >= _TEMPLATE_CACHE_LIMIT:
+                self._templates.clear()
+            template = self._templates[path] = endpoint_template(path)
+        return template
+
+    # -- one client over days ------------------------------------------------------------
+
+    def _client_checks(
+        self, ip: str, client: SlowClient, t: int, out: list[Firing], covered: frozenset[str]
+    ) -> None:
+        cfg = self.config
+        data = client.data
+        days = self.days
+        failing = days.total(data, t, FAILING)
+        if days.total(data, t, FOCUSED_HITS) * 2 < failing:
+            # Mostly amid page loads: people behind one address (a NAT), not a robot.
+            return
+        failures = days.total(data, t, FAILURES)
+        if cfg.bruteforce_min_failures <= failures:
+            attempts = days.total(data, t, ATTEMPTS)
+            ratio = failures / attempts if attempts else 0.0
+            if (
+                ratio >= cfg.bruteforce_min_failure_ratio
+                and self._may_fire(client, "slow-bruteforce", t, failures)
+                and "slow-bruteforce" not in covered
+            ):
+                evidence = self._client_evidence(client, t)
+                evidence.update(
+                    failure_ratio=round(ratio, 3),
+                    threshold_failures=cfg.bruteforce_min_failures,
+                )
+                score = escalating_score(0.7, failures, cfg.bruteforce_min_failures)
+                out.append(("slow-bruteforce", ip, score, evidence))
+        not_found = days.total(data, t, NOT_FOUND)
+        probes = _distinct(days.total(data, t, PROBE_SET))
+        scanning = not_found >= cfg.scan_min_not_found and (
+            _distinct(days.total(data, t, PATHS)) >= cfg.scan_min_distinct_paths
+        )
+        if (
+            (scanning or probes >= cfg.scan_min_distinct_probes)
+            and self._may_fire(client, "slow-scan", t, max(not_found, probes))
+            and "slow-scan" not in covered
+        ):
+            evidence = self._client_evidence(client, t)
+            evidence.update(
+                threshold_not_found=cfg.scan_min_not_found,
+                threshold_distinct_paths=cfg.scan_min_distinct_paths,
+                threshold_distinct_probes=cfg.scan_min_distinct_probes,
+            )
+            out.append(("slow-scan", ip, 0.7, evidence))
+
+    def _may_fire(self, client: SlowClient, detector: str, t: int, level: int) -> bool:
+        """Once per episode, again when the level grew fourfold; an episode lasts while the
+        condition keeps holding within the horizon."""
+        fired = client.fired
+        if fired is None:
+            fired = client.fired = {}
+        state = fired.get(detector)
+        if state is None or t - state[0] > self.horizon:
+            fired[detector] = [t, level, 1]
+            return True
+        state[0] = t
+        if level >= state[1] * 4:
+            state[1] = level
+            state[2] += 1
+            return True
+        return False
+
+    def _client_evidence(self, client: SlowClient, t: int) -> dict[str, Any]:
+        data = client.data
+        days, hours = self.days, self.hours
+        return {
+            "window": "long",
+            "window_seconds": self.horizon,
+            "window_start": epoch_to_iso(max(client.first_seen, t - self.horizon)),
+            "window_end": epoch_to_iso(t),
+            "login_attempts": days.total(data, t, ATTEMPTS),
+            "login_failures": days.total(data, t, FAILURES),
+            "not_found": days.total(data, t, NOT_FOUND),
+            "failing_requests": days.total(data, t, FAILING),
+            "focused_failing_requests": days.total(data, t, FOCUSED_HITS),
+            "distinct_failing_paths": _distinct(days.total(data, t, PATHS)),
+            "distinct_probes": _distinct(days.total(data, t, PROBE_SET)),
+            "sensitive_probes": days.total(data, t, PROBES),
+            "failing_last_hours": hours.total(data, t, FAILING),
+            "hours_in_ring": hours.count,
+            "first_seen": epoch_to_iso(client.first_seen),
+        }
+
+    # -- many clients, one target --------------------------------------------------------
+
+    def _target_hit(
+        self,
+        key: str,
+        family: bool,
+        ip: str,
+        t: int,
+        path_bit: int,
+        focused: bool,
+        out: list[Firing],
+    ) -> None:
+        cfg = self.config
+        target = self.targets.get(key)
+        if target is None:
+            target = self._new_target(key, family, t)
+        else:
+            self.targets.move_to_end(key)
+        day = t // DAY
+        if day > target.day:
+            self._roll_day(target, day, t)
+        target.hits += 1
+        if t > target.last:
+            target.last = t
+        entry = target.clients.get(ip)
+        if entry is None:
+            if len(target.clients) >= cfg.max_clients_per_target:
+                return
+            entry = target.clients[ip] = [0, 0, t, t, t - t % TEN_MINUTES, 0, 0, 0, -1]
+        entry[HITS] += 1
+        if focused:
+            entry[FOCUSED] += 1
+        entry[LAST] = max(entry[LAST], t)
+        window = t - t % TEN_MINUTES
+        if window != entry[WIN_START]:
+            entry[WIN_START], entry[WIN_HITS] = window, 0
+        entry[WIN_HITS] += 1
+        if entry[WIN_HITS] > entry[WIN_MAX]:
+            entry[WIN_MAX] = entry[WIN_HITS]
+        entry[SEEN_PATHS] = _signed(entry[SEEN_PATHS] | path_bit)
+        joined = False
+        if ip not in target.members and self._is_member(target, entry):
+            target.members[ip] = None
+            target.day_members += 1
+            joined = True
+        if ip not in target.members:
+            return
+        threshold = self.threshold(target)
+        count = len(target.members)
+        if count < threshold:
+            return
+        fired = target.fired
+        if fired is None or t - fired[0] > self.horizon:
+            # The campaign opens: every member so far is announced.
+            target.fired = [t, count, 1]
+            summary = self.summary(target, t)
+            for member in list(target.members):
+                self._announce(target, member, t, summary, out)
+            return
+        fired[0] = t
+        if joined or t - entry[ANNOUNCED] >= cfg.reannounce_seconds:
+            self._announce(target, ip, t, self.summary(target, t), out)
+
+    def _is_member(self, target: Target, entry: list[int]) -> bool:
+        cfg = self.config
+        if entry[FOCUSED] < cfg.member_min_hits:
+            return False
+        if target.family:
+            return _distinct(entry[SEEN_PATHS]) >= cfg.member_min_family_paths
+        return True
+
+    def threshold(self, target: Target) -> float:
+        """Members a target needs to be a campaign: the floor, or far above its baseline."""
+        cfg = self.config
+        if target.baseline_days < cfg.baseline_min_days:
+            return float(cfg.min_clients)
+        return max(float(cfg.min_clients), cfg.baseline_factor * target.baseline)
+
+    def _announce(
+        self, target: Target, ip: str, t: int, summary: dict[str, Any], out: list[Firing]
+    ) -> None:
+        entry = target.clients[ip]
+        entry[ANNOUNCED] = t
+        evidence = dict(summary)
+        evidence["member"] = {
+            "client": ip,
+            "hits": entry[HITS],
+            "first_seen": epoch_to_iso(entry[FIRST]),
+            "last_seen": epoch_to_iso(entry[LAST]),
+            "most_in_ten_minutes": entry[WIN_MAX],
+        }
+        score = escalating_score(0.75, summary["members"], summary["threshold_members"])
+        out.append(("campaign", ip, score, evidence))
+
+    def summary(self, target: Target, t: int) -> dict[str, Any]:
+        """The campaign's evidence: its target, members, volume, span and pace."""
+        method, rest = target.key.split(" ", 1)
+        endpoint, outcome = rest.rsplit(" ", 1)
+        members = list(target.members)
+        entries = [target.clients[m] for m in members]
+        hits = sum(e[HITS] for e in entries)
+        first = min((e[FIRST] for e in entries), default=t)
+        last = max((e[LAST] for e in entries), default=t)
+        pace = max((e[WIN_MAX] for e in entries), default=0)
+        hours = (last - first) / HOUR
+        count = len(members)
+        listed = members[-_SAMPLE_MEMBERS:]
+        text = (
+            f"campaign: {count} clients, {hits:,} {method} {endpoint} → {outcome} over "
+            f"{hours:.0f} h, at most {pace} per client per 10 min; members "
+            f"{', '.join(listed)}{' …' if count > len(listed) else ''}"
+        )
+        return {
+            "campaign": target.key,
+            "method": method,
+            "endpoint": endpoint,
+            "outcome": outcome,
+            "family": target.family,
+            "members": count,
+            "member_hits": hits,
+            "target_hits": target.hits,
+            "first_seen": epoch_to_iso(first),
+            "last_seen": epoch_to_iso(last),
+            "span_hours": round(hours, 1),
+            "most_per_client_per_10_min": pace,
+            "threshold_members": round(self.threshold(target), 1),
+            "baseline_members": round(target.baseline, 2),
+            "sample_members": listed,
+            "explanation": text,
+        }
+
+    def _new_target(self, key: str, family: bool, t: int) -> Target:
+        cfg = self.config
+        targets = self.targets
+        if len(targets) >= cfg.max_targets:
+            # Drop the least recently hit target that is not an open campaign.
+            victim = next((k for k, v in targets.items() if v.fired is None), next(iter(targets)))
+            del targets[victim]
+        target = targets[key] = Target(key, family, t)
+        return target
+
+    def _roll_day(self, target: Target, day: int, t: int) -> None:
+        """A new day for `target`: learn the baseline and forget clients past the horizon."""
+        cfg = self.config
+        cutoff = t - self.horizon
+        stale = [ip for ip, e in target.clients.items() if e[LAST] < cutoff]
+        for ip in stale:
+            del target.clients[ip]
+            target.members.pop(ip, None)
+        if target.fired is None:
+            # The members a target has over the horizon on an ordinary day.
+            sample = float(len(target.members))
+            if target.baseline_days == 0:
+                target.baseline = sample
+            else:
+                target.baseline += cfg.baseline_alpha * (sample - target.baseline)
+            target.baseline_days += 1
+        target.day = day
+        target.day_members = 0
+        if target.fired is not None and t - target.fired[0] > self.horizon:
+            target.fired = None
+
+    # -- upkeep ----------------------------------------------------------------------------
+
+    def expire(self, now: int) -> None:
+        """Drop clients and targets idle for longer than the horizon."""
+        cutoff = now - self.horizon
+        clients = self.clients
+        while clients:
+            ip, client = next(iter(clients.items()))
+            if client.last_seen >= cutoff:
+                break
+            del clients[ip]
+        targets = self.targets
+        while targets:
+            key, target = next(iter(targets.items()))
+            if target.last >= cutoff:
+                break
+            del targets[key]
+
+    def memory_items(self) -> int:
+        """Client entries held (in the slow table and in targets), for stats."""
+        return len(self.clients) + sum(len(t.clients) for t in self.targets.values())
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "clients": [
+                [ip, c.first_seen, c.last_seen, list(c.data), c.fired]
+                for ip, c in self.clients.items()
+            ],
+            "targets": [target.to_state() for target in self.targets.values()],
+            "evicted": self.evicted,
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        for ip, first, last, data, fired in state["clients"]:
+            if len(data) != self.size:
+                raise ValueError("long-window client of unexpected size")
+            client = SlowClient(int(first), self.size)
+            client.last_seen = int(last)
+            client.data = array("q", (int(x) for x in data))
+            client.fired = (
+                {str(k): [int(x) for x in v] for k, v in fired.items()} if fired else None
+            )
+            self.clients[str(ip)] = client
+        for item in state["targets"]:
+            target = Target.from_state(item)
+            self.targets[target.key] = target
+        self.evicted = int(state["evicted"])
+
+
+def _signed(value: int) -> int:
+    """A 64-bit bitmap as the signed integer an `array('q')` holds."""
+    value &= _MASK64
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _distinct(bits: int) -> int:
+    """Linear-counting estimate of the distinct items of a 64-bit bitmap."""
+    return round(distinct(bits & _MASK64, 64))
+
+
+def _status_class(status: int | None) -> str:
+    return f"{status // 100}xx" if status is not None else "-"

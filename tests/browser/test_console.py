@@ -339,10 +339,13 @@ async def test_a_read_key_sees_no_action_and_is_refused_by_the_api(sqlite_db: st
         [event_row(site="shop", observed_at=now - timedelta(minutes=3), incident_id=incident)]
     )
     await insert_decision(site="shop", value="203.0.113.7")
-    key = await make_key("read")
+    key = await make_key("read", ["shop"])
     async with console(sqlite_db, key) as c:
         page = c.page
         await page.wait_for_function("document.getElementById('who').textContent.includes('read')")
+        await page.wait_for_selector("#live-status.on")
+        waiting = await page.locator("#alerts li.waiting").bounding_box()
+        assert waiting is not None and waiting["height"] < 40, "the waiting line wraps"
         assert not await page.is_visible("[role=tab][data-view=keys]")
         assert not await page.is_visible("[role=tab][data-view=audit]")
         await page.click("[role=tab][data-view=blocklist]")
@@ -364,7 +367,21 @@ async def test_a_read_key_sees_no_action_and_is_refused_by_the_api(sqlite_db: st
         await page.click("[role=tab][data-view=models]")
         assert not await page.is_visible("#rollback-classifier")
 
-        assert c.errors == []
+        # A site the key may not see: the rows go, the error says why, the socket is not retried.
+        await page.click("[role=tab][data-view=threats]")
+        await page.wait_for_selector("#threats tbody tr[data-id]")
+        await page.fill("#site", "other")
+        await page.press("#site", "Enter")
+        await page.wait_for_selector("#filter-error:has-text('may not see site')")
+        assert await page.locator("#threats tbody tr[data-id]").count() == 0
+        await page.wait_for_selector("#live-text:text-is('no access to other')")
+        await page.wait_for_timeout(1500)
+        assert await page.inner_text("#live-text") == "no access to other"
+        assert [e for e in c.errors if "403" not in e] == []
+        await page.fill("#site", "")
+        await page.press("#site", "Enter")
+        await page.wait_for_selector("#live-status.on")
+        c.errors.clear()
         # Forced from the page anyway, the API refuses with a message that says why.
         forced = await page.evaluate(
             """async (key) => {
@@ -402,6 +419,7 @@ async def test_last_years_data_ranges_zoom_drill_down_and_export(sqlite_db: str)
             " return w.includes('11/03') && w.includes('15/03'); })()"
         )
         stats_query = c.last("/stats")
+        assert f"#from={OLD.year}-03-11T00" in page.url
         assert stats_query["from"] == f"{OLD.year}-03-11T00:00:00.000Z"
         assert stats_query["to"] == f"{OLD.year}-03-15T00:00:00.000Z"
         high = _count(await page.inner_text("#count-high"))

@@ -238,11 +238,31 @@ function toLocalInput(iso) {
   return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
 }
 
+// The range is kept in the address (#range=7d, #from=…&to=…), so a view can be shared or
+// bookmarked; it never holds the key.
+function rangeFromHash() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const from = params.get("from");
+  const to = params.get("to");
+  if (from && to && !Number.isNaN(Date.parse(from)) && !Number.isNaN(Date.parse(to)) && Date.parse(from) < Date.parse(to)) {
+    return { from: new Date(from).toISOString(), to: new Date(to).toISOString() };
+  }
+  const span = params.get("range");
+  return span && SPANS[span] ? { span } : null;
+}
+
 function setRange(range, { zoom = false } = {}) {
   if (zoom) state.zoomStack.push(state.range);
   else state.zoomStack = [];
   state.range = range;
+  const hash = range.from ? `from=${encodeURIComponent(range.from)}&to=${encodeURIComponent(range.to)}` : `range=${range.span}`;
+  history.replaceState(null, "", `#${hash}`);
   $("zoom-out").hidden = state.zoomStack.length === 0;
+  syncRangeControls(range);
+  refreshForRange();
+}
+
+function syncRangeControls(range) {
   if (range.from) {
     $("range").value = "custom";
     $("custom-range").hidden = false;
@@ -252,7 +272,6 @@ function setRange(range, { zoom = false } = {}) {
     $("range").value = range.span;
     $("custom-range").hidden = true;
   }
-  refreshForRange();
 }
 
 $("range").addEventListener("change", () => {
@@ -270,6 +289,8 @@ $("range").addEventListener("change", () => {
 
 $("range-form").addEventListener("submit", (event) => {
   event.preventDefault();
+  // Enter in the site field submits this form too; the site's change event handles that.
+  if ($("range").value !== "custom") return;
   const from = new Date($("range-from").value);
   const to = new Date($("range-to").value);
   if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime()) || from >= to) {
@@ -1373,6 +1394,13 @@ async function connect() {
   if (state.socket) state.socket.close();
   state.socket = null;
   const attempt = (state.connectAttempt = (state.connectAttempt || 0) + 1);
+  // A socket for a site the key may not see is refused at the handshake, which a browser
+  // cannot tell from a network failure: do not open it (nor retry it).
+  const wanted = $("site").value.trim();
+  if (wanted && state.me && state.me.sites && !state.me.sites.includes(wanted)) {
+    setLive(`no access to ${wanted}`, false);
+    return;
+  }
   let ticket;
   try {
     ticket = (await api("/ws/ticket", { method: "POST" })).ticket;
@@ -1431,7 +1459,7 @@ async function refreshForRange() {
   const rest = [loadBlockedCount()];
   if (state.view !== "overview") {
     resetIncidentPages();
-    rest.push(VIEW_LOADERS[state.view]());
+    if (state.me) rest.push(VIEW_LOADERS[state.view]());
   } else {
     renderTops();
   }
@@ -1439,16 +1467,25 @@ async function refreshForRange() {
 }
 
 async function start() {
-  if (!state.me) {
-    try {
-      state.me = await api("/keys/me");
-    } catch (err) {
-      return;
-    }
+  // Who the key is and the numbers of the range are asked for at once: the cards and charts
+  // do not wait for the key's scope, only the buttons do.
+  const me = state.me ? Promise.resolve(state.me) : api("/keys/me");
+  const asked = rangeFromHash();
+  if (asked) {
+    // A range asked for in the address is shown as it is, even when it is empty.
+    state.firstLoad = false;
+    state.range = asked;
+    syncRangeControls(asked);
+  }
+  const shown = refreshForRange();
+  try {
+    state.me = await me;
+  } catch (err) {
+    return;
   }
   applyScope();
   showView(state.view);
-  await refreshForRange();
+  await shown;
   connect();
   clearInterval(state.statsTimer);
   // Only the counters and charts follow the clock; tables change on the operator's request.

@@ -190,6 +190,15 @@ class Settings(BaseSettings):
     behaviour_snapshot_seconds: float = Field(
         30.0, gt=0, description="how often vigil serve snapshots behaviour windows"
     )
+    profile_enabled: bool = Field(
+        True, description="judge each site against its learned profile (and learn it in serve)"
+    )
+    profile_learning_hours: float = Field(
+        24.0, gt=0, description="hours of a site's traffic learned before its profile judges"
+    )
+    profile_save_seconds: float = Field(
+        60.0, gt=0, description="how often vigil serve saves the profiles it learns"
+    )
     model_dir: Path = Field(Path("models"), description="where trained models are kept")
     detection_mode: Literal["rules", "hybrid"] = Field(
         "hybrid", description="rules only, or rules plus ML models"

@@ -14,6 +14,7 @@ from vigil.cli.console import err, out
 from vigil.cli.db import db_app
 from vigil.cli.keys import keys_app
 from vigil.cli.models import models_app, train_cmd
+from vigil.cli.profile import profile_app
 from vigil.cli.rules import rules_app
 from vigil.cli.scan import scan
 from vigil.cli.serve import serve
@@ -39,6 +40,7 @@ app.command()(agent)
 app.command()(worker)
 app.command("train")(train_cmd)
 app.add_typer(models_app, name="models")
+app.add_typer(profile_app, name="profile")
 
 
 @app.command()

@@ -37,7 +37,9 @@ async def run_server(settings: Settings) -> None:
     from vigil.sources.tailer import FileTailer
 
     broker = make_broker(settings.redis_url, settings.redis_prefix)
-    async with open_pipeline(settings, broker=broker, snapshots=True) as pipeline:
+    async with open_pipeline(
+        settings, broker=broker, snapshots=True, learn_profiles=True
+    ) as pipeline:
         tune_gc()
 
         async def retrain() -> None:
@@ -91,6 +93,51 @@ async def run_server(settings: Settings) -> None:
             await pipeline.stop(drain=True)
 
 
+async def run_cluster_api(settings: Settings) -> None:
+    """`serve --cluster`: the API, dashboard and live alerts of a cluster, tailing nothing.
+
+    Events are read from the database the workers store into, alerts arrive on Redis from the
+    workers, `/ingest/batch` appends to the partition streams, `/metrics` has each partition's
+    lag; retention is kept here (the workers never prune)."""
+    import asyncio
+
+    import uvicorn
+
+    from vigil.api.app import create_app
+    from vigil.errors import ConfigError
+    from vigil.services.cluster import ClusterIngest
+    from vigil.sinks.broker import make_broker
+    from vigil.sinks.store import StoreSink
+
+    if not settings.redis_url:
+        raise ConfigError("serve --cluster needs VIGIL_REDIS_URL (the cluster's Redis)")
+    broker = make_broker(settings.redis_url, settings.redis_prefix)
+    app = create_app(settings, pipeline=ClusterIngest(settings), broker=broker)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            lifespan="on",
+            access_log=False,
+            ws="websockets-sansio",
+            ws_per_message_deflate=False,
+        )
+    )
+    err.print(f"vigil serving the cluster's API on http://{settings.host}:{settings.port}/")
+    serving = asyncio.create_task(server.serve())
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.05)
+    upkeep = asyncio.create_task(maintain(settings, StoreSink(settings)), name="maintenance")
+    try:
+        await serving
+    finally:
+        upkeep.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await upkeep
+
+
 async def maintain(settings: Settings, store: StoreSink) -> None:
     """Prune what is past retention every VIGIL_PRUNE_INTERVAL_MINUTES (first at start, which
     also makes the coming days' partitions), and ANALYZE what the store filled since the last
@@ -123,6 +170,11 @@ def serve(
     log_paths: str = typer.Option(
         None, "--paths", help="comma-separated files or globs (default: VIGIL_LOG_PATHS)"
     ),
+    cluster: bool = typer.Option(
+        False,
+        "--cluster",
+        help="API node of a cluster: no tailing; events from the database, alerts from Redis",
+    ),
 ) -> None:
     """Tail the configured logs, detect, store, alert, and serve the API and dashboard."""
     import asyncio
@@ -134,4 +186,4 @@ def serve(
         level=settings.log_level, format="%(asctime)s level=%(levelname)s %(name)s %(message)s"
     )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_server(settings))
+        asyncio.run(run_cluster_api(settings) if cluster else run_server(settings))

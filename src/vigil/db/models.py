@@ -413,6 +413,20 @@ class RuleExclusion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class SiteProfileRow(Base):
+    """A site's learned profile (`vigil.detect.profile`), gzipped JSON, saved by `vigil serve`
+    as it learns and by `vigil train --baseline --site`, restored when a pipeline starts."""
+
+    __tablename__ = "site_profiles"
+
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    requests: Mapped[float] = mapped_column(Float, default=0.0)
+    endpoints: Mapped[int] = mapped_column(Integer, default=0)
+    judging: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class AuditEntry(Base):
     """Who changed what through the API, and when: the key's id and name (never the key), the
     action, what it acted on and on which site (None: every site or none in particular)."""

@@ -1,7 +1,7 @@
 """audit: who did what through the API, with which key (audit_log)
 
-Revision ID: 0005_audit
-Revises: 0004_scale
+Revision ID: 0006_audit
+Revises: 0005_site_profiles
 Create Date: 2026-12-06 23:00:00.000000
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_audit"
-down_revision: str | None = "0004_scale"
+revision: str = "0006_audit"
+down_revision: str | None = "0005_site_profiles"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -66,3 +66,15 @@ AUTH_FAILURES = Counter(
     "Requests refused for a missing or wrong API key",
     registry=REGISTRY,
 )
+CLUSTER_LAG_ENTRIES = Gauge(
+    "vigil_cluster_lag_entries",
+    "Entries of a partition stream the workers have not acknowledged yet",
+    ["partition"],
+    registry=REGISTRY,
+)
+CLUSTER_LAG_SECONDS = Gauge(
+    "vigil_cluster_lag_seconds",
+    "Age of the oldest entry of a partition the workers have not acknowledged",
+    ["partition"],
+    registry=REGISTRY,
+)

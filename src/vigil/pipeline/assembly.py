@@ -32,11 +32,13 @@ from vigil.errors import VigilError
 from vigil.pipeline import helper_process
 from vigil.pipeline.analyze import Analyzer
 from vigil.pipeline.runner import STORE_MERGE_LINES, Pipeline
+from vigil.pipeline.snapshots import SNAPSHOT_FILE, SnapshotKeeper
 from vigil.sinks.base import Sink
 from vigil.sinks.broker import Broker, make_broker
 from vigil.sources.base import Source
 
 __all__ = [
+    "SNAPSHOT_FILE",
     "StoredControls",
     "StoredState",
     "configured_sinks",
@@ -47,8 +49,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-SNAPSHOT_FILE = "vigil-behaviour.state"
 
 StoredControls = list[tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]]]
 """Per site (None: every site), the stored rule exclusions and allowlist entries."""
@@ -79,6 +79,7 @@ async def open_pipeline(
     store_merge_lines: int = STORE_MERGE_LINES,
     open_database: bool = True,
     learn_profiles: bool = False,
+    analyze_at_end: bool = True,
 ) -> AsyncIterator[Pipeline]:
     """A running pipeline fed by `sources`, drained and closed when the block ends.
 
@@ -93,8 +94,9 @@ async def open_pipeline(
     (`VIGIL_PROFILE_ENABLED`); `learn_profiles` (serve) also learns them from the traffic and
     saves them every `VIGIL_PROFILE_SAVE_SECONDS` and at the end. Leaving the block normally
     waits for the sources to end (for finite ones) and drains every accepted batch through the
-    sinks. `open_database` False: the driver has opened the process database and keeps it open
-    (a worker's pipelines share it).
+    sinks, then (with `analyze_at_end`) refreshes the statistics of the tables the store filled.
+    `open_database` False: the driver has opened the process database and keeps it open (a
+    worker's pipelines share it).
     """
     # The helper starts first: its start-up (imports, rule compilation) then overlaps ours.
     helper = (
@@ -136,16 +138,18 @@ async def open_pipeline(
                 settings, store=store, broker=broker, publish_locally=owned_broker is None
             )
         sinks = [*sinks, *extra_sinks]
-        snapshot_path = None
+        keeper = None
         if snapshots:
             settings.state_dir.mkdir(parents=True, exist_ok=True)
-            snapshot_path = settings.state_dir / SNAPSHOT_FILE
+            keeper = SnapshotKeeper(
+                analyzer, settings.state_dir / SNAPSHOT_FILE, settings.behaviour_snapshot_seconds
+            )
         pipeline = Pipeline(
             settings,
             analyzer=analyzer,
             sinks=sinks,
             on_scored=on_scored,
-            snapshot_path=snapshot_path,
+            snapshots=keeper,
             store_merge_lines=store_merge_lines,
         )
         for site, exclusions, allowlist in controls:
@@ -161,7 +165,7 @@ async def open_pipeline(
         await pipeline.stop(drain=True)
         if profiles is not None and profiles.learn_live:
             await save_profiles(profiles)
-        for sink in sinks:
+        for sink in sinks if analyze_at_end else ():
             analyze = getattr(sink, "analyze_changed", None)
             if analyze is not None:
                 # After a bulk load the tables it filled get statistics before anyone queries

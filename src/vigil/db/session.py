@@ -200,8 +200,7 @@ async def open_database(
 ) -> AsyncIterator[None]:
     """The process database, open for the block: configured for `settings` (None: the
     configured or process settings), checked to answer (`init_db`), then `prepare(settings)`
-    (e.g. a schema check) run; closed when the block ends, and the configuration before it put
-    back.
+    (e.g. a schema check) run; the engine is closed when the block ends.
 
     Within an open block for the same database (the API started inside `vigil serve`'s
     pipeline), a nested block shares it and the outer one closes it; another database while
@@ -219,7 +218,6 @@ async def open_database(
         finally:
             _state.users -= 1
         return
-    previous = _state.settings
     # An engine made on first use (before any block) belongs to no one: it is replaced.
     await close_db()
     _state.settings = settings
@@ -233,8 +231,9 @@ async def open_database(
         finally:
             _state.users = 0
     finally:
+        # The settings stay configured: sessions made after the block (a test reading what
+        # a run stored) open the same database again.
         await close_db()
-        _state.settings = previous
 
 
 def _short_reason(exc: BaseException) -> str:

@@ -21,10 +21,11 @@ blocklist_app = typer.Typer(
 
 
 async def _load(site: list[str] | None, include_simulated: bool) -> list[Decision]:
+    from vigil.config import get_settings
     from vigil.db.session import get_db_context, open_database
     from vigil.sinks.blocklist import active_decisions
 
-    async with open_database(), get_db_context() as session:
+    async with open_database(get_settings()), get_db_context() as session:
         return list(
             await active_decisions(session, site or None, include_simulated=include_simulated)
         )

@@ -21,9 +21,10 @@ def _run(coro: Any) -> Any:
     import asyncio
 
     async def wrapped() -> Any:
+        from vigil.config import get_settings
         from vigil.db.session import open_database
 
-        async with open_database():
+        async with open_database(get_settings()):
             return await coro
 
     return asyncio.run(wrapped())

@@ -5,12 +5,12 @@
         --database vigil_bench_10m --events 10000000          # builds it (once), then measures
     python benchmarks/bench_api.py --database vigil_bench_10m  # measures an existing one
 
-Loading goes through vigil's own store path (`StoreSink.write`: COPY into the day partitions,
-matched-rule rows, rollups, incidents and decisions in one transaction per batch): the events
-are the verdicts vigil gives a generated flood (every attack family), re-played from a Zipf
-population of 100,000 clients over 30 days and 3 sites. Autovacuum is switched off for every
-table and partition before the load; the store's own ANALYZE after a bulk load is the only
-statistics the planner gets. Then the API is served by uvicorn on loopback and each case is
+A new database is loaded by `month_loader.py` (COPY into day tables attached as partitions,
+incidents followed as the store follows them, rollups built in SQL from the loaded rows: minutes
+for 10,000,000 events); `--loader store` loads through vigil's own store path instead
+(`StoreSink.write`, one transaction per batch of 20,000; resumes an interrupted load), far slower.
+Autovacuum is off for every table and partition; the loader's ANALYZE is the only statistics
+the planner gets. Then the API is served by uvicorn on loopback and each case is
 called 200 times one after another (20 untimed calls first, on the same connection): p50, p95,
 p99 and max per case. The database is kept (its name is printed) unless --drop.
 """
@@ -33,20 +33,18 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import month_loader
 import pgtools
+from month_loader import DAYS, SITES, client_pool, templates
 from vigil.api.app import create_app
-from vigil.batch import LineBatch, ScoredBatch, Threat, event_key
+from vigil.batch import ScoredBatch, Threat, event_key
 from vigil.config import load_settings
 from vigil.db import migrate
 from vigil.db.partitions import Partitions
 from vigil.db.session import close_db, configure_db, get_db_context, get_engine
-from vigil.pipeline.analyze import Analyzer
 from vigil.services.keys import create_key
 from vigil.sinks.store import StoreSink
 
-SITES = ("shop", "blog", "api")
-DAYS = 30
-CLIENTS = 100_000
 BATCH = 20_000
 
 
@@ -55,27 +53,6 @@ def admin_url(value: str | None) -> str:
     if not url:
         sys.exit("give --postgres or set VIGIL_TEST_POSTGRES_URL")
     return url
-
-
-def templates(count: int) -> list[Threat]:
-    """Threats vigil finds in a generated flood: the request shapes the load re-plays."""
-    from vigil.simulate.traffic import generate
-
-    settings = load_settings(detection_mode="rules", behaviour_enabled=False)
-    analyzer = Analyzer(settings, enrich=False)
-    lines = [item.text.encode() for item in generate(count, 3, attack_ratio=1.0)]
-    batch = LineBatch("templates", "t", lines, list(range(len(lines))), len(lines))
-    return analyzer.analyze(batch).threats
-
-
-def client_pool(rng: random.Random) -> tuple[list[str], list[float]]:
-    firsts = (23, 45, 62, 81, 94, 103, 151, 185, 193, 212)
-    ips = [
-        f"{rng.choice(firsts)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-        for _ in range(CLIENTS)
-    ]
-    weights = [1.0 / (rank + 1) ** 1.1 for rank in range(CLIENTS)]
-    return ips, weights
 
 
 def replay(shape: Threat, source: str, offset: int, client: str, when: datetime) -> Threat:
@@ -320,6 +297,29 @@ async def measure(db_url: str, calls: int) -> None:
         configure_db(None)
 
 
+async def _store_load(db_url: str, events: int) -> None:
+    """Load (or resume loading) through the store path, batch by batch."""
+    conn = await pgtools.connect(db_url)
+    try:
+        stored = await conn.fetchval("SELECT count(*) FROM threat_events")
+        first = await conn.fetchval("SELECT min(observed_at) FROM threat_events")
+    finally:
+        await conn.close()
+    if stored >= events:
+        return
+    # The first event is at the start of the 30 days; a new load ends at this hour.
+    if first is not None:
+        end = first.astimezone(UTC) + timedelta(days=DAYS)
+    else:
+        end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    print(f"loading events {stored:,} … {events:,} over {DAYS} days, {len(SITES)} sites")
+    seconds = await load(db_url, events, end, done=stored)
+    print(
+        f"loaded {events - stored:,} events through the store path in {seconds:.0f} s "
+        f"({(events - stored) / seconds:,.0f} events/s)"
+    )
+
+
 async def run(args: argparse.Namespace) -> None:
     admin = admin_url(args.postgres)
     name = args.database
@@ -332,28 +332,14 @@ async def run(args: argparse.Namespace) -> None:
 
     url = make_url(admin).set(drivername="postgresql+asyncpg", database=name)
     db_url = url.render_as_string(hide_password=False)
-    if not exists:
+    if not exists and args.loader == "fast":
+        db_url = await month_loader.create(admin, name, args.events, rebuild=False)
+    elif not exists:
         # The name is checked by argparse to be [a-z0-9_].
         await pgtools.execute(admin, f'CREATE DATABASE "{name}"')
         await asyncio.to_thread(migrate.upgrade, "head", load_settings(database_url=db_url))
-    conn = await pgtools.connect(db_url)
-    try:
-        stored = await conn.fetchval("SELECT count(*) FROM threat_events")
-        first = await conn.fetchval("SELECT min(observed_at) FROM threat_events")
-    finally:
-        await conn.close()
-    if stored < args.events:
-        # The first event is at the start of the 30 days; a new load ends at this hour.
-        if first is not None:
-            end = first.astimezone(UTC) + timedelta(days=DAYS)
-        else:
-            end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-        print(f"loading events {stored:,} … {args.events:,} over {DAYS} days, {len(SITES)} sites")
-        seconds = await load(db_url, args.events, end, done=stored)
-        print(
-            f"loaded {args.events - stored:,} events through the store path in {seconds:.0f} s "
-            f"({(args.events - stored) / seconds:,.0f} events/s)"
-        )
+    if args.loader == "store":
+        await _store_load(db_url, args.events)
     conn = await pgtools.connect(db_url)
     try:
         count = await conn.fetchval("SELECT count(*) FROM threat_events")
@@ -366,16 +352,16 @@ async def run(args: argparse.Namespace) -> None:
         await pgtools.drop_database(admin, name)
 
 
-def _database_name(value: str) -> str:
-    if not (value.replace("_", "").isalnum() and value.isascii() and value.islower()):
-        raise argparse.ArgumentTypeError("database names are made of a-z, 0-9 and _")
-    return value
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", default=None, help="admin URL of the server")
-    parser.add_argument("--database", default="vigil_bench_10m", type=_database_name)
+    parser.add_argument("--database", default="vigil_bench_10m", type=month_loader.database_name)
+    parser.add_argument(
+        "--loader",
+        choices=["fast", "store"],
+        default="fast",
+        help="how a new database is loaded: COPY and SQL (month_loader.py) or the store path",
+    )
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--drop", action="store_true", help="drop the database afterwards")

@@ -25,7 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pgtools
-from bench_api import admin_url, client_pool, replay, templates
+from bench_api import admin_url, replay
+from month_loader import client_pool, templates
 from vigil.batch import ScoredBatch
 from vigil.config import load_settings
 from vigil.db import migrate

@@ -7,6 +7,7 @@ environment variable and what it accepts, so start-up never shows a traceback fo
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Mapping
 from functools import lru_cache
 from importlib import import_module
@@ -31,6 +32,12 @@ SECRET_FIELDS = frozenset({"api_admin_key", "webhook_secret"})
 URL_FIELDS = frozenset({"database_url", "redis_url"})
 
 CommaList = Annotated[list[str], NoDecode]
+
+
+def _host_name() -> str:
+    """This host's name as an agent name (characters outside the name's pattern become -)."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:64].lstrip("._-")
+    return name or "agent"
 
 
 def _split_commas(value: Any) -> Any:
@@ -110,6 +117,29 @@ class Settings(BaseSettings):
     trusted_proxies: CommaList = Field(
         default_factory=list,
         description="CIDRs whose X-Forwarded-For is believed for the client IP",
+    )
+    cluster_partitions: int = Field(
+        12,
+        ge=1,
+        le=4096,
+        description="partitions of a new cluster's line streams (a cluster keeps the count it "
+        "was created with)",
+    )
+    agent_name: str = Field(
+        default_factory=_host_name,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="name of this vigil agent: the source of its lines (default: host name)",
+    )
+    cluster_max_backlog: int = Field(
+        200_000,
+        ge=100,
+        description="entries a partition stream may hold before agents wait for the workers",
+    )
+    cluster_lease_seconds: float = Field(
+        10.0,
+        ge=1.0,
+        le=300.0,
+        description="a worker's partition lease; a dead worker's partitions move after this",
     )
     host: str = Field("127.0.0.1", description="address the HTTP API listens on")
     port: int = Field(8080, ge=1, le=65535, description="port the HTTP API listens on")

@@ -9,6 +9,7 @@ import typer
 
 from vigil import __version__
 from vigil.cli.blocklist import blocklist_app
+from vigil.cli.cluster import agent, cluster_app, worker
 from vigil.cli.console import err, out
 from vigil.cli.db import db_app
 from vigil.cli.incidents import incidents_app
@@ -32,9 +33,12 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(rules_app, name="rules")
 app.add_typer(blocklist_app, name="blocklist")
 app.add_typer(incidents_app, name="incidents")
+app.add_typer(cluster_app, name="cluster")
 app.command()(scan)
 app.command()(serve)
 app.command()(simulate)
+app.command()(agent)
+app.command()(worker)
 app.command("train")(train_cmd)
 app.add_typer(models_app, name="models")
 

@@ -32,7 +32,13 @@ from vigil.sinks.base import Sink
 from vigil.sinks.broker import Broker, make_broker
 from vigil.sources.base import Source
 
-__all__ = ["StoredControls", "configured_sinks", "open_pipeline", "read_stored_state"]
+__all__ = [
+    "StoredControls",
+    "configured_sinks",
+    "open_database",
+    "open_pipeline",
+    "read_stored_state",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,7 @@ async def open_pipeline(
     snapshots: bool = False,
     on_scored: Callable[[ScoredBatch], None] | None = None,
     store_merge_lines: int = STORE_MERGE_LINES,
+    open_database: bool = True,
 ) -> AsyncIterator[Pipeline]:
     """A running pipeline fed by `sources`, drained and closed when the block ends.
 
@@ -67,7 +74,8 @@ async def open_pipeline(
     `input_bytes` is the size of a finite input, from which the helper process is decided
     (`VIGIL_HELPER_PROCESS`); `snapshots` keeps the behaviour windows across restarts in
     `VIGIL_STATE_DIR`. Leaving the block normally waits for the sources to end (for finite
-    ones) and drains every accepted batch through the sinks.
+    ones) and drains every accepted batch through the sinks. `open_database` False: the driver
+    has opened the process database and keeps it open (a worker's pipelines share it).
     """
     # The helper starts first: its start-up (imports, rule compilation) then overlaps ours.
     helper = (
@@ -80,7 +88,7 @@ async def open_pipeline(
     analyzer: Analyzer | None = None
     database_open = False
     try:
-        if store:
+        if store and open_database:
             await _open_database(settings)
             database_open = True
         controls, artifacts = await read_stored_state(settings)
@@ -216,6 +224,12 @@ async def read_stored_state(settings: Settings) -> tuple[StoredControls, dict[st
     finally:
         with contextlib.suppress(Exception):
             await engine.dispose()
+
+
+async def open_database(settings: Settings) -> None:
+    """Open the process database for a driver whose pipelines share it (`open_database=False`
+    to `open_pipeline`); the driver closes it with `vigil.db.session.close_db`."""
+    await _open_database(settings)
 
 
 async def _open_database(settings: Settings) -> None:

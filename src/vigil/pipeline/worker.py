@@ -1,0 +1,444 @@
+"""`vigil worker`: analyse the partitions this worker holds a lease on, one pipeline each.
+
+Each held partition runs the whole pipeline (`open_pipeline`: rules, models, behaviour windows,
+store, alerts, webhooks) fed by its stream through the consumer group `workers`. Its entries
+become batches whose origin is the line's own (agent, file identity with the partition, byte
+offset), so the store's checkpoint of that origin is written in the same transaction as the
+events — the partition's stream position, in the database — and a replayed entry is skipped
+or has its keys checked: exactly once in the database. After the store has committed a batch
+its entries are `XACK`ed.
+
+Every `VIGIL_BEHAVIOUR_SNAPSHOT_SECONDS` the partition's behaviour windows are snapshotted with
+the stream id of the last entry they include, and written to Redis (`{prefix}:snapshot:{p}`) as
+soon as everything up to that id is stored and acknowledged, and only while the lease is still
+held. A worker that takes a partition over restores that snapshot and reads the stream again
+from the id after it: entries already stored rebuild the windows and are skipped by the store,
+the rest are stored. A partition handed back (rebalancing) is first read to an end, drained,
+snapshotted, and only then released. Streams are trimmed below what every consumer group has
+acknowledged and the snapshot still needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vigil.batch import ScoredBatch
+from vigil.config import Settings
+from vigil.pipeline.assembly import configured_sinks, open_pipeline
+from vigil.pipeline.leases import Leases
+from vigil.pipeline.runner import Pipeline
+from vigil.sinks.broker import Broker
+from vigil.sources.agent import connect_cluster, redis_errors
+from vigil.sources.streams import GROUP, StreamKeys, decode_entries, id_tuple
+
+__all__ = ["PartitionRunner", "Worker", "ack_floor", "run_worker"]
+
+log = logging.getLogger(__name__)
+
+READ_COUNT = 64
+READ_BLOCK_MS = 500
+
+
+@dataclass(slots=True)
+class _Sent:
+    origin: tuple[str, str, int]
+    ids: list[bytes]
+
+
+@dataclass
+class _Track:
+    """Entries handed to the pipeline, in order: for the analysis position and for XACK."""
+
+    to_analyze: deque[_Sent] = field(default_factory=deque)
+    to_ack: deque[_Sent] = field(default_factory=deque)
+    analyzed: bytes | None = None
+    acked: bytes | None = None
+
+
+async def ack_floor(redis: Any, stream: str) -> bytes | None:
+    """The smallest id some consumer group of `stream` has not acknowledged (or the last
+    delivered one, when all is acknowledged); None when there is no group."""
+    floor: tuple[int, int] | None = None
+    for group in await redis.xinfo_groups(stream):
+        name = group["name"]
+        candidate = group["last-delivered-id"]
+        if group["pending"]:
+            summary = await redis.xpending(stream, name)
+            candidate = summary["min"]
+        value = id_tuple(candidate)
+        if floor is None or value < floor:
+            floor = value
+    return None if floor is None else f"{floor[0]}-{floor[1]}".encode()
+
+
+class AckSink:
+    """The last sink of a partition's pipeline: acknowledges the entries of stored batches."""
+
+    name = "ack"
+    durable = True
+    healthy = True
+
+    def __init__(self, redis: Any, stream: str, track: _Track) -> None:
+        self.redis = redis
+        self.stream = stream
+        self.track = track
+        self._stopping: Callable[[], bool] = lambda: False
+        self._errors = redis_errors()
+
+    async def start(self, stopping: Callable[[], bool]) -> None:
+        self._stopping = stopping
+
+    async def close(self) -> None:
+        return None
+
+    async def write(self, batch: ScoredBatch) -> None:
+        origin = (batch.source, batch.file_id, batch.end_offset)
+        ids: list[bytes] = []
+        queue = self.track.to_ack
+        while queue:
+            sent = queue.popleft()
+            ids.extend(sent.ids)
+            if sent.origin == origin:
+                break
+        if not ids:
+            return
+        delay = 0.1
+        while True:
+            try:
+                await self.redis.xack(self.stream, GROUP, *ids)
+                break
+            except self._errors:
+                # Unacknowledged entries are read again by the next owner and skipped by the
+                # store, so giving up at shutdown loses nothing.
+                self.healthy = False
+                if self._stopping() and delay >= 2:
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.healthy = True
+        self.track.acked = ids[-1]
+
+
+class PartitionRunner:
+    """One partition's pipeline, from its stream to the store (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Any,
+        keys: StreamKeys,
+        leases: Leases,
+        partition: int,
+        broker: Broker | None,
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.keys = keys
+        self.leases = leases
+        self.partition = partition
+        self.broker = broker
+        self.stream = keys.lines(partition)
+        self.consumer = f"p{partition}"
+        self.track = _Track()
+        self.stop_event = asyncio.Event()
+        self.lost = False
+        self.lines = 0
+        self._snapshot_pos: bytes | None = None
+        self._errors = redis_errors()
+
+    def _scored(self, scored: ScoredBatch) -> None:
+        queue = self.track.to_analyze
+        while queue:
+            sent = queue.popleft()
+            if sent.origin == (scored.source, scored.file_id, scored.end_offset):
+                self.track.analyzed = sent.ids[-1]
+                return
+
+    async def run(self) -> None:
+        """Run until `stop_event` is set, then drain, snapshot and return."""
+        saved = await self._retrying(self.redis.hgetall, self.keys.snapshot(self.partition))
+        sinks = [
+            *configured_sinks(self.settings, store=True, broker=self.broker, publish_locally=False),
+            AckSink(self.redis, self.stream, self.track),
+        ]
+        async with open_pipeline(
+            self.settings, sinks=sinks, open_database=False, on_scored=self._scored
+        ) as pipeline:
+            start = self._restore(pipeline, saved)
+            reader = asyncio.create_task(self._read(pipeline, start), name="stream-reader")
+            snapshots = asyncio.create_task(self._snapshots(pipeline), name="snapshots")
+            stop = asyncio.create_task(self.stop_event.wait())
+            try:
+                await asyncio.wait({reader, stop}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (reader, snapshots, stop):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if reader.done() and not reader.cancelled() and reader.exception() is not None:
+                log.error("event=partition_reader_failed partition=%d", self.partition)
+            await pipeline.stop(drain=True)
+            if not self.lost:
+                await self._save_snapshot(pipeline, final=True)
+
+    def _restore(self, pipeline: Pipeline, saved: dict[bytes, bytes]) -> bytes | None:
+        """Restore the snapshot's windows; the id the stream is read again after."""
+        if not saved.get(b"pos"):
+            return None
+        try:
+            clients = pipeline.analyzer.restore_behaviour(saved[b"behaviour"])
+            if saved.get(b"served"):
+                pipeline.analyzer.served.served.restore(saved[b"served"])
+        except Exception as exc:  # a bad snapshot costs the windows, never the lines
+            log.warning(
+                "event=partition_snapshot_unusable partition=%d error=%s",
+                self.partition,
+                type(exc).__name__,
+            )
+            return None
+        self._snapshot_pos = saved[b"pos"]
+        log.info(
+            "event=partition_restored partition=%d clients=%d position=%s",
+            self.partition,
+            clients,
+            saved[b"pos"].decode(),
+        )
+        return saved[b"pos"]
+
+    async def _retrying(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        delay = 0.1
+        while True:
+            try:
+                return await call(*args, **kwargs)
+            except self._errors as exc:
+                log.warning(
+                    "event=worker_redis_unavailable partition=%d error=%s",
+                    self.partition,
+                    type(exc).__name__,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _replay_start(self, start: bytes | None) -> tuple[bytes | None, bool]:
+        """Where reading again begins: after the snapshot's id, or at the first entry no group
+        has acknowledged; True when that bound is inclusive."""
+        if start is not None:
+            return start, False
+        floor = await self._retrying(ack_floor, self.redis, self.stream)
+        groups = await self._retrying(self.redis.xinfo_groups, self.stream)
+        for group in groups:
+            if group["name"].decode() == GROUP and group["pending"]:
+                return floor, True
+        return None, False
+
+    async def _read(self, pipeline: Pipeline, start: bytes | None) -> None:
+        begin, inclusive = await self._replay_start(start)
+        if begin is not None:
+            groups = await self._retrying(self.redis.xinfo_groups, self.stream)
+            last = next(
+                (g["last-delivered-id"] for g in groups if g["name"].decode() == GROUP), b"0-0"
+            )
+            low = begin if inclusive else b"(" + begin
+            while id_tuple(begin) <= id_tuple(last):
+                entries = await self._retrying(
+                    self.redis.xrange, self.stream, min=low, max=last, count=READ_COUNT
+                )
+                if not entries:
+                    break
+                await self._submit(pipeline, entries)
+                begin = entries[-1][0]
+                low = b"(" + begin
+        while True:
+            reply = await self._retrying(
+                self.redis.xreadgroup,
+                GROUP,
+                self.consumer,
+                {self.stream: ">"},
+                count=READ_COUNT,
+                block=READ_BLOCK_MS,
+            )
+            for _stream, entries in reply or ():
+                await self._submit(pipeline, entries)
+
+    async def _submit(self, pipeline: Pipeline, entries: list[tuple[bytes, Any]]) -> None:
+        for chunk in decode_entries(self.partition, entries):
+            batch = chunk.batch
+            sent = _Sent((batch.source, batch.file_id, batch.end_offset), chunk.ids)
+            self.track.to_analyze.append(sent)
+            self.track.to_ack.append(sent)
+            self.lines += len(batch.lines)
+            await pipeline.submit(batch, chunk.site)
+
+    async def _snapshots(self, pipeline: Pipeline) -> None:
+        every = self.settings.behaviour_snapshot_seconds
+        while True:
+            await asyncio.sleep(every)
+            await self._save_snapshot(pipeline, final=False)
+
+    async def _save_snapshot(self, pipeline: Pipeline, *, final: bool) -> None:
+        """Snapshot the windows as of the last analysed entry; write them once that entry is
+        stored and acknowledged (so a new owner never skips an unstored line), then trim."""
+        position = self.track.analyzed
+        if position is None or position == self._snapshot_pos:
+            return
+        behaviour = pipeline.analyzer.behaviour_snapshot()
+        served = pipeline.analyzer.served.served.snapshot()
+        target = id_tuple(position)
+        while self.track.acked is None or id_tuple(self.track.acked) < target:
+            if final:
+                return  # the drain did not store it: the next owner reads it again
+            await asyncio.sleep(0.1)
+        try:
+            saved = await self.leases.save_snapshot(
+                self.partition, position.decode(), behaviour, served
+            )
+            if not saved:
+                return
+            self._snapshot_pos = position
+            floor = await ack_floor(self.redis, self.stream)
+            if floor is not None:
+                minid = min(id_tuple(floor), target)
+                await self.redis.xtrim(
+                    self.stream, minid=f"{minid[0]}-{minid[1]}", approximate=True
+                )
+        except self._errors as exc:
+            log.warning(
+                "event=snapshot_not_saved partition=%d error=%s",
+                self.partition,
+                type(exc).__name__,
+            )
+
+
+@dataclass
+class _Held:
+    runner: PartitionRunner
+    task: asyncio.Task[None]
+    releasing: bool = False
+
+
+class Worker:
+    """Holds leases and runs a `PartitionRunner` for each (see vigil.pipeline.leases)."""
+
+    def __init__(self, settings: Settings, redis: Any, keys: StreamKeys, partitions: int) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.keys = keys
+        self.partitions = partitions
+        host = socket.gethostname() or "worker"
+        self.id = f"{host}-{os.getpid()}-{secrets.token_hex(2)}"
+        self.leases = Leases(redis, keys, self.id, settings.cluster_lease_seconds)
+        self.held: dict[int, _Held] = {}
+        self.broker: Broker | None = None
+        self._errors = redis_errors()
+
+    async def run(self) -> None:
+        from vigil.sinks.broker import make_broker
+
+        self.broker = make_broker(self.settings.redis_url, self.settings.redis_prefix)
+        await self.broker.connect()
+        interval = self.settings.cluster_lease_seconds / 4
+        log.info("event=worker_started worker=%s partitions=%d", self.id, self.partitions)
+        first = True
+        try:
+            while True:
+                try:
+                    await self._round(first)
+                    first = False
+                except self._errors as exc:
+                    log.warning("event=worker_redis_unavailable error=%s", type(exc).__name__)
+                await asyncio.sleep(interval)
+        finally:
+            await self.shutdown()
+
+    async def _round(self, first: bool) -> None:
+        live = await self.leases.beat()
+        for partition, held in list(self.held.items()):
+            if held.task.done():
+                del self.held[partition]
+                if held.releasing or not held.runner.lost:
+                    await self.leases.release(partition)
+                if not held.task.cancelled() and held.task.exception() is not None:
+                    log.error(
+                        "event=partition_failed partition=%d error=%r",
+                        partition,
+                        held.task.exception(),
+                    )
+                continue
+            if held.releasing:
+                await self.leases.renew(partition)
+            elif not await self.leases.renew(partition):
+                log.warning("event=lease_lost partition=%d", partition)
+                held.runner.lost = True
+                held.runner.stop_event.set()
+        if first:
+            return  # one round of beats first, so workers starting together see each other
+        share = self.leases.share(self.partitions, len(live))
+        active = [p for p, h in self.held.items() if not h.releasing]
+        for partition in sorted(active, reverse=True)[: max(0, len(active) - share)]:
+            log.info("event=partition_handing_back partition=%d share=%d", partition, share)
+            self.held[partition].releasing = True
+            self.held[partition].runner.stop_event.set()
+        if len(self.held) >= share:
+            return
+        for partition in range(self.partitions):
+            if len(self.held) >= share:
+                break
+            if partition in self.held or not await self.leases.acquire(partition):
+                continue
+            self._start(partition)
+
+    def _start(self, partition: int) -> None:
+        runner = PartitionRunner(
+            self.settings, self.redis, self.keys, self.leases, partition, self.broker
+        )
+        task = asyncio.create_task(runner.run(), name=f"partition-{partition}")
+        self.held[partition] = _Held(runner, task)
+        log.info("event=partition_acquired partition=%d worker=%s", partition, self.id)
+
+    async def shutdown(self) -> None:
+        """Hand every partition back: drain, snapshot, release."""
+        for held in self.held.values():
+            held.releasing = True
+            held.runner.stop_event.set()
+        for partition, held in list(self.held.items()):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await held.task
+            with contextlib.suppress(*self._errors):
+                await self.leases.release(partition)
+        self.held.clear()
+        with contextlib.suppress(*self._errors):
+            await self.leases.leave()
+        if self.broker is not None:
+            await self.broker.close()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "worker": self.id,
+            "partitions": sorted(self.held),
+            "lines": sum(h.runner.lines for h in self.held.values()),
+            "at": time.time(),
+        }
+
+
+async def run_worker(settings: Settings) -> None:
+    """Open the database once and work on the cluster's partitions until cancelled."""
+    from vigil.db.session import close_db
+    from vigil.pipeline.assembly import open_database
+
+    redis, keys, partitions = await connect_cluster(settings)
+    await open_database(settings)
+    try:
+        await Worker(settings, redis, keys, partitions).run()
+    finally:
+        await close_db()
+        await redis.aclose()

@@ -15,6 +15,7 @@ from vigil.cli.db import db_app
 from vigil.cli.incidents import incidents_app
 from vigil.cli.keys import keys_app
 from vigil.cli.models import models_app, train_cmd
+from vigil.cli.profile import profile_app
 from vigil.cli.rules import rules_app
 from vigil.cli.scan import scan
 from vigil.cli.serve import serve
@@ -41,6 +42,7 @@ app.command()(agent)
 app.command()(worker)
 app.command("train")(train_cmd)
 app.add_typer(models_app, name="models")
+app.add_typer(profile_app, name="profile")
 
 
 @app.command()

@@ -432,3 +432,37 @@ class RuleExclusion(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SiteProfileRow(Base):
+    """A site's learned profile (`vigil.detect.profile`), gzipped JSON, saved by `vigil serve`
+    as it learns and by `vigil train --baseline --site`, restored when a pipeline starts."""
+
+    __tablename__ = "site_profiles"
+
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    requests: Mapped[float] = mapped_column(Float, default=0.0)
+    endpoints: Mapped[int] = mapped_column(Integer, default=0)
+    judging: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who changed what through the API, and when: the key's id and name (never the key), the
+    action, what it acted on and on which site (None: every site or none in particular)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_at_id", "at", "id"),
+        Index("ix_audit_log_site_at", "site", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    key_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    key_name: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(48))
+    target: Mapped[str] = mapped_column(String(512), default="")
+    site: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -120,10 +120,26 @@ async def incident_members(
 async def incident_decisions(
     session: AsyncSession, visible: Visibility, incident: Incident
 ) -> list[Decision]:
-    """The block decisions made for a visible incident (for a campaign: for its members)."""
+    """The block decisions the policy made for a visible incident, newest first."""
     stmt = (
         select(Decision)
         .where(Decision.incident_id == incident.id, visible.clause(Decision.site))
-        .order_by(Decision.id)
+        .order_by(Decision.created_at.desc(), Decision.id.desc())
+        .limit(100)
     )
     return list((await session.scalars(stmt)).all())
+
+
+async def review_incident(
+    session: AsyncSession, visible: Visibility, incident_id: int
+) -> Incident | None:
+    """Mark a visible incident reviewed; None if not visible.
+
+    A reviewed incident is closed: the client's next events start a new incident.
+    """
+    incident = await get_incident(session, visible, incident_id)
+    if incident is None:
+        return None
+    incident.status = "reviewed"
+    await session.flush()
+    return incident

@@ -137,6 +137,11 @@ def _event_values(
     )
 
 
+def _asn_label(asn: int, org: str | None) -> str:
+    """An ASN as the rollups keep it: its number and, when known, its organisation."""
+    return f"AS{asn} {org}"[:VALUE_LIMIT] if org else f"AS{asn}"
+
+
 def event_message(row: dict[str, Any], event_id: int, incident_id: int | None) -> dict[str, Any]:
     """The JSON published for a stored event (the same shape the API returns)."""
     message = dict(row)
@@ -203,6 +208,8 @@ async def record_event_rows(
             "path": [(row[7][:VALUE_LIMIT],) for row in values],
             "country": [(row[19],) if row[19] else () for row in values],
             "status": [(str(row[9]),) if row[9] is not None else () for row in values],
+            "asn": [(_asn_label(row[21], row[22]),) if row[21] else () for row in values],
+            "ua": [(row[11][:VALUE_LIMIT],) if row[11] else () for row in values],
         },
     )
     days = Counter(map(day_of, observed))

@@ -1,8 +1,8 @@
 """campaigns: an incident may be a campaign across clients (its target and explanation), and
 its members are rows of incident_members
 
-Revision ID: 0005_campaigns
-Revises: 0004_scale
+Revision ID: 0007_campaigns
+Revises: 0006_audit
 Create Date: 2026-12-06 23:00:00.000000
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_campaigns"
-down_revision: str | None = "0004_scale"
+revision: str = "0007_campaigns"
+down_revision: str | None = "0006_audit"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

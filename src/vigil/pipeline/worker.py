@@ -73,8 +73,9 @@ async def ack_floor(redis: Any, stream: str) -> bytes | None:
         name = group["name"]
         candidate = group["last-delivered-id"]
         if group["pending"]:
+            # Acknowledged since XINFO was read, when the summary has no smallest id.
             summary = await redis.xpending(stream, name)
-            candidate = summary["min"]
+            candidate = summary["min"] or candidate
         value = id_tuple(candidate)
         if floor is None or value < floor:
             floor = value
@@ -186,7 +187,11 @@ class PartitionRunner:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             if reader.done() and not reader.cancelled() and reader.exception() is not None:
-                log.error("event=partition_reader_failed partition=%d", self.partition)
+                log.error(
+                    "event=partition_reader_failed partition=%d error=%r",
+                    self.partition,
+                    reader.exception(),
+                )
             await pipeline.stop(drain=True)
             if not self.lost:
                 await self._save_snapshot(pipeline, final=True)
@@ -283,7 +288,10 @@ class PartitionRunner:
         every = self.settings.behaviour_snapshot_seconds
         while True:
             await asyncio.sleep(every)
-            await self._save_snapshot(pipeline, final=False)
+            try:
+                await self._save_snapshot(pipeline, final=False)
+            except Exception:  # the next round tries again; reading and storing go on
+                log.exception("event=snapshot_failed partition=%d", self.partition)
 
     async def _save_snapshot(self, pipeline: Pipeline, *, final: bool) -> None:
         """Snapshot the windows as of the last analysed entry; write them once that entry is

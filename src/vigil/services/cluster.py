@@ -75,8 +75,9 @@ async def _partition(redis: Any, keys: StreamKeys, partition: int, now_ms: int) 
             # Redis cannot tell after deletions; count what follows the last delivered entry.
             undelivered = len(await redis.xrange(stream, min=b"(" + last, max="+", count=100_000))
         lag = pending + int(undelivered)
-        if pending:
-            oldest = id_ms((await redis.xpending(stream, GROUP))["min"])
+        smallest = (await redis.xpending(stream, GROUP))["min"] if pending else None
+        if smallest is not None:
+            oldest = id_ms(smallest)
         elif undelivered:
             after = await redis.xrange(stream, min=b"(" + last, max="+", count=1)
             if after:

@@ -35,7 +35,7 @@ from typing import Any
 from vigil.batch import ScoredBatch
 from vigil.config import Settings
 from vigil.pipeline.assembly import configured_sinks, open_pipeline
-from vigil.pipeline.leases import Leases
+from vigil.pipeline.leases import LeaseKeeper, Leases
 from vigil.pipeline.runner import Pipeline
 from vigil.sinks.broker import Broker
 from vigil.sources.agent import connect_cluster, redis_errors
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 READ_COUNT = 64
 READ_BLOCK_MS = 500
+PROGRESS_SECONDS = 10.0
 
 
 @dataclass(slots=True)
@@ -345,8 +346,13 @@ class Worker:
         host = socket.gethostname() or "worker"
         self.id = f"{host}-{os.getpid()}-{secrets.token_hex(2)}"
         self.leases = Leases(redis, keys, self.id, settings.cluster_lease_seconds)
+        self.keeper = LeaseKeeper(
+            settings.redis_url or "", keys, self.id, settings.cluster_lease_seconds
+        )
         self.held: dict[int, _Held] = {}
         self.broker: Broker | None = None
+        self.finished_lines = 0
+        """Lines read by partitions this worker no longer holds."""
         self._errors = redis_errors()
 
     async def run(self) -> None:
@@ -356,23 +362,42 @@ class Worker:
         await self.broker.connect()
         interval = self.settings.cluster_lease_seconds / 4
         log.info("event=worker_started worker=%s partitions=%d", self.id, self.partitions)
-        first = True
+        self.keeper.start()
+        # Workers started together see each other before taking partitions: taking all of
+        # them and handing most back would build and drain pipelines for nothing.
+        settle_until = time.monotonic() + self.settings.cluster_lease_seconds / 2
+        next_progress = time.monotonic() + PROGRESS_SECONDS
         try:
             while True:
                 try:
-                    await self._round(first)
-                    first = False
+                    await self._round(time.monotonic() < settle_until)
                 except self._errors as exc:
                     log.warning("event=worker_redis_unavailable error=%s", type(exc).__name__)
+                if time.monotonic() >= next_progress:
+                    next_progress += PROGRESS_SECONDS
+                    log.info(
+                        "event=worker_progress worker=%s lines=%d partitions=%s",
+                        self.id,
+                        self.lines,
+                        ",".join(map(str, sorted(self.held))) or "-",
+                    )
                 await asyncio.sleep(interval)
         finally:
             await self.shutdown()
 
-    async def _round(self, first: bool) -> None:
+    async def _round(self, settling: bool) -> None:
         live = await self.leases.beat()
+        for partition in self.keeper.take_lost():
+            held = self.held.get(partition)
+            if held is not None and not held.runner.lost:
+                log.warning("event=lease_lost partition=%d", partition)
+                held.runner.lost = True
+                held.runner.stop_event.set()
         for partition, held in list(self.held.items()):
             if held.task.done():
                 del self.held[partition]
+                self.keeper.drop(partition)
+                self.finished_lines += held.runner.lines
                 if held.releasing or not held.runner.lost:
                     await self.leases.release(partition)
                 if not held.task.cancelled() and held.task.exception() is not None:
@@ -382,14 +407,8 @@ class Worker:
                         held.task.exception(),
                     )
                 continue
-            if held.releasing:
-                await self.leases.renew(partition)
-            elif not await self.leases.renew(partition):
-                log.warning("event=lease_lost partition=%d", partition)
-                held.runner.lost = True
-                held.runner.stop_event.set()
-        if first:
-            return  # one round of beats first, so workers starting together see each other
+        if settling:
+            return
         share = self.leases.share(self.partitions, len(live))
         active = [p for p, h in self.held.items() if not h.releasing]
         for partition in sorted(active, reverse=True)[: max(0, len(active) - share)]:
@@ -411,6 +430,7 @@ class Worker:
         )
         task = asyncio.create_task(runner.run(), name=f"partition-{partition}")
         self.held[partition] = _Held(runner, task)
+        self.keeper.hold(partition)
         log.info("event=partition_acquired partition=%d worker=%s", partition, self.id)
 
     async def shutdown(self) -> None:
@@ -424,18 +444,16 @@ class Worker:
             with contextlib.suppress(*self._errors):
                 await self.leases.release(partition)
         self.held.clear()
+        self.keeper.stop()
         with contextlib.suppress(*self._errors):
             await self.leases.leave()
         if self.broker is not None:
             await self.broker.close()
 
-    def stats(self) -> dict[str, Any]:
-        return {
-            "worker": self.id,
-            "partitions": sorted(self.held),
-            "lines": sum(h.runner.lines for h in self.held.values()),
-            "at": time.time(),
-        }
+    @property
+    def lines(self) -> int:
+        """Lines this worker has read from the streams."""
+        return self.finished_lines + sum(h.runner.lines for h in self.held.values())
 
 
 async def run_worker(settings: Settings) -> None:

@@ -195,7 +195,8 @@ async def connect_cluster(settings: Settings) -> tuple[Any, StreamKeys, int]:
         raise ConfigError("VIGIL_REDIS_URL must be set for the cluster (agents and workers)")
     from redis.asyncio import Redis
 
-    redis = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=3)
+    # A generous read timeout: a worker's loop may be busy for seconds between reads.
+    redis = Redis.from_url(settings.redis_url, socket_timeout=30, socket_connect_timeout=3)
     keys = StreamKeys(settings.redis_prefix)
     delay = 0.2
     errors = redis_errors()

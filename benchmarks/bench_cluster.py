@@ -392,7 +392,8 @@ async def faults_run(args: argparse.Namespace, cluster: Cluster, db_url: str) ->
     watcher = asyncio.create_task(watch_info())
     cpu_before = cluster.live_cpu()
     print(
-        f"cluster: 2 agents, 3 workers, P={args.partitions}, {args.rate:,} lines/s, mode={args.mode}"
+        f"cluster: 2 agents, 3 workers, P={args.partitions}, {args.rate:,} lines/s, "
+        f"mode={args.mode}"
     )
     wrote = await write_logs(args, workdir, alerts, faults)
     writer_done = time.monotonic()
@@ -405,7 +406,7 @@ async def faults_run(args: argparse.Namespace, cluster: Cluster, db_url: str) ->
         if seen is not None:
             lag_trace.append((time.monotonic() - writer_done, seen[0]))
             stored = await pgtools.fetchval(
-                db_url, "SELECT count(*) FROM threat_events WHERE query LIKE '%t=%'"
+                db_url, "SELECT count(*) FROM threat_events WHERE query ~ '(?:^|&)t=[0-9]+'"
             )
             if seen[0] == 0 and stored >= wrote["attacks"]:
                 zero_at = time.monotonic()
@@ -437,15 +438,15 @@ async def faults_run(args: argparse.Namespace, cluster: Cluster, db_url: str) ->
         (int(t), n)
         for t, n in await fetch_all(
             db_url,
-            "SELECT substring(query from 't=([0-9]+)'), count(*) FROM threat_events "
-            "WHERE query LIKE '%t=%' GROUP BY 1",
+            "SELECT substring(query from '(?:^|&)t=([0-9]+)'), count(*) FROM threat_events "
+            "WHERE query ~ '(?:^|&)t=[0-9]+' GROUP BY 1",
         )
     )
     missing = [s for s in range(1, wrote["attacks"] + 1) if s not in tokens]
     doubled = {s: n for s, n in tokens.items() if n > 1}
     scans = await pgtools.fetchval(
         db_url,
-        f"SELECT count(*) FROM threat_events WHERE client_ip = '{SCANNER}' "
+        "SELECT count(*) FROM threat_events WHERE client_ip = '" + SCANNER + "' "  # noqa: S608
         "AND categories::text LIKE '%scan%'",
     )
     rows, keys = (
@@ -460,18 +461,20 @@ async def faults_run(args: argparse.Namespace, cluster: Cluster, db_url: str) ->
     per_worker = cluster.worker_lines()
     lines = wrote["lines"]
     print(
-        f"  writer           {lines:,} lines in {wrote['seconds']:.1f} s ({lines / wrote['seconds']:,.0f} lines/s)"
+        f"  writer           {lines:,} lines in {wrote['seconds']:.1f} s "
+        f"({lines / wrote['seconds']:,.0f} lines/s)"
     )
     print(
-        f"  attack lines     {wrote['attacks']:,}   stored once {sum(1 for n in tokens.values() if n == 1):,}   "
+        f"  attack lines     {wrote['attacks']:,}   "
+        f"stored once {sum(1 for n in tokens.values() if n == 1):,}   "
         f"missing {len(missing)}   stored twice or more {len(doubled)}"
     )
     print(f"  events           {rows:,} rows, {keys:,} distinct keys")
     print(f"  scanner          {wrote['scan']} probes over both logs; scan events {scans}")
     print(
-        f"  line-to-alert    {len(lat):,} alerts   p50 {pct(0.5):.0f} ms   p99 {pct(0.99):.0f} ms   "
-        f"max {lat[-1] * 1000 if lat else float('nan'):.0f} ms   (not published while Redis was down: "
-        f"{len(alerts.written_at):,})"
+        f"  line-to-alert    {len(lat):,} alerts   p50 {pct(0.5):.0f} ms   "
+        f"p99 {pct(0.99):.0f} ms   max {lat[-1] * 1000 if lat else float('nan'):.0f} ms   "
+        f"(not published while Redis was down: {len(alerts.written_at):,})"
     )
     if zero_at is not None:
         print(
@@ -487,12 +490,14 @@ async def faults_run(args: argparse.Namespace, cluster: Cluster, db_url: str) ->
         )
     print(
         f"  Redis            {redis_cost['commands'] / lines:.3f} commands/line   "
-        f"{redis_cost['in'] / lines:.0f} bytes in/line   {redis_cost['out'] / lines:.0f} bytes out/line"
+        f"{redis_cost['in'] / lines:.0f} bytes in/line   "
+        f"{redis_cost['out'] / lines:.0f} bytes out/line"
     )
     cpu = {k: cpu_after[k] - cpu_before[k] for k in cpu_after}
     print(
         f"  CPU              agents {cpu['agents'] / lines * 1e6:.1f} µs/line   "
-        f"workers {cpu['workers'] / lines * 1e6:.1f} µs/line (killed processes counted to their death)"
+        f"workers {cpu['workers'] / lines * 1e6:.1f} µs/line "
+        "(killed processes counted to their death)"
     )
     ok = not missing and not doubled and scans >= 1 and rows == keys and zero_at is not None
     print("  RESULT           " + ("ok" if ok else "FAILED"))
@@ -539,18 +544,21 @@ async def capacity(args: argparse.Namespace, cluster: Cluster, db_url: str) -> N
     cpu = cpu_seconds(cluster.workers[0].pid) - cpu0
     after = await redis_info(cluster.redis_url)
     print(
-        f"capacity: one worker, P={args.partitions}, mode={args.mode}, backlog {args.backlog:,} lines"
+        f"capacity: one worker, P={args.partitions}, mode={args.mode}, "
+        f"backlog {args.backlog:,} lines"
     )
     print(f"  drained in       {seconds:.1f} s = {args.backlog / seconds:,.0f} lines/s (wall)")
     print(
-        f"  worker CPU       {cpu:.1f} s = {cpu / args.backlog * 1e6:.1f} µs/line -> {args.backlog / cpu:,.0f} lines/s per busy core"
+        f"  worker CPU       {cpu:.1f} s = {cpu / args.backlog * 1e6:.1f} µs/line -> "
+        f"{args.backlog / cpu:,.0f} lines/s per busy core"
     )
     agent_cost = {k: sent[k] - before[k] for k in before}
     worker_cost = {k: after[k] - sent[k] for k in before}
     for who, cost in (("agent", agent_cost), ("worker", worker_cost)):
         print(
             f"  Redis ({who:6s})  {cost['commands'] / args.backlog:.4f} commands/line   "
-            f"{cost['in'] / args.backlog:.0f} bytes in/line   {cost['out'] / args.backlog:.0f} bytes out/line"
+            f"{cost['in'] / args.backlog:.0f} bytes in/line   "
+            f"{cost['out'] / args.backlog:.0f} bytes out/line"
         )
 
 

@@ -39,13 +39,13 @@ from vigil.pipeline.leases import LeaseKeeper, Leases
 from vigil.pipeline.runner import Pipeline
 from vigil.sinks.broker import Broker
 from vigil.sources.agent import connect_cluster, redis_errors
-from vigil.sources.streams import GROUP, StreamKeys, decode_entries, id_tuple
+from vigil.sources.streams import GROUP, StreamKeys, decode_entries, id_tuple, merge_by_origin
 
 __all__ = ["PartitionRunner", "Worker", "ack_floor", "run_worker"]
 
 log = logging.getLogger(__name__)
 
-READ_COUNT = 64
+READ_COUNT = 256
 READ_BLOCK_MS = 500
 PROGRESS_SECONDS = 10.0
 
@@ -54,6 +54,9 @@ PROGRESS_SECONDS = 10.0
 class _Sent:
     origin: tuple[str, str, int]
     ids: list[bytes]
+    read_end: bytes | None = None
+    """On the last batch of a read: the read's last id (everything up to it is in this batch
+    or an earlier one)."""
 
 
 @dataclass
@@ -106,10 +109,12 @@ class AckSink:
     async def write(self, batch: ScoredBatch) -> None:
         origin = (batch.source, batch.file_id, batch.end_offset)
         ids: list[bytes] = []
+        read_end: bytes | None = None
         queue = self.track.to_ack
         while queue:
             sent = queue.popleft()
             ids.extend(sent.ids)
+            read_end = sent.read_end or read_end
             if sent.origin == origin:
                 break
         if not ids:
@@ -128,7 +133,8 @@ class AckSink:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self.healthy = True
-        self.track.acked = ids[-1]
+        if read_end is not None:
+            self.track.acked = read_end
 
 
 class PartitionRunner:
@@ -163,7 +169,8 @@ class PartitionRunner:
         while queue:
             sent = queue.popleft()
             if sent.origin == (scored.source, scored.file_id, scored.end_offset):
-                self.track.analyzed = sent.ids[-1]
+                if sent.read_end is not None:
+                    self.track.analyzed = sent.read_end
                 return
 
     async def run(self) -> None:
@@ -277,9 +284,14 @@ class PartitionRunner:
                 await self._submit(pipeline, entries)
 
     async def _submit(self, pipeline: Pipeline, entries: list[tuple[bytes, Any]]) -> None:
-        for chunk in decode_entries(self.partition, entries):
+        if not entries:
+            return
+        chunks = merge_by_origin(decode_entries(self.partition, entries))
+        for n, chunk in enumerate(chunks):
             batch = chunk.batch
             sent = _Sent((batch.source, batch.file_id, batch.end_offset), chunk.ids)
+            if n == len(chunks) - 1:
+                sent.read_end = entries[-1][0]
             self.track.to_analyze.append(sent)
             self.track.to_ack.append(sent)
             self.lines += len(batch.lines)

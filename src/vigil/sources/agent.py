@@ -225,8 +225,13 @@ async def run_agent(settings: Settings, paths: Sequence[str] | None = None) -> N
         site=settings.site,
         max_backlog=settings.cluster_max_backlog,
     )
+    # Each batch becomes an entry per partition and, on the worker, a transaction: a longer
+    # batch time makes them fewer and larger.
     tailer = FileTailer.from_settings(
-        settings, paths, source=name, checkpoints=RedisCheckpoints(redis, keys, name)
+        settings.model_copy(update={"batch_time_ms": settings.agent_batch_ms}),
+        paths,
+        source=name,
+        checkpoints=RedisCheckpoints(redis, keys, name),
     )
     log.info(
         "event=agent_started agent=%s partitions=%d paths=%s",

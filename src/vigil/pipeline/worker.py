@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 READ_COUNT = 256
 READ_BLOCK_MS = 500
 PROGRESS_SECONDS = 10.0
+DRAIN_SECONDS = 60.0
+"""Longest wait for a partition's pipeline to store what it read before handing it back."""
 
 
 @dataclass(slots=True)
@@ -200,9 +202,22 @@ class PartitionRunner:
                     self.partition,
                     reader.exception(),
                 )
-            await pipeline.stop(drain=True)
+            log.info("event=partition_draining partition=%d", self.partition)
+            try:
+                await asyncio.wait_for(pipeline.stop(drain=True), DRAIN_SECONDS)
+            except TimeoutError:
+                # Unacknowledged entries are read again by the next owner and skipped by the
+                # store where stored: giving up on a stuck drain loses nothing.
+                log.error(
+                    "event=partition_drain_timeout partition=%d stats=%s",
+                    self.partition,
+                    pipeline.stats(),
+                )
+                pipeline.abandon()
+                self.lost = True
             if not self.lost:
                 await self._save_snapshot(pipeline, final=True)
+            log.info("event=partition_stopped partition=%d", self.partition)
 
     def _restore(self, pipeline: Pipeline, saved: dict[bytes, bytes]) -> bytes | None:
         """Restore the snapshot's windows; the id the stream is read again after."""

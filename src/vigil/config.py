@@ -164,6 +164,13 @@ class Settings(BaseSettings):
     batch_time_ms: int = Field(20, ge=1, le=60_000, description="longest wait to fill a batch")
     queue_size: int = Field(8, ge=1, le=10_000, description="batches buffered between stages")
     read_chunk_bytes: int = Field(1 << 20, ge=4096, description="bytes a file source reads at once")
+    shutdown_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="seconds vigil serve takes at SIGTERM to store what it has read before it "
+        "stops (what is left is read again at the next start)",
+    )
     max_line_bytes: int = Field(
         1 << 20, ge=1024, description="longest line accepted before it is dead-lettered"
     )

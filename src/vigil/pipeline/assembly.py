@@ -79,6 +79,7 @@ async def open_pipeline(
     store_merge_lines: int = STORE_MERGE_LINES,
     open_database: bool = True,
     learn_profiles: bool = False,
+    analyze_at_end: bool = True,
 ) -> AsyncIterator[Pipeline]:
     """A running pipeline fed by `sources`, drained and closed when the block ends.
 
@@ -93,8 +94,9 @@ async def open_pipeline(
     (`VIGIL_PROFILE_ENABLED`); `learn_profiles` (serve) also learns them from the traffic and
     saves them every `VIGIL_PROFILE_SAVE_SECONDS` and at the end. Leaving the block normally
     waits for the sources to end (for finite ones) and drains every accepted batch through the
-    sinks. `open_database` False: the driver has opened the process database and keeps it open
-    (a worker's pipelines share it).
+    sinks, then (with `analyze_at_end`) refreshes the statistics of the tables the store filled.
+    `open_database` False: the driver has opened the process database and keeps it open (a
+    worker's pipelines share it).
     """
     # The helper starts first: its start-up (imports, rule compilation) then overlaps ours.
     helper = (
@@ -163,7 +165,7 @@ async def open_pipeline(
         await pipeline.stop(drain=True)
         if profiles is not None and profiles.learn_live:
             await save_profiles(profiles)
-        for sink in sinks:
+        for sink in sinks if analyze_at_end else ():
             analyze = getattr(sink, "analyze_changed", None)
             if analyze is not None:
                 # After a bulk load the tables it filled get statistics before anyone queries

@@ -167,13 +167,17 @@ class Pipeline:
         """False while a sink (the store) cannot write."""
         return all(sink.healthy for sink in self.sinks)
 
-    async def stop(self, drain: bool = True) -> None:
+    async def stop(self, drain: bool = True, timeout: float | None = None) -> bool:
         """Stop sources, then let every accepted batch through the sinks before returning.
 
-        Only the first call does anything; sinks are closed and (with `drain`) the behaviour
-        windows snapshotted."""
+        With `timeout`, the drain gets that many seconds: what is not stored by then is
+        abandoned (the store's transaction in progress rolls back), which loses nothing, since
+        a source's checkpoint only moves with the batch stored and the next start reads the
+        rest again. Only the first call does anything; sinks are closed and (after a complete
+        drain) the behaviour windows snapshotted. True when every accepted batch was stored.
+        """
         if self._stopped:
-            return
+            return True
         self._stopped = True
         self._stopping = True
         for task in self._sources:
@@ -182,21 +186,38 @@ class Pipeline:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._sources = []
+        drained = drain
         if self._tasks:
             if drain:
-                await self._raw.put(_STOP)
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-            else:
+                drained = await self._drain(timeout)
+            if not drained:
                 for task in self._tasks:
                     task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
             self._tasks = []
         for sink in self.sinks:
             try:
                 await sink.close()
             except Exception:
                 log.exception("event=sink_close_failed sink=%s", sink.name)
-        if drain and self.snapshots is not None:
+        if drained and self.snapshots is not None:
             self.snapshots.maybe_save(force=True)
+        return drained
+
+    async def _drain(self, timeout: float | None) -> bool:
+        """Lets analysis and the sinks finish every queued batch; False if `timeout` ran out."""
+        ending = asyncio.create_task(self._raw.put(_STOP))
+        _done, pending = await asyncio.wait([ending, *self._tasks], timeout=timeout)
+        if not pending:
+            return True
+        ending.cancel()
+        log.warning(
+            "event=drain_timeout seconds=%s waiting_batches=%d; not stored, read again at the "
+            "next start",
+            timeout,
+            self._raw.qsize() + self._scored.qsize(),
+        )
+        return False
 
     def abandon(self) -> None:
         """Cancel the stages without draining: what they hold is dropped (for a driver whose

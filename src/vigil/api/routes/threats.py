@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from vigil.api.deps import AppStateDep, ReadKey, SessionDep, WriteKey, visible_site
 from vigil.api.routes import KEYED, NOT_FOUND
 from vigil.api.schemas import MAX_ID, ReviewIn, ThreatOut, ThreatPage, ThreatQuery
-from vigil.services import profiles, threats
+from vigil.services import audit, profiles, threats
 from vigil.services.netmatch import parse_client_filter
 from vigil.services.pagination import InvalidCursorError
 
@@ -79,6 +79,14 @@ async def review_threat(
     )
     if row is None:
         raise HTTPException(404, detail="no such threat event")
+    audit.record(
+        session,
+        key,
+        "threat.review",
+        f"threat {row.id}",
+        site=row.site,
+        detail={"label": review.label, "note": review.note},
+    )
     if review.label == "false_positive":
         # The request was normal for its site: its profile learns it, live in the running
         # pipeline (which saves it), else in the stored profile.

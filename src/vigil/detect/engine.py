@@ -145,6 +145,9 @@ def _kind_signals(kind: str, value: str) -> frozenset[str]:
 
 
 _TARGET_NAMES: dict[str, tuple[str, str]] = {}
+# What argument names are made of (user[name], filter.price, $top, data-id); the name is
+# looked at as decoded in its target ("args_names:<name>").
+_ODD_NAME: Final = re.compile(r"[^\w.\[\]$@:-]")
 
 
 def _target_names(raw_name: str) -> tuple[str, str]:
@@ -172,6 +175,10 @@ def _split_query(query: str) -> list[Unit]:
             units.append(("args", raw_name, value_target))
         else:
             units.append(("args", raw_value, value_target))
+            if raw_name and _ODD_NAME.search(name_target) is not None:
+                # No form names an argument "<%" or "|| 1": a payload with an "=" of its own
+                # sent as the bare query (?<%= 7*7 %>) is cut in two by the split; read whole.
+                units.append(("args", f"{raw_name}={raw_value}", value_target))
     return units
 
 

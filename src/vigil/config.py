@@ -130,6 +130,13 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
         description="name of this vigil agent: the source of its lines (default: host name)",
     )
+    agent_batch_ms: int = Field(
+        200,
+        ge=1,
+        le=10_000,
+        description="a vigil agent sends a file's lines at least this often (larger entries "
+        "cost Redis and the workers' transactions less per line)",
+    )
     cluster_max_backlog: int = Field(
         200_000,
         ge=100,

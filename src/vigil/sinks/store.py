@@ -38,6 +38,7 @@ from vigil.db.partitions import PARTITIONED_TABLES, Partitions, day_of, partitio
 from vigil.db.session import get_db_context, get_engine
 from vigil.errors import DatabaseUnavailableError
 from vigil.sinks.blocklist import BlockPolicy, apply_policy
+from vigil.sinks.campaigns import assign_campaigns
 from vigil.sinks.incidents import NewEvent, assign_incidents
 from vigil.sinks.rollups import VALUE_LIMIT, RollupWriter, ThreatCounts, add_traffic
 
@@ -235,9 +236,10 @@ class StoreSink:
     durable = True
 
     def __init__(self, settings: Settings, *, messages: bool = True) -> None:
-        self.settings = settings
-        self.policy = BlockPolicy.from_settings(settings)
-        self.quiet = timedelta(minutes=settings.incident_quiet_minutes)
+        # Built from its section of the settings (`Settings.store`), nothing else.
+        self.section = section = settings.store
+        self.policy = BlockPolicy.from_section(section)
+        self.quiet = timedelta(minutes=section.incident_quiet_minutes)
         self.messages = messages
         self.stored_events = 0
         self.retries = 0
@@ -287,13 +289,13 @@ class StoreSink:
                     log.warning("event=store_key_conflict source=%s", batch.source)
                     continue
                 await self._backoff(batch, exc, delay, stop_requested, on_retry)
-                delay = min(delay * 2, self.settings.store_retry_max_seconds)
+                delay = min(delay * 2, self.section.retry_max_seconds)
                 continue
             except RETRYABLE as exc:
                 self.rollups.rolled_back()
                 self.partitions.reset()
                 await self._backoff(batch, exc, delay, stop_requested, on_retry)
-                delay = min(delay * 2, self.settings.store_retry_max_seconds)
+                delay = min(delay * 2, self.section.retry_max_seconds)
                 continue
             self._check_keys = False
             self.rollups.committed()
@@ -455,7 +457,11 @@ class StoreSink:
             )
             ids = list(result.scalars().all())
         self.changed_days.update(await record_event_rows(session, self.rollups, ids, values))
-        decisions = await apply_policy(session, site, incidents, self.policy, now)
+        # Campaign members are blocked with their campaign as the reason, before the policy
+        # looks at each client on its own.
+        campaigns = await assign_campaigns(session, site, fresh, self.policy, now)
+        decisions = campaigns.decisions
+        decisions += await apply_policy(session, site, incidents, self.policy, now)
         events: list[dict[str, Any]] = []
         if self.messages:
             events = [
@@ -467,7 +473,7 @@ class StoreSink:
             events=events,
             decisions=decisions,
             stored=len(ids),
-            incident_ids={i.id for i in incidents if i.id is not None},
+            incident_ids={i.id for i in incidents if i.id is not None} | campaigns.incident_ids,
         )
 
     async def analyze_changed(self, minimum: int = 10_000) -> list[str]:

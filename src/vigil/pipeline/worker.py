@@ -424,7 +424,15 @@ class Worker:
         self.broker = BoundedBroker(
             make_broker(self.settings.redis_url, self.settings.redis_prefix), PUBLISH_SECONDS
         )
-        await self.broker.connect()
+        delay = 0.2
+        while True:  # Redis may be away while the worker starts: wait for it, as agents do
+            try:
+                await self.broker.connect()
+                break
+            except self._errors as exc:
+                log.warning("event=worker_redis_unavailable error=%s", type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
         interval = self.settings.cluster_lease_seconds / 4
         log.info("event=worker_started worker=%s partitions=%d", self.id, self.partitions)
         self.keeper.start()

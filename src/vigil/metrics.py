@@ -58,6 +58,13 @@ BATCH_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
     registry=REGISTRY,
 )
+UNRECOVERABLE_RANGES = Counter(
+    "vigil_unrecoverable_ranges_total",
+    "Stretches of a log stream that no file held any more when vigil came to read them (what "
+    "a writer added between copytruncate's copy and its truncate); each is logged with its "
+    "file id and start offset",
+    registry=REGISTRY,
+)
 STAGE_ERRORS = Counter(
     "vigil_stage_errors_total", "Errors a stage recovered from", ["stage"], registry=REGISTRY
 )

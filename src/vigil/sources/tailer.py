@@ -18,8 +18,10 @@ What it handles:
   generations (`vigil.sources.rotated`), and reads exactly the part it had not read, before the
   new content. Where no copy is found, a warning gives the offset after which bytes are lost.
   Known limit of copytruncate itself: lines written between logrotate's copy and its truncate
-  are in neither file, and no reader can recover them; the tailer logs the offset where that
-  gap starts (the copy's end). Prefer rename rotation (`create`), which loses nothing.
+  are in neither file, and no reader can recover them; the tailer reports where that gap
+  starts (`_report_gap`: the copy's end, or where reading had got to if that is further), in
+  `stats.unrecoverable`, a log line and a counter. Prefer rename rotation (`create`), which
+  loses nothing.
 - delete and recreate, files that do not exist yet (each watched path is stat'ed on every poll)
   and globs (re-evaluated every `glob_interval_ms`).
 - gzip files (recognised by their magic bytes, whatever the name) are read once, to the end,
@@ -67,9 +69,10 @@ import stat
 import time
 import zlib
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
+from vigil import metrics
 from vigil.batch import LineBatch
 from vigil.sources.checkpoints import CheckpointStore
 from vigil.sources.identity import FINGERPRINT_BYTES, GZIP_MAGIC, FileIdentity, content_digest
@@ -99,6 +102,9 @@ class TailerStats:
     batches: int = 0
     recovered_files: int = 0
     recovered_bytes: int = 0
+    unrecoverable: list[tuple[str, int]] = field(default_factory=list)
+    """(file_id, offset) of each stream whose bytes from `offset` to where it was truncated
+    are in no file (see `FileTailer._report_gap`)."""
 
 
 class _Stream:
@@ -607,12 +613,41 @@ class FileTailer:
             try:
                 while plan and not self._stopping.is_set():
                     probe, stream = plan.pop(0)
-                    copied = stream is not None and stream.identity.inode_key == live.get(path)
+                    copied = _is_copy(probe, stream, live.get(path))
                     async for batch in self._read_generation(probe, stream, copied=copied):
                         yield batch
             finally:
                 for probe, _ in plan:
                     os.close(probe.fd)
+            if path in live and not self._stopping.is_set():
+                await self._report_truncated_while_down(path, live[path])
+
+    async def _report_truncated_while_down(self, path: str, key: InodeKey) -> None:
+        """Reports the stream of the file now at `path` that was truncated in place while vigil
+        was stopped, when its plain copy beside it held nothing unread (a copy with an unread
+        rest was just read, and that reported the gap at its end): what was written after the
+        checkpoint, up to the truncate, is in no file.
+
+        Only a plain copy (another inode whose first bytes are the stream's) is taken as proof
+        of copytruncate: a compressed rotation of a stream whose inode a new file reuses looks
+        the same once compressed, and is not a gap."""
+        reported = {file_id for file_id, _ in self.stats.unrecoverable}
+        candidates = [
+            st for st in self._streams.by_inode(key) if st.position and st.file_id not in reported
+        ]
+        if not candidates:
+            return
+        try:
+            live_head = await asyncio.to_thread(_read_head, path, self.fingerprint_bytes)
+        except OSError:
+            return
+        truncated = [st for st in candidates if not st.identity.verifies(live_head)]
+        if not truncated:
+            return
+        copies = await asyncio.to_thread(_plain_heads, path, key, self.fingerprint_bytes)
+        for stream in truncated:
+            if any(stream.identity.verifies(head) for head in copies):
+                self._report_gap(path, stream, stream.position)
 
     async def _recover_copy(self, path: str, stream: _Stream) -> AsyncIterator[LineBatch]:
         """After `path` was truncated in place: reads the unread rest of its old content from
@@ -621,13 +656,9 @@ class FileTailer:
         plan = await asyncio.to_thread(self._plan_recovery, path, watched, only=stream)
         if not plan:
             if not any(r.path in watched for r in rotated_siblings(path)):
-                log.warning(
-                    "truncated file has no copy among its rotated files, bytes after the "
-                    "offset are lost path=%s file_id=%s offset=%d",
-                    path,
-                    stream.file_id,
-                    stream.position,
-                )
+                # No copy holds anything past what was read: it ends where reading stopped,
+                # or there is none.
+                self._report_gap(path, stream, stream.position)
             return
         probe, _ = plan[0]
         async for batch in self._read_generation(probe, stream, copied=True):
@@ -738,20 +769,33 @@ class FileTailer:
         self.stats.recovered_files += 1
         self.stats.recovered_bytes += end - start
         log.info(
-            "recovered rotated file path=%s file_id=%s bytes=%d-%d",
+            "recovered rotated file path=%s file_id=%s bytes=%d range=%d-%d",
             probe.path,
             _id_of(f),
+            end - start,
             start,
             end,
         )
-        if copied:
-            log.warning(
-                "file was truncated in place (copytruncate): what was written to it after "
-                "offset=%d before the truncation is in neither file path=%s file_id=%s",
-                end,
-                probe.path,
-                _id_of(f),
-            )
+        if copied and f.stream is not None:
+            self._report_gap(probe.path, f.stream, end)
+
+    def _report_gap(self, path: str, stream: _Stream, offset: int) -> None:
+        """Says that the bytes of `stream` from `offset` to where its file was truncated are
+        in no file: copytruncate copied the file up to `offset`, and what the writer added
+        before the truncate was erased unread. How far that went nobody can tell after the
+        truncate (it may be nothing at all); the start is exact."""
+        if (stream.file_id, offset) in self.stats.unrecoverable:
+            return
+        self.stats.unrecoverable.append((stream.file_id, offset))
+        metrics.UNRECOVERABLE_RANGES.inc()
+        log.warning(
+            "unrecoverable range file_id=%s from=%d to=truncation path=%s: the file was "
+            "truncated in place (copytruncate); what was written to it after its copy was made "
+            "and before the truncate is in neither file",
+            stream.file_id,
+            offset,
+            path,
+        )
 
     async def _pump(self, f: _Follower, *, final: bool = False) -> AsyncIterator[LineBatch]:
         """Reads what `f` has (up to the per-poll budget unless `final`), yielding full batches."""
@@ -1012,6 +1056,41 @@ def _gzip_head(fd: int, limit: int) -> tuple[bytes, bool]:
                 return head, True
             head += part
         return head, True
+
+
+def _read_head(path: str, limit: int) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(limit)
+
+
+def _is_copy(probe: _Probe, stream: _Stream | None, live: InodeKey | None) -> bool:
+    """Whether the rotated file of `probe` is a copytruncate copy of `stream`: a plain file of
+    another inode holding the stream whose own inode is the live file's. (A compressed one
+    cannot be told from the rotation of a file whose inode the live file got by reuse.)"""
+    return (
+        stream is not None
+        and not probe.compressed
+        and probe.key != stream.identity.inode_key
+        and stream.identity.inode_key == live
+    )
+
+
+def _plain_heads(path: str, live: InodeKey, limit: int) -> list[bytes]:
+    """The first bytes of each uncompressed rotated generation of `path` that is not `live`."""
+    heads = []
+    for rotated in rotated_siblings(path):
+        if rotated.compressed:
+            continue
+        try:
+            st = os.stat(rotated.path)
+            if (st.st_dev, st.st_ino) == live:
+                continue
+            head = _read_head(rotated.path, limit)
+        except OSError:
+            continue
+        if not head.startswith(GZIP_MAGIC):
+            heads.append(head)
+    return heads
 
 
 def _last_line_end(fd: int, size: int) -> int:

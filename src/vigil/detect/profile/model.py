@@ -383,6 +383,8 @@ class SiteProfile:
         """Bumped whenever what the profile holds changes; scorers key their caches on it."""
         self._param_count = 0
         self._templates: dict[str, str] = {}
+        self._dynamic: set[str] | None = None
+        """The dynamic directories, worked out again after any change to them."""
 
     # -- size and state --------------------------------------------------------------------
 
@@ -426,16 +428,20 @@ class SiteProfile:
         if cached is not None:
             return cached
         parts = shapes.segments(path)
-        prefix = "/"
-        directories = self.directories
-        last = len(parts) - 1
-        for i, part in enumerate(parts):
-            directory = directories.get(prefix)
-            if directory is not None and directory.dynamic and part:
-                ext = shapes.extension_of(part) if i == last else ""
-                part = WILDCARD + ("." + ext if ext else "")
-            prefix += part if i == last else part + "/"
-        if len(self._templates) > 50_000:
+        dynamic = self._dynamic
+        if dynamic is None:
+            dynamic = self._dynamic = {p for p, d in self.directories.items() if d.dynamic}
+        if not dynamic:
+            prefix = "/" + "/".join(parts)
+        else:
+            prefix = "/"
+            last = len(parts) - 1
+            for i, part in enumerate(parts):
+                if part and prefix in dynamic:
+                    ext = shapes.extension_of(part) if i == last else ""
+                    part = WILDCARD + ("." + ext if ext else "")
+                prefix += part if i == last else part + "/"
+        if len(self._templates) > 100_000:
             self._templates.clear()
         self._templates[path] = prefix
         return prefix
@@ -532,9 +538,13 @@ class SiteProfile:
             directory = self.directories[path] = DirectoryModel()
         return directory
 
+    def _forget_templates(self) -> None:
+        self._templates.clear()
+        self._dynamic = None
+
     def template_of_template(self, template: str) -> str:
         """A template re-folded after a directory became dynamic."""
-        self._templates.clear()
+        self._forget_templates()
         return self.template(template)
 
     def _make_dynamic(self, prefix: str, directory: DirectoryModel) -> None:
@@ -542,7 +552,8 @@ class SiteProfile:
         re-keyed and merged."""
         directory.dynamic = True
         directory.children.clear()
-        self._templates.clear()
+        self._forget_templates()
+        self._dynamic = None
         moved = [key for key in self.endpoints if key[1].startswith(prefix) and key[1] != prefix]
         for key in moved:
             endpoint = self.endpoints.pop(key)
@@ -561,7 +572,7 @@ class SiteProfile:
                 self.directories[new_path] = child
             else:
                 target_dir.merge(child)
-        self._templates.clear()
+        self._forget_templates()
 
     def _learn_args(self, endpoint: EndpointModel, query: str, client: int) -> None:
         params = endpoint.params
@@ -616,7 +627,7 @@ class SiteProfile:
         self._param_count = len(self.site_params) + sum(
             len(e.params) for e in self.endpoints.values()
         )
-        self._templates.clear()
+        self._forget_templates()
         self.version += 1
 
     def _decay_endpoint(self, endpoint: EndpointModel, factor: float) -> bool:
@@ -635,6 +646,7 @@ class SiteProfile:
     _STATE: Final = (
         "endpoints", "directories", "site_params", "extensions", "clients", "requests",
         "first_seen", "last_seen", "last_decay", "trained", "_param_count", "_templates",
+        "_dynamic",
     )  # fmt: skip
 
     def iter_params(self) -> Iterator[tuple[str, str, str, ParamModel]]:

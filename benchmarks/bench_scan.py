@@ -4,10 +4,14 @@
     python benchmarks/bench_scan.py --store-postgres postgresql://postgres@127.0.0.1:5432/test
     python benchmarks/bench_scan.py --mode hybrid
     python benchmarks/bench_scan.py --behaviour-cost  # and again without behaviour windows
+    python benchmarks/bench_scan.py --mode hybrid --profile  # with a learned site profile
 
 Runs the real command in a subprocess (what a user runs), reads its JSON summary and prints
 lines/s and time per stage. With --store-postgres a throwaway database is created on that
-server, migrated, filled by the scan, counted and dropped.
+server, migrated, filled by the scan, counted and dropped. With --profile the site's profile is
+first learned (`vigil train --baseline --site default`) from another seeded log of
+`--profile-lines` lines into a throwaway SQLite database, which the scan then reads (with
+--store-postgres, into that database).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,6 +78,10 @@ def main() -> None:
         action="store_true",
         help="also scan with the behaviour windows off and print the throughput they cost",
     )
+    parser.add_argument(
+        "--profile", action="store_true", help="learn a site profile first and scan with it"
+    )
+    parser.add_argument("--profile-lines", type=int, default=200_000)
     args = parser.parse_args()
     ensure_log(args.log, args.lines)
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
@@ -81,6 +90,7 @@ def main() -> None:
         env["VIGIL_HELPER_PROCESS"] = "true" if args.helper == "on" else "false"
     extra: list[str] = []
     db_url = None
+    name = None
     if args.store_postgres:
         name, db_url = asyncio.run(pgtools.create_database(args.store_postgres))
         env["VIGIL_DATABASE_URL"] = db_url
@@ -92,11 +102,40 @@ def main() -> None:
         )
     else:
         extra.append("--no-store")
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.profile:
+            if not db_url:
+                env["VIGIL_DATABASE_URL"] = f"sqlite+aiosqlite:///{scratch}/profile.db"
+            learn_log = Path(scratch) / "learn.log"
+            subprocess.run(
+                [sys.executable, str(ROOT / "benchmarks" / "gen_log.py"), "--lines",
+                 str(args.profile_lines), "--seed", "7", "--out", str(learn_log)],
+                check=True,
+            )  # fmt: skip
+            started = time.perf_counter()
+            trained = subprocess.run(
+                [sys.executable, "-m", "vigil", "train", "--baseline", str(learn_log), "--site",
+                 "default", "--json"],
+                env=env, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            took = time.perf_counter() - started
+            print(f"profile learned in {took:.1f} s: {trained.stdout.strip()}")
+        _scan(args, env, extra, db_url, name)
+
+
+def _scan(
+    args: argparse.Namespace,
+    env: dict[str, str],
+    extra: list[str],
+    db_url: str | None,
+    name: str | None,
+) -> None:
     try:
         summary, wall = run_scan(args.log, env, extra)
         lines = int(summary["lines"])  # type: ignore[call-overload]
         what = "storing into PostgreSQL" if db_url else "--no-store"
-        print(f"vigil scan {what}, mode={args.mode}, log={args.log.name}")
+        profiled = ", with the site profile" if args.profile else ""
+        print(f"vigil scan {what}, mode={args.mode}{profiled}, log={args.log.name}")
         print(f"  lines            {lines:,}")
         print(f"  wall time        {wall:.2f} s (process start to exit)")
         print(f"  scan time        {summary['seconds']} s")
@@ -119,7 +158,7 @@ def main() -> None:
             incidents = asyncio.run(pgtools.fetchval(db_url, "SELECT count(*) FROM incidents"))
             print(f"  stored events    {events:,}   incidents {incidents:,}")
     finally:
-        if db_url:
+        if db_url and name:
             asyncio.run(pgtools.drop_database(args.store_postgres, name))
 
 

@@ -152,8 +152,9 @@ class _Incidents:
         return rows
 
 
-def _threat_rollups_sql(day: date) -> list[str]:
-    """INSERTs of one day's threat rollups, counted from its partitions as the store counts."""
+def _threat_rollups_sql(day: date, only: frozenset[str] | None = None) -> list[str]:
+    """INSERTs of one day's threat rollups, counted from its partitions as the store counts
+    (of the dimensions in `only`, when given)."""
     events = partition_name("threat_events", day)
     rules = partition_name("event_rules", day)
     joined = f'"{rules}" r JOIN "{events}" e ON e.id = r.event_id'
@@ -163,11 +164,20 @@ def _threat_rollups_sql(day: date) -> list[str]:
         "path": (f'"{events}" e', "left(e.path, 512)", ""),
         "country": (f'"{events}" e', "e.country", "e.country IS NOT NULL"),
         "status": (f'"{events}" e', "e.status::text", "e.status IS NOT NULL"),
+        "asn": (
+            f'"{events}" e',
+            "CASE WHEN coalesce(e.as_org, '') <> '' THEN left('AS' || e.asn || ' ' || e.as_org, "
+            "512) ELSE 'AS' || e.asn END",
+            "coalesce(e.asn, 0) <> 0",
+        ),
+        "ua": (f'"{events}" e', "left(e.user_agent, 512)", "e.user_agent <> ''"),
         "rule": (joined, "r.rule_id", "r.rule_id <> ''"),
         "category": (joined, "r.category", "r.first_of_category"),
     }
     statements = []
     for dim, (table, value, where) in sources.items():
+        if only is not None and dim not in only:
+            continue
         for period in ("m", "h", "d") if dim in ("severity", "category") else ("h", "d"):
             unit = {"m": "minute", "h": "hour", "d": "day"}[period]
             grouped = (
@@ -548,6 +558,22 @@ async def create(admin: str, name: str, events: int, rebuild: bool) -> str:
     return db_url
 
 
+async def add_rollups(db_url: str, dims: frozenset[str]) -> None:
+    """Build the rollups of `dims` for every day of a loaded database (dimensions added to the
+    store after the database was loaded)."""
+    conn = await _session(db_url)
+    try:
+        names = await conn.fetch(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'threat_events'"
+        )
+        days = sorted(datetime.strptime(r[0][-8:], "%Y%m%d").date() for r in names)
+        await conn.execute("DELETE FROM threat_rollups WHERE dim = ANY($1::text[])", sorted(dims))
+    finally:
+        await conn.close()
+    await _on_connections(db_url, 2, [_threat_rollups_sql(day, dims) for day in days])
+
+
 def database_name(value: str) -> str:
     if not (value.replace("_", "").isalnum() and value.isascii() and value.islower()):
         raise argparse.ArgumentTypeError("database names are made of a-z, 0-9 and _")
@@ -560,7 +586,19 @@ def main() -> None:
     parser.add_argument("--database", default="vigil_bench_10m", type=database_name)
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument(
+        "--add-rollups",
+        metavar="DIMS",
+        help="only build the rollups of these comma-separated dimensions in an existing database",
+    )
     args = parser.parse_args()
+    if args.add_rollups:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(args.postgres).set(drivername="postgresql+asyncpg", database=args.database)
+        dims = frozenset(args.add_rollups.split(","))
+        asyncio.run(add_rollups(url.render_as_string(hide_password=False), dims))
+        return
     asyncio.run(create(args.postgres, args.database, args.events, args.rebuild))
 
 

@@ -157,6 +157,13 @@ class Settings(BaseSettings):
     batch_time_ms: int = Field(20, ge=1, le=60_000, description="longest wait to fill a batch")
     queue_size: int = Field(8, ge=1, le=10_000, description="batches buffered between stages")
     read_chunk_bytes: int = Field(1 << 20, ge=4096, description="bytes a file source reads at once")
+    shutdown_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="seconds vigil serve takes at SIGTERM to store what it has read before it "
+        "stops (what is left is read again at the next start)",
+    )
     max_line_bytes: int = Field(
         1 << 20, ge=1024, description="longest line accepted before it is dead-lettered"
     )
@@ -189,6 +196,15 @@ class Settings(BaseSettings):
     )
     behaviour_snapshot_seconds: float = Field(
         30.0, gt=0, description="how often vigil serve snapshots behaviour windows"
+    )
+    profile_enabled: bool = Field(
+        True, description="judge each site against its learned profile (and learn it in serve)"
+    )
+    profile_learning_hours: float = Field(
+        24.0, gt=0, description="hours of a site's traffic learned before its profile judges"
+    )
+    profile_save_seconds: float = Field(
+        60.0, gt=0, description="how often vigil serve saves the profiles it learns"
     )
     model_dir: Path = Field(Path("models"), description="where trained models are kept")
     detection_mode: Literal["rules", "hybrid"] = Field(

@@ -58,11 +58,30 @@ BATCH_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
     registry=REGISTRY,
 )
+UNRECOVERABLE_RANGES = Counter(
+    "vigil_unrecoverable_ranges_total",
+    "Stretches of a log stream that no file held any more when vigil came to read them (what "
+    "a writer added between copytruncate's copy and its truncate); each is logged with its "
+    "file id and start offset",
+    registry=REGISTRY,
+)
 STAGE_ERRORS = Counter(
     "vigil_stage_errors_total", "Errors a stage recovered from", ["stage"], registry=REGISTRY
 )
 AUTH_FAILURES = Counter(
     "vigil_auth_failures_total",
     "Requests refused for a missing or wrong API key",
+    registry=REGISTRY,
+)
+CLUSTER_LAG_ENTRIES = Gauge(
+    "vigil_cluster_lag_entries",
+    "Entries of a partition stream the workers have not acknowledged yet",
+    ["partition"],
+    registry=REGISTRY,
+)
+CLUSTER_LAG_SECONDS = Gauge(
+    "vigil_cluster_lag_seconds",
+    "Age of the oldest entry of a partition the workers have not acknowledged",
+    ["partition"],
     registry=REGISTRY,
 )

@@ -2,68 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from playwright.async_api import async_playwright
 from sqlalchemy import select
 
 from tests.api.factories import event_row, insert_decision, insert_events, insert_incident, make_key
 from tests.api.server import serving
+from tests.browser.support import ARTIFACTS, CHROMIUM_ARGS, chromium
 from tests.conftest import make_settings
 from vigil.api.app import create_app
 from vigil.api.schemas import ThreatOut
-from vigil.db.models import Base, ThreatEvent
-from vigil.db.session import close_db, configure_db, get_db_context, get_engine
+from vigil.db.models import ThreatEvent
+from vigil.db.session import get_db_context
 from vigil.sinks.broker import MemoryBroker
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-def chromium() -> str:
-    """The browser to drive: `$VIGIL_CHROMIUM`, else `chromium` on the PATH (which `make test`
-    installs from Debian's package where it can). Missing, the test skips with the reason, or
-    fails where `VIGIL_BROWSER_REQUIRED=1` (CI), so CI never passes without running it."""
-    configured = os.environ.get("VIGIL_CHROMIUM")
-    if configured:
-        found = configured if os.access(configured, os.X_OK) else None
-        reason = f"VIGIL_CHROMIUM={configured} is not an executable file"
-    else:
-        found = shutil.which("chromium")
-        reason = "no Chromium: install Debian's chromium package or set VIGIL_CHROMIUM"
-    if found is not None:
-        return found
-    if os.environ.get("VIGIL_BROWSER_REQUIRED") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-@pytest.fixture
-async def sqlite_db(tmp_path: Path) -> AsyncIterator[str]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'dashboard.db'}"
-    configure_db(make_settings(url))
-    async with get_engine().begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    try:
-        yield url
-    finally:
-        await close_db()
-        configure_db(None)
 
 
 async def _seed_history() -> None:
@@ -129,13 +82,28 @@ async def test_live_alert_and_review(sqlite_db: str) -> None:
             await page.fill("#key-input", key)
             await page.click("#key-form button[type=submit]")
             await page.wait_for_selector("#live-status.on", timeout=10_000)
+            await page.click("[role=tab][data-view=threats]")
             await page.wait_for_selector("#threats tbody tr[data-id]", timeout=10_000)
+            await page.click("[role=tab][data-view=overview]")
+            await page.wait_for_function(
+                "document.getElementById('count-high').textContent !== '–'"
+            )
+            high_before = int((await page.inner_text("#count-high")).replace(",", ""))
+            stats_calls: list[str] = []
+            page.on("request", lambda r: stats_calls.append(r.url) if "/stats" in r.url else None)
 
             # What the pipeline does after storing the event: publish its JSON.
             await broker.publish(message)
             alert = page.locator(f'#alerts li.alert[data-id="{event_id}"]')
             await alert.wait_for(timeout=10_000)
             assert "203.0.113.99" in await alert.inner_text()
+            # The alert patches the counter in place; no panel is fetched again for it.
+            await page.wait_for_function(
+                f"document.getElementById('count-high').textContent.replace(/,/g, '') === "
+                f"'{high_before + 1}'"
+            )
+            await page.wait_for_timeout(300)
+            assert stats_calls == []
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"), full_page=True)
 

@@ -125,14 +125,14 @@ async def test_killed_worker_is_replaced_without_a_lost_or_doubled_event(
                 rows = await _rows(url, "SELECT count(*) FROM threat_events")
                 return rows[0][0] >= 20
 
-            await eventually(stored_some, what="first events stored")
+            await eventually(stored_some, timeout=120, what="first events stored")
 
             async def caught_up() -> bool:
                 status = await cluster_status(redis, prefix)
                 snapshots = [p.snapshot_position for p in status.partitions]
                 return status.lag_entries == 0 and all(snapshots)
 
-            await eventually(caught_up, what="first worker caught up and snapshotted")
+            await eventually(caught_up, timeout=120, what="first worker caught up and snapshotted")
             await asyncio.sleep(1.5)  # a snapshot after the last entry
             await agents.traffic(rounds=10, scan=0)
             first.kill()
@@ -144,7 +144,7 @@ async def test_killed_worker_is_replaced_without_a_lost_or_doubled_event(
                 status = await cluster_status(redis, prefix)
                 return status.lag_entries == 0 and all(p.owner for p in status.partitions)
 
-            await eventually(drained, timeout=90, what="second worker caught up")
+            await eventually(drained, timeout=120, what="second worker caught up")
             await asyncio.sleep(1.0)
         finally:
             first.kill()
@@ -174,3 +174,77 @@ async def test_killed_worker_is_replaced_without_a_lost_or_doubled_event(
         )
         # 40 missing paths, 20 before the kill and 20 after: only the restored windows see 30.
         assert scans[0][0] >= 1
+
+
+async def test_partitions_move_when_workers_join_and_leave(
+    tmp_path: Path, cluster: tuple[Any, str]
+) -> None:
+    """A worker joins (partitions are handed over after a drain) and one leaves gracefully
+    (its partitions go to the others): each is owned by one worker, every line stored once."""
+    redis, prefix = cluster
+    keys = StreamKeys(prefix)
+    async with fresh_postgres() as url:
+        settings = load_settings(database_url=url)
+        await asyncio.to_thread(migrate.upgrade, "head", settings)
+        env = {
+            **os.environ,
+            "VIGIL_DATABASE_URL": url,
+            "VIGIL_REDIS_URL": redis_url(),
+            "VIGIL_REDIS_PREFIX": prefix,
+            "VIGIL_CLUSTER_PARTITIONS": str(PARTITIONS),
+            "VIGIL_CLUSTER_LEASE_SECONDS": "2",
+            "VIGIL_DETECTION_MODE": "rules",
+            "VIGIL_RETENTION_DAYS": "0",
+        }
+        await ensure_partitions(redis, keys, PARTITIONS)
+        agents = _Agents(redis, keys)
+        workers = [_worker(env, tmp_path)]
+        try:
+
+            async def owners(expected: int) -> bool:
+                status = await cluster_status(redis, prefix)
+                held = [p.owner for p in status.partitions]
+                return all(held) and len(set(held)) == expected
+
+            await eventually(
+                owners_of(owners, 1), timeout=120, what="one worker owns every partition"
+            )
+            await agents.traffic(rounds=20, scan=0)
+            workers.append(_worker(env, tmp_path))
+            await agents.traffic(rounds=20, scan=0)
+
+            async def shared_evenly() -> bool:
+                status = await cluster_status(redis, prefix)
+                held = [p.owner for p in status.partitions]
+                return all(held) and sorted(held.count(w) for w in set(held)) == [2, 2]
+
+            await eventually(shared_evenly, timeout=120, what="partitions shared by two workers")
+            await agents.traffic(rounds=10, scan=0)
+            terminate(workers.pop(0))
+            await agents.traffic(rounds=20, scan=0)
+
+            async def drained() -> bool:
+                status = await cluster_status(redis, prefix)
+                return status.lag_entries == 0 and await owners(1)
+
+            await eventually(drained, timeout=120, what="the last worker caught up")
+        finally:
+            for process in workers:
+                terminate(process)
+        counts = dict(
+            await _rows(
+                url,
+                "SELECT substring(query from 't=([0-9a-f]{32})'), count(*) FROM threat_events "
+                "WHERE query LIKE 't=%' GROUP BY 1",
+            )
+        )
+        assert len(agents.tokens) == 140
+        assert sorted(counts) == sorted(agents.tokens)
+        assert set(counts.values()) == {1}
+
+
+def owners_of(check: Any, expected: int) -> Any:
+    async def run() -> bool:
+        return bool(await check(expected))
+
+    return run

@@ -175,16 +175,15 @@ async def test_scan_and_serve_store_the_same_events_under_the_same_stored_contro
     assert scanned, "the log must give events"
     assert any(detection_mode == "behaviour" for (*_, detection_mode, _c) in scanned)
     assert served == scanned
-    # The stored controls were in force in both: no request verdict on the allowlisted client
-    # (the API allowlist does not reach the behaviour windows: they have their own, in the
-    # behaviour config), and the excluded rule never fires on its path.
-    assert not [e for e in scanned if e[0] == allowed_ip and e[7] != "behaviour"]
+    # The stored controls were in force in both: no event about the allowlisted client (neither
+    # a request verdict nor a behaviour event), and the excluded rule never fires on its path.
+    assert not [e for e in scanned if e[0] == allowed_ip]
 
     # The same controls reach `vigil scan --no-store`: it flags the lines scan stored.
     listed = _vigil(scan_env, "scan", str(log), "--no-store", "-o", "jsonl").stdout.splitlines()
     threats = [json.loads(line) for line in listed if line.startswith("{")]
     requests = [t for t in threats if not all(r.startswith("behaviour:") for r in t["rules"])]
-    assert not [t for t in requests if t["client_ip"] == allowed_ip]
+    assert not [t for t in threats if t["client_ip"] == allowed_ip]
     assert not [t for t in threats if t["path"] == path and t["rules"] == [rule]]
     stored_requests = Counter(
         (ip, method, p, q, score, severity)

@@ -225,9 +225,68 @@ async def test_copytruncate_while_down_reads_the_copy_and_names_the_gap(
     tail = tailer(store, log.path)
     await run_until(store, tail, want=len(log.written) - len(lost))
     assert_exactly_once(store, [line for line in log.written if line not in lost])
-    gap = [r.getMessage() for r in caplog.records if "in neither file" in r.getMessage()]
+    gap = [r.getMessage() for r in caplog.records if "unrecoverable range" in r.getMessage()]
     copy_size = (tmp_path / "access.log.1").stat().st_size
-    assert len(gap) == 1 and f"offset={copy_size} " in gap[0]
+    assert len(gap) == 1 and f"from={copy_size} " in gap[0]
+    assert [offset for _id, offset in tail.stats.unrecoverable] == [copy_size]
+    recovered = [r.getMessage() for r in caplog.records if "recovered rotated" in r.getMessage()]
+    assert len(recovered) == 1 and "access.log.1 " in recovered[0]
+    first = int(recovered[0].split("range=")[1].split("-")[0])
+    assert f"bytes={copy_size - first} " in recovered[0]
+
+
+async def test_copytruncate_while_down_after_the_copy_was_read_still_names_the_gap(
+    tmp_path: Path,
+) -> None:
+    # Everything the copy holds had been stored: nothing to read from it, but the lines
+    # written between the copy and the truncate are lost all the same, and said so.
+    log = Log(tmp_path / "access.log")
+    store = DedupStore()
+    log.write(100, "a")
+    await run_until(store, tailer(store, log.path), want=100)
+    lost: list[bytes] = []
+    LogRotate(log.path, mode="copytruncate").rotate(lambda: lost.extend(log.write(5, "a")))
+    log.write(30, "b")
+    tail = tailer(store, log.path)
+    await run_until(store, tail, want=len(log.written) - len(lost))
+    assert_exactly_once(store, [line for line in log.written if line not in lost])
+    copy_size = (tmp_path / "access.log.1").stat().st_size
+    assert [offset for _id, offset in tail.stats.unrecoverable] == [copy_size]
+    assert tail.stats.recovered_files == 0
+
+
+async def test_two_copytruncates_while_down_name_both_gaps(tmp_path: Path) -> None:
+    log = Log(tmp_path / "access.log")
+    rotate = LogRotate(log.path, mode="copytruncate")
+    store = DedupStore()
+    log.write(120, "a")
+    await run_until(store, tailer(store, log.path), want=40)
+    lost: list[bytes] = []
+    rotate.rotate(lambda: lost.extend(log.write(4, "a")))  # copy of the first: later .2
+    log.write(70, "b")
+    rotate.rotate(lambda: lost.extend(log.write(6, "b")))  # copy of the second: .1
+    log.write(30, "c")
+    tail = tailer(store, log.path)
+    await run_until(store, tail, want=len(log.written) - len(lost))
+    assert_exactly_once(store, [line for line in log.written if line not in lost])
+    sizes = [(tmp_path / name).stat().st_size for name in ("access.log.2", "access.log.1")]
+    assert [offset for _id, offset in tail.stats.unrecoverable] == sizes
+    assert tail.stats.recovered_files == 2
+
+
+async def test_rename_rotations_while_down_report_no_gap(tmp_path: Path) -> None:
+    log = Log(tmp_path / "access.log")
+    rotate = LogRotate(log.path, compress=True, delaycompress=True)
+    store = DedupStore()
+    log.write(50, "a")
+    await run_until(store, tailer(store, log.path), want=50)
+    for _ in range(3):
+        rotate.rotate()
+        log.write(20, "b")
+    tail = tailer(store, log.path)
+    await run_until(store, tail, want=len(log.written))
+    assert_exactly_once(store, log.written)
+    assert tail.stats.unrecoverable == []
 
 
 async def test_copytruncate_while_running_reads_the_unwatched_copy(tmp_path: Path) -> None:
@@ -256,6 +315,9 @@ async def test_copytruncate_while_running_reads_the_unwatched_copy(tmp_path: Pat
         await batches.aclose()
     assert_exactly_once(store, log.written)
     assert tail.stats.truncations == 1 and tail.stats.recovered_files == 1
+    # The copy was made when the file was whole: it ends where the original was truncated.
+    copy_size = (tmp_path / "access.log.1").stat().st_size
+    assert [offset for _id, offset in tail.stats.unrecoverable] == [copy_size]
 
 
 async def test_rotated_history_from_before_is_left_alone(tmp_path: Path) -> None:
@@ -286,15 +348,21 @@ async def test_crashes_and_rotations_watching_the_plain_path(tmp_path: Path, see
         dateext=rng.random() < 0.3,
     )
     store = DedupStore()
+    runs: list[FileTailer] = []
     log.write(rng.randint(20, 200))
     for run in range(rng.randint(2, 5)):
         # The first run stores something: without any checkpoint nothing tells the rotated
         # files vigil followed from history that was there before it.
         commit = rng.randint(1 if run == 0 else 0, 12)
-        await run_until(store, tailer(store, log.path), want=10**9, commit=commit)
+        runs.append(tailer(store, log.path))
+        await run_until(store, runs[-1], want=10**9, commit=commit)
         for _ in range(rng.choice([0, 1, 1, 2])):
             log.write(rng.randint(0, 80))
             rotate.rotate()
             log.write(rng.randint(20, 80))
-    await run_until(store, tailer(store, log.path), want=len(log.written))
+    runs.append(tailer(store, log.path))
+    await run_until(store, runs[-1], want=len(log.written))
     assert_exactly_once(store, log.written)
+    if rotate.mode == "rename":
+        # Nothing is lost in rename rotation, so no run may claim a gap.
+        assert [gap for run in runs for gap in run.stats.unrecoverable] == []

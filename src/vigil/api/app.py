@@ -23,6 +23,7 @@ from vigil.api.retrain import RetrainJobs, RetrainRunner
 from vigil.api.routes import (
     alerts,
     allowlist,
+    audit,
     blocklist,
     crowdsec,
     dashboard,
@@ -224,6 +225,7 @@ def create_app(
         crowdsec,
         allowlist,
         keys,
+        audit,
         alerts,
         dashboard,
     ):

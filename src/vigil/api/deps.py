@@ -23,6 +23,7 @@ __all__ = [
     "AdminKey",
     "AppStateDep",
     "CurrentKey",
+    "GlobalAdminKey",
     "OptionalKey",
     "PresentedKey",
     "ReadKey",
@@ -105,6 +106,20 @@ def require_scope(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
 ReadKey = Annotated[Principal, Depends(require_scope("read"))]
 WriteKey = Annotated[Principal, Depends(require_scope("write"))]
 AdminKey = Annotated[Principal, Depends(require_scope("admin"))]
+
+
+async def require_global_admin(key: AdminKey) -> Principal:
+    """An admin key that sees every site: what keys and models (shared by all sites) need."""
+    # A key limited to some sites must not mint keys, or it could widen its own reach.
+    if key.visibility.restricted:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail="this needs an admin key for every site; this key is limited to some sites",
+        )
+    return key
+
+
+GlobalAdminKey = Annotated[Principal, Depends(require_global_admin)]
 
 
 async def metrics_access(

@@ -175,9 +175,20 @@ class IncidentOut(_Out):
 
 
 class IncidentDetail(IncidentOut):
-    """An incident with its newest events."""
+    """An incident with its newest events (behaviour evidence in their `component_scores`)
+    and the block decisions made for it."""
 
     events: list[ThreatOut]
+    decisions: list[DecisionOut] = []
+
+
+class IncidentReviewIn(BaseModel):
+    """Close an incident as reviewed; the note goes into the audit trail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["reviewed"] = "reviewed"
+    note: Annotated[CleanText, Field(max_length=2000)] | None = None
 
 
 class IncidentPage(BaseModel):
@@ -211,7 +222,8 @@ class IncidentQuery(BaseModel):
 
 
 class StatsQuery(BaseModel):
-    """A named range, or an explicit one with `from`/`to` (at most 366 days)."""
+    """A named range ending now (or at `to`), or an explicit one with `from`/`to` (at most
+    3660 days)."""
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -226,8 +238,8 @@ class StatsQuery(BaseModel):
         if self.since is not None and self.until is not None:
             if self.since >= self.until:
                 raise ValueError("'from' must be before 'to'")
-            if (self.until - self.since).days > 366:
-                raise ValueError("the range may span at most 366 days")
+            if (self.until - self.since).days > 3660:
+                raise ValueError("the range may span at most 3660 days")
         return self
 
 
@@ -236,6 +248,9 @@ class BucketOut(BaseModel):
     severities: dict[str, int]
     categories: dict[str, int]
     requests: int = Field(0, description="every request of the bucket, threats or not")
+    traffic: dict[str, int] = Field(
+        {}, description="the bucket's request counters (as `traffic` of the whole range)"
+    )
 
 
 class RankedOut(BaseModel):
@@ -261,6 +276,11 @@ class StatsOut(_Out):
     top_rules: list[RankedOut]
     top_countries: list[RankedOut]
     top_statuses: list[RankedOut]
+    top_asns: list[RankedOut] = []
+    top_user_agents: list[RankedOut] = []
+    latest: datetime | None = Field(
+        None, description="end of the newest hour with any data the key may see (null: none)"
+    )
     traffic: dict[str, int] = Field(
         description="requests, low, medium, high, malformed, dead_letters, bytes_sent, "
         "status_2xx … status_5xx, status_other, visitors (distinct clients, estimated)"
@@ -309,6 +329,21 @@ class ModelsStatusOut(BaseModel):
     models: list[ModelOut]
     retrain_available: bool
     retrain: RetrainJobOut | None
+
+
+class ModelActivateIn(BaseModel):
+    """Activate a recorded model version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$")]
+    force: bool = Field(False, description="activate even if its validation gates failed")
+
+
+class ModelRollbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_type: Literal["classifier", "anomaly"] = "classifier"
 
 
 class RetrainAccepted(BaseModel):
@@ -469,6 +504,15 @@ class KeyOut(_Out):
     revoked_at: datetime | None
 
 
+class KeyMe(BaseModel):
+    """The calling key: what the dashboard shows and which actions it offers."""
+
+    id: int | None = Field(description="null for the bootstrap admin key from the settings")
+    name: str
+    scope: str
+    sites: list[str] | None = Field(description="null: every site")
+
+
 class TicketOut(BaseModel):
     """Opens /ws/alerts once as `?ticket=...`, within `expires_in` seconds."""
 
@@ -478,3 +522,28 @@ class TicketOut(BaseModel):
 
 class KeyCreated(KeyOut):
     key: str = Field(description="the key itself; shown only in this response")
+
+
+# ------------------------------------------------------------------ audit
+
+
+class AuditOut(_Out):
+    """One change made through the API: who (the key's id and name), what, when."""
+
+    id: int
+    at: datetime
+    key_id: int | None
+    key_name: str
+    action: str
+    target: str
+    site: str | None
+    detail: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditOut]
+    next_cursor: str | None
+    limit: int
+
+
+IncidentDetail.model_rebuild()

@@ -12,8 +12,10 @@ from vigil.cli.blocklist import blocklist_app
 from vigil.cli.cluster import agent, cluster_app, worker
 from vigil.cli.console import err, out
 from vigil.cli.db import db_app
+from vigil.cli.incidents import incidents_app
 from vigil.cli.keys import keys_app
 from vigil.cli.models import models_app, train_cmd
+from vigil.cli.profile import profile_app
 from vigil.cli.rules import rules_app
 from vigil.cli.scan import scan
 from vigil.cli.serve import serve
@@ -31,6 +33,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(rules_app, name="rules")
 app.add_typer(blocklist_app, name="blocklist")
+app.add_typer(incidents_app, name="incidents")
 app.add_typer(cluster_app, name="cluster")
 app.command()(scan)
 app.command()(serve)
@@ -39,6 +42,7 @@ app.command()(agent)
 app.command()(worker)
 app.command("train")(train_cmd)
 app.add_typer(models_app, name="models")
+app.add_typer(profile_app, name="profile")
 
 
 @app.command()

@@ -43,6 +43,23 @@ def _run_db(settings: Settings, job: Awaitable[T]) -> T:
     return asyncio.run(wrapped())
 
 
+async def _train_profile(settings: Settings, baseline: Path, site: str) -> dict[str, Any]:
+    """Learn `site`'s stored profile (or a new one) further from the log `baseline`."""
+    import asyncio
+
+    from vigil.db.session import get_db_context
+    from vigil.pipeline.assembly import open_database
+    from vigil.services.profiles import get_profile
+    from vigil.training.profile import learn_profile, store_profile
+
+    await open_database(settings)
+    async with get_db_context() as session:
+        base = await get_profile(session, site)
+    records = _baseline_records(baseline, settings)
+    profile, counts = await asyncio.to_thread(learn_profile, records, settings, site, base)
+    return {**await store_profile(profile), **counts}
+
+
 def _progress(fraction: float, message: str) -> None:
     err.print(f"[{fraction:4.0%}] {message}")
 
@@ -94,6 +111,11 @@ def train_cmd(
     traffic_lines: int = typer.Option(
         40_000, "--traffic-lines", help="generated lines whose benign values are negatives"
     ),
+    site: str = typer.Option(
+        None,
+        "--site",
+        help="with --baseline: learn this site's profile from the log (stored in the database)",
+    ),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Train the classifier (or, with --baseline, the site anomaly model) and record it."""
@@ -102,7 +124,11 @@ def train_cmd(
 
     settings = get_settings()
     result: dict[str, Any]
-    if baseline is not None:
+    if site is not None and baseline is None:
+        raise InputError("--site learns a site profile from a log: give it with --baseline FILE")
+    if baseline is not None and site is not None:
+        result = _run_db(settings, _train_profile(settings, baseline, site))
+    elif baseline is not None:
         records = list(_baseline_records(baseline, settings))
         fitted = retrain.fit_baseline(records)
         if out_dir is not None:

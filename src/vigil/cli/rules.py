@@ -117,6 +117,40 @@ def _record(text: str, user_agent: str, referer: str) -> LogRecord:
     return record_from_text(text)
 
 
+def _profile_verdict(record: Any, site: str | None) -> dict[str, Any] | None:
+    """The stored profile's verdict on `record` (None without a stored profile that judges)."""
+    from sqlalchemy.engine import make_url
+
+    from vigil.cli.models import _run_db
+    from vigil.config import load_settings
+    from vigil.detect.profile.judge import ProfileJudge
+
+    settings = load_settings()
+    if settings.is_sqlite:
+        database = make_url(settings.database_url).database
+        if not database or not Path(database).exists():
+            return None
+    name = site or settings.site
+
+    async def load() -> Any:
+        from vigil.db.session import get_db_context
+        from vigil.services.profiles import get_profile
+
+        async with get_db_context() as session:
+            return await get_profile(session, name)
+
+    try:
+        profile = _run_db(settings, load())
+    except Exception:  # no profiles table yet, or no database: nothing to judge with
+        return None
+    if profile is None or not profile.judging:
+        return None
+    verdict = ProfileJudge(profile).judge_request(
+        record.method, record.path, record.query, record.status
+    )
+    return {"site": name, **verdict.to_dict()}
+
+
 def _print_explanation(data: dict[str, Any]) -> None:
     from rich.table import Table
 
@@ -153,6 +187,11 @@ def _print_explanation(data: dict[str, Any]) -> None:
             )
     if data.get("cve"):
         _out.print(f"known vulnerabilities: {', '.join(data['cve'])}")
+    profile = data.get("profile")
+    if profile is not None:
+        _out.print(f"site profile of {escape(profile['site'])}: {profile['score']:.2f}")
+        for reason in profile["reasons"]:
+            _out.print(f"  {escape(reason)}")
     color = {"HIGH": "red", "MEDIUM": "yellow"}.get(data["severity"], "green")
     _out.print(
         f"score [bold]{data['score']:.2f}[/bold] ([{color}]{data['severity']}[/{color}]), "
@@ -169,8 +208,12 @@ def explain(
     paranoia: int | None = typer.Option(None, "--paranoia", "-p", min=1, max=4),
     rules_dir: list[Path] | None = RulesDirOption,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    site: str | None = typer.Option(
+        None, "--site", help="judge against this site's stored profile (default: VIGIL_SITE)"
+    ),
 ) -> None:
-    """Show how one request decodes, which rules fire on what, and its score."""
+    """Show how one request decodes, which rules fire on what, its score, and which
+    expectations of the site's learned profile it breaks."""
     from vigil.detect.engine import DetectionEngine
     from vigil.detect.exclusions import ExclusionSet
     from vigil.detect.served import ServedJudge
@@ -189,6 +232,7 @@ def explain(
         detection = engine.detect_batch([record])[0]
         data["site_judgement"] = ServedJudge(ruleset.rules).outcomes(detection)
         data["cve"] = sorted({c for m in detection.matches for c in ruleset.by_id[m.rule_id].cve})
+        data["profile"] = _profile_verdict(record, site)
         return data
 
     data = _guarded(run)

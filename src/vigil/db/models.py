@@ -93,6 +93,8 @@ class Incident(Base):
         Index("ix_incidents_site_last_seen", "site", "last_seen", "id"),
         Index("ix_incidents_status_last_seen", "status", "last_seen", "id"),
         Index("ix_incidents_severity_last_seen", "top_severity", "last_seen", "id"),
+        # A campaign's open incident is found by its target.
+        Index("ix_incidents_site_campaign", "site", "campaign", "last_seen"),
         Index(
             "ix_incidents_client_last_seen",
             "client_ip",
@@ -113,6 +115,25 @@ class Incident(Base):
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set on a campaign's incident (its client is `*`): the target, e.g. `POST /xmlrpc.php 404`,
+    # and the latest explanation; its clients are rows of `incident_members`.
+    campaign: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    summary: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class IncidentMember(Base):
+    """A client taking part in a campaign incident, with when and how often it was seen."""
+
+    __tablename__ = "incident_members"
+
+    incident_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    client_ip: Mapped[str] = mapped_column(String(45), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column()
+    last_seen: Mapped[datetime] = mapped_column()
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    events: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ThreatEvent(Base):
@@ -411,3 +432,37 @@ class RuleExclusion(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SiteProfileRow(Base):
+    """A site's learned profile (`vigil.detect.profile`), gzipped JSON, saved by `vigil serve`
+    as it learns and by `vigil train --baseline --site`, restored when a pipeline starts."""
+
+    __tablename__ = "site_profiles"
+
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    requests: Mapped[float] = mapped_column(Float, default=0.0)
+    endpoints: Mapped[int] = mapped_column(Integer, default=0)
+    judging: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who changed what through the API, and when: the key's id and name (never the key), the
+    action, what it acted on and on which site (None: every site or none in particular)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_at_id", "at", "id"),
+        Index("ix_audit_log_site_at", "site", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    key_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    key_name: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(48))
+    target: Mapped[str] = mapped_column(String(512), default="")
+    site: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

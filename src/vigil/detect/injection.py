@@ -27,6 +27,12 @@ MAX_ANALYSED: Final = 4096
 # Opaque tokens (click ids, session keys, base64url) are not SQL, though a digit followed by
 # "--" somewhere in random text tokenises as a number and a comment.
 OPAQUE_TOKEN: Final = re.compile(r"[a-z0-9_\-]{16,}={0,2}", re.IGNORECASE)
+# Words around parentheses and nothing else ("sleep(ing) bag", "select (all) items", "version(s)
+# of doc"): libinjection reads a function or keyword called on a bare word, but without a
+# number, string, operator, comment or statement break there is nothing for SQL to execute
+# that text would not be anyway. Fingerprint letters: f function, E/k keyword, n word.
+PROSE_FINGERPRINT: Final = re.compile(r"[fEkn()]*")
+SQL_PUNCTUATION: Final = re.compile(r"['\"`;#=*]|--|/\*|\(\s*\)")
 
 
 def sqli_fingerprint(text: str) -> str | None:
@@ -37,7 +43,10 @@ def sqli_fingerprint(text: str) -> str | None:
         return None
     result = libinjection.is_sql_injection(text[:MAX_ANALYSED])
     if result.get("is_sqli"):
-        return str(result.get("fingerprint") or "sqli")
+        fingerprint = str(result.get("fingerprint") or "sqli")
+        if PROSE_FINGERPRINT.fullmatch(fingerprint) and not SQL_PUNCTUATION.search(text):
+            return None
+        return fingerprint
     return None
 
 

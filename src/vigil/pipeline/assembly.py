@@ -17,6 +17,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,28 +26,41 @@ from sqlalchemy.engine import make_url
 
 from vigil.batch import ScoredBatch
 from vigil.config import Settings
+from vigil.detect.profile.model import SiteProfile
+from vigil.detect.profile.stage import ProfileStage
 from vigil.errors import VigilError
 from vigil.pipeline import helper_process
 from vigil.pipeline.analyze import Analyzer
 from vigil.pipeline.runner import STORE_MERGE_LINES, Pipeline
+from vigil.pipeline.snapshots import SNAPSHOT_FILE, SnapshotKeeper
 from vigil.sinks.base import Sink
 from vigil.sinks.broker import Broker, make_broker
 from vigil.sources.base import Source
 
 __all__ = [
+    "SNAPSHOT_FILE",
     "StoredControls",
+    "StoredState",
     "configured_sinks",
     "open_database",
     "open_pipeline",
     "read_stored_state",
+    "save_profiles",
 ]
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_FILE = "vigil-behaviour.state"
-
 StoredControls = list[tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]]]
 """Per site (None: every site), the stored rule exclusions and allowlist entries."""
+
+
+@dataclass(slots=True)
+class StoredState:
+    """What a pipeline picks up from the database when it starts."""
+
+    controls: StoredControls = field(default_factory=list)
+    artifacts: dict[str, str] = field(default_factory=dict)
+    profiles: list[SiteProfile] = field(default_factory=list)
 
 
 @asynccontextmanager
@@ -63,6 +78,8 @@ async def open_pipeline(
     on_scored: Callable[[ScoredBatch], None] | None = None,
     store_merge_lines: int = STORE_MERGE_LINES,
     open_database: bool = True,
+    learn_profiles: bool = False,
+    analyze_at_end: bool = True,
 ) -> AsyncIterator[Pipeline]:
     """A running pipeline fed by `sources`, drained and closed when the block ends.
 
@@ -73,9 +90,13 @@ async def open_pipeline(
     `extra_sinks` (a driver's own, e.g. the scan summary) come after them.
     `input_bytes` is the size of a finite input, from which the helper process is decided
     (`VIGIL_HELPER_PROCESS`); `snapshots` keeps the behaviour windows across restarts in
-    `VIGIL_STATE_DIR`. Leaving the block normally waits for the sources to end (for finite
-    ones) and drains every accepted batch through the sinks. `open_database` False: the driver
-    has opened the process database and keeps it open (a worker's pipelines share it).
+    `VIGIL_STATE_DIR`. The site profiles stored in the database judge every batch
+    (`VIGIL_PROFILE_ENABLED`); `learn_profiles` (serve) also learns them from the traffic and
+    saves them every `VIGIL_PROFILE_SAVE_SECONDS` and at the end. Leaving the block normally
+    waits for the sources to end (for finite ones) and drains every accepted batch through the
+    sinks, then (with `analyze_at_end`) refreshes the statistics of the tables the store filled.
+    `open_database` False: the driver has opened the process database and keeps it open (a
+    worker's pipelines share it).
     """
     # The helper starts first: its start-up (imports, rule compilation) then overlaps ours.
     helper = (
@@ -86,17 +107,27 @@ async def open_pipeline(
     owned_broker: Broker | None = None
     pipeline: Pipeline | None = None
     analyzer: Analyzer | None = None
+    saver: asyncio.Task[None] | None = None
     database_open = False
     try:
         if store and open_database:
             await _open_database(settings)
             database_open = True
-        controls, artifacts = await read_stored_state(settings)
+        stored = await read_stored_state(settings)
+        controls, artifacts = stored.controls, stored.artifacts
         analyzer = Analyzer(settings, keep_results=keep_results, enrich=store)
         if settings.detection_mode == "hybrid":
             from vigil.detect.ml.runtime import load_active_models
 
             analyzer.models = await asyncio.to_thread(load_active_models, artifacts)
+        if settings.profile_enabled:
+            analyzer.profiles = ProfileStage(
+                stored.profiles,
+                learn=learn_profiles and store,
+                learning_period=timedelta(hours=settings.profile_learning_hours),
+            )
+            if stored.profiles:
+                log.info("event=site_profiles_restored sites=%d", len(stored.profiles))
         analyzer.helper, helper = helper, None
         if sinks is None:
             if store and broker is None:
@@ -107,33 +138,44 @@ async def open_pipeline(
                 settings, store=store, broker=broker, publish_locally=owned_broker is None
             )
         sinks = [*sinks, *extra_sinks]
-        snapshot_path = None
+        keeper = None
         if snapshots:
             settings.state_dir.mkdir(parents=True, exist_ok=True)
-            snapshot_path = settings.state_dir / SNAPSHOT_FILE
+            keeper = SnapshotKeeper(
+                analyzer, settings.state_dir / SNAPSHOT_FILE, settings.behaviour_snapshot_seconds
+            )
         pipeline = Pipeline(
             settings,
             analyzer=analyzer,
             sinks=sinks,
             on_scored=on_scored,
-            snapshot_path=snapshot_path,
+            snapshots=keeper,
             store_merge_lines=store_merge_lines,
         )
         for site, exclusions, allowlist in controls:
             pipeline.set_exclusions(site, exclusions, allowlist)
         await pipeline.start()
+        profiles = analyzer.profiles
+        if profiles is not None and profiles.learn_live:
+            saver = asyncio.create_task(_save_profiles_every(settings, profiles))
         for source in sources:
             pipeline.add_source(source.batches())
         yield pipeline
         await pipeline.wait_sources()
         await pipeline.stop(drain=True)
-        for sink in sinks:
+        if profiles is not None and profiles.learn_live:
+            await save_profiles(profiles)
+        for sink in sinks if analyze_at_end else ():
             analyze = getattr(sink, "analyze_changed", None)
             if analyze is not None:
                 # After a bulk load the tables it filled get statistics before anyone queries
                 # them (a no-op below the store's threshold).
                 await analyze()
     finally:
+        if saver is not None:
+            saver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await saver
         if pipeline is not None:
             await pipeline.stop(drain=False)
         if analyzer is not None:
@@ -186,9 +228,43 @@ def configured_sinks(
     return sinks
 
 
-async def read_stored_state(settings: Settings) -> tuple[StoredControls, dict[str, str]]:
-    """The allowlists and exclusions stored through the API, per site, and the artifact of each
-    active model type, read through a short-lived engine of its own.
+async def save_profiles(profiles: ProfileStage) -> int:
+    """Write the profiles that changed since the last save (the process's database must be
+    configured); the number written. A failure is logged and the profiles stay marked."""
+    from vigil.db.session import get_db_context
+    from vigil.services.profiles import encode, save_profile
+
+    sites = sorted(profiles.dirty)
+    if not sites:
+        return 0
+    # Encoded here, between two batches of this event loop, so no batch changes a profile
+    # while it is being written out.
+    blobs = []
+    for site in sites:
+        profile = profiles.profile(site)
+        if profile is not None:
+            blobs.append((profile, encode(profile)))
+    profiles.dirty.difference_update(sites)
+    try:
+        async with get_db_context() as session:
+            for profile, blob in blobs:
+                await save_profile(session, profile, blob)
+    except Exception as exc:
+        profiles.dirty.update(sites)
+        log.warning("event=site_profile_save_failed error=%s", type(exc).__name__)
+        return 0
+    return len(blobs)
+
+
+async def _save_profiles_every(settings: Settings, profiles: ProfileStage) -> None:
+    while True:
+        await asyncio.sleep(settings.profile_save_seconds)
+        await save_profiles(profiles)
+
+
+async def read_stored_state(settings: Settings) -> StoredState:
+    """The allowlists and exclusions stored through the API, per site, the artifact of each
+    active model type and the site profiles, read through a short-lived engine of its own.
 
     An embedded database that does not exist yet has neither (and is not created by asking); a
     database that cannot be read is reported in one log line and the pipeline starts without
@@ -197,7 +273,7 @@ async def read_stored_state(settings: Settings) -> tuple[StoredControls, dict[st
     if settings.is_sqlite:
         database = make_url(settings.database_url).database
         if not database or database == ":memory:" or not Path(database).exists():
-            return [], {}
+            return StoredState()
     # Imported only when there is a database to read: a scan that stores nothing and has no
     # database starts without them.
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -213,14 +289,24 @@ async def read_stored_state(settings: Settings) -> tuple[StoredControls, dict[st
             for site in await configured_sites(session):
                 exclusions, allowlist = await pipeline_rules(session, site)
                 controls.append((site, exclusions, allowlist))
-            return controls, await active_artifacts(session)
+            artifacts = await active_artifacts(session)
+        profiles: list[SiteProfile] = []
+        if settings.profile_enabled:
+            from vigil.services.profiles import load_profiles
+
+            try:
+                async with AsyncSession(engine, expire_on_commit=False) as session:
+                    profiles = await load_profiles(session)
+            except Exception as exc:  # a database not yet migrated to the profiles' revision
+                log.warning("event=site_profiles_unavailable error=%s", type(exc).__name__)
+        return StoredState(controls, artifacts, profiles)
     except Exception as exc:  # no schema yet, or the database is away
         log.warning(
             "event=stored_state_unavailable error=%s; starting without stored allowlists, "
             "exclusions and model versions",
             type(exc).__name__,
         )
-        return [], {}
+        return StoredState()
     finally:
         with contextlib.suppress(Exception):
             await engine.dispose()

@@ -42,6 +42,7 @@ from vigil.detect.behaviour import BehaviourEvent
 from vigil.detect.exclusions import ExclusionSet
 from vigil.detect.result import encode_detections
 from vigil.pipeline.stages import ClientFacts, Stages
+from vigil.pipeline.work import RemoteResult
 from vigil.runtime import tune_gc
 
 try:
@@ -61,15 +62,8 @@ _BATCH = b"B"
 _CONTROL = b"C"
 
 
-@dataclass(frozen=True, slots=True)
-class HelperResult:
-    """What the helper made of one batch: its record count, behaviour events, verdicts if asked
-    (encoded, see `decode_detections`) and its time per stage."""
-
-    records: int
-    events: list[BehaviourEvent]
-    detections: bytes | None
-    timings: dict[str, float]
+HelperResult = RemoteResult
+"""What the helper made of one batch (see `RemoteResult`)."""
 
 
 @dataclass(frozen=True, slots=True)

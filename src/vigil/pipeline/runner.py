@@ -17,20 +17,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vigil import metrics
 from vigil.batch import DeadLetter, LineBatch, ScoredBatch, merge_scored
 from vigil.config import Settings
-from vigil.detect.exclusions import Exclusion, ExclusionSet
-from vigil.errors import VigilError
+from vigil.detect.exclusions import ExclusionSet
 from vigil.pipeline.analyze import Analyzer
+from vigil.pipeline.controls import RuntimeControls
+from vigil.pipeline.snapshots import SnapshotKeeper
 from vigil.sinks.base import Sink
 from vigil.sources.http import HttpIngest
 
@@ -44,11 +43,6 @@ STORE_MERGE_LINES = 8192
 """Lines of waiting batches of one file the store may write in one transaction, by default.
 `vigil scan` allows more: it is after throughput, and a bigger transaction spreads the fixed
 cost of one (checkpoint, incident lookups, round trips) over more lines."""
-
-
-def _served_path(snapshot_path: Path) -> Path:
-    """Where the served-probe record is kept, beside the behaviour snapshot."""
-    return snapshot_path.with_name("vigil-served.json")
 
 
 @dataclass(slots=True)
@@ -114,7 +108,7 @@ class Pipeline:
         analyzer: Analyzer,
         sinks: Sequence[Sink] = (),
         on_scored: Callable[[ScoredBatch], None] | None = None,
-        snapshot_path: Path | None = None,
+        snapshots: SnapshotKeeper | None = None,
         store_merge_lines: int = STORE_MERGE_LINES,
     ) -> None:
         self.settings = settings
@@ -133,20 +127,17 @@ class Pipeline:
         self.totals = PipelineTotals()
         self.site_totals: dict[str, PipelineTotals] = {}
         self.started_at = time.time()
-        self.snapshot_path = snapshot_path
+        self.snapshots = snapshots
         self.store_merge_lines = store_merge_lines
-        self._snapshot_every = settings.behaviour_snapshot_seconds
-        self._last_snapshot = time.monotonic()
-        self._base_exclusions = self.analyzer.detection.exclusions
         # The exclusions batches accepted from now on are analysed with (see the docstring).
-        self._exclusions = self._base_exclusions
-        self._runtime_controls: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+        self.controls = RuntimeControls(self.analyzer.detection.exclusions)
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         if self._tasks:
             return
-        self._restore_behaviour()
+        if self.snapshots is not None:
+            self.snapshots.restore()
         for sink in self.sinks:
             await sink.start(self._is_stopping)
         self._tasks = [
@@ -176,13 +167,17 @@ class Pipeline:
         """False while a sink (the store) cannot write."""
         return all(sink.healthy for sink in self.sinks)
 
-    async def stop(self, drain: bool = True) -> None:
+    async def stop(self, drain: bool = True, timeout: float | None = None) -> bool:
         """Stop sources, then let every accepted batch through the sinks before returning.
 
-        Only the first call does anything; sinks are closed and (with `drain`) the behaviour
-        windows snapshotted."""
+        With `timeout`, the drain gets that many seconds: what is not stored by then is
+        abandoned (the store's transaction in progress rolls back), which loses nothing, since
+        a source's checkpoint only moves with the batch stored and the next start reads the
+        rest again. Only the first call does anything; sinks are closed and (after a complete
+        drain) the behaviour windows snapshotted. True when every accepted batch was stored.
+        """
         if self._stopped:
-            return
+            return True
         self._stopped = True
         self._stopping = True
         for task in self._sources:
@@ -191,61 +186,38 @@ class Pipeline:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._sources = []
+        drained = drain
         if self._tasks:
             if drain:
-                await self._raw.put(_STOP)
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-            else:
+                drained = await self._drain(timeout)
+            if not drained:
                 for task in self._tasks:
                     task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
             self._tasks = []
         for sink in self.sinks:
             try:
                 await sink.close()
             except Exception:
                 log.exception("event=sink_close_failed sink=%s", sink.name)
-        if drain:
-            self._maybe_snapshot(force=True)
+        if drained and self.snapshots is not None:
+            self.snapshots.maybe_save(force=True)
+        return drained
 
-    # ------------------------------------------------------- behaviour snapshots
-    def _restore_behaviour(self) -> None:
-        """Pick up behaviour windows where the last run left them, so an attack in progress
-        across a restart is still seen (see vigil.detect.behaviour.engine)."""
-        path = self.snapshot_path
-        if path is None:
-            return
-        served_path = _served_path(path)
-        if served_path.exists():
-            try:
-                families = self.analyzer.served.served.restore(served_path.read_bytes())
-                log.info("event=served_probes_restored families=%d", families)
-            except (OSError, VigilError) as exc:
-                log.warning("event=served_restore_failed path=%s error=%s", served_path, exc)
-        if not path.exists():
-            return
-        try:
-            clients = self.analyzer.restore_behaviour(path.read_bytes())
-        except (OSError, VigilError) as exc:
-            log.warning("event=behaviour_restore_failed path=%s error=%s", path, exc)
-            return
-        log.info("event=behaviour_restored clients=%d", clients)
-
-    def _maybe_snapshot(self, force: bool = False) -> None:
-        path = self.snapshot_path
-        now = time.monotonic()
-        if path is None or (not force and now - self._last_snapshot < self._snapshot_every):
-            return
-        self._last_snapshot = now
-        for target, data in (
-            (path, self.analyzer.behaviour_snapshot),
-            (_served_path(path), self.analyzer.served.served.snapshot),
-        ):
-            tmp = target.with_name(target.name + ".tmp")
-            try:
-                tmp.write_bytes(data())
-                tmp.replace(target)
-            except OSError as exc:
-                log.warning("event=behaviour_snapshot_failed path=%s error=%s", target, exc)
+    async def _drain(self, timeout: float | None) -> bool:
+        """Lets analysis and the sinks finish every queued batch; False if `timeout` ran out."""
+        ending = asyncio.create_task(self._raw.put(_STOP))
+        _done, pending = await asyncio.wait([ending, *self._tasks], timeout=timeout)
+        if not pending:
+            return True
+        ending.cancel()
+        log.warning(
+            "event=drain_timeout seconds=%s waiting_batches=%d; not stored, read again at the "
+            "next start",
+            timeout,
+            self._raw.qsize() + self._scored.qsize(),
+        )
+        return False
 
     # ------------------------------------------------------------------- intake
     def _source_label(self, source: str) -> str:
@@ -254,7 +226,7 @@ class Pipeline:
     async def submit(self, batch: LineBatch, site: str | None = None) -> None:
         """Queue a batch, waiting while the pipeline is full (backpressure, never a drop)."""
         metrics.LINES_IN.labels(self._source_label(batch.source)).inc(len(batch.lines))
-        queued = _Queued(batch, site, time.time(), self._exclusions)
+        queued = _Queued(batch, site, time.time(), self.controls.current)
         await self._raw.put(queued)
         # Handed to the helper process (if any) in queue order, the order of analysis.
         queued.prefetched = self.analyzer.prefetch(batch, site)
@@ -266,7 +238,7 @@ class Pipeline:
             return False
         batch = self._ingest.batch(source, lines)
         metrics.LINES_IN.labels("http").inc(len(lines))
-        queued = _Queued(batch, site, time.time(), self._exclusions)
+        queued = _Queued(batch, site, time.time(), self.controls.current)
         self._raw.put_nowait(queued)
         queued.prefetched = self.analyzer.prefetch(batch, site)
         return True
@@ -368,7 +340,8 @@ class Pipeline:
                 self.totals.stored += scored.stored.stored
                 if scored.site in self.site_totals:
                     self.site_totals[scored.site].stored += scored.stored.stored
-            self._maybe_snapshot()
+            if self.snapshots is not None:
+                self.snapshots.maybe_save()
 
     async def _write(self, sink: Sink, scored: ScoredBatch, batches: int) -> None:
         """Hand a batch to one sink, counting it; a failure of a sink that is not durable is
@@ -406,6 +379,15 @@ class Pipeline:
             "detection_mode": self.analyzer.detection_mode,
         }
 
+    def teach_profile(self, site: str, method: str, path: str, query: str, client: str) -> bool:
+        """An analyst reviewed this request as a false positive: the site's profile learns it
+        (saved with the next profile save). False when this pipeline keeps no profiles."""
+        profiles = self.analyzer.profiles
+        if profiles is None:
+            return False
+        profiles.teach(site, method, path, query, [client])
+        return True
+
     def set_exclusions(
         self, site: str | None, exclusions: list[dict[str, Any]], allowlist: list[dict[str, Any]]
     ) -> None:
@@ -416,44 +398,7 @@ class Pipeline:
         stays with its site: an exclusion or allowlist entry of one site never touches the
         detection of another (site None: entries for every site).
         """
-        self._runtime_controls[site or ""] = (list(exclusions), list(allowlist))
-        base = self._base_exclusions
-        combined = ExclusionSet(
-            disabled_rules=base.disabled_rules,
-            exclusions=base.exclusions,
-            allow_ips=base.allow_ips,
-            allow_user_agents=base.allow_user_agents,
-            paranoia_level=base.paranoia_level,
-            site_paranoia=base.site_paranoia,
-            site_allowlists=base.site_allowlists,
-        )
-        for site_name, (site_exclusions, entries) in self._runtime_controls.items():
-            for entry in site_exclusions:
-                combined = combined.with_exclusion(
-                    Exclusion.from_dict(_exclusion_entry(entry, site_name))
-                )
-            ips = [a["value"] for a in entries if a.get("kind", "ip") in ("ip", "cidr")]
-            # Allowlisted user agents arrive as plain text: they match as substrings.
-            agents = [re.escape(a["value"]) for a in entries if a.get("kind") == "user_agent"]
-            if ips or agents:
-                combined = combined.with_allowlist(
-                    ips=ips, user_agents=agents, site=site_name or None
-                )
+        combined = self.controls.update(site, exclusions, allowlist)
         # Batches already accepted keep the exclusions they were accepted with; the helper hears
         # of the new ones ahead of the batches that follow, and this process when it reaches them.
-        self._exclusions = combined
         self.analyzer.announce_exclusions(combined)
-
-
-def _exclusion_entry(entry: dict[str, Any], site: str) -> dict[str, Any]:
-    """The API's exclusion row in the rule engine's exclusion form."""
-    out: dict[str, Any] = {"rules": [entry["rule_id"]]}
-    if entry.get("path_prefix"):
-        out["path"] = entry["path_prefix"]
-    if entry.get("path_regex"):
-        out["path_regex"] = entry["path_regex"]
-    if entry.get("argument"):
-        out["args"] = [entry["argument"]]
-    if site:
-        out["sites"] = [site]
-    return out

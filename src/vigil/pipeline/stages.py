@@ -1,6 +1,14 @@
-"""The stage objects one analysing process holds, built from the settings: the parser, the rule
-engine, the behaviour windows and the enricher. The main process's `Analyzer` and the helper
-process each build their own."""
+"""The analysis stages of a batch, each a `Work` → `Work` step (see `vigil.pipeline.work`):
+
+    parse → rules → models → profile → behaviour → score (`vigil.pipeline.score`)
+
+and `Stages`, the detection state one analysing process holds, built from the settings (the
+parser, the rule engine, the behaviour windows and the enricher). The main process's
+`Analyzer` composes the stages over its `Stages`; the helper process builds its own `Stages`
+and runs the parse and behaviour (and, when asked, rules) steps of the same batches.
+
+Normalisation (decoding and canonicalising each field) is done inside the rules stage, once per
+distinct field value, where its results are cached with the rule hits they lead to."""
 
 from __future__ import annotations
 
@@ -9,12 +17,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from vigil.config import Settings
-from vigil.detect.behaviour import BehaviourEngine
+from vigil.detect.behaviour import BehaviourEngine, BehaviourEvent
 from vigil.detect.engine import DetectionEngine
+from vigil.detect.exclusions import ExclusionSet
+from vigil.detect.profile.stage import ProfileStage
+from vigil.detect.result import CLEAN, Detection, decode_detections
+from vigil.detect.served import ServedJudge
 from vigil.enrich import Enricher
 from vigil.ingest.parser import LogParser, build_parser
+from vigil.pipeline.work import Work
 
-__all__ = ["ClientFacts", "Stages", "behaviour_from_settings"]
+__all__ = [
+    "BehaviourStage",
+    "ClientFacts",
+    "ModelsStage",
+    "ParseStage",
+    "RulesStage",
+    "SiteProfileStage",
+    "Stages",
+    "behaviour_from_settings",
+]
+
+RESEARCH_TAG = "research-scanner"
 
 
 @dataclass(slots=True)
@@ -69,3 +93,155 @@ def behaviour_from_settings(settings: Settings) -> BehaviourEngine:
     except (OSError, yaml.YAMLError, ValueError) as exc:
         reason = str(exc).splitlines()[0]
         raise ConfigError(f"cannot use VIGIL_BEHAVIOUR_CONFIG_FILE {path}: {reason}") from None
+
+
+class ParseStage:
+    """Raw lines to records; lines of no known format become dead letters."""
+
+    name = "parse"
+
+    def __init__(self, parser: LogParser) -> None:
+        self.parser = parser
+
+    def __call__(self, work: Work) -> Work:
+        parsed = self.parser.parse_batch(work.batch)
+        work.records = parsed.records
+        work.dead_letters = parsed.dead_letters
+        return work
+
+
+class RulesStage:
+    """The rules' verdict on every record (from the worker process when it was asked to
+    detect the batch), judged against the probe families each site serves."""
+
+    name = "rules"
+
+    def __init__(self, detection: DetectionEngine) -> None:
+        self.detection = detection
+        # Which probe families each site serves is learned here, in the one process that sees
+        # every batch in order (the helper process may have detected the batch).
+        self.served = ServedJudge(detection.ruleset.rules)
+        self._research_rules = frozenset(
+            rule.id for rule in detection.ruleset.rules if RESEARCH_TAG in rule.tags
+        )
+
+    def set_exclusions(self, exclusions: ExclusionSet) -> None:
+        """Put `exclusions` in force from the next batch on."""
+        if exclusions is not self.detection.exclusions:
+            self.detection.set_exclusions(exclusions)
+
+    def __call__(self, work: Work) -> Work:
+        remote = work.remote_result() if work.remote_detects else None
+        if remote is not None and remote.detections is not None:
+            detections = decode_detections(remote.detections)
+        else:
+            detections = self.detection.detect_batch(work.records, site=work.site)
+        if self.served.active:
+            detections = self.served.judge(work.records, detections, work.site)
+        work.detections = detections
+        if self._research_rules:
+            work.research = self._research_scanners(detections)
+        return work
+
+    def _research_scanners(self, detections: list[Detection]) -> int:
+        """How many requests of the batch came from research scanners (counted, never alerts)."""
+        rules = self._research_rules
+        return sum(
+            1
+            for detection in detections
+            if detection is not CLEAN and any(m.rule_id in rules for m in detection.matches)
+        )
+
+
+class ModelsStage:
+    """The models' scores, fused with the rules' (hybrid mode); nothing in rules mode.
+
+    `models` may be swapped at any time (a retrained model): a batch is scored by the set in
+    place when this stage reaches it."""
+
+    name = "models"
+
+    def __init__(self, models: Any = None) -> None:
+        self.models = models
+
+    def __call__(self, work: Work) -> Work:
+        models = work.models = self.models  # read once per batch
+        if models is not None:
+            model_scores = work.model_scores = models.score_batch(work.records, work.detections)
+            work.scores = [fused.score for fused in model_scores]
+        else:
+            work.scores = [d.score for d in work.detections]
+        return work
+
+
+class SiteProfileStage:
+    """Each request judged against its site's profile of normal requests, where the site has
+    one (the score is raised to the profile's when that is higher); in `vigil serve` the
+    profiles also learn from the requests that turned out normal."""
+
+    name = "profile"
+
+    def __init__(self, profiles: ProfileStage | None = None) -> None:
+        self.profiles = profiles
+
+    def __call__(self, work: Work) -> Work:
+        profiles = self.profiles  # read once per batch, like the models
+        if profiles is None:
+            return work
+        verdicts = work.profile = profiles.judge(work.records, work.site)
+        if verdicts is not None:
+            work.scores = list(map(max, work.scores, [v.score for v in verdicts]))
+        if profiles.learn_live:
+            profiles.learn(work.records, work.scores, work.site)
+        return work
+
+
+class BehaviourStage:
+    """Per-client behaviour windows and their detectors (from the worker process while it
+    keeps the windows).
+
+    The allowlists in force (the exclusions file's and those stored through the API, per site)
+    apply here as they do to the rules: an allowlisted client's requests still count in the
+    windows, but no behaviour event about it is reported."""
+
+    name = "behaviour"
+
+    def __init__(
+        self,
+        behaviour: BehaviourEngine,
+        enricher: Enricher,
+        *,
+        enabled: bool,
+        exclusions: ExclusionSet | None = None,
+    ) -> None:
+        self.behaviour = behaviour
+        self.enricher = enricher
+        self.enabled = enabled
+        self.exclusions = exclusions or ExclusionSet()
+
+    def set_exclusions(self, exclusions: ExclusionSet) -> None:
+        """Use the allowlists of `exclusions` from the next batch on."""
+        self.exclusions = exclusions
+
+    def __call__(self, work: Work) -> Work:
+        if not self.enabled:
+            return work
+        remote = work.remote_result()
+        if remote is not None:
+            work.events = remote.events
+        else:
+            work.events = self.behaviour.process_batch(
+                work.records, site=work.site, enrichment=ClientFacts(self.enricher)
+            )
+        if work.events and self.exclusions.has_allowlist(work.site):
+            work.events = [e for e in work.events if not self._allowed(e, work)]
+        return work
+
+    def _allowed(self, event: BehaviourEvent, work: Work) -> bool:
+        exclusions, site = self.exclusions, work.site
+        if exclusions.ip_allowed(event.client_ip, site):
+            return True
+        record = work.records[event.record_index]
+        return record.client_ip == event.client_ip and exclusions.agent_allowed(
+            record.user_agent, site
+        )

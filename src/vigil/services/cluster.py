@@ -8,13 +8,20 @@ cluster (`vigil serve --cluster`) exports it on `/metrics` per partition.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from vigil import metrics
+from vigil.config import Settings
+from vigil.sources.agent import StreamWriter, connect_cluster, redis_errors
+from vigil.sources.clientsplit import ClientSplitter
+from vigil.sources.http import HttpIngest
 from vigil.sources.streams import GROUP, StreamKeys, id_ms
 
-__all__ = ["ClusterStatus", "PartitionStatus", "cluster_status"]
+__all__ = ["ClusterIngest", "ClusterStatus", "PartitionStatus", "cluster_status"]
 
 
 @dataclass(slots=True)
@@ -100,3 +107,96 @@ async def cluster_status(redis: Any, prefix: str) -> ClusterStatus:
         for name, seen in (await redis.hgetall(keys.agents)).items()
     }
     return ClusterStatus(prefix, partitions, workers, agents)
+
+
+class ClusterIngest:
+    """The API node's pipeline handle in a cluster (`vigil serve --cluster`): lines posted to
+    `/ingest/batch` go to the partition streams like an agent's, numbered by this process's
+    ingest stream (`vigil.sources.http`); `/metrics` gets each partition's lag.
+
+    `try_submit` queues without waiting (full: the route answers 429); one task sends the
+    queue in order, holding a batch while Redis is away. Allowlist and exclusion changes are
+    stored by the API and read by each partition's pipeline when it starts.
+    """
+
+    LAG_EVERY_SECONDS = 5.0
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._queue: asyncio.Queue[tuple[str, list[bytes], str]] = asyncio.Queue(
+            settings.queue_size
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ingest = HttpIngest()
+        self._redis: Any = None
+        self.writer: StreamWriter | None = None
+        self.sent = 0
+
+    async def start(self) -> None:
+        self._redis, keys, partitions = await connect_cluster(self.settings)
+        self.writer = StreamWriter(
+            self._redis,
+            keys,
+            partitions,
+            ClientSplitter.from_settings(self.settings),
+            agent=f"api-{self.settings.agent_name}",
+            site=self.settings.site,
+            max_backlog=self.settings.cluster_max_backlog,
+        )
+        self._tasks = [
+            asyncio.create_task(self._send(), name="cluster-ingest"),
+            asyncio.create_task(self._lag(), name="cluster-lag"),
+        ]
+
+    async def stop(self) -> None:
+        # What was accepted goes out first (bounded: a Redis that stays away is not waited for).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await self._queue.join()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    def try_submit(self, source: str, lines: list[bytes], site: str) -> bool:
+        if self.writer is None or self._queue.full():
+            return False
+        self._queue.put_nowait((source, lines, site))
+        return True
+
+    async def _send(self) -> None:
+        assert self.writer is not None
+        while True:
+            source, lines, site = await self._queue.get()
+            try:
+                batch = self._ingest.batch(source, lines)
+                await self.writer.send(batch, source=batch.source, site=site)
+                self.sent += len(lines)
+            finally:
+                self._queue.task_done()
+
+    async def _lag(self) -> None:
+        errors = redis_errors()
+        while True:
+            with contextlib.suppress(*errors):
+                status = await cluster_status(self._redis, self.settings.redis_prefix)
+                for part in status.partitions:
+                    label = str(part.partition)
+                    metrics.CLUSTER_LAG_ENTRIES.labels(label).set(part.lag_entries)
+                    metrics.CLUSTER_LAG_SECONDS.labels(label).set(part.lag_seconds)
+            await asyncio.sleep(self.LAG_EVERY_SECONDS)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "cluster": True,
+            "queues": {"ingest": self._queue.qsize()},
+            "queue_capacity": self.settings.queue_size,
+            "totals": {"lines": self.sent},
+            "database_healthy": True,
+        }
+
+    def set_exclusions(
+        self, site: str | None, exclusions: list[dict[str, Any]], allowlist: list[dict[str, Any]]
+    ) -> None:
+        return None

@@ -9,7 +9,7 @@ from typing import Literal
 from sqlalchemy import ColumnElement, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vigil.db.models import Incident, ThreatEvent
+from vigil.db.models import Decision, Incident, IncidentMember, ThreatEvent
 from vigil.services.netmatch import Network, client_clause
 from vigil.services.pagination import decode_cursor, encode_cursor
 from vigil.services.threats import Page
@@ -100,3 +100,46 @@ async def incident_events(
         .limit(limit)
     )
     return list((await session.scalars(stmt)).all())
+
+
+async def incident_members(
+    session: AsyncSession, visible: Visibility, incident: Incident, limit: int = 1000
+) -> list[IncidentMember]:
+    """The member clients of a visible campaign incident, most recently seen first."""
+    if not visible.allows(incident.site):
+        return []
+    stmt = (
+        select(IncidentMember)
+        .where(IncidentMember.incident_id == incident.id)
+        .order_by(IncidentMember.last_seen.desc(), IncidentMember.client_ip)
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def incident_decisions(
+    session: AsyncSession, visible: Visibility, incident: Incident
+) -> list[Decision]:
+    """The block decisions the policy made for a visible incident, newest first."""
+    stmt = (
+        select(Decision)
+        .where(Decision.incident_id == incident.id, visible.clause(Decision.site))
+        .order_by(Decision.created_at.desc(), Decision.id.desc())
+        .limit(100)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def review_incident(
+    session: AsyncSession, visible: Visibility, incident_id: int
+) -> Incident | None:
+    """Mark a visible incident reviewed; None if not visible.
+
+    A reviewed incident is closed: the client's next events start a new incident.
+    """
+    incident = await get_incident(session, visible, incident_id)
+    if incident is None:
+        return None
+    incident.status = "reviewed"
+    await session.flush()
+    return incident

@@ -28,11 +28,13 @@ RANGES = {
     "30d": timedelta(days=30),
 }
 MAX_BUCKETS = 60
+MAX_SPAN_DAYS = 3660
+"""The longest range /stats reads (ten years of day rollups, at most 41 chart buckets)."""
 SEVERITIES = ("HIGH", "MEDIUM", "LOW")
 RESOLUTIONS = (
     ("m", timedelta(hours=6), (60, 300, 900, 1800, 3600)),
     ("h", timedelta(days=8), (3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)),
-    ("d", timedelta(days=367 * 2), (86400, 7 * 86400, 30 * 86400)),
+    ("d", timedelta(days=MAX_SPAN_DAYS + 1), (86400, 7 * 86400, 30 * 86400, 91 * 86400)),
 )
 TOP_DIMS = {
     "client": "top_ips",
@@ -40,6 +42,8 @@ TOP_DIMS = {
     "rule": "top_rules",
     "country": "top_countries",
     "status": "top_statuses",
+    "asn": "top_asns",
+    "ua": "top_user_agents",
 }
 BUCKET_SIZES = tuple(size for _, _, sizes in RESOLUTIONS for size in sizes)
 
@@ -50,6 +54,7 @@ class Bucket:
     severities: dict[str, int] = field(default_factory=dict)
     categories: dict[str, int] = field(default_factory=dict)
     requests: int = 0
+    traffic: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -75,7 +80,10 @@ class Stats:
     top_rules: list[Ranked]
     top_countries: list[Ranked]
     top_statuses: list[Ranked]
+    top_asns: list[Ranked]
+    top_user_agents: list[Ranked]
     traffic: dict[str, int]
+    latest: datetime | None
 
 
 def resolution_for(span: timedelta) -> tuple[str, int]:
@@ -186,9 +194,11 @@ async def compute_stats(
         )
         .group_by(th.bucket)
     ):
+        target = bucket(start)
         for name, value in zip(TRAFFIC_COUNTERS, values, strict=True):
             traffic[name] += int(value or 0)
-        bucket(start).requests += int(values[0] or 0)
+            target.traffic[name] = target.traffic.get(name, 0) + int(value or 0)
+        target.requests += int(values[0] or 0)
 
     # Tops and distinct clients: whole hours, as day rows where whole days fit.
     parts = tiles(floor_to(since, "h"), ceil_to(until, "h"))
@@ -239,5 +249,34 @@ async def compute_stats(
         top_rules=tops["top_rules"],
         top_countries=tops["top_countries"],
         top_statuses=tops["top_statuses"],
+        top_asns=tops["top_asns"],
+        top_user_agents=tops["top_user_agents"],
         traffic=traffic,
+        latest=await latest_data(session, visible, site),
     )
+
+
+async def latest_data(
+    session: AsyncSession, visible: Visibility, site: str | None = None
+) -> datetime | None:
+    """The end of the newest hour holding any visible request or event (None: no data).
+
+    Both reads walk a primary key backwards from its newest hour, so they stay cheap at any
+    table size.
+    """
+    tr, th = ThreatRollup, TrafficRollup
+    newest_event = await session.scalar(
+        select(func.max(tr.bucket)).where(
+            tr.period == "h", tr.dim == "severity", *_sites(tr, visible, site)
+        )
+    )
+    newest_request = await session.scalar(
+        select(func.max(th.bucket)).where(th.period == "h", *_sites(th, visible, site))
+    )
+    found = [moment for moment in (newest_event, newest_request) if moment is not None]
+    if not found:
+        return None
+    newest = max(
+        moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment for moment in found
+    )
+    return newest + timedelta(hours=1)

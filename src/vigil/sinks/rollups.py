@@ -3,16 +3,16 @@ the same transaction as the events they count.
 
 `traffic_rollups` counts every request (severity, status class, bytes; per hour and day also a
 HyperLogLog sketch of the distinct clients, from Apache DataSketches). `threat_rollups` counts
-stored events by severity, category, rule, client, path, country and status per hour and day,
-and by severity and category per minute (the chart of short ranges).
+stored events by severity, category, rule, client, path, country, status, ASN and user agent
+per hour and day, and by severity and category per minute (the chart of short ranges).
 
 Top lists are bounded the way web-analytics archives bound their reports: each bucket keeps
-the `ROLLUP_CAPS` biggest clients, paths and rules. A value that does not make its bucket's top
-counts in the bucket's total (the severity rows) but not in its top list, so a month's top list
-reads at most cap × days rows however many clients attacked. Counts are only ever added (never
-overwritten), so several writers never lose one another's counts; which values are kept is
-decided from a per-process view of each bucket that can lag behind other writers, which can
-only affect which borderline value is listed.
+the `ROLLUP_CAPS` biggest clients, paths, rules, ASNs and user agents. A value that does not
+make its bucket's top counts in the bucket's total (the severity rows) but not in its top
+list, so a month's top list reads at most cap × days rows however many clients attacked.
+Counts are only ever added (never overwritten), so several writers never lose one another's
+counts; which values are kept is decided from a per-process view of each bucket that can lag
+behind other writers, which can only affect which borderline value is listed.
 """
 
 from __future__ import annotations
@@ -29,13 +29,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vigil.db.bulk import increment
 from vigil.db.models import ThreatRollup, TrafficRollup
 
-ROLLUP_CAPS = {"client": 100, "path": 100, "rule": 500}
+ROLLUP_CAPS = {"client": 100, "path": 100, "rule": 500, "asn": 100, "ua": 100}
 """Values kept per bucket for the dimensions that can have very many."""
 VALUE_LIMIT = 512
 SKETCH_LG_K = 12
 """HyperLogLog precision: 4,096 registers, about 1.6% standard error."""
 PERIODS = ("m", "h", "d")
-THREAT_DIMS = ("severity", "category", "rule", "client", "path", "country", "status")
+THREAT_DIMS = (
+    "severity",
+    "category",
+    "rule",
+    "client",
+    "path",
+    "country",
+    "status",
+    "asn",
+    "ua",
+)
 MINUTE_DIMS = ("severity", "category")
 MULTI_DIMS = frozenset({"category", "rule"})
 """Dimensions of which an event can have several values."""

@@ -38,6 +38,7 @@ from vigil.db.partitions import PARTITIONED_TABLES, Partitions, day_of, partitio
 from vigil.db.session import get_db_context, get_engine
 from vigil.errors import DatabaseUnavailableError
 from vigil.sinks.blocklist import BlockPolicy, apply_policy
+from vigil.sinks.campaigns import assign_campaigns
 from vigil.sinks.incidents import NewEvent, assign_incidents
 from vigil.sinks.rollups import VALUE_LIMIT, RollupWriter, ThreatCounts, add_traffic
 
@@ -135,6 +136,11 @@ def _event_values(
     )
 
 
+def _asn_label(asn: int, org: str | None) -> str:
+    """An ASN as the rollups keep it: its number and, when known, its organisation."""
+    return f"AS{asn} {org}"[:VALUE_LIMIT] if org else f"AS{asn}"
+
+
 def event_message(row: dict[str, Any], event_id: int, incident_id: int | None) -> dict[str, Any]:
     """The JSON published for a stored event (the same shape the API returns)."""
     message = dict(row)
@@ -201,6 +207,8 @@ async def record_event_rows(
             "path": [row[7][:VALUE_LIMIT] for row in values],
             "country": [row[19] or None for row in values],
             "status": [None if row[9] is None else str(row[9]) for row in values],
+            "asn": [_asn_label(row[21], row[22]) if row[21] else None for row in values],
+            "ua": [row[11][:VALUE_LIMIT] or None for row in values],
         },
     )
     days = Counter(map(day_of, observed))
@@ -446,7 +454,11 @@ class StoreSink:
             )
             ids = list(result.scalars().all())
         self.changed_days.update(await record_event_rows(session, self.rollups, ids, values))
-        decisions = await apply_policy(session, site, incidents, self.policy, now)
+        # Campaign members are blocked with their campaign as the reason, before the policy
+        # looks at each client on its own.
+        campaigns = await assign_campaigns(session, site, fresh, self.policy, now)
+        decisions = campaigns.decisions
+        decisions += await apply_policy(session, site, incidents, self.policy, now)
         events: list[dict[str, Any]] = []
         if self.messages:
             events = [
@@ -458,7 +470,7 @@ class StoreSink:
             events=events,
             decisions=decisions,
             stored=len(ids),
-            incident_ids={i.id for i in incidents if i.id is not None},
+            incident_ids={i.id for i in incidents if i.id is not None} | campaigns.incident_ids,
         )
 
     async def analyze_changed(self, minimum: int = 10_000) -> list[str]:

@@ -87,8 +87,11 @@ class StreamWriter:
         self._backlog_checked = 0.0
         self._errors = redis_errors()
 
-    def chunks(self, batch: LineBatch) -> dict[int, dict[str, bytes | str]]:
-        """One entry per partition that has lines of `batch`."""
+    def chunks(
+        self, batch: LineBatch, source: str | None = None, site: str | None = None
+    ) -> dict[int, dict[str, bytes | str]]:
+        """One entry per partition that has lines of `batch` (of this agent's source and
+        site unless given)."""
         clients = self.splitter.clients(batch)
         parts: dict[int, list[int]] = {}
         for index, client in enumerate(clients):
@@ -100,9 +103,9 @@ class StreamWriter:
             last = indexes[-1]
             end = batch.offsets[last + 1] if last + 1 < count else batch.end_offset
             entries[partition] = encode_chunk(
-                self.agent,
+                source or self.agent,
                 batch.file_id,
-                self.site,
+                site or self.site,
                 [batch.lines[i] for i in indexes],
                 [batch.offsets[i] for i in indexes],
                 end,
@@ -110,11 +113,13 @@ class StreamWriter:
             )
         return entries
 
-    async def send(self, batch: LineBatch) -> None:
+    async def send(
+        self, batch: LineBatch, source: str | None = None, site: str | None = None
+    ) -> None:
         """Append `batch` and move its file's checkpoint, retrying until both are in Redis."""
         if not batch.lines:
             return
-        entries = self.chunks(batch)
+        entries = self.chunks(batch, source, site)
         delay = 0.1
         outage_since: float | None = None
         uncertain = False

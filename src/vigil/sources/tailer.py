@@ -18,8 +18,10 @@ What it handles:
   generations (`vigil.sources.rotated`), and reads exactly the part it had not read, before the
   new content. Where no copy is found, a warning gives the offset after which bytes are lost.
   Known limit of copytruncate itself: lines written between logrotate's copy and its truncate
-  are in neither file, and no reader can recover them; the tailer logs the offset where that
-  gap starts (the copy's end). Prefer rename rotation (`create`), which loses nothing.
+  are in neither file, and no reader can recover them; the tailer reports where that gap
+  starts (`_report_gap`: the copy's end, or where reading had got to if that is further), in
+  `stats.unrecoverable`, a log line and a counter. Prefer rename rotation (`create`), which
+  loses nothing.
 - delete and recreate, files that do not exist yet (each watched path is stat'ed on every poll)
   and globs (re-evaluated every `glob_interval_ms`).
 - gzip files (recognised by their magic bytes, whatever the name) are read once, to the end,
@@ -67,9 +69,10 @@ import stat
 import time
 import zlib
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
+from vigil import metrics
 from vigil.batch import LineBatch
 from vigil.sources.checkpoints import CheckpointStore
 from vigil.sources.identity import FINGERPRINT_BYTES, GZIP_MAGIC, FileIdentity, content_digest
@@ -99,6 +102,9 @@ class TailerStats:
     batches: int = 0
     recovered_files: int = 0
     recovered_bytes: int = 0
+    unrecoverable: list[tuple[str, int]] = field(default_factory=list)
+    """(file_id, offset) of each stream whose bytes from `offset` to where it was truncated
+    are in no file (see `FileTailer._report_gap`)."""
 
 
 class _Stream:
@@ -603,16 +609,54 @@ class FileTailer:
         watched = set(found)
         live = {path: (st.st_dev, st.st_ino) for path, st in found.items()}
         for path in dict.fromkeys([*self._explicit, *sorted(found)]):
+            key = live.get(path)
+            truncated, copytruncated = (
+                await asyncio.to_thread(self._truncated_in_place, path, key)
+                if key is not None
+                else (None, False)
+            )
             plan = await asyncio.to_thread(self._plan_recovery, path, watched)
             try:
                 while plan and not self._stopping.is_set():
                     probe, stream = plan.pop(0)
-                    copied = stream is not None and stream.identity.inode_key == live.get(path)
+                    copied = _is_copy(probe, stream, key, copytruncated)
                     async for batch in self._read_generation(probe, stream, copied=copied):
                         yield batch
             finally:
                 for probe, _ in plan:
                     os.close(probe.fd)
+            reported = {file_id for file_id, _ in self.stats.unrecoverable}
+            if truncated is not None and truncated.file_id not in reported:
+                # Its copy held nothing unread: the gap starts where the checkpoint is.
+                self._report_gap(path, truncated, truncated.position)
+
+    def _truncated_in_place(self, path: str, key: InodeKey) -> tuple[_Stream | None, bool]:
+        """What copytruncate did to the file now at `path` (inode `key`) while vigil was
+        stopped: the known stream whose plain copy is the newest rotated file (it was
+        truncated last; None if there is none), and whether any known stream of this inode
+        has a plain copy at all (then this log is rotated by copytruncate, and a newer copy no
+        checkpoint knows is one too).
+
+        Only a plain copy (another inode whose first bytes are the stream's) is taken as proof:
+        a compressed rotation of a stream whose inode a new file reuses looks the same as a
+        compressed copy, and is not a gap."""
+        streams = [st for st in self._streams.by_inode(key) if st.position]
+        if not streams:
+            return None, False
+        try:
+            live_head = _read_head(path, self.fingerprint_bytes)
+        except OSError:
+            return None, False
+        gone = [st for st in streams if not st.identity.verifies(live_head)]
+        if not gone:
+            return None, False
+        heads = _plain_heads(path, key, self.fingerprint_bytes)
+        copied = [h for h in heads if any(st.identity.verifies(h) for st in gone)]
+        if not copied:
+            return None, False
+        newest = heads[-1]
+        latest = [st for st in gone if st.identity.verifies(newest)]
+        return (max(latest, key=lambda st: st.position) if latest else None), True
 
     async def _recover_copy(self, path: str, stream: _Stream) -> AsyncIterator[LineBatch]:
         """After `path` was truncated in place: reads the unread rest of its old content from
@@ -621,13 +665,9 @@ class FileTailer:
         plan = await asyncio.to_thread(self._plan_recovery, path, watched, only=stream)
         if not plan:
             if not any(r.path in watched for r in rotated_siblings(path)):
-                log.warning(
-                    "truncated file has no copy among its rotated files, bytes after the "
-                    "offset are lost path=%s file_id=%s offset=%d",
-                    path,
-                    stream.file_id,
-                    stream.position,
-                )
+                # No copy holds anything past what was read: it ends where reading stopped,
+                # or there is none.
+                self._report_gap(path, stream, stream.position)
             return
         probe, _ = plan[0]
         async for batch in self._read_generation(probe, stream, copied=True):
@@ -738,20 +778,33 @@ class FileTailer:
         self.stats.recovered_files += 1
         self.stats.recovered_bytes += end - start
         log.info(
-            "recovered rotated file path=%s file_id=%s bytes=%d-%d",
+            "recovered rotated file path=%s file_id=%s bytes=%d range=%d-%d",
             probe.path,
             _id_of(f),
+            end - start,
             start,
             end,
         )
-        if copied:
-            log.warning(
-                "file was truncated in place (copytruncate): what was written to it after "
-                "offset=%d before the truncation is in neither file path=%s file_id=%s",
-                end,
-                probe.path,
-                _id_of(f),
-            )
+        if copied and f.stream is not None:
+            self._report_gap(probe.path, f.stream, end)
+
+    def _report_gap(self, path: str, stream: _Stream, offset: int) -> None:
+        """Says that the bytes of `stream` from `offset` to where its file was truncated are
+        in no file: copytruncate copied the file up to `offset`, and what the writer added
+        before the truncate was erased unread. How far that went nobody can tell after the
+        truncate (it may be nothing at all); the start is exact."""
+        if (stream.file_id, offset) in self.stats.unrecoverable:
+            return
+        self.stats.unrecoverable.append((stream.file_id, offset))
+        metrics.UNRECOVERABLE_RANGES.inc()
+        log.warning(
+            "unrecoverable range file_id=%s from=%d to=truncation path=%s: the file was "
+            "truncated in place (copytruncate); what was written to it after its copy was made "
+            "and before the truncate is in neither file",
+            stream.file_id,
+            offset,
+            path,
+        )
 
     async def _pump(self, f: _Follower, *, final: bool = False) -> AsyncIterator[LineBatch]:
         """Reads what `f` has (up to the per-poll budget unless `final`), yielding full batches."""
@@ -1012,6 +1065,44 @@ def _gzip_head(fd: int, limit: int) -> tuple[bytes, bool]:
                 return head, True
             head += part
         return head, True
+
+
+def _read_head(path: str, limit: int) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(limit)
+
+
+def _is_copy(
+    probe: _Probe, stream: _Stream | None, live: InodeKey | None, copytruncated: bool
+) -> bool:
+    """Whether the rotated file of `probe` is a copytruncate copy: a plain file of another
+    inode than the live file, holding a stream whose own inode is the live file's, or one no
+    checkpoint knows when the live file is known to be rotated by copytruncate. (A compressed
+    one cannot be told from the rotation of a file whose inode the live file got by reuse.)"""
+    if probe.compressed or live is None or probe.key == live:
+        return False
+    if stream is None:
+        return copytruncated
+    return stream.identity.inode_key == live
+
+
+def _plain_heads(path: str, live: InodeKey, limit: int) -> list[bytes]:
+    """The first bytes of each uncompressed rotated generation of `path` that is not `live`,
+    oldest first."""
+    heads = []
+    for rotated in rotated_siblings(path):
+        if rotated.compressed:
+            continue
+        try:
+            st = os.stat(rotated.path)
+            if (st.st_dev, st.st_ino) == live:
+                continue
+            head = _read_head(rotated.path, limit)
+        except OSError:
+            continue
+        if not head.startswith(GZIP_MAGIC):
+            heads.append(head)
+    return heads
 
 
 def _last_line_end(fd: int, size: int) -> int:

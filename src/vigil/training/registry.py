@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
 from vigil.db.models import ModelMetadata, ThreatEvent
 from vigil.db.session import get_db_context
@@ -66,17 +65,6 @@ class ModelInfo:
         }
 
 
-async def _activate_row(session: AsyncSession, row: ModelMetadata) -> None:
-    await session.execute(
-        update(ModelMetadata)
-        .where(ModelMetadata.model_type == row.model_type, ModelMetadata.is_active.is_(True))
-        .values(is_active=False)
-    )
-    await session.flush()
-    row.is_active = True
-    await session.flush()
-
-
 async def record_model(
     model_type: str,
     version: str,
@@ -113,7 +101,7 @@ async def record_model(
             row.training_samples = training_samples
             row.artifact = artifact
         if activate:
-            await _activate_row(session, row)
+            await services_models.activate_row(session, row)
         return ModelInfo.of(row)
 
 
@@ -127,50 +115,21 @@ async def list_models() -> list[ModelInfo]:
 async def activate(version: str, *, force: bool = False) -> ModelInfo:
     """Make `version` the active model of its type."""
     async with get_db_context() as session:
-        rows = list(
-            (
-                await session.execute(select(ModelMetadata).where(ModelMetadata.version == version))
-            ).scalars()
-        )
-        if not rows:
-            raise ModelRegistryError(f"no model with version {version!r} (see `vigil models list`)")
-        row = rows[0]
-        if not force and row.metrics.get("gates_passed") is False:
-            raise ModelRegistryError(
-                f"model {version} failed its validation gates; use --force to activate it anyway"
-            )
-        await _activate_row(session, row)
+        try:
+            row = await services_models.activate_version(session, version, force=force)
+        except services_models.ModelChangeError as exc:
+            raise ModelRegistryError(str(exc).replace("force is needed", "use --force")) from None
         return ModelInfo.of(row)
 
 
 async def rollback(model_type: str = "classifier") -> ModelInfo:
     """Activate the version recorded just before the active one of `model_type`."""
     async with get_db_context() as session:
-        current = (
-            await session.execute(
-                select(ModelMetadata).where(
-                    ModelMetadata.model_type == model_type, ModelMetadata.is_active.is_(True)
-                )
-            )
-        ).scalar_one_or_none()
-        if current is None:
-            raise ModelRegistryError(f"no active {model_type} model to roll back from")
-        previous = (
-            await session.execute(
-                select(ModelMetadata)
-                .where(
-                    ModelMetadata.model_type == model_type,
-                    ModelMetadata.id < current.id,
-                    ModelMetadata.is_active.is_(False),
-                )
-                .order_by(ModelMetadata.id.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        if previous is None:
-            raise ModelRegistryError(f"no {model_type} model older than {current.version}")
-        await _activate_row(session, previous)
-        return ModelInfo.of(previous)
+        try:
+            row = await services_models.rollback_model(session, model_type)
+        except services_models.ModelChangeError as exc:
+            raise ModelRegistryError(str(exc)) from None
+        return ModelInfo.of(row)
 
 
 async def active_artifacts() -> dict[str, str]:

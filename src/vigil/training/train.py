@@ -381,13 +381,31 @@ def _split(labels: npt.NDArray[np.int64], seed: int) -> tuple[list[int], list[in
     return sorted(train), sorted(valid)
 
 
-def _choose_threshold(proba: npt.NDArray[np.float64], labels: npt.NDArray[np.int64]) -> float:
-    benign = np.sort(proba[labels == 0])
-    if benign.size == 0:
-        return MIN_THRESHOLD
+def _edge(benign: npt.NDArray[np.float64]) -> float:
+    benign = np.sort(benign)
     allowed = int(np.floor(TARGET_OOF_FPR * benign.size))
-    edge = float(benign[benign.size - 1 - allowed]) + 1e-6
-    return float(np.clip(edge, MIN_THRESHOLD, MAX_THRESHOLD))
+    return float(benign[benign.size - 1 - allowed]) + 1e-6
+
+
+def _choose_threshold(
+    proba: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.int64],
+    origins: Sequence[str] = (),
+) -> float:
+    """The lowest threshold at which the benign values, pooled and each benign source on its
+    own, are flagged at most `TARGET_OOF_FPR` of the time: a large easy source (HttpParams)
+    must not buy a threshold that a smaller, harder one (the wild corpus) fails."""
+    benign = labels == 0
+    if not benign.any():
+        return MIN_THRESHOLD
+    edges = [_edge(proba[benign])]
+    if origins:
+        names = np.asarray(origins)
+        for origin in sorted(set(names[benign].tolist())):
+            part = proba[benign & (names == origin)]
+            if part.size >= SOURCE_GATE_MIN_SAMPLES:
+                edges.append(_edge(part))
+    return float(np.clip(max(edges), MIN_THRESHOLD, MAX_THRESHOLD))
 
 
 def evaluate(
@@ -554,7 +572,7 @@ def fit(config: TrainConfig, examples: Sequence[Example]) -> TrainedClassifier:
     a = float(platt.coef_[0, 0])
     b = float(platt.intercept_[0])
     oof_proba = 1.0 / (1.0 + np.exp(-(a * oof + b)))
-    threshold = _choose_threshold(oof_proba, y_train)
+    threshold = _choose_threshold(oof_proba, y_train, [examples[i].origin for i in train_idx])
 
     final = model()
     final.fit(x_train, y_train, sample_weight=w_train)

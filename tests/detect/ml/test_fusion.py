@@ -15,9 +15,21 @@ def match(rule_id: str, target: str = "args:q", points: int = 3) -> RuleMatch:
 
 
 def test_ml_raises_only_above_its_threshold() -> None:
-    assert fusion.fuse(0.0, [], T - 0.01, T) < 0.5
-    assert 0.5 <= fusion.fuse(0.0, [], T, T) < 0.7
+    weak = 0.32  # one notice-level rule: LOW on its own, but it corroborates the classifier
+    assert fusion.fuse(weak, [match("a", points=1)], T - 0.01, T) < 0.5
+    assert 0.5 <= fusion.fuse(weak, [match("a", points=1)], T, T) < 0.7
     assert fusion.fuse(0.0, [], 0.99, T) >= 0.7
+
+
+def test_ml_alone_flags_only_when_nearly_certain() -> None:
+    # Nothing else saw anything: between its threshold and the stand-alone one, LOW.
+    assert fusion.fuse(0.0, [], T, T) < 0.5
+    assert fusion.fuse(0.0, [], fusion.ALONE_THRESHOLD - 0.001, T) < 0.5
+    assert fusion.fuse(0.0, [], fusion.ALONE_THRESHOLD, T) >= 0.7
+    # A rule match worth no points (a served probe, a research scanner) corroborates nothing.
+    assert fusion.fuse(0.0, [match("a", points=0)], 0.9, T) < 0.5
+    # The site's profile finding the value unusual does.
+    assert fusion.fuse(0.0, [], 0.9, T, 0.5) >= 0.5
 
 
 def test_high_rule_verdict_is_never_lowered() -> None:

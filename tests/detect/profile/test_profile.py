@@ -219,3 +219,17 @@ def test_memory_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     profile.trained = True
     profile.version += 1
     assert ProfileJudge(profile).judge_request("GET", "/zzz/new", "").score < 0.5
+
+
+def test_a_reviewed_false_positive_is_learned_live() -> None:
+    from vigil.detect.profile.stage import ProfileStage
+
+    profile = SiteProfile("shop")
+    _learn_shop(profile)
+    profile.trained = True
+    stage = ProfileStage([profile], learn=True)
+    query = "modo=entrar&login=user7&pwd=Secr3t7x&sso=on&B1=Entrar"
+    assert stage.explain("shop", "GET", "/shop/login.jsp", query, 200).score >= 0.5
+    stage.teach("shop", "GET", "/shop/login.jsp", query, ["198.51.100.9"])
+    assert stage.explain("shop", "GET", "/shop/login.jsp", query, 200).score < 0.5
+    assert stage.dirty == {"shop"}

@@ -18,7 +18,8 @@ from vigil.api.schemas import (
     SiteName,
 )
 from vigil.api.state import AppState
-from vigil.services import allowlist
+from vigil.db.models import RuleExclusion
+from vigil.services import allowlist, audit
 from vigil.services.keys import Principal
 
 router = APIRouter(tags=["allowlist"], responses=KEYED)
@@ -32,6 +33,20 @@ async def push_to_pipeline(session: AsyncSession, state: AppState, site: str | N
         return
     exclusions, entries = await allowlist.pipeline_rules(session, site)
     state.pipeline.set_exclusions(site, exclusions, entries)
+
+
+def exclusion_target(exclusion: RuleExclusion) -> str:
+    """An exclusion as the audit trail names it: the rule and where it is switched off."""
+    where = [
+        f"{name} {value}"
+        for name, value in (
+            ("path", exclusion.path_prefix),
+            ("regex", exclusion.path_regex),
+            ("argument", exclusion.argument),
+        )
+        if value
+    ]
+    return f"rule {exclusion.rule_id}" + (f" on {', '.join(where)}" if where else "")
 
 
 def _target_site(key: Principal, site: str | None) -> str | None:
@@ -62,6 +77,14 @@ async def add_allowlist(
         expires_at=body.expires_at,
         created_by=key.name,
     )
+    audit.record(
+        session,
+        key,
+        "allowlist.add",
+        f"{entry.kind} {entry.value}",
+        site=site,
+        detail={"id": entry.id, "reason": entry.reason},
+    )
     await session.commit()
     await push_to_pipeline(session, state, site)
     return AllowlistOut.model_validate(entry)
@@ -74,6 +97,14 @@ async def delete_allowlist(
     entry = await allowlist.delete_allowlist(session, key.visibility, entry_id)
     if entry is None:
         raise HTTPException(404, detail="no such allowlist entry")
+    audit.record(
+        session,
+        key,
+        "allowlist.delete",
+        f"{entry.kind} {entry.value}",
+        site=entry.site,
+        detail={"id": entry.id},
+    )
     await session.commit()
     await push_to_pipeline(session, state, entry.site)
 
@@ -102,6 +133,14 @@ async def add_exclusion(
         reason=body.reason,
         created_by=key.name,
     )
+    audit.record(
+        session,
+        key,
+        "exclusion.add",
+        exclusion_target(exclusion),
+        site=site,
+        detail={"id": exclusion.id, "reason": exclusion.reason},
+    )
     await session.commit()
     await push_to_pipeline(session, state, site)
     return ExclusionOut.model_validate(exclusion)
@@ -114,5 +153,13 @@ async def delete_exclusion(
     exclusion = await allowlist.delete_exclusion(session, key.visibility, exclusion_id)
     if exclusion is None:
         raise HTTPException(404, detail="no such exclusion")
+    audit.record(
+        session,
+        key,
+        "exclusion.delete",
+        exclusion_target(exclusion),
+        site=exclusion.site,
+        detail={"id": exclusion.id},
+    )
     await session.commit()
     await push_to_pipeline(session, state, exclusion.site)

@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse
 from vigil.api.deps import AdminKey, AppStateDep, ReadKey, SessionDep, visible_site, writable_site
 from vigil.api.routes import KEYED, NOT_FOUND
 from vigil.api.schemas import MAX_ID, BlocklistOut, DecisionIn, DecisionOut, SiteName
-from vigil.services import decisions
+from vigil.services import audit, decisions
 from vigil.sinks.blocklist import merged_networks
 
 router = APIRouter(tags=["blocklist"], responses=KEYED)
@@ -80,6 +80,18 @@ async def create_decision(
         reason=body.reason or f"manual block by {key.name}",
         duration=timedelta(minutes=body.duration_minutes) if body.duration_minutes else None,
     )
+    audit.record(
+        session,
+        key,
+        "decision.create",
+        decision.value,
+        site=site,
+        detail={
+            "id": decision.id,
+            "reason": decision.reason,
+            "expires_at": decision.expires_at.isoformat() if decision.expires_at else None,
+        },
+    )
     await session.commit()
     return DecisionOut.model_validate(decision)
 
@@ -94,6 +106,15 @@ async def create_decision(
 async def delete_decision(
     session: SessionDep, key: AdminKey, decision_id: Annotated[int, Path(ge=1, le=MAX_ID)]
 ) -> None:
-    if await decisions.delete_decision(session, key.visibility, decision_id) is None:
+    decision = await decisions.delete_decision(session, key.visibility, decision_id)
+    if decision is None:
         raise HTTPException(404, detail="no such active decision")
+    audit.record(
+        session,
+        key,
+        "decision.delete",
+        decision.value,
+        site=decision.site,
+        detail={"id": decision.id},
+    )
     await session.commit()

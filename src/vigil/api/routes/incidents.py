@@ -6,17 +6,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from vigil.api.deps import ReadKey, SessionDep, visible_site
+from vigil.api.deps import ReadKey, SessionDep, WriteKey, visible_site
 from vigil.api.routes import KEYED, NOT_FOUND
 from vigil.api.schemas import (
     MAX_ID,
+    DecisionOut,
     IncidentDetail,
     IncidentOut,
     IncidentPage,
     IncidentQuery,
+    IncidentReviewIn,
     ThreatOut,
 )
-from vigil.services import incidents
+from vigil.services import audit, incidents
 from vigil.services.netmatch import parse_client_filter
 from vigil.services.pagination import InvalidCursorError
 
@@ -54,9 +56,12 @@ async def list_incidents(
     )
 
 
+IncidentId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
 @router.get("/{incident_id}", response_model=IncidentDetail, responses=NOT_FOUND)
 async def get_incident(
-    session: SessionDep, key: ReadKey, incident_id: Annotated[int, Path(ge=1, le=MAX_ID)]
+    session: SessionDep, key: ReadKey, incident_id: IncidentId
 ) -> IncidentDetail:
     row = await incidents.get_incident(session, key.visibility, incident_id)
     if row is None:
@@ -65,4 +70,32 @@ async def get_incident(
     return IncidentDetail(
         **IncidentOut.model_validate(row).model_dump(),
         events=[ThreatOut.model_validate(e) for e in events],
+        decisions=[
+            DecisionOut.model_validate(d)
+            for d in await incidents.incident_decisions(session, key.visibility, row)
+        ],
     )
+
+
+@router.patch(
+    "/{incident_id}",
+    response_model=IncidentOut,
+    responses=NOT_FOUND,
+    summary="Mark an incident reviewed (the client's next events start a new incident)",
+)
+async def review_incident(
+    session: SessionDep, key: WriteKey, incident_id: IncidentId, body: IncidentReviewIn
+) -> IncidentOut:
+    row = await incidents.review_incident(session, key.visibility, incident_id)
+    if row is None:
+        raise HTTPException(404, detail="no such incident")
+    audit.record(
+        session,
+        key,
+        "incident.review",
+        f"incident {row.id} ({row.client_ip})",
+        site=row.site,
+        detail={"status": body.status, "note": body.note},
+    )
+    await session.commit()
+    return IncidentOut.model_validate(row)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query
 from vigil.api.deps import ReadKey, SessionDep, visible_site
 from vigil.api.routes import KEYED
 from vigil.api.schemas import StatsOut, StatsQuery
-from vigil.services.stats import RANGES, compute_stats
+from vigil.services.stats import MAX_SPAN_DAYS, RANGES, compute_stats
 
 router = APIRouter(tags=["stats"], responses=KEYED)
 
@@ -25,8 +25,8 @@ async def stats(
     since = query.since or until - RANGES[query.range]
     if since >= until:
         raise HTTPException(422, detail="'from' must be before 'to'")
-    if (until - since).days > 366:
-        raise HTTPException(422, detail="the range may span at most 366 days")
+    if (until - since).days > MAX_SPAN_DAYS:
+        raise HTTPException(422, detail=f"the range may span at most {MAX_SPAN_DAYS} days")
     result = await compute_stats(
         session, key.visibility, since=since, until=until, site=query.site, top=query.top
     )

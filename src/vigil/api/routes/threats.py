@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from vigil.api.deps import ReadKey, SessionDep, WriteKey, visible_site
+from vigil.api.deps import AppStateDep, ReadKey, SessionDep, WriteKey, visible_site
 from vigil.api.routes import KEYED, NOT_FOUND
 from vigil.api.schemas import MAX_ID, ReviewIn, ThreatOut, ThreatPage, ThreatQuery
-from vigil.services import threats
+from vigil.services import audit, profiles, threats
 from vigil.services.netmatch import parse_client_filter
 from vigil.services.pagination import InvalidCursorError
 
@@ -72,12 +72,28 @@ async def get_threat(session: SessionDep, key: ReadKey, threat_id: ThreatId) -> 
     summary="Review an event: true_positive or false_positive, with a note",
 )
 async def review_threat(
-    session: SessionDep, key: WriteKey, threat_id: ThreatId, review: ReviewIn
+    session: SessionDep, key: WriteKey, threat_id: ThreatId, review: ReviewIn, state: AppStateDep
 ) -> ThreatOut:
     row = await threats.review_threat(
         session, key.visibility, threat_id, label=review.label, note=review.note
     )
     if row is None:
         raise HTTPException(404, detail="no such threat event")
+    audit.record(
+        session,
+        key,
+        "threat.review",
+        f"threat {row.id}",
+        site=row.site,
+        detail={"label": review.label, "note": review.note},
+    )
+    if review.label == "false_positive":
+        # The request was normal for its site: its profile learns it, live in the running
+        # pipeline (which saves it), else in the stored profile.
+        teach = getattr(state.pipeline, "teach_profile", None)
+        if teach is None or not teach(row.site, row.method, row.path, row.query, row.client_ip):
+            await profiles.teach_stored(
+                session, row.site, row.method, row.path, row.query, row.client_ip
+            )
     await session.commit()
     return ThreatOut.model_validate(row)

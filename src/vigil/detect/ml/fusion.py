@@ -3,9 +3,12 @@
 Inputs, all in [0, 1]: ``r`` the rules engine's score, ``p`` the classifier's calibrated attack
 probability (the highest over the request's values), ``t`` the classifier's operating threshold
 (chosen in training for a false-positive rate of about 0.1 % and at least 0.5), ``a`` the
-anomaly score against the site's baseline, ``b`` a behaviour score (0 when not supplied).
+anomaly score against the site's baseline, ``b`` a behaviour score (0 when not supplied), ``s``
+the classifier's stand-alone threshold (0.99).
 
-    m = 0.5 + 0.4 · (p − t) / (1 − t)      if p ≥ t     (MEDIUM at t, HIGH from halfway to 1)
+    m = 0.5 + 0.4 · (p − t) / (1 − t)      if p ≥ t and (p ≥ s or r > 0 or a ≥ 0.5)
+                                                        (MEDIUM at t, HIGH from halfway to 1)
+      = 0.45                               if t ≤ p < s and nothing else saw anything
       = 0.45 · p / t                       if p < t     (always LOW)
     q = 0.55 · a                                        (anomaly alone: MEDIUM only if a ≥ 0.91)
     c = 0.55 if a ≥ 0.5 and p ≥ t / 2, else 0           (two weaker opinions that agree)
@@ -21,8 +24,13 @@ Why this shape:
 - the rules stay authoritative for what they are sure of: a HIGH rule verdict is never
   lowered, and the models can only add;
 - the classifier raises a request to MEDIUM only above the threshold its validation gates
-  were measured at, so its false-positive rate in production is the one that was checked;
-  it reaches HIGH only with a clearly higher probability;
+  were measured at, and on its own — no rule matched anything, the site's profile finds
+  nothing unusual — only when it is nearly certain (``s``): a value no rule has anything to
+  say about is most often just a value the classifier never saw (a search, a tracking id, a
+  URL in an argument), and on benign traffic unlike its training data the classifier alone
+  was wrong far more often than its validation promised. Any rule match, even one worth too
+  few points to flag on its own, corroborates it; it reaches HIGH only with a clearly higher
+  probability;
 - a *lone*, non-HIGH rule hit on a value the classifier saw and is confident is benign can be
   lowered, by at most 0.1: enough to turn one warning-level match (0.58) into LOW, never
   enough to hide several rules or a critical one. Hits on anything the classifier did not
@@ -46,13 +54,20 @@ MAX_LOWERING: Final = 0.1
 ANOMALY_WEIGHT: Final = 0.55
 ANOMALY_FLAG: Final = 0.5
 AGREEMENT_SCORE: Final = 0.55
+ALONE_THRESHOLD: Final = 0.99
+"""The probability from which the classifier flags a request that nothing else flagged."""
+UNCORROBORATED: Final = 0.45
 
 
-def ml_contribution(p: float, threshold: float) -> float:
-    """The score the classifier alone gives a request (`m` in the module docstring)."""
+def ml_contribution(p: float, threshold: float, corroborated: bool = True) -> float:
+    """The score the classifier gives a request (`m` in the module docstring); without
+    `corroborated` (no rule match, nothing unusual for the site) it flags only from
+    `ALONE_THRESHOLD` on."""
     if p >= threshold:
+        if not corroborated and p < max(ALONE_THRESHOLD, threshold):
+            return UNCORROBORATED
         return MEDIUM + 0.4 * (p - threshold) / max(1.0 - threshold, 1e-9)
-    return 0.45 * p / threshold
+    return UNCORROBORATED * p / threshold
 
 
 def lowering(
@@ -86,7 +101,7 @@ def fuse(
     """The final score of one request (the formula of the module docstring), in [0, 1]."""
     if allowlisted:
         return rule_score
-    m = ml_contribution(p, threshold)
+    m = ml_contribution(p, threshold, rule_score > 0 or anomaly >= ANOMALY_FLAG)
     q = ANOMALY_WEIGHT * anomaly
     c = AGREEMENT_SCORE if anomaly >= ANOMALY_FLAG and p >= threshold / 2 else 0.0
     r = rule_score - lowering(rule_score, matches, p, anomaly, scored)

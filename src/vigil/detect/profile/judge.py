@@ -47,6 +47,7 @@ from vigil.detect.profile.model import (
 __all__ = ["ProfileJudge", "ProfileVerdict"]
 
 MIN_VALUES: Final = 20
+CONFIDENT_REQUESTS: Final = 300
 ENUM_MIN_REQUESTS: Final = 50
 REQUIRED_SHARE: Final = 0.98
 MAX_REASONS: Final = 4
@@ -145,7 +146,13 @@ class ParamView:
             self.icd = [x / model.icd_n for x in model.icd_sum]
 
     def judge(self, value: bytes) -> list[Deviation]:
-        """The deviations of one decoded value from this parameter."""
+        """The deviations of one decoded value from this parameter, weighed by how well the
+        parameter is known: full weight from `CONFIDENT_REQUESTS` requests on, down to 0.6 of
+        it at the minimum support (a rare shape of a little-used parameter is weak evidence)."""
+        confidence = 0.6 + 0.4 * min(1.0, self.requests / CONFIDENT_REQUESTS)
+        return [(weight * confidence, text) for weight, text in self._deviations(value)]
+
+    def _deviations(self, value: bytes) -> list[Deviation]:
         out: list[Deviation] = []
         kind = shapes.value_type(value)
         where = f"`{self.name}` {self.place}"

@@ -49,9 +49,21 @@ def fold_segment(segment: str) -> str:
     return _FOLD.sub(_placeholder, segment)
 
 
+_FOLDED: dict[str, str] = {}
+
+
 def segments(path: str) -> list[str]:
     """The path's segments, folded; a trailing slash is kept as an empty last segment."""
-    return [fold_segment(part) for part in path.split("/")[1:]]
+    if len(_FOLDED) > 100_000:
+        _FOLDED.clear()
+    # Most segments repeat (``api``, ``products``); only new ones go through the regex.
+    get = _FOLDED.get
+    return [get(part) or _fold_new(part) for part in path.split("/")[1:]]
+
+
+def _fold_new(part: str) -> str:
+    folded = _FOLDED[part] = fold_segment(part)
+    return folded
 
 
 def extension_of(segment: str) -> str:

@@ -235,9 +235,10 @@ class StoreSink:
     durable = True
 
     def __init__(self, settings: Settings, *, messages: bool = True) -> None:
-        self.settings = settings
-        self.policy = BlockPolicy.from_settings(settings)
-        self.quiet = timedelta(minutes=settings.incident_quiet_minutes)
+        # Built from its section of the settings (`Settings.store`), nothing else.
+        self.section = section = settings.store
+        self.policy = BlockPolicy.from_section(section)
+        self.quiet = timedelta(minutes=section.incident_quiet_minutes)
         self.messages = messages
         self.stored_events = 0
         self.retries = 0
@@ -286,13 +287,13 @@ class StoreSink:
                     log.warning("event=store_key_conflict source=%s", batch.source)
                     continue
                 await self._backoff(batch, exc, delay, stop_requested, on_retry)
-                delay = min(delay * 2, self.settings.store_retry_max_seconds)
+                delay = min(delay * 2, self.section.retry_max_seconds)
                 continue
             except RETRYABLE as exc:
                 self.rollups.rolled_back()
                 self.partitions.reset()
                 await self._backoff(batch, exc, delay, stop_requested, on_retry)
-                delay = min(delay * 2, self.settings.store_retry_max_seconds)
+                delay = min(delay * 2, self.section.retry_max_seconds)
                 continue
             self._check_keys = False
             self.rollups.committed()

@@ -255,6 +255,25 @@ async def test_copytruncate_while_down_after_the_copy_was_read_still_names_the_g
     assert tail.stats.recovered_files == 0
 
 
+async def test_two_copytruncates_while_down_name_both_gaps(tmp_path: Path) -> None:
+    log = Log(tmp_path / "access.log")
+    rotate = LogRotate(log.path, mode="copytruncate")
+    store = DedupStore()
+    log.write(120, "a")
+    await run_until(store, tailer(store, log.path), want=40)
+    lost: list[bytes] = []
+    rotate.rotate(lambda: lost.extend(log.write(4, "a")))  # copy of the first: later .2
+    log.write(70, "b")
+    rotate.rotate(lambda: lost.extend(log.write(6, "b")))  # copy of the second: .1
+    log.write(30, "c")
+    tail = tailer(store, log.path)
+    await run_until(store, tail, want=len(log.written) - len(lost))
+    assert_exactly_once(store, [line for line in log.written if line not in lost])
+    sizes = [(tmp_path / name).stat().st_size for name in ("access.log.2", "access.log.1")]
+    assert [offset for _id, offset in tail.stats.unrecoverable] == sizes
+    assert tail.stats.recovered_files == 2
+
+
 async def test_rename_rotations_while_down_report_no_gap(tmp_path: Path) -> None:
     log = Log(tmp_path / "access.log")
     rotate = LogRotate(log.path, compress=True, delaycompress=True)

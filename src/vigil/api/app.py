@@ -38,7 +38,7 @@ from vigil.api.routes import (
 from vigil.api.routes.allowlist import push_to_pipeline
 from vigil.api.state import AppState, IngestLimits, ModelLoader, app_state
 from vigil.config import Settings, get_settings
-from vigil.db.session import close_db, configure_db, get_db_context, init_db
+from vigil.db.session import get_db_context, open_database
 from vigil.errors import BrokerUnavailableError, DatabaseUnavailableError
 from vigil.services.allowlist import configured_sites
 from vigil.sinks.broker import Broker, make_broker
@@ -58,44 +58,40 @@ DESCRIPTION = (
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = app_state(app)
-    if app.state.explicit_settings:
-        await close_db()
-        configure_db(state.settings)
-    await init_db()
-    close_broker = state.owns_broker
-    if state.owns_broker or not await state.broker.ping():
-        close_broker = True
-        try:
-            await state.broker.connect()
-        except Exception as exc:
-            await close_db()
-            raise BrokerUnavailableError(
-                f"cannot reach the broker ({state.broker.name}): {type(exc).__name__}. "
-                "Check VIGIL_REDIS_URL and that Redis is running."
-            ) from None
-    await state.hub.start()
-    pipeline = state.pipeline
-    if pipeline is not None:
-        start = getattr(pipeline, "start", None)
-        if callable(start):
-            await start()
-        async with get_db_context() as session:
-            for site in await configured_sites(session):
-                await push_to_pipeline(session, state, site)
-    log.info("event=api_started broker=%s pipeline=%s", state.broker.name, pipeline is not None)
-    try:
-        yield
-    finally:
-        await state.retrain.stop()
+    # The process database (shared with the pipeline when `vigil serve` opened it first).
+    async with open_database(state.settings if app.state.explicit_settings else None):
+        close_broker = state.owns_broker
+        if state.owns_broker or not await state.broker.ping():
+            close_broker = True
+            try:
+                await state.broker.connect()
+            except Exception as exc:
+                raise BrokerUnavailableError(
+                    f"cannot reach the broker ({state.broker.name}): {type(exc).__name__}. "
+                    "Check VIGIL_REDIS_URL and that Redis is running."
+                ) from None
+        await state.hub.start()
+        pipeline = state.pipeline
         if pipeline is not None:
-            stop = getattr(pipeline, "stop", None)
-            if callable(stop):
-                await stop()
-        await state.hub.stop()
-        if close_broker:
-            await state.broker.close()
-        await close_db()
-        log.info("event=api_stopped")
+            start = getattr(pipeline, "start", None)
+            if callable(start):
+                await start()
+            async with get_db_context() as session:
+                for site in await configured_sites(session):
+                    await push_to_pipeline(session, state, site)
+        log.info("event=api_started broker=%s pipeline=%s", state.broker.name, pipeline is not None)
+        try:
+            yield
+        finally:
+            await state.retrain.stop()
+            if pipeline is not None:
+                stop = getattr(pipeline, "stop", None)
+                if callable(stop):
+                    await stop()
+            await state.hub.stop()
+            if close_broker:
+                await state.broker.close()
+            log.info("event=api_stopped")
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -12,6 +12,7 @@ from vigil.cli.blocklist import blocklist_app
 from vigil.cli.cluster import agent, cluster_app, worker
 from vigil.cli.console import err, out
 from vigil.cli.db import db_app
+from vigil.cli.incidents import incidents_app
 from vigil.cli.keys import keys_app
 from vigil.cli.models import models_app, train_cmd
 from vigil.cli.profile import profile_app
@@ -32,6 +33,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(rules_app, name="rules")
 app.add_typer(blocklist_app, name="blocklist")
+app.add_typer(incidents_app, name="incidents")
 app.add_typer(cluster_app, name="cluster")
 app.command()(scan)
 app.command()(serve)

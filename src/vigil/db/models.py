@@ -93,6 +93,8 @@ class Incident(Base):
         Index("ix_incidents_site_last_seen", "site", "last_seen", "id"),
         Index("ix_incidents_status_last_seen", "status", "last_seen", "id"),
         Index("ix_incidents_severity_last_seen", "top_severity", "last_seen", "id"),
+        # A campaign's open incident is found by its target.
+        Index("ix_incidents_site_campaign", "site", "campaign", "last_seen"),
         Index(
             "ix_incidents_client_last_seen",
             "client_ip",
@@ -113,6 +115,25 @@ class Incident(Base):
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set on a campaign's incident (its client is `*`): the target, e.g. `POST /xmlrpc.php 404`,
+    # and the latest explanation; its clients are rows of `incident_members`.
+    campaign: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    summary: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class IncidentMember(Base):
+    """A client taking part in a campaign incident, with when and how often it was seen."""
+
+    __tablename__ = "incident_members"
+
+    incident_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    client_ip: Mapped[str] = mapped_column(String(45), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column()
+    last_seen: Mapped[datetime] = mapped_column()
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    events: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ThreatEvent(Base):

@@ -12,12 +12,13 @@ ones. Leases move only when the set of workers changes, and only as many as need
 from __future__ import annotations
 
 import math
+import threading
 import time
 from typing import Any
 
 from vigil.sources.streams import StreamKeys
 
-__all__ = ["Leases"]
+__all__ = ["LeaseKeeper", "Leases"]
 
 _RENEW = """
 local owner = redis.call('get', KEYS[1])
@@ -101,3 +102,64 @@ class Leases:
                 args=[self.worker, position, behaviour, served, int(time.time() * 1000)],
             )
         )
+
+
+class LeaseKeeper(threading.Thread):
+    """Renews the held leases and the worker's heartbeat from a thread of its own.
+
+    A worker's event loop can be busy for seconds (analysing a batch, building a partition's
+    pipeline); renewals from a thread still run then, so a busy worker does not lose its
+    partitions to a lease that expired only because it was busy. Leases found taken by another
+    worker are put in `lost` for the worker to stop those partitions.
+    """
+
+    def __init__(self, url: str, keys: StreamKeys, worker: str, ttl_seconds: float) -> None:
+        super().__init__(name="lease-keeper", daemon=True)
+        from redis import Redis
+
+        self.redis = Redis.from_url(url, socket_timeout=ttl_seconds / 2, socket_connect_timeout=1)
+        self.keys = keys
+        self.worker = worker
+        self.ttl_ms = int(ttl_seconds * 1000)
+        self.interval = ttl_seconds / 4
+        self._renew = self.redis.register_script(_RENEW)
+        self._lock = threading.Lock()
+        self._held: set[int] = set()
+        self._lost: set[int] = set()
+        self._stop = threading.Event()
+
+    def hold(self, partition: int) -> None:
+        with self._lock:
+            self._held.add(partition)
+
+    def drop(self, partition: int) -> None:
+        with self._lock:
+            self._held.discard(partition)
+
+    def take_lost(self) -> set[int]:
+        with self._lock:
+            lost, self._lost = self._lost, set()
+            return lost
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        from redis.exceptions import RedisError
+
+        while not self._stop.wait(self.interval):
+            try:
+                self.redis.zadd(self.keys.workers, {self.worker: int(time.time() * 1000)})
+                with self._lock:
+                    held = sorted(self._held)
+                for partition in held:
+                    if not self._renew(
+                        keys=[self.keys.lease(partition)], args=[self.worker, self.ttl_ms]
+                    ):
+                        with self._lock:
+                            if partition in self._held:
+                                self._held.discard(partition)
+                                self._lost.add(partition)
+            except (RedisError, OSError):
+                continue  # Redis is away: the next round tries again
+        self.redis.close()

@@ -219,6 +219,13 @@ class Pipeline:
         )
         return False
 
+    def abandon(self) -> None:
+        """Cancel the stages without draining: what they hold is dropped (for a driver whose
+        input is read again elsewhere, e.g. a stream a worker could not drain in time)."""
+        self._stopping = True
+        for task in [*self._sources, *self._tasks]:
+            task.cancel()
+
     # ------------------------------------------------------------------- intake
     def _source_label(self, source: str) -> str:
         return metrics.source_label(source, self.settings.log_paths)

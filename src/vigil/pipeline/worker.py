@@ -35,24 +35,30 @@ from typing import Any
 from vigil.batch import ScoredBatch
 from vigil.config import Settings
 from vigil.pipeline.assembly import configured_sinks, open_pipeline
-from vigil.pipeline.leases import Leases
+from vigil.pipeline.leases import LeaseKeeper, Leases
 from vigil.pipeline.runner import Pipeline
 from vigil.sinks.broker import Broker
 from vigil.sources.agent import connect_cluster, redis_errors
-from vigil.sources.streams import GROUP, StreamKeys, decode_entries, id_tuple
+from vigil.sources.streams import GROUP, StreamKeys, decode_entries, id_tuple, merge_by_origin
 
 __all__ = ["PartitionRunner", "Worker", "ack_floor", "run_worker"]
 
 log = logging.getLogger(__name__)
 
-READ_COUNT = 64
+READ_COUNT = 256
 READ_BLOCK_MS = 500
+PROGRESS_SECONDS = 10.0
+DRAIN_SECONDS = 60.0
+"""Longest wait for a partition's pipeline to store what it read before handing it back."""
 
 
 @dataclass(slots=True)
 class _Sent:
     origin: tuple[str, str, int]
     ids: list[bytes]
+    read_end: bytes | None = None
+    """On the last batch of a read: the read's last id (everything up to it is in this batch
+    or an earlier one)."""
 
 
 @dataclass
@@ -73,8 +79,9 @@ async def ack_floor(redis: Any, stream: str) -> bytes | None:
         name = group["name"]
         candidate = group["last-delivered-id"]
         if group["pending"]:
+            # Acknowledged since XINFO was read, when the summary has no smallest id.
             summary = await redis.xpending(stream, name)
-            candidate = summary["min"]
+            candidate = summary["min"] or candidate
         value = id_tuple(candidate)
         if floor is None or value < floor:
             floor = value
@@ -104,10 +111,12 @@ class AckSink:
     async def write(self, batch: ScoredBatch) -> None:
         origin = (batch.source, batch.file_id, batch.end_offset)
         ids: list[bytes] = []
+        read_end: bytes | None = None
         queue = self.track.to_ack
         while queue:
             sent = queue.popleft()
             ids.extend(sent.ids)
+            read_end = sent.read_end or read_end
             if sent.origin == origin:
                 break
         if not ids:
@@ -126,7 +135,8 @@ class AckSink:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self.healthy = True
-        self.track.acked = ids[-1]
+        if read_end is not None:
+            self.track.acked = read_end
 
 
 class PartitionRunner:
@@ -161,7 +171,8 @@ class PartitionRunner:
         while queue:
             sent = queue.popleft()
             if sent.origin == (scored.source, scored.file_id, scored.end_offset):
-                self.track.analyzed = sent.ids[-1]
+                if sent.read_end is not None:
+                    self.track.analyzed = sent.read_end
                 return
 
     async def run(self) -> None:
@@ -186,10 +197,27 @@ class PartitionRunner:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             if reader.done() and not reader.cancelled() and reader.exception() is not None:
-                log.error("event=partition_reader_failed partition=%d", self.partition)
-            await pipeline.stop(drain=True)
+                log.error(
+                    "event=partition_reader_failed partition=%d error=%r",
+                    self.partition,
+                    reader.exception(),
+                )
+            log.info("event=partition_draining partition=%d", self.partition)
+            try:
+                await asyncio.wait_for(pipeline.stop(drain=True), DRAIN_SECONDS)
+            except TimeoutError:
+                # Unacknowledged entries are read again by the next owner and skipped by the
+                # store where stored: giving up on a stuck drain loses nothing.
+                log.error(
+                    "event=partition_drain_timeout partition=%d stats=%s",
+                    self.partition,
+                    pipeline.stats(),
+                )
+                pipeline.abandon()
+                self.lost = True
             if not self.lost:
                 await self._save_snapshot(pipeline, final=True)
+            log.info("event=partition_stopped partition=%d", self.partition)
 
     def _restore(self, pipeline: Pipeline, saved: dict[bytes, bytes]) -> bytes | None:
         """Restore the snapshot's windows; the id the stream is read again after."""
@@ -271,9 +299,14 @@ class PartitionRunner:
                 await self._submit(pipeline, entries)
 
     async def _submit(self, pipeline: Pipeline, entries: list[tuple[bytes, Any]]) -> None:
-        for chunk in decode_entries(self.partition, entries):
+        if not entries:
+            return
+        chunks = merge_by_origin(decode_entries(self.partition, entries))
+        for n, chunk in enumerate(chunks):
             batch = chunk.batch
             sent = _Sent((batch.source, batch.file_id, batch.end_offset), chunk.ids)
+            if n == len(chunks) - 1:
+                sent.read_end = entries[-1][0]
             self.track.to_analyze.append(sent)
             self.track.to_ack.append(sent)
             self.lines += len(batch.lines)
@@ -283,7 +316,10 @@ class PartitionRunner:
         every = self.settings.behaviour_snapshot_seconds
         while True:
             await asyncio.sleep(every)
-            await self._save_snapshot(pipeline, final=False)
+            try:
+                await self._save_snapshot(pipeline, final=False)
+            except Exception:  # the next round tries again; reading and storing go on
+                log.exception("event=snapshot_failed partition=%d", self.partition)
 
     async def _save_snapshot(self, pipeline: Pipeline, *, final: bool) -> None:
         """Snapshot the windows as of the last analysed entry; write them once that entry is
@@ -337,8 +373,13 @@ class Worker:
         host = socket.gethostname() or "worker"
         self.id = f"{host}-{os.getpid()}-{secrets.token_hex(2)}"
         self.leases = Leases(redis, keys, self.id, settings.cluster_lease_seconds)
+        self.keeper = LeaseKeeper(
+            settings.redis_url or "", keys, self.id, settings.cluster_lease_seconds
+        )
         self.held: dict[int, _Held] = {}
         self.broker: Broker | None = None
+        self.finished_lines = 0
+        """Lines read by partitions this worker no longer holds."""
         self._errors = redis_errors()
 
     async def run(self) -> None:
@@ -348,23 +389,42 @@ class Worker:
         await self.broker.connect()
         interval = self.settings.cluster_lease_seconds / 4
         log.info("event=worker_started worker=%s partitions=%d", self.id, self.partitions)
-        first = True
+        self.keeper.start()
+        # Workers started together see each other before taking partitions: taking all of
+        # them and handing most back would build and drain pipelines for nothing.
+        settle_until = time.monotonic() + self.settings.cluster_lease_seconds / 2
+        next_progress = time.monotonic() + PROGRESS_SECONDS
         try:
             while True:
                 try:
-                    await self._round(first)
-                    first = False
+                    await self._round(time.monotonic() < settle_until)
                 except self._errors as exc:
                     log.warning("event=worker_redis_unavailable error=%s", type(exc).__name__)
+                if time.monotonic() >= next_progress:
+                    next_progress += PROGRESS_SECONDS
+                    log.info(
+                        "event=worker_progress worker=%s lines=%d partitions=%s",
+                        self.id,
+                        self.lines,
+                        ",".join(map(str, sorted(self.held))) or "-",
+                    )
                 await asyncio.sleep(interval)
         finally:
             await self.shutdown()
 
-    async def _round(self, first: bool) -> None:
+    async def _round(self, settling: bool) -> None:
         live = await self.leases.beat()
+        for partition in self.keeper.take_lost():
+            held = self.held.get(partition)
+            if held is not None and not held.runner.lost:
+                log.warning("event=lease_lost partition=%d", partition)
+                held.runner.lost = True
+                held.runner.stop_event.set()
         for partition, held in list(self.held.items()):
             if held.task.done():
                 del self.held[partition]
+                self.keeper.drop(partition)
+                self.finished_lines += held.runner.lines
                 if held.releasing or not held.runner.lost:
                     await self.leases.release(partition)
                 if not held.task.cancelled() and held.task.exception() is not None:
@@ -374,14 +434,8 @@ class Worker:
                         held.task.exception(),
                     )
                 continue
-            if held.releasing:
-                await self.leases.renew(partition)
-            elif not await self.leases.renew(partition):
-                log.warning("event=lease_lost partition=%d", partition)
-                held.runner.lost = True
-                held.runner.stop_event.set()
-        if first:
-            return  # one round of beats first, so workers starting together see each other
+        if settling:
+            return
         share = self.leases.share(self.partitions, len(live))
         active = [p for p, h in self.held.items() if not h.releasing]
         for partition in sorted(active, reverse=True)[: max(0, len(active) - share)]:
@@ -403,6 +457,7 @@ class Worker:
         )
         task = asyncio.create_task(runner.run(), name=f"partition-{partition}")
         self.held[partition] = _Held(runner, task)
+        self.keeper.hold(partition)
         log.info("event=partition_acquired partition=%d worker=%s", partition, self.id)
 
     async def shutdown(self) -> None:
@@ -416,29 +471,26 @@ class Worker:
             with contextlib.suppress(*self._errors):
                 await self.leases.release(partition)
         self.held.clear()
+        self.keeper.stop()
         with contextlib.suppress(*self._errors):
             await self.leases.leave()
         if self.broker is not None:
             await self.broker.close()
 
-    def stats(self) -> dict[str, Any]:
-        return {
-            "worker": self.id,
-            "partitions": sorted(self.held),
-            "lines": sum(h.runner.lines for h in self.held.values()),
-            "at": time.time(),
-        }
+    @property
+    def lines(self) -> int:
+        """Lines this worker has read from the streams."""
+        return self.finished_lines + sum(h.runner.lines for h in self.held.values())
 
 
 async def run_worker(settings: Settings) -> None:
     """Open the database once and work on the cluster's partitions until cancelled."""
-    from vigil.db.session import close_db
-    from vigil.pipeline.assembly import open_database
+    from vigil.db.session import open_database
+    from vigil.pipeline.assembly import ensure_schema
 
     redis, keys, partitions = await connect_cluster(settings)
-    await open_database(settings)
     try:
-        await Worker(settings, redis, keys, partitions).run()
+        async with open_database(settings, prepare=ensure_schema):
+            await Worker(settings, redis, keys, partitions).run()
     finally:
-        await close_db()
         await redis.aclose()

@@ -23,6 +23,10 @@ from vigil.sources.streams import GROUP, StreamKeys, id_ms
 
 __all__ = ["ClusterIngest", "ClusterStatus", "PartitionStatus", "cluster_status"]
 
+LAG_COUNT_LIMIT = 1000
+"""Undelivered entries counted one by one where Redis does not know the lag (after trimming);
+a larger lag shows as this many."""
+
 
 @dataclass(slots=True)
 class PartitionStatus:
@@ -72,11 +76,15 @@ async def _partition(redis: Any, keys: StreamKeys, partition: int, now_ms: int) 
         undelivered = group.get("lag")
         last = group["last-delivered-id"]
         if undelivered is None:
-            # Redis cannot tell after deletions; count what follows the last delivered entry.
-            undelivered = len(await redis.xrange(stream, min=b"(" + last, max="+", count=100_000))
+            # Redis cannot tell after trimming; count what follows the last delivered entry,
+            # up to a bound (a status read must stay cheap however far behind the workers are).
+            undelivered = len(
+                await redis.xrange(stream, min=b"(" + last, max="+", count=LAG_COUNT_LIMIT)
+            )
         lag = pending + int(undelivered)
-        if pending:
-            oldest = id_ms((await redis.xpending(stream, GROUP))["min"])
+        smallest = (await redis.xpending(stream, GROUP))["min"] if pending else None
+        if smallest is not None:
+            oldest = id_ms(smallest)
         elif undelivered:
             after = await redis.xrange(stream, min=b"(" + last, max="+", count=1)
             if after:

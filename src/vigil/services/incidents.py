@@ -9,7 +9,7 @@ from typing import Literal
 from sqlalchemy import ColumnElement, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vigil.db.models import Decision, Incident, ThreatEvent
+from vigil.db.models import Decision, Incident, IncidentMember, ThreatEvent
 from vigil.services.netmatch import Network, client_clause
 from vigil.services.pagination import decode_cursor, encode_cursor
 from vigil.services.threats import Page
@@ -97,6 +97,21 @@ async def incident_events(
         select(ThreatEvent)
         .where(ThreatEvent.incident_id == incident.id, visible.clause(ThreatEvent.site))
         .order_by(ThreatEvent.observed_at.desc(), ThreatEvent.id.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def incident_members(
+    session: AsyncSession, visible: Visibility, incident: Incident, limit: int = 1000
+) -> list[IncidentMember]:
+    """The member clients of a visible campaign incident, most recently seen first."""
+    if not visible.allows(incident.site):
+        return []
+    stmt = (
+        select(IncidentMember)
+        .where(IncidentMember.incident_id == incident.id)
+        .order_by(IncidentMember.last_seen.desc(), IncidentMember.client_ip)
         .limit(limit)
     )
     return list((await session.scalars(stmt)).all())

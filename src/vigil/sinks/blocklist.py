@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vigil.config import Settings
+from vigil.config import Settings, StoreSection
 from vigil.db.models import Decision, ThreatEvent
 from vigil.sinks.export_formats import EXPORT_FORMATS
 from vigil.sinks.incidents import IncidentState
@@ -44,12 +44,16 @@ class BlockPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BlockPolicy:
+        return cls.from_section(settings.store)
+
+    @classmethod
+    def from_section(cls, section: StoreSection) -> BlockPolicy:
         return cls(
-            block_on_high=settings.block_on_high,
-            medium_count=settings.block_medium_count,
-            medium_window=timedelta(minutes=settings.block_medium_window_minutes),
-            duration=timedelta(minutes=settings.block_duration_minutes),
-            simulation=settings.block_simulation,
+            block_on_high=section.block_on_high,
+            medium_count=section.block_medium_count,
+            medium_window=timedelta(minutes=section.block_medium_window_minutes),
+            duration=timedelta(minutes=section.block_duration_minutes),
+            simulation=section.block_simulation,
         )
 
 
@@ -134,6 +138,13 @@ async def apply_policy(
             }
         )
         already.add(ip)
+    return await _insert_decisions(session, rows, now, policy)
+
+
+async def _insert_decisions(
+    session: AsyncSession, rows: list[dict[str, object]], now: datetime, policy: BlockPolicy
+) -> list[dict[str, object]]:
+    """Insert decision rows; returns them as `decision_dict` shapes."""
     if not rows:
         return []
     table = cast(Table, Decision.__table__)
@@ -153,6 +164,51 @@ async def apply_policy(
             }
         )
     return created
+
+
+async def block_members(
+    session: AsyncSession,
+    site: str,
+    incident_id: int,
+    ips: Sequence[str],
+    reason: str,
+    policy: BlockPolicy,
+    now: datetime,
+) -> list[dict[str, object]]:
+    """Decisions for the members of a campaign incident that no decision covers yet, with
+    the campaign as their reason (blocking is on whenever HIGH events block)."""
+    if not policy.block_on_high or not ips:
+        return []
+    wanted = sorted(set(ips))
+    already = set(
+        await session.scalars(
+            select(Decision.value).where(
+                Decision.site == site, _among(session, Decision.value, wanted), active_clause(now)
+            )
+        )
+    )
+    rows: list[dict[str, object]] = []
+    for ip in wanted:
+        if ip in already:
+            continue
+        try:
+            scope = scope_of(ip)
+        except ValueError:
+            continue  # a client field that is not an address cannot be blocked
+        rows.append(
+            {
+                "site": site,
+                "value": ip,
+                "scope": scope,
+                "reason": reason,
+                "origin": "vigil",
+                "incident_id": incident_id,
+                "simulated": policy.simulation,
+                "created_at": now,
+                "expires_at": now + policy.duration,
+            }
+        )
+    return await _insert_decisions(session, rows, now, policy)
 
 
 def _among(session: AsyncSession, column: Any, values: list[str]) -> ColumnElement[bool]:

@@ -195,7 +195,8 @@ async def connect_cluster(settings: Settings) -> tuple[Any, StreamKeys, int]:
         raise ConfigError("VIGIL_REDIS_URL must be set for the cluster (agents and workers)")
     from redis.asyncio import Redis
 
-    redis = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=3)
+    # A generous read timeout: a worker's loop may be busy for seconds between reads.
+    redis = Redis.from_url(settings.redis_url, socket_timeout=30, socket_connect_timeout=3)
     keys = StreamKeys(settings.redis_prefix)
     delay = 0.2
     errors = redis_errors()
@@ -224,8 +225,13 @@ async def run_agent(settings: Settings, paths: Sequence[str] | None = None) -> N
         site=settings.site,
         max_backlog=settings.cluster_max_backlog,
     )
+    # Each batch becomes an entry per partition and, on the worker, a transaction: a longer
+    # batch time makes them fewer and larger.
     tailer = FileTailer.from_settings(
-        settings, paths, source=name, checkpoints=RedisCheckpoints(redis, keys, name)
+        settings.model_copy(update={"batch_time_ms": settings.agent_batch_ms}),
+        paths,
+        source=name,
+        checkpoints=RedisCheckpoints(redis, keys, name),
     )
     log.info(
         "event=agent_started agent=%s partitions=%d paths=%s",

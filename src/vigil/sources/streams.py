@@ -221,3 +221,37 @@ def decode_entries(
         shipper.batch.end_offset = position + 1
         shipper.ids.append(entry_id)
     return out
+
+
+def merge_by_origin(chunks: list[ChunkEntry]) -> list[ChunkEntry]:
+    """The chunks of one read with those of one origin (source, file, site) made into one batch,
+    in the order each origin first appears: a file's lines stay in order, and a worker that has
+    fallen behind analyses and stores few large batches instead of many small ones."""
+    merged: dict[tuple[str, str, str | None], ChunkEntry] = {}
+    for chunk in chunks:
+        batch = chunk.batch
+        key = (batch.source, batch.file_id, chunk.site)
+        into = merged.get(key)
+        if into is None:
+            merged[key] = ChunkEntry(
+                LineBatch(
+                    batch.source,
+                    batch.file_id,
+                    list(batch.lines),
+                    list(batch.offsets),
+                    batch.end_offset,
+                    batch.oversized,
+                ),
+                chunk.site,
+                list(chunk.ids),
+            )
+            continue
+        target = into.batch
+        shift = len(target.lines)
+        if batch.oversized:
+            target.oversized = target.oversized | frozenset(i + shift for i in batch.oversized)
+        target.lines.extend(batch.lines)
+        target.offsets.extend(batch.offsets)
+        target.end_offset = batch.end_offset
+        into.ids.extend(chunk.ids)
+    return list(merged.values())

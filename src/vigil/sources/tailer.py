@@ -334,15 +334,17 @@ class FileTailer:
         checkpoints: CheckpointStore | None = None,
         **options: int | str,
     ) -> FileTailer:
-        """A tailer of `paths` (default: `settings.log_paths`) sized by the settings."""
+        """A tailer of `paths` (default: `VIGIL_LOG_PATHS`) sized by the settings' file-source
+        section."""
+        section = settings.file_source
         return cls(
-            settings.log_paths if paths is None else paths,
+            section.paths if paths is None else paths,
             source=source,
             checkpoints=checkpoints,
-            batch_size=settings.batch_size,
-            batch_time_ms=settings.batch_time_ms,
-            read_chunk_bytes=settings.read_chunk_bytes,
-            max_line_bytes=settings.max_line_bytes,
+            batch_size=section.batch_size,
+            batch_time_ms=section.batch_time_ms,
+            read_chunk_bytes=section.read_chunk_bytes,
+            max_line_bytes=section.max_line_bytes,
             **options,  # type: ignore[arg-type]
         )
 
@@ -609,45 +611,54 @@ class FileTailer:
         watched = set(found)
         live = {path: (st.st_dev, st.st_ino) for path, st in found.items()}
         for path in dict.fromkeys([*self._explicit, *sorted(found)]):
+            key = live.get(path)
+            truncated, copytruncated = (
+                await asyncio.to_thread(self._truncated_in_place, path, key)
+                if key is not None
+                else (None, False)
+            )
             plan = await asyncio.to_thread(self._plan_recovery, path, watched)
             try:
                 while plan and not self._stopping.is_set():
                     probe, stream = plan.pop(0)
-                    copied = _is_copy(probe, stream, live.get(path))
+                    copied = _is_copy(probe, stream, key, copytruncated)
                     async for batch in self._read_generation(probe, stream, copied=copied):
                         yield batch
             finally:
                 for probe, _ in plan:
                     os.close(probe.fd)
-            if path in live and not self._stopping.is_set():
-                await self._report_truncated_while_down(path, live[path])
+            reported = {file_id for file_id, _ in self.stats.unrecoverable}
+            if truncated is not None and truncated.file_id not in reported:
+                # Its copy held nothing unread: the gap starts where the checkpoint is.
+                self._report_gap(path, truncated, truncated.position)
 
-    async def _report_truncated_while_down(self, path: str, key: InodeKey) -> None:
-        """Reports the stream of the file now at `path` that was truncated in place while vigil
-        was stopped, when its plain copy beside it held nothing unread (a copy with an unread
-        rest was just read, and that reported the gap at its end): what was written after the
-        checkpoint, up to the truncate, is in no file.
+    def _truncated_in_place(self, path: str, key: InodeKey) -> tuple[_Stream | None, bool]:
+        """What copytruncate did to the file now at `path` (inode `key`) while vigil was
+        stopped: the known stream whose plain copy is the newest rotated file (it was
+        truncated last; None if there is none), and whether any known stream of this inode
+        has a plain copy at all (then this log is rotated by copytruncate, and a newer copy no
+        checkpoint knows is one too).
 
-        Only a plain copy (another inode whose first bytes are the stream's) is taken as proof
-        of copytruncate: a compressed rotation of a stream whose inode a new file reuses looks
-        the same once compressed, and is not a gap."""
-        reported = {file_id for file_id, _ in self.stats.unrecoverable}
-        candidates = [
-            st for st in self._streams.by_inode(key) if st.position and st.file_id not in reported
-        ]
-        if not candidates:
-            return
+        Only a plain copy (another inode whose first bytes are the stream's) is taken as proof:
+        a compressed rotation of a stream whose inode a new file reuses looks the same as a
+        compressed copy, and is not a gap."""
+        streams = [st for st in self._streams.by_inode(key) if st.position]
+        if not streams:
+            return None, False
         try:
-            live_head = await asyncio.to_thread(_read_head, path, self.fingerprint_bytes)
+            live_head = _read_head(path, self.fingerprint_bytes)
         except OSError:
-            return
-        truncated = [st for st in candidates if not st.identity.verifies(live_head)]
-        if not truncated:
-            return
-        copies = await asyncio.to_thread(_plain_heads, path, key, self.fingerprint_bytes)
-        for stream in truncated:
-            if any(stream.identity.verifies(head) for head in copies):
-                self._report_gap(path, stream, stream.position)
+            return None, False
+        gone = [st for st in streams if not st.identity.verifies(live_head)]
+        if not gone:
+            return None, False
+        heads = _plain_heads(path, key, self.fingerprint_bytes)
+        copied = [h for h in heads if any(st.identity.verifies(h) for st in gone)]
+        if not copied:
+            return None, False
+        newest = heads[-1]
+        latest = [st for st in gone if st.identity.verifies(newest)]
+        return (max(latest, key=lambda st: st.position) if latest else None), True
 
     async def _recover_copy(self, path: str, stream: _Stream) -> AsyncIterator[LineBatch]:
         """After `path` was truncated in place: reads the unread rest of its old content from
@@ -1063,20 +1074,23 @@ def _read_head(path: str, limit: int) -> bytes:
         return f.read(limit)
 
 
-def _is_copy(probe: _Probe, stream: _Stream | None, live: InodeKey | None) -> bool:
-    """Whether the rotated file of `probe` is a copytruncate copy of `stream`: a plain file of
-    another inode holding the stream whose own inode is the live file's. (A compressed one
-    cannot be told from the rotation of a file whose inode the live file got by reuse.)"""
-    return (
-        stream is not None
-        and not probe.compressed
-        and probe.key != stream.identity.inode_key
-        and stream.identity.inode_key == live
-    )
+def _is_copy(
+    probe: _Probe, stream: _Stream | None, live: InodeKey | None, copytruncated: bool
+) -> bool:
+    """Whether the rotated file of `probe` is a copytruncate copy: a plain file of another
+    inode than the live file, holding a stream whose own inode is the live file's, or one no
+    checkpoint knows when the live file is known to be rotated by copytruncate. (A compressed
+    one cannot be told from the rotation of a file whose inode the live file got by reuse.)"""
+    if probe.compressed or live is None or probe.key == live:
+        return False
+    if stream is None:
+        return copytruncated
+    return stream.identity.inode_key == live
 
 
 def _plain_heads(path: str, live: InodeKey, limit: int) -> list[bytes]:
-    """The first bytes of each uncompressed rotated generation of `path` that is not `live`."""
+    """The first bytes of each uncompressed rotated generation of `path` that is not `live`,
+    oldest first."""
     heads = []
     for rotated in rotated_siblings(path):
         if rotated.compressed:

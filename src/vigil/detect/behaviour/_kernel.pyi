@@ -11,6 +11,7 @@ from vigil.detect.behaviour.site import SiteState
 
 RECORD_FIELDS: dict[str, int]
 SLOTS: dict[str, int]
+LOOP_VERSION: int
 
 class ClientSlots:
     first_seen: int

@@ -47,6 +47,9 @@ DEF F_STATUS = 10
 DEF F_BYTES = 11
 DEF F_AGENT = 13
 
+# Bumped whenever the loop's calls into Python change; `engine.py` refuses an older build.
+LOOP_VERSION = 2
+
 # Generation slots; `engine.py` checks them against `windows.py` at import.
 SLOTS = {
     "REQ": 0, "NOT_FOUND": 1, "S401": 2, "S403": 3, "S5XX": 4, "BYTES": 5, "POST": 6,

@@ -118,6 +118,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 _EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
+_LOOP_VERSION = 2
 
 
 def _kernel_matches() -> bool:
@@ -126,7 +127,9 @@ def _kernel_matches() -> bool:
         return False
     fields_ok = all(LogRecord._fields.index(f) == i for f, i in _kernel.RECORD_FIELDS.items())
     slots_ok = all(getattr(windows, name) == i for name, i in _kernel.SLOTS.items())
-    if fields_ok and slots_ok:
+    # A build from before the long windows never calls them.
+    loop_ok = getattr(_kernel, "LOOP_VERSION", 1) == _LOOP_VERSION
+    if fields_ok and slots_ok and loop_ok:
         return True
     _log.warning("the compiled behaviour loop is out of date; using the Python loop (rebuild)")
     return False

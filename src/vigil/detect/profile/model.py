@@ -154,6 +154,33 @@ def icd(value: bytes) -> list[float]:
     return out
 
 
+ValueShape = tuple[bytes, str, tuple[int, ...], int, "list[float] | None"]
+"""A decoded value, its type, its character classes, its length bucket and (free text of 8
+bytes or more) its character distribution."""
+
+
+def value_shape(value: bytes, kind: str, mask: int) -> ValueShape:
+    classes = tuple(k for k in range(len(shapes.CLASS_NAMES)) if mask >> k & 1)
+    distribution = icd(value) if kind == "text" and len(value) >= 8 else None
+    return value, kind, classes, length_bucket(len(value)), distribution
+
+
+_SHAPES: dict[str, ValueShape] = {}
+
+
+def shape_of(raw: str) -> ValueShape:
+    """The shape of a raw argument value, cached: most values repeat."""
+    shape = _SHAPES.get(raw)
+    if shape is None:
+        if len(_SHAPES) > 50_000:
+            _SHAPES.clear()
+        value = shapes.decode_value(raw)
+        shape = _SHAPES[raw] = value_shape(
+            value, shapes.value_type(value), shapes.char_classes(value)
+        )
+    return shape
+
+
 def _merge_maps(into: dict[Any, Seen], other: dict[Any, Seen], cap: int) -> None:
     for key, seen in other.items():
         mine = into.get(key)
@@ -188,25 +215,26 @@ class ParamModel:
     icd_n: int = 0
 
     def add(self, value: bytes, kind: str, mask: int, client: int) -> None:
+        self.add_shape(value_shape(value, kind, mask), client)
+
+    def add_shape(self, shape: ValueShape, client: int) -> None:
+        """Learn one value, described by `value_shape` (computed once per distinct value)."""
+        value, kind, classes, bucket, distribution = shape
         self.seen.add(client)
         seen = self.types.get(kind)
         if seen is None:
             seen = self.types[kind] = Seen()
         seen.add(client)
-        classes = self.classes
-        while mask:
-            low = mask & -mask
-            klass = low.bit_length() - 1
-            mask ^= low
-            seen = classes.get(klass)
-            if seen is None:
-                seen = classes[klass] = Seen()
-            seen.add(client)
-        bucket = length_bucket(len(value))
         seen = self.lengths.get(bucket)
         if seen is None and len(self.lengths) < MAX_LENGTHS:
             seen = self.lengths[bucket] = Seen()
         if seen is not None:
+            seen.add(client)
+        table = self.classes
+        for klass in classes:
+            seen = table.get(klass)
+            if seen is None:
+                seen = table[klass] = Seen()
             seen.add(client)
         values = self.values
         if values is not None:
@@ -218,10 +246,11 @@ class ParamModel:
                     seen = values[value] = Seen()
             if seen is not None:
                 seen.add(client)
-        if kind == "text" and len(value) >= 8:
+        if distribution is not None:
             self.icd_n += 1
-            for i, share in enumerate(icd(value)):
-                self.icd_sum[i] += share
+            total = self.icd_sum
+            for i, share in enumerate(distribution):
+                total[i] += share
 
     def merge(self, other: ParamModel) -> None:
         self.seen.merge(other.seen)
@@ -578,9 +607,7 @@ class SiteProfile:
         params = endpoint.params
         site_params = self.site_params
         for name, raw in shapes.query_args(query):
-            value = shapes.decode_value(raw)
-            kind = shapes.value_type(value)
-            mask = shapes.char_classes(value)
+            shape = shape_of(raw)
             for table, cap in ((params, MAX_PARAMS_PER_ENDPOINT), (site_params, MAX_PARAMS)):
                 model = table.get(name)
                 if model is None:
@@ -588,7 +615,7 @@ class SiteProfile:
                         continue
                     model = table[name] = ParamModel()
                     self._param_count += 1
-                model.add(value, kind, mask, client)
+                model.add_shape(shape, client)
 
     def learn_records(self, records: Iterable[Any]) -> int:
         """Learn from parsed records (`LogRecord`s the caller chose); the number learned."""

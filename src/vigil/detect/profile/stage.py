@@ -24,6 +24,9 @@ PROFILE_RULE: Final = "profile"
 PROFILE_CATEGORY: Final = "anomaly"
 RECOMPILE_LEARNED: Final = 20_000
 RECOMPILE_SECONDS: Final = 60.0
+SAMPLE_FROM: Final = 100_000
+"""Learned requests after which `vigil serve` learns one eligible request in `SAMPLE_STRIDE`."""
+SAMPLE_STRIDE: Final = 4
 MAX_SITES: Final = 256
 """Sites with a profile in one process; a further site is neither learned nor judged."""
 _MEDIUM: Final = 0.5
@@ -42,12 +45,13 @@ def profile_match(verdict: ProfileVerdict) -> dict[str, Any]:
 
 
 class _Site:
-    __slots__ = ("compiled_at", "judge", "learned", "profile")
+    __slots__ = ("compiled_at", "judge", "learned", "phase", "profile")
 
     def __init__(self, profile: SiteProfile) -> None:
         self.profile = profile
         self.judge = ProfileJudge(profile)
         self.learned = 0
+        self.phase = 0
         self.compiled_at = time.monotonic()
 
 
@@ -119,7 +123,13 @@ class ProfileStage:
             score < _MEDIUM and (r.status is None or 200 <= r.status < 400) and not r.malformed
             for r, score in zip(records, scores, strict=True)
         ]
-        learned = entry.profile.learn_records(compress(records, keep))
+        chosen = list(compress(records, keep))
+        if entry.profile.requests >= SAMPLE_FROM:
+            # A mature profile changes slowly: one request in SAMPLE_STRIDE keeps its
+            # proportions at a fraction of the cost (learning is the dearest part of a batch).
+            phase = entry.phase = (entry.phase + 1) % SAMPLE_STRIDE
+            chosen = chosen[phase::SAMPLE_STRIDE]
+        learned = entry.profile.learn_records(chosen)
         if learned:
             entry.learned += learned
             self.dirty.add(site)

@@ -4,8 +4,14 @@
    as combined log lines, parsed with the real parser and fed to the engine in batches of 2048:
    whether it was caught, by which detectors, how long after its first line (event time), and
    how many events landed on benign lines (target: zero).
+   Then every low-and-slow scenario (botnets over days) over three days of background: the
+   share of its clients blocked (named by a HIGH event, which the block policy turns into a
+   decision; target >= 95%), the time from its first line to its first block and the median
+   time from a client's first request to its block, and events naming any benign client on
+   the slow near misses (target: zero).
 2. Bytes per tracked client (tracemalloc) for light clients (a page and its assets) and heavy
-   ones (both window generations filled, samples, login counters, an open episode).
+   ones (both window generations filled, samples, login counters, an open episode, and long
+   windows and campaign targets: 404s, failed logins and a probe over a day; target <= 4 KB).
 3. `process_batch` throughput on the seeded 1,000,000-line log (`benchmarks/gen_log.py`),
    parsed first; only the behaviour stage is timed.
 
@@ -26,12 +32,16 @@ from pathlib import Path
 from vigil.batch import LineBatch, LogRecord
 from vigil.detect.behaviour import BehaviourEngine
 from vigil.ingest.parser import build_parser
+from vigil.severity import HIGH_FROM
 from vigil.simulate.scenarios import (
     BACKGROUND,
     BENIGN,
     NEAR_MISSES,
     REGISTRY,
     SCENARIOS,
+    SLOW_BACKGROUND,
+    SLOW_NEAR_MISSES,
+    SLOW_SCENARIOS,
     ScenarioLine,
     combined_lines,
 )
@@ -113,6 +123,75 @@ def quality(seed: int) -> None:
     print(f"behaviour events on benign lines, all scenarios: {total_benign} (target 0)")
 
 
+def play_slow(name: str, seed: int) -> dict[str, object]:
+    """One low-and-slow scenario over three days of background: which clients were blocked
+    and when, and events naming benign clients."""
+    names = [name] if name == SLOW_BACKGROUND else [name, SLOW_BACKGROUND]
+    lines = combined_lines(names, START, seed)
+    records = parse_lines([line.text.encode() for line in lines], name)
+    attackers: dict[str, datetime] = {}
+    for line in lines:
+        if line.label != BENIGN:
+            attackers.setdefault(line.request.client_ip, line.request.at)
+    engine = BehaviourEngine()
+    fired: Counter[str] = Counter()
+    blocked: dict[str, datetime] = {}
+    benign_events = 0
+    started = time.perf_counter()
+    for start in range(0, len(records), BATCH):
+        for event in engine.process_batch(records[start : start + BATCH]):
+            if event.client_ip not in attackers:
+                benign_events += 1
+                continue
+            fired[event.detector] += 1
+            if event.score >= HIGH_FROM and event.observed_at is not None:
+                blocked.setdefault(event.client_ip, event.observed_at)
+    seconds = time.perf_counter() - started
+    first_line = min(attackers.values()) if attackers else None
+    delays = sorted((blocked[ip] - attackers[ip]).total_seconds() for ip in blocked)
+    return {
+        "lines": len(lines),
+        "clients": len(attackers),
+        "blocked": len(blocked),
+        "first_block": (min(blocked.values()) - first_line) if blocked and first_line else None,
+        "median_delay": delays[len(delays) // 2] if delays else None,
+        "fired": dict(fired),
+        "benign_events": benign_events,
+        "seconds": seconds,
+        "stats": engine.stats(),
+    }
+
+
+def _hours(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds / 3600:.1f} h"
+
+
+def slow_quality(seed: int) -> bool:
+    print(f"\n== low and slow (over {SLOW_BACKGROUND}, seed {seed}) ==")
+    print(
+        f"{'scenario':<20}{'lines':>7}{'clients':>8}{'blocked':>9}  {'first block':>11}"
+        f"{'median/client':>14}  {'benign events':>13}  detectors fired (attack clients)"
+    )
+    ok = True
+    for name in (*SLOW_SCENARIOS, *SLOW_NEAR_MISSES, SLOW_BACKGROUND):
+        row = play_slow(name, seed)
+        clients = int(row["clients"])  # type: ignore[call-overload]
+        blocked = int(row["blocked"])  # type: ignore[call-overload]
+        share = f"{100 * blocked / clients:.1f}%" if clients else "-"
+        first = row["first_block"]
+        first_text = _hours(first.total_seconds()) if isinstance(first, timedelta) else "-"
+        fired = ", ".join(f"{d} x{n}" for d, n in sorted(row["fired"].items())) or "-"  # type: ignore[attr-defined]
+        benign = int(row["benign_events"])  # type: ignore[call-overload]
+        if (clients and blocked < 0.95 * clients) or benign:
+            ok = False
+        print(
+            f"{name:<20}{row['lines']:>7}{clients:>8}{share:>9}  {first_text:>11}"
+            f"{_hours(row['median_delay']):>14}  {benign:>13}  {fired}"  # type: ignore[arg-type]
+        )
+    print(f"every slow scenario >= 95% blocked and 0 events on near misses: {ok}")
+    return ok
+
+
 def _light(n: int) -> list[LogRecord]:
     """A page and two assets from each of `n` clients."""
     agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
@@ -161,11 +240,37 @@ def _heavy(n: int) -> list[LogRecord]:
     return out
 
 
+def _busy(n: int) -> list[LogRecord]:
+    """A day of slow failing requests from each client (a 404 on a template all share, failed
+    logins, probes), then `_heavy`'s burst: at the end every client holds both its long
+    windows and campaign entries and full short windows."""
+    slow = []
+    for i in range(n):
+        ip = f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
+        for k in range(12):
+            at = START - timedelta(days=1) + timedelta(seconds=k * 7000 + i * 10 / n)
+            path, method, status = (
+                ("/xmlrpc.php", "POST", 404)
+                if k % 3 == 0
+                else ("/login", "POST", 401)
+                if k % 3 == 1
+                else (f"/backup-{k}.sql", "GET", 404)
+            )
+            slow.append(
+                LogRecord(
+                    "m", "m", i, ip, at, method, path, path, "", "HTTP/1.1", status, 150, "", "bot"
+                )
+            )
+    slow.sort(key=lambda r: r.observed_at or START)
+    return slow + _heavy(n)
+
+
 def memory(clients: int) -> None:
     print(f"\n== memory per tracked client ({clients:,} clients, tracemalloc) ==")
     for label, build in (
         ("light (page + 2 assets)", _light),
         ("heavy (24 requests, logins, misses, 3 agents)", _heavy),
+        ("busy (heavy + a day of slow failures: long windows, campaign)", _busy),
     ):
         records = build(clients)
         gc.collect()
@@ -179,6 +284,8 @@ def memory(clients: int) -> None:
         tracemalloc.stop()
         tracked = engine.tracked_clients()
         # Path and agent caches are shared, bounded and not per client; they are included.
+        # A client counts once whether it is held in the short windows, the long ones or both.
+        tracked = max(tracked, engine.stats()["long_window_clients"])
         print(
             f"{label:<45} tracked {tracked:>8,}  {(after - before) / tracked:>7.0f} bytes/client"
             f"  ({(after - before) / 2**20:.1f} MiB)"
@@ -250,8 +357,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--runs", type=int, default=1, help="throughput runs (best is kept)")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-quality", action="store_true")
     args = parser.parse_args()
-    quality(args.seed)
+    if not args.skip_quality:
+        quality(args.seed)
+        slow_quality(args.seed)
     memory(args.clients)
     if not args.skip_throughput:
         throughput(args.lines, args.runs)

@@ -531,13 +531,12 @@ class Worker:
 
 async def run_worker(settings: Settings) -> None:
     """Open the database once and work on the cluster's partitions until cancelled."""
-    from vigil.db.session import close_db
-    from vigil.pipeline.assembly import open_database
+    from vigil.db.session import open_database
+    from vigil.pipeline.assembly import ensure_schema
 
     redis, keys, partitions = await connect_cluster(settings)
-    await open_database(settings)
     try:
-        await Worker(settings, redis, keys, partitions).run()
+        async with open_database(settings, prepare=ensure_schema):
+            await Worker(settings, redis, keys, partitions).run()
     finally:
-        await close_db()
         await redis.aclose()

@@ -21,7 +21,8 @@ from typing import Literal
 from vigil.batch import LogRecord
 
 BENIGN = "benign"
-Kind = Literal["attack", "near-miss", "background"]
+Kind = Literal["attack", "near-miss", "background", "slow-attack", "slow-near-miss"]
+DAY = 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -508,42 +509,262 @@ def _search_crawler(start: datetime, rng: random.Random) -> list[ScenarioRequest
     ]
     t = 2.0
     for _ in range(2000):
-        path = rng.choice(
-            (
-                f"/blog/post-{rng.randint(1, 1500)}",
-                f"/products/{rng.randint(1, 3000)}",
-                f"/tag/{rng.randint(1, 400)}",
-            )
-        )
-        roll = rng.random()
-        status = 404 if roll < 0.08 else (301 if roll < 0.12 else 200)
-        out.append(
-            ScenarioRequest(_at(start, t), ip, "GET", path, status, rng.randint(3000, 50000), agent)
-        )
+        out.append(_crawl(rng, _at(start, t), ip, agent))
         t += rng.expovariate(1.2)
     return out
 
 
-def _background(start: datetime, rng: random.Random) -> list[ScenarioRequest]:
+def _crawl(rng: random.Random, at: datetime, ip: str, agent: str) -> ScenarioRequest:
+    """One crawler request: a blog post, product or tag page; 8% gone, 4% moved."""
+    path = rng.choice(
+        (
+            f"/blog/post-{rng.randint(1, 1500)}",
+            f"/products/{rng.randint(1, 3000)}",
+            f"/tag/{rng.randint(1, 400)}",
+        )
+    )
+    roll = rng.random()
+    status = 404 if roll < 0.08 else (301 if roll < 0.12 else 200)
+    return ScenarioRequest(at, ip, "GET", path, status, rng.randint(3000, 50000), agent)
+
+
+def _visitors(
+    start: datetime,
+    rng: random.Random,
+    *,
+    people: int,
+    split: int,
+    visits: int,
+    span: int,
+    poll_every: int,
+) -> list[ScenarioRequest]:
+    """Ordinary visitors browsing within `span` seconds, and five API pollers."""
     agents = browser_agents(120, rng)
     out: list[ScenarioRequest] = []
-    for n in range(200):
-        ip = f"198.51.100.{n % 200 + 40}" if n < 150 else f"192.0.2.{n - 150 + 100}"
+    for n in range(people):
+        ip = f"198.51.100.{n % 200 + 40}" if n < split else f"192.0.2.{n - split + 100}"
         agent = rng.choice(agents)
-        for _ in range(rng.randint(1, 3)):
-            out.extend(
-                _session(
-                    rng, ip, agent, _at(start, rng.uniform(0, 1700)), rng.randint(1, 6), (5, 90)
-                )
-            )
+        for _ in range(rng.randint(1, visits)):
+            begin = _at(start, rng.uniform(0, span - 100))
+            out.extend(_session(rng, ip, agent, begin, rng.randint(1, 6), (5, 90)))
     for n in range(5):
         ip, agent = f"203.0.113.{200 + n}", "curl/8.5.0"
         out += [
             ScenarioRequest(_at(start, s + n), ip, "GET", "/api/status.json", 200, 120, agent)
-            for s in range(0, 1800, 60)
+            for s in range(0, span, poll_every)
         ]
     out.sort(key=lambda r: r.at)
     return out
+
+
+def _background(start: datetime, rng: random.Random) -> list[ScenarioRequest]:
+    return _visitors(start, rng, people=200, split=150, visits=3, span=1800, poll_every=60)
+
+
+# -- low and slow: over days, across many clients ------------------------------------------
+
+
+def _slow_times(
+    rng: random.Random, count: int, begin: float, end: float, *, min_gap: float = 60.0
+) -> list[float]:
+    """`count` sorted instants in [begin, end), never two closer than `min_gap` seconds: at
+    most one request a minute per client."""
+    times = sorted(rng.uniform(begin, end) for _ in range(count))
+    for i in range(1, len(times)):
+        times[i] = max(times[i], times[i - 1] + min_gap)
+    return times
+
+
+def _xmlrpc_botnet(start: datetime, rng: random.Random) -> list[ScenarioRequest]:
+    """The shape measured on a real blog: 65 clients, 20-100 POST /xmlrpc.php each over about
+    three days, all answered 404, never more than 8 in ten minutes per client."""
+    agents = browser_agents(12, rng)
+    out = []
+    for n in range(65):
+        ip = f"198.18.{10 + n % 40}.{n // 40 + 11}"
+        agent = rng.choice(agents)
+        begin = rng.uniform(0, 0.6 * DAY)
+        span = rng.uniform(1.5 * DAY, 3 * DAY - begin)
+        for t in _slow_times(rng, rng.randint(20, 100), begin, begin + span):
+            out.append(ScenarioRequest(_at(start, t), ip, "POST", "/xmlrpc.php", 404, 153, agent))
+    return _label(out, "campaign")
+
+
+def _bruteforce_botnet(start: datetime, rng: random.Random) -> list[ScenarioRequest]:
+    """Distributed WordPress brute force: 80 clients, 15-50 wrong passwords each over three
+    days (the form comes back 200), at most one a minute."""
+    agents = browser_agents(30, rng)
+    out = []
+    for n in range(80):
+        ip = f"198.18.{60 + n % 40}.{n // 40 + 21}"
+        agent = rng.choice(agents)
+        begin = rng.uniform(0, DAY)
+        for t in _slow_times(rng, rng.randint(15, 50), begin, begin + rng.uniform(DAY, 2 * DAY)):
+            out.append(
+                ScenarioRequest(
+                    _at(start, t),
+                    ip,
+                    "POST",
+                    "/wp-login.php",
+                    200,
+                    rng.randint(4000, 4400),
+                    agent,
+                    "https://www.example.org/wp-login.php",
+                )
+            )
+    return _label(out, "campaign")
+
+
+def _stuffing_botnet(start: datetime, rng: random.Random) -> list[ScenarioRequest]:
+    """Slow credential stuffing against a JSON API: 150 clients over two days, 4-15 attempts
+    each at most one a minute, 2% of them succeeding."""
+    agents = [*browser_agents(40, rng), "python-requests/2.31.0", "okhttp/4.12.0"]
+    out = []
+    for n in range(150):
+        ip = f"198.19.{n % 40}.{n // 40 + 31}"
+        agent = rng.choice(agents)
+        begin = rng.uniform(0, DAY)
+        for t in _slow_times(rng, rng.randint(4, 15), begin, begin + rng.uniform(6 * 3600, DAY)):
+            ok = rng.random() < 0.02
+            out.append(
+                ScenarioRequest(
+                    _at(start, t), ip, "POST", "/api/login", 200 if ok else 401, 96, agent
+                )
+            )
+    return _label(out, "campaign")
+
+
+_PROBES = (
+    "/.env",
+    "/.env.bak",
+    "/.git/config",
+    "/.git/HEAD",
+    "/wp-config.php.bak",
+    "/config.php.bak",
+    "/backup.zip",
+    "/backup.sql",
+    "/db.sql",
+    "/phpinfo.php",
+    "/info.php",
+    "/.aws/credentials",
+    "/.ssh/id_rsa",
+    "/server-status",
+    "/phpmyadmin/",
+    "/adminer.php",
+    "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php",
+    "/.vscode/sftp.json",
+    "/web.config",
+    "/_profiler/phpinfo",
+    "/actuator/env",
+    "/.DS_Store",
+    "/.htpasswd",
+    "/database.yml.bak",
+)
+
+
+def _vuln_scan_botnet(start: datetime, rng: random.Random) -> list[ScenarioRequest]:
+    """A slow vulnerability scan spread over a botnet: 50 clients, each probing 8-20 of the
+    well-known sensitive paths over three days, answered 404 (403 for .git)."""
+    out = []
+    for n in range(50):
+        ip = f"198.19.{40 + n % 40}.{n // 40 + 41}"
+        agent = "Mozilla/5.0 zgrab/0.x" if n % 3 else "Go-http-client/1.1"
+        begin = rng.uniform(0, DAY)
+        paths = rng.sample(_PROBES, rng.randint(8, 20))
+        times = _slow_times(rng, len(paths), begin, begin + rng.uniform(DAY, 2 * DAY))
+        for t, path in zip(times, paths, strict=True):
+            status = 403 if path.startswith("/.git") else 404
+            out.append(ScenarioRequest(_at(start, t), ip, "GET", path, status, 153, agent))
+    return _label(out, "campaign")
+
+
+def _launch_crowd(start: datetime, rng: random.Random) -> list[ScenarioRequest]:
+    """A product launch: 600 browsers over two hours, reloading the page that answers 404
+    until it goes live, reserving (some turned away with 429/503 under load)."""
+    agents = browser_agents(200, rng)
+    live = 3600.0
+    out: list[ScenarioRequest] = []
+    for n in range(600):
+        ip = f"198.19.{100 + n % 20}.{n // 20 + 1}"
+        agent = rng.choice(agents)
+        t = rng.uniform(live - 1800, live + 3600)
+        for _ in range(rng.randint(1, 5)):
+            status = 404 if t < live else 200
+            out.append(ScenarioRequest(_at(start, t), ip, "GET", "/launch", status, 5200, agent))
+            for asset in rng.sample(_ASSETS, 3):
+                out.append(ScenarioRequest(_at(start, t + 1), ip, "GET", asset, 200, 900, agent))
+            t += rng.uniform(30, 240)
+        if t >= live:
+            busy = rng.random() < 0.3
+            out.append(
+                ScenarioRequest(
+                    _at(start, t),
+                    ip,
+                    "POST",
+                    "/launch/reserve",
+                    rng.choice((429, 503)) if busy else 302,
+                    310,
+                    agent,
+                )
+            )
+    return out
+
+
+def _popular_login(start: datetime, rng: random.Random) -> list[ScenarioRequest]:
+    """A popular login page over three days: 500 people sign in a few times each (the form,
+    its assets, then the POST); some mistype a password once or twice first."""
+    agents = browser_agents(150, rng)
+    out: list[ScenarioRequest] = []
+    for n in range(500):
+        ip = f"198.19.{120 + n % 20}.{n // 20 + 1}"
+        agent = rng.choice(agents)
+        t = rng.uniform(0, DAY)
+        for _ in range(rng.randint(1, 4)):
+            out.append(ScenarioRequest(_at(start, t), ip, "GET", "/login", 200, 3100, agent))
+            for asset in rng.sample(_ASSETS, 3):
+                out.append(ScenarioRequest(_at(start, t + 1), ip, "GET", asset, 200, 900, agent))
+            t += rng.uniform(8, 30)
+            roll = rng.random()
+            for _typo in range(2 if roll < 0.03 else 1 if roll < 0.2 else 0):
+                out.append(ScenarioRequest(_at(start, t), ip, "POST", "/login", 200, 3300, agent))
+                t += rng.uniform(8, 30)
+            out.append(ScenarioRequest(_at(start, t), ip, "POST", "/login", 302, 0, agent))
+            t += rng.uniform(3 * 3600, 20 * 3600)
+    return out
+
+
+def _monitoring_fleet(start: datetime, rng: random.Random) -> list[ScenarioRequest]:
+    """Fifteen monitoring locations, each checking the home page, a status API and the health
+    endpoint every ten minutes for three days."""
+    out: list[ScenarioRequest] = []
+    agent = "Mozilla/5.0 (compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)"
+    for n in range(15):
+        ip = f"198.19.{140 + n}.10"
+        offset = rng.uniform(0, 600)
+        for k in range(3 * 144):
+            t = offset + k * 600
+            out.append(ScenarioRequest(_at(start, t), ip, "HEAD", "/", 200, 0, agent))
+            out.append(
+                ScenarioRequest(_at(start, t + 1), ip, "GET", "/api/status.json", 200, 120, agent)
+            )
+            out.append(ScenarioRequest(_at(start, t + 2), ip, "GET", "/health", 200, 15, agent))
+    return out
+
+
+def _crawler_fleet(start: datetime, rng: random.Random) -> list[ScenarioRequest]:
+    """Twenty Googlebot addresses crawling for three days, 8% of their pages gone (404)."""
+    agent = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    out: list[ScenarioRequest] = []
+    for n in range(20):
+        ip = f"66.249.{64 + n % 4}.{n + 1}"
+        for t in _slow_times(rng, 300, 0, 3 * DAY, min_gap=5):
+            out.append(_crawl(rng, _at(start, t), ip, agent))
+    return out
+
+
+def _background_days(start: datetime, rng: random.Random) -> list[ScenarioRequest]:
+    """Three days of ordinary visitors (2% of their pages missing) and API pollers."""
+    return _visitors(start, rng, people=300, split=200, visits=4, span=3 * DAY, poll_every=900)
 
 
 _ALL: tuple[Scenario, ...] = (
@@ -612,12 +833,79 @@ _ALL: tuple[Scenario, ...] = (
     Scenario(
         "background", "background", (), "200 ordinary visitors and a few API pollers", _background
     ),
+    Scenario(
+        "xmlrpc-botnet",
+        "slow-attack",
+        ("campaign",),
+        "65 clients, 20-100 POST /xmlrpc.php (404) each over 3 days, <= 1/min",
+        _xmlrpc_botnet,
+    ),
+    Scenario(
+        "bruteforce-botnet",
+        "slow-attack",
+        ("campaign",),
+        "80 clients, 15-50 wrong WordPress passwords each over 1-3 days, <= 1/min",
+        _bruteforce_botnet,
+    ),
+    Scenario(
+        "stuffing-botnet",
+        "slow-attack",
+        ("campaign",),
+        "150 clients, 4-15 API logins each over 2 days (98% 401), <= 1/min",
+        _stuffing_botnet,
+    ),
+    Scenario(
+        "vuln-scan-botnet",
+        "slow-attack",
+        ("campaign",),
+        "50 clients, 8-20 sensitive-file probes each over 1-3 days, <= 1/min",
+        _vuln_scan_botnet,
+    ),
+    Scenario(
+        "launch-crowd",
+        "slow-near-miss",
+        (),
+        "600 browsers reloading a launch page (404 until live), some turned away 429/503",
+        _launch_crowd,
+    ),
+    Scenario(
+        "popular-login",
+        "slow-near-miss",
+        (),
+        "500 people signing in over 3 days, a fifth mistyping once or twice",
+        _popular_login,
+    ),
+    Scenario(
+        "monitoring-fleet",
+        "slow-near-miss",
+        (),
+        "15 monitoring locations checking 3 URLs every 10 min for 3 days",
+        _monitoring_fleet,
+    ),
+    Scenario(
+        "crawler-fleet",
+        "slow-near-miss",
+        (),
+        "20 Googlebot addresses crawling for 3 days, 8% 404",
+        _crawler_fleet,
+    ),
+    Scenario(
+        "background-days",
+        "background",
+        (),
+        "3 days of 300 ordinary visitors and API pollers",
+        _background_days,
+    ),
 )
 
 REGISTRY: dict[str, Scenario] = {s.name: s for s in _ALL}
 SCENARIOS: tuple[str, ...] = tuple(s.name for s in _ALL if s.kind == "attack")
 NEAR_MISSES: tuple[str, ...] = tuple(s.name for s in _ALL if s.kind == "near-miss")
 BACKGROUND = "background"
+SLOW_SCENARIOS: tuple[str, ...] = tuple(s.name for s in _ALL if s.kind == "slow-attack")
+SLOW_NEAR_MISSES: tuple[str, ...] = tuple(s.name for s in _ALL if s.kind == "slow-near-miss")
+SLOW_BACKGROUND = "background-days"
+"""The background the low-and-slow scenarios are played over (three days)."""
 
 
 def scenario_requests(name: str, start: datetime, seed: int) -> list[ScenarioRequest]:

@@ -19,7 +19,13 @@ from vigil.detect.behaviour import BehaviourEngine, BehaviourEvent, windows
 from vigil.detect.behaviour import _kernel as kernel
 from vigil.detect.behaviour import engine as engine_module
 from vigil.detect.behaviour.windows import ClientState
-from vigil.simulate.scenarios import REGISTRY, combined_lines, to_records
+from vigil.simulate.scenarios import (
+    BACKGROUND,
+    NEAR_MISSES,
+    SCENARIOS,
+    combined_lines,
+    to_records,
+)
 
 
 def _pair() -> tuple[BehaviourEngine, BehaviourEngine]:
@@ -63,7 +69,7 @@ def test_the_compiled_loop_is_built_and_used() -> None:
 
 
 def test_every_scenario_gives_the_same_events_and_state() -> None:
-    lines = combined_lines(REGISTRY, T0, 4)
+    lines = combined_lines([*SCENARIOS, *NEAR_MISSES, BACKGROUND], T0, 4)
     events = _assert_same(to_records(line.request for line in lines))
     assert {e.detector for e in events} >= {"scan", "bruteforce", "flood", "probe-burst"}
 

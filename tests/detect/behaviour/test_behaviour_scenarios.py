@@ -15,6 +15,9 @@ from vigil.simulate.scenarios import (
     NEAR_MISSES,
     REGISTRY,
     SCENARIOS,
+    SLOW_BACKGROUND,
+    SLOW_NEAR_MISSES,
+    SLOW_SCENARIOS,
     combined_lines,
     scenario_lines,
     scenario_requests,
@@ -38,11 +41,42 @@ def test_near_miss_scenario_raises_nothing(name: str) -> None:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_all_scenarios_played_together_are_told_apart(seed: int) -> None:
-    lines = combined_lines(REGISTRY, T0, seed)
+    lines = combined_lines([*SCENARIOS, *NEAR_MISSES, BACKGROUND], T0, seed)
     events = run(BehaviourEngine(), to_records(line.request for line in lines), batch=1024)
     assert all(lines[e.record_index].label == e.detector for e in events)
     caught = {lines[e.record_index].label for e in events}
     assert caught == {d for name in SCENARIOS for d in REGISTRY[name].expects}
+
+
+@pytest.mark.parametrize("name", SLOW_SCENARIOS)
+def test_low_and_slow_scenario_gets_its_clients_blocked(name: str) -> None:
+    lines = combined_lines([name, SLOW_BACKGROUND], T0, 11)
+    attackers = {line.request.client_ip for line in lines if line.label != BENIGN}
+    events = run(BehaviourEngine(), to_records(line.request for line in lines), batch=2048)
+    # Every event names an attacking client; a HIGH event is what the policy blocks.
+    assert {e.client_ip for e in events} <= attackers
+    blocked = {e.client_ip for e in events if e.score >= 0.7}
+    assert len(blocked) >= 0.95 * len(attackers)
+    assert set(REGISTRY[name].expects) <= detectors(events)
+    # At most one request a minute per client: too slow for the short brute-force, scan and
+    # flood windows (three probes may still fall within ten minutes by chance).
+    assert not detectors(events) & {"bruteforce", "scan", "flood"}
+
+
+@pytest.mark.parametrize("name", [*SLOW_NEAR_MISSES, SLOW_BACKGROUND])
+def test_low_and_slow_near_miss_raises_nothing(name: str) -> None:
+    names = [name] if name == SLOW_BACKGROUND else [name, SLOW_BACKGROUND]
+    lines = combined_lines(names, T0, 11)
+    assert run(BehaviourEngine(), to_records(line.request for line in lines), batch=2048) == []
+
+
+def test_slow_scenarios_are_slow() -> None:
+    for name in SLOW_SCENARIOS:
+        last: dict[str, float] = {}
+        for request in scenario_requests(name, T0, seed=3):
+            at = request.at.timestamp()
+            assert at - last.get(request.client_ip, -60.0) >= 60.0, name
+            last[request.client_ip] = at
 
 
 def test_scenarios_are_reproducible_from_their_seed() -> None:

@@ -324,7 +324,7 @@ class SlowConfig(_Frozen):
     """
 
     enabled: bool = True
-    hours: int = Field(6, ge=1, le=48, description="hourly buckets kept per client")
+    hours: int = Field(3, ge=1, le=48, description="hourly buckets kept per client")
     days: int = Field(3, ge=1, le=14, description="daily buckets kept per client (the horizon)")
     max_clients: int = Field(50_000, ge=1, description="clients with long windows per site")
     not_found_statuses: tuple[int, ...] = (404, 410)
@@ -341,7 +341,7 @@ class SlowConfig(_Frozen):
     )
     member_min_hits: int = Field(3, ge=1, description="focused failing hits to be a member")
     member_min_family_paths: int = Field(
-        3, ge=1, description="distinct paths a member of a probe family must have tried"
+        3, ge=1, description="distinct paths a member of the missing-paths family must have tried"
     )
     min_clients: int = Field(10, ge=2, description="members that make a campaign")
     baseline_factor: float = Field(5.0, ge=1, description="members above the daily baseline")

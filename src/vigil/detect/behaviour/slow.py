@@ -134,60 +134,88 @@ class SlowClient:
         self.first_seen = t
         self.last_seen = t
         self.data = array("q", [-1]) * size
-        # Per detector: [last time its condition held, level at last firing, firings].
-        self.fired: dict[str, list[int]] | None = None
+        # Per long-window detector (`CLIENT_DETECTORS`), three numbers: last time its condition
+        # held, level at its last firing, firings; None until one fires.
+        self.fired: array[int] | None = None
 
 
-# One client's entry in a target: hits, focused hits, first and last time, start of its
-# current ten-minute bucket, hits in it, most hits in any ten minutes, distinct paths (bitmap),
-# when it was last announced as a campaign member.
-HITS, FOCUSED, FIRST, LAST, WIN_START, WIN_HITS, WIN_MAX, SEEN_PATHS, ANNOUNCED = range(9)
+# One client's entry in a target (an `array('q')`, no Python object per number): hits, focused
+# hits, first and last time, start of its current ten-minute bucket, hits in it, most hits in
+# any ten minutes, distinct paths (bitmap), when it was last announced, whether it is a member.
+(HITS, FOCUSED, FIRST, LAST, WIN_START, WIN_HITS, WIN_MAX, SEEN_PATHS, ANNOUNCED, MEMBER) = range(
+    10
+)
+ENTRY_SIZE = 10
+_NEW_ENTRY = array("q", [0, 0, 0, 0, 0, 0, 0, 0, -1, 0])
 
 
 class Target:
-    """The clients failing the same way at one endpoint template (or probe family)."""
+    """The clients failing the same way at one endpoint template (or probe family).
+
+    The members' totals (hits, first and last time, busiest ten minutes) are kept up to date
+    as they change, so an event's explanation costs nothing however many members there are;
+    they are counted again only when stale clients are dropped, once a day.
+    """
 
     __slots__ = (
         "baseline",
         "baseline_days",
         "clients",
         "day",
-        "day_members",
         "family",
         "fired",
         "first",
         "hits",
         "key",
         "last",
+        "member_first",
+        "member_hits",
+        "member_last",
+        "member_pace",
         "members",
+        "recent",
     )
 
     def __init__(self, key: str, family: bool, t: int) -> None:
         self.key = key
         self.family = family
-        self.clients: dict[str, list[int]] = {}
-        self.members: dict[str, None] = {}
+        self.clients: dict[str, array[int]] = {}
+        self.members = 0
+        # The latest members to join, for the explanation.
+        self.recent: list[str] = []
+        self.member_hits = 0
+        self.member_first = t
+        self.member_last = t
+        self.member_pace = 0
         self.hits = 0
         self.first = t
         self.last = t
         self.day = t // DAY
-        self.day_members = 0
         self.baseline = 0.0
         self.baseline_days = 0
         # [last time the campaign held, members at last firing, firings] while it is open.
         self.fired: list[int] | None = None
 
+    def recount(self) -> None:
+        """Members and their totals from the entries (after stale ones were dropped)."""
+        members = [e for e in self.clients.values() if e[MEMBER]]
+        self.members = len(members)
+        self.member_hits = sum(e[HITS] for e in members)
+        self.member_first = min((e[FIRST] for e in members), default=self.last)
+        self.member_last = max((e[LAST] for e in members), default=self.last)
+        self.member_pace = max((e[WIN_MAX] for e in members), default=0)
+        self.recent = [ip for ip in self.recent if ip in self.clients]
+
     def to_state(self) -> list[Any]:
         return [
             self.key,
             self.family,
-            self.clients,
-            list(self.members),
+            {ip: list(entry) for ip, entry in self.clients.items()},
+            self.recent,
             self.hits,
             self.first,
             self.last,
             self.day,
-            self.day_members,
             self.baseline,
             self.baseline_days,
             self.fired,
@@ -196,19 +224,22 @@ class Target:
     @classmethod
     def from_state(cls, state: list[Any]) -> Target:
         target = cls(str(state[0]), bool(state[1]), int(state[5]))
-        target.clients = {str(ip): [int(x) for x in entry] for ip, entry in state[2].items()}
-        for ip in state[3]:
-            if str(ip) not in target.clients:
-                raise ValueError("campaign member without an entry")
-            target.members[str(ip)] = None
+        for ip, entry in state[2].items():
+            if len(entry) != ENTRY_SIZE:
+                raise ValueError("campaign entry of unexpected size")
+            target.clients[str(ip)] = array("q", (int(x) for x in entry))
+        target.recent = [str(ip) for ip in state[3]]
         target.hits = int(state[4])
         target.last = int(state[6])
         target.day = int(state[7])
-        target.day_members = int(state[8])
-        target.baseline = float(state[9])
-        target.baseline_days = int(state[10])
-        target.fired = [int(x) for x in state[11]] if state[11] is not None else None
+        target.baseline = float(state[8])
+        target.baseline_days = int(state[9])
+        target.fired = [int(x) for x in state[10]] if state[10] is not None else None
+        target.recount()
         return target
+
+
+CLIENT_DETECTORS = ("slow-bruteforce", "slow-scan")
 
 
 # (detector, client, score, evidence) for the engine to turn into events.
@@ -224,7 +255,9 @@ class SlowWatch:
         self.days = Ring(self.hours.size, config.days, DAY)
         self.size = self.hours.size + self.days.size
         self.horizon = config.days * DAY
-        self.clients: OrderedDict[str, SlowClient] = OrderedDict()
+        # Plain dicts keep insertion order, which is least recently seen first when a client is
+        # re-inserted on each hit (an OrderedDict costs a linked-list node per entry more).
+        self.clients: dict[str, SlowClient] = {}
         self.targets: OrderedDict[str, Target] = OrderedDict()
         self.evicted = 0
         self._templates: dict[str, str] = {}
@@ -278,24 +311,28 @@ class SlowWatch:
             return out
         outcome = str(status) if status is not None else "-"
         template = self._template(path)
-        keys: list[tuple[str, bool]] = [(f"{method} {template} {outcome}", False)]
+        # A sensitive path counts for its family only: probes are one-off paths, and a target
+        # per probe would be an entry per client for nothing.
+        keys: list[tuple[str, bool]] = []
         if sensitive:
             keys.append((f"* {SENSITIVE_FAMILY} {_status_class(status)}", True))
-        elif not_found and not login:
+        else:
+            keys.append((f"{method} {template} {outcome}", False))
+        if not_found and not login and not sensitive:
             keys.append((f"* {MISSING_FAMILY} {outcome}", True))
         for key, family in keys:
             self._target_hit(key, family, ip, t, path_bit, focused, out)
         return out
 
     def _client(self, ip: str, t: int) -> SlowClient:
-        client = self.clients.get(ip)
+        clients = self.clients
+        client = clients.pop(ip, None)
         if client is None:
-            if len(self.clients) >= self.config.max_clients:
-                self.clients.popitem(last=False)
+            if len(clients) >= self.config.max_clients:
+                del clients[next(iter(clients))]
                 self.evicted += 1
-            client = self.clients[ip] = SlowClient(t, self.size)
-        else:
-            self.clients.move_to_end(ip)
+            client = SlowClient(t, self.size)
+        clients[ip] = client
         if t > client.last_seen:
             client.last_seen = t
         return client
@@ -359,15 +396,15 @@ class SlowWatch:
         condition keeps holding within the horizon."""
         fired = client.fired
         if fired is None:
-            fired = client.fired = {}
-        state = fired.get(detector)
-        if state is None or t - state[0] > self.horizon:
-            fired[detector] = [t, level, 1]
+            fired = client.fired = array("q", [0, 0, 0] * len(CLIENT_DETECTORS))
+        at = 3 * CLIENT_DETECTORS.index(detector)
+        if not fired[at + 2] or t - fired[at] > self.horizon:
+            fired[at], fired[at + 1], fired[at + 2] = t, level, 1
             return True
-        state[0] = t
-        if level >= state[1] * 4:
-            state[1] = level
-            state[2] += 1
+        fired[at] = t
+        if level >= fired[at + 1] * 4:
+            fired[at + 1] = level
+            fired[at + 2] += 1
             return True
         return False
 
@@ -418,48 +455,76 @@ class SlowWatch:
             target.last = t
         entry = target.clients.get(ip)
         if entry is None:
-            if len(target.clients) >= cfg.max_clients_per_target:
+            if len(target.clients) >= cfg.max_clients_per_target and not self._make_room(target):
                 return
-            entry = target.clients[ip] = [0, 0, t, t, t - t % TEN_MINUTES, 0, 0, 0, -1]
+            entry = target.clients[ip] = array("q", _NEW_ENTRY)
+            entry[FIRST] = entry[LAST] = t
+            entry[WIN_START] = t - t % TEN_MINUTES
         entry[HITS] += 1
         if focused:
             entry[FOCUSED] += 1
-        entry[LAST] = max(entry[LAST], t)
+        if t > entry[LAST]:
+            entry[LAST] = t
         window = t - t % TEN_MINUTES
         if window != entry[WIN_START]:
-            entry[WIN_START], entry[WIN_HITS] = window, 0
+            entry[WIN_START] = window
+            entry[WIN_HITS] = 0
         entry[WIN_HITS] += 1
         if entry[WIN_HITS] > entry[WIN_MAX]:
             entry[WIN_MAX] = entry[WIN_HITS]
         entry[SEEN_PATHS] = _signed(entry[SEEN_PATHS] | path_bit)
         joined = False
-        if ip not in target.members and self._is_member(target, entry):
-            target.members[ip] = None
-            target.day_members += 1
+        if entry[MEMBER]:
+            target.member_hits += 1
+        elif self._is_member(target, entry):
+            entry[MEMBER] = 1
             joined = True
-        if ip not in target.members:
+            if not target.members:
+                target.member_first = entry[FIRST]
+            target.members += 1
+            target.member_hits += entry[HITS]
+            target.member_first = min(target.member_first, entry[FIRST])
+            target.recent.append(ip)
+            if len(target.recent) > _SAMPLE_MEMBERS:
+                del target.recent[0]
+        else:
             return
-        threshold = self.threshold(target)
-        count = len(target.members)
-        if count < threshold:
+        target.member_last = max(target.member_last, t)
+        target.member_pace = max(target.member_pace, entry[WIN_MAX])
+        count = target.members
+        if count < self.threshold(target):
             return
         fired = target.fired
         if fired is None or t - fired[0] > self.horizon:
             # The campaign opens: every member so far is announced.
             target.fired = [t, count, 1]
             summary = self.summary(target, t)
-            for member in list(target.members):
-                self._announce(target, member, t, summary, out)
+            for member, member_entry in target.clients.items():
+                if member_entry[MEMBER]:
+                    self._announce(target, member, t, summary, out)
             return
         fired[0] = t
         if joined or t - entry[ANNOUNCED] >= cfg.reannounce_seconds:
             self._announce(target, ip, t, self.summary(target, t), out)
 
-    def _is_member(self, target: Target, entry: list[int]) -> bool:
+    @staticmethod
+    def _make_room(target: Target) -> bool:
+        """Drop the oldest non-member among the first few entries of a full target: members
+        stay (they must be blocked as the campaign grows), passers-by make way."""
+        for count, (ip, entry) in enumerate(target.clients.items()):
+            if count >= 64:
+                return False
+            if not entry[MEMBER]:
+                del target.clients[ip]
+                return True
+        return False
+
+    def _is_member(self, target: Target, entry: array[int]) -> bool:
         cfg = self.config
         if entry[FOCUSED] < cfg.member_min_hits:
             return False
-        if target.family:
+        if target.family and MISSING_FAMILY in target.key:
+            # Missing paths: a scanner tries many; the same one again is its own target.
             return _distinct(entry[SEEN_PATHS]) >= cfg.member_min_family_paths
         return True
 
@@ -490,15 +555,11 @@ class SlowWatch:
         """The campaign's evidence: its target, members, volume, span and pace."""
         method, rest = target.key.split(" ", 1)
         endpoint, outcome = rest.rsplit(" ", 1)
-        members = list(target.members)
-        entries = [target.clients[m] for m in members]
-        hits = sum(e[HITS] for e in entries)
-        first = min((e[FIRST] for e in entries), default=t)
-        last = max((e[LAST] for e in entries), default=t)
-        pace = max((e[WIN_MAX] for e in entries), default=0)
+        count = target.members
+        hits = target.member_hits
+        first, last, pace = target.member_first, target.member_last, target.member_pace
         hours = (last - first) / HOUR
-        count = len(members)
-        listed = members[-_SAMPLE_MEMBERS:]
+        listed = list(target.recent)
         text = (
             f"campaign: {count} clients, {hits:,} {method} {endpoint} → {outcome} over "
             f"{hours:.0f} h, at most {pace} per client per 10 min; members "
@@ -540,17 +601,17 @@ class SlowWatch:
         stale = [ip for ip, e in target.clients.items() if e[LAST] < cutoff]
         for ip in stale:
             del target.clients[ip]
-            target.members.pop(ip, None)
+        if stale:
+            target.recount()
         if target.fired is None:
             # The members a target has over the horizon on an ordinary day.
-            sample = float(len(target.members))
+            sample = float(target.members)
             if target.baseline_days == 0:
                 target.baseline = sample
             else:
                 target.baseline += cfg.baseline_alpha * (sample - target.baseline)
             target.baseline_days += 1
         target.day = day
-        target.day_members = 0
         if target.fired is not None and t - target.fired[0] > self.horizon:
             target.fired = None
 
@@ -579,7 +640,7 @@ class SlowWatch:
     def to_state(self) -> dict[str, Any]:
         return {
             "clients": [
-                [ip, c.first_seen, c.last_seen, list(c.data), c.fired]
+                [ip, c.first_seen, c.last_seen, list(c.data), c.fired and list(c.fired)]
                 for ip, c in self.clients.items()
             ],
             "targets": [target.to_state() for target in self.targets.values()],
@@ -593,9 +654,10 @@ class SlowWatch:
             client = SlowClient(int(first), self.size)
             client.last_seen = int(last)
             client.data = array("q", (int(x) for x in data))
-            client.fired = (
-                {str(k): [int(x) for x in v] for k, v in fired.items()} if fired else None
-            )
+            if fired:
+                if len(fired) != 3 * len(CLIENT_DETECTORS):
+                    raise ValueError("long-window episodes of unexpected size")
+                client.fired = array("q", (int(x) for x in fired))
             self.clients[str(ip)] = client
         for item in state["targets"]:
             target = Target.from_state(item)

@@ -53,6 +53,7 @@ BITMAPS = (PATHS, PROBE_SET)
 SENSITIVE_FAMILY = "(sensitive files)"
 MISSING_FAMILY = "(missing paths)"
 _MASK64 = (1 << 64) - 1
+_NO_PERIOD = -(1 << 62)
 _TEMPLATE_CACHE_LIMIT = 16_384
 _SAMPLE_MEMBERS = 20
 
@@ -130,10 +131,10 @@ class SlowClient:
 
     __slots__ = ("data", "fired", "first_seen", "last_seen")
 
-    def __init__(self, t: int, size: int) -> None:
+    def __init__(self, t: int, empty: array[int]) -> None:
         self.first_seen = t
         self.last_seen = t
-        self.data = array("q", [-1]) * size
+        self.data = array("q", empty)
         # Per long-window detector (`CLIENT_DETECTORS`), three numbers: last time its condition
         # held, level at its last firing, firings; None until one fires.
         self.fired: array[int] | None = None
@@ -254,6 +255,12 @@ class SlowWatch:
         self.hours = Ring(0, config.hours, HOUR)
         self.days = Ring(self.hours.size, config.days, DAY)
         self.size = self.hours.size + self.days.size
+        # Stamps that no period equals (not even one before 1970), counters at zero.
+        empty = array("q", [0]) * self.size
+        for ring in (self.hours, self.days):
+            for slot in range(ring.count):
+                empty[ring.base + slot] = _NO_PERIOD
+        self._empty = empty
         self.horizon = config.days * DAY
         # Plain dicts keep insertion order, which is least recently seen first when a client is
         # re-inserted on each hit (an OrderedDict costs a linked-list node per entry more).
@@ -331,7 +338,7 @@ class SlowWatch:
             if len(clients) >= self.config.max_clients:
                 del clients[next(iter(clients))]
                 self.evicted += 1
-            client = SlowClient(t, self.size)
+            client = SlowClient(t, self._empty)
         clients[ip] = client
         if t > client.last_seen:
             client.last_seen = t
@@ -651,7 +658,7 @@ class SlowWatch:
         for ip, first, last, data, fired in state["clients"]:
             if len(data) != self.size:
                 raise ValueError("long-window client of unexpected size")
-            client = SlowClient(int(first), self.size)
+            client = SlowClient(int(first), self._empty)
             client.last_seen = int(last)
             client.data = array("q", (int(x) for x in data))
             if fired:

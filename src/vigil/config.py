@@ -81,6 +81,46 @@ class JsonlSinkSection(SinkSection):
         return self.path is not None
 
 
+class FileSourceSection(BaseModel):
+    """What the file sources (the tailer of `vigil serve`, the reader of `vigil scan`) are
+    built from: `VIGIL_LOG_PATHS`, `VIGIL_BATCH_SIZE`, `VIGIL_BATCH_TIME_MS`,
+    `VIGIL_READ_CHUNK_BYTES`, `VIGIL_MAX_LINE_BYTES`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    paths: tuple[str, ...] = ()
+    batch_size: int = 2048
+    batch_time_ms: int = 20
+    read_chunk_bytes: int = 1 << 20
+    max_line_bytes: int = 1 << 20
+
+
+class WebhookSection(BaseModel):
+    """What the webhook sink is built from: `VIGIL_WEBHOOK_URLS`, `VIGIL_WEBHOOK_SECRET`,
+    `VIGIL_WEBHOOK_THROTTLE_SECONDS`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    urls: tuple[str, ...] = ()
+    secret: SecretStr | None = None
+    throttle_seconds: float = 60.0
+
+
+class StoreSection(BaseModel):
+    """What the store sink is built from: incidents (`VIGIL_INCIDENT_QUIET_MINUTES`), block
+    decisions (`VIGIL_BLOCK_*`) and retries (`VIGIL_STORE_RETRY_MAX_SECONDS`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident_quiet_minutes: int = 30
+    retry_max_seconds: float = 30.0
+    block_on_high: bool = True
+    block_medium_count: int = 10
+    block_medium_window_minutes: int = 10
+    block_duration_minutes: int = 240
+    block_simulation: bool = False
+
+
 class Settings(BaseSettings):
     """Everything an operator can set. Defaults give the embedded single-process setup."""
 
@@ -269,6 +309,39 @@ class Settings(BaseSettings):
     jsonl_sink: JsonlSinkSection = Field(
         default_factory=JsonlSinkSection, description="JSON-lines file of events (a sink)"
     )
+
+    # The typed section each source and sink is built from. The variables keep their flat
+    # names (`VIGIL_WEBHOOK_URLS`, …), which operators already set; a component reads its
+    # section, never the whole settings.
+    @property
+    def file_source(self) -> FileSourceSection:
+        return FileSourceSection(
+            paths=tuple(self.log_paths),
+            batch_size=self.batch_size,
+            batch_time_ms=self.batch_time_ms,
+            read_chunk_bytes=self.read_chunk_bytes,
+            max_line_bytes=self.max_line_bytes,
+        )
+
+    @property
+    def webhooks(self) -> WebhookSection:
+        return WebhookSection(
+            urls=tuple(self.webhook_urls),
+            secret=self.webhook_secret,
+            throttle_seconds=self.webhook_throttle_seconds,
+        )
+
+    @property
+    def store(self) -> StoreSection:
+        return StoreSection(
+            incident_quiet_minutes=self.incident_quiet_minutes,
+            retry_max_seconds=self.store_retry_max_seconds,
+            block_on_high=self.block_on_high,
+            block_medium_count=self.block_medium_count,
+            block_medium_window_minutes=self.block_medium_window_minutes,
+            block_duration_minutes=self.block_duration_minutes,
+            block_simulation=self.block_simulation,
+        )
 
     def sink_sections(self) -> list[SinkSection]:
         """The config sections of the optional sinks, in the order they are declared."""

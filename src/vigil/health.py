@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from vigil.config import Settings, redact_url
-from vigil.db.session import close_db, configure_db, init_db
+from vigil.db.session import open_database
 from vigil.errors import VigilError
 
 
@@ -18,14 +18,11 @@ class Check:
 
 
 async def check_database(settings: Settings) -> Check:
-    configure_db(settings)
     try:
-        await init_db()
+        async with open_database(settings):
+            pass
     except VigilError as exc:
         return Check("database", False, str(exc))
-    finally:
-        await close_db()
-        configure_db(None)
     return Check("database", True, redact_url(settings.database_url))
 
 

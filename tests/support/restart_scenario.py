@@ -38,6 +38,7 @@ from tests.support.serve_runs import (
     checkpoints,
     serve_env,
     start_serve,
+    stored_count,
     stored_tokens,
     upgrade,
 )
@@ -321,21 +322,22 @@ async def _until_working(process: subprocess.Popen[bytes], say: Callable[[str], 
 
 
 async def _wait_stored(expected: int, limit: float, say: Callable[[str], None]) -> int:
-    """Waits until at least `expected` distinct lines are stored and the count has settled
-    (lines of a copytruncate window that vigil read in time count too), or until nothing has
-    moved for a minute."""
+    """Waits until at least `expected` events are stored and the count has settled (lines of
+    a copytruncate window that vigil read in time count too), or until nothing has moved for
+    three minutes. Counts rows, which is cheap: reading every event's number while the store
+    writes would slow it down."""
     deadline = time.monotonic() + limit
     last, last_change = -1, time.monotonic()
     while time.monotonic() < deadline:
-        count = len(await stored_tokens())
+        count = await stored_count()
         now = time.monotonic()
         if count != last:
             last, last_change = count, now
             say(f"stored {count} of at least {expected}")
         settled = now - last_change
-        if (count >= expected and settled >= 5) or settled > 60:
+        if (count >= expected and settled >= 5) or settled > 180:
             return count
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(2.0)
     return last
 
 

@@ -19,7 +19,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from vigil.db.models import IngestCheckpoint, ThreatEvent
 from vigil.db.session import get_db_context
@@ -107,6 +107,17 @@ async def stored_tokens() -> Counter[int]:
             if match:
                 found[int(match.group(1))] += 1
         return found
+
+
+async def stored_count() -> int:
+    """How many events were stored (behaviour events aside): a cheap progress measure."""
+    async with get_db_context() as session:
+        result = await session.execute(
+            select(func.count())
+            .select_from(ThreatEvent)
+            .where(ThreatEvent.detection_mode != "behaviour")
+        )
+        return int(result.scalar_one())
 
 
 async def checkpoints() -> dict[str, int]:

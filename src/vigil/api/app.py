@@ -36,9 +36,9 @@ from vigil.api.routes import (
     threats,
 )
 from vigil.api.routes.allowlist import push_to_pipeline
-from vigil.api.state import AppState, IngestLimits, app_state
+from vigil.api.state import AppState, IngestLimits, ModelLoader, app_state
 from vigil.config import Settings, get_settings
-from vigil.db.session import close_db, configure_db, get_db_context, init_db
+from vigil.db.session import get_db_context, open_database
 from vigil.errors import BrokerUnavailableError, DatabaseUnavailableError
 from vigil.services.allowlist import configured_sites
 from vigil.sinks.broker import Broker, make_broker
@@ -58,44 +58,40 @@ DESCRIPTION = (
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = app_state(app)
-    if app.state.explicit_settings:
-        await close_db()
-        configure_db(state.settings)
-    await init_db()
-    close_broker = state.owns_broker
-    if state.owns_broker or not await state.broker.ping():
-        close_broker = True
-        try:
-            await state.broker.connect()
-        except Exception as exc:
-            await close_db()
-            raise BrokerUnavailableError(
-                f"cannot reach the broker ({state.broker.name}): {type(exc).__name__}. "
-                "Check VIGIL_REDIS_URL and that Redis is running."
-            ) from None
-    await state.hub.start()
-    pipeline = state.pipeline
-    if pipeline is not None:
-        start = getattr(pipeline, "start", None)
-        if callable(start):
-            await start()
-        async with get_db_context() as session:
-            for site in await configured_sites(session):
-                await push_to_pipeline(session, state, site)
-    log.info("event=api_started broker=%s pipeline=%s", state.broker.name, pipeline is not None)
-    try:
-        yield
-    finally:
-        await state.retrain.stop()
+    # The process database (shared with the pipeline when `vigil serve` opened it first).
+    async with open_database(state.settings if app.state.explicit_settings else None):
+        close_broker = state.owns_broker
+        if state.owns_broker or not await state.broker.ping():
+            close_broker = True
+            try:
+                await state.broker.connect()
+            except Exception as exc:
+                raise BrokerUnavailableError(
+                    f"cannot reach the broker ({state.broker.name}): {type(exc).__name__}. "
+                    "Check VIGIL_REDIS_URL and that Redis is running."
+                ) from None
+        await state.hub.start()
+        pipeline = state.pipeline
         if pipeline is not None:
-            stop = getattr(pipeline, "stop", None)
-            if callable(stop):
-                await stop()
-        await state.hub.stop()
-        if close_broker:
-            await state.broker.close()
-        await close_db()
-        log.info("event=api_stopped")
+            start = getattr(pipeline, "start", None)
+            if callable(start):
+                await start()
+            async with get_db_context() as session:
+                for site in await configured_sites(session):
+                    await push_to_pipeline(session, state, site)
+        log.info("event=api_started broker=%s pipeline=%s", state.broker.name, pipeline is not None)
+        try:
+            yield
+        finally:
+            await state.retrain.stop()
+            if pipeline is not None:
+                stop = getattr(pipeline, "stop", None)
+                if callable(stop):
+                    await stop()
+            await state.hub.stop()
+            if close_broker:
+                await state.broker.close()
+            log.info("event=api_stopped")
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -166,13 +162,15 @@ def create_app(
     broker: Broker | None = None,
     retrain_runner: RetrainRunner | None = None,
     ingest_limits: IngestLimits | None = None,
+    model_loader: ModelLoader | None = None,
 ) -> FastAPI:
     """The vigil HTTP API and dashboard.
 
     `settings` None uses the process settings as the session module already has them; given
     settings are installed into the session module at start-up. `broker` None makes one from
     the settings (and closes it at shutdown). `retrain_runner` is the coroutine that trains
-    and activates new models; without it POST /models/retrain answers 503.
+    and activates new models; without it POST /models/retrain answers 503. `model_loader`
+    loads the active models into the running pipeline after /models/activate or /rollback.
     """
     explicit = settings is not None
     settings = settings or get_settings()
@@ -196,6 +194,7 @@ def create_app(
         retrain=RetrainJobs(retrain_runner),
         limits=limits,
         pipeline=pipeline,
+        model_loader=model_loader,
     )
     # Added first, so it runs innermost: inside the body limit and Starlette's error middleware.
     app.add_middleware(InternalErrorMiddleware)

@@ -21,17 +21,14 @@ blocklist_app = typer.Typer(
 
 
 async def _load(site: list[str] | None, include_simulated: bool) -> list[Decision]:
-    from vigil.db.session import close_db, get_db_context, init_db
+    from vigil.config import get_settings
+    from vigil.db.session import get_db_context, open_database
     from vigil.sinks.blocklist import active_decisions
 
-    await init_db()
-    try:
-        async with get_db_context() as session:
-            return list(
-                await active_decisions(session, site or None, include_simulated=include_simulated)
-            )
-    finally:
-        await close_db()
+    async with open_database(get_settings()), get_db_context() as session:
+        return list(
+            await active_decisions(session, site or None, include_simulated=include_simulated)
+        )
 
 
 @blocklist_app.command("export")

@@ -86,17 +86,13 @@ def prune(
 
     from vigil.config import get_settings
     from vigil.db.retention import prune as prune_database
-    from vigil.db.session import close_db, configure_db, get_engine, init_db
+    from vigil.db.session import get_engine, open_database
 
     settings = get_settings()
 
     async def run() -> dict[str, object]:
-        configure_db(settings)
-        await init_db()
-        try:
+        async with open_database(settings):
             return (await prune_database(get_engine(), settings)).as_dict()
-        finally:
-            await close_db()
 
     report = asyncio.run(run())
     if as_json:

@@ -21,12 +21,11 @@ def _run(coro: Any) -> Any:
     import asyncio
 
     async def wrapped() -> Any:
-        from vigil.db.session import close_db
+        from vigil.config import get_settings
+        from vigil.db.session import open_database
 
-        try:
+        async with open_database(get_settings()):
             return await coro
-        finally:
-            await close_db()
 
     return asyncio.run(wrapped())
 

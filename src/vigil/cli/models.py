@@ -30,15 +30,11 @@ class GatesFailedError(VigilError):
 def _run_db(settings: Settings, job: Awaitable[T]) -> T:
     import asyncio
 
-    from vigil.db.session import close_db, configure_db
+    from vigil.db.session import open_database
 
     async def wrapped() -> T:
-        configure_db(settings)
-        try:
+        async with open_database(settings):
             return await job
-        finally:
-            await close_db()
-            configure_db(None)
 
     return asyncio.run(wrapped())
 
@@ -47,17 +43,17 @@ async def _train_profile(settings: Settings, baseline: Path, site: str) -> dict[
     """Learn `site`'s stored profile (or a new one) further from the log `baseline`."""
     import asyncio
 
-    from vigil.db.session import get_db_context
-    from vigil.pipeline.assembly import open_database
+    from vigil.db.session import get_db_context, open_database
+    from vigil.pipeline.assembly import ensure_schema
     from vigil.services.profiles import get_profile
     from vigil.training.profile import learn_profile, store_profile
 
-    await open_database(settings)
-    async with get_db_context() as session:
-        base = await get_profile(session, site)
-    records = _baseline_records(baseline, settings)
-    profile, counts = await asyncio.to_thread(learn_profile, records, settings, site, base)
-    return {**await store_profile(profile), **counts}
+    async with open_database(settings, prepare=ensure_schema):
+        async with get_db_context() as session:
+            base = await get_profile(session, site)
+        records = _baseline_records(baseline, settings)
+        profile, counts = await asyncio.to_thread(learn_profile, records, settings, site, base)
+        return {**await store_profile(profile), **counts}
 
 
 def _progress(fraction: float, message: str) -> None:

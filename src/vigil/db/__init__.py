@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING
 from vigil._exports import lazy_exports
 
 if TYPE_CHECKING:
-    from vigil.db.session import SessionDep, close_db, configure_db, get_db, get_db_context, init_db
+    from vigil.db.session import (
+        SessionDep,
+        close_db,
+        configure_db,
+        get_db,
+        get_db_context,
+        init_db,
+        open_database,
+    )
 
 __all__ = [
     "SessionDep",
@@ -15,6 +23,7 @@ __all__ = [
     "get_db",
     "get_db_context",
     "init_db",
+    "open_database",
 ]
 
 __getattr__ = lazy_exports(
@@ -26,5 +35,6 @@ __getattr__ = lazy_exports(
         "get_db": "vigil.db.session",
         "get_db_context": "vigil.db.session",
         "init_db": "vigil.db.session",
+        "open_database": "vigil.db.session",
     },
 )

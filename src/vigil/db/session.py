@@ -1,14 +1,17 @@
 """The one place where database engines and sessions are made (DESIGN.md §3).
 
-The engine is created lazily from settings on first use. `get_db` is the FastAPI dependency,
-`get_db_context` the same contract for the CLI, background tasks and the pipeline: commit on
-success, roll back and re-raise on error, always close.
+The engine is created lazily from settings on first use. `open_database` is the one way a
+process opens its database (configured, checked, closed at the end); every driver (`vigil
+scan` and `serve` through `open_pipeline`, the API's start-up, the worker, the CLI's database
+commands) goes through it. `get_db` is the FastAPI dependency, `get_db_context` the same
+contract for the CLI, background tasks and the pipeline: commit on success, roll back and
+re-raise on error, always close.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
@@ -44,6 +47,8 @@ class _DbState:
     settings: Settings | None = None
     engine: AsyncEngine | None = None
     maker: async_sessionmaker[AsyncSession] | None = None
+    users: int = 0
+    """Open `open_database` blocks: the outermost one opens and closes the engine."""
 
 
 _state = _DbState()
@@ -185,6 +190,50 @@ async def close_db() -> None:
     engine, _state.engine, _state.maker = _state.engine, None, None
     if engine is not None:
         await engine.dispose()
+
+
+@asynccontextmanager
+async def open_database(
+    settings: Settings | None = None,
+    *,
+    prepare: Callable[[Settings], Awaitable[None]] | None = None,
+) -> AsyncIterator[None]:
+    """The process database, open for the block: configured for `settings` (None: the
+    configured or process settings), checked to answer (`init_db`), then `prepare(settings)`
+    (e.g. a schema check) run; the engine is closed when the block ends.
+
+    Within an open block for the same database (the API started inside `vigil serve`'s
+    pipeline), a nested block shares it and the outer one closes it; another database while
+    one is open is a programming error.
+    """
+    settings = settings or _settings()
+    if _state.users:
+        if settings.database_url != _settings().database_url:
+            raise RuntimeError("open_database(): another database is already open")
+        if prepare is not None:
+            await prepare(settings)
+        _state.users += 1
+        try:
+            yield
+        finally:
+            _state.users -= 1
+        return
+    # An engine made on first use (before any block) belongs to no one: it is replaced.
+    await close_db()
+    _state.settings = settings
+    try:
+        await init_db()
+        if prepare is not None:
+            await prepare(settings)
+        _state.users = 1
+        try:
+            yield
+        finally:
+            _state.users = 0
+    finally:
+        # The settings stay configured: sessions made after the block (a test reading what
+        # a run stored) open the same database again.
+        await close_db()
 
 
 def _short_reason(exc: BaseException) -> str:

@@ -144,14 +144,20 @@ def _kind_signals(kind: str, value: str) -> frozenset[str]:
     return frozenset()
 
 
-_TARGET_NAMES: dict[str, tuple[str, str]] = {}
+_TARGET_NAMES: dict[str, tuple[str, str, bool]] = {}
+# What argument names are made of (user[name], filter.price, $top, data-id); the name is
+# looked at as decoded in its target ("args_names:<name>").
+_ODD_NAME: Final = re.compile(r"[^\w.\[\]$@:-]")
 
 
-def _target_names(raw_name: str) -> tuple[str, str]:
+def _target_names(raw_name: str) -> tuple[str, str, bool]:
+    """The targets of an argument's name and value, and whether the name is odd (see
+    `_ODD_NAME`)."""
     names = _TARGET_NAMES.get(raw_name)
     if names is None:
         name = truncate(normalize.decode_name(raw_name), 64)
-        names = (f"args_names:{name}", f"args:{name}")
+        odd = bool(raw_name) and _ODD_NAME.search(name) is not None
+        names = (f"args_names:{name}", f"args:{name}", odd)
         if len(_TARGET_NAMES) < DEFAULT_CACHE_SIZE:
             _TARGET_NAMES[raw_name] = names
     return names
@@ -166,12 +172,16 @@ def _split_query(query: str) -> list[Unit]:
     """
     units: list[Unit] = []
     for raw_name, raw_value in normalize.split_query(query):
-        name_target, value_target = _target_names(raw_name)
+        name_target, value_target, odd = _target_names(raw_name)
         units.append(("args_names", raw_name, name_target))
         if not raw_value and raw_name and f"{raw_name}=" not in query:
             units.append(("args", raw_name, value_target))
         else:
             units.append(("args", raw_value, value_target))
+            if odd:
+                # No form names an argument "<%" or "|| 1": a payload with an "=" of its own
+                # sent as the bare query (?<%= 7*7 %>) is cut in two by the split; read whole.
+                units.append(("args", f"{raw_name}={raw_value}", value_target))
     return units
 
 

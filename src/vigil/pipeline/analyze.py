@@ -2,7 +2,7 @@
 
 `Analyzer` composes the stages of `vigil.pipeline.stages` over one batch type (`Work`):
 
-    parse → rules → models → profile → behaviour → score
+    parse → rules → served → models → profile → behaviour → score
 
 and holds what lives across batches: the detection state, the model set, and the link to the
 helper process that may run part of the stages for it. `vigil scan --no-store` calls it
@@ -32,6 +32,7 @@ from vigil.pipeline.stages import (
     ModelsStage,
     ParseStage,
     RulesStage,
+    ServedStage,
     SiteProfileStage,
     behaviour_from_settings,
 )
@@ -69,6 +70,7 @@ class Analyzer:
         self.helper: HelperProcess | None = None
         self._parse = ParseStage(self.parser)
         self._rules = RulesStage(self.detection)
+        self._served = ServedStage(self.detection.ruleset.rules)
         self._models = ModelsStage()
         self._profile = SiteProfileStage()
         self._behaviour = BehaviourStage(
@@ -82,6 +84,7 @@ class Analyzer:
         self.stages: tuple[Stage, ...] = (
             self._parse,
             self._rules,
+            self._served,
             self._models,
             self._profile,
             self._behaviour,
@@ -91,7 +94,7 @@ class Analyzer:
 
     @property
     def served(self) -> ServedJudge:
-        return self._rules.served
+        return self._served.served
 
     @property
     def models(self) -> Any:

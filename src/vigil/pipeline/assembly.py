@@ -42,7 +42,7 @@ __all__ = [
     "StoredControls",
     "StoredState",
     "configured_sinks",
-    "open_database",
+    "ensure_schema",
     "open_pipeline",
     "read_stored_state",
     "save_profiles",
@@ -108,11 +108,14 @@ async def open_pipeline(
     pipeline: Pipeline | None = None
     analyzer: Analyzer | None = None
     saver: asyncio.Task[None] | None = None
-    database_open = False
+    database = contextlib.AsyncExitStack()
     try:
         if store and open_database:
-            await _open_database(settings)
-            database_open = True
+            from vigil.db.session import open_database as open_process_database
+
+            await database.enter_async_context(
+                open_process_database(settings, prepare=ensure_schema)
+            )
         stored = await read_stored_state(settings)
         controls, artifacts = stored.controls, stored.artifacts
         analyzer = Analyzer(settings, keep_results=keep_results, enrich=store)
@@ -184,10 +187,7 @@ async def open_pipeline(
             helper.close()
         if owned_broker is not None:
             await owned_broker.close()
-        if database_open:
-            from vigil.db.session import close_db
-
-            await close_db()
+        await database.aclose()
 
 
 def configured_sinks(
@@ -312,26 +312,12 @@ async def read_stored_state(settings: Settings) -> StoredState:
             await engine.dispose()
 
 
-async def open_database(settings: Settings) -> None:
-    """Open the process database for a driver whose pipelines share it (`open_database=False`
-    to `open_pipeline`); the driver closes it with `vigil.db.session.close_db`."""
-    await _open_database(settings)
-
-
-async def _open_database(settings: Settings) -> None:
-    """A migrated database configured as the process's (created on the embedded SQLite)."""
+async def ensure_schema(settings: Settings) -> None:
+    """The `prepare` step of `open_database` for a pipeline: the vigil schema must be there
+    (on the embedded SQLite it is created)."""
     from vigil.db import migrate
-    from vigil.db.session import close_db, configure_db, init_db
 
-    configure_db(settings)
-    await init_db()
-    try:
-        if await migrate.current_revision_async(settings) is None:
-            if not settings.is_sqlite:
-                raise VigilError(
-                    "the database has no vigil schema yet; run `vigil db upgrade` first"
-                )
-            await asyncio.to_thread(migrate.upgrade, "head", settings)
-    except BaseException:
-        await close_db()
-        raise
+    if await migrate.current_revision_async(settings) is None:
+        if not settings.is_sqlite:
+            raise VigilError("the database has no vigil schema yet; run `vigil db upgrade` first")
+        await asyncio.to_thread(migrate.upgrade, "head", settings)

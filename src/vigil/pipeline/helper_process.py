@@ -1,9 +1,15 @@
-"""A second analysis process for `vigil scan`: it keeps the behaviour windows and detects some
-batches, so that a machine's second core works too.
+"""A stage of the pipeline run in a second process, so that a machine's second core works too.
+
+Parallelism is a property of the one pipeline, chosen when `open_pipeline` builds it
+(`VIGIL_HELPER_PROCESS`, or a large input on two or more cores), not a second implementation:
+the helper runs the same stage objects (`ParseStage`, `BehaviourStage` and, when asked,
+`RulesStage` of `vigil.pipeline.stages`) over the same batch type (`Work`) as the main
+process's `Analyzer`, and hands back what they found (`RemoteResult`); the main process's
+stages take it from the batch instead of doing that share themselves.
 
 Behaviour windows are the one stage whose state spans batches, and they do not read the rules'
-verdicts, so they can live in another process whole. Each raw batch goes to the helper as soon
-as it is read. The main process parses it meanwhile, detects it (unless the helper was asked to),
+verdicts, so they live in the helper whole. Each raw batch goes to the helper as soon as it is
+read. The main process parses it meanwhile, detects it (unless the helper was asked to),
 scores it, and collects the helper's behaviour events (and verdicts) when it gets there. The
 helper is asked to detect a batch only while it is keeping up, so the work balances itself
 between the two processes; the verdicts are the same wherever a batch is detected.
@@ -12,14 +18,15 @@ Both processes parse the same lines with the same parser, so record i is the sam
 both sides (the record counts are compared). Raw lines cross the process boundary rather than
 parsed records because parsing a line again costs less than pickling and unpickling its record.
 
-Order matters: the helper sees batches in the order they are submitted, and they must be
-collected in that order. Control updates travel in the same stream, between the batches: new
-exclusions (`set_exclusions`) reach the helper's rule engine before every batch submitted after
-them, a snapshot of the behaviour windows (`snapshot`) covers exactly the batches submitted
-before it, and a restored snapshot (`restore`) is in place before the first batch. The helper
-is a part of the one pipeline that `open_pipeline` builds, not a second one: the same settings,
-the same exclusions, the same windows. If the helper dies or disagrees, the main process carries
-on alone with its own behaviour windows (see `Analyzer`), so no line goes unanalysed.
+Order matters: the helper sees batches in the order they are submitted, and they are collected
+in that order. Control updates travel in the same stream, between the batches, to the same
+stages as in the main process: new exclusions and allowlists (`set_exclusions`) reach the
+helper's rules and behaviour stages before every batch submitted after them, a snapshot of the
+behaviour windows (`snapshot`) covers exactly the batches submitted before it, and a restored
+snapshot (`restore`) is in place before the first batch. Model swaps and site profiles need no
+update here: those stages run only in the main process. If the helper dies or disagrees, the
+main process carries on alone with its own behaviour windows (see `Analyzer`), so no line goes
+unanalysed.
 """
 
 from __future__ import annotations
@@ -38,11 +45,10 @@ from multiprocessing.connection import Connection
 
 from vigil.batch import LineBatch
 from vigil.config import Settings
-from vigil.detect.behaviour import BehaviourEvent
 from vigil.detect.exclusions import ExclusionSet
 from vigil.detect.result import encode_detections
-from vigil.pipeline.stages import ClientFacts, Stages
-from vigil.pipeline.work import RemoteResult
+from vigil.pipeline.stages import BehaviourStage, ParseStage, RulesStage, Stages
+from vigil.pipeline.work import RemoteResult, Work
 from vigil.runtime import tune_gc
 
 try:
@@ -256,7 +262,7 @@ def _serve(settings: Settings, tasks: Connection, results: Connection) -> None:
     # Ctrl-C reaches the whole process group; the parent decides what happens and stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        stages = _build(settings)
+        share = _build(settings)
     except Exception:
         # The parent meets the same problem (a bad setting) and reports it in one line, or
         # sees this pipe close and carries on alone: no traceback from here.
@@ -270,7 +276,7 @@ def _serve(settings: Settings, tasks: Connection, results: Connection) -> None:
             return
         if payload[:1] == _CONTROL:
             seq, message = pickle.loads(payload[1:])
-            answer = _apply_control(stages, message)
+            answer = _apply_control(share, message)
             if seq < 0:
                 continue
             try:
@@ -284,7 +290,7 @@ def _serve(settings: Settings, tasks: Connection, results: Connection) -> None:
         batch = LineBatch(source, file_id, lines, offsets, end_offset, frozenset(oversized))
         outcome: HelperResult | str
         try:
-            outcome = _process(stages, settings.behaviour_enabled, batch, site, detects)
+            outcome = _process(share, batch, site, detects)
         except Exception as exc:  # reported to the parent, which carries on without us
             outcome = f"{type(exc).__name__}: {exc}"
         try:
@@ -293,45 +299,62 @@ def _serve(settings: Settings, tasks: Connection, results: Connection) -> None:
             return
 
 
-def _apply_control(stages: Stages, message: tuple[str, object]) -> bytes | str | None:
+@dataclass(frozen=True, slots=True)
+class _Share:
+    """The stages the helper runs for the main process: the same stage objects, over the same
+    batch type, as the main process's `Analyzer` composes."""
+
+    parse: ParseStage
+    rules: RulesStage
+    behaviour: BehaviourStage
+
+
+def _apply_control(share: _Share, message: tuple[str, object]) -> bytes | str | None:
     """Apply one control update; the answer is the snapshot asked for, or an error text."""
     kind, value = message
     try:
         if kind == "exclusions":
             assert isinstance(value, ExclusionSet)
-            stages.detection.set_exclusions(value)
+            share.rules.set_exclusions(value)
+            share.behaviour.set_exclusions(value)
         elif kind == "restore":
             assert isinstance(value, bytes)
-            stages.behaviour.restore(value)
+            share.behaviour.behaviour.restore(value)
         elif kind == "snapshot":
-            return stages.behaviour.snapshot()
+            return share.behaviour.behaviour.snapshot()
     except Exception as exc:  # reported to the parent when it waits for an answer
         return f"{type(exc).__name__}: {exc}"
     return None
 
 
-def _build(settings: Settings) -> Stages:
+def _build(settings: Settings) -> _Share:
     stages = Stages.from_settings(settings)
+    share = _Share(
+        ParseStage(stages.parser),
+        RulesStage(stages.detection),
+        BehaviourStage(
+            stages.behaviour,
+            stages.enricher,
+            enabled=settings.behaviour_enabled,
+            exclusions=stages.detection.exclusions,
+        ),
+    )
     tune_gc()
-    return stages
+    return share
 
 
-def _process(
-    stages: Stages, behaviour_enabled: bool, batch: LineBatch, site: str, detect: bool
-) -> HelperResult:
+def _process(share: _Share, batch: LineBatch, site: str, detect: bool) -> HelperResult:
     clock = time.perf_counter
+    work = Work(batch, site)
     t0 = clock()
-    records = stages.parser.parse_batch(batch).records
+    share.parse(work)
     t1 = clock()
-    events: list[BehaviourEvent] = []
-    if behaviour_enabled:
-        events = stages.behaviour.process_batch(
-            records, site=site, enrichment=ClientFacts(stages.enricher)
-        )
+    share.behaviour(work)
     t2 = clock()
     timings = {"helper_parse": t1 - t0, "helper_behaviour": t2 - t1}
     detections = None
     if detect:
-        detections = encode_detections(stages.detection.detect_batch(records, site))
+        share.rules(work)
+        detections = encode_detections(work.detections)
         timings["helper_detect"] = clock() - t2
-    return HelperResult(len(records), events, detections, timings)
+    return HelperResult(len(work.records), work.events, detections, timings)

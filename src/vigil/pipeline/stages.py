@@ -1,18 +1,19 @@
 """The analysis stages of a batch, each a `Work` → `Work` step (see `vigil.pipeline.work`):
 
-    parse → rules → models → profile → behaviour → score (`vigil.pipeline.score`)
+    parse → rules → served → models → profile → behaviour → score (`vigil.pipeline.score`)
 
 and `Stages`, the detection state one analysing process holds, built from the settings (the
 parser, the rule engine, the behaviour windows and the enricher). The main process's
 `Analyzer` composes the stages over its `Stages`; the helper process builds its own `Stages`
-and runs the parse and behaviour (and, when asked, rules) steps of the same batches.
+and runs the same parse and behaviour (and, when asked, rules) stage objects on the same
+batches, with the same control updates (see `vigil.pipeline.helper_process`).
 
 Normalisation (decoding and canonicalising each field) is done inside the rules stage, once per
 distinct field value, where its results are cached with the rule hits they lead to."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from vigil.detect.engine import DetectionEngine
 from vigil.detect.exclusions import ExclusionSet
 from vigil.detect.profile.stage import ProfileStage
 from vigil.detect.result import CLEAN, Detection, decode_detections
+from vigil.detect.ruleset import Rule
 from vigil.detect.served import ServedJudge
 from vigil.enrich import Enricher
 from vigil.ingest.parser import LogParser, build_parser
@@ -33,6 +35,7 @@ __all__ = [
     "ModelsStage",
     "ParseStage",
     "RulesStage",
+    "ServedStage",
     "SiteProfileStage",
     "Stages",
     "behaviour_from_settings",
@@ -112,18 +115,12 @@ class ParseStage:
 
 class RulesStage:
     """The rules' verdict on every record (from the worker process when it was asked to
-    detect the batch), judged against the probe families each site serves."""
+    detect the batch)."""
 
     name = "rules"
 
     def __init__(self, detection: DetectionEngine) -> None:
         self.detection = detection
-        # Which probe families each site serves is learned here, in the one process that sees
-        # every batch in order (the helper process may have detected the batch).
-        self.served = ServedJudge(detection.ruleset.rules)
-        self._research_rules = frozenset(
-            rule.id for rule in detection.ruleset.rules if RESEARCH_TAG in rule.tags
-        )
 
     def set_exclusions(self, exclusions: ExclusionSet) -> None:
         """Put `exclusions` in force from the next batch on."""
@@ -136,11 +133,27 @@ class RulesStage:
             detections = decode_detections(remote.detections)
         else:
             detections = self.detection.detect_batch(work.records, site=work.site)
-        if self.served.active:
-            detections = self.served.judge(work.records, detections, work.site)
         work.detections = detections
+        return work
+
+
+class ServedStage:
+    """The rules' verdicts on probes judged against the probe families each site serves (a
+    site that runs WordPress answers its login page), and the research scanners counted."""
+
+    name = "served"
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        # Which probe families each site serves is learned here, in the one process that sees
+        # every batch in order (the helper process may have detected the batch).
+        self.served = ServedJudge(rules)
+        self._research_rules = frozenset(rule.id for rule in rules if RESEARCH_TAG in rule.tags)
+
+    def __call__(self, work: Work) -> Work:
+        if self.served.active:
+            work.detections = self.served.judge(work.records, work.detections, work.site)
         if self._research_rules:
-            work.research = self._research_scanners(detections)
+            work.research = self._research_scanners(work.detections)
         return work
 
     def _research_scanners(self, detections: list[Detection]) -> int:

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vigil.config import Settings
+from vigil.config import Settings, StoreSection
 from vigil.db.models import Decision, ThreatEvent
 from vigil.sinks.export_formats import EXPORT_FORMATS
 from vigil.sinks.incidents import IncidentState
@@ -44,12 +44,16 @@ class BlockPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BlockPolicy:
+        return cls.from_section(settings.store)
+
+    @classmethod
+    def from_section(cls, section: StoreSection) -> BlockPolicy:
         return cls(
-            block_on_high=settings.block_on_high,
-            medium_count=settings.block_medium_count,
-            medium_window=timedelta(minutes=settings.block_medium_window_minutes),
-            duration=timedelta(minutes=settings.block_duration_minutes),
-            simulation=settings.block_simulation,
+            block_on_high=section.block_on_high,
+            medium_count=section.block_medium_count,
+            medium_window=timedelta(minutes=section.block_medium_window_minutes),
+            duration=timedelta(minutes=section.block_duration_minutes),
+            simulation=section.block_simulation,
         )
 
 

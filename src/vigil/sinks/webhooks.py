@@ -22,7 +22,7 @@ import httpx
 import orjson
 
 from vigil.batch import ScoredBatch
-from vigil.config import Settings
+from vigil.config import Settings, WebhookSection
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +90,14 @@ class WebhookNotifier:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebhookNotifier:
+        """The notifier of the settings' webhook section."""
+        return cls.from_section(settings.webhooks)
+
+    @classmethod
+    def from_section(cls, section: WebhookSection) -> WebhookNotifier:
         """The notifier of `VIGIL_WEBHOOK_URLS`, signing with `VIGIL_WEBHOOK_SECRET`."""
-        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-        return cls(
-            settings.webhook_urls,
-            secret=secret,
-            throttle_seconds=settings.webhook_throttle_seconds,
-        )
+        secret = section.secret.get_secret_value() if section.secret else None
+        return cls(list(section.urls), secret=secret, throttle_seconds=section.throttle_seconds)
 
     @property
     def enabled(self) -> bool:

@@ -127,13 +127,14 @@ class LineReader:
     def from_settings(
         cls, settings: Settings, path: str | os.PathLike[str], *, source: str = "scan"
     ) -> LineReader:
-        """A reader of `path` sized by the settings."""
+        """A reader of `path` sized by the settings' file-source section."""
+        section = settings.file_source
         return cls(
             path,
             source=source,
-            batch_size=settings.batch_size,
-            read_chunk_bytes=settings.read_chunk_bytes,
-            max_line_bytes=settings.max_line_bytes,
+            batch_size=section.batch_size,
+            read_chunk_bytes=section.read_chunk_bytes,
+            max_line_bytes=section.max_line_bytes,
         )
 
     @property

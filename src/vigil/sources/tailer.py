@@ -334,15 +334,17 @@ class FileTailer:
         checkpoints: CheckpointStore | None = None,
         **options: int | str,
     ) -> FileTailer:
-        """A tailer of `paths` (default: `settings.log_paths`) sized by the settings."""
+        """A tailer of `paths` (default: `VIGIL_LOG_PATHS`) sized by the settings' file-source
+        section."""
+        section = settings.file_source
         return cls(
-            settings.log_paths if paths is None else paths,
+            section.paths if paths is None else paths,
             source=source,
             checkpoints=checkpoints,
-            batch_size=settings.batch_size,
-            batch_time_ms=settings.batch_time_ms,
-            read_chunk_bytes=settings.read_chunk_bytes,
-            max_line_bytes=settings.max_line_bytes,
+            batch_size=section.batch_size,
+            batch_time_ms=section.batch_time_ms,
+            read_chunk_bytes=section.read_chunk_bytes,
+            max_line_bytes=section.max_line_bytes,
             **options,  # type: ignore[arg-type]
         )
 

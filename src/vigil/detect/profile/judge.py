@@ -230,6 +230,7 @@ class ProfileJudge:
         self.profile = profile
         self._version = -1
         self._cache: dict[tuple[str, str, str, int], ProfileVerdict] = {}
+        self._by_template: dict[tuple[str, str, str, int | None], ProfileVerdict] = {}
         self._values: dict[tuple[int, str], list[Deviation]] = {}
         self.refresh()
 
@@ -240,6 +241,7 @@ class ProfileJudge:
             return
         self._version = profile.version
         self._cache.clear()
+        self._by_template.clear()
         self._values.clear()
         need = profile.need
         self.need = need
@@ -277,10 +279,13 @@ class ProfileJudge:
         if not self.active:
             return [NORMAL] * len(records)
         cache = self._cache
-        if len(cache) > _CACHE_LIMIT:
+        by_template = self._by_template
+        if len(cache) > _CACHE_LIMIT or len(by_template) > _CACHE_LIMIT:
             cache.clear()
+            by_template.clear()
             self._values.clear()
         judge = self._judge
+        template_of = self.profile.template
         out: list[ProfileVerdict] = []
         append = out.append
         for record in records:
@@ -289,7 +294,16 @@ class ProfileJudge:
             key = (record.method, record.path, record.query, band)
             verdict = cache.get(key)
             if verdict is None:
-                verdict = NORMAL if record.malformed else judge(key, status)
+                if record.malformed:
+                    verdict = NORMAL
+                else:
+                    # Paths that differ only by an id share their template's verdict.
+                    template = template_of(record.path)
+                    by = (record.method, template, record.query, status if band == 5 else band)
+                    verdict = by_template.get(by)
+                    if verdict is None:
+                        verdict = judge(record.method, template, record.query, band, status)
+                        by_template[by] = verdict
                 cache[key] = verdict
             append(verdict)
         return out
@@ -302,12 +316,12 @@ class ProfileJudge:
         if not self.active:
             return NORMAL
         band = 0 if status is None or status < 400 else 4 if status < 500 else 5
-        return self._judge((method, path, query, band), status)
+        return self._judge(method, self.profile.template(path), query, band, status)
 
-    def _judge(self, key: tuple[str, str, str, int], status: int | None) -> ProfileVerdict:
-        method, path, query, band = key
+    def _judge(
+        self, method: str, template: str, query: str, band: int, status: int | None
+    ) -> ProfileVerdict:
         profile = self.profile
-        template = profile.template(path)
         deviations: list[Deviation] = []
         endpoint = self.endpoints.get((method, template))
         args = shapes.query_args(query) if query else []

@@ -114,6 +114,23 @@ class Ring:
                 data[counters + i] = 0
         return counters
 
+    def totals(self, data: array[int], t: int) -> list[int]:
+        """Every field summed (bitmaps: united) over the buckets still in the ring at `t`."""
+        period = t // self.span
+        out = [0] * FIELDS
+        base = self.base
+        count = self.count
+        for slot in range(count):
+            if period - count < data[base + slot] <= period:
+                at = base + count + slot * FIELDS
+                for field in range(FIELDS):
+                    v = data[at + field]
+                    if field in BITMAPS:
+                        out[field] |= v & _MASK64
+                    else:
+                        out[field] += v
+        return out
+
     def total(self, data: array[int], t: int, field: int) -> int:
         """Sum (or, for bitmaps, union) of a field over the buckets still in the ring at `t`."""
         period = t // self.span
@@ -313,7 +330,9 @@ class SlowWatch:
                 data[base + PROBES] += 1
                 data[base + PROBE_SET] = _signed(data[base + PROBE_SET] | path_bit)
         out: list[Firing] = []
-        self._client_checks(ip, client, t, out, covered)
+        if (login and failed) or not_found or sensitive:
+            # Only then can a long-window detector's counter have grown.
+            self._client_checks(ip, client, t, out, covered)
         if not failed and not sensitive:
             return out
         outcome = str(status) if status is not None else "-"
@@ -358,15 +377,14 @@ class SlowWatch:
         self, ip: str, client: SlowClient, t: int, out: list[Firing], covered: frozenset[str]
     ) -> None:
         cfg = self.config
-        data = client.data
-        days = self.days
-        failing = days.total(data, t, FAILING)
-        if days.total(data, t, FOCUSED_HITS) * 2 < failing:
+        totals = self.days.totals(client.data, t)
+        failing = totals[FAILING]
+        if totals[FOCUSED_HITS] * 2 < failing:
             # Mostly amid page loads: people behind one address (a NAT), not a robot.
             return
-        failures = days.total(data, t, FAILURES)
+        failures = totals[FAILURES]
         if cfg.bruteforce_min_failures <= failures:
-            attempts = days.total(data, t, ATTEMPTS)
+            attempts = totals[ATTEMPTS]
             ratio = failures / attempts if attempts else 0.0
             if (
                 ratio >= cfg.bruteforce_min_failure_ratio
@@ -380,10 +398,10 @@ class SlowWatch:
                 )
                 score = escalating_score(0.7, failures, cfg.bruteforce_min_failures)
                 out.append(("slow-bruteforce", ip, score, evidence))
-        not_found = days.total(data, t, NOT_FOUND)
-        probes = _distinct(days.total(data, t, PROBE_SET))
+        not_found = totals[NOT_FOUND]
+        probes = _distinct(totals[PROBE_SET])
         scanning = not_found >= cfg.scan_min_not_found and (
-            _distinct(days.total(data, t, PATHS)) >= cfg.scan_min_distinct_paths
+            _distinct(totals[PATHS]) >= cfg.scan_min_distinct_paths
         )
         if (
             (scanning or probes >= cfg.scan_min_distinct_probes)

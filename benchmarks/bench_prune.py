@@ -3,11 +3,12 @@ reader waits for it.
 
     python benchmarks/bench_prune.py --postgres postgresql://postgres@127.0.0.1:5432/test
 
-Creates a throwaway database, stores --events events on a day past VIGIL_RETENTION_DAYS and a
-few thousand on yesterday through the store path, then runs `vigil.db.retention.prune` while
-two readers query the events table without pause (newest page across every partition, and a
-count over yesterday), each on its own connection. Prints the prune time, the partitions it
-dropped and each reader's slowest query during the prune next to its usual latency.
+Creates a throwaway database, loads --events events on a day past VIGIL_RETENTION_DAYS (by
+`month_loader.py`) and a few thousand on yesterday through the store path, then runs
+`vigil.db.retention.prune` while two readers query the events table without pause (newest page
+across every partition, and a count over yesterday), each on its own connection. Prints the
+prune time, the partitions it dropped and each reader's slowest query during the prune next to
+its usual latency.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pgtools
 from bench_api import admin_url, replay
-from month_loader import client_pool, templates
+from month_loader import client_pool, fast_load, templates
 from vigil.batch import ScoredBatch
 from vigil.config import load_settings
 from vigil.db import migrate
@@ -96,7 +97,9 @@ async def run(args: argparse.Namespace) -> None:
         old_day = today - timedelta(days=40)
         sink = StoreSink(settings, messages=False)
         started = time.perf_counter()
-        await store_day(sink, old_day, args.events, 0)
+        # The old day by the fast loader (the rows, incidents and rollups the store would
+        # write), yesterday through the store path.
+        await fast_load(url, args.events, old_day + timedelta(days=1), parts=2, days_before=1)
         await store_day(sink, today - timedelta(days=1), args.recent, args.events)
         await sink.analyze_changed(minimum=1)
         print(f"stored {args.events:,} events on {old_day.date()} and {args.recent:,} on "

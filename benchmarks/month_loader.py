@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import random
 import sys
 import time
+import zlib
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -110,12 +113,13 @@ class _Shape:
 class _Incidents:
     """Incidents as the store makes them, followed over the load (one open one per client)."""
 
-    def __init__(self, quiet: timedelta, now: datetime) -> None:
+    def __init__(self, quiet: timedelta, now: datetime, first_id: int = 1, step: int = 1) -> None:
         self.quiet = quiet
         self.now = now
         self.open: dict[tuple[str, str], list[Any]] = {}
         self.closed: list[tuple[Any, ...]] = []
-        self.next_id = 1
+        self.next_id = first_id
+        self.step = step
 
     def event(self, site: str, ip: str, when: datetime, shape: _Shape) -> int:
         key = (site, ip)
@@ -124,7 +128,7 @@ class _Incidents:
             if current is not None:
                 self.closed.append(self._row(current))
             current = [self.next_id, site, ip, when, when, 0, shape.severity, 0.0, set()]
-            self.next_id += 1
+            self.next_id += self.step
             self.open[key] = current
         current[4] = when
         current[5] += 1
@@ -148,8 +152,9 @@ class _Incidents:
         return rows
 
 
-def _threat_rollups_sql(day: date) -> list[str]:
-    """INSERTs of one day's threat rollups, counted from its partitions as the store counts."""
+def _threat_rollups_sql(day: date, only: frozenset[str] | None = None) -> list[str]:
+    """INSERTs of one day's threat rollups, counted from its partitions as the store counts
+    (of the dimensions in `only`, when given)."""
     events = partition_name("threat_events", day)
     rules = partition_name("event_rules", day)
     joined = f'"{rules}" r JOIN "{events}" e ON e.id = r.event_id'
@@ -159,11 +164,20 @@ def _threat_rollups_sql(day: date) -> list[str]:
         "path": (f'"{events}" e', "left(e.path, 512)", ""),
         "country": (f'"{events}" e', "e.country", "e.country IS NOT NULL"),
         "status": (f'"{events}" e', "e.status::text", "e.status IS NOT NULL"),
+        "asn": (
+            f'"{events}" e',
+            "CASE WHEN coalesce(e.as_org, '') <> '' THEN left('AS' || e.asn || ' ' || e.as_org, "
+            "512) ELSE 'AS' || e.asn END",
+            "coalesce(e.asn, 0) <> 0",
+        ),
+        "ua": (f'"{events}" e', "left(e.user_agent, 512)", "e.user_agent <> ''"),
         "rule": (joined, "r.rule_id", "r.rule_id <> ''"),
         "category": (joined, "r.category", "r.first_of_category"),
     }
     statements = []
     for dim, (table, value, where) in sources.items():
+        if only is not None and dim not in only:
+            continue
         for period in ("m", "h", "d") if dim in ("severity", "category") else ("h", "d"):
             unit = {"m": "minute", "h": "hour", "d": "day"}[period]
             grouped = (
@@ -218,44 +232,62 @@ def _sketch(ips: set[str]) -> bytes:
     return bytes(sketch.serialize_compact())
 
 
-async def fast_load(db_url: str, events: int, end: datetime) -> dict[str, float]:
-    """Load `events` events over the 30 days before `end` into the (migrated, empty) database
-    of `db_url`; returns the seconds each phase took."""
-    settings = load_settings(database_url=db_url)
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    now = datetime.now(UTC)
-    start = end - timedelta(days=DAYS)
-    shapes = [_Shape(t, now) for t in templates(20_000)]
-    ips, weights = client_pool(random.Random(5))
-    timings["templates"] = time.perf_counter() - started
-    step = (end - start).total_seconds() / events
-    incidents = _Incidents(timedelta(minutes=settings.incident_quiet_minutes), now)
-    visitors: dict[tuple[str, str, datetime], set[str]] = defaultdict(set)
+async def _session(db_url: str) -> Any:
     conn = await pgtools.connect(db_url)
     await conn.execute("SET TIME ZONE 'UTC'")
     # A lost load is loaded again: no need to wait for the disk at each commit.
     await conn.execute("SET synchronous_commit = off")
     await conn.execute("SET maintenance_work_mem = '256MB'")
     await conn.execute("SET work_mem = '64MB'")
-    days: list[date] = []
+    return conn
+
+
+def _owner(ip: str, parts: int) -> int:
+    return zlib.crc32(ip.encode()) % parts
+
+
+def _copy_part(job: dict[str, Any]) -> dict[str, Any]:
+    """One worker process: the events of the clients that hash to its part (so each client's
+    incidents are followed by one process), COPYed into the day tables."""
+    return asyncio.run(_copy_part_async(**job))
+
+
+async def _copy_part_async(
+    db_url: str,
+    events: int,
+    start: datetime,
+    step: float,
+    now: datetime,
+    shapes: list[_Shape],
+    ips: list[str],
+    weights: list[float],
+    part: int,
+    parts: int,
+    quiet: timedelta,
+) -> dict[str, Any]:
+    mine = {ip for ip in ips if _owner(ip, parts) == part}
+    incidents = _Incidents(quiet, now, first_id=part + 1, step=parts)
+    visitors: dict[tuple[str, str, datetime], set[str]] = defaultdict(set)
+    conn = await _session(db_url)
     try:
-        phase = time.perf_counter()
+        # Every part draws the same sequence and keeps its own clients' events.
         rng = random.Random(11)
         n = 0
         while n < events:
             count = min(CHUNK, events - n)
             clients = rng.choices(ips, weights, k=count)
-            picks = [shapes[i] for i in rng.choices(range(len(shapes)), k=count)]
+            picks = rng.choices(range(len(shapes)), k=count)
             rows: dict[date, list[tuple[Any, ...]]] = defaultdict(list)
             rule_rows: dict[date, list[tuple[Any, ...]]] = defaultdict(list)
             for i in range(count):
+                ip = clients[i]
+                if ip not in mine:
+                    continue
                 index = n + i
                 site = SITES[(index // SITE_RUN) % len(SITES)]
                 source = f"bench:{site}"
                 when = start + timedelta(seconds=index * step)
-                ip = clients[i]
-                shape = picks[i]
+                shape = shapes[picks[i]]
                 ident = index + 1
                 incident = incidents.event(site, ip, when, shape)
                 day = when.date()
@@ -264,12 +296,8 @@ async def fast_load(db_url: str, events: int, end: datetime) -> dict[str, float]
                      *shape.middle, *shape.json, *shape.tail, incident, False)
                 )  # fmt: skip
                 rule_rows[day].extend((ident, when, site, *r) for r in shape.rules)
-                hour = when.replace(minute=0, second=0, microsecond=0)
-                visitors[(site, "h", hour)].add(ip)
+                visitors[(site, "h", when.replace(minute=0, second=0, microsecond=0))].add(ip)
             for day in sorted(rows):
-                if day not in days:
-                    days.append(day)
-                    await _create_tables(conn, day)
                 await conn.copy_records_to_table(
                     partition_name("threat_events", day), records=rows[day], columns=EVENT_COLUMNS
                 )
@@ -284,40 +312,139 @@ async def fast_load(db_url: str, events: int, end: datetime) -> dict[str, float]
                     "incidents", records=closed, columns=INCIDENT_COLUMNS
                 )
             n += count
-            if n % 1_000_000 < CHUNK:
-                rate = n / (time.perf_counter() - phase)
-                print(f"  copied {n:,} events ({rate:,.0f}/s)", flush=True)
+            if part == 0 and n % 1_000_000 < CHUNK:
+                print(f"  drawn {n:,} events", flush=True)
         await conn.copy_records_to_table(
             "incidents", records=incidents.take_all(), columns=INCIDENT_COLUMNS
         )
+    finally:
+        await conn.close()
+    by_day: dict[tuple[str, str, datetime], set[str]] = defaultdict(set)
+    for (site, _, hour), clients_of in visitors.items():
+        by_day[(site, "d", hour.replace(hour=0))] |= clients_of
+    return {
+        "sketches": {key: _sketch(ips_of) for key, ips_of in (visitors | by_day).items()},
+        "last_incident": incidents.next_id - parts,
+    }
+
+
+async def _on_connections(db_url: str, parts: int, statements: list[list[str]]) -> None:
+    """Run each list of statements in a transaction, `parts` lists at a time, on `parts`
+    connections (PostgreSQL works on each in a process of its own)."""
+    queue: asyncio.Queue[list[str]] = asyncio.Queue()
+    for group in statements:
+        queue.put_nowait(group)
+
+    async def drain() -> None:
+        conn = await _session(db_url)
+        try:
+            while not queue.empty():
+                group = queue.get_nowait()
+                async with conn.transaction():
+                    for statement in group:
+                        await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    await asyncio.gather(*(drain() for _ in range(parts)))
+
+
+async def fast_load(
+    db_url: str, events: int, end: datetime, parts: int = 4, days_before: int = DAYS
+) -> dict[str, float]:
+    """Load `events` events over the `days_before` days before `end` into the (migrated, empty)
+    database of `db_url` with `parts` worker processes; returns the seconds each phase took."""
+    settings = load_settings(database_url=db_url)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    now = datetime.now(UTC)
+    start = end - timedelta(days=days_before)
+    shapes = [_Shape(t, now) for t in templates(20_000)]
+    ips, weights = client_pool(random.Random(5))
+    timings["templates"] = time.perf_counter() - started
+    step = (end - start).total_seconds() / events
+    last = start + timedelta(seconds=(events - 1) * step)
+    days = [start.date() + timedelta(days=d) for d in range((last.date() - start.date()).days + 1)]
+    conn = await _session(db_url)
+    try:
+        phase = time.perf_counter()
+        for day in days:
+            await _create_tables(conn, day)
+        quiet = timedelta(minutes=settings.incident_quiet_minutes)
+        jobs = [
+            {"db_url": db_url, "events": events, "start": start, "step": step, "now": now,
+             "shapes": shapes, "ips": ips, "weights": weights, "part": part, "parts": parts,
+             "quiet": quiet}
+            for part in range(parts)
+        ]  # fmt: skip
+        loop = asyncio.get_running_loop()
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(parts, mp_context=context) as pool:
+            results = await asyncio.gather(
+                *(loop.run_in_executor(pool, _copy_part, job) for job in jobs)
+            )
         timings["copy"] = time.perf_counter() - phase
 
         phase = time.perf_counter()
-        for day in days:
-            # The tables are filled: attaching them builds the parents' indexes on them.
-            await _attach(conn, day)
-        timings["attach (indexes)"] = time.perf_counter() - phase
+        # Each day's indexes are built on its filled table (sorted, once), several at a time;
+        # attaching then finds them and only checks the rows.
+        definitions = await conn.fetch(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes "
+            "WHERE tablename = ANY($1::text[])",
+            list(PARTITIONED_TABLES),
+        )
+        keys = await conn.fetch(
+            "SELECT c.conrelid::regclass::text AS tablename, c.conname, "
+            "pg_get_constraintdef(c.oid) AS definition FROM pg_constraint c "
+            "WHERE c.conrelid = ANY($1::regclass[]) AND c.contype IN ('p', 'u')",
+            list(PARTITIONED_TABLES),
+        )
+        constraints = {row["conname"] for row in keys}
+        builds = [
+            [_day_index(row, day)]
+            for day in days
+            for row in definitions
+            if row["indexname"] not in constraints
+        ] + [
+            # Keys as constraints: attaching adopts a partition's key constraint, not a bare
+            # unique index.
+            [
+                f'ALTER TABLE "{partition_name(row["tablename"], day)}" ADD CONSTRAINT '
+                f'"{row["conname"]}_{day:%Y%m%d}" {row["definition"]}'
+            ]
+            for day in days
+            for row in keys
+        ]
+        await _on_connections(db_url, parts, builds)
+        timings["indexes"] = time.perf_counter() - phase
 
         phase = time.perf_counter()
         for day in days:
-            async with conn.transaction():
-                for statement in _threat_rollups_sql(day):
-                    await conn.execute(statement)
-                await conn.execute(_traffic_rollups_sql(day))
-        by_day: dict[tuple[str, str, datetime], set[str]] = defaultdict(set)
-        for (site, _, hour), clients_of in visitors.items():
-            by_day[(site, "d", hour.replace(hour=0))] |= clients_of
+            await _attach(conn, day)
+        timings["attach"] = time.perf_counter() - phase
+
+        phase = time.perf_counter()
+        await _on_connections(
+            db_url,
+            parts,
+            [[*_threat_rollups_sql(day), _traffic_rollups_sql(day)] for day in days],
+        )
+        sketches: dict[tuple[str, str, datetime], bytes] = {}
+        for result in results:
+            for key, sketch in result["sketches"].items():
+                sketches[key] = _union(sketches.get(key), sketch)
         await conn.executemany(
             "UPDATE traffic_rollups SET visitors = $4 WHERE site = $1 AND period = $2 "
             "AND bucket = $3",
-            [(*key, _sketch(clients_of)) for key, clients_of in (visitors | by_day).items()],
+            [(*key, sketch) for key, sketch in sketches.items()],
         )
         await _decisions(conn, settings.block_duration_minutes)
         await conn.execute(
             "SELECT setval(pg_get_serial_sequence('threat_events', 'id'), $1)", events
         )
         await conn.execute(
-            "SELECT setval(pg_get_serial_sequence('incidents', 'id'), $1)", incidents.next_id
+            "SELECT setval(pg_get_serial_sequence('incidents', 'id'), $1)",
+            max(r["last_incident"] for r in results),
         )
         await conn.executemany(
             "INSERT INTO ingest_checkpoints (source, file_id, byte_offset, updated_at) "
@@ -334,6 +461,27 @@ async def fast_load(db_url: str, events: int, end: datetime) -> dict[str, float]
         await conn.close()
     timings["total"] = time.perf_counter() - started
     return timings
+
+
+def _day_index(row: Any, day: date) -> str:
+    """The CREATE INDEX of one day's table from its parent's partitioned index."""
+    table, name = row["tablename"], row["indexname"]
+    return (
+        row["indexdef"]
+        .replace(f" ON ONLY public.{table} ", f' ON "{partition_name(table, day)}" ')
+        .replace(f" INDEX {name} ", f' INDEX "{name}_{day:%Y%m%d}" ')
+    )
+
+
+def _union(previous: bytes | None, sketch: bytes) -> bytes:
+    import datasketches
+
+    if previous is None:
+        return sketch
+    union = datasketches.hll_union(SKETCH_LG_K)
+    union.update(datasketches.hll_sketch.deserialize(previous))
+    union.update(datasketches.hll_sketch.deserialize(sketch))
+    return bytes(union.get_result().serialize_compact())
 
 
 async def _create_tables(conn: Any, day: date) -> None:
@@ -410,6 +558,22 @@ async def create(admin: str, name: str, events: int, rebuild: bool) -> str:
     return db_url
 
 
+async def add_rollups(db_url: str, dims: frozenset[str]) -> None:
+    """Build the rollups of `dims` for every day of a loaded database (dimensions added to the
+    store after the database was loaded)."""
+    conn = await _session(db_url)
+    try:
+        names = await conn.fetch(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'threat_events'"
+        )
+        days = sorted(datetime.strptime(r[0][-8:], "%Y%m%d").date() for r in names)
+        await conn.execute("DELETE FROM threat_rollups WHERE dim = ANY($1::text[])", sorted(dims))
+    finally:
+        await conn.close()
+    await _on_connections(db_url, 2, [_threat_rollups_sql(day, dims) for day in days])
+
+
 def database_name(value: str) -> str:
     if not (value.replace("_", "").isalnum() and value.isascii() and value.islower()):
         raise argparse.ArgumentTypeError("database names are made of a-z, 0-9 and _")
@@ -422,7 +586,19 @@ def main() -> None:
     parser.add_argument("--database", default="vigil_bench_10m", type=database_name)
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument(
+        "--add-rollups",
+        metavar="DIMS",
+        help="only build the rollups of these comma-separated dimensions in an existing database",
+    )
     args = parser.parse_args()
+    if args.add_rollups:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(args.postgres).set(drivername="postgresql+asyncpg", database=args.database)
+        dims = frozenset(args.add_rollups.split(","))
+        asyncio.run(add_rollups(url.render_as_string(hide_password=False), dims))
+        return
     asyncio.run(create(args.postgres, args.database, args.events, args.rebuild))
 
 

@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from tests.api.conftest import Api
 from vigil.api.app import create_app
@@ -69,3 +70,36 @@ async def test_retrain_without_a_runner_is_503(db: Settings) -> None:
             response = await client.post("/models/retrain", headers={"X-API-Key": "k" * 20})
     assert response.status_code == 503
     assert response.json() == {"detail": "training not available in this process"}
+
+
+async def test_activation_is_loaded_into_the_running_pipeline(db: Settings) -> None:
+    async with get_db_context() as session:
+        session.add(ModelMetadata(model_type="classifier", version="c1", is_active=False))
+        session.add(ModelMetadata(model_type="classifier", version="c2", is_active=True))
+    loaded: list[list[str]] = []
+
+    async def loader() -> str:
+        # What `vigil serve` does: read the registry's active models and swap them in.
+        async with get_db_context() as session:
+            rows = await session.scalars(
+                select(ModelMetadata.version).where(ModelMetadata.is_active.is_(True))
+            )
+            loaded.append(list(rows))
+        return loaded[-1][0]
+
+    app = create_app(
+        db.model_copy(update={"api_admin_key": SecretStr("k" * 20)}), model_loader=loader
+    )
+    headers = {"X-API-Key": "k" * 20}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            rolled = await client.post("/models/rollback", json={}, headers=headers)
+            assert rolled.status_code == 200, rolled.text
+            assert rolled.json()["loaded"] == "c1"
+            activated = await client.post(
+                "/models/activate", json={"version": "c2"}, headers=headers
+            )
+            assert activated.json()["loaded"] == "c2"
+    # The loader ran after each change was committed, and saw it.
+    assert loaded == [["c1"], ["c2"]]

@@ -298,6 +298,8 @@ async def test_every_action_through_the_page(sqlite_db: str) -> None:
         await page.wait_for_selector('#models tr[data-version="c-new"] button')
         active = [m["version"] for m in (await c.api("GET", "/models/status")).json()["models"]]
         assert active[0] == "c-old"
+        # No pipeline runs in this app: the page says when the model will be used.
+        assert "loaded when vigil next starts" in await page.inner_text("#models-error")
         await page.click('#models tr[data-version="c-new"] button:has-text("Activate")')
         await c.confirm()
         await page.wait_for_selector('#models tr[data-version="c-old"] button')

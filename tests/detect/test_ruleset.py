@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from vigil.detect import ruleset
 from vigil.detect.ruleset import load_ruleset, parse_rule_file
 from vigil.errors import RuleError
 
@@ -91,3 +94,26 @@ def test_shipped_rules_load_with_unique_ids_and_families() -> None:
     ruleset = load_ruleset()
     assert len(ruleset) >= 100
     assert set(ruleset.families) >= {"sqli", "xss", "lfi", "rce", "scanners", "probes"}
+
+
+def test_a_rule_file_checked_before_is_not_checked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIGIL_CACHE_DIR", str(tmp_path))
+    checked: list[str] = []
+    original = ruleset.check_pattern
+
+    def counting(pattern: str, where: str) -> None:
+        checked.append(pattern)
+        original(pattern, where)
+
+    monkeypatch.setattr(ruleset, "check_pattern", counting)
+    first = parse_rule_file(GOOD, "demo.yaml")
+    assert checked
+    assert any((tmp_path / "rules-checked").iterdir())
+    checked.clear()
+    assert parse_rule_file(GOOD, "demo.yaml") == first
+    assert checked == []
+    # Any change to the text is checked anew: a broken pattern is still refused.
+    with pytest.raises(RuleError, match="does not compile"):
+        parse_rule_file(GOOD.replace("evil", "(evil"), "demo.yaml")

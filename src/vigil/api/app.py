@@ -36,7 +36,7 @@ from vigil.api.routes import (
     threats,
 )
 from vigil.api.routes.allowlist import push_to_pipeline
-from vigil.api.state import AppState, IngestLimits, app_state
+from vigil.api.state import AppState, IngestLimits, ModelLoader, app_state
 from vigil.config import Settings, get_settings
 from vigil.db.session import get_db_context, open_database
 from vigil.errors import BrokerUnavailableError, DatabaseUnavailableError
@@ -162,13 +162,15 @@ def create_app(
     broker: Broker | None = None,
     retrain_runner: RetrainRunner | None = None,
     ingest_limits: IngestLimits | None = None,
+    model_loader: ModelLoader | None = None,
 ) -> FastAPI:
     """The vigil HTTP API and dashboard.
 
     `settings` None uses the process settings as the session module already has them; given
     settings are installed into the session module at start-up. `broker` None makes one from
     the settings (and closes it at shutdown). `retrain_runner` is the coroutine that trains
-    and activates new models; without it POST /models/retrain answers 503.
+    and activates new models; without it POST /models/retrain answers 503. `model_loader`
+    loads the active models into the running pipeline after /models/activate or /rollback.
     """
     explicit = settings is not None
     settings = settings or get_settings()
@@ -192,6 +194,7 @@ def create_app(
         retrain=RetrainJobs(retrain_runner),
         limits=limits,
         pipeline=pipeline,
+        model_loader=model_loader,
     )
     # Added first, so it runs innermost: inside the body limit and Starlette's error middleware.
     app.add_middleware(InternalErrorMiddleware)

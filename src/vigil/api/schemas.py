@@ -340,6 +340,16 @@ class ModelActivateIn(BaseModel):
     force: bool = Field(False, description="activate even if its validation gates failed")
 
 
+class ModelChangeOut(ModelOut):
+    """The model now active, and whether the running pipeline loaded it."""
+
+    loaded: str | None = Field(
+        None,
+        description="classifier version the running pipeline uses now; null where no pipeline "
+        "runs in this process (it loads the active models when it starts)",
+    )
+
+
 class ModelRollbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

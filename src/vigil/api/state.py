@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
@@ -13,6 +14,9 @@ from vigil.api.retrain import RetrainJobs
 from vigil.config import Settings
 from vigil.services.tickets import TicketBook
 from vigil.sinks.broker import Broker
+
+ModelLoader = Callable[[], Awaitable[str | None]]
+"""Loads the active models into the running pipeline; returns the version in use (or None)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +36,7 @@ class AppState:
     retrain: RetrainJobs
     limits: IngestLimits
     pipeline: PipelineHandle | None = None
+    model_loader: ModelLoader | None = None
     started_at: float = field(default_factory=time.time)
     tickets: TicketBook = field(default_factory=TicketBook)
 

@@ -126,7 +126,22 @@ async def run_server(settings: Settings) -> bool:
                     result.get("swapped"),
                 )
 
-            app = create_app(settings, pipeline=pipeline, broker=broker, retrain_runner=retrain)
+            async def load_models() -> str | None:
+                # POST /models/activate and /rollback: the newly active models are swapped in
+                # between two batches (hybrid mode; rules mode keeps none).
+                from vigil.training.retrain import swap_active
+
+                if settings.detection_mode != "hybrid":
+                    return None
+                return await swap_active(pipeline.analyzer)
+
+            app = create_app(
+                settings,
+                pipeline=pipeline,
+                broker=broker,
+                retrain_runner=retrain,
+                model_loader=load_models,
+            )
             config = uvicorn.Config(
                 app,
                 host=settings.host,

@@ -82,15 +82,24 @@ def _encode(text: str) -> bytes:
 class _CompiledRule:
     """A pattern rule with its patterns compiled for confirmation and fragment extraction."""
 
-    __slots__ = ("kind_mask", "regexes", "rule", "view_bit")
+    __slots__ = ("_regexes", "kind_mask", "rule", "view_bit")
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
-        self.regexes = [re.compile(p.encode("utf-8"), PATTERN_FLAGS) for p in rule.patterns]
+        # Compiled when the rule first has a candidate: most rules of a start-up never do, and
+        # compiling every pattern up front was a large part of starting.
+        self._regexes: list[re.Pattern[bytes]] | None = None
         self.kind_mask = 0
         for target in rule.targets:
             self.kind_mask |= KIND_BITS[target]
         self.view_bit = VIEW_BITS[rule.view]
+
+    @property
+    def regexes(self) -> list[re.Pattern[bytes]]:
+        if self._regexes is None:
+            patterns = self.rule.patterns
+            self._regexes = [re.compile(p.encode("utf-8"), PATTERN_FLAGS) for p in patterns]
+        return self._regexes
 
     def first_match(self, data: bytes) -> str | None:
         for regex in self.regexes:

@@ -27,7 +27,10 @@ lines, or mappings with ``request``, ``user_agent``, ``referer`` and ``client_ip
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -39,6 +42,9 @@ import yaml
 from vigil.detect import normalize
 from vigil.detect.scoring import SEVERITY_POINTS
 from vigil.errors import RuleError
+from vigil.runtime import cache_dir
+
+log = logging.getLogger(__name__)
 
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -257,7 +263,14 @@ def check_pattern(pattern: str, where: str) -> None:
         )
 
 
-def _rule(raw: Mapping[str, Any], defaults: Mapping[str, Any], family: str, source: str) -> Rule:
+def _rule(
+    raw: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    family: str,
+    source: str,
+    *,
+    check: bool = True,
+) -> Rule:
     where = f"{source}: rule {raw.get('id', '?')!r}"
     unknown = set(raw) - _RULE_KEYS
     if unknown:
@@ -310,7 +323,7 @@ def _rule(raw: Mapping[str, Any], defaults: Mapping[str, Any], family: str, sour
     analyzer = raw.get("analyzer")
     if sum((bool(patterns), bool(signals), analyzer is not None)) != 1:
         raise RuleError(f"{where}: give exactly one of patterns, signals or analyzer")
-    for pattern in patterns:
+    for pattern in patterns if check else ():
         check_pattern(pattern, where)
     if signals - SIGNALS:
         raise RuleError(f"{where}: unknown signals {sorted(signals - SIGNALS)}")
@@ -362,7 +375,31 @@ def _rule(raw: Mapping[str, Any], defaults: Mapping[str, Any], family: str, sour
 
 
 def parse_rule_file(text: str, source: str) -> list[Rule]:
-    """The rules of one rule file's text; `source` names the file in error messages."""
+    """The rules of one rule file's text; `source` names the file in error messages.
+
+    Patterns are compiled here only to check them: a file whose exact text passed before
+    (a marker named by its hash in the cache directory) skips that, which was most of the
+    cost of loading the rules at start-up.
+    """
+    marker = _checked_marker(text)
+    checked = marker.exists()
+    rules = _parse_rule_file(text, source, check=not checked)
+    if not checked:
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError as exc:  # a read-only home: check at every start
+            log.debug("event=rules_cache_unwritable path=%s error=%s", marker, exc)
+    return rules
+
+
+def _checked_marker(text: str) -> Path:
+    digest = hashlib.sha256(f"{sys.version}|{PATTERN_FLAGS}|".encode())
+    digest.update(text.encode("utf-8", "surrogatepass"))
+    return cache_dir() / "rules-checked" / digest.hexdigest()[:32]
+
+
+def _parse_rule_file(text: str, source: str, *, check: bool) -> list[Rule]:
     try:
         # libyaml's safe loader where it is built in: the same documents, several times faster.
         doc = yaml.load(text, Loader=_SAFE_LOADER)
@@ -378,7 +415,7 @@ def parse_rule_file(text: str, source: str) -> list[Rule]:
     for raw in doc["rules"]:
         if not isinstance(raw, Mapping):
             raise RuleError(f"{source}: every entry of rules must be a mapping")
-        rules.append(_rule(raw, defaults, family, source))
+        rules.append(_rule(raw, defaults, family, source, check=check))
     return rules
 
 

@@ -83,17 +83,27 @@ class IncidentState:
     max_score: float
     categories: list[str] = field(default_factory=list)
     id: int | None = None
+    _merged: list[str] | None = field(default=None, repr=False, compare=False)
+    """The categories list last merged in (events of one verdict share theirs)."""
 
     def merge(self, event: NewEvent) -> None:
-        self.last_seen = max(self.last_seen, event.observed_at)
-        self.first_seen = min(self.first_seen, event.observed_at)
+        # Called once per stored event: plain comparisons, and the categories are merged only
+        # when the event brings one the incident does not have yet.
+        moment = event.observed_at
+        if moment > self.last_seen:
+            self.last_seen = moment
+        if moment < self.first_seen:
+            self.first_seen = moment
         self.event_count += 1
-        self.max_score = max(self.max_score, event.score)
-        if Severity(event.severity).rank > _rank(self.top_severity):
+        if event.score > self.max_score:
+            self.max_score = event.score
+        if _RANKS.get(event.severity, 0) > _RANKS.get(self.top_severity, 0):
             self.top_severity = event.severity
-        merged = set(self.categories) | set(event.categories)
-        if merged != set(self.categories):
-            self.categories = sorted(merged)
+        categories = event.categories
+        if categories and categories is not self._merged:
+            self._merged = categories
+            if not set(categories).issubset(self.categories):
+                self.categories = sorted(set(self.categories) | set(categories))
 
     def values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _STATE_COLUMNS}
@@ -215,7 +225,5 @@ async def _write(session: AsyncSession, incidents: list[IncidentState]) -> None:
         )
 
 
-def _rank(severity: str | None) -> int:
-    """The rank of a stored severity (0 when there is none yet)."""
-    known = Severity.parse(severity or "")
-    return known.rank if known is not None else 0
+_RANKS = {s.value: s.rank for s in Severity}
+"""Severity → rank, for the stored strings."""

@@ -21,7 +21,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, delete, or_, select, tuple_, update
@@ -48,6 +47,8 @@ THREAT_DIMS = (
     "ua",
 )
 MINUTE_DIMS = ("severity", "category")
+MULTI_DIMS = frozenset({"category", "rule"})
+"""Dimensions of which an event can have several values."""
 TRAFFIC_COUNTERS = (
     "requests",
     "low",
@@ -103,10 +104,14 @@ class ThreatCounts:
         self,
         observed: Sequence[datetime],
         scores: Sequence[float],
-        dims: dict[str, Sequence[Sequence[str]]],
+        dims: dict[str, Sequence[Any]],
     ) -> None:
-        """Count events: `dims` maps each dimension to the values of every event (a sequence
-        per event, empty where the event has none)."""
+        """Count events: `dims` maps each dimension to the value of every event, a string (None
+        where the event has none) or, for `MULTI_DIMS`, a tuple of strings.
+
+        Events are first counted by (bucket, value, score) with a C-level counter: a flood
+        repeats few of those, so the Python work is per distinct triple, not per event.
+        """
         minute_of: dict[datetime, datetime] = {}
         minutes: list[datetime] = []
         for moment in observed:
@@ -117,17 +122,21 @@ class ThreatCounts:
         hour_of = {minute: minute.replace(minute=0) for minute in set(minutes)}
         hours = [hour_of[minute] for minute in minutes]
         for dim, per_event in dims.items():
+            multi = dim in MULTI_DIMS
             for period, buckets in (("h", hours), ("m", minutes)):
                 if period == "m" and dim not in MINUTE_DIMS:
                     continue
-                scored = [
-                    ((bucket, value), score)
-                    for bucket, values, score in zip(buckets, per_event, scores, strict=True)
-                    for value in values
-                ]
-                counts = Counter(map(_FIRST, scored))
-                # Built from pairs in increasing score order, the dict keeps each key's maximum.
-                best = dict(sorted(scored, key=_SECOND))
+                counts: Counter[tuple[datetime, str]] = Counter()
+                best: dict[tuple[datetime, str], float] = {}
+                triples = Counter(zip(buckets, per_event, scores, strict=True))
+                for (bucket, value, score), n in triples.items():
+                    if value is None:
+                        continue
+                    for one in value if multi else (value,):
+                        key = (bucket, one)
+                        counts[key] += n
+                        if score > best.get(key, -1.0):
+                            best[key] = score
                 self._store(period, dim, counts, best)
                 if period == "h":
                     days: Counter[tuple[datetime, str]] = Counter()
@@ -157,10 +166,6 @@ class ThreatCounts:
             score = best[(bucket, value)]
             if score > tally.max_score:
                 tally.max_score = score
-
-
-_FIRST = itemgetter(0)
-_SECOND = itemgetter(1)
 
 
 class RollupWriter:

@@ -91,7 +91,6 @@ _JSON_COLUMNS = frozenset({"categories", "matched_rules", "component_scores"})
 RULE_COLUMNS = ("event_id", "observed_at", "site", "rule_id", "category", "first_of_category")
 _EVENTS = cast(Table, ThreatEvent.__table__)
 _NO_CLIENT: dict[str, Any] = {}
-_ENCODED_LIMIT = 50_000
 
 
 def threat_row(threat: Threat, site: str, now: datetime) -> dict[str, Any]:
@@ -190,26 +189,26 @@ async def record_event_rows(
     if not values:
         return Counter()
     rules: list[tuple[Any, ...]] = []
-    rule_ids: list[list[str]] = []
+    rule_ids: list[tuple[str, ...]] = []
     for ident, row in zip(ids, values, strict=True):
         event_rules_rows = _rule_rows(ident, row)
         rules.extend(event_rules_rows)
-        rule_ids.append([r[3][:VALUE_LIMIT] for r in event_rules_rows if r[3]])
+        rule_ids.append(tuple([r[3][:VALUE_LIMIT] for r in event_rules_rows if r[3]]))
     observed = [row[3] for row in values]
     counts = ThreatCounts(values[0][1])
     counts.add_events(
         observed,
         [row[13] for row in values],
         {
-            "severity": [(row[14],) for row in values],
-            "category": [[c[:VALUE_LIMIT] for c in row[16]] for row in values],
+            "severity": [row[14] for row in values],
+            "category": [tuple([c[:VALUE_LIMIT] for c in row[16]]) for row in values],
             "rule": rule_ids,
-            "client": [(row[5][:VALUE_LIMIT],) for row in values],
-            "path": [(row[7][:VALUE_LIMIT],) for row in values],
-            "country": [(row[19],) if row[19] else () for row in values],
-            "status": [(str(row[9]),) if row[9] is not None else () for row in values],
-            "asn": [(_asn_label(row[21], row[22]),) if row[21] else () for row in values],
-            "ua": [(row[11][:VALUE_LIMIT],) if row[11] else () for row in values],
+            "client": [row[5][:VALUE_LIMIT] for row in values],
+            "path": [row[7][:VALUE_LIMIT] for row in values],
+            "country": [row[19] or None for row in values],
+            "status": [None if row[9] is None else str(row[9]) for row in values],
+            "asn": [_asn_label(row[21], row[22]) if row[21] else None for row in values],
+            "ua": [row[11][:VALUE_LIMIT] or None for row in values],
         },
     )
     days = Counter(map(day_of, observed))
@@ -248,7 +247,6 @@ class StoreSink:
         self.changed_days: Counter[date] = Counter()
         """Events stored per day since the last `analyze_changed`."""
         self._check_keys = False
-        self._encoded: dict[int, tuple[Any, str]] = {}
         self.healthy = True
         self._stopping: Callable[[], bool] = _never
 
@@ -423,16 +421,16 @@ class StoreSink:
         values = [_event_values(t, site, now, incident_of[t.key].id) for t in fresh]
         if session.get_bind().dialect.name == "postgresql":
             ids = await next_ids(session, _EVENTS, len(values))
-            # Threats of one verdict share their lists: each is encoded once.
-            encoded = self._encoded
-            if len(encoded) > _ENCODED_LIMIT:
-                encoded.clear()
+            # Threats of one verdict share their lists: each is encoded once per batch (the
+            # batch keeps them alive, so an id is not reused meanwhile; a cache kept across
+            # batches held tens of megabytes of old verdicts in a flood).
+            encoded: dict[int, str] = {}
 
             def as_json(value: Any) -> str:
                 known = encoded.get(id(value))
-                if known is None or known[0] is not value:
-                    known = encoded[id(value)] = (value, json_text(value))
-                return known[1]
+                if known is None:
+                    known = encoded[id(value)] = json_text(value)
+                return known
 
             await copy_records(
                 session,

@@ -93,14 +93,23 @@ async def retrain_job(
     config = train.TrainConfig(seed=seed)
     result = await train_and_register(settings, config, from_db=True, progress=progress)
     if result["activated"] and analyzer is not None:
-        from vigil.detect.ml.runtime import load_active_models, swap_in
-
-        active = await registry.active_artifacts()
-        models = await asyncio.to_thread(load_active_models, active)
-        if models is not None:
-            swap_in(analyzer, models)
-            result["swapped"] = models.version
+        swapped = await swap_active(analyzer)
+        if swapped is not None:
+            result["swapped"] = swapped
     return result
+
+
+async def swap_active(analyzer: Any) -> str | None:
+    """Load the registry's active models and swap them into `analyzer` between two batches;
+    returns the classifier version now in use (None: no model could be loaded)."""
+    from vigil.detect.ml.runtime import load_active_models, swap_in
+
+    active = await registry.active_artifacts()
+    models = await asyncio.to_thread(load_active_models, active)
+    if models is None:
+        return None
+    swap_in(analyzer, models)
+    return str(models.version)
 
 
 def fit_baseline(records: Iterable[LogRecord]) -> SiteBaseline:

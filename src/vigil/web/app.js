@@ -1168,19 +1168,35 @@ async function loadModels() {
     "No model recorded.",
     8,
   );
-  if (result.retrain) $("models-note").textContent = `Last retraining: ${result.retrain.status} (${fmtTime(result.retrain.started_at)}). An activated version is loaded when vigil next starts; a retrained one is swapped in at once.`;
+  if (result.retrain) $("models-note").textContent = `Last retraining: ${result.retrain.status} (${fmtTime(result.retrain.started_at)}).`;
+}
+
+function loadedText(changed) {
+  return changed.loaded ? `${changed.version} is active; the running pipeline uses ${changed.loaded} now.` : `${changed.version} is active; it is loaded when vigil next starts.`;
 }
 
 async function activateModel(m) {
   const force = m.metrics.gates_passed === false;
-  const ok = await act(`Activate ${m.model_type} ${m.version}${force ? " although its validation gates failed" : ""}?`, "Activate", () => api("/models/activate", { method: "POST", body: { version: m.version, force } }), "models-error", `${m.version} is active.`);
-  if (ok) loadModels();
+  let changed = null;
+  const ok = await act(`Activate ${m.model_type} ${m.version}${force ? " although its validation gates failed" : ""}?`, "Activate", async () => {
+    changed = await api("/models/activate", { method: "POST", body: { version: m.version, force } });
+  }, "models-error", "");
+  if (ok) {
+    $("models-error").textContent = loadedText(changed);
+    loadModels();
+  }
 }
 
 for (const type of ["classifier", "anomaly"]) {
   $(`rollback-${type}`).addEventListener("click", async () => {
-    const ok = await act(`Roll the ${type} back to the version before the active one?`, "Roll back", () => api("/models/rollback", { method: "POST", body: { model_type: type } }), "models-error", "Rolled back.");
-    if (ok) loadModels();
+    let changed = null;
+    const ok = await act(`Roll the ${type} back to the version before the active one?`, "Roll back", async () => {
+      changed = await api("/models/rollback", { method: "POST", body: { model_type: type } });
+    }, "models-error", "");
+    if (ok) {
+      $("models-error").textContent = loadedText(changed);
+      loadModels();
+    }
   });
 }
 $("retrain").addEventListener("click", async () => {

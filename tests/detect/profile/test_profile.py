@@ -86,6 +86,12 @@ def test_path_segments_fold_ids_uuids_hashes_and_dates() -> None:
     assert extension_of("README") == ""
 
 
+def test_absolute_form_targets_are_their_path() -> None:
+    profile = SiteProfile("shop")
+    assert profile.template("http://localhost:8080/tienda1/a.jsp") == "/tienda{n}/a.jsp"
+    assert profile.template("https://shop.example") == "/"
+
+
 def test_value_shapes() -> None:
     assert value_type(b"42") == "int"
     assert value_type(b"4.5") == "dec"

@@ -12,12 +12,15 @@ from vigil.api.routes import KEYED
 from vigil.api.schemas import (
     ErrorOut,
     ModelActivateIn,
+    ModelChangeOut,
     ModelOut,
     ModelRollbackIn,
     ModelsStatusOut,
     RetrainAccepted,
     RetrainJobOut,
 )
+from vigil.api.state import AppState
+from vigil.db.models import ModelMetadata
 from vigil.services import audit
 from vigil.services.models import (
     ModelChangeError,
@@ -43,13 +46,21 @@ async def models_status(session: SessionDep, state: AppStateDep, _: ReadKey) -> 
     )
 
 
+async def _changed(state: AppState, row: ModelMetadata) -> ModelChangeOut:
+    # After the commit: the running pipeline (under `vigil serve`) loads the active models now.
+    loaded = await state.model_loader() if state.model_loader is not None else None
+    return ModelChangeOut(**ModelOut.model_validate(row).model_dump(), loaded=loaded)
+
+
 @router.post(
     "/activate",
-    response_model=ModelOut,
+    response_model=ModelChangeOut,
     responses=REFUSED,
-    summary="Make a recorded version the active model of its type (the next start loads it)",
+    summary="Make a recorded version the active model of its type",
 )
-async def activate(session: SessionDep, key: GlobalAdminKey, body: ModelActivateIn) -> ModelOut:
+async def activate(
+    session: SessionDep, state: AppStateDep, key: GlobalAdminKey, body: ModelActivateIn
+) -> ModelChangeOut:
     try:
         row = await activate_version(session, body.version, force=body.force)
     except ModelChangeError as exc:
@@ -62,23 +73,25 @@ async def activate(session: SessionDep, key: GlobalAdminKey, body: ModelActivate
         detail={"force": body.force},
     )
     await session.commit()
-    return ModelOut.model_validate(row)
+    return await _changed(state, row)
 
 
 @router.post(
     "/rollback",
-    response_model=ModelOut,
+    response_model=ModelChangeOut,
     responses=REFUSED,
     summary="Activate the version recorded before the active one",
 )
-async def rollback(session: SessionDep, key: GlobalAdminKey, body: ModelRollbackIn) -> ModelOut:
+async def rollback(
+    session: SessionDep, state: AppStateDep, key: GlobalAdminKey, body: ModelRollbackIn
+) -> ModelChangeOut:
     try:
         row = await rollback_model(session, body.model_type)
     except ModelChangeError as exc:
         raise HTTPException(422, detail=str(exc)) from None
     audit.record(session, key, "model.rollback", f"{row.model_type} {row.version}")
     await session.commit()
-    return ModelOut.model_validate(row)
+    return await _changed(state, row)
 
 
 @router.post(

@@ -456,6 +456,13 @@ class SiteProfile:
         cached = self._templates.get(path)
         if cached is not None:
             return cached
+        key = path
+        if not path.startswith("/"):
+            # An absolute-form target (``GET http://host:8080/shop/a.jsp``, as proxies and some
+            # clients send it) is the same endpoint as its path.
+            scheme = path.find("://")
+            slash = path.find("/", scheme + 3) if scheme >= 0 else -1
+            path = path[slash:] if slash >= 0 else "/"
         parts = shapes.segments(path)
         dynamic = self._dynamic
         if dynamic is None:
@@ -472,7 +479,7 @@ class SiteProfile:
                 prefix += part if i == last else part + "/"
         if len(self._templates) > 100_000:
             self._templates.clear()
-        self._templates[path] = prefix
+        self._templates[key] = prefix
         return prefix
 
     # -- learning --------------------------------------------------------------------------

@@ -153,7 +153,7 @@ async def test_sigterm_under_load_stores_what_was_read_and_a_restart_reads_the_r
             assert stored_first > 0
 
             server = start_serve(env, tmp_path, output)
-            await _wait_all_stored(writer, 120)
+            await _wait_all_stored(writer, 600)
             assert _sigterm(server) < SHUTDOWN_TIMEOUT + EXIT_SLACK
             assert server.returncode == 0
             assert await _stored_prefix(writer) == len(writer.ends)
@@ -186,7 +186,7 @@ async def test_a_second_sigterm_stops_at_once_and_loses_nothing(
             stored_first = await _stored_prefix(writer)
             assert stored_first < len(writer.ends), "the forced stop left nothing to read again"
             server = start_serve(env, tmp_path, output)
-            await _wait_all_stored(writer, 180)
+            await _wait_all_stored(writer, 600)
             _sigterm(server)
             assert server.returncode == 0
             assert await _stored_prefix(writer) == len(writer.ends)

@@ -29,9 +29,12 @@ TOKEN = re.compile(r"t=(\d{8})")
 
 
 def attack_line(n: int, when: datetime | None = None) -> bytes:
-    """Line number `n`: one SQL injection from one of 50,000 addresses, dated `when` (now)."""
+    """Line number `n`: one SQL injection from one of 64 addresses, dated `when` (now).
+
+    A few clients attacking hard, as in a scan: each batch then updates their incidents
+    rather than opening thousands of new ones, so the store keeps pace with a fast writer."""
     stamp = (when or datetime.now(UTC)).strftime("%d/%b/%Y:%H:%M:%S +0000")
-    ip = f"10.{n // 50_000 % 250}.{n // 250 % 200}.{n % 250 + 1}"
+    ip = f"10.0.{n % 64 // 8}.{n % 8 + 1}"
     request = f"GET /item.php?id=1%27%20UNION%20SELECT%20password%20FROM%20users--&t={n:08d}"
     return f'{ip} - - [{stamp}] "{request} HTTP/1.1" 200 512 "-" "{UA}"\n'.encode()
 

@@ -95,7 +95,8 @@ async def test_reviewed_false_positives_stop_being_flagged(sqlite_db: Settings) 
     candidates = sorted({_review_snippet(rng) for _ in range(60)})
     verdicts = await asyncio.to_thread(flagged, candidates)
     caught = [value for value, hit in zip(candidates, verdicts, strict=True) if hit]
-    assert len(caught) >= 0.8 * len(candidates)
+    # The first model must call a real share of them XSS, or there is nothing to unlearn.
+    assert len(caught) >= 10
     reviewed, fresh = caught[::2], caught[1::2]
 
     async with get_db_context() as session:
@@ -109,6 +110,6 @@ async def test_reviewed_false_positives_stop_being_flagged(sqlite_db: Settings) 
                 )
             )  # fmt: skip
     second = await retrain.train_and_register(sqlite_db, config, from_db=True)
-    assert second["activated"] and second["reviewed_values"] == len(reviewed)
+    assert second["activated"] and second["reviewed_values"] == len(reviewed), second
     assert second["version"] != first["version"]
     assert not any(await asyncio.to_thread(flagged, reviewed + fresh))

@@ -41,7 +41,7 @@ from vigil.sinks.broker import Broker
 from vigil.sources.agent import connect_cluster, redis_errors
 from vigil.sources.streams import GROUP, StreamKeys, decode_entries, id_tuple, merge_by_origin
 
-__all__ = ["PartitionRunner", "Worker", "ack_floor", "run_worker"]
+__all__ = ["BoundedBroker", "PartitionRunner", "Worker", "ack_floor", "run_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ READ_COUNT = 256
 READ_BLOCK_MS = 500
 PROGRESS_SECONDS = 10.0
 DRAIN_SECONDS = 60.0
+PUBLISH_SECONDS = 5.0
 """Longest wait for a partition's pipeline to store what it read before handing it back."""
 
 
@@ -126,9 +127,11 @@ class AckSink:
             try:
                 await self.redis.xack(self.stream, GROUP, *ids)
                 break
-            except self._errors:
+            except self._errors as exc:
                 # Unacknowledged entries are read again by the next owner and skipped by the
                 # store, so giving up at shutdown loses nothing.
+                if self.healthy:
+                    log.warning("event=ack_retry stream=%s error=%s", self.stream, exc)
                 self.healthy = False
                 if self._stopping() and delay >= 2:
                     return
@@ -355,6 +358,39 @@ class PartitionRunner:
             )
 
 
+class BoundedBroker:
+    """The worker's broker: a publish that takes longer than `timeout` fails. Alerts are a
+    view (the events are stored), and the publish sink is not durable, so a Redis connection
+    lost in the middle of a publish costs those alerts instead of stalling the partition."""
+
+    def __init__(self, inner: Broker, timeout: float) -> None:
+        self.inner = inner
+        self.timeout = timeout
+        self.name = inner.name
+        self.alerts_channel = inner.alerts_channel
+
+    async def connect(self) -> None:
+        await self.inner.connect()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def ping(self) -> bool:
+        return await self.inner.ping()
+
+    async def publish(self, message: dict[str, Any], channel: str | None = None) -> None:
+        await self.publish_many([message], channel)
+
+    async def publish_many(
+        self, messages: list[dict[str, Any]], channel: str | None = None
+    ) -> None:
+        async with asyncio.timeout(self.timeout):
+            await self.inner.publish_many(messages, channel)
+
+    def subscribe(self, channel: str | None = None) -> Any:
+        return self.inner.subscribe(channel)
+
+
 @dataclass
 class _Held:
     runner: PartitionRunner
@@ -385,8 +421,18 @@ class Worker:
     async def run(self) -> None:
         from vigil.sinks.broker import make_broker
 
-        self.broker = make_broker(self.settings.redis_url, self.settings.redis_prefix)
-        await self.broker.connect()
+        self.broker = BoundedBroker(
+            make_broker(self.settings.redis_url, self.settings.redis_prefix), PUBLISH_SECONDS
+        )
+        delay = 0.2
+        while True:  # Redis may be away while the worker starts: wait for it, as agents do
+            try:
+                await self.broker.connect()
+                break
+            except self._errors as exc:
+                log.warning("event=worker_redis_unavailable error=%s", type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
         interval = self.settings.cluster_lease_seconds / 4
         log.info("event=worker_started worker=%s partitions=%d", self.id, self.partitions)
         self.keeper.start()

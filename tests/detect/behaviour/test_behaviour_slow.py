@@ -265,3 +265,16 @@ def test_a_version_2_snapshot_restores_with_empty_long_windows() -> None:
     restored = BehaviourEngine()
     assert restored.restore(old) == 1
     assert restored.stats()["long_window_clients"] == 0
+
+
+def test_long_windows_count_from_zero_before_1970_too() -> None:
+    from datetime import UTC, datetime
+
+    early = datetime(1969, 12, 31, 23, 30, tzinfo=UTC)
+    records = [
+        rec("203.0.113.43", i * 120, "/login", 401, method="POST", at=early) for i in range(25)
+    ]
+    events = run(BehaviourEngine(), records)
+    slow = [e for e in events if e.detector == "slow-bruteforce"]
+    assert slow
+    assert slow[0].evidence["login_failures"] == 20

@@ -53,6 +53,7 @@ BITMAPS = (PATHS, PROBE_SET)
 SENSITIVE_FAMILY = "(sensitive files)"
 MISSING_FAMILY = "(missing paths)"
 _MASK64 = (1 << 64) - 1
+_NO_PERIOD = -(1 << 62)
 _TEMPLATE_CACHE_LIMIT = 16_384
 _SAMPLE_MEMBERS = 20
 
@@ -113,6 +114,23 @@ class Ring:
                 data[counters + i] = 0
         return counters
 
+    def totals(self, data: array[int], t: int) -> list[int]:
+        """Every field summed (bitmaps: united) over the buckets still in the ring at `t`."""
+        period = t // self.span
+        out = [0] * FIELDS
+        base = self.base
+        count = self.count
+        for slot in range(count):
+            if period - count < data[base + slot] <= period:
+                at = base + count + slot * FIELDS
+                for field in range(FIELDS):
+                    v = data[at + field]
+                    if field in BITMAPS:
+                        out[field] |= v & _MASK64
+                    else:
+                        out[field] += v
+        return out
+
     def total(self, data: array[int], t: int, field: int) -> int:
         """Sum (or, for bitmaps, union) of a field over the buckets still in the ring at `t`."""
         period = t // self.span
@@ -130,10 +148,10 @@ class SlowClient:
 
     __slots__ = ("data", "fired", "first_seen", "last_seen")
 
-    def __init__(self, t: int, size: int) -> None:
+    def __init__(self, t: int, empty: array[int]) -> None:
         self.first_seen = t
         self.last_seen = t
-        self.data = array("q", [-1]) * size
+        self.data = array("q", empty)
         # Per long-window detector (`CLIENT_DETECTORS`), three numbers: last time its condition
         # held, level at its last firing, firings; None until one fires.
         self.fired: array[int] | None = None
@@ -254,6 +272,12 @@ class SlowWatch:
         self.hours = Ring(0, config.hours, HOUR)
         self.days = Ring(self.hours.size, config.days, DAY)
         self.size = self.hours.size + self.days.size
+        # Stamps that no period equals (not even one before 1970), counters at zero.
+        empty = array("q", [0]) * self.size
+        for ring in (self.hours, self.days):
+            for slot in range(ring.count):
+                empty[ring.base + slot] = _NO_PERIOD
+        self._empty = empty
         self.horizon = config.days * DAY
         # Plain dicts keep insertion order, which is least recently seen first when a client is
         # re-inserted on each hit (an OrderedDict costs a linked-list node per entry more).
@@ -306,8 +330,12 @@ class SlowWatch:
                 data[base + PROBES] += 1
                 data[base + PROBE_SET] = _signed(data[base + PROBE_SET] | path_bit)
         out: list[Firing] = []
-        self._client_checks(ip, client, t, out, covered)
-        if not failed and not sensitive:
+        if (login and failed) or not_found or sensitive:
+            # Only then can a long-window detector's counter have grown.
+            self._client_checks(ip, client, t, out, covered)
+        if not focused or (not failed and not sensitive):
+            # Only focused hits can make a member: a browser's misses amid its page loads
+            # (most 404s on a real site) cost no target work.
             return out
         outcome = str(status) if status is not None else "-"
         template = self._template(path)
@@ -331,7 +359,7 @@ class SlowWatch:
             if len(clients) >= self.config.max_clients:
                 del clients[next(iter(clients))]
                 self.evicted += 1
-            client = SlowClient(t, self.size)
+            client = SlowClient(t, self._empty)
         clients[ip] = client
         if t > client.last_seen:
             client.last_seen = t
@@ -351,15 +379,14 @@ class SlowWatch:
         self, ip: str, client: SlowClient, t: int, out: list[Firing], covered: frozenset[str]
     ) -> None:
         cfg = self.config
-        data = client.data
-        days = self.days
-        failing = days.total(data, t, FAILING)
-        if days.total(data, t, FOCUSED_HITS) * 2 < failing:
+        totals = self.days.totals(client.data, t)
+        failing = totals[FAILING]
+        if totals[FOCUSED_HITS] * 2 < failing:
             # Mostly amid page loads: people behind one address (a NAT), not a robot.
             return
-        failures = days.total(data, t, FAILURES)
+        failures = totals[FAILURES]
         if cfg.bruteforce_min_failures <= failures:
-            attempts = days.total(data, t, ATTEMPTS)
+            attempts = totals[ATTEMPTS]
             ratio = failures / attempts if attempts else 0.0
             if (
                 ratio >= cfg.bruteforce_min_failure_ratio
@@ -373,10 +400,10 @@ class SlowWatch:
                 )
                 score = escalating_score(0.7, failures, cfg.bruteforce_min_failures)
                 out.append(("slow-bruteforce", ip, score, evidence))
-        not_found = days.total(data, t, NOT_FOUND)
-        probes = _distinct(days.total(data, t, PROBE_SET))
+        not_found = totals[NOT_FOUND]
+        probes = _distinct(totals[PROBE_SET])
         scanning = not_found >= cfg.scan_min_not_found and (
-            _distinct(days.total(data, t, PATHS)) >= cfg.scan_min_distinct_paths
+            _distinct(totals[PATHS]) >= cfg.scan_min_distinct_paths
         )
         if (
             (scanning or probes >= cfg.scan_min_distinct_probes)
@@ -651,7 +678,7 @@ class SlowWatch:
         for ip, first, last, data, fired in state["clients"]:
             if len(data) != self.size:
                 raise ValueError("long-window client of unexpected size")
-            client = SlowClient(int(first), self.size)
+            client = SlowClient(int(first), self._empty)
             client.last_seen = int(last)
             client.data = array("q", (int(x) for x in data))
             if fired:

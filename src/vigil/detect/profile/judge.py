@@ -346,6 +346,9 @@ class ProfileJudge:
                 site_view = self.site_params.get(name)
                 if view is None:
                     weight = 0.35 if site_view is not None and site_view.judged else 0.65
+                    if profile.params_full:
+                        # A full profile may not have learned it: no opinion on the name.
+                        weight = 0.0
                     deviations.append(
                         (weight, f"parameter `{name}` never seen on `{endpoint.label}` in "
                          f"{_n(endpoint.requests)} requests from {_n(endpoint.clients)} clients")

@@ -9,10 +9,12 @@ and, when its gates pass, activated, and swapped into a running analyzer if one 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from vigil.detect.ml.anomaly import SiteBaseline, baseline_version
 from vigil.training import registry, train
@@ -22,6 +24,38 @@ if TYPE_CHECKING:
     from vigil.config import Settings
 
 Progress = Callable[[float, str], None]
+T = TypeVar("T")
+
+
+async def _in_daemon_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run a long CPU job in a daemon thread and await it.
+
+    Unlike ``asyncio.to_thread`` (the default executor, joined when the loop closes), a cancelled
+    job does not hold up the process: ``vigil serve`` stopping during a retrain exits within its
+    shutdown timeout, and the half-trained model is discarded (nothing is recorded before the
+    export finishes).
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def work() -> None:
+        try:
+            result, error = fn(*args), None
+        except BaseException as exc:  # handed to the awaiting task
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=work, name="vigil-training", daemon=True).start()
+    return await future
 
 
 def _no_progress(_fraction: float, _message: str) -> None:
@@ -50,12 +84,12 @@ async def train_and_register(
         progress(0.05, "reading reviewed events")
         reviewed = await reviewed_examples()
     progress(0.15, f"training on the data set and {len(reviewed)} reviewed values")
-    trained = await asyncio.to_thread(train.train, config, reviewed)
+    trained = await _in_daemon_thread(train.train, config, reviewed)
     progress(0.8, "validating")
     onnx_bytes = train.to_onnx(trained)
     version = train.classifier_version(onnx_bytes)
     directory = Path(settings.model_dir) / version
-    manifest = await asyncio.to_thread(train.export, trained, directory)
+    manifest = await _in_daemon_thread(train.export, trained, directory)
     metrics = {
         **trained.metrics,
         "gates_passed": trained.passed,

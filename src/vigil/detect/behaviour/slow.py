@@ -333,7 +333,9 @@ class SlowWatch:
         if (login and failed) or not_found or sensitive:
             # Only then can a long-window detector's counter have grown.
             self._client_checks(ip, client, t, out, covered)
-        if not failed and not sensitive:
+        if not focused or (not failed and not sensitive):
+            # Only focused hits can make a member: a browser's misses amid its page loads
+            # (most 404s on a real site) cost no target work.
             return out
         outcome = str(status) if status is not None else "-"
         template = self._template(path)

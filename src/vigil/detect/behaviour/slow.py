@@ -9,11 +9,12 @@ hour for three days, nor a botnet of such clients. This module keeps, per site:
   paths and probes as small bitmaps). Nothing is kept for clients whose requests all succeed,
   so ordinary visitors cost nothing here. A client idle for longer than the horizon is dropped;
   the table is capped and drops the least recently seen first.
-* **targets**: per endpoint template × method × outcome (`POST /xmlrpc.php 404`), and per probe
-  family (`* (sensitive files) 4xx`, `* (missing paths) 404`), the clients that hit it with a
-  failing answer. A client is a *member* once it has repeated the failing thing at least
-  `member_min_hits` times with focused traffic (no page assets around it, as browsers load),
-  and, for a family, over several distinct paths. When the members within the horizon reach
+* **targets**: per endpoint template × method × outcome (`POST /xmlrpc.php 404`) for logins and
+  writes, and the probe family `* (sensitive files) 4xx`, the clients that hit it with a failing
+  answer (failing GETs of ordinary pages are broken links, not targets). A client is a
+  *member* once it has repeated the failing thing at least `member_min_hits` times with
+  focused traffic (no page assets around it, as browsers load), and, for a family, over
+  several distinct paths. When the members within the horizon reach
   `max(min_clients, baseline_factor × baseline)` (the baseline being the members a target
   normally has over the horizon, sampled once a day while no campaign is open), the target is
   a **campaign**: one event per member, and one more for every member that joins later.
@@ -52,6 +53,7 @@ BITMAPS = (PATHS, PROBE_SET)
 
 SENSITIVE_FAMILY = "(sensitive files)"
 MISSING_FAMILY = "(missing paths)"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _MASK64 = (1 << 64) - 1
 _NO_PERIOD = -(1 << 62)
 _TEMPLATE_CACHE_LIMIT = 16_384
@@ -337,17 +339,19 @@ class SlowWatch:
             # Only focused hits can make a member: a browser's misses amid its page loads
             # (most 404s on a real site) cost no target work.
             return out
+        if not sensitive and not login and method in _SAFE_METHODS:
+            # Many clients failing to GET the same page is a broken link, a stale bookmark or a
+            # crawler's guess (`/ads.txt`, `/.well-known/...`), not an attack: only logins,
+            # writes and probes for sensitive files make campaign targets.
+            return out
         outcome = str(status) if status is not None else "-"
-        template = self._template(path)
         # A sensitive path counts for its family only: probes are one-off paths, and a target
         # per probe would be an entry per client for nothing.
         keys: list[tuple[str, bool]] = []
         if sensitive:
             keys.append((f"* {SENSITIVE_FAMILY} {_status_class(status)}", True))
         else:
-            keys.append((f"{method} {template} {outcome}", False))
-        if not_found and not login and not sensitive:
-            keys.append((f"* {MISSING_FAMILY} {outcome}", True))
+            keys.append((f"{method} {self._template(path)} {outcome}", False))
         for key, family in keys:
             self._target_hit(key, family, ip, t, path_bit, focused, out)
         return out

@@ -120,25 +120,33 @@ async def apply_policy(
             reason = f"{counts[ip]} events within {minutes} min"
         if reason is None:
             continue
-        try:
-            scope = scope_of(ip)
-        except ValueError:
-            continue  # a client field that is not an address cannot be blocked
-        rows.append(
-            {
-                "site": site,
-                "value": ip,
-                "scope": scope,
-                "reason": reason,
-                "origin": "vigil",
-                "incident_id": incident.id,
-                "simulated": policy.simulation,
-                "created_at": now,
-                "expires_at": now + policy.duration,
-            }
-        )
-        already.add(ip)
+        row = _decision_row(site, ip, reason, incident.id, policy, now)
+        if row is not None:
+            rows.append(row)
+            already.add(ip)
     return await _insert_decisions(session, rows, now, policy)
+
+
+def _decision_row(
+    site: str, ip: str, reason: str, incident_id: int | None, policy: BlockPolicy, now: datetime
+) -> dict[str, object] | None:
+    """A decision row blocking `ip`, or None when the client field is not an address (it
+    cannot be blocked)."""
+    try:
+        scope = scope_of(ip)
+    except ValueError:
+        return None
+    return {
+        "site": site,
+        "value": ip,
+        "scope": scope,
+        "reason": reason,
+        "origin": "vigil",
+        "incident_id": incident_id,
+        "simulated": policy.simulation,
+        "created_at": now,
+        "expires_at": now + policy.duration,
+    }
 
 
 async def _insert_decisions(
@@ -189,25 +197,10 @@ async def block_members(
     )
     rows: list[dict[str, object]] = []
     for ip in wanted:
-        if ip in already:
-            continue
-        try:
-            scope = scope_of(ip)
-        except ValueError:
-            continue  # a client field that is not an address cannot be blocked
-        rows.append(
-            {
-                "site": site,
-                "value": ip,
-                "scope": scope,
-                "reason": reason,
-                "origin": "vigil",
-                "incident_id": incident_id,
-                "simulated": policy.simulation,
-                "created_at": now,
-                "expires_at": now + policy.duration,
-            }
-        )
+        if ip not in already:
+            row = _decision_row(site, ip, reason, incident_id, policy, now)
+            if row is not None:
+                rows.append(row)
     return await _insert_decisions(session, rows, now, policy)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from vigil.config import Settings
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 RESEARCH_TAG = "research-scanner"
+_SCORE = attrgetter("score")
 
 
 @dataclass(slots=True)
@@ -181,7 +183,7 @@ class ModelsStage:
         models = work.models = self.models  # read once per batch
         if models is not None:
             model_scores = work.model_scores = models.score_batch(work.records, work.detections)
-            work.scores = [fused.score for fused in model_scores]
+            work.scores = list(map(_SCORE, model_scores))
         else:
             work.scores = [d.score for d in work.detections]
         return work
@@ -203,7 +205,7 @@ class SiteProfileStage:
             return work
         verdicts = work.profile = profiles.judge(work.records, work.site)
         if verdicts is not None:
-            work.scores = list(map(max, work.scores, [v.score for v in verdicts]))
+            work.scores = list(map(max, work.scores, map(_SCORE, verdicts)))
         if profiles.learn_live:
             profiles.learn(work.records, work.scores, work.site)
         return work

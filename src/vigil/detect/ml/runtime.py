@@ -23,6 +23,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import compress, repeat
+from operator import attrgetter, is_, is_not, ne, or_
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -33,7 +35,7 @@ from vigil.batch import LogRecord
 from vigil.detect import normalize
 from vigil.detect.ml import features, fusion
 from vigil.detect.ml.anomaly import ANOMALY_FILE, AnomalyScore, SiteBaseline
-from vigil.detect.result import Detection
+from vigil.detect.result import CLEAN, Detection
 from vigil.errors import VigilError
 
 if TYPE_CHECKING:
@@ -46,6 +48,13 @@ MANIFEST_FILE: Final = "manifest.json"
 """The exported classifier and its manifest inside a model directory (written by training)."""
 CACHE_LIMIT: Final = 200_000
 _NOT_SCORED: Final = -1.0
+_UNSEEN: Final = object()
+_QueryPart = tuple[float, str, tuple[str, ...]] | None
+"""What a query string contributes: the highest value probability, its target and the targets
+scored; None when none of its values was scored."""
+_PATH = attrgetter("path")
+_QUERY = attrgetter("query")
+_ALONE = attrgetter("alone")
 
 
 class ModelLoadError(VigilError):
@@ -130,7 +139,7 @@ class HybridModels:
         self.version = classifier.version + suffix
         self._values: dict[tuple[str, str], float] = {}
         self._paths: dict[str, float] = {}
-        self._queries: dict[str, tuple[float, str, tuple[str, ...]] | None] = {}
+        self._queries: dict[str, _QueryPart] = {}
         self._requests: dict[tuple[str, str], _ValueVerdict] = {}
         self._lock = threading.Lock()
         self._empty = _verdict(0.0, "", frozenset(), classifier.threshold)
@@ -147,13 +156,63 @@ class HybridModels:
 
     def _value_verdicts(self, records: Sequence[LogRecord]) -> list[_ValueVerdict]:
         # Paths and query strings repeat far more often than their combinations, so each is
-        # cached on its own; only requests where something was scored are combined.
+        # cached on its own, and looked up for the whole batch in C; only requests where
+        # something was scored are combined (and cached), one by one.
+        paths, queries, requests = self._paths, self._queries, self._requests
+        for cache in (self._values, paths, queries, requests):
+            if len(cache) > CACHE_LIMIT:
+                cache.clear()
+        queries[""] = None
+        path_list = list(map(_PATH, records))
+        query_list = list(map(_QUERY, records))
+        path_ps: list[Any] = list(map(paths.get, path_list))
+        parts: list[Any] = list(map(queries.get, query_list, repeat(_UNSEEN)))
+        if None in path_ps or _UNSEEN in parts:
+            self._learn(path_list, query_list, path_ps, parts)
+        empty = self._empty
+        out = [empty] * len(path_list)
+        # The requests with something scored: a path that was, or a query with a value that was.
+        scored = compress(
+            range(len(out)),
+            map(or_, map(ne, path_ps, repeat(_NOT_SCORED)), map(is_not, parts, repeat(None))),
+        )
+        threshold = self.classifier.threshold
+        for i in scored:
+            key = (path_list[i], query_list[i])
+            verdict = requests.get(key)
+            if verdict is None:
+                path_p: float = path_ps[i]
+                part: _QueryPart = parts[i]
+                best, target, names = part if part is not None else (0.0, "", ())
+                if path_p != _NOT_SCORED:
+                    names = ("path", *names)
+                    if path_p > best:
+                        best, target = path_p, "path"
+                verdict = requests[key] = _verdict(best, target, frozenset(names), threshold)
+            out[i] = verdict
+        return out
+
+    def _learn(
+        self,
+        path_list: list[str],
+        query_list: list[str],
+        path_ps: list[Any],
+        parts: list[Any],
+    ) -> None:
+        """Score the paths and queries of a batch not seen before, into the caches and into
+        `path_ps` and `parts` (each record's path score and query part)."""
         paths, queries, values = self._paths, self._queries, self._values
+        new = list(
+            compress(
+                range(len(path_list)),
+                map(or_, map(is_, path_ps, repeat(None)), map(is_, parts, repeat(_UNSEEN))),
+            )
+        )
         pending: dict[tuple[str, str], features.Value] = {}
         new_paths: set[str] = set()
         new_queries: dict[str, list[tuple[str, str]]] = {}
-        for record in records:
-            path = record.path
+        for i in new:
+            path = path_list[i]
             if path not in paths and path not in new_paths:
                 if features.raw_is_trivial(path, "path"):
                     paths[path] = _NOT_SCORED
@@ -162,8 +221,8 @@ class HybridModels:
                     key = ("path", path)
                     if key not in values and key not in pending:
                         pending[key] = features.make_value("path", "path", path)
-            query = record.query
-            if query and query not in queries and query not in new_queries:
+            query = query_list[i]
+            if query not in queries and query not in new_queries:
                 units: list[tuple[str, str]] = []
                 for raw_name, raw in normalize.split_query(query):
                     if not raw or features.raw_is_trivial(raw, "args"):
@@ -196,31 +255,9 @@ class HybridModels:
                 if p > best:
                     best, best_target = p, target
             queries[query] = (best, best_target, tuple(scored)) if scored else None
-        empty = self._empty
-        threshold = self.classifier.threshold
-        requests = self._requests
-        out: list[_ValueVerdict] = []
-        append = out.append
-        for record in records:
-            path_p = paths[record.path]
-            part = queries[record.query] if record.query else None
-            if part is None and path_p == _NOT_SCORED:
-                append(empty)
-                continue
-            key = (record.path, record.query)
-            verdict = requests.get(key)
-            if verdict is None:
-                best, target, names = part if part is not None else (0.0, "", ())
-                if path_p != _NOT_SCORED:
-                    names = ("path", *names)
-                    if path_p > best:
-                        best, target = path_p, "path"
-                verdict = requests[key] = _verdict(best, target, frozenset(names), threshold)
-            append(verdict)
-        for cache in (values, paths, queries, requests):
-            if len(cache) > CACHE_LIMIT:
-                cache.clear()
-        return out
+        for i in new:
+            path_ps[i] = paths[path_list[i]]
+            parts[i] = queries[query_list[i]]
 
     def score_batch(
         self, records: Sequence[LogRecord], detections: Sequence[Detection]
@@ -235,12 +272,19 @@ class HybridModels:
             self.anomaly.score_batch(records) if self.anomaly is not None else None
         )
         threshold = self.classifier.threshold
-        out = [verdict.alone for verdict in verdicts]
-        busy = [
-            i
-            for i, d in enumerate(detections)
-            if d.score or d.allowlisted is not None or (anomalies and anomalies[i].score)
-        ]
+        out = list(map(_ALONE, verdicts))
+        if anomalies is None:
+            # Most requests share the one clean verdict; the others are found in C.
+            dirty = compress(range(len(detections)), map(is_not, detections, repeat(CLEAN)))
+            busy = [
+                i for i in dirty if detections[i].score or detections[i].allowlisted is not None
+            ]
+        else:
+            busy = [
+                i
+                for i, d in enumerate(detections)
+                if d.score or d.allowlisted is not None or anomalies[i].score
+            ]
         for i in busy:
             detection = detections[i]
             verdict = verdicts[i]

@@ -410,8 +410,7 @@ def _cache_path(text: str, source: str) -> Path:
 
 def _examples(items: list[dict[str, Any]]) -> tuple[Example, ...]:
     return tuple(
-        Example(**{**item, "headers": tuple((k, v) for k, v in item["headers"])})
-        for item in items
+        Example(**{**item, "headers": tuple((k, v) for k, v in item["headers"])}) for item in items
     )
 
 

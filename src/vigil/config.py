@@ -188,6 +188,13 @@ class Settings(BaseSettings):
         le=300.0,
         description="a worker's partition lease; a dead worker's partitions move after this",
     )
+    cluster_controls_seconds: float = Field(
+        30.0,
+        ge=0.5,
+        le=3600.0,
+        description="a worker re-reads the stored allowlists and exclusions at least this often "
+        "(a change made through an API node reaches the workers at their next lease round)",
+    )
     host: str = Field("127.0.0.1", description="address the HTTP API listens on")
     port: int = Field(8080, ge=1, le=65535, description="port the HTTP API listens on")
 

@@ -56,8 +56,11 @@ READ_COUNT = 256
 READ_BLOCK_MS = 500
 PROGRESS_SECONDS = 10.0
 DRAIN_SECONDS = 60.0
-PUBLISH_SECONDS = 5.0
 """Longest wait for a partition's pipeline to store what it read before handing it back."""
+PUBLISH_SECONDS = 5.0
+RETRY_MAX_SECONDS = 1.0
+"""Longest wait between attempts while Redis is away: once it is back, reading and
+acknowledging resume within a second (a retry costs a failed connect, nothing more)."""
 
 
 @dataclass(slots=True)
@@ -143,7 +146,7 @@ class AckSink:
                 if self._stopping() and delay >= 2:
                     return
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
         self.healthy = True
         if read_end is not None:
             self.track.acked = read_end
@@ -271,7 +274,7 @@ class PartitionRunner:
                     type(exc).__name__,
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
 
     async def _replay_start(self, start: bytes | None) -> tuple[bytes | None, bool]:
         """Where reading again begins: after the snapshot's id, or at the first entry no group
@@ -448,7 +451,7 @@ class Worker:
             except self._errors as exc:
                 log.warning("event=worker_redis_unavailable error=%s", type(exc).__name__)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
         interval = self.settings.cluster_lease_seconds / 4
         log.info("event=worker_started worker=%s partitions=%d", self.id, self.partitions)
         self.keeper.start()
@@ -462,6 +465,12 @@ class Worker:
                     await self._round(time.monotonic() < settle_until)
                 except self._errors as exc:
                     log.warning("event=worker_redis_unavailable error=%s", type(exc).__name__)
+                    # Leases expired while Redis was away and every worker's heartbeat looks
+                    # old when it is back: settle again, so that each worker's keeper takes its
+                    # own partitions back before anyone takes or hands back more (taking them
+                    # all and handing most back would rebuild pipelines and replay their
+                    # windows in the middle of the catch-up).
+                    settle_until = time.monotonic() + self.settings.cluster_lease_seconds / 2
                 await self.refresh_controls()
                 if time.monotonic() >= next_progress:
                     next_progress += PROGRESS_SECONDS

@@ -93,3 +93,9 @@ def test_a_section_has_the_defaults_and_fields_of_its_flat_names(name: str) -> N
     assert set(cls.flat) == set(cls.model_fields)
     assert set(cls.flat.values()) <= set(Settings.model_fields)
     assert getattr(load_settings(), name) == cls()
+
+
+def test_an_unknown_key_of_a_section_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIGIL_STORE__RETRY_MAX_SECOND", "5")
+    with pytest.raises(ConfigError, match=r"VIGIL_STORE__RETRY_MAX_SECOND.*retry_max_seconds"):
+        load_settings()

@@ -226,10 +226,24 @@ class _NestedSectionNames(PydanticBaseSettingsSource):
         values = self.source()
         variables = self.source.env_vars
         prefix = ENV_PREFIX.lower()
-        for nested, flat_name in _NESTED_NAMES.items():
-            value = variables.get(prefix + nested)
-            if value is not None:
+        for name, value in variables.items():
+            if not name.startswith(prefix) or value is None:
+                continue
+            nested = name[len(prefix) :]
+            flat_name = _NESTED_NAMES.get(nested)
+            if flat_name is not None:
                 values[flat_name] = value
+                continue
+            section, _, key = nested.partition("__")
+            if key and section in SECTIONS:
+                # A typo in a section's key must not pass unnoticed, as one in a flat name
+                # cannot (there, pydantic-settings has no field to give it to either, but the
+                # section's other keys show what was meant).
+                known = ", ".join(sorted(SECTIONS[section].flat))
+                raise ConfigError(
+                    f"invalid setting {name.upper()}: the {section} section has no key "
+                    f"{key!r} (it has: {known})"
+                )
         return values
 
 

@@ -16,6 +16,13 @@ from the id after it: entries already stored rebuild the windows and are skipped
 the rest are stored. A partition handed back (rebalancing) is first read to an end, drained,
 snapshotted, and only then released. Streams are trimmed below what every consumer group has
 acknowledged and the snapshot still needs.
+
+Allowlists and exclusions stored through the API reach running pipelines without a restart: at
+every lease round the worker reads the cluster's controls counter (`{prefix}:controls`, raised
+by an API node on each change) and, when it moved, when a partition's pipeline has started
+since, or every `VIGIL_CLUSTER_CONTROLS_SECONDS` in any case (a change made while Redis was
+away, an allowlist entry that expired), reads them from the database and puts them in force in
+every pipeline it runs.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from typing import Any
 
 from vigil.batch import ScoredBatch
 from vigil.config import Settings
-from vigil.pipeline.assembly import configured_sinks, open_pipeline
+from vigil.pipeline.assembly import StoredControls, configured_sinks, open_pipeline
 from vigil.pipeline.leases import LeaseKeeper, Leases
 from vigil.pipeline.runner import Pipeline
 from vigil.sinks.broker import Broker
@@ -49,8 +56,11 @@ READ_COUNT = 256
 READ_BLOCK_MS = 500
 PROGRESS_SECONDS = 10.0
 DRAIN_SECONDS = 60.0
-PUBLISH_SECONDS = 5.0
 """Longest wait for a partition's pipeline to store what it read before handing it back."""
+PUBLISH_SECONDS = 5.0
+RETRY_MAX_SECONDS = 1.0
+"""Longest wait between attempts while Redis is away: once it is back, reading and
+acknowledging resume within a second (a retry costs a failed connect, nothing more)."""
 
 
 @dataclass(slots=True)
@@ -136,7 +146,7 @@ class AckSink:
                 if self._stopping() and delay >= 2:
                     return
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
         self.healthy = True
         if read_end is not None:
             self.track.acked = read_end
@@ -166,6 +176,9 @@ class PartitionRunner:
         self.stop_event = asyncio.Event()
         self.lost = False
         self.lines = 0
+        self.pipeline: Pipeline | None = None
+        """The running pipeline (None while it starts or after it stopped)."""
+        self.on_ready: Callable[[], None] = lambda: None
         self._snapshot_pos: bytes | None = None
         self._errors = redis_errors()
 
@@ -188,6 +201,8 @@ class PartitionRunner:
         async with open_pipeline(
             self.settings, sinks=sinks, open_database=False, on_scored=self._scored
         ) as pipeline:
+            self.pipeline = pipeline
+            self.on_ready()
             start = self._restore(pipeline, saved)
             reader = asyncio.create_task(self._read(pipeline, start), name="stream-reader")
             snapshots = asyncio.create_task(self._snapshots(pipeline), name="snapshots")
@@ -220,6 +235,7 @@ class PartitionRunner:
                 self.lost = True
             if not self.lost:
                 await self._save_snapshot(pipeline, final=True)
+            self.pipeline = None
             log.info("event=partition_stopped partition=%d", self.partition)
 
     def _restore(self, pipeline: Pipeline, saved: dict[bytes, bytes]) -> bytes | None:
@@ -258,7 +274,7 @@ class PartitionRunner:
                     type(exc).__name__,
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
 
     async def _replay_start(self, start: bytes | None) -> tuple[bytes | None, bool]:
         """Where reading again begins: after the snapshot's id, or at the first entry no group
@@ -417,13 +433,16 @@ class Worker:
         self.finished_lines = 0
         """Lines read by partitions this worker no longer holds."""
         self._errors = redis_errors()
+        self._controls: StoredControls | None = None
+        self._controls_version: bytes | None = None
+        self._controls_due = 0.0
+        self._controls_stale = False
+        """A partition's pipeline started since the controls were last read."""
 
     async def run(self) -> None:
         from vigil.sinks.broker import make_broker
 
-        self.broker = BoundedBroker(
-            make_broker(self.settings.redis_url, self.settings.redis_prefix), PUBLISH_SECONDS
-        )
+        self.broker = BoundedBroker(make_broker(self.settings.broker), PUBLISH_SECONDS)
         delay = 0.2
         while True:  # Redis may be away while the worker starts: wait for it, as agents do
             try:
@@ -432,7 +451,7 @@ class Worker:
             except self._errors as exc:
                 log.warning("event=worker_redis_unavailable error=%s", type(exc).__name__)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
         interval = self.settings.cluster_lease_seconds / 4
         log.info("event=worker_started worker=%s partitions=%d", self.id, self.partitions)
         self.keeper.start()
@@ -446,6 +465,13 @@ class Worker:
                     await self._round(time.monotonic() < settle_until)
                 except self._errors as exc:
                     log.warning("event=worker_redis_unavailable error=%s", type(exc).__name__)
+                    # Leases expired while Redis was away and every worker's heartbeat looks
+                    # old when it is back: settle again, so that each worker's keeper takes its
+                    # own partitions back before anyone takes or hands back more (taking them
+                    # all and handing most back would rebuild pipelines and replay their
+                    # windows in the middle of the catch-up).
+                    settle_until = time.monotonic() + self.settings.cluster_lease_seconds / 2
+                await self.refresh_controls()
                 if time.monotonic() >= next_progress:
                     next_progress += PROGRESS_SECONDS
                     log.info(
@@ -497,10 +523,60 @@ class Worker:
                 continue
             self._start(partition)
 
+    async def refresh_controls(self) -> None:
+        """Read the stored allowlists and exclusions again when they may have changed, and put
+        them in force in every running pipeline (see the module docstring)."""
+        from vigil.db.session import get_db_context
+        from vigil.services.allowlist import stored_controls
+
+        version = self._controls_version
+        # Redis away: the version stays, and the periodic read still finds a change.
+        with contextlib.suppress(*self._errors):
+            version = await self.redis.get(self.keys.controls)
+        now = time.monotonic()
+        if (
+            version == self._controls_version
+            and now < self._controls_due
+            and not self._controls_stale
+        ):
+            return
+        stale, self._controls_stale = self._controls_stale, False
+        try:
+            async with get_db_context() as session:
+                controls = await stored_controls(session)
+        except Exception as exc:  # the database is away: the next round tries again
+            self._controls_stale = self._controls_stale or stale
+            log.warning("event=controls_unavailable error=%s", type(exc).__name__)
+            return
+        self._controls_due = now + self.settings.cluster_controls_seconds
+        noticed = version != self._controls_version
+        self._controls_version = version
+        changed = controls != self._controls
+        applied = 0
+        if changed or stale:
+            self._controls = controls
+            for held in self.held.values():
+                pipeline = held.runner.pipeline
+                if pipeline is not None:
+                    pipeline.replace_controls(controls)
+                    applied += 1
+        if changed or noticed:
+            log.info(
+                "event=controls_read sites=%d changed=%s partitions=%d version=%s",
+                len(controls),
+                "yes" if changed else "no",
+                applied,
+                version.decode() if version else "-",
+            )
+
+    def _pipeline_started(self) -> None:
+        self._controls_stale = True
+
     def _start(self, partition: int) -> None:
         runner = PartitionRunner(
             self.settings, self.redis, self.keys, self.leases, partition, self.broker
         )
+        runner.on_ready = self._pipeline_started
         task = asyncio.create_task(runner.run(), name=f"partition-{partition}")
         self.held[partition] = _Held(runner, task)
         self.keeper.hold(partition)

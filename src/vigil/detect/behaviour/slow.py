@@ -13,11 +13,12 @@ hour for three days, nor a botnet of such clients. This module keeps, per site:
   writes, and the probe family `* (sensitive files) 4xx`, the clients that hit it with a failing
   answer (failing GETs of ordinary pages are broken links, not targets). A client is a
   *member* once it has repeated the failing thing at least `member_min_hits` times with
-  focused traffic (no page assets around it, as browsers load), and, for a family, over
-  several distinct paths. When the members within the horizon reach
-  `max(min_clients, baseline_factor × baseline)` (the baseline being the members a target
-  normally has over the horizon, sampled once a day while no campaign is open), the target is
-  a **campaign**: one event per member, and one more for every member that joins later.
+  focused traffic (no page assets around it, as browsers load). When the members within the
+  horizon reach `max(min_clients, baseline_factor × baseline)` (the baseline being the members
+  a target normally has over the horizon, sampled once a day while no campaign is open) and
+  come from at least `min_member_prefixes` networks (/24 or /48), the target is a
+  **campaign**: one event per member, and one more for every member that joins later. Its
+  explanation gives the spread of the members' networks and user agents.
 
 Everything here is called from the per-record loop only for failing requests (both the compiled
 loop and its Python twin make the same call), so the work on a healthy site is nil.
@@ -25,6 +26,7 @@ loop and its Python twin make the same call), so the work on a healthy site is n
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import zlib
 from array import array
@@ -52,7 +54,6 @@ FIELDS = 8
 BITMAPS = (PATHS, PROBE_SET)
 
 SENSITIVE_FAMILY = "(sensitive files)"
-MISSING_FAMILY = "(missing paths)"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _MASK64 = (1 << 64) - 1
 _NO_PERIOD = -(1 << 62)
@@ -161,23 +162,26 @@ class SlowClient:
 
 # One client's entry in a target (an `array('q')`, no Python object per number): hits, focused
 # hits, first and last time, start of its current ten-minute bucket, hits in it, most hits in
-# any ten minutes, distinct paths (bitmap), when it was last announced, whether it is a member.
-(HITS, FOCUSED, FIRST, LAST, WIN_START, WIN_HITS, WIN_MAX, SEEN_PATHS, ANNOUNCED, MEMBER) = range(
-    10
-)
-ENTRY_SIZE = 10
-_NEW_ENTRY = array("q", [0, 0, 0, 0, 0, 0, 0, 0, -1, 0])
+# any ten minutes, when it was last announced, whether it is a member.
+(HITS, FOCUSED, FIRST, LAST, WIN_START, WIN_HITS, WIN_MAX, ANNOUNCED, MEMBER) = range(9)
+ENTRY_SIZE = 9
+_NEW_ENTRY = array("q", [0, 0, 0, 0, 0, 0, 0, -1, 0])
+# Older snapshots kept a bitmap of distinct paths at this index (read and dropped).
+_OLD_ENTRY_SIZE = 10
+_OLD_PATHS_AT = 7
 
 
 class Target:
     """The clients failing the same way at one endpoint template (or probe family).
 
-    The members' totals (hits, first and last time, busiest ten minutes) are kept up to date
-    as they change, so an event's explanation costs nothing however many members there are;
-    they are counted again only when stale clients are dropped, once a day.
+    The members' totals (hits, first and last time, busiest ten minutes, and the spread of
+    their network prefixes and user agents as 64-bit bitmaps) are kept up to date as they
+    change, so an event's explanation costs nothing however many members there are; they are
+    counted again only when stale clients are dropped, once a day.
     """
 
     __slots__ = (
+        "agents",
         "baseline",
         "baseline_days",
         "clients",
@@ -193,6 +197,7 @@ class Target:
         "member_last",
         "member_pace",
         "members",
+        "prefixes",
         "recent",
     )
 
@@ -207,6 +212,8 @@ class Target:
         self.member_first = t
         self.member_last = t
         self.member_pace = 0
+        self.prefixes = 0
+        self.agents = 0
         self.hits = 0
         self.first = t
         self.last = t
@@ -224,6 +231,11 @@ class Target:
         self.member_first = min((e[FIRST] for e in members), default=self.last)
         self.member_last = max((e[LAST] for e in members), default=self.last)
         self.member_pace = max((e[WIN_MAX] for e in members), default=0)
+        prefixes = 0
+        for ip, entry in self.clients.items():
+            if entry[MEMBER]:
+                prefixes |= _bit(network_prefix(ip))
+        self.prefixes = prefixes
         self.recent = [ip for ip in self.recent if ip in self.clients]
 
     def to_state(self) -> list[Any]:
@@ -239,12 +251,15 @@ class Target:
             self.baseline,
             self.baseline_days,
             self.fired,
+            self.agents,
         ]
 
     @classmethod
     def from_state(cls, state: list[Any]) -> Target:
         target = cls(str(state[0]), bool(state[1]), int(state[5]))
         for ip, entry in state[2].items():
+            if len(entry) == _OLD_ENTRY_SIZE:
+                entry = entry[:_OLD_PATHS_AT] + entry[_OLD_PATHS_AT + 1 :]
             if len(entry) != ENTRY_SIZE:
                 raise ValueError("campaign entry of unexpected size")
             target.clients[str(ip)] = array("q", (int(x) for x in entry))
@@ -255,6 +270,8 @@ class Target:
         target.baseline = float(state[8])
         target.baseline_days = int(state[9])
         target.fired = [int(x) for x in state[10]] if state[10] is not None else None
+        # Older snapshots have no agents bitmap: the members' agents are unknown until more join.
+        target.agents = int(state[11]) if len(state) > 11 else 0
         target.recount()
         return target
 
@@ -303,11 +320,13 @@ class SlowWatch:
         sensitive: bool,
         focused: bool,
         covered: frozenset[str] = frozenset(),
+        agent: str = "",
     ) -> list[Firing]:
         """Count one interesting request; returns what fires because of it.
 
         `covered` names the long-window detectors whose finding the short windows already
-        reported for this client (its episode is opened without another event).
+        reported for this client (its episode is opened without another event); `agent` is the
+        request's user agent (for a campaign's spread of agents).
         """
         cfg = self.config
         client = self._client(ip, t)
@@ -353,7 +372,7 @@ class SlowWatch:
         else:
             keys.append((f"{method} {self._template(path)} {outcome}", False))
         for key, family in keys:
-            self._target_hit(key, family, ip, t, path_bit, focused, out)
+            self._target_hit(key, family, ip, t, agent, focused, out)
         return out
 
     def _client(self, ip: str, t: int) -> SlowClient:
@@ -468,7 +487,7 @@ class SlowWatch:
         family: bool,
         ip: str,
         t: int,
-        path_bit: int,
+        agent: str,
         focused: bool,
         out: list[Firing],
     ) -> None:
@@ -503,11 +522,10 @@ class SlowWatch:
         entry[WIN_HITS] += 1
         if entry[WIN_HITS] > entry[WIN_MAX]:
             entry[WIN_MAX] = entry[WIN_HITS]
-        entry[SEEN_PATHS] = _signed(entry[SEEN_PATHS] | path_bit)
         joined = False
         if entry[MEMBER]:
             target.member_hits += 1
-        elif self._is_member(target, entry):
+        elif entry[FOCUSED] >= cfg.member_min_hits:
             entry[MEMBER] = 1
             joined = True
             if not target.members:
@@ -515,6 +533,8 @@ class SlowWatch:
             target.members += 1
             target.member_hits += entry[HITS]
             target.member_first = min(target.member_first, entry[FIRST])
+            target.prefixes |= _bit(network_prefix(ip))
+            target.agents |= _bit(agent)
             target.recent.append(ip)
             if len(target.recent) > _SAMPLE_MEMBERS:
                 del target.recent[0]
@@ -523,7 +543,9 @@ class SlowWatch:
         target.member_last = max(target.member_last, t)
         target.member_pace = max(target.member_pace, entry[WIN_MAX])
         count = target.members
-        if count < self.threshold(target):
+        if count < self.threshold(target) or (_distinct(target.prefixes) < cfg.min_member_prefixes):
+            # Too few, or all from a handful of networks: one office behind a proxy pool or
+            # one provider's fleet, not clients spread over the internet.
             return
         fired = target.fired
         if fired is None or t - fired[0] > self.horizon:
@@ -549,15 +571,6 @@ class SlowWatch:
                 del target.clients[ip]
                 return True
         return False
-
-    def _is_member(self, target: Target, entry: array[int]) -> bool:
-        cfg = self.config
-        if entry[FOCUSED] < cfg.member_min_hits:
-            return False
-        if target.family and MISSING_FAMILY in target.key:
-            # Missing paths: a scanner tries many; the same one again is its own target.
-            return _distinct(entry[SEEN_PATHS]) >= cfg.member_min_family_paths
-        return True
 
     def threshold(self, target: Target) -> float:
         """Members a target needs to be a campaign: the floor, or far above its baseline."""
@@ -591,9 +604,12 @@ class SlowWatch:
         first, last, pace = target.member_first, target.member_last, target.member_pace
         hours = (last - first) / HOUR
         listed = list(target.recent)
+        networks = _distinct(target.prefixes)
+        agents = _distinct(target.agents)
         text = (
             f"campaign: {count} clients, {hits:,} {method} {endpoint} → {outcome} over "
-            f"{hours:.0f} h, at most {pace} per client per 10 min; members "
+            f"{hours:.0f} h, at most {pace} per client per 10 min, from about {networks} "
+            f"networks with about {agents} user agents; members "
             f"{', '.join(listed)}{' …' if count > len(listed) else ''}"
         )
         return {
@@ -609,6 +625,8 @@ class SlowWatch:
             "last_seen": epoch_to_iso(last),
             "span_hours": round(hours, 1),
             "most_per_client_per_10_min": pace,
+            "member_networks": networks,
+            "member_user_agents": agents,
             "threshold_members": round(self.threshold(target), 1),
             "baseline_members": round(target.baseline, 2),
             "sample_members": listed,
@@ -705,6 +723,17 @@ def _signed(value: int) -> int:
 def _distinct(bits: int) -> int:
     """Linear-counting estimate of the distinct items of a 64-bit bitmap."""
     return round(distinct(bits & _MASK64, 64))
+
+
+def network_prefix(ip: str) -> str:
+    """The network a client address belongs to for a campaign's spread: its /24 (IPv4) or
+    /48 (IPv6)."""
+    if ":" not in ip:
+        return ip.rpartition(".")[0] or ip
+    try:
+        return str(ipaddress.ip_network(f"{ip}/48", strict=False))
+    except ValueError:
+        return ip
 
 
 def _status_class(status: int | None) -> str:

@@ -313,8 +313,9 @@ def test_clients_of_one_network_failing_alike_make_no_campaign() -> None:
 def test_an_older_snapshot_and_a_retired_setting_are_still_read(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Campaign entries of older snapshots carried a bitmap of distinct paths, and
-    `member_min_family_paths` tuned a target family that is gone: both are read and dropped."""
+    """Campaign entries of older snapshots carried the start of their ten minutes and a bitmap
+    of distinct paths, and `member_min_family_paths` tuned a target family that is gone: all
+    are read and dropped."""
     import zlib
 
     import orjson
@@ -333,7 +334,8 @@ def test_an_older_snapshot_and_a_retired_setting_are_still_read(
         for target in site["slow"]["targets"]:
             del target[11]  # no agents bitmap yet
             for ip, entry in target[2].items():
-                target[2][ip] = [*entry[:7], 12345, *entry[7:]]
+                start = entry[3] - entry[3] % 600  # of the ten minutes of the last hit
+                target[2][ip] = [*entry[:4], start, *entry[4:6], 12345, *entry[6:]]
     old = codec.MAGIC + zlib.compress(orjson.dumps(body))
     after = BehaviourEngine(config)
     after.restore(old)

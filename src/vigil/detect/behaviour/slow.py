@@ -161,14 +161,15 @@ class SlowClient:
 
 
 # One client's entry in a target (an `array('q')`, no Python object per number): hits, focused
-# hits, first and last time, start of its current ten-minute bucket, hits in it, most hits in
-# any ten minutes, when it was last announced, whether it is a member.
-(HITS, FOCUSED, FIRST, LAST, WIN_START, WIN_HITS, WIN_MAX, ANNOUNCED, MEMBER) = range(9)
-ENTRY_SIZE = 9
-_NEW_ENTRY = array("q", [0, 0, 0, 0, 0, 0, 0, -1, 0])
-# Older snapshots kept a bitmap of distinct paths at this index (read and dropped).
-_OLD_ENTRY_SIZE = 10
-_OLD_PATHS_AT = 7
+# hits, first and last time, hits in the ten minutes of its last hit, most hits in any ten
+# minutes, when it was last announced, whether it is a member. Eight numbers: 64 bytes, the
+# allocator's size class below the next (a ninth would cost 16 bytes more per entry).
+(HITS, FOCUSED, FIRST, LAST, WIN_HITS, WIN_MAX, ANNOUNCED, MEMBER) = range(8)
+ENTRY_SIZE = 8
+_NEW_ENTRY = array("q", [0, 0, 0, 0, 0, 0, -1, 0])
+# Entries of older snapshots, by size: the indexes they had that are read and dropped (the
+# start of the ten minutes, now that of the last hit; a bitmap of distinct paths).
+_OLD_ENTRY_FIELDS = {9: (4,), 10: (4, 7)}
 
 
 class Target:
@@ -258,8 +259,9 @@ class Target:
     def from_state(cls, state: list[Any]) -> Target:
         target = cls(str(state[0]), bool(state[1]), int(state[5]))
         for ip, entry in state[2].items():
-            if len(entry) == _OLD_ENTRY_SIZE:
-                entry = entry[:_OLD_PATHS_AT] + entry[_OLD_PATHS_AT + 1 :]
+            dropped = _OLD_ENTRY_FIELDS.get(len(entry), ())
+            if dropped:
+                entry = [x for i, x in enumerate(entry) if i not in dropped]
             if len(entry) != ENTRY_SIZE:
                 raise ValueError("campaign entry of unexpected size")
             target.clients[str(ip)] = array("q", (int(x) for x in entry))
@@ -509,16 +511,14 @@ class SlowWatch:
                 return
             entry = target.clients[ip] = array("q", _NEW_ENTRY)
             entry[FIRST] = entry[LAST] = t
-            entry[WIN_START] = t - t % TEN_MINUTES
         entry[HITS] += 1
         if focused:
             entry[FOCUSED] += 1
-        if t > entry[LAST]:
+        last = entry[LAST]
+        if t - t % TEN_MINUTES != last - last % TEN_MINUTES:
+            entry[WIN_HITS] = 0  # ten minutes other than those of the last hit
+        if t > last:
             entry[LAST] = t
-        window = t - t % TEN_MINUTES
-        if window != entry[WIN_START]:
-            entry[WIN_START] = window
-            entry[WIN_HITS] = 0
         entry[WIN_HITS] += 1
         if entry[WIN_HITS] > entry[WIN_MAX]:
             entry[WIN_MAX] = entry[WIN_HITS]

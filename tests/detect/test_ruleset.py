@@ -96,7 +96,7 @@ def test_shipped_rules_load_with_unique_ids_and_families() -> None:
     assert set(ruleset.families) >= {"sqli", "xss", "lfi", "rce", "scanners", "probes"}
 
 
-def test_a_rule_file_checked_before_is_not_checked_again(
+def test_a_rule_file_parsed_before_is_read_back_unchecked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VIGIL_CACHE_DIR", str(tmp_path))
@@ -110,7 +110,7 @@ def test_a_rule_file_checked_before_is_not_checked_again(
     monkeypatch.setattr(ruleset, "check_pattern", counting)
     first = parse_rule_file(GOOD, "demo.yaml")
     assert checked
-    assert any((tmp_path / "rules-checked").iterdir())
+    assert any((tmp_path / "rules-parsed").iterdir())
     checked.clear()
     assert parse_rule_file(GOOD, "demo.yaml") == first
     assert checked == []

@@ -20,6 +20,7 @@ from vigil.batch import (
     event_key,
     minute_bucket,
 )
+from vigil.detect.behaviour import BehaviourEvent
 from vigil.detect.profile.stage import PROFILE_CATEGORY, PROFILE_RULE, profile_match
 from vigil.detect.result import Detection
 from vigil.enrich import Enricher
@@ -136,15 +137,14 @@ class ScoreStage:
             )
         for event in work.events:
             record = records[event.record_index]
-            suffix = event.detector
+            finding = finding_id(event, record.client_ip)
             if event.client_ip != record.client_ip:
                 # A campaign member whose own requests came earlier: the event is about it,
                 # found at this record.
                 record = record._replace(client_ip=event.client_ip, user_agent="", raw="")
-                suffix = f"{event.detector}:{event.client_ip}"
             threats.append(
                 Threat(
-                    key=event_key(record.source, f"{record.file_id}#{suffix}", record.offset),
+                    key=event_key(record.source, f"{record.file_id}#{finding}", record.offset),
                     record=record,
                     score=round(event.score, 4),
                     severity=event.severity,
@@ -251,6 +251,23 @@ class ScoreStage:
                 dead_letter=dead.reason,
             )
         return [r for r in results if r is not None]
+
+
+def finding_id(event: BehaviourEvent, record_client: str) -> str:
+    """What tells a behaviour finding apart from the others found at the same record, for its
+    event key: the detector; the client it is about when that is not the record's (a campaign
+    member); and the subject when a detector follows several at once (credential stuffing per
+    endpoint and also per group of clients, campaigns per target), since one request can take
+    two of them over their threshold. The store keeps one event per key: findings sharing one
+    would be counted by the scan and then dropped."""
+    finding = event.detector
+    if event.client_ip != record_client:
+        finding = f"{finding}:{event.client_ip}"
+    evidence = event.evidence
+    subject = evidence.get("group") or evidence.get("campaign")
+    if subject:
+        finding = f"{finding}@{subject}"
+    return finding
 
 
 def traffic_counters(

@@ -472,9 +472,7 @@ class Worker:
     async def run(self) -> None:
         from vigil.sinks.broker import make_broker
 
-        self.broker = BoundedBroker(
-            make_broker(self.settings.redis_url, self.settings.redis_prefix), PUBLISH_SECONDS
-        )
+        self.broker = BoundedBroker(make_broker(self.settings.broker), PUBLISH_SECONDS)
         delay = 0.2
         while True:  # Redis may be away while the worker starts: wait for it, as agents do
             try:

@@ -72,6 +72,11 @@ def test_defaults_apply_and_severity_maps_to_points() -> None:
             "colour: red}]",
             "unknown keys",
         ),
+        (
+            "rules: [{id: x1, category: c, severity: notice, targets: [args], patterns: ['a'], "
+            "fallback: maybe}]",
+            "fallback",
+        ),
         ("rules: {id: x1}", "'rules' list"),
         ("rules: [\n  - id: [", "not valid YAML"),
     ],

@@ -244,7 +244,7 @@ async def _scan(
         tracker = _ProgressTracker(progress, total)
         source = FilesSource(
             paths,
-            settings,
+            settings.file_source,
             on_progress=lambda name, consumed: tracker.update(name, consumed, summary.lines),
         )
         async with open_pipeline(

@@ -105,7 +105,7 @@ async def run_server(settings: Settings) -> bool:
     signals = ShutdownSignals()
     signals.install()
     try:
-        broker = make_broker(settings.redis_url, settings.redis_prefix)
+        broker = make_broker(settings.broker)
         async with open_pipeline(
             settings, broker=broker, snapshots=True, learn_profiles=True, analyze_at_end=False
         ) as pipeline:
@@ -237,7 +237,7 @@ async def run_cluster_api(settings: Settings) -> None:
 
     if not settings.redis_url:
         raise ConfigError("serve --cluster needs VIGIL_REDIS_URL (the cluster's Redis)")
-    broker = make_broker(settings.redis_url, settings.redis_prefix)
+    broker = make_broker(settings.broker)
     app = create_app(settings, pipeline=ClusterIngest(settings), broker=broker)
     server = uvicorn.Server(
         uvicorn.Config(

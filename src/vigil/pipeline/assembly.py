@@ -134,7 +134,7 @@ async def open_pipeline(
         analyzer.helper, helper = helper, None
         if sinks is None:
             if store and broker is None:
-                broker = owned_broker = make_broker(settings.redis_url, settings.redis_prefix)
+                broker = owned_broker = make_broker(settings.broker)
                 await broker.connect()
             # A broker made here has no subscribers but the pipeline's own sinks.
             sinks = configured_sinks(

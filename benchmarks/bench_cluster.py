@@ -341,7 +341,9 @@ async def run(args: argparse.Namespace) -> None:
         cluster.stop_all()
         await pgtools.drop_database(args.postgres, name)
         if args.profile:
-            print_profile(workdir / "worker-0.prof")
+            # The first worker that stopped cleanly (a worker killed with -9 writes nothing).
+            profiles = sorted(workdir.glob("worker-*.prof"))
+            print_profile(profiles[0] if profiles else workdir / "worker-0.prof")
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
         else:

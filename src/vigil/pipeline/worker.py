@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 
 READ_COUNT = 256
 READ_BLOCK_MS = 500
+GATHER_LINES = 2048
+GATHER_SECONDS = 0.25
+"""A read of fewer than GATHER_LINES lines waits up to GATHER_SECONDS for more (one batch)."""
 PROGRESS_SECONDS = 10.0
 DRAIN_SECONDS = 60.0
 """Longest wait for a partition's pipeline to store what it read before handing it back."""
@@ -97,6 +100,15 @@ async def ack_floor(redis: Any, stream: str) -> bytes | None:
         if floor is None or value < floor:
             floor = value
     return None if floor is None else f"{floor[0]}-{floor[1]}".encode()
+
+
+def _lines_in(entries: list[tuple[bytes, Any]]) -> int:
+    """Lines held by stream entries (an agent's entry: 8 bytes of offset per line)."""
+    total = 0
+    for _id, fields in entries:
+        offsets = fields.get(b"o")
+        total += len(offsets) // 8 if offsets is not None else 1
+    return total
 
 
 class AckSink:
@@ -306,16 +318,34 @@ class PartitionRunner:
                 begin = entries[-1][0]
                 low = b"(" + begin
         while True:
-            reply = await self._retrying(
-                self.redis.xreadgroup,
-                GROUP,
-                self.consumer,
-                {self.stream: ">"},
-                count=READ_COUNT,
-                block=READ_BLOCK_MS,
-            )
-            for _stream, entries in reply or ():
-                await self._submit(pipeline, entries)
+            entries = await self._read_new(READ_COUNT, READ_BLOCK_MS)
+            if entries and _lines_in(entries) < GATHER_LINES:
+                # A few lines: wait a moment for more before handing them on. Each batch costs
+                # a store transaction and an acknowledgement whatever its size, and a partition
+                # gets an agent's entry every VIGIL_AGENT_BATCH_MS per file: read one by one,
+                # most of a worker's time would go to the batches rather than the lines.
+                deadline = time.monotonic() + GATHER_SECONDS
+                while len(entries) < READ_COUNT and _lines_in(entries) < GATHER_LINES:
+                    wait_ms = int((deadline - time.monotonic()) * 1000)
+                    if wait_ms < 1:
+                        break
+                    more = await self._read_new(READ_COUNT - len(entries), wait_ms)
+                    if not more:
+                        break
+                    entries += more
+            await self._submit(pipeline, entries)
+
+    async def _read_new(self, count: int, block_ms: int) -> list[tuple[bytes, Any]]:
+        """Entries not yet delivered to the group, waiting up to `block_ms` for the first."""
+        reply = await self._retrying(
+            self.redis.xreadgroup,
+            GROUP,
+            self.consumer,
+            {self.stream: ">"},
+            count=count,
+            block=block_ms,
+        )
+        return [entry for _stream, entries in reply or () for entry in entries]
 
     async def _submit(self, pipeline: Pipeline, entries: list[tuple[bytes, Any]]) -> None:
         if not entries:

@@ -313,8 +313,9 @@ def test_clients_of_one_network_failing_alike_make_no_campaign() -> None:
 def test_an_older_snapshot_and_a_retired_setting_are_still_read(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Campaign entries of older snapshots carried a bitmap of distinct paths, and
-    `member_min_family_paths` tuned a target family that is gone: both are read and dropped."""
+    """Older snapshots kept every counter in the hourly ring, campaign entries the start of
+    their ten minutes and a bitmap of distinct paths, and `member_min_family_paths` tuned a
+    target family that is gone: all are read and dropped."""
     import zlib
 
     import orjson
@@ -329,11 +330,19 @@ def test_an_older_snapshot_and_a_retired_setting_are_still_read(
     before = BehaviourEngine(config)
     run(before, records[:half], batch=256)
     body = orjson.loads(zlib.decompress(before.snapshot()[len(codec.MAGIC) :]))
+    hours = config.slow.hours
     for site in body["sites"].values():
+        for client in site["slow"]["clients"]:
+            # Every field in the hourly ring too: failing requests fourth of eight, the rest
+            # (here made up) dropped on reading.
+            data = client[3]
+            counters = [[7, 7, 7, 7, n, 7, 7, 7] for n in data[hours : 2 * hours]]
+            client[3] = [*data[:hours], *(x for c in counters for x in c), *data[2 * hours :]]
         for target in site["slow"]["targets"]:
             del target[11]  # no agents bitmap yet
             for ip, entry in target[2].items():
-                target[2][ip] = [*entry[:7], 12345, *entry[7:]]
+                start = entry[3] - entry[3] % 600  # of the ten minutes of the last hit
+                target[2][ip] = [*entry[:4], start, *entry[4:6], 12345, *entry[6:]]
     old = codec.MAGIC + zlib.compress(orjson.dumps(body))
     after = BehaviourEngine(config)
     after.restore(old)
@@ -343,3 +352,7 @@ def test_an_older_snapshot_and_a_retired_setting_are_still_read(
     assert [(e.detector, e.client_ip) for e in run(after, rest, batch=256)] == [
         (e.detector, e.client_ip) for e in run(fresh, rest, batch=256)
     ]
+    ip = records[0].client_ip
+    assert list(after._sites["default"].slow.clients[ip].data) == list(
+        fresh._sites["default"].slow.clients[ip].data
+    )

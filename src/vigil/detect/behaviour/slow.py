@@ -4,11 +4,11 @@ The 1- and 10-minute windows cannot see a client that sends one failing request 
 hour for three days, nor a botnet of such clients. This module keeps, per site:
 
 * a **slow table** of the clients that did something failing (a 4xx/5xx answer, a login
-  attempt, a sensitive-path probe): a ring of hourly and a ring of daily buckets of a few
-  counters each (login attempts and failures, not-found answers, probes, distinct failing
-  paths and probes as small bitmaps). Nothing is kept for clients whose requests all succeed,
-  so ordinary visitors cost nothing here. A client idle for longer than the horizon is dropped;
-  the table is capped and drops the least recently seen first.
+  attempt, a sensitive-path probe): a ring of daily buckets of a few counters each (login
+  attempts and failures, not-found answers, probes, distinct failing paths and probes as
+  small bitmaps) and a ring of hourly counts of failing requests. Nothing is kept for clients
+  whose requests all succeed, so ordinary visitors cost nothing here. A client idle for longer
+  than the horizon is dropped; the table is capped and drops the least recently seen first.
 * **targets**: per endpoint template × method × outcome (`POST /xmlrpc.php 404`) for logins and
   writes, and the probe family `* (sensitive files) 4xx`, the clients that hit it with a failing
   answer (failing GETs of ordinary pages are broken links, not targets). A client is a
@@ -52,6 +52,7 @@ PROBE_SET = 6  # bitmap of distinct sensitive paths (64 bits)
 FOCUSED_HITS = 7  # failing requests with no page assets around them
 FIELDS = 8
 BITMAPS = (PATHS, PROBE_SET)
+HOUR_FAILING = 0  # the hourly ring's one counter: failing requests
 
 SENSITIVE_FAMILY = "(sensitive files)"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -90,43 +91,45 @@ def _bit(text: str) -> int:
 class Ring:
     """Layout helpers of one ring of buckets inside a flat `array('q')`.
 
-    A ring of `count` buckets of `span` seconds: `count` period stamps, then `count × FIELDS`
+    A ring of `count` buckets of `span` seconds: `count` period stamps, then `count × fields`
     counters. A bucket whose stamp is not the current period is stale and reset on write.
     """
 
-    __slots__ = ("base", "count", "span")
+    __slots__ = ("base", "count", "fields", "span")
 
-    def __init__(self, base: int, count: int, span: int) -> None:
+    def __init__(self, base: int, count: int, span: int, fields: int = FIELDS) -> None:
         self.base = base
         self.count = count
         self.span = span
+        self.fields = fields
 
     @property
     def size(self) -> int:
-        return self.count * (1 + FIELDS)
+        return self.count * (1 + self.fields)
 
     def bucket(self, data: array[int], t: int) -> int:
         """Offset of the counters of the bucket holding `t` (reset if it held older time)."""
         period = t // self.span
         slot = period % self.count
         stamp = self.base + slot
-        counters = self.base + self.count + slot * FIELDS
+        counters = self.base + self.count + slot * self.fields
         if data[stamp] != period:
             data[stamp] = period
-            for i in range(FIELDS):
+            for i in range(self.fields):
                 data[counters + i] = 0
         return counters
 
     def totals(self, data: array[int], t: int) -> list[int]:
         """Every field summed (bitmaps: united) over the buckets still in the ring at `t`."""
         period = t // self.span
-        out = [0] * FIELDS
+        fields = self.fields
+        out = [0] * fields
         base = self.base
         count = self.count
         for slot in range(count):
             if period - count < data[base + slot] <= period:
-                at = base + count + slot * FIELDS
-                for field in range(FIELDS):
+                at = base + count + slot * fields
+                for field in range(fields):
                     v = data[at + field]
                     if field in BITMAPS:
                         out[field] |= v & _MASK64
@@ -141,7 +144,7 @@ class Ring:
         bitmap = field in BITMAPS
         for slot in range(self.count):
             if period - self.count < data[self.base + slot] <= period:
-                v = data[self.base + self.count + slot * FIELDS + field]
+                v = data[self.base + self.count + slot * self.fields + field]
                 value = value | (v & _MASK64) if bitmap else value + v
         return value
 
@@ -161,14 +164,15 @@ class SlowClient:
 
 
 # One client's entry in a target (an `array('q')`, no Python object per number): hits, focused
-# hits, first and last time, start of its current ten-minute bucket, hits in it, most hits in
-# any ten minutes, when it was last announced, whether it is a member.
-(HITS, FOCUSED, FIRST, LAST, WIN_START, WIN_HITS, WIN_MAX, ANNOUNCED, MEMBER) = range(9)
-ENTRY_SIZE = 9
-_NEW_ENTRY = array("q", [0, 0, 0, 0, 0, 0, 0, -1, 0])
-# Older snapshots kept a bitmap of distinct paths at this index (read and dropped).
-_OLD_ENTRY_SIZE = 10
-_OLD_PATHS_AT = 7
+# hits, first and last time, hits in the ten minutes of its last hit, most hits in any ten
+# minutes, when it was last announced, whether it is a member. Eight numbers: 64 bytes, the
+# allocator's size class below the next (a ninth would cost 16 bytes more per entry).
+(HITS, FOCUSED, FIRST, LAST, WIN_HITS, WIN_MAX, ANNOUNCED, MEMBER) = range(8)
+ENTRY_SIZE = 8
+_NEW_ENTRY = array("q", [0, 0, 0, 0, 0, 0, -1, 0])
+# Entries of older snapshots, by size: the indexes they had that are read and dropped (the
+# start of the ten minutes, now that of the last hit; a bitmap of distinct paths).
+_OLD_ENTRY_FIELDS = {9: (4,), 10: (4, 7)}
 
 
 class Target:
@@ -258,8 +262,9 @@ class Target:
     def from_state(cls, state: list[Any]) -> Target:
         target = cls(str(state[0]), bool(state[1]), int(state[5]))
         for ip, entry in state[2].items():
-            if len(entry) == _OLD_ENTRY_SIZE:
-                entry = entry[:_OLD_PATHS_AT] + entry[_OLD_PATHS_AT + 1 :]
+            dropped = _OLD_ENTRY_FIELDS.get(len(entry), ())
+            if dropped:
+                entry = [x for i, x in enumerate(entry) if i not in dropped]
             if len(entry) != ENTRY_SIZE:
                 raise ValueError("campaign entry of unexpected size")
             target.clients[str(ip)] = array("q", (int(x) for x in entry))
@@ -288,7 +293,9 @@ class SlowWatch:
 
     def __init__(self, config: SlowConfig) -> None:
         self.config = config
-        self.hours = Ring(0, config.hours, HOUR)
+        # The hourly ring counts failing requests only (all the explanation shows of it); the
+        # daily one every field the detectors read.
+        self.hours = Ring(0, config.hours, HOUR, fields=1)
         self.days = Ring(self.hours.size, config.days, DAY)
         self.size = self.hours.size + self.days.size
         # Stamps that no period equals (not even one before 1970), counters at zero.
@@ -332,24 +339,23 @@ class SlowWatch:
         client = self._client(ip, t)
         data = client.data
         path_bit = _bit(path)
-        hour = self.hours.bucket(data, t)
-        day = self.days.bucket(data, t)
+        base = self.days.bucket(data, t)
         not_found = status in cfg.not_found_statuses
-        for base in (hour, day):
-            if login:
-                data[base + ATTEMPTS] += 1
-                if failed:
-                    data[base + FAILURES] += 1
+        if login:
+            data[base + ATTEMPTS] += 1
             if failed:
-                data[base + FAILING] += 1
-                data[base + PATHS] = _signed(data[base + PATHS] | path_bit)
-                if focused:
-                    data[base + FOCUSED_HITS] += 1
-            if not_found:
-                data[base + NOT_FOUND] += 1
-            if sensitive:
-                data[base + PROBES] += 1
-                data[base + PROBE_SET] = _signed(data[base + PROBE_SET] | path_bit)
+                data[base + FAILURES] += 1
+        if failed:
+            data[self.hours.bucket(data, t) + HOUR_FAILING] += 1
+            data[base + FAILING] += 1
+            data[base + PATHS] = _signed(data[base + PATHS] | path_bit)
+            if focused:
+                data[base + FOCUSED_HITS] += 1
+        if not_found:
+            data[base + NOT_FOUND] += 1
+        if sensitive:
+            data[base + PROBES] += 1
+            data[base + PROBE_SET] = _signed(data[base + PROBE_SET] | path_bit)
         out: list[Firing] = []
         if (login and failed) or not_found or sensitive:
             # Only then can a long-window detector's counter have grown.
@@ -474,7 +480,7 @@ class SlowWatch:
             "distinct_failing_paths": _distinct(days.total(data, t, PATHS)),
             "distinct_probes": _distinct(days.total(data, t, PROBE_SET)),
             "sensitive_probes": days.total(data, t, PROBES),
-            "failing_last_hours": hours.total(data, t, FAILING),
+            "failing_last_hours": hours.total(data, t, HOUR_FAILING),
             "hours_in_ring": hours.count,
             "first_seen": epoch_to_iso(client.first_seen),
         }
@@ -509,16 +515,14 @@ class SlowWatch:
                 return
             entry = target.clients[ip] = array("q", _NEW_ENTRY)
             entry[FIRST] = entry[LAST] = t
-            entry[WIN_START] = t - t % TEN_MINUTES
         entry[HITS] += 1
         if focused:
             entry[FOCUSED] += 1
-        if t > entry[LAST]:
+        last = entry[LAST]
+        if t - t % TEN_MINUTES != last - last % TEN_MINUTES:
+            entry[WIN_HITS] = 0  # ten minutes other than those of the last hit
+        if t > last:
             entry[LAST] = t
-        window = t - t % TEN_MINUTES
-        if window != entry[WIN_START]:
-            entry[WIN_START] = window
-            entry[WIN_HITS] = 0
         entry[WIN_HITS] += 1
         if entry[WIN_HITS] > entry[WIN_MAX]:
             entry[WIN_MAX] = entry[WIN_HITS]
@@ -697,7 +701,13 @@ class SlowWatch:
         }
 
     def load(self, state: dict[str, Any]) -> None:
+        # Older snapshots kept every field in the hourly ring too.
+        old_hours = self.hours.count * (1 + FIELDS)
         for ip, first, last, data, fired in state["clients"]:
+            if len(data) == old_hours + self.days.size != self.size:
+                count = self.hours.count
+                failing = [data[count + slot * FIELDS + FAILING] for slot in range(count)]
+                data = [*data[:count], *failing, *data[old_hours:]]
             if len(data) != self.size:
                 raise ValueError("long-window client of unexpected size")
             client = SlowClient(int(first), self._empty)

@@ -99,3 +99,46 @@ def test_an_unknown_key_of_a_section_is_named(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("VIGIL_STORE__RETRY_MAX_SECOND", "5")
     with pytest.raises(ConfigError, match=r"VIGIL_STORE__RETRY_MAX_SECOND.*retry_max_seconds"):
         load_settings()
+
+
+def test_a_config_file_holds_flat_names_and_section_tables(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "vigil.toml"
+    config.write_text(
+        'site = "shop"\n'
+        "store_retry_max_seconds = 9\n"
+        "[store]\n"
+        "retry_max_seconds = 5\n"
+        "block_simulation = true\n"
+        "[file_source]\n"
+        'paths = ["/var/log/a.log", "/var/log/b.log"]\n'
+        "[jsonl_sink]\n"
+        f'path = "{tmp_path / "events.jsonl"}"\n'
+    )
+    monkeypatch.setenv("VIGIL_CONFIG_FILE", str(config))
+    monkeypatch.setenv("VIGIL_BLOCK_SIMULATION", "false")  # the environment overrides the file
+    settings = load_settings()
+    assert settings.site == "shop"
+    assert settings.store.retry_max_seconds == 5.0
+    assert settings.store.block_simulation is False
+    assert settings.file_source.paths == ("/var/log/a.log", "/var/log/b.log")
+    assert settings.jsonl_sink.path == tmp_path / "events.jsonl"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[store]\nretry_max_second = 5\n", "retry_max_seconds"),
+        ("colour = 'blue'\n", "colour"),
+        ("[store\n", "cannot read"),
+    ],
+)
+def test_a_bad_config_file_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: str, named: str
+) -> None:
+    config = tmp_path / "vigil.toml"
+    config.write_text(text)
+    monkeypatch.setenv("VIGIL_CONFIG_FILE", str(config))
+    with pytest.raises(ConfigError, match=named):
+        load_settings()

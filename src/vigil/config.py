@@ -5,7 +5,9 @@ Each component is built from its own typed section of the settings (`Settings.st
 A key of a section can be set by its nested name, `VIGIL_<SECTION>__<KEY>` (e.g.
 `VIGIL_STORE__RETRY_MAX_SECONDS`), or by the flat name it has always had
 (`VIGIL_STORE_RETRY_MAX_SECONDS`); where one source (the environment, `.env`) gives both, the
-nested name wins.
+nested name wins. A TOML file named by `VIGIL_CONFIG_FILE` may hold settings too, flat names at
+its top and each section as a table (`[store]`, `[jsonl_sink]`); the environment and `.env`
+override it.
 
 `load_settings()` turns a validation failure into one `ConfigError` line that names the
 environment variable and what it accepts, so start-up never shows a traceback for a typo.
@@ -13,8 +15,10 @@ environment variable and what it accepts, so start-up never shows a traceback fo
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import tomllib
 from collections.abc import Mapping
 from functools import lru_cache
 from importlib import import_module
@@ -246,6 +250,46 @@ class _NestedSectionNames(PydanticBaseSettingsSource):
                 )
         return values
 
+
+class _ConfigFile(PydanticBaseSettingsSource):
+    """The TOML file named by `VIGIL_CONFIG_FILE` (in the environment): settings by their flat
+    names at the top, and a table per section (`[store]`, `[broker]`, `[jsonl_sink]`); a key
+    of a section's table wins over its flat name in the same file."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get(CONFIG_FILE_VARIABLE)
+        if not path:
+            return {}
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConfigError(f"cannot read {CONFIG_FILE_VARIABLE} {path}: {reason}") from None
+        fields = self.settings_cls.model_fields
+        flat: dict[str, Any] = {}
+        nested: dict[str, Any] = {}
+        for key, value in data.items():
+            section = SECTIONS.get(key)
+            if section is not None and isinstance(value, dict):
+                for name, item in value.items():
+                    if name not in section.flat:
+                        known = ", ".join(sorted(section.flat))
+                        raise ConfigError(
+                            f"invalid setting [{key}] {name} in {path}: the {key} section has "
+                            f"no such key (it has: {known})"
+                        )
+                    nested[section.flat[name]] = item
+            elif key in fields:
+                flat[key] = value
+            else:
+                raise ConfigError(f"invalid setting {key} in {path}: vigil has no such setting")
+        return {**flat, **nested}
+
+
+CONFIG_FILE_VARIABLE = ENV_PREFIX + "CONFIG_FILE"
 
 _S = TypeVar("_S", bound=Section)
 
@@ -494,6 +538,7 @@ class Settings(BaseSettings):
             init_settings,
             _NestedSectionNames(env_settings),
             _NestedSectionNames(dotenv_settings),
+            _ConfigFile(settings_cls),
             file_secret_settings,
         )
 

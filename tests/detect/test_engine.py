@@ -124,7 +124,8 @@ def test_from_settings_reads_paranoia_disabled_rules_and_exclusions(tmp_path: Pa
     )
     eng = DetectionEngine.from_settings(settings)
     assert eng.paranoia_level == 2
-    assert not detect(eng, "GET /.env HTTP/1.1").matches
+    # The disabled rule is silent; the broad hidden-path rule still sees a dot-file.
+    assert {m.rule_id for m in detect(eng, "GET /.env HTTP/1.1").matches} == {"probe-hidden-path"}
     assert detect(eng, "GET /x?f=../../etc/passwd HTTP/1.1", client_ip="192.0.2.9").allowlisted
 
 
@@ -170,3 +171,13 @@ def test_verdicts_cross_a_process_boundary_unchanged() -> None:
     assert decoded[1] is decoded[4] and decoded[1] is not decoded[3]
     assert [type(m) for m in decoded[1].matches] == [type(m) for m in verdicts[1].matches]
     assert decode_detections(encode_detections([])) == []
+
+
+def test_a_fallback_rule_scores_only_where_no_specific_rule_of_its_category_matched() -> None:
+    eng = engine()
+    specific = detect(eng, "GET /.git/config HTTP/1.1")
+    assert {(m.rule_id, m.points) for m in specific.matches} >= {("probe-hidden-path", 0)}
+    assert specific.severity == "MEDIUM"
+    alone = detect(eng, "GET /.lynx_cookies HTTP/1.1")
+    assert [(m.rule_id, m.points) for m in alone.matches] == [("probe-hidden-path", 3)]
+    assert alone.severity == "MEDIUM"

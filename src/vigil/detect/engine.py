@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final
@@ -113,6 +113,19 @@ class _Policy:
     exclusions: ExclusionSet
     disabled: tuple[bool, ...]
     rule_exclusions: tuple[tuple[Exclusion, ...], ...]
+
+
+def _fallback_points(
+    matches: list[RuleMatch], points: dict[str, int], fallbacks: set[str]
+) -> dict[str, int]:
+    """`points` with the fallback rules zeroed where a specific rule of their category matched
+    (the matches stay, so the reason is still shown)."""
+    covered = {m.category for m in matches if m.rule_id not in fallbacks}
+    for index, match in enumerate(matches):
+        if match.rule_id in fallbacks and match.category in covered:
+            matches[index] = replace(match, points=0)
+            points[match.rule_id] = 0
+    return points
 
 
 def _lru_trim(cache: dict[Any, Any], limit: int) -> None:
@@ -763,6 +776,7 @@ class DetectionEngine:
         path: str | None = None
         matches: list[RuleMatch] = []
         points: dict[str, int] = {}
+        fallbacks: set[str] = set()
         for index, target, fragment in found:
             rule = rules[index]
             if rule.paranoia > level or policy.disabled[index]:
@@ -775,6 +789,10 @@ class DetectionEngine:
                     continue
             matches.append(RuleMatch(rule.id, rule.category, target, fragment, rule.points))
             points[rule.id] = max(points.get(rule.id, 0), rule.points)
+            if rule.fallback:
+                fallbacks.add(rule.id)
+        if fallbacks:
+            points = _fallback_points(matches, points, fallbacks)
         total = sum(points.values())
         score = scoring.points_to_score(total)
         return Detection(

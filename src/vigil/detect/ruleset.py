@@ -108,7 +108,7 @@ _RULE_KEYS: Final = frozenset(
     {
         "id", "name", "category", "score", "severity", "paranoia", "targets", "transforms",
         "patterns", "pattern", "signals", "analyzer", "engine", "tags", "description",
-        "examples", "cve", "served_family",
+        "examples", "cve", "served_family", "fallback",
     }
 )  # fmt: skip
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -164,6 +164,9 @@ class Rule:
     served_family: str | None = None
     """For probes of paths a real site may serve (a CMS login, an admin console): the family
     whose 2xx answers on a site make the probe ordinary there (see `vigil.detect.served`)."""
+    fallback: bool = False
+    """A broad rule that stands in for the specific rules of its category: it scores only
+    when none of them matched the request, so one piece of evidence is not counted twice."""
 
     @property
     def kind(self) -> str:
@@ -345,6 +348,9 @@ def _rule(
         raise RuleError(f"{where}: served_family must be a name such as wordpress")
     if served_family is not None and "path" not in targets:
         raise RuleError(f"{where}: served_family is for rules on the request path")
+    fallback = merged.get("fallback", False)
+    if not isinstance(fallback, bool):
+        raise RuleError(f"{where}: fallback is true or false")
     examples = merged.get("examples") or {}
     if not isinstance(examples, Mapping) or set(examples) - {"must_match", "must_not_match"}:
         raise RuleError(f"{where}: examples has must_match and must_not_match lists")
@@ -373,6 +379,7 @@ def _rule(
         ),
         cve=cve,
         served_family=served_family,
+        fallback=fallback,
     )
 
 

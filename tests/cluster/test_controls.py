@@ -7,7 +7,6 @@ only the counter can have carried the change."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from pydantic import SecretStr
 
 from tests.api.server import serving
 from tests.cluster.conftest import eventually, line, redis_url
-from tests.cluster.test_worker import _rows, _worker
+from tests.cluster.test_worker import _rows, _worker, stored_tokens, worker_env
 from tests.conftest import fresh_postgres
 from tests.support.processes import terminate
 from vigil.api.app import create_app
@@ -57,15 +56,6 @@ class _Traffic:
         return token
 
 
-async def _stored(url: str) -> dict[str, int]:
-    rows = await _rows(
-        url,
-        "SELECT substring(query from 't=([0-9a-f]{32})'), count(*) FROM threat_events "
-        "WHERE query LIKE 't=%' GROUP BY 1",
-    )
-    return {token: int(count) for token, count in rows}
-
-
 async def test_allowlist_and_exclusion_changes_reach_a_running_worker(
     tmp_path: Path, cluster: tuple[Any, str]
 ) -> None:
@@ -83,17 +73,7 @@ async def test_allowlist_and_exclusion_changes_reach_a_running_worker(
         )
         await asyncio.to_thread(migrate.upgrade, "head", settings)
         await ensure_partitions(redis, keys, PARTITIONS)
-        env = {
-            **os.environ,
-            "VIGIL_DATABASE_URL": url,
-            "VIGIL_REDIS_URL": redis_url(),
-            "VIGIL_REDIS_PREFIX": prefix,
-            "VIGIL_CLUSTER_PARTITIONS": str(PARTITIONS),
-            "VIGIL_CLUSTER_LEASE_SECONDS": "2",
-            "VIGIL_CLUSTER_CONTROLS_SECONDS": "3600",
-            "VIGIL_DETECTION_MODE": "rules",
-            "VIGIL_RETENTION_DAYS": "0",
-        }
+        env = worker_env(url, prefix, PARTITIONS, VIGIL_CLUSTER_CONTROLS_SECONDS="3600")
         worker = _worker(env, tmp_path)
         configure_db(settings)
         app = create_app(settings, pipeline=ClusterIngest(settings))
@@ -106,7 +86,7 @@ async def test_allowlist_and_exclusion_changes_reach_a_running_worker(
 
                 async def settled(*tokens: str) -> bool:
                     status = await cluster_status(redis, prefix)
-                    stored = await _stored(url)
+                    stored = await stored_tokens(url)
                     owned = all(p.owner for p in status.partitions)
                     return owned and status.lag_entries == 0 and all(t in stored for t in tokens)
 
@@ -160,7 +140,7 @@ async def test_allowlist_and_exclusion_changes_reach_a_running_worker(
                 await eventually(
                     lambda: settled(watched, elsewhere), timeout=120, what="second attacks read"
                 )
-                stored = await _stored(url)
+                stored = await stored_tokens(url)
                 assert not [t for t in quiet if t in stored]
 
                 # Removing the entry reaches the worker the same way.
@@ -175,7 +155,7 @@ async def test_allowlist_and_exclusion_changes_reach_a_running_worker(
             terminate(worker)
             await close_db()
             configure_db(None)
-        stored = await _stored(url)
+        stored = await stored_tokens(url)
         # Nothing stored twice, and only the attacks sent while the entries were in force missed.
         assert set(stored.values()) == {1}
         assert set(traffic.sent) - set(stored) == set(quiet)

@@ -36,6 +36,13 @@ class _AckBeforePending:
         return await self._redis.xpending(stream, group)
 
 
+async def _racing(redis: Any, keys: StreamKeys) -> tuple[str, list[bytes], _AckBeforePending]:
+    """Partition 0 of a new one-partition cluster with three entries delivered and pending, and
+    a client that acknowledges them between XINFO GROUPS and XPENDING."""
+    stream, ids = await _pending_entry(redis, keys)
+    return stream, ids, _AckBeforePending(redis, stream, ids)
+
+
 async def _pending_entry(redis: Any, keys: StreamKeys) -> tuple[str, list[bytes]]:
     await ensure_partitions(redis, keys, 1)
     stream = keys.lines(0)
@@ -50,9 +57,7 @@ async def test_trim_floor_when_the_pending_entries_are_acknowledged_meanwhile(
     cluster: tuple[Any, str],
 ) -> None:
     redis, prefix = cluster
-    keys = StreamKeys(prefix)
-    stream, ids = await _pending_entry(redis, keys)
-    racing = _AckBeforePending(redis, stream, ids)
+    stream, ids, racing = await _racing(redis, StreamKeys(prefix))
     floor = await ack_floor(racing, stream)
     assert racing.raced == 1
     # Everything is acknowledged: the floor is the last delivered id, and nothing above it goes.
@@ -68,9 +73,7 @@ async def test_status_when_the_pending_entries_are_acknowledged_meanwhile(
     cluster: tuple[Any, str],
 ) -> None:
     redis, prefix = cluster
-    keys = StreamKeys(prefix)
-    stream, ids = await _pending_entry(redis, keys)
-    racing = _AckBeforePending(redis, stream, ids)
+    _stream, _ids, racing = await _racing(redis, StreamKeys(prefix))
     status = await cluster_status(racing, prefix)
     assert racing.raced == 1
     (partition,) = status.partitions

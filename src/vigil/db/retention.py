@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, delete, func, literal_column, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from vigil.config import Settings
 from vigil.db.models import (
@@ -151,52 +152,58 @@ async def _delete_incidents(engine: AsyncEngine, cutoff: datetime, report: Prune
     statement deletes a chunk and hands its ids to the other two; on SQLite each statement
     names the chunk by the same subquery (the lowest ids of the expired)."""
     incidents, members, decisions = _table(Incident), _table(IncidentMember), _table(Decision)
-    size = _chunk_size(engine)
     expired = incidents.c.last_seen < cutoff
+
+    async def one_chunk(conn: AsyncConnection, size: int) -> int:
+        if conn.dialect.name == "postgresql":
+            address: ColumnElement[Any] = literal_column("ctid")
+            gone = (
+                delete(incidents)
+                .where(address.in_(select(address).where(expired).limit(size).scalar_subquery()))
+                .returning(incidents.c.id)
+                .cte("gone")
+            )
+            ids = select(gone.c.id).scalar_subquery()
+            members_gone = delete(members).where(members.c.incident_id.in_(ids)).cte("m")
+            let_go = (
+                update(decisions)
+                .where(decisions.c.incident_id.in_(ids))
+                .values(incident_id=None)
+                .cte("d")
+            )
+            counted = select(func.count()).select_from(gone).add_cte(members_gone, let_go)
+            return int(await conn.scalar(counted) or 0)
+        chunk = (
+            select(incidents.c.id).where(expired).order_by(incidents.c.id).limit(size)
+        ).scalar_subquery()
+        await conn.execute(delete(members).where(members.c.incident_id.in_(chunk)))
+        await conn.execute(
+            update(decisions).where(decisions.c.incident_id.in_(chunk)).values(incident_id=None)
+        )
+        result = await conn.execute(delete(incidents).where(incidents.c.id.in_(chunk)))
+        return int(result.rowcount or 0)
+
+    await _in_chunks(engine, incidents.name, one_chunk, report)
+
+
+async def _in_chunks(
+    engine: AsyncEngine,
+    name: str,
+    one_chunk: Callable[[AsyncConnection, int], Awaitable[int]],
+    report: PruneReport,
+) -> None:
+    """Run `one_chunk` (rows it deleted from `name`, at most the size given) a transaction at
+    a time until a chunk comes back short; count the rows in the report."""
+    size = _chunk_size(engine)
     total = 0
     while True:
         async with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                address: ColumnElement[Any] = literal_column("ctid")
-                gone = (
-                    delete(incidents)
-                    .where(
-                        address.in_(select(address).where(expired).limit(size).scalar_subquery())
-                    )
-                    .returning(incidents.c.id)
-                    .cte("gone")
-                )
-                ids = select(gone.c.id).scalar_subquery()
-                members_gone = delete(members).where(members.c.incident_id.in_(ids)).cte("m")
-                let_go = (
-                    update(decisions)
-                    .where(decisions.c.incident_id.in_(ids))
-                    .values(incident_id=None)
-                    .cte("d")
-                )
-                statement = select(func.count()).select_from(gone).add_cte(members_gone, let_go)
-                deleted = int(await conn.scalar(statement) or 0)
-            else:
-                chunk = (
-                    select(incidents.c.id)
-                    .where(expired)
-                    .order_by(incidents.c.id)
-                    .limit(size)
-                    .scalar_subquery()
-                )
-                await conn.execute(delete(members).where(members.c.incident_id.in_(chunk)))
-                await conn.execute(
-                    update(decisions)
-                    .where(decisions.c.incident_id.in_(chunk))
-                    .values(incident_id=None)
-                )
-                result = await conn.execute(delete(incidents).where(incidents.c.id.in_(chunk)))
-                deleted = int(result.rowcount or 0)
+            deleted = await one_chunk(conn, size)
         total += deleted
         if deleted < size:
             break
     if total:
-        report.rows_deleted[incidents.name] = report.rows_deleted.get(incidents.name, 0) + total
+        report.rows_deleted[name] = report.rows_deleted.get(name, 0) + total
 
 
 def _chunk_size(engine: AsyncEngine) -> int:
@@ -220,15 +227,10 @@ async def _delete_chunks(
     address: ColumnElement[Any] = literal_column(
         "ctid" if engine.dialect.name == "postgresql" else "rowid"
     )
-    size = _chunk_size(engine)
-    total = 0
-    while True:
-        async with engine.begin() as conn:
-            chunk = select(address).select_from(table).where(condition).limit(size)
-            result = await conn.execute(delete(table).where(address.in_(chunk.scalar_subquery())))
-            deleted = int(result.rowcount or 0)
-        total += deleted
-        if deleted < size:
-            break
-    if total:
-        report.rows_deleted[table.name] = report.rows_deleted.get(table.name, 0) + total
+
+    async def one_chunk(conn: AsyncConnection, size: int) -> int:
+        chunk = select(address).select_from(table).where(condition).limit(size)
+        result = await conn.execute(delete(table).where(address.in_(chunk.scalar_subquery())))
+        return int(result.rowcount or 0)
+
+    await _in_chunks(engine, table.name, one_chunk, report)

@@ -61,6 +61,8 @@ PROGRESS_SECONDS = 10.0
 DRAIN_SECONDS = 60.0
 """Longest wait for a partition's pipeline to store what it read before handing it back."""
 PUBLISH_SECONDS = 5.0
+STOP_SECONDS = 5.0
+"""Longest wait for a stopping partition's reader and snapshot tasks to end."""
 RETRY_MAX_SECONDS = 1.0
 """Longest wait between attempts while Redis is away: once it is back, reading and
 acknowledging resume within a second (a retry costs a failed connect, nothing more)."""
@@ -222,10 +224,20 @@ class PartitionRunner:
             try:
                 await asyncio.wait({reader, stop}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for task in (reader, snapshots, stop):
+                self.stop_event.set()
+                tasks = {reader, snapshots, stop}
+                for task in tasks:
                     task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                # Bounded: a cancellation swallowed inside a Redis call (seen as a timeout and
+                # retried) must not keep the partition from draining and being handed back;
+                # the reader also stops by itself once `stop_event` is set.
+                _done, stuck = await asyncio.wait(tasks, timeout=STOP_SECONDS)
+                for task in stuck:
+                    log.error(
+                        "event=partition_task_not_stopped partition=%d task=%s",
+                        self.partition,
+                        task.get_name(),
+                    )
             if reader.done() and not reader.cancelled() and reader.exception() is not None:
                 log.error(
                     "event=partition_reader_failed partition=%d error=%r",
@@ -280,6 +292,9 @@ class PartitionRunner:
             try:
                 return await call(*args, **kwargs)
             except self._errors as exc:
+                if self.stop_event.is_set():
+                    # Stopping: the partition is being handed back, not read any further.
+                    raise asyncio.CancelledError from exc
                 log.warning(
                     "event=worker_redis_unavailable partition=%d error=%s",
                     self.partition,
@@ -308,7 +323,7 @@ class PartitionRunner:
                 (g["last-delivered-id"] for g in groups if g["name"].decode() == GROUP), b"0-0"
             )
             low = begin if inclusive else b"(" + begin
-            while id_tuple(begin) <= id_tuple(last):
+            while id_tuple(begin) <= id_tuple(last) and not self.stop_event.is_set():
                 entries = await self._retrying(
                     self.redis.xrange, self.stream, min=low, max=last, count=READ_COUNT
                 )
@@ -317,7 +332,7 @@ class PartitionRunner:
                 await self._submit(pipeline, entries)
                 begin = entries[-1][0]
                 low = b"(" + begin
-        while True:
+        while not self.stop_event.is_set():
             entries = await self._read_new(READ_COUNT, READ_BLOCK_MS)
             if entries and _lines_in(entries) < GATHER_LINES:
                 # A few lines: wait a moment for more before handing them on. Each batch costs
@@ -326,6 +341,8 @@ class PartitionRunner:
                 # most of a worker's time would go to the batches rather than the lines.
                 deadline = time.monotonic() + GATHER_SECONDS
                 while len(entries) < READ_COUNT and _lines_in(entries) < GATHER_LINES:
+                    if self.stop_event.is_set():
+                        break
                     wait_ms = int((deadline - time.monotonic()) * 1000)
                     if wait_ms < 1:
                         break
@@ -617,9 +634,18 @@ class Worker:
         for held in self.held.values():
             held.releasing = True
             held.runner.stop_event.set()
-        for partition, held in list(self.held.items()):
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await held.task
+        tasks = {held.task for held in self.held.values()}
+        if tasks:
+            # Each partition bounds its own drain; this bounds the rest (a partition that does
+            # not stop is left to its lease: the next owner reads its entries again).
+            _done, stuck = await asyncio.wait(tasks, timeout=DRAIN_SECONDS + 10)
+            for partition, held in self.held.items():
+                if held.task in stuck:
+                    log.error("event=partition_not_stopped partition=%d", partition)
+                    held.task.cancel()
+        for partition in list(self.held):
+            # Released either way: what a stuck partition read and did not store is read
+            # again by the next owner, which need not wait for the lease to expire.
             with contextlib.suppress(*self._errors):
                 await self.leases.release(partition)
         self.held.clear()

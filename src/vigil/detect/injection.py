@@ -47,8 +47,9 @@ OPERATOR: Final = re.compile(r"[=<>!|&^~*+]")
 # In a quote context libinjection reads the value's first quote as the end of the string the
 # value was put in. A quote after a blank that opens a quoted word or phrase ("mysql 'order
 # by' two columns", "what does 'or' mean") is the searcher quoting SQL, not closing a string:
-# a breakout quote follows the value it ends (admin' or '1'='1) or starts the value.
-QUOTED_PHRASE: Final = re.compile(r"\s(['\"`])[a-z][a-z ]{0,30}[a-z]\1(?:$|[\s.,?!:)])", re.I)
+# a breakout quote follows the value it ends (admin' or '1'='1) or starts the value with
+# what it injects (' or 1=1), where a phrase ('and' vs '&&') closes right after its words.
+QUOTED_PHRASE: Final = re.compile(r"(?:^|\s)(['\"`])[a-z][a-z ]{0,30}[a-z]\1(?:$|[\s.,?!:)])", re.I)
 FIRST_QUOTE: Final = re.compile(r"['\"`]")
 
 

@@ -126,8 +126,10 @@ class Cluster:
             self.redis.wait(timeout=30)
             self.redis = None
 
-    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
-        command = ["nice", "-n", "5", sys.executable, "-m", "vigil", *args]
+    def _spawn(
+        self, args: list[str], log_name: str, python_args: list[str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        command = ["nice", "-n", "5", sys.executable, *(python_args or []), "-m", "vigil", *args]
         return subprocess.Popen(
             command,
             env=self.env,
@@ -149,7 +151,13 @@ class Cluster:
         process.wait()
 
     def start_worker(self) -> None:
-        self.workers.append(self._spawn(["worker"], f"worker-{len(self.workers)}.err"))
+        name = f"worker-{len(self.workers)}"
+        if self.args.profile:
+            # The worker under cProfile (written when it stops): where its time goes.
+            command = ["-m", "cProfile", "-o", str(self.workdir / f"{name}.prof")]
+            self.workers.append(self._spawn(["worker"], f"{name}.err", python_args=command))
+        else:
+            self.workers.append(self._spawn(["worker"], f"{name}.err"))
 
     def kill_worker(self, index: int) -> None:
         process = self.workers[index]
@@ -332,6 +340,10 @@ async def run(args: argparse.Namespace) -> None:
     finally:
         cluster.stop_all()
         await pgtools.drop_database(args.postgres, name)
+        if args.profile:
+            # The first worker that stopped cleanly (a worker killed with -9 writes nothing).
+            profiles = sorted(workdir.glob("worker-*.prof"))
+            print_profile(profiles[0] if profiles else workdir / "worker-0.prof")
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
@@ -567,6 +579,18 @@ async def capacity(args: argparse.Namespace, cluster: Cluster, db_url: str) -> N
         )
 
 
+def print_profile(path: Path, top: int = 25) -> None:
+    """The functions the worker spent most time in (own time, then with callees)."""
+    import pstats
+
+    if not path.exists():
+        print(f"no profile at {path} (the worker did not stop cleanly)")
+        return
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+
+
 async def agent_offset(cluster: Cluster, agent: str) -> int:
     """How far the agent's file is in the streams (its checkpoint)."""
     from redis.asyncio import Redis
@@ -628,6 +652,11 @@ def main() -> None:
     parser.add_argument("--capacity", action="store_true", help="one worker draining a backlog")
     parser.add_argument("--backlog", type=int, default=200_000)
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run workers under cProfile and print where the first one spent its time",
+    )
     asyncio.run(run(parser.parse_args()))
 
 

@@ -54,6 +54,30 @@ def flood_log(path: Path, lines: int, clients: int, seed: int = 7) -> None:
     tmp.replace(path)
 
 
+def _cpu_seconds(pid: str) -> float | None:
+    """User + system CPU seconds of a process so far (None once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _backends(database: str) -> list[str]:
+    """The PostgreSQL server processes serving `database` (their titles name it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if title.startswith(b"postgres: ") and f" {database} ".encode() in title:
+            found.append(entry.name)
+    return found
+
+
 def _tree_rss_kib(pid: int) -> tuple[int, int]:
     """RSS of `pid` and of `pid` with its children, in KiB."""
     own = total = 0
@@ -75,18 +99,44 @@ def _tree_rss_kib(pid: int) -> tuple[int, int]:
 
 
 class RssSampler(threading.Thread):
-    def __init__(self, pid: int) -> None:
+    """Peak RSS of the scan's processes every 50 ms; with `database`, also the CPU seconds of
+    the scan's processes and of the PostgreSQL backends serving it (read every ~0.5 s, so the
+    last half second of each may be missing). CPU seconds say more than wall time on a shared
+    machine."""
+
+    def __init__(self, pid: int, database: str | None = None) -> None:
         super().__init__(daemon=True)
         self.pid = pid
+        self.database = database
         self.peak_main = 0
         self.peak_total = 0
+        self.cpu: dict[str, float] = {}
+        self.backend_cpu: dict[str, float] = {}
         self.done = threading.Event()
 
     def run(self) -> None:
+        ticks = 0
         while not self.done.wait(0.05):
             own, total = _tree_rss_kib(self.pid)
             self.peak_main = max(self.peak_main, own)
             self.peak_total = max(self.peak_total, total)
+            ticks += 1
+            if self.database is not None and ticks % 10 == 0:
+                self._cpu()
+
+    def _cpu(self) -> None:
+        try:
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        except OSError:
+            children = []
+        for pid in [str(self.pid), *children]:
+            seconds = _cpu_seconds(pid)
+            if seconds is not None:
+                self.cpu[pid] = seconds
+        for pid in _backends(self.database or ""):
+            seconds = _cpu_seconds(pid)
+            if seconds is not None:
+                self.backend_cpu[pid] = seconds
 
 
 async def _verify(db_url: str) -> dict[str, int]:
@@ -145,7 +195,7 @@ def main() -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        sampler = RssSampler(scan.pid)
+        sampler = RssSampler(scan.pid, name)
         sampler.start()
         stdout, stderr = scan.communicate()
         wall = time.perf_counter() - started
@@ -171,6 +221,15 @@ def main() -> None:
         print(
             f"  peak RSS         main {sampler.peak_main / 1024:.0f} MiB, "
             f"main + helper {sampler.peak_total / 1024:.0f} MiB"
+        )
+        main_cpu = sampler.cpu.get(str(scan.pid), 0.0)
+        helper_cpu = sum(v for k, v in sampler.cpu.items() if k != str(scan.pid))
+        backend_cpu = sum(sampler.backend_cpu.values())
+        print(
+            f"  CPU seconds      main {main_cpu:.1f}, helper {helper_cpu:.1f}, PostgreSQL "
+            f"backends {backend_cpu:.1f}, total {main_cpu + helper_cpu + backend_cpu:.1f} "
+            f"({(main_cpu + helper_cpu + backend_cpu) / max(found['events'], 1) * 1e6:.0f} "
+            f"us per event); load average {os.getloadavg()[0]:.1f}"
         )
         print(f"  severities       {severities}")
         print(f"  stage seconds    {summary['stage_seconds']}")

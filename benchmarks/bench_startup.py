@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -27,10 +28,26 @@ ATTACK = (
 )
 
 
+CPU: dict[str, list[float]] = {}
+"""CPU seconds (user + system) of each timed run, by command: on a busy machine the wall time
+says mostly how busy it was."""
+
+
 def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    CPU.setdefault(" ".join(cmd[3:]), []).append(cpu)
+    return wall
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds a running process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def serve_once(cwd: Path, env: dict[str, str], port: int) -> tuple[float, float]:
@@ -58,6 +75,7 @@ def serve_once(cwd: Path, env: dict[str, str], port: int) -> tuple[float, float]
             now = time.perf_counter()
             if following != following and "following path=" in buffer:
                 following = now - started
+                CPU.setdefault("serve until following", []).append(process_cpu(server.pid))
             if database.exists():
                 try:
                     with sqlite3.connect(database) as conn:
@@ -87,7 +105,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    # As installed: byte code is written at the first run and read at the next ones.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("VIGIL_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     with tempfile.TemporaryDirectory(prefix="vigil-startup-") as tmp:
         cwd = Path(tmp)
         env["VIGIL_CACHE_DIR"] = str(cwd / "cache")
@@ -95,15 +118,19 @@ def main() -> None:
         (cwd / "empty.log").touch()
         vigil = [sys.executable, "-m", "vigil"]
         timed([*vigil, "scan", "empty.log"], cwd, env)  # warm-up: caches and the database
+        CPU.clear()
         print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
         report("vigil --help", [timed([*vigil, "--help"], cwd, env) for _ in range(args.runs)], 0.4)
         report("vigil config", [timed([*vigil, "config"], cwd, env) for _ in range(args.runs)], 1.0)
         scans = [timed([*vigil, "scan", "empty.log"], cwd, env) for _ in range(args.runs)]
         report("vigil scan (empty file, caches warm)", scans, 1.0)
         serve_once(cwd, env, 18600)  # warm-up
+        CPU.pop("serve until following", None)
         runs = [serve_once(cwd, env, 18601 + n) for n in range(args.runs)]
         report("vigil serve: following its file", [f for f, _ in runs], 1.5)
         report("vigil serve: waiting line stored", [s for _, s in runs], 1.5)
+        for name, seconds in CPU.items():
+            print(f"CPU {name:34} median {statistics.median(seconds):.2f} s")
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@
         --database vigil_bench_10m --events 10000000
 
 The rows are the ones vigil's store writes for the same threats, made by the store's own row
-functions (`_event_values`, `_rule_rows`): the verdicts vigil gives a generated flood (every attack
-family), re-played from a Zipf population of 100,000 clients over 30 days and 3 sites (event n
-is at start + n·step, of site n // 20,000 mod 3, as `bench_api.py --loader store` stores them).
+functions (`_event_values`, `_rule_shapes`): the verdicts vigil gives a generated flood (every
+attack family), re-played from a Zipf population of 100,000 clients over 30 days and 3 sites
+(event n is at start + n·step, of site n // 20,000 mod 3, as `bench_api.py --loader store`
+stores them).
 What differs is only how they get in:
 
 - each day's events and matched-rule rows are COPYed into plain tables without indexes, which
@@ -47,7 +48,7 @@ from vigil.db import migrate
 from vigil.db.bulk import json_text
 from vigil.db.partitions import PARTITIONED_TABLES, partition_name
 from vigil.sinks.rollups import ROLLUP_CAPS, SKETCH_LG_K, TRAFFIC_COUNTERS
-from vigil.sinks.store import EVENT_COLUMNS, RULE_COLUMNS, _event_values, _rule_rows
+from vigil.sinks.store import EVENT_COLUMNS, RULE_COLUMNS, _event_values, _rule_shapes
 
 SITES = ("shop", "blog", "api")
 DAYS = 30
@@ -104,7 +105,7 @@ class _Shape:
         self.middle = row[6:16]
         self.json = (json_text(row[16]), json_text(row[17]), json_text(row[18]))
         self.tail = row[19:26]
-        self.rules = [r[3:] for r in _rule_rows(0, row)]
+        self.rules = _rule_shapes(row[16], row[17])
         self.severity = threat.severity
         self.score = threat.score
         self.categories = set(threat.categories)

@@ -1,18 +1,29 @@
 """Settings from the environment and `.env`, every name prefixed `VIGIL_`.
 
+Each component is built from its own typed section of the settings (`Settings.store`,
+`.webhooks`, `.file_source`, `.broker`, `.http_ingest`, and one section per optional sink).
+A key of a section can be set by its nested name, `VIGIL_<SECTION>__<KEY>` (e.g.
+`VIGIL_STORE__RETRY_MAX_SECONDS`), or by the flat name it has always had
+(`VIGIL_STORE_RETRY_MAX_SECONDS`); where one source (the environment, `.env`) gives both, the
+nested name wins. A TOML file named by `VIGIL_CONFIG_FILE` may hold settings too, flat names at
+its top and each section as a table (`[store]`, `[jsonl_sink]`); the environment and `.env`
+override it.
+
 `load_settings()` turns a validation failure into one `ConfigError` line that names the
 environment variable and what it accepts, so start-up never shows a traceback for a typo.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import tomllib
 from collections.abc import Mapping
 from functools import lru_cache
 from importlib import import_module
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -23,7 +34,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from vigil.errors import ConfigError
 
@@ -81,12 +98,30 @@ class JsonlSinkSection(SinkSection):
         return self.path is not None
 
 
-class FileSourceSection(BaseModel):
-    """What the file sources (the tailer of `vigil serve`, the reader of `vigil scan`) are
-    built from: `VIGIL_LOG_PATHS`, `VIGIL_BATCH_SIZE`, `VIGIL_BATCH_TIME_MS`,
-    `VIGIL_READ_CHUNK_BYTES`, `VIGIL_MAX_LINE_BYTES`."""
+class Section(BaseModel):
+    """A typed section of the settings, from which one component is built.
+
+    `flat` maps each key of the section to the `Settings` field that stores it (the flat
+    name, `VIGIL_<FIELD>`); the section is also addressable by its nested names,
+    `VIGIL_<SECTION>__<KEY>` (see `SECTIONS`).
+    """
 
     model_config = ConfigDict(frozen=True)
+
+    flat: ClassVar[dict[str, str]]
+
+
+class FileSourceSection(Section):
+    """What the file sources (the tailer of `vigil serve`, the reader of `vigil scan`) are
+    built from."""
+
+    flat: ClassVar[dict[str, str]] = {
+        "paths": "log_paths",
+        "batch_size": "batch_size",
+        "batch_time_ms": "batch_time_ms",
+        "read_chunk_bytes": "read_chunk_bytes",
+        "max_line_bytes": "max_line_bytes",
+    }
 
     paths: tuple[str, ...] = ()
     batch_size: int = 2048
@@ -95,22 +130,32 @@ class FileSourceSection(BaseModel):
     max_line_bytes: int = 1 << 20
 
 
-class WebhookSection(BaseModel):
-    """What the webhook sink is built from: `VIGIL_WEBHOOK_URLS`, `VIGIL_WEBHOOK_SECRET`,
-    `VIGIL_WEBHOOK_THROTTLE_SECONDS`."""
+class WebhookSection(Section):
+    """What the webhook sink is built from."""
 
-    model_config = ConfigDict(frozen=True)
+    flat: ClassVar[dict[str, str]] = {
+        "urls": "webhook_urls",
+        "secret": "webhook_secret",
+        "throttle_seconds": "webhook_throttle_seconds",
+    }
 
     urls: tuple[str, ...] = ()
     secret: SecretStr | None = None
     throttle_seconds: float = 60.0
 
 
-class StoreSection(BaseModel):
-    """What the store sink is built from: incidents (`VIGIL_INCIDENT_QUIET_MINUTES`), block
-    decisions (`VIGIL_BLOCK_*`) and retries (`VIGIL_STORE_RETRY_MAX_SECONDS`)."""
+class StoreSection(Section):
+    """What the store sink is built from: incidents, block decisions and retries."""
 
-    model_config = ConfigDict(frozen=True)
+    flat: ClassVar[dict[str, str]] = {
+        "incident_quiet_minutes": "incident_quiet_minutes",
+        "retry_max_seconds": "store_retry_max_seconds",
+        "block_on_high": "block_on_high",
+        "block_medium_count": "block_medium_count",
+        "block_medium_window_minutes": "block_medium_window_minutes",
+        "block_duration_minutes": "block_duration_minutes",
+        "block_simulation": "block_simulation",
+    }
 
     incident_quiet_minutes: int = 30
     retry_max_seconds: float = 30.0
@@ -119,6 +164,134 @@ class StoreSection(BaseModel):
     block_medium_window_minutes: int = 10
     block_duration_minutes: int = 240
     block_simulation: bool = False
+
+
+class BrokerSection(Section):
+    """What the broker of live alerts is built from: Redis pub/sub at `redis_url`, or the
+    in-process broker when it is unset."""
+
+    flat: ClassVar[dict[str, str]] = {"redis_url": "redis_url", "prefix": "redis_prefix"}
+
+    redis_url: str | None = None
+    prefix: str = "vigil"
+
+
+class HttpIngestSection(Section):
+    """What HTTP ingest (`POST /ingest/batch`) accepts: larger batches get 413."""
+
+    flat: ClassVar[dict[str, str]] = {
+        "max_lines": "ingest_max_lines",
+        "max_bytes": "ingest_max_bytes",
+    }
+
+    max_lines: int = 10_000
+    max_bytes: int = 8 * 1024 * 1024
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "file_source": FileSourceSection,
+    "webhooks": WebhookSection,
+    "store": StoreSection,
+    "broker": BrokerSection,
+    "http_ingest": HttpIngestSection,
+}
+"""The sections addressable by nested names (`VIGIL_STORE__RETRY_MAX_SECONDS`), by name."""
+
+_NESTED_NAMES: dict[str, str] = {
+    f"{section}__{key}": flat_name
+    for section, cls in SECTIONS.items()
+    for key, flat_name in cls.flat.items()
+}
+"""Nested name (lower case, without the prefix) → the flat field it sets."""
+
+
+class _NestedSectionNames(PydanticBaseSettingsSource):
+    """An environment or `.env` source that also reads the sections' nested names
+    (`VIGIL_STORE__RETRY_MAX_SECONDS`) into the flat fields they stand for; a nested name wins
+    over the flat one given by the same source."""
+
+    def __init__(self, source: EnvSettingsSource) -> None:
+        super().__init__(source.settings_cls)
+        self.source = source
+        self.__name__ = type(source).__name__  # the name pydantic-settings knows it by
+
+    def _set_current_state(self, state: dict[str, Any]) -> None:
+        super()._set_current_state(state)
+        self.source._set_current_state(state)
+
+    def _set_settings_sources_data(self, states: dict[str, dict[str, Any]]) -> None:
+        super()._set_settings_sources_data(states)
+        self.source._set_settings_sources_data(states)
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.source.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        values = self.source()
+        variables = self.source.env_vars
+        prefix = ENV_PREFIX.lower()
+        for name, value in variables.items():
+            if not name.startswith(prefix) or value is None:
+                continue
+            nested = name[len(prefix) :]
+            flat_name = _NESTED_NAMES.get(nested)
+            if flat_name is not None:
+                values[flat_name] = value
+                continue
+            section, _, key = nested.partition("__")
+            if key and section in SECTIONS:
+                # A typo in a section's key must not pass unnoticed, as one in a flat name
+                # cannot (there, pydantic-settings has no field to give it to either, but the
+                # section's other keys show what was meant).
+                known = ", ".join(sorted(SECTIONS[section].flat))
+                raise ConfigError(
+                    f"invalid setting {name.upper()}: the {section} section has no key "
+                    f"{key!r} (it has: {known})"
+                )
+        return values
+
+
+class _ConfigFile(PydanticBaseSettingsSource):
+    """The TOML file named by `VIGIL_CONFIG_FILE` (in the environment): settings by their flat
+    names at the top, and a table per section (`[store]`, `[broker]`, `[jsonl_sink]`); a key
+    of a section's table wins over its flat name in the same file."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get(CONFIG_FILE_VARIABLE)
+        if not path:
+            return {}
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConfigError(f"cannot read {CONFIG_FILE_VARIABLE} {path}: {reason}") from None
+        fields = self.settings_cls.model_fields
+        flat: dict[str, Any] = {}
+        nested: dict[str, Any] = {}
+        for key, value in data.items():
+            section = SECTIONS.get(key)
+            if section is not None and isinstance(value, dict):
+                for name, item in value.items():
+                    if name not in section.flat:
+                        known = ", ".join(sorted(section.flat))
+                        raise ConfigError(
+                            f"invalid setting [{key}] {name} in {path}: the {key} section has "
+                            f"no such key (it has: {known})"
+                        )
+                    nested[section.flat[name]] = item
+            elif key in fields:
+                flat[key] = value
+            else:
+                raise ConfigError(f"invalid setting {key} in {path}: vigil has no such setting")
+        return {**flat, **nested}
+
+
+CONFIG_FILE_VARIABLE = ENV_PREFIX + "CONFIG_FILE"
+
+_S = TypeVar("_S", bound=Section)
 
 
 class Settings(BaseSettings):
@@ -187,6 +360,13 @@ class Settings(BaseSettings):
         ge=1.0,
         le=300.0,
         description="a worker's partition lease; a dead worker's partitions move after this",
+    )
+    cluster_controls_seconds: float = Field(
+        30.0,
+        ge=0.5,
+        le=3600.0,
+        description="a worker re-reads the stored allowlists and exclusions at least this often "
+        "(a change made through an API node reaches the workers at their next lease round)",
     )
     host: str = Field("127.0.0.1", description="address the HTTP API listens on")
     port: int = Field(8080, ge=1, le=65535, description="port the HTTP API listens on")
@@ -303,6 +483,12 @@ class Settings(BaseSettings):
     metrics_public: bool = Field(True, description="serve /metrics without an API key")
     webhook_urls: CommaList = Field(default_factory=list, description="JSON webhook targets")
     webhook_secret: SecretStr | None = Field(None, description="HMAC secret for webhooks")
+    ingest_max_lines: int = Field(
+        10_000, ge=1, le=1_000_000, description="most lines POST /ingest/batch accepts at once"
+    )
+    ingest_max_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="largest body POST /ingest/batch accepts (bytes)"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="log verbosity"
     )
@@ -310,37 +496,50 @@ class Settings(BaseSettings):
         default_factory=JsonlSinkSection, description="JSON-lines file of events (a sink)"
     )
 
-    # The typed section each source and sink is built from. The variables keep their flat
-    # names (`VIGIL_WEBHOOK_URLS`, …), which operators already set; a component reads its
-    # section, never the whole settings.
+    # The typed section each component is built from, read from the flat fields that store
+    # it (operators already set `VIGIL_WEBHOOK_URLS`, …); a component reads its section, never
+    # the whole settings.
+    def section(self, cls: type[_S]) -> _S:
+        """The section `cls` as these settings have it."""
+        return cls(**{key: getattr(self, name) for key, name in cls.flat.items()})
+
     @property
     def file_source(self) -> FileSourceSection:
-        return FileSourceSection(
-            paths=tuple(self.log_paths),
-            batch_size=self.batch_size,
-            batch_time_ms=self.batch_time_ms,
-            read_chunk_bytes=self.read_chunk_bytes,
-            max_line_bytes=self.max_line_bytes,
-        )
+        return self.section(FileSourceSection)
 
     @property
     def webhooks(self) -> WebhookSection:
-        return WebhookSection(
-            urls=tuple(self.webhook_urls),
-            secret=self.webhook_secret,
-            throttle_seconds=self.webhook_throttle_seconds,
-        )
+        return self.section(WebhookSection)
 
     @property
     def store(self) -> StoreSection:
-        return StoreSection(
-            incident_quiet_minutes=self.incident_quiet_minutes,
-            retry_max_seconds=self.store_retry_max_seconds,
-            block_on_high=self.block_on_high,
-            block_medium_count=self.block_medium_count,
-            block_medium_window_minutes=self.block_medium_window_minutes,
-            block_duration_minutes=self.block_duration_minutes,
-            block_simulation=self.block_simulation,
+        return self.section(StoreSection)
+
+    @property
+    def broker(self) -> BrokerSection:
+        return self.section(BrokerSection)
+
+    @property
+    def http_ingest(self) -> HttpIngestSection:
+        return self.section(HttpIngestSection)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        assert isinstance(env_settings, EnvSettingsSource)
+        assert isinstance(dotenv_settings, EnvSettingsSource)
+        return (
+            init_settings,
+            _NestedSectionNames(env_settings),
+            _NestedSectionNames(dotenv_settings),
+            _ConfigFile(settings_cls),
+            file_secret_settings,
         )
 
     def sink_sections(self) -> list[SinkSection]:
@@ -448,6 +647,9 @@ def _describe_error(err: Mapping[str, Any]) -> str:
     env_name = ENV_PREFIX + "__".join(str(part).upper() for part in loc[:2])
     field = Settings.model_fields.get(name)
     allowed = f" (expected: {field.description})" if field and field.description else ""
+    nested = [ENV_PREFIX + key.upper() for key, flat in _NESTED_NAMES.items() if flat == name]
+    if nested and len(loc) == 1:  # the value may have come by its section's name
+        env_name = f"{env_name} ({nested[0]})"
     msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
     return f"invalid setting {env_name}: {msg}{allowed}"
 

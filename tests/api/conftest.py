@@ -14,7 +14,6 @@ from pydantic import SecretStr
 
 from tests.api.factories import make_key
 from vigil.api.app import create_app
-from vigil.api.state import IngestLimits
 from vigil.config import Settings
 from vigil.sinks.broker import MemoryBroker
 
@@ -78,7 +77,14 @@ class Api:
 
 @pytest.fixture
 async def api(db: Settings) -> AsyncIterator[Api]:
-    settings = db.model_copy(update={"api_admin_key": SecretStr(ADMIN_KEY)})
+    # The ingest limits come from the settings' HTTP ingest section, as in `vigil serve`.
+    settings = db.model_copy(
+        update={
+            "api_admin_key": SecretStr(ADMIN_KEY),
+            "ingest_max_lines": 100,
+            "ingest_max_bytes": 64 * 1024,
+        }
+    )
     broker = MemoryBroker()
     pipeline = FakePipeline()
     calls: list[int] = []
@@ -91,7 +97,6 @@ async def api(db: Settings) -> AsyncIterator[Api]:
         pipeline=pipeline,
         broker=broker,
         retrain_runner=runner,
-        ingest_limits=IngestLimits(max_lines=100, max_bytes=64 * 1024),
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

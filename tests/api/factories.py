@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from vigil.db.models import Decision, Incident, ThreatEvent
+from vigil.db.models import Decision, Incident, IncidentMember, ThreatEvent
 from vigil.db.partitions import Partitions, day_of
 from vigil.db.session import get_db_context, get_engine
 from vigil.services.keys import Scope, create_key
@@ -100,6 +100,40 @@ async def insert_incident(
             status="open",
         )
         session.add(incident)
+        await session.flush()
+        return incident.id
+
+
+async def insert_campaign(*, site: str = "alpha", members: int = 3) -> int:
+    """A campaign incident (`POST /xmlrpc.php 404`) with `members` member clients, the n-th
+    last seen n minutes after BASE_TIME."""
+    async with get_db_context() as session:
+        incident = Incident(
+            site=site,
+            client_ip="*",
+            first_seen=BASE_TIME - timedelta(days=3),
+            last_seen=BASE_TIME + timedelta(minutes=members),
+            event_count=members,
+            top_severity="HIGH",
+            max_score=0.9,
+            categories=["campaign"],
+            status="open",
+            campaign="POST /xmlrpc.php 404",
+            summary=f"campaign: {members} clients, POST /xmlrpc.php → 404",
+        )
+        session.add(incident)
+        await session.flush()
+        session.add_all(
+            IncidentMember(
+                incident_id=incident.id,
+                client_ip=f"198.18.{n % 250}.{n // 250 + 1}",
+                first_seen=BASE_TIME - timedelta(days=2),
+                last_seen=BASE_TIME + timedelta(minutes=n // 2),
+                hits=3 + n,
+                events=1,
+            )
+            for n in range(members)
+        )
         await session.flush()
         return incident.id
 

@@ -63,3 +63,46 @@ async def test_bad_ranges_are_422(api: Api) -> None:
     ):
         response = await api.client.get("/stats", params=params, headers=headers)
         assert response.status_code == 422, params
+
+
+async def test_chart_buckets_sum_whole_rollup_rows(api: Api) -> None:
+    """Hour rows are summed into 3-hour chart buckets over a week and day rows into days over
+    a month, each event in the bucket holding its time."""
+    start = datetime(2025, 5, 1, tzinfo=UTC)
+    hours = [0, 2, 3, 26, 50, 50]
+    await insert_events(
+        [
+            event_row(observed_at=start + timedelta(hours=h, minutes=30), severity=severity)
+            for h, severity in zip(hours, ["HIGH", "MEDIUM"] * 3, strict=True)
+        ]
+    )
+    headers = await api.key()
+
+    async def chart(days: int) -> tuple[int, dict[str, dict[str, int]]]:
+        params = {"from": start.isoformat(), "to": (start + timedelta(days=days)).isoformat()}
+        body = (await api.client.get("/stats", params=params, headers=headers)).json()
+        filled = {b["start"]: b["severities"] for b in body["buckets"] if b["severities"]}
+        return body["bucket_seconds"], filled
+
+    def at(hours: int) -> str:
+        return (start + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
+
+    size, week = await chart(7)
+    assert size == 3 * 3600
+    assert {_z(k): v for k, v in week.items()} == {
+        at(0): {"HIGH": 1, "MEDIUM": 1},
+        at(3): {"HIGH": 1},
+        at(24): {"MEDIUM": 1},
+        at(48): {"HIGH": 1, "MEDIUM": 1},
+    }
+    size, month = await chart(30)
+    assert size == 86400
+    assert {_z(k): v for k, v in month.items()} == {
+        at(0): {"HIGH": 2, "MEDIUM": 1},
+        at(24): {"MEDIUM": 1},
+        at(48): {"HIGH": 1, "MEDIUM": 1},
+    }
+
+
+def _z(moment: str) -> str:
+    return moment.replace("+00:00", "Z")

@@ -175,3 +175,53 @@ async def test_pagination_walk_has_no_duplicates_or_gaps(api: Api) -> None:
         seen = await _walk(api, headers, sort, insert_between=True)
         assert len(seen) == len(set(seen)), f"duplicates with sort {sort}"
         assert original <= set(seen), f"rows missing with sort {sort}"
+
+
+async def test_rule_and_category_pages_follow_the_order_with_other_filters(api: Api) -> None:
+    """A rule or category filter pages in (time, id) order, narrowed by the events' own
+    filters, with no row twice or missing (PostgreSQL walks `event_rules` first)."""
+    rng = random.Random(5)
+    rows = [
+        event_row(
+            observed_at=BASE_TIME + timedelta(seconds=rng.randint(0, 15)),
+            severity=rng.choice(["HIGH", "MEDIUM"]),
+            site=rng.choice(["alpha", "beta"]),
+            rules=rng.choice([["941100"], ["942100"], ["941100", "942100"]]),
+        )
+        for _ in range(50)
+    ]
+    ids = await insert_events(rows)
+    headers = await api.key("read")
+    cases: list[dict[str, str]] = [
+        {"rule_id": "941100"},
+        {"rule_id": "941100", "severity": "HIGH"},
+        {"rule_id": "942100", "site": "beta"},
+        {"category": "sqli", "severity": "MEDIUM"},
+    ]
+    for params in cases:
+        wanted_rule = params.get("rule_id")
+        matching = [
+            (row["observed_at"], event_id)
+            for row, event_id in zip(rows, ids, strict=True)
+            if (
+                wanted_rule is None
+                or any(r["rule_id"] == wanted_rule for r in row["matched_rules"])
+            )
+            and row["severity"] == params.get("severity", row["severity"])
+            and row["site"] == params.get("site", row["site"])
+        ]
+        for sort in ("-observed_at", "observed_at"):
+            expected = [i for _, i in sorted(matching, reverse=sort.startswith("-"))]
+            seen: list[int] = []
+            cursor = None
+            while True:
+                query: dict[str, object] = {**params, "limit": 4, "sort": sort}
+                if cursor:
+                    query["cursor"] = cursor
+                response = await api.client.get("/threats", params=query, headers=headers)
+                assert response.status_code == 200, response.text
+                seen += [item["id"] for item in response.json()["items"]]
+                cursor = response.json()["next_cursor"]
+                if cursor is None:
+                    break
+            assert seen == expected, (params, sort)

@@ -53,6 +53,32 @@ async def _rows(url: str, sql: str, **params: Any) -> list[Any]:
         await engine.dispose()
 
 
+def worker_env(url: str, prefix: str, partitions: int, **extra: str) -> dict[str, str]:
+    """The environment of a `vigil worker` of the test's database and Redis prefix (leases of
+    2 s, rules only, nothing pruned), with `extra` settings on top."""
+    return {
+        **os.environ,
+        "VIGIL_DATABASE_URL": url,
+        "VIGIL_REDIS_URL": redis_url(),
+        "VIGIL_REDIS_PREFIX": prefix,
+        "VIGIL_CLUSTER_PARTITIONS": str(partitions),
+        "VIGIL_CLUSTER_LEASE_SECONDS": "2",
+        "VIGIL_DETECTION_MODE": "rules",
+        "VIGIL_RETENTION_DAYS": "0",
+        **extra,
+    }
+
+
+async def stored_tokens(url: str) -> dict[str, int]:
+    """How many stored events carry each attack token (`t=<32 hex>` in the query)."""
+    rows = await _rows(
+        url,
+        "SELECT substring(query from 't=([0-9a-f]{32})'), count(*) FROM threat_events "
+        "WHERE query LIKE 't=%' GROUP BY 1",
+    )
+    return {token: int(count) for token, count in rows}
+
+
 class _Agents:
     """Two web servers' logs written straight into the streams, as two agents send them."""
 
@@ -103,17 +129,7 @@ async def test_killed_worker_is_replaced_without_a_lost_or_doubled_event(
     async with fresh_postgres() as url:
         settings = load_settings(database_url=url)
         await asyncio.to_thread(migrate.upgrade, "head", settings)
-        env = {
-            **os.environ,
-            "VIGIL_DATABASE_URL": url,
-            "VIGIL_REDIS_URL": redis_url(),
-            "VIGIL_REDIS_PREFIX": prefix,
-            "VIGIL_CLUSTER_PARTITIONS": str(PARTITIONS),
-            "VIGIL_CLUSTER_LEASE_SECONDS": "2",
-            "VIGIL_BEHAVIOUR_SNAPSHOT_SECONDS": "0.5",
-            "VIGIL_DETECTION_MODE": "rules",
-            "VIGIL_RETENTION_DAYS": "0",
-        }
+        env = worker_env(url, prefix, PARTITIONS, VIGIL_BEHAVIOUR_SNAPSHOT_SECONDS="0.5")
         await ensure_partitions(redis, keys, PARTITIONS)
         agents = _Agents(redis, keys)
         first = _worker(env, tmp_path)
@@ -151,13 +167,7 @@ async def test_killed_worker_is_replaced_without_a_lost_or_doubled_event(
             first.wait()
             if second is not None:
                 terminate(second)
-        counts = dict(
-            await _rows(
-                url,
-                "SELECT substring(query from 't=([0-9a-f]{32})'), count(*) FROM threat_events "
-                "WHERE query LIKE 't=%' GROUP BY 1",
-            )
-        )
+        counts = await stored_tokens(url)
         assert len(agents.tokens) == 180
         missing = [t for t in agents.tokens if t not in counts]
         doubled = {t: n for t, n in counts.items() if n != 1}
@@ -186,16 +196,7 @@ async def test_partitions_move_when_workers_join_and_leave(
     async with fresh_postgres() as url:
         settings = load_settings(database_url=url)
         await asyncio.to_thread(migrate.upgrade, "head", settings)
-        env = {
-            **os.environ,
-            "VIGIL_DATABASE_URL": url,
-            "VIGIL_REDIS_URL": redis_url(),
-            "VIGIL_REDIS_PREFIX": prefix,
-            "VIGIL_CLUSTER_PARTITIONS": str(PARTITIONS),
-            "VIGIL_CLUSTER_LEASE_SECONDS": "2",
-            "VIGIL_DETECTION_MODE": "rules",
-            "VIGIL_RETENTION_DAYS": "0",
-        }
+        env = worker_env(url, prefix, PARTITIONS)
         await ensure_partitions(redis, keys, PARTITIONS)
         agents = _Agents(redis, keys)
         workers = [_worker(env, tmp_path)]
@@ -231,13 +232,7 @@ async def test_partitions_move_when_workers_join_and_leave(
         finally:
             for process in workers:
                 terminate(process)
-        counts = dict(
-            await _rows(
-                url,
-                "SELECT substring(query from 't=([0-9a-f]{32})'), count(*) FROM threat_events "
-                "WHERE query LIKE 't=%' GROUP BY 1",
-            )
-        )
+        counts = await stored_tokens(url)
         assert len(agents.tokens) == 140
         assert sorted(counts) == sorted(agents.tokens)
         assert set(counts.values()) == {1}

@@ -14,7 +14,14 @@ from tests.conftest import fresh_postgres, make_settings
 from tests.sinks.test_store import _batch
 from vigil.config import Settings
 from vigil.db import migrate
-from vigil.db.models import Incident, ThreatEvent, ThreatRollup, event_rules
+from vigil.db.models import (
+    Decision,
+    Incident,
+    IncidentMember,
+    ThreatEvent,
+    ThreatRollup,
+    event_rules,
+)
 from vigil.db.partitions import Partitions, existing_days
 from vigil.db.retention import CHUNK, prune
 from vigil.db.session import close_db, configure_db, get_db_context, get_engine
@@ -84,6 +91,52 @@ async def test_rows_go_in_bounded_chunks(db: Settings) -> None:
     report = await prune(get_engine(), settings, now=NOW)
     assert report.rows_deleted["threat_events"] == total
     assert (await _counts())["events"] == 0
+
+
+async def test_expired_incidents_take_their_members_and_free_their_decisions(
+    db: Settings,
+) -> None:
+    """Nothing names an incident by foreign key: pruning it removes its campaign members and
+    sets the incident of a decision that outlives it to NULL; a kept incident keeps both."""
+    settings = db.model_copy(update={"retention_days": 7, "rollup_retention_days": 30})
+    old, recent = NOW - timedelta(days=10), NOW - timedelta(days=1)
+    async with get_db_context() as session:
+        gone = Incident(
+            site="a", client_ip="*", first_seen=old, last_seen=old, top_severity="HIGH",
+            campaign="POST /xmlrpc.php 404",
+        )  # fmt: skip
+        kept = Incident(
+            site="a", client_ip="*", first_seen=recent, last_seen=recent, top_severity="HIGH",
+            campaign="POST /wp-login.php 200",
+        )  # fmt: skip
+        session.add_all([gone, kept])
+        await session.flush()
+        for incident in (gone, kept):
+            session.add(
+                IncidentMember(
+                    incident_id=incident.id, client_ip="198.51.100.9", first_seen=old,
+                    last_seen=old, hits=3, events=1,
+                )
+            )  # fmt: skip
+            session.add(
+                Decision(
+                    site="a", value="198.51.100.9", incident_id=incident.id,
+                    expires_at=NOW + timedelta(days=1),
+                )
+            )  # fmt: skip
+        ids = (gone.id, kept.id)
+
+    report = await prune(get_engine(), settings, now=NOW)
+
+    assert report.rows_deleted["incidents"] == 1
+    async with get_db_context() as session:
+        incidents = set(await session.scalars(select(Incident.id)))
+        members = set(await session.scalars(select(IncidentMember.incident_id)))
+        decisions = sorted(
+            await session.scalars(select(Decision.incident_id)), key=lambda v: v or 0
+        )
+    assert incidents == members == {ids[1]}
+    assert decisions == [None, ids[1]]
 
 
 def test_rollups_must_outlive_events() -> None:

@@ -124,7 +124,8 @@ def test_from_settings_reads_paranoia_disabled_rules_and_exclusions(tmp_path: Pa
     )
     eng = DetectionEngine.from_settings(settings)
     assert eng.paranoia_level == 2
-    assert not detect(eng, "GET /.env HTTP/1.1").matches
+    # The disabled rule is silent; the broad hidden-path rule still sees a dot-file.
+    assert {m.rule_id for m in detect(eng, "GET /.env HTTP/1.1").matches} == {"probe-hidden-path"}
     assert detect(eng, "GET /x?f=../../etc/passwd HTTP/1.1", client_ip="192.0.2.9").allowlisted
 
 
@@ -156,13 +157,27 @@ def test_verdicts_cross_a_process_boundary_unchanged() -> None:
     from vigil.detect.result import CLEAN, decode_detections, encode_detections
 
     eng = DetectionEngine(shipped_rules(), exclusions=ExclusionSet(allow_ips=("192.0.2.9",)))
-    requests = [BENIGN, "GET /x?id=1+or+1%3D1 HTTP/1.1", BENIGN, "GET /.git/config HTTP/1.1"]
+    sqli = "GET /x?id=1+or+1%3D1 HTTP/1.1"
+    requests = [BENIGN, sqli, BENIGN, "GET /.git/config HTTP/1.1", sqli]
     records = [record_from_request(r, offset=i) for i, r in enumerate(requests)]
     records.append(record_from_request("GET /x?f=../../etc/passwd HTTP/1.1", client_ip="192.0.2.9"))
     verdicts = eng.detect_batch(records)
     assert verdicts[0] is CLEAN and verdicts[-1].allowlisted == "ip"
+    assert verdicts[1] is verdicts[4]
     decoded = decode_detections(encode_detections(verdicts))
     assert decoded == verdicts
     assert decoded[0] is CLEAN and decoded[2] is CLEAN
+    # A verdict the engine shared between requests stays one object.
+    assert decoded[1] is decoded[4] and decoded[1] is not decoded[3]
     assert [type(m) for m in decoded[1].matches] == [type(m) for m in verdicts[1].matches]
     assert decode_detections(encode_detections([])) == []
+
+
+def test_a_fallback_rule_scores_only_where_no_specific_rule_of_its_category_matched() -> None:
+    eng = engine()
+    specific = detect(eng, "GET /.git/config HTTP/1.1")
+    assert {(m.rule_id, m.points) for m in specific.matches} >= {("probe-hidden-path", 0)}
+    assert specific.severity == "MEDIUM"
+    alone = detect(eng, "GET /.lynx_cookies HTTP/1.1")
+    assert [(m.rule_id, m.points) for m in alone.matches] == [("probe-hidden-path", 3)]
+    assert alone.severity == "MEDIUM"

@@ -25,6 +25,25 @@ def test_benign_values_are_not_sql(value: str) -> None:
     assert sqli_fingerprint(value) is None
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["select count(*) from orders group by status", "SELECT * FROM users WHERE id = 1",
+     "concat(first_name, ' ', last_name)", "char(10) newline", "ascii('a')",
+     "sql 'group by' clause", "'and' vs '&&' in c"],
+)  # fmt: skip
+def test_a_statement_or_call_that_breaks_out_of_nothing_is_not_injection(value: str) -> None:
+    assert sqli_fingerprint(value) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["select current_database();", "(select * from (select(sleep(5)))x)", "pg_sleep(5)--",
+     "make_set(7729=7729,1)", "benchmark(5000000,md5(1))", "'or'='or'", "admin' or 'a'='a"],
+)  # fmt: skip
+def test_statements_that_end_the_query_subqueries_and_computations_stay_sql(value: str) -> None:
+    assert sqli_fingerprint(value)
+
+
 def test_script_injection_and_plain_text() -> None:
     assert xss_detected("<img src=x onerror=alert(1)>")
     assert not xss_detected("3 < 5 and 7 > 2")

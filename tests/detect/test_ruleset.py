@@ -72,6 +72,11 @@ def test_defaults_apply_and_severity_maps_to_points() -> None:
             "colour: red}]",
             "unknown keys",
         ),
+        (
+            "rules: [{id: x1, category: c, severity: notice, targets: [args], patterns: ['a'], "
+            "fallback: maybe}]",
+            "fallback",
+        ),
         ("rules: {id: x1}", "'rules' list"),
         ("rules: [\n  - id: [", "not valid YAML"),
     ],
@@ -96,7 +101,7 @@ def test_shipped_rules_load_with_unique_ids_and_families() -> None:
     assert set(ruleset.families) >= {"sqli", "xss", "lfi", "rce", "scanners", "probes"}
 
 
-def test_a_rule_file_checked_before_is_not_checked_again(
+def test_a_rule_file_parsed_before_is_read_back_unchecked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VIGIL_CACHE_DIR", str(tmp_path))
@@ -110,7 +115,7 @@ def test_a_rule_file_checked_before_is_not_checked_again(
     monkeypatch.setattr(ruleset, "check_pattern", counting)
     first = parse_rule_file(GOOD, "demo.yaml")
     assert checked
-    assert any((tmp_path / "rules-checked").iterdir())
+    assert any((tmp_path / "rules-parsed").iterdir())
     checked.clear()
     assert parse_rule_file(GOOD, "demo.yaml") == first
     assert checked == []

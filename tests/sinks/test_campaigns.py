@@ -42,7 +42,7 @@ def _write_botnet(path: Path, clients: int, *, late: int = 0) -> set[str]:
     requests = []
     members = set()
     for n in range(clients + late):
-        ip = f"198.18.{n // 200}.{n % 200 + 1}"
+        ip = f"198.18.{n % 200}.{n // 200 + 1}"
         members.add(ip)
         t = START + timedelta(seconds=rng.uniform(0, 6 * 3600) + (50 * 3600 if n >= clients else 0))
         for _ in range(rng.randint(8, 20)):

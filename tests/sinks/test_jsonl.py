@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +100,24 @@ async def test_behind_the_store_each_stored_event_is_one_line_with_its_id(tmp_pa
     async with open_pipeline(settings) as pipeline:
         await pipeline.submit(_batch())
     assert len(out.read_text().splitlines()) == len(lines)
+
+
+def test_vigil_scan_writes_the_file_its_environment_names(tmp_path: Path) -> None:
+    # The sink as an operator enables it: one variable, then `vigil scan` as a user runs it.
+    log = tmp_path / "access.log"
+    log.write_bytes(b"\n".join(_batch().lines) + b"\n")
+    out = tmp_path / "exports" / "events.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    env.update({"VIGIL_JSONL_SINK__PATH": str(out), "VIGIL_DETECTION_MODE": "rules"})
+    result = subprocess.run(
+        [sys.executable, "-m", "vigil", "scan", str(log), "-o", "json"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines and len(lines) == summary["stored_events"]
+    assert all(line["id"] and line["event_key"] for line in lines)
+    with sqlite3.connect(tmp_path / "vigil.db") as db:
+        stored = {row[0] for row in db.execute("SELECT event_key FROM threat_events")}
+    assert {line["event_key"] for line in lines} == stored

@@ -4,12 +4,25 @@ sets under the section's variables is what the component runs with."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from tests.conftest import make_settings
-from vigil.config import FileSourceSection, StoreSection, WebhookSection
+from vigil.api.app import create_app
+from vigil.config import (
+    BrokerSection,
+    FileSourceSection,
+    HttpIngestSection,
+    StoreSection,
+    WebhookSection,
+)
+from vigil.pipeline.worker import AckSink, _Track
+from vigil.sinks.base import Sink
+from vigil.sinks.broker import MemoryBroker, PublishSink, RedisBroker, make_broker
+from vigil.sinks.jsonl import JsonlSink
 from vigil.sinks.store import StoreSink
 from vigil.sinks.webhooks import WebhookNotifier
-from vigil.sources.files import LineReader
+from vigil.sources.base import Source
+from vigil.sources.files import FilesSource, LineReader
 from vigil.sources.tailer import FileTailer
 
 URL = "sqlite+aiosqlite:///unused.db"
@@ -58,7 +71,41 @@ def test_file_sources_are_built_from_their_section() -> None:
     section = settings.file_source
     assert isinstance(section, FileSourceSection)
     assert section.paths == ("/var/log/a.log", "/var/log/b.log")
-    reader = LineReader.from_settings(settings, "-")
+    reader = LineReader.from_section(section, "-")
     assert reader.read_chunk_bytes == settings.read_chunk_bytes
     tailer = FileTailer.from_settings(settings)
     assert (tailer.batch_size, tailer.max_line_bytes) == (99, 4096)
+
+
+def test_the_broker_is_built_from_its_section() -> None:
+    assert isinstance(make_broker(make_settings(URL).broker), MemoryBroker)
+    settings = make_settings(URL, redis_url="redis://127.0.0.1:6379/2", redis_prefix="edge")
+    section = settings.broker
+    assert isinstance(section, BrokerSection)
+    broker = make_broker(section)
+    assert isinstance(broker, RedisBroker)
+    assert broker.alerts_channel == "edge:alerts"
+
+
+def test_http_ingest_is_built_from_its_section() -> None:
+    settings = make_settings(URL, ingest_max_lines=5, ingest_max_bytes=4096)
+    section = settings.http_ingest
+    assert isinstance(section, HttpIngestSection)
+    app = create_app(settings, broker=MemoryBroker())
+    assert app.state.vigil.limits == section == HttpIngestSection(max_lines=5, max_bytes=4096)
+
+
+def test_every_source_and_sink_has_the_protocols_members(tmp_path: Path) -> None:
+    settings = make_settings(URL)
+    sources = [FilesSource(["-"], settings.file_source), FileTailer.from_settings(settings)]
+    assert all(isinstance(source, Source) for source in sources)
+    sinks = [
+        StoreSink(settings),
+        PublishSink(MemoryBroker()),
+        WebhookNotifier.from_section(settings.webhooks),
+        JsonlSink(tmp_path / "events.jsonl"),
+        AckSink(None, "stream", _Track()),
+    ]
+    for sink in sinks:
+        assert isinstance(sink, Sink), type(sink).__name__
+        assert isinstance(sink.name, str) and isinstance(sink.durable, bool)

@@ -36,7 +36,7 @@ from vigil.api.routes import (
     threats,
 )
 from vigil.api.routes.allowlist import push_to_pipeline
-from vigil.api.state import AppState, IngestLimits, ModelLoader, app_state
+from vigil.api.state import AppState, ModelLoader, app_state
 from vigil.config import Settings, get_settings
 from vigil.db.session import get_db_context, open_database
 from vigil.errors import BrokerUnavailableError, DatabaseUnavailableError
@@ -161,7 +161,6 @@ def create_app(
     pipeline: PipelineHandle | None = None,
     broker: Broker | None = None,
     retrain_runner: RetrainRunner | None = None,
-    ingest_limits: IngestLimits | None = None,
     model_loader: ModelLoader | None = None,
 ) -> FastAPI:
     """The vigil HTTP API and dashboard.
@@ -175,10 +174,8 @@ def create_app(
     explicit = settings is not None
     settings = settings or get_settings()
     owns_broker = broker is None
-    broker = (
-        broker if broker is not None else make_broker(settings.redis_url, settings.redis_prefix)
-    )
-    limits = ingest_limits or IngestLimits()
+    broker = broker if broker is not None else make_broker(settings.broker)
+    limits = settings.http_ingest
     app = FastAPI(
         title="vigil",
         version=__version__,

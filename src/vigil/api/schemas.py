@@ -159,8 +159,19 @@ class ReviewIn(BaseModel):
 # -------------------------------------------------------------- incidents
 
 
+class IncidentMemberOut(_Out):
+    """A client taking part in a campaign incident."""
+
+    client_ip: str
+    first_seen: datetime
+    last_seen: datetime
+    hits: int = Field(description="its failing requests at the campaign's target")
+    events: int
+
+
 class IncidentOut(_Out):
-    """One attacker's episode on one site."""
+    """One attacker's episode on one site, or a campaign across many clients (`campaign` set,
+    `client_ip` is `*`): its target, explanation and members."""
 
     id: int
     site: str
@@ -172,6 +183,14 @@ class IncidentOut(_Out):
     max_score: float
     categories: list[str] = []
     status: str
+    campaign: str | None = Field(None, description="a campaign's target, e.g. POST /x 404")
+    summary: str | None = Field(None, description="a campaign's latest explanation")
+    member_count: int = Field(0, description="a campaign's member clients")
+    members: list[IncidentMemberOut] = Field(
+        [],
+        description="a campaign's most recently seen members: a few in a list of incidents, "
+        "the first page in one incident (more with GET /incidents/{id}/members)",
+    )
 
 
 class IncidentDetail(IncidentOut):
@@ -180,6 +199,20 @@ class IncidentDetail(IncidentOut):
 
     events: list[ThreatOut]
     decisions: list[DecisionOut] = []
+    members_next_cursor: str | None = None
+
+
+class IncidentMemberPage(BaseModel):
+    items: list[IncidentMemberOut]
+    next_cursor: str | None
+    limit: int
+
+
+class IncidentMemberQuery(BaseModel):
+    """Page of GET /incidents/{id}/members: most recently seen first."""
+
+    limit: int = Field(100, ge=1, le=1000)
+    cursor: Annotated[str, Field(max_length=512)] | None = None
 
 
 class IncidentReviewIn(BaseModel):

@@ -11,20 +11,12 @@ from fastapi import FastAPI
 from vigil.api.alerts import AlertHub
 from vigil.api.pipeline_port import PipelineHandle
 from vigil.api.retrain import RetrainJobs
-from vigil.config import Settings
+from vigil.config import HttpIngestSection, Settings
 from vigil.services.tickets import TicketBook
 from vigil.sinks.broker import Broker
 
 ModelLoader = Callable[[], Awaitable[str | None]]
 """Loads the active models into the running pipeline; returns the version in use (or None)."""
-
-
-@dataclass(frozen=True, slots=True)
-class IngestLimits:
-    """The largest batch POST /ingest/batch accepts (larger ones get 413)."""
-
-    max_lines: int = 10_000
-    max_bytes: int = 8 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -34,7 +26,8 @@ class AppState:
     owns_broker: bool
     hub: AlertHub
     retrain: RetrainJobs
-    limits: IngestLimits
+    limits: HttpIngestSection
+    """The largest batch POST /ingest/batch accepts (larger ones get 413)."""
     pipeline: PipelineHandle | None = None
     model_loader: ModelLoader | None = None
     started_at: float = field(default_factory=time.time)

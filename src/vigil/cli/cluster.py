@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import signal
 import sys
 
 import typer
@@ -42,7 +43,8 @@ def agent(
 
 
 def worker() -> None:
-    """Analyse and store the partitions this worker holds a lease on, until stopped."""
+    """Analyse and store the partitions this worker holds a lease on, until stopped (SIGTERM or
+    Ctrl+C hand every partition back: drained, snapshotted, released)."""
     import asyncio
 
     from vigil.config import get_settings
@@ -52,8 +54,17 @@ def worker() -> None:
     settings = get_settings()
     _logging(settings.log_level)
     tune_gc()
+
+    async def until_stopped() -> None:
+        # SIGTERM cancels the worker like Ctrl+C does, so it hands its partitions back instead
+        # of leaving them to wait for their leases to expire.
+        task = asyncio.ensure_future(run_worker(settings))
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_worker(settings))
+        asyncio.run(until_stopped())
 
 
 @cluster_app.command("status")

@@ -59,13 +59,14 @@ async def _list(site: str | None, limit: int, campaigns: bool) -> list[dict[str,
         await close_db()
 
 
-async def _show(incident_id: int, events: int) -> dict[str, Any] | None:
+async def _show(incident_id: int, events: int, members: int) -> dict[str, Any] | None:
     from vigil.db.session import close_db, get_db_context, init_db
     from vigil.services.incidents import (
         get_incident,
         incident_decisions,
         incident_events,
         incident_members,
+        member_counts,
     )
     from vigil.services.visibility import Visibility
 
@@ -85,8 +86,11 @@ async def _show(incident_id: int, events: int) -> dict[str, Any] | None:
                     "first_seen": m.first_seen.isoformat(),
                     "last_seen": m.last_seen.isoformat(),
                 }
-                for m in await incident_members(session, visible, incident)
+                for m in (await incident_members(session, visible, incident, limit=members)).items
             ]
+            shown["member_count"] = (await member_counts(session, visible, [incident.id])).get(
+                incident.id, 0
+            )
             shown["decisions"] = [
                 {
                     "id": d.id,
@@ -155,13 +159,16 @@ def list_cmd(
 def show_cmd(
     incident_id: int = typer.Argument(..., help="incident id (from `vigil incidents list`)"),
     events: int = typer.Option(10, "--events", min=0, max=1000, help="latest events shown"),
+    members: int = typer.Option(
+        100, "--members", min=0, max=100_000, help="a campaign's most recent members shown"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """One incident explained: what it is, its members and decisions, its latest events."""
     from vigil.config import get_settings
 
     get_settings()
-    shown = asyncio.run(_show(incident_id, events))
+    shown = asyncio.run(_show(incident_id, events, members))
     if shown is None:
         err.print(f"no incident {incident_id}")
         raise typer.Exit(1)
@@ -180,9 +187,13 @@ def show_cmd(
     if shown["summary"]:
         out.print(f"  why: {shown['summary']}", soft_wrap=True)
     if shown["members"]:
-        out.print(f"  members ({len(shown['members'])}):")
+        more = shown["member_count"] - len(shown["members"])
+        listed = f", the {len(shown['members'])} most recent listed" if more > 0 else ""
+        out.print(f"  members ({shown['member_count']}{listed}):")
         for m in shown["members"]:
             out.print(f"    {m['client']}: {m['hits']} hits, {m['first_seen']} → {m['last_seen']}")
+        if more > 0:
+            out.print(f"    … {more} more (--members N, or GET /incidents/{shown['id']}/members)")
     if shown["decisions"]:
         out.print(f"  decisions ({len(shown['decisions'])}):")
         for d in shown["decisions"]:

@@ -25,10 +25,6 @@ if TYPE_CHECKING:
     from vigil.config import Settings
 
 
-SCAN_STORE_MERGE_LINES = 32_768
-"""Lines a scan may store in one transaction when the store is behind (see the pipeline)."""
-
-
 class Output(StrEnum):
     table = "table"
     json = "json"
@@ -239,17 +235,16 @@ async def _scan(
         _report(batch, summary, writer, jsonl_all)
 
     tally = _StoredTally(summary)
+    # A scan stores with the pipeline's bounds (queues of `queue_size` batches, transactions of
+    # at most STORE_MERGE_LINES lines): with every line an attack, the batches in flight are
+    # what holds the memory, and bigger transactions saved little (their fixed cost is a few
+    # round trips against milliseconds of rows).
     merge_lines = STORE_MERGE_LINES
-    if store:
-        # Room for a full transaction's worth of batches between analysis and the store.
-        merge_lines = SCAN_STORE_MERGE_LINES
-        queue_size = max(settings.queue_size, 2 * merge_lines // settings.batch_size)
-        settings = settings.model_copy(update={"queue_size": queue_size})
     with _progress(total) as progress:
         tracker = _ProgressTracker(progress, total)
         source = FilesSource(
             paths,
-            settings,
+            settings.file_source,
             on_progress=lambda name, consumed: tracker.update(name, consumed, summary.lines),
         )
         async with open_pipeline(

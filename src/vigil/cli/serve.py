@@ -7,8 +7,8 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Generator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -94,9 +94,7 @@ async def run_server(settings: Settings) -> bool:
     """Serves until SIGTERM or SIGINT; True when every batch read was stored before exiting."""
     import asyncio
 
-    import uvicorn
-
-    from vigil.api.app import create_app
+    from vigil.errors import BrokerUnavailableError
     from vigil.pipeline.assembly import open_pipeline
     from vigil.sinks.broker import make_broker
     from vigil.sinks.store import DbCheckpointStore, StoreSink
@@ -104,12 +102,29 @@ async def run_server(settings: Settings) -> bool:
 
     signals = ShutdownSignals()
     signals.install()
+    broker = make_broker(settings.broker)
     try:
-        broker = make_broker(settings.redis_url, settings.redis_prefix)
+        # Connected before the pipeline runs, so its files are followed at once and their
+        # alerts published while the API is still starting (the API uses this connection).
+        try:
+            await broker.connect()
+        except Exception as exc:
+            raise BrokerUnavailableError(
+                f"cannot reach the broker ({broker.name}): {type(exc).__name__}. "
+                "Check VIGIL_REDIS_URL and that Redis is running."
+            ) from None
         async with open_pipeline(
             settings, broker=broker, snapshots=True, learn_profiles=True, analyze_at_end=False
         ) as pipeline:
             tune_gc()
+            if settings.log_paths and not signals.asked.is_set():
+                # Before the API is built and serving: following the files waits for neither.
+                tailer = FileTailer.from_settings(settings, checkpoints=DbCheckpointStore())
+                pipeline.add_source(tailer.batches())
+            # The API's modules are imported on a thread: the event loop meanwhile reads the
+            # checkpoints and opens the files.
+            create_app = await asyncio.to_thread(_api_factory)
+            import uvicorn
 
             async def retrain() -> None:
                 # POST /models/retrain: train from reviewed events; an activated model is
@@ -162,12 +177,6 @@ async def run_server(settings: Settings) -> bool:
             )
             serving = asyncio.create_task(server.serve())
             asked = asyncio.create_task(signals.asked.wait())
-            # The tailer starts once the lifespan has connected the broker and the API is up.
-            while not server.started and not serving.done() and not asked.done():
-                await asyncio.sleep(0.05)
-            if server.started and settings.log_paths and not asked.done():
-                tailer = FileTailer.from_settings(settings, checkpoints=DbCheckpointStore())
-                pipeline.add_source(tailer.batches())
             store = next(sink for sink in pipeline.sinks if isinstance(sink, StoreSink))
             upkeep_stopping = asyncio.Event()
             upkeep = asyncio.create_task(
@@ -188,6 +197,16 @@ async def run_server(settings: Settings) -> bool:
                     await upkeep
     finally:
         signals.remove()
+        await broker.close()
+
+
+def _api_factory() -> Callable[..., Any]:
+    """`create_app`, with the API's modules (and uvicorn's) imported."""
+    import uvicorn  # noqa: F401
+
+    from vigil.api.app import create_app
+
+    return create_app
 
 
 async def _shut_down(
@@ -237,7 +256,7 @@ async def run_cluster_api(settings: Settings) -> None:
 
     if not settings.redis_url:
         raise ConfigError("serve --cluster needs VIGIL_REDIS_URL (the cluster's Redis)")
-    broker = make_broker(settings.redis_url, settings.redis_prefix)
+    broker = make_broker(settings.broker)
     app = create_app(settings, pipeline=ClusterIngest(settings), broker=broker)
     server = uvicorn.Server(
         uvicorn.Config(

@@ -15,7 +15,6 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
-    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -126,9 +125,8 @@ class IncidentMember(Base):
 
     __tablename__ = "incident_members"
 
-    incident_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
-    )
+    # The incident by key only; retention deletes a campaign's members with it.
+    incident_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     client_ip: Mapped[str] = mapped_column(String(45), primary_key=True)
     first_seen: Mapped[datetime] = mapped_column()
     last_seen: Mapped[datetime] = mapped_column()
@@ -208,9 +206,9 @@ class ThreatEvent(Base):
     ua_family: Mapped[str | None] = mapped_column(String(64), nullable=True)
     client_class: Mapped[str | None] = mapped_column(String(16), nullable=True)
     model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    incident_id: Mapped[int | None] = mapped_column(
-        ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True
-    )
+    # The incident by key only (a foreign key's per-row action, run on every day partition,
+    # made pruning expired incidents take minutes); it outlives its events, see retention.
+    incident_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     reviewed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     label: Mapped[str | None] = mapped_column(String(16), nullable=True)
     review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -329,9 +327,8 @@ class Decision(Base):
     scope: Mapped[str] = mapped_column(String(8), default="ip")
     reason: Mapped[str] = mapped_column(Text, default="")
     origin: Mapped[str] = mapped_column(String(32), default="vigil")
-    incident_id: Mapped[int | None] = mapped_column(
-        ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True
-    )
+    # The incident by key only; retention sets it to NULL when it deletes the incident.
+    incident_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     simulated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -7,6 +7,10 @@ values that could hold an injection. Per record it then joins the cached results
 the exclusions, disabled rules and the site's paranoia level rule out, and scores the rest.
 Real logs repeat the same paths, user agents and parameter values endlessly, so most records
 cost a few dictionary lookups.
+
+The work is in two steps, which the pipeline runs as two stages: `normalise` finds a batch's
+target values not seen before and decodes each into its views (`Normalised`), and
+`detect_batch` matches those views, caches what they hit, and joins the verdicts.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final
@@ -70,6 +74,20 @@ class _QueryHits:
     signals: frozenset[str]
 
 
+Views = list[tuple[str, int]]
+"""Distinct view strings of a value with the view bits each stands for (see `views_of`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    """New values of one kind: all of them (in batch order), those that read the same in
+    every view, and the others with their views and the signals their decoding met."""
+
+    values: dict[str, None]
+    plain: list[str]
+    views: list[tuple[str, Views, frozenset[str]]]
+
+
 _NO_SIGNALS: Final[frozenset[str]] = frozenset()
 _NONE: Final = _Hits((), _NO_SIGNALS)
 _CLEAN_QUERY: Final = _QueryHits((), frozenset())
@@ -97,6 +115,19 @@ class _Policy:
     rule_exclusions: tuple[tuple[Exclusion, ...], ...]
 
 
+def _fallback_points(
+    matches: list[RuleMatch], points: dict[str, int], fallbacks: set[str]
+) -> dict[str, int]:
+    """`points` with the fallback rules zeroed where a specific rule of their category matched
+    (the matches stay, so the reason is still shown)."""
+    covered = {m.category for m in matches if m.rule_id not in fallbacks}
+    for index, match in enumerate(matches):
+        if match.rule_id in fallbacks and match.category in covered:
+            matches[index] = replace(match, points=0)
+            points[match.rule_id] = 0
+    return points
+
+
 def _lru_trim(cache: dict[Any, Any], limit: int) -> None:
     excess = len(cache) - limit
     if excess > 0:
@@ -110,7 +141,7 @@ def _is_plain(value: str, kind: str) -> bool:
     return (_NOT_PLAIN_PATH if kind == "path" else _NOT_PLAIN).search(value) is None
 
 
-def views_of(value: str, kind: str) -> tuple[list[tuple[str, int]], frozenset[str]]:
+def views_of(value: str, kind: str) -> tuple[Views, frozenset[str]]:
     """Distinct view strings of a target value with the view bits each stands for, and the
     signals its decoding met."""
     if kind in _SIMPLE_KINDS or _is_plain(value, kind):
@@ -120,6 +151,48 @@ def views_of(value: str, kind: str) -> tuple[list[tuple[str, int]], frozenset[st
     for view, text in views.items():
         groups[text] = groups.get(text, 0) | VIEW_BITS[view]
     return list(groups.items()), signals
+
+
+def _decode(todo: dict[str, dict[str, None]]) -> dict[str, _Decoded]:
+    """The views of every new value of every kind (the normalisation of a batch)."""
+    decoded: dict[str, _Decoded] = {}
+    for kind, values in todo.items():
+        if kind in _SIMPLE_KINDS:
+            decoded[kind] = _Decoded(values, list(values), [])
+            continue
+        not_plain = (_NOT_PLAIN_PATH if kind == "path" else _NOT_PLAIN).search
+        plain = [value for value in values if not_plain(value) is None]
+        views: list[tuple[str, Views, frozenset[str]]] = []
+        if len(plain) != len(values):
+            plain_set = set(plain)
+            for value in values:
+                if value not in plain_set:
+                    views.append((value, *views_of(value, kind)))
+        decoded[kind] = _Decoded(values, plain, views)
+    return decoded
+
+
+@dataclass(slots=True)
+class Normalised:
+    """A batch of records normalised for the rules: its target values that no earlier batch
+    had (split into the values rules target, each decoded into its views once), and what the
+    per-record pass found (allowlisted clients, the records that need a verdict).
+
+    Made by `DetectionEngine.normalise` for the rules and exclusions in force; if those
+    change before `detect_batch` takes it, `detect_batch` normalises the batch again.
+    """
+
+    records: Sequence[LogRecord]
+    site: str
+    core: _Core
+    policy: _Policy
+    level: int
+    out: list[Detection]
+    later: list[int]
+    keys: dict[int, HeaderKey]
+    plans: list[tuple[str, Any, list[Unit]]]
+    whole: dict[str, list[str]]
+    decoded: dict[str, _Decoded]
 
 
 def normalized_path(path: str) -> str:
@@ -317,9 +390,9 @@ class DetectionEngine:
     # -- analysis of distinct strings -------------------------------------------------------
 
     def _scan(
-        self, core: _Core, todo: dict[str, dict[str, None]], caches: dict[str, dict[str, _Hits]]
+        self, core: _Core, fresh: dict[str, _Decoded], caches: dict[str, dict[str, _Hits]]
     ) -> None:
-        """Decode, match and analyse every new value of every kind into the value caches."""
+        """Match and analyse every new value of every kind (decoded) into the value caches."""
         texts: list[str] = []
         kind_bits: list[int] = []
         masks: list[int] = []
@@ -327,13 +400,13 @@ class DetectionEngine:
         owner_values: list[str] = []
         # Values with signals or analyser findings; everything else starts out clean.
         special: dict[tuple[str, str], tuple[list[Hit], frozenset[str]]] = {}
-        for kind, values in todo.items():
+        for kind, new in fresh.items():
             kind_bit = KIND_BITS[kind]
             analyzers = core.analyzers.get(kind_bit, ())
             # Every value starts out clean; what fires below overwrites its entry.
-            caches[kind].update(dict.fromkeys(values, _NONE))
+            caches[kind].update(dict.fromkeys(new.values, _NONE))
+            plain = new.plain
             if kind in _SIMPLE_KINDS:
-                plain = list(values)
                 for value in plain:
                     signals = _kind_signals(kind, value)
                     if signals:
@@ -341,18 +414,15 @@ class DetectionEngine:
                             self._signal_hits(core, signals, kind_bit, value),
                             signals,
                         )
-            else:
-                not_plain = (_NOT_PLAIN_PATH if kind == "path" else _NOT_PLAIN).search
-                plain = [value for value in values if not_plain(value) is None]
-                if kind == "path":
-                    # A plain path that does not start with "/" is host:port (CONNECT).
-                    for value in plain:
-                        if value[:1] != "/" and value != "*":
-                            signals = frozenset({normalize.SIG_ABSOLUTE_TARGET})
-                            special[(kind, value)] = (
-                                self._signal_hits(core, signals, kind_bit, value),
-                                signals,
-                            )
+            elif kind == "path":
+                # A plain path that does not start with "/" is host:port (CONNECT).
+                for value in plain:
+                    if value[:1] != "/" and value != "*":
+                        signals = frozenset({normalize.SIG_ABSOLUTE_TARGET})
+                        special[(kind, value)] = (
+                            self._signal_hits(core, signals, kind_bit, value),
+                            signals,
+                        )
             # Plain values read the same in every view: queue them in bulk.
             lowered = [value.lower() for value in plain]
             count = len(plain)
@@ -366,13 +436,7 @@ class DetectionEngine:
                     hits = self._analyse(analyzers, decoded)
                     if hits:
                         special[(kind, value)] = (hits, _NO_SIGNALS)
-            if count == len(values):
-                continue
-            plain_set = set(plain)
-            for value in values:
-                if value in plain_set:
-                    continue
-                groups, signals = views_of(value, kind)
+            for value, groups, signals in new.views:
                 decoded = groups[0][0]
                 for text, mask in groups:
                     if mask & _DECODED_BIT:
@@ -423,14 +487,12 @@ class DetectionEngine:
                 hits.append((index, truncate(decoded)))
         return hits
 
-    def _fill(
-        self,
-        core: _Core,
-        pending: dict[str, dict[Any, None]],
-        caches: dict[str, dict[str, _Hits]],
-        composites: dict[str, dict[Any, _QueryHits]],
-    ) -> None:
-        """Analyse every uncached string in `pending` (kind -> strings or header keys).
+    @staticmethod
+    def _plan(
+        core: _Core, pending: dict[str, dict[Any, None]], caches: dict[str, dict[str, _Hits]]
+    ) -> tuple[dict[str, dict[str, None]], list[tuple[str, Any, list[Unit]]], dict[str, list[str]]]:
+        """The new values to scan of every uncached string in `pending` (kind -> strings or
+        header keys), and how the composites among them are made of those values.
 
         Paths, query strings, referers and header sets are composites: each is split into the
         values rules target (the path and its segments; the arguments; the referer and its
@@ -472,8 +534,16 @@ class DetectionEngine:
                     if value and value not in caches[unit_kind]:
                         todo.setdefault(unit_kind, {})[value] = None
                 plans.append((kind, key, units))
-        if todo:
-            self._scan(core, todo, caches)
+        return todo, plans, whole
+
+    @staticmethod
+    def _assemble(
+        caches: dict[str, dict[str, _Hits]],
+        composites: dict[str, dict[Any, _QueryHits]],
+        plans: list[tuple[str, Any, list[Unit]]],
+        whole: dict[str, list[str]],
+    ) -> None:
+        """Each new composite's hits from its scanned values' (see `_plan`)."""
         for kind, alone in whole.items():
             composite = composites[kind]
             composite.update(dict.fromkeys(alone, _CLEAN_QUERY))
@@ -500,8 +570,9 @@ class DetectionEngine:
 
     # -- per record --------------------------------------------------------------------------
 
-    def detect_batch(self, records: Sequence[LogRecord], site: str = "default") -> list[Detection]:
-        """One `Detection` per record, in the same order."""
+    def normalise(self, records: Sequence[LogRecord], site: str = "default") -> Normalised:
+        """The batch's target values that the rules have not seen, split and decoded into
+        their views (each distinct value once), for `detect_batch`."""
         core, policy = self._core, self._policy
         caches = self._hits
         composites = self._composites
@@ -534,7 +605,6 @@ class DetectionEngine:
             or set(map(id, map(_EXTRA, records))) != {id(no_extra)}
         )
         later: list[int] = []
-        verdicts = self._verdicts
         get_path, get_query, get_agent = paths.get, queries.get, agents.get
         get_referer, get_method, get_protocol = referers.get, methods.get, protocols.get
         get_headers = headers.get
@@ -594,9 +664,46 @@ class DetectionEngine:
             "request_line": m_line,
         }  # fmt: skip
         active = {kind: found for kind, found in pending.items() if found}
+        todo: dict[str, dict[str, None]] = {}
+        plans: list[tuple[str, Any, list[Unit]]] = []
+        whole: dict[str, list[str]] = {}
         if active:
-            self._fill(core, active, caches, composites)
-        for position in later:
+            todo, plans, whole = self._plan(core, active, caches)
+        return Normalised(
+            records, site, core, policy, level, out, later, keys, plans, whole, _decode(todo)
+        )
+
+    def detect_batch(
+        self,
+        records: Sequence[LogRecord],
+        site: str = "default",
+        normalised: Normalised | None = None,
+    ) -> list[Detection]:
+        """One `Detection` per record, in the same order. `normalised` is what `normalise`
+        made of these records, if the normalise stage ran (else it is done here)."""
+        if (
+            normalised is None
+            or normalised.records is not records
+            or normalised.site != site
+            or normalised.core is not self._core
+            or normalised.policy is not self._policy
+        ):
+            normalised = self.normalise(records, site)
+        core, policy, level = normalised.core, normalised.policy, normalised.level
+        out, keys = normalised.out, normalised.keys
+        caches = self._hits
+        composites = self._composites
+        if normalised.decoded:
+            self._scan(core, normalised.decoded, caches)
+        if normalised.plans or normalised.whole:
+            self._assemble(caches, composites, normalised.plans, normalised.whole)
+        paths, queries = composites["path"], composites["query"]
+        referers, headers = composites["referer"], composites["headers"]
+        agents, methods = caches["user_agent"], caches["method"]
+        protocols, lines = caches["protocol"], caches["request_line"]
+        none, clean = _NONE, _CLEAN_QUERY
+        verdicts = self._verdicts
+        for position in normalised.later:
             record = records[position]
             key = keys.get(position)
             h_path = paths[record.path]
@@ -669,6 +776,7 @@ class DetectionEngine:
         path: str | None = None
         matches: list[RuleMatch] = []
         points: dict[str, int] = {}
+        fallbacks: set[str] = set()
         for index, target, fragment in found:
             rule = rules[index]
             if rule.paranoia > level or policy.disabled[index]:
@@ -681,6 +789,10 @@ class DetectionEngine:
                     continue
             matches.append(RuleMatch(rule.id, rule.category, target, fragment, rule.points))
             points[rule.id] = max(points.get(rule.id, 0), rule.points)
+            if rule.fallback:
+                fallbacks.add(rule.id)
+        if fallbacks:
+            points = _fallback_points(matches, points, fallbacks)
         total = sum(points.values())
         score = scoring.points_to_score(total)
         return Detection(

@@ -33,6 +33,24 @@ OPAQUE_TOKEN: Final = re.compile(r"[a-z0-9_\-]{16,}={0,2}", re.IGNORECASE)
 # that text would not be anyway. Fingerprint letters: f function, E/k keyword, n word.
 PROSE_FINGERPRINT: Final = re.compile(r"[fEkn()]*")
 SQL_PUNCTUATION: Final = re.compile(r"['\"`;#=*]|--|/\*|\(\s*\)")
+# A value that starts with a statement (E) or a function call (f) breaks out of nothing: in a
+# quoted context it stays a string, after "id =" a bare SELECT is a syntax error. Such a value
+# is SQL only if something ends the host statement (a comment or ";"), or, for a call, if it
+# computes more than a call on one literal ("if(1=1,...)", "benchmark(5000000,md5(1))").
+# Without that it is how people search for SQL: "select count(*) from orders group by
+# status", "concat(first, ' ', last)", "char(10) newline".
+STATEMENT_START: Final = re.compile(r"E[^c;U]*")
+CALL_START: Final = re.compile(r"f\([1sn]\)[nkv1s]*")
+STATEMENT_END: Final = re.compile(r";|--|#|/\*")
+# libinjection folds "make_set(7729=7729,1)" to f(1): an operator inside is a computation.
+OPERATOR: Final = re.compile(r"[=<>!|&^~*+]")
+# In a quote context libinjection reads the value's first quote as the end of the string the
+# value was put in. A quote after a blank that opens a quoted word or phrase ("mysql 'order
+# by' two columns", "what does 'or' mean") is the searcher quoting SQL, not closing a string:
+# a breakout quote follows the value it ends (admin' or '1'='1) or starts the value with
+# what it injects (' or 1=1), where a phrase ('and' vs '&&') closes right after its words.
+QUOTED_PHRASE: Final = re.compile(r"(?:^|\s)(['\"`])[a-z][a-z ]{0,30}[a-z]\1(?:$|[\s.,?!:)])", re.I)
+FIRST_QUOTE: Final = re.compile(r"['\"`]")
 
 
 def sqli_fingerprint(text: str) -> str | None:
@@ -46,8 +64,29 @@ def sqli_fingerprint(text: str) -> str | None:
         fingerprint = str(result.get("fingerprint") or "sqli")
         if PROSE_FINGERPRINT.fullmatch(fingerprint) and not SQL_PUNCTUATION.search(text):
             return None
+        if (
+            text.lstrip()[:1].isalpha()  # "(select ...)" is a subquery, valid after "id ="
+            and not STATEMENT_END.search(text)
+            and (
+                STATEMENT_START.fullmatch(fingerprint)
+                or (CALL_START.fullmatch(fingerprint) and not OPERATOR.search(text))
+            )
+        ):
+            return None
+        if fingerprint[:1] == "s" and _opens_quoted_phrase(text):
+            return None
         return fingerprint
     return None
+
+
+def _opens_quoted_phrase(text: str) -> bool:
+    """Whether the first quote of `text` opens a quoted phrase, with no SQL around it that a
+    breakout would need (a comparison, a comment, a statement break)."""
+    first = FIRST_QUOTE.search(text)
+    phrase = QUOTED_PHRASE.search(text)
+    if first is None or phrase is None or phrase.start(1) != first.start():
+        return False
+    return "=" not in text and not STATEMENT_END.search(text)
 
 
 def xss_detected(text: str) -> bool:

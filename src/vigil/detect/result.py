@@ -81,23 +81,34 @@ def encode_detections(detections: Sequence[Detection]) -> bytes:
     """The verdicts of a batch as compact bytes for another vigil process (see `decode_detections`).
 
     Only verdicts other than `CLEAN` are written, as plain tuples: unpickling frozen dataclasses
-    costs several times more than building them again from tuples.
+    costs several times more than building them again from tuples. The engine hands out one
+    verdict object for all the requests of a batch that read the same (a flood repeats a few
+    requests): each is written once, with the positions it stands for, and comes back as one
+    shared object again, as it would have been in this process.
     """
-    dirty = [
-        (
-            index,
-            d.score,
-            str(d.severity),  # a plain str: marshal writes no subclasses
-            [(m.rule_id, m.category, m.target, m.fragment, m.points) for m in d.matches],
-            d.categories,
-            d.signals,
-            d.points,
-            d.allowlisted,
-        )
-        for index, d in enumerate(detections)
-        if d is not CLEAN
-    ]
-    return marshal.dumps((len(detections), dirty))
+    shared: dict[int, int] = {}
+    verdicts: list[tuple[Any, ...]] = []
+    positions: list[list[int]] = []
+    for index, d in enumerate(detections):
+        if d is CLEAN:
+            continue
+        number = shared.get(id(d))
+        if number is None:
+            number = shared[id(d)] = len(verdicts)
+            verdicts.append(
+                (
+                    d.score,
+                    str(d.severity),  # a plain str: marshal writes no subclasses
+                    [(m.rule_id, m.category, m.target, m.fragment, m.points) for m in d.matches],
+                    d.categories,
+                    d.signals,
+                    d.points,
+                    d.allowlisted,
+                )
+            )
+            positions.append([])
+        positions[number].append(index)
+    return marshal.dumps((len(detections), verdicts, positions))
 
 
 _SEVERITY = {str(band): band for band in Severity}
@@ -105,10 +116,11 @@ _SEVERITY = {str(band): band for band in Severity}
 
 def decode_detections(data: bytes) -> list[Detection]:
     """The verdicts written by `encode_detections` (by this same vigil, never untrusted data)."""
-    count, dirty = marshal.loads(data)
+    count, verdicts, positions = marshal.loads(data)
     detections = [CLEAN] * count
-    for index, score, severity, matches, categories, signals, points, allowlisted in dirty:
-        detections[index] = Detection(
+    for verdict, indexes in zip(verdicts, positions, strict=True):
+        score, severity, matches, categories, signals, points, allowlisted = verdict
+        detection = Detection(
             score,
             _SEVERITY[severity],
             tuple([RuleMatch(*match) for match in matches]),
@@ -117,4 +129,6 @@ def decode_detections(data: bytes) -> list[Detection]:
             points,
             allowlisted,
         )
+        for index in indexes:
+            detections[index] = detection
     return detections

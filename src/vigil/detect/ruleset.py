@@ -29,14 +29,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
+import orjson
 import yaml
 
 from vigil.detect import normalize
@@ -106,7 +108,7 @@ _RULE_KEYS: Final = frozenset(
     {
         "id", "name", "category", "score", "severity", "paranoia", "targets", "transforms",
         "patterns", "pattern", "signals", "analyzer", "engine", "tags", "description",
-        "examples", "cve", "served_family",
+        "examples", "cve", "served_family", "fallback",
     }
 )  # fmt: skip
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -162,6 +164,9 @@ class Rule:
     served_family: str | None = None
     """For probes of paths a real site may serve (a CMS login, an admin console): the family
     whose 2xx answers on a site make the probe ordinary there (see `vigil.detect.served`)."""
+    fallback: bool = False
+    """A broad rule that stands in for the specific rules of its category: it scores only
+    when none of them matched the request, so one piece of evidence is not counted twice."""
 
     @property
     def kind(self) -> str:
@@ -343,6 +348,9 @@ def _rule(
         raise RuleError(f"{where}: served_family must be a name such as wordpress")
     if served_family is not None and "path" not in targets:
         raise RuleError(f"{where}: served_family is for rules on the request path")
+    fallback = merged.get("fallback", False)
+    if not isinstance(fallback, bool):
+        raise RuleError(f"{where}: fallback is true or false")
     examples = merged.get("examples") or {}
     if not isinstance(examples, Mapping) or set(examples) - {"must_match", "must_not_match"}:
         raise RuleError(f"{where}: examples has must_match and must_not_match lists")
@@ -371,32 +379,65 @@ def _rule(
         ),
         cve=cve,
         served_family=served_family,
+        fallback=fallback,
     )
 
 
 def parse_rule_file(text: str, source: str) -> list[Rule]:
     """The rules of one rule file's text; `source` names the file in error messages.
 
-    Patterns are compiled here only to check them: a file whose exact text passed before
-    (a marker named by its hash in the cache directory) skips that, which was most of the
-    cost of loading the rules at start-up.
+    Parsing the YAML and compiling every pattern to check it were most of the cost of loading
+    the rules at start-up: a file whose exact text was parsed before is read back from the
+    cache directory (JSON named by a hash of the text, its source name, the rule fields and
+    the pattern flags), and any change to the text parses and checks it anew.
     """
-    marker = _checked_marker(text)
-    checked = marker.exists()
-    rules = _parse_rule_file(text, source, check=not checked)
-    if not checked:
-        try:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.touch()
-        except OSError as exc:  # a read-only home: check at every start
-            log.debug("event=rules_cache_unwritable path=%s error=%s", marker, exc)
+    cached = _cache_path(text, source)
+    try:
+        return _rules_from_json(cached.read_bytes())
+    except (OSError, ValueError, TypeError, KeyError):
+        pass  # not parsed before (or written by another version): parse it
+    rules = _parse_rule_file(text, source, check=True)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(orjson.dumps([asdict(rule) for rule in rules], default=sorted))
+        tmp.replace(cached)
+    except OSError as exc:  # a read-only home: parse at every start
+        log.debug("event=rules_cache_unwritable path=%s error=%s", cached, exc)
     return rules
 
 
-def _checked_marker(text: str) -> Path:
-    digest = hashlib.sha256(f"{sys.version}|{PATTERN_FLAGS}|".encode())
+def _cache_path(text: str, source: str) -> Path:
+    digest = hashlib.sha256(f"{sys.version}|{PATTERN_FLAGS}|{source}|".encode())
+    digest.update(",".join(f.name for f in fields(Rule)).encode())
+    digest.update(",".join(f.name for f in fields(Example)).encode())
     digest.update(text.encode("utf-8", "surrogatepass"))
-    return cache_dir() / "rules-checked" / digest.hexdigest()[:32]
+    return cache_dir() / "rules-parsed" / f"{digest.hexdigest()[:32]}.json"
+
+
+def _examples(items: list[dict[str, Any]]) -> tuple[Example, ...]:
+    return tuple(
+        Example(**{**item, "headers": tuple((k, v) for k, v in item["headers"])}) for item in items
+    )
+
+
+def _rules_from_json(data: bytes) -> list[Rule]:
+    """Rules as `parse_rule_file` wrote them (sets as sorted lists, tuples as lists)."""
+    return [
+        Rule(
+            **{
+                **item,
+                "targets": frozenset(item["targets"]),
+                "signals": frozenset(item["signals"]),
+                "patterns": tuple(item["patterns"]),
+                "tags": tuple(item["tags"]),
+                "cve": tuple(item["cve"]),
+                "must_match": _examples(item["must_match"]),
+                "must_not_match": _examples(item["must_not_match"]),
+            }
+        )
+        for item in orjson.loads(data)
+    ]
 
 
 def _parse_rule_file(text: str, source: str, *, check: bool) -> list[Rule]:

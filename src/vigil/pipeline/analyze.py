@@ -2,7 +2,7 @@
 
 `Analyzer` composes the stages of `vigil.pipeline.stages` over one batch type (`Work`):
 
-    parse → rules → served → models → profile → behaviour → score
+    parse → normalise → rules → served → models → profile → behaviour → score
 
 and holds what lives across batches: the detection state, the model set, and the link to the
 helper process that may run part of the stages for it. `vigil scan --no-store` calls it
@@ -30,6 +30,7 @@ from vigil.pipeline.score import ScoreStage
 from vigil.pipeline.stages import (
     BehaviourStage,
     ModelsStage,
+    NormaliseStage,
     ParseStage,
     RulesStage,
     ServedStage,
@@ -69,6 +70,7 @@ class Analyzer:
         self.enricher = enricher or Enricher(settings.geoip_city_db, settings.geoip_asn_db)
         self.helper: HelperProcess | None = None
         self._parse = ParseStage(self.parser)
+        self._normalise = NormaliseStage(self.detection)
         self._rules = RulesStage(self.detection)
         self._served = ServedStage(self.detection.ruleset.rules)
         self._models = ModelsStage()
@@ -83,6 +85,7 @@ class Analyzer:
         # The order of analysis: each stage reads what the ones before it found.
         self.stages: tuple[Stage, ...] = (
             self._parse,
+            self._normalise,
             self._rules,
             self._served,
             self._models,

@@ -134,7 +134,7 @@ async def open_pipeline(
         analyzer.helper, helper = helper, None
         if sinks is None:
             if store and broker is None:
-                broker = owned_broker = make_broker(settings.redis_url, settings.redis_prefix)
+                broker = owned_broker = make_broker(settings.broker)
                 await broker.connect()
             # A broker made here has no subscribers but the pipeline's own sinks.
             sinks = configured_sinks(
@@ -279,16 +279,13 @@ async def read_stored_state(settings: Settings) -> StoredState:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from vigil.db.session import build_engine
-    from vigil.services.allowlist import configured_sites, pipeline_rules
+    from vigil.services.allowlist import stored_controls
     from vigil.services.models import active_artifacts
 
     engine = build_engine(settings)
     try:
         async with AsyncSession(engine, expire_on_commit=False) as session:
-            controls: StoredControls = []
-            for site in await configured_sites(session):
-                exclusions, allowlist = await pipeline_rules(session, site)
-                controls.append((site, exclusions, allowlist))
+            controls: StoredControls = await stored_controls(session)
             artifacts = await active_artifacts(session)
         profiles: list[SiteProfile] = []
         if settings.profile_enabled:

@@ -4,12 +4,14 @@ site's exclusions and allowlist entries stored through the API, merged into the 
 
 Each entry stays with its site: an exclusion or allowlist entry of one site never touches the
 detection of another (site None: entries for every site). A site's update replaces what that
-site had; the other sites keep theirs.
+site had; the other sites keep theirs. `replace` puts every site's stored entries in force at
+once (a cluster worker's re-read of the database).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from vigil.detect.exclusions import Exclusion, ExclusionSet
@@ -17,6 +19,7 @@ from vigil.detect.exclusions import Exclusion, ExclusionSet
 __all__ = ["RuntimeControls"]
 
 Entries = list[dict[str, Any]]
+SiteControls = tuple[str | None, Entries, Entries]
 
 
 class RuntimeControls:
@@ -30,6 +33,15 @@ class RuntimeControls:
     def update(self, site: str | None, exclusions: Entries, allowlist: Entries) -> ExclusionSet:
         """Replace `site`'s exclusions and allowlist; the merged set now in force."""
         self._sites[site or ""] = (list(exclusions), list(allowlist))
+        return self._combine()
+
+    def replace(self, controls: Iterable[SiteControls]) -> ExclusionSet:
+        """Every site's entries at once (a site not named has none any more); the merged set
+        now in force."""
+        self._sites = {site or "": (list(ex), list(allow)) for site, ex, allow in controls}
+        return self._combine()
+
+    def _combine(self) -> ExclusionSet:
         base = self.base
         combined = ExclusionSet(
             disabled_rules=base.disabled_rules,

@@ -126,7 +126,7 @@ class LeaseKeeper(threading.Thread):
         self._lock = threading.Lock()
         self._held: set[int] = set()
         self._lost: set[int] = set()
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
 
     def hold(self, partition: int) -> None:
         with self._lock:
@@ -142,20 +142,27 @@ class LeaseKeeper(threading.Thread):
             return lost
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
 
     def run(self) -> None:
         from redis.exceptions import RedisError
 
-        while not self._stop.wait(self.interval):
+        while not self._stopping.wait(self.interval):
             try:
-                self.redis.zadd(self.keys.workers, {self.worker: int(time.time() * 1000)})
                 with self._lock:
                     held = sorted(self._held)
-                for partition in held:
-                    if not self._renew(
-                        keys=[self.keys.lease(partition)], args=[self.worker, self.ttl_ms]
-                    ):
+                # The heartbeat and every renewal in one round trip.
+                with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.zadd(self.keys.workers, {self.worker: int(time.time() * 1000)})
+                    for partition in held:
+                        self._renew(
+                            keys=[self.keys.lease(partition)],
+                            args=[self.worker, self.ttl_ms],
+                            client=pipe,
+                        )
+                    _beat, *renewed = pipe.execute()
+                for partition, kept in zip(held, renewed, strict=True):
+                    if not kept:
                         with self._lock:
                             if partition in self._held:
                                 self._held.discard(partition)

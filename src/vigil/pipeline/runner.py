@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ from vigil.batch import DeadLetter, LineBatch, ScoredBatch, merge_scored
 from vigil.config import Settings
 from vigil.detect.exclusions import ExclusionSet
 from vigil.pipeline.analyze import Analyzer
-from vigil.pipeline.controls import RuntimeControls
+from vigil.pipeline.controls import RuntimeControls, SiteControls
 from vigil.pipeline.snapshots import SnapshotKeeper
 from vigil.sinks.base import Sink
 from vigil.sources.http import HttpIngest
@@ -409,3 +409,8 @@ class Pipeline:
         # Batches already accepted keep the exclusions they were accepted with; the helper hears
         # of the new ones ahead of the batches that follow, and this process when it reaches them.
         self.analyzer.announce_exclusions(combined)
+
+    def replace_controls(self, controls: Iterable[SiteControls]) -> None:
+        """Put every site's stored exclusions and allowlist in force at once (sites not named
+        lose theirs), like `set_exclusions` for each."""
+        self.analyzer.announce_exclusions(self.controls.replace(controls))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
-from itertools import compress, repeat
+from itertools import compress, groupby, repeat
 from operator import attrgetter, le
 from typing import Any
 
@@ -20,6 +20,7 @@ from vigil.batch import (
     event_key,
     minute_bucket,
 )
+from vigil.detect.behaviour import BehaviourEvent
 from vigil.detect.profile.stage import PROFILE_CATEGORY, PROFILE_RULE, profile_match
 from vigil.detect.result import Detection
 from vigil.enrich import Enricher
@@ -69,7 +70,7 @@ class ScoreStage:
         ]
         stamps = list(map(_OBSERVED_AT, records))
         counters, visitors = traffic_counters(stamps, records, flagged, flagged_severities)
-        malformed = sum(map(_MALFORMED, records))
+        malformed = sum(bucket["malformed"] for bucket in counters.values())
         model_version = getattr(models, "version", None)
         mode = "hybrid" if models is not None else "rules"
         if self.keep_results:
@@ -136,15 +137,14 @@ class ScoreStage:
             )
         for event in work.events:
             record = records[event.record_index]
-            suffix = event.detector
+            finding = finding_id(event, record.client_ip)
             if event.client_ip != record.client_ip:
                 # A campaign member whose own requests came earlier: the event is about it,
                 # found at this record.
                 record = record._replace(client_ip=event.client_ip, user_agent="", raw="")
-                suffix = f"{event.detector}:{event.client_ip}"
             threats.append(
                 Threat(
-                    key=event_key(record.source, f"{record.file_id}#{suffix}", record.offset),
+                    key=event_key(record.source, f"{record.file_id}#{finding}", record.offset),
                     record=record,
                     score=round(event.score, 4),
                     severity=event.severity,
@@ -253,6 +253,23 @@ class ScoreStage:
         return [r for r in results if r is not None]
 
 
+def finding_id(event: BehaviourEvent, record_client: str) -> str:
+    """What tells a behaviour finding apart from the others found at the same record, for its
+    event key: the detector; the client it is about when that is not the record's (a campaign
+    member); and the subject when a detector follows several at once (credential stuffing per
+    endpoint and also per group of clients, campaigns per target), since one request can take
+    two of them over their threshold. The store keeps one event per key: findings sharing one
+    would be counted by the scan and then dropped."""
+    finding = event.detector
+    if event.client_ip != record_client:
+        finding = f"{finding}:{event.client_ip}"
+    evidence = event.evidence
+    subject = evidence.get("group") or evidence.get("campaign")
+    if subject:
+        finding = f"{finding}@{subject}"
+    return finding
+
+
 def traffic_counters(
     stamps: list[datetime | None],
     records: list[LogRecord],
@@ -262,53 +279,58 @@ def traffic_counters(
     """Requests, severities, malformed lines, status classes and bytes per minute of the
     batch, and the distinct clients per hour.
 
-    Counting by timestamp first keeps the per-record work in C (a batch has few distinct
-    timestamps, and the parser shares one object between lines of the same second); the
-    flagged lines are counted apart, and the rest are LOW.
+    A log is written in time order, so a batch is a few runs of lines of the same minute:
+    each run is counted with whole-list operations over its slice of the columns (work done
+    in C), and only the runs and the flagged lines are looked at one by one in Python (the
+    rest are LOW). Lines out of order only make more runs; every run adds to its minute.
     """
-    per_stamp = Counter(stamps)
-    per_flag = Counter(zip([stamps[i] for i in flagged], flagged_severities, strict=True))
-    malformed_stamps = Counter(compress(stamps, map(_MALFORMED, records)))
-    classes = map(_STATUS_CLASSES.get, map(_STATUS, records), repeat("status_other"))
-    per_class = Counter(zip(stamps, classes, strict=True))
-    minute_of: dict[datetime | None, datetime] = {}
     counters: dict[datetime, Counter[str]] = {}
-
-    def bucket_of(stamp: datetime | None) -> Counter[str]:
-        minute = minute_of.get(stamp)
-        if minute is None:
-            minute = minute_of[stamp] = minute_bucket(stamp)
+    visitors: dict[datetime, set[str]] = {}
+    if not records:
+        return counters, visitors
+    # A batch has few distinct timestamps (the parser shares one object between lines of the
+    # same second): the minute is worked out once for each.
+    minute_of = {stamp: minute_bucket(stamp) for stamp in dict.fromkeys(stamps)}
+    runs: list[tuple[datetime, int, int]] = []
+    start = 0
+    for minute, lines in groupby(map(minute_of.__getitem__, stamps)):
+        end = start + len(list(lines))
+        runs.append((minute, start, end))
+        start = end
+    buckets: list[Counter[str]] = []
+    for minute, start, end in runs:
         bucket = counters.get(minute)
         if bucket is None:
             bucket = counters[minute] = Counter()
-        return bucket
-
-    for stamp, count in per_stamp.items():
-        bucket = bucket_of(stamp)
-        bucket["requests"] += count
-        bucket["low"] += count
-    for (stamp, severity), count in per_flag.items():
-        bucket = bucket_of(stamp)
-        bucket[_SEVERITY_KEYS[severity]] += count
-        bucket["low"] -= count
-    for stamp, count in malformed_stamps.items():
-        bucket_of(stamp)["malformed"] += count
-    for (stamp, status_class), count in per_class.items():
-        bucket_of(stamp)[status_class] += count
-    sizes: dict[datetime | None, int] = {}
-    for stamp, size in zip(stamps, map(_BYTES, records), strict=True):
-        if size:
-            sizes[stamp] = sizes.get(stamp, 0) + size
-    for stamp, size in sizes.items():
-        bucket_of(stamp)["bytes_sent"] += size
+        bucket["requests"] += end - start
+        bucket["low"] += end - start
+        buckets.append(bucket)
+    for index, severity in zip(flagged, flagged_severities, strict=True):
+        bucket = counters[minute_of[stamps[index]]]
+        bucket[_SEVERITY_KEYS[severity]] += 1
+        bucket["low"] -= 1
+    malformed = list(map(_MALFORMED, records))
+    if any(malformed):
+        for bucket, (_, start, end) in zip(buckets, runs, strict=True):
+            count = sum(malformed[start:end])
+            if count:
+                bucket["malformed"] += count
+    classes = list(map(_STATUS_CLASSES.get, map(_STATUS, records), repeat("status_other")))
+    for bucket, (_, start, end) in zip(buckets, runs, strict=True):
+        bucket.update(Counter(classes[start:end]))
+    sizes = list(map(_BYTES, records))
+    for bucket, (_, start, end) in zip(buckets, runs, strict=True):
+        sent = list(filter(None, sizes[start:end]))
+        if sent:
+            bucket["bytes_sent"] += sum(sent)
     for bucket in counters.values():
         if not bucket["low"]:
             del bucket["low"]
-    hours = {minute.replace(minute=0) for minute in minute_of.values()}
-    visitors: dict[datetime, set[str]] = {}
+    clients = list(map(_CLIENT, records))
+    hours = {minute.replace(minute=0) for minute in counters}
     if len(hours) == 1:
-        visitors[hours.pop()] = set(map(_CLIENT, records))
+        visitors[hours.pop()] = set(clients)
     else:
-        for stamp, ip in set(zip(stamps, map(_CLIENT, records), strict=True)):
-            visitors.setdefault(minute_of[stamp].replace(minute=0), set()).add(ip)
+        for minute, start, end in runs:
+            visitors.setdefault(minute.replace(minute=0), set()).update(clients[start:end])
     return counters, visitors

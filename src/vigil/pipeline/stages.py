@@ -1,6 +1,7 @@
 """The analysis stages of a batch, each a `Work` → `Work` step (see `vigil.pipeline.work`):
 
-    parse → rules → served → models → profile → behaviour → score (`vigil.pipeline.score`)
+    parse → normalise → rules → served → models → profile → behaviour → score
+    (`vigil.pipeline.score`)
 
 and `Stages`, the detection state one analysing process holds, built from the settings (the
 parser, the rule engine, the behaviour windows and the enricher). The main process's
@@ -8,14 +9,16 @@ parser, the rule engine, the behaviour windows and the enricher). The main proce
 and runs the same parse and behaviour (and, when asked, rules) stage objects on the same
 batches, with the same control updates (see `vigil.pipeline.helper_process`).
 
-Normalisation (decoding and canonicalising each field) is done inside the rules stage, once per
-distinct field value, where its results are cached with the rule hits they lead to."""
+Normalisation (splitting each field into the values rules target and decoding each into its
+views) is a stage of its own, done once per distinct value: it decodes only the values that the
+rules have not cached a verdict for, and the rules stage matches what it decoded."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
+from itertools import compress, repeat
+from operator import attrgetter, is_not
 from typing import Any
 
 from vigil.config import Settings
@@ -34,6 +37,7 @@ __all__ = [
     "BehaviourStage",
     "ClientFacts",
     "ModelsStage",
+    "NormaliseStage",
     "ParseStage",
     "RulesStage",
     "ServedStage",
@@ -115,6 +119,21 @@ class ParseStage:
         return work
 
 
+class NormaliseStage:
+    """The batch's target values not seen before, split and decoded into their views (not
+    done when the worker process was asked to detect the batch)."""
+
+    name = "normalise"
+
+    def __init__(self, detection: DetectionEngine) -> None:
+        self.detection = detection
+
+    def __call__(self, work: Work) -> Work:
+        if not work.remote_detects:
+            work.normalised = self.detection.normalise(work.records, site=work.site)
+        return work
+
+
 class RulesStage:
     """The rules' verdict on every record (from the worker process when it was asked to
     detect the batch)."""
@@ -134,8 +153,11 @@ class RulesStage:
         if remote is not None and remote.detections is not None:
             detections = decode_detections(remote.detections)
         else:
-            detections = self.detection.detect_batch(work.records, site=work.site)
+            detections = self.detection.detect_batch(
+                work.records, site=work.site, normalised=work.normalised
+            )
         work.detections = detections
+        work.normalised = None  # its decoded views are in the rules' caches now
         return work
 
 
@@ -161,11 +183,9 @@ class ServedStage:
     def _research_scanners(self, detections: list[Detection]) -> int:
         """How many requests of the batch came from research scanners (counted, never alerts)."""
         rules = self._research_rules
-        return sum(
-            1
-            for detection in detections
-            if detection is not CLEAN and any(m.rule_id in rules for m in detection.matches)
-        )
+        # Most verdicts are CLEAN: they are skipped in C, and only the rest looked at.
+        flagged = compress(detections, map(is_not, detections, repeat(CLEAN)))
+        return sum(1 for detection in flagged if any(m.rule_id in rules for m in detection.matches))
 
 
 class ModelsStage:

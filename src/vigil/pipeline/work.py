@@ -1,9 +1,10 @@
 """The one batch type the analysis stages pass along, and the `Stage` interface.
 
-A `Work` starts as a raw `LineBatch` of one site; each stage (parse, rules, models, profile,
-behaviour, score, see `vigil.pipeline.stages`) reads what the stages before it filled in and
-fills in its own part, and the last one leaves the `ScoredBatch` that the sinks consume. A
-stage is a batch → batch function: `stage(work)` returns the same `Work`, completed.
+A `Work` starts as a raw `LineBatch` of one site; each stage (parse, normalise, rules, served,
+models, profile, behaviour, score, see `vigil.pipeline.stages`) reads what the stages before
+it filled in and fills in its own part, and the last one leaves the `ScoredBatch` that the
+sinks consume. A stage is a batch → batch function: `stage(work)` returns the same `Work`,
+completed.
 
 Part of a batch's analysis may be done in another process (`vigil.pipeline.helper_process`):
 its result arrives through `remote`, which the stages that it can stand in for ask first.
@@ -13,12 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vigil.batch import DeadLetter, LineBatch, LogRecord, ScoredBatch
 from vigil.detect.behaviour import BehaviourEvent
 from vigil.detect.profile.judge import ProfileVerdict
 from vigil.detect.result import Detection
+
+if TYPE_CHECKING:
+    from vigil.detect.engine import Normalised
 
 __all__ = ["RemoteResult", "Stage", "Work"]
 
@@ -43,6 +47,8 @@ class Work:
     site: str
     records: list[LogRecord] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    normalised: Normalised | None = None
+    """The records' new target values decoded into their views, for the rules."""
     detections: list[Detection] = field(default_factory=list)
     research: int = 0
     """Requests of the batch from internet-measurement scanners (counted, never alerts)."""

@@ -16,6 +16,13 @@ from the id after it: entries already stored rebuild the windows and are skipped
 the rest are stored. A partition handed back (rebalancing) is first read to an end, drained,
 snapshotted, and only then released. Streams are trimmed below what every consumer group has
 acknowledged and the snapshot still needs.
+
+Allowlists and exclusions stored through the API reach running pipelines without a restart: at
+every lease round the worker reads the cluster's controls counter (`{prefix}:controls`, raised
+by an API node on each change) and, when it moved, when a partition's pipeline has started
+since, or every `VIGIL_CLUSTER_CONTROLS_SECONDS` in any case (a change made while Redis was
+away, an allowlist entry that expired), reads them from the database and puts them in force in
+every pipeline it runs.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from typing import Any
 
 from vigil.batch import ScoredBatch
 from vigil.config import Settings
-from vigil.pipeline.assembly import configured_sinks, open_pipeline
+from vigil.pipeline.assembly import StoredControls, configured_sinks, open_pipeline
 from vigil.pipeline.leases import LeaseKeeper, Leases
 from vigil.pipeline.runner import Pipeline
 from vigil.sinks.broker import Broker
@@ -47,10 +54,18 @@ log = logging.getLogger(__name__)
 
 READ_COUNT = 256
 READ_BLOCK_MS = 500
+GATHER_LINES = 2048
+GATHER_SECONDS = 0.25
+"""A read of fewer than GATHER_LINES lines waits up to GATHER_SECONDS for more (one batch)."""
 PROGRESS_SECONDS = 10.0
 DRAIN_SECONDS = 60.0
-PUBLISH_SECONDS = 5.0
 """Longest wait for a partition's pipeline to store what it read before handing it back."""
+PUBLISH_SECONDS = 5.0
+STOP_SECONDS = 5.0
+"""Longest wait for a stopping partition's reader and snapshot tasks to end."""
+RETRY_MAX_SECONDS = 1.0
+"""Longest wait between attempts while Redis is away: once it is back, reading and
+acknowledging resume within a second (a retry costs a failed connect, nothing more)."""
 
 
 @dataclass(slots=True)
@@ -87,6 +102,15 @@ async def ack_floor(redis: Any, stream: str) -> bytes | None:
         if floor is None or value < floor:
             floor = value
     return None if floor is None else f"{floor[0]}-{floor[1]}".encode()
+
+
+def _lines_in(entries: list[tuple[bytes, Any]]) -> int:
+    """Lines held by stream entries (an agent's entry: 8 bytes of offset per line)."""
+    total = 0
+    for _id, fields in entries:
+        offsets = fields.get(b"o")
+        total += len(offsets) // 8 if offsets is not None else 1
+    return total
 
 
 class AckSink:
@@ -136,7 +160,7 @@ class AckSink:
                 if self._stopping() and delay >= 2:
                     return
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
         self.healthy = True
         if read_end is not None:
             self.track.acked = read_end
@@ -166,6 +190,9 @@ class PartitionRunner:
         self.stop_event = asyncio.Event()
         self.lost = False
         self.lines = 0
+        self.pipeline: Pipeline | None = None
+        """The running pipeline (None while it starts or after it stopped)."""
+        self.on_ready: Callable[[], None] = lambda: None
         self._snapshot_pos: bytes | None = None
         self._errors = redis_errors()
 
@@ -188,6 +215,8 @@ class PartitionRunner:
         async with open_pipeline(
             self.settings, sinks=sinks, open_database=False, on_scored=self._scored
         ) as pipeline:
+            self.pipeline = pipeline
+            self.on_ready()
             start = self._restore(pipeline, saved)
             reader = asyncio.create_task(self._read(pipeline, start), name="stream-reader")
             snapshots = asyncio.create_task(self._snapshots(pipeline), name="snapshots")
@@ -195,10 +224,20 @@ class PartitionRunner:
             try:
                 await asyncio.wait({reader, stop}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for task in (reader, snapshots, stop):
+                self.stop_event.set()
+                tasks = {reader, snapshots, stop}
+                for task in tasks:
                     task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                # Bounded: a cancellation swallowed inside a Redis call (seen as a timeout and
+                # retried) must not keep the partition from draining and being handed back;
+                # the reader also stops by itself once `stop_event` is set.
+                _done, stuck = await asyncio.wait(tasks, timeout=STOP_SECONDS)
+                for task in stuck:
+                    log.error(
+                        "event=partition_task_not_stopped partition=%d task=%s",
+                        self.partition,
+                        task.get_name(),
+                    )
             if reader.done() and not reader.cancelled() and reader.exception() is not None:
                 log.error(
                     "event=partition_reader_failed partition=%d error=%r",
@@ -220,6 +259,7 @@ class PartitionRunner:
                 self.lost = True
             if not self.lost:
                 await self._save_snapshot(pipeline, final=True)
+            self.pipeline = None
             log.info("event=partition_stopped partition=%d", self.partition)
 
     def _restore(self, pipeline: Pipeline, saved: dict[bytes, bytes]) -> bytes | None:
@@ -252,13 +292,16 @@ class PartitionRunner:
             try:
                 return await call(*args, **kwargs)
             except self._errors as exc:
+                if self.stop_event.is_set():
+                    # Stopping: the partition is being handed back, not read any further.
+                    raise asyncio.CancelledError from exc
                 log.warning(
                     "event=worker_redis_unavailable partition=%d error=%s",
                     self.partition,
                     type(exc).__name__,
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
 
     async def _replay_start(self, start: bytes | None) -> tuple[bytes | None, bool]:
         """Where reading again begins: after the snapshot's id, or at the first entry no group
@@ -280,7 +323,7 @@ class PartitionRunner:
                 (g["last-delivered-id"] for g in groups if g["name"].decode() == GROUP), b"0-0"
             )
             low = begin if inclusive else b"(" + begin
-            while id_tuple(begin) <= id_tuple(last):
+            while id_tuple(begin) <= id_tuple(last) and not self.stop_event.is_set():
                 entries = await self._retrying(
                     self.redis.xrange, self.stream, min=low, max=last, count=READ_COUNT
                 )
@@ -289,17 +332,37 @@ class PartitionRunner:
                 await self._submit(pipeline, entries)
                 begin = entries[-1][0]
                 low = b"(" + begin
-        while True:
-            reply = await self._retrying(
-                self.redis.xreadgroup,
-                GROUP,
-                self.consumer,
-                {self.stream: ">"},
-                count=READ_COUNT,
-                block=READ_BLOCK_MS,
-            )
-            for _stream, entries in reply or ():
-                await self._submit(pipeline, entries)
+        while not self.stop_event.is_set():
+            entries = await self._read_new(READ_COUNT, READ_BLOCK_MS)
+            if entries and _lines_in(entries) < GATHER_LINES:
+                # A few lines: wait a moment for more before handing them on. Each batch costs
+                # a store transaction and an acknowledgement whatever its size, and a partition
+                # gets an agent's entry every VIGIL_AGENT_BATCH_MS per file: read one by one,
+                # most of a worker's time would go to the batches rather than the lines.
+                deadline = time.monotonic() + GATHER_SECONDS
+                while len(entries) < READ_COUNT and _lines_in(entries) < GATHER_LINES:
+                    if self.stop_event.is_set():
+                        break
+                    wait_ms = int((deadline - time.monotonic()) * 1000)
+                    if wait_ms < 1:
+                        break
+                    more = await self._read_new(READ_COUNT - len(entries), wait_ms)
+                    if not more:
+                        break
+                    entries += more
+            await self._submit(pipeline, entries)
+
+    async def _read_new(self, count: int, block_ms: int) -> list[tuple[bytes, Any]]:
+        """Entries not yet delivered to the group, waiting up to `block_ms` for the first."""
+        reply = await self._retrying(
+            self.redis.xreadgroup,
+            GROUP,
+            self.consumer,
+            {self.stream: ">"},
+            count=count,
+            block=block_ms,
+        )
+        return [entry for _stream, entries in reply or () for entry in entries]
 
     async def _submit(self, pipeline: Pipeline, entries: list[tuple[bytes, Any]]) -> None:
         if not entries:
@@ -417,13 +480,16 @@ class Worker:
         self.finished_lines = 0
         """Lines read by partitions this worker no longer holds."""
         self._errors = redis_errors()
+        self._controls: StoredControls | None = None
+        self._controls_version: bytes | None = None
+        self._controls_due = 0.0
+        self._controls_stale = False
+        """A partition's pipeline started since the controls were last read."""
 
     async def run(self) -> None:
         from vigil.sinks.broker import make_broker
 
-        self.broker = BoundedBroker(
-            make_broker(self.settings.redis_url, self.settings.redis_prefix), PUBLISH_SECONDS
-        )
+        self.broker = BoundedBroker(make_broker(self.settings.broker), PUBLISH_SECONDS)
         delay = 0.2
         while True:  # Redis may be away while the worker starts: wait for it, as agents do
             try:
@@ -432,7 +498,7 @@ class Worker:
             except self._errors as exc:
                 log.warning("event=worker_redis_unavailable error=%s", type(exc).__name__)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
         interval = self.settings.cluster_lease_seconds / 4
         log.info("event=worker_started worker=%s partitions=%d", self.id, self.partitions)
         self.keeper.start()
@@ -446,6 +512,13 @@ class Worker:
                     await self._round(time.monotonic() < settle_until)
                 except self._errors as exc:
                     log.warning("event=worker_redis_unavailable error=%s", type(exc).__name__)
+                    # Leases expired while Redis was away and every worker's heartbeat looks
+                    # old when it is back: settle again, so that each worker's keeper takes its
+                    # own partitions back before anyone takes or hands back more (taking them
+                    # all and handing most back would rebuild pipelines and replay their
+                    # windows in the middle of the catch-up).
+                    settle_until = time.monotonic() + self.settings.cluster_lease_seconds / 2
+                await self.refresh_controls()
                 if time.monotonic() >= next_progress:
                     next_progress += PROGRESS_SECONDS
                     log.info(
@@ -497,10 +570,60 @@ class Worker:
                 continue
             self._start(partition)
 
+    async def refresh_controls(self) -> None:
+        """Read the stored allowlists and exclusions again when they may have changed, and put
+        them in force in every running pipeline (see the module docstring)."""
+        from vigil.db.session import get_db_context
+        from vigil.services.allowlist import stored_controls
+
+        version = self._controls_version
+        # Redis away: the version stays, and the periodic read still finds a change.
+        with contextlib.suppress(*self._errors):
+            version = await self.redis.get(self.keys.controls)
+        now = time.monotonic()
+        if (
+            version == self._controls_version
+            and now < self._controls_due
+            and not self._controls_stale
+        ):
+            return
+        stale, self._controls_stale = self._controls_stale, False
+        try:
+            async with get_db_context() as session:
+                controls = await stored_controls(session)
+        except Exception as exc:  # the database is away: the next round tries again
+            self._controls_stale = self._controls_stale or stale
+            log.warning("event=controls_unavailable error=%s", type(exc).__name__)
+            return
+        self._controls_due = now + self.settings.cluster_controls_seconds
+        noticed = version != self._controls_version
+        self._controls_version = version
+        changed = controls != self._controls
+        applied = 0
+        if changed or stale:
+            self._controls = controls
+            for held in self.held.values():
+                pipeline = held.runner.pipeline
+                if pipeline is not None:
+                    pipeline.replace_controls(controls)
+                    applied += 1
+        if changed or noticed:
+            log.info(
+                "event=controls_read sites=%d changed=%s partitions=%d version=%s",
+                len(controls),
+                "yes" if changed else "no",
+                applied,
+                version.decode() if version else "-",
+            )
+
+    def _pipeline_started(self) -> None:
+        self._controls_stale = True
+
     def _start(self, partition: int) -> None:
         runner = PartitionRunner(
             self.settings, self.redis, self.keys, self.leases, partition, self.broker
         )
+        runner.on_ready = self._pipeline_started
         task = asyncio.create_task(runner.run(), name=f"partition-{partition}")
         self.held[partition] = _Held(runner, task)
         self.keeper.hold(partition)
@@ -511,9 +634,18 @@ class Worker:
         for held in self.held.values():
             held.releasing = True
             held.runner.stop_event.set()
-        for partition, held in list(self.held.items()):
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await held.task
+        tasks = {held.task for held in self.held.values()}
+        if tasks:
+            # Each partition bounds its own drain; this bounds the rest (a partition that does
+            # not stop is left to its lease: the next owner reads its entries again).
+            _done, stuck = await asyncio.wait(tasks, timeout=DRAIN_SECONDS + 10)
+            for partition, held in self.held.items():
+                if held.task in stuck:
+                    log.error("event=partition_not_stopped partition=%d", partition)
+                    held.task.cancel()
+        for partition in list(self.held):
+            # Released either way: what a stuck partition read and did not store is read
+            # again by the next owner, which need not wait for the lease to expire.
             with contextlib.suppress(*self._errors):
                 await self.leases.release(partition)
         self.held.clear()

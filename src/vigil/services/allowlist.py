@@ -202,6 +202,15 @@ async def pipeline_rules(
     return [exclusion_dict(e) for e in exclusions], [allowlist_dict(e) for e in entries]
 
 
+async def stored_controls(
+    session: AsyncSession,
+) -> list[tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]]]:
+    """(site, exclusions, allowlist) of every site that has entries (None: all-sites ones)."""
+    return [
+        (site, *await pipeline_rules(session, site)) for site in await configured_sites(session)
+    ]
+
+
 async def configured_sites(session: AsyncSession) -> list[str | None]:
     """Every site that has entries or exclusions, with None for the all-sites ones."""
     names: set[str | None] = {None}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -21,7 +22,15 @@ from vigil.sources.clientsplit import ClientSplitter
 from vigil.sources.http import HttpIngest
 from vigil.sources.streams import GROUP, StreamKeys, id_ms
 
-__all__ = ["ClusterIngest", "ClusterStatus", "PartitionStatus", "cluster_status"]
+__all__ = [
+    "ClusterIngest",
+    "ClusterStatus",
+    "PartitionStatus",
+    "cluster_status",
+    "notify_controls_changed",
+]
+
+log = logging.getLogger(__name__)
 
 LAG_COUNT_LIMIT = 1000
 """Undelivered entries counted one by one where Redis does not know the lag (after trimming);
@@ -124,7 +133,10 @@ class ClusterIngest:
 
     `try_submit` queues without waiting (full: the route answers 429); one task sends the
     queue in order, holding a batch while Redis is away. Allowlist and exclusion changes are
-    stored by the API and read by each partition's pipeline when it starts.
+    stored by the API; `set_exclusions` then raises the cluster's controls counter, on which
+    every worker re-reads them from the database at its next lease round (and workers re-read
+    them every `VIGIL_CLUSTER_CONTROLS_SECONDS` anyway, so a change is not lost while Redis is
+    away).
     """
 
     LAG_EVERY_SECONDS = 5.0
@@ -137,11 +149,14 @@ class ClusterIngest:
         self._tasks: list[asyncio.Task[None]] = []
         self._ingest = HttpIngest()
         self._redis: Any = None
+        self._keys: StreamKeys | None = None
+        self._notices: set[asyncio.Task[None]] = set()
         self.writer: StreamWriter | None = None
         self.sent = 0
 
     async def start(self) -> None:
         self._redis, keys, partitions = await connect_cluster(self.settings)
+        self._keys = keys
         self.writer = StreamWriter(
             self._redis,
             keys,
@@ -161,9 +176,9 @@ class ClusterIngest:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(10):
                 await self._queue.join()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._notices]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._notices, return_exceptions=True)
         if self._redis is not None:
             await self._redis.aclose()
 
@@ -207,4 +222,18 @@ class ClusterIngest:
     def set_exclusions(
         self, site: str | None, exclusions: list[dict[str, Any]], allowlist: list[dict[str, Any]]
     ) -> None:
-        return None
+        """The entries are stored: tell the workers to re-read them."""
+        if self._redis is None or self._keys is None:
+            return
+        task = asyncio.create_task(notify_controls_changed(self._redis, self._keys))
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
+
+
+async def notify_controls_changed(redis: Any, keys: StreamKeys) -> None:
+    """Raise the controls counter the workers watch (a failure is logged: the workers' periodic
+    re-read still finds the change)."""
+    try:
+        await redis.incr(keys.controls)
+    except redis_errors() as exc:
+        log.warning("event=controls_notice_failed error=%s", type(exc).__name__)

@@ -1,4 +1,5 @@
-"""Incidents: filtered keyset pages and one incident with its latest events."""
+"""Incidents: filtered keyset pages and one incident with its latest events; a campaign
+incident's members (counted, previewed for a page of incidents, and paged for one)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import ColumnElement, select, tuple_
+from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from vigil.db.models import Decision, Incident, IncidentMember, ThreatEvent
 from vigil.services.netmatch import Network, client_clause
-from vigil.services.pagination import decode_cursor, encode_cursor
+from vigil.services.pagination import decode_cursor, decode_text_cursor, encode_cursor
 from vigil.services.threats import Page
 from vigil.services.visibility import Visibility
 
 IncidentSort = Literal["-last_seen", "last_seen"]
+_MEMBER_SORT = "members:-last_seen"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,18 +106,80 @@ async def incident_events(
 
 
 async def incident_members(
-    session: AsyncSession, visible: Visibility, incident: Incident, limit: int = 1000
-) -> list[IncidentMember]:
-    """The member clients of a visible campaign incident, most recently seen first."""
+    session: AsyncSession,
+    visible: Visibility,
+    incident: Incident,
+    limit: int = 1000,
+    cursor: str | None = None,
+) -> Page[IncidentMember]:
+    """A page of the member clients of a visible campaign incident, most recently seen first
+    (then by address); raises InvalidCursorError for bad cursors."""
     if not visible.allows(incident.site):
-        return []
+        return Page([], None)
+    stmt = select(IncidentMember).where(IncidentMember.incident_id == incident.id)
+    if cursor:
+        seen, client = decode_text_cursor(cursor, _MEMBER_SORT, datetime)
+        stmt = stmt.where(
+            or_(
+                IncidentMember.last_seen < seen,
+                and_(IncidentMember.last_seen == seen, IncidentMember.client_ip > client),
+            )
+        )
+    stmt = stmt.order_by(IncidentMember.last_seen.desc(), IncidentMember.client_ip)
+    rows = list((await session.scalars(stmt.limit(limit + 1))).all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(_MEMBER_SORT, rows[-1].last_seen, rows[-1].client_ip)
+    return Page(rows, next_cursor)
+
+
+async def member_counts(
+    session: AsyncSession, visible: Visibility, incident_ids: list[int]
+) -> dict[int, int]:
+    """Members of each of `incident_ids` the caller may see (absent: none)."""
+    if not incident_ids:
+        return {}
     stmt = (
-        select(IncidentMember)
-        .where(IncidentMember.incident_id == incident.id)
-        .order_by(IncidentMember.last_seen.desc(), IncidentMember.client_ip)
-        .limit(limit)
+        select(IncidentMember.incident_id, func.count())
+        .join(Incident, Incident.id == IncidentMember.incident_id)
+        .where(IncidentMember.incident_id.in_(incident_ids), visible.clause(Incident.site))
+        .group_by(IncidentMember.incident_id)
     )
-    return list((await session.scalars(stmt)).all())
+    return {int(i): int(n) for i, n in (await session.execute(stmt)).all()}
+
+
+async def member_previews(
+    session: AsyncSession, visible: Visibility, incident_ids: list[int], per_incident: int
+) -> dict[int, list[IncidentMember]]:
+    """The `per_incident` most recently seen members of each of `incident_ids` the caller may
+    see, in one query (a page of incidents lists a few members of each campaign)."""
+    if not incident_ids or per_incident < 1:
+        return {}
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=IncidentMember.incident_id,
+            order_by=(IncidentMember.last_seen.desc(), IncidentMember.client_ip),
+        )
+        .label("rank")
+    )
+    ranked = (
+        select(IncidentMember, rank)
+        .join(Incident, Incident.id == IncidentMember.incident_id)
+        .where(IncidentMember.incident_id.in_(incident_ids), visible.clause(Incident.site))
+        .subquery()
+    )
+    member = aliased(IncidentMember, ranked)
+    stmt = (
+        select(member)
+        .where(ranked.c.rank <= per_incident)
+        .order_by(ranked.c.incident_id, ranked.c.rank)
+    )
+    out: dict[int, list[IncidentMember]] = {}
+    for row in (await session.scalars(stmt)).all():
+        out.setdefault(row.incident_id, []).append(row)
+    return out
 
 
 async def incident_decisions(

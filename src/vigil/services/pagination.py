@@ -16,8 +16,13 @@ class InvalidCursorError(ValueError):
     """A cursor that this API did not hand out, or one for another sort order."""
 
 
-def encode_cursor(sort: str, value: Any, row_id: int) -> str:
-    """A cursor that resumes after the row with sort key `value` and `row_id`."""
+MAX_KEY_CHARS = 64
+"""Longest text key a cursor may hold (a client address, for rows keyed by one)."""
+
+
+def encode_cursor(sort: str, value: Any, row_id: int | str) -> str:
+    """A cursor that resumes after the row with sort key `value` and `row_id` (a row id, or
+    the text key of rows that have none)."""
     if isinstance(value, datetime):
         value = value.isoformat()
     raw = orjson.dumps([sort, value, row_id])
@@ -26,6 +31,21 @@ def encode_cursor(sort: str, value: Any, row_id: int) -> str:
 
 def decode_cursor(cursor: str, sort: str, kind: type) -> tuple[Any, int]:
     """The (sort value, id) a cursor holds; `kind` is datetime or float."""
+    value, row_id = _decode(cursor, sort, kind)
+    if not isinstance(row_id, int) or isinstance(row_id, bool) or not 0 <= row_id < 2**63:
+        raise InvalidCursorError("cursor is not one this API handed out")
+    return value, row_id
+
+
+def decode_text_cursor(cursor: str, sort: str, kind: type) -> tuple[Any, str]:
+    """The (sort value, text key) a cursor holds; `kind` is datetime or float."""
+    value, key = _decode(cursor, sort, kind)
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_CHARS:
+        raise InvalidCursorError("cursor is not one this API handed out")
+    return value, key
+
+
+def _decode(cursor: str, sort: str, kind: type) -> tuple[Any, Any]:
     if len(cursor) > MAX_CURSOR_CHARS:
         raise InvalidCursorError("cursor is too long")
     try:
@@ -38,8 +58,6 @@ def decode_cursor(cursor: str, sort: str, kind: type) -> tuple[Any, int]:
     cursor_sort, value, row_id = data
     if cursor_sort != sort:
         raise InvalidCursorError(f"cursor belongs to sort {cursor_sort!r}, not {sort!r}")
-    if not isinstance(row_id, int) or isinstance(row_id, bool) or not 0 <= row_id < 2**63:
-        raise InvalidCursorError("cursor is not one this API handed out")
     try:
         if kind is datetime:
             parsed: Any = _utc(datetime.fromisoformat(value))

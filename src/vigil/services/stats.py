@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Integer, and_, cast, extract, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.db.models import ThreatRollup, TrafficRollup
@@ -132,6 +132,14 @@ def _tile_clause(table: Any, parts: list[tuple[str, datetime, datetime]]) -> Col
     )
 
 
+def _slot(column: Any, size: int, dialect: str) -> ColumnElement[Any]:
+    """The chart bucket of a rollup bucket: its epoch seconds divided by `size`, floored."""
+    if dialect == "postgresql":
+        return cast(func.floor(extract("epoch", column) / size), BigInteger)
+    # SQLite keeps the naive UTC text; integer division floors positive epochs.
+    return cast(func.strftime("%s", column), Integer) / size
+
+
 def _sites(table: Any, visible: Visibility, site: str | None) -> list[ColumnElement[bool]]:
     where = [visible.clause(table.site)]
     if site is not None:
@@ -156,17 +164,21 @@ async def compute_stats(
 
     buckets: dict[int, Bucket] = {}
 
-    def bucket(moment: datetime) -> Bucket:
-        epoch = int(moment.timestamp()) // size * size
+    def bucket(slot: int) -> Bucket:
+        epoch = int(slot) * size
         found = buckets.get(epoch)
         if found is None:
             found = buckets[epoch] = Bucket(datetime.fromtimestamp(epoch, UTC))
         return found
 
+    # Rollup rows are summed into chart buckets by the database: a week of hour rows is
+    # thousands of rows, its chart 56 buckets.
+    dialect = session.get_bind().dialect.name
+    threat_slot = _slot(tr.bucket, size, dialect)
     totals = dict.fromkeys(SEVERITIES, 0)
     categories: dict[str, int] = {}
-    for start, dim, value, count in await session.execute(
-        select(tr.bucket, tr.dim, tr.value, func.sum(tr.events))
+    for slot, dim, value, count in await session.execute(
+        select(threat_slot, tr.dim, tr.value, func.sum(tr.events))
         .where(
             tr.period == period,
             tr.dim.in_(("severity", "category")),
@@ -174,10 +186,10 @@ async def compute_stats(
             tr.bucket < until,
             *_sites(tr, visible, site),
         )
-        .group_by(tr.bucket, tr.dim, tr.value)
+        .group_by(threat_slot, tr.dim, tr.value)
     ):
         n = int(count)
-        target = bucket(start)
+        target = bucket(slot)
         if dim == "severity":
             target.severities[value] = target.severities.get(value, 0) + n
             totals[value] = totals.get(value, 0) + n
@@ -187,14 +199,15 @@ async def compute_stats(
 
     traffic = dict.fromkeys(TRAFFIC_COUNTERS, 0)
     sums = [func.sum(getattr(th, name)) for name in TRAFFIC_COUNTERS]
-    for start, *values in await session.execute(
-        select(th.bucket, *sums)
+    traffic_slot = _slot(th.bucket, size, dialect)
+    for slot, *values in await session.execute(
+        select(traffic_slot, *sums)
         .where(
             th.period == period, th.bucket >= since, th.bucket < until, *_sites(th, visible, site)
         )
-        .group_by(th.bucket)
+        .group_by(traffic_slot)
     ):
-        target = bucket(start)
+        target = bucket(slot)
         for name, value in zip(TRAFFIC_COUNTERS, values, strict=True):
             traffic[name] += int(value or 0)
             target.traffic[name] = target.traffic.get(name, 0) + int(value or 0)
@@ -233,9 +246,8 @@ async def compute_stats(
     )
     traffic["visitors"] = distinct_clients(sketches)
 
-    first = int(since.timestamp()) // size * size
-    for epoch in range(first, int(until.timestamp()), size):
-        bucket(datetime.fromtimestamp(epoch, UTC))
+    for slot in range(int(since.timestamp()) // size, -(-int(until.timestamp()) // size)):
+        bucket(slot)
     return Stats(
         since=since,
         until=until,

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, and_, exists, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, exists, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from vigil.db.models import ThreatEvent, event_rules
 from vigil.services.netmatch import Network, client_clause
@@ -121,10 +122,52 @@ async def list_threats(
     is repeated as a plain comparison so that PostgreSQL skips the partitions it excludes.
     """
     column, kind, descending = _sort_key(sort)
-    te = ThreatEvent
-    stmt = select(te).where(*await threat_conditions(session, visible, filters))
-    key_time, key_id = te.observed_at, te.id
+    position: tuple[Any, int] | None = None
+    if cursor:
+        value, last_id = decode_cursor(cursor, sort, kind)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        position = (value, last_id)
+    conditions = await threat_conditions(session, visible, filters)
     joined = _rule_join(filters)
+    if (
+        joined is not None
+        and column is ThreatEvent.observed_at
+        and session.get_bind().dialect.name == "postgresql"
+    ):
+        stmt = _rule_keys_first(visible, filters, joined, conditions, descending, position)
+    else:
+        stmt = _joined(filters, joined, conditions, column, descending, position)
+    rows = list((await session.scalars(stmt.limit(limit + 1))).all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor(sort, getattr(last, column.key), last.id)
+    return Page(rows, next_cursor)
+
+
+def _after(
+    sort_column: Any, key_id: Any, descending: bool, position: tuple[Any, int]
+) -> ColumnElement[bool]:
+    row = tuple_(sort_column, key_id)
+    return row < position if descending else row > position
+
+
+def _joined(
+    filters: ThreatFilter,
+    joined: tuple[Any, list[ColumnElement[bool]]] | None,
+    conditions: list[ColumnElement[bool]],
+    column: Any,
+    descending: bool,
+    position: tuple[Any, int] | None,
+) -> Select[ThreatEvent]:
+    """The events, joined to their rule rows for a rule or category filter, in one ordered
+    statement (SQLite's nested loops walk the driving index; so does PostgreSQL without a
+    rule filter)."""
+    te = ThreatEvent
+    stmt = select(te).where(*conditions)
+    key_time, key_id = te.observed_at, te.id
     if joined is not None:
         rules, rule_conditions = joined
         stmt = stmt.join(
@@ -136,26 +179,64 @@ async def list_threats(
         if filters.until is not None:
             stmt = stmt.where(key_time < filters.until)
     sort_column = key_time if column is te.observed_at else column
-    if cursor:
-        value, last_id = decode_cursor(cursor, sort, kind)
-        if isinstance(value, datetime) and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        position = tuple_(sort_column, key_id)
-        after = position < (value, last_id) if descending else position > (value, last_id)
-        stmt = stmt.where(after)
+    if position is not None:
+        stmt = stmt.where(_after(sort_column, key_id, descending, position))
         if column is te.observed_at:
-            stmt = stmt.where(key_time <= value if descending else key_time >= value)
-    if descending:
-        stmt = stmt.order_by(sort_column.desc(), key_id.desc())
-    else:
-        stmt = stmt.order_by(sort_column.asc(), key_id.asc())
-    rows = list((await session.scalars(stmt.limit(limit + 1))).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor(sort, getattr(last, column.key), last.id)
-    return Page(rows, next_cursor)
+            stmt = stmt.where(key_time <= position[0] if descending else key_time >= position[0])
+    order = (sort_column.desc(), key_id.desc()) if descending else (sort_column, key_id)
+    return stmt.order_by(*order)
+
+
+def _rule_keys_first(
+    visible: Visibility,
+    filters: ThreatFilter,
+    joined: tuple[Any, list[ColumnElement[bool]]],
+    conditions: list[ColumnElement[bool]],
+    descending: bool,
+    position: tuple[Any, int] | None,
+) -> Select[ThreatEvent]:
+    """A rule or category filter on PostgreSQL: the page's keys walked from `event_rules`' index
+    in page order, each event then fetched by its key (a LATERAL subquery, so one index probe
+    in one partition per key, and the walk stops at the page's end).
+
+    Joined in one statement instead, PostgreSQL estimates a common rule's rows at millions and
+    hash-joins every partition of both tables: 10-24 s a page at 10,000,000 events.
+    """
+    rules, rule_conditions = joined
+    c = rules.c
+    keys = select(c.event_id, c.observed_at).where(*rule_conditions, visible.clause(c.site))
+    if filters.site is not None:
+        keys = keys.where(c.site == filters.site)
+    if filters.since is not None:
+        keys = keys.where(c.observed_at >= filters.since)
+    if filters.until is not None:
+        keys = keys.where(c.observed_at < filters.until)
+    if position is not None:
+        keys = keys.where(
+            _after(c.observed_at, c.event_id, descending, position),
+            c.observed_at <= position[0] if descending else c.observed_at >= position[0],
+        )
+    page_keys = keys.subquery("page_keys")
+    te = ThreatEvent
+    # LIMIT 1 (a key names one event) keeps the subquery from being flattened into a join
+    # the planner would be free to hash again.
+    event = (
+        select(te)
+        .where(
+            te.id == page_keys.c.event_id,
+            te.observed_at == page_keys.c.observed_at,
+            *conditions,
+        )
+        .limit(1)
+        .lateral("event")
+    )
+    found = aliased(ThreatEvent, event)
+    order = (
+        (page_keys.c.observed_at.desc(), page_keys.c.event_id.desc())
+        if descending
+        else (page_keys.c.observed_at, page_keys.c.event_id)
+    )
+    return select(found).select_from(page_keys).join(event, true()).order_by(*order)
 
 
 async def get_threat(

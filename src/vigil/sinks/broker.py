@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import orjson
 
 from vigil.batch import ScoredBatch
+from vigil.config import BrokerSection
 from vigil.errors import BrokerUnavailableError
 
 DEFAULT_PREFIX = "vigil"
@@ -172,9 +173,12 @@ class RedisBroker:
             await self._quietly(pubsub.aclose())
 
 
-def make_broker(redis_url: str | None, prefix: str = DEFAULT_PREFIX) -> Broker:
-    """The broker the settings ask for (`VIGIL_REDIS_URL`, `VIGIL_REDIS_PREFIX`)."""
-    return RedisBroker(redis_url, prefix=prefix) if redis_url else MemoryBroker(prefix=prefix)
+def make_broker(section: BrokerSection) -> Broker:
+    """The broker of a `BrokerSection` (`VIGIL_REDIS_URL`, `VIGIL_REDIS_PREFIX`): Redis when
+    it names one, else the in-process broker."""
+    if section.redis_url:
+        return RedisBroker(section.redis_url, prefix=section.prefix)
+    return MemoryBroker(prefix=section.prefix)
 
 
 class PublishSink:

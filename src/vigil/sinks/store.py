@@ -151,13 +151,15 @@ def event_message(row: dict[str, Any], event_id: int, incident_id: int | None) -
     return message
 
 
-def _rule_rows(event_id: int, row: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    """The `event_rules` rows of one event (`row` as `_event_values` makes it): one per
-    distinct rule, one more per category that came without a rule. One row per category of
-    the event is marked for the category index, so a category filter finds each event once."""
-    observed_at, site, categories, matches = row[3], row[1], row[16], row[17]
+def _rule_shapes(
+    categories: list[str], matches: list[dict[str, Any]]
+) -> list[tuple[str, str, bool]]:
+    """The `event_rules` rows of an event as (rule id, category, first of its category): one
+    per distinct rule, one more per category that came without a rule. One row per category
+    of the event is marked for the category index, so a category filter finds each event
+    once."""
     wanted = set(categories)
-    rows: list[tuple[Any, ...]] = []
+    rows: list[tuple[str, str, bool]] = []
     seen_rules: set[str] = set()
     marked: set[str] = set()
     for match in matches:
@@ -169,12 +171,16 @@ def _rule_rows(event_id: int, row: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         first = category in wanted and category not in marked
         if first:
             marked.add(category)
-        rows.append((event_id, observed_at, site, rule, category, first))
+        rows.append((rule, category, first))
     for category in categories:
         if category[:32] not in marked:
             marked.add(category[:32])
-            rows.append((event_id, observed_at, site, "", category[:32], True))
+            rows.append(("", category[:32], True))
     return rows
+
+
+_Shape = tuple[list[tuple[str, str, bool]], tuple[str, ...], tuple[str, ...]]
+"""An event's `event_rules` rows, and its rules and categories as the rollups count them."""
 
 
 async def record_event_rows(
@@ -190,10 +196,26 @@ async def record_event_rows(
         return Counter()
     rules: list[tuple[Any, ...]] = []
     rule_ids: list[tuple[str, ...]] = []
+    # Threats of one verdict share their lists (see `_store_threats`): the rows' shape is
+    # worked out once per distinct pair while `values` keeps the lists alive.
+    category_ids: list[tuple[str, ...]] = []
+    shapes: dict[tuple[int, int], _Shape] = {}
+    append = rules.append
     for ident, row in zip(ids, values, strict=True):
-        event_rules_rows = _rule_rows(ident, row)
-        rules.extend(event_rules_rows)
-        rule_ids.append(tuple([r[3][:VALUE_LIMIT] for r in event_rules_rows if r[3]]))
+        categories, matches = row[16], row[17]
+        known = shapes.get((id(categories), id(matches)))
+        if known is None:
+            shape = _rule_shapes(categories, matches)
+            known = shapes[(id(categories), id(matches))] = (
+                shape,
+                tuple([r[0][:VALUE_LIMIT] for r in shape if r[0]]),
+                tuple([c[:VALUE_LIMIT] for c in categories]),
+            )
+        observed_at, site = row[3], row[1]
+        for rule, category, first in known[0]:
+            append((ident, observed_at, site, rule, category, first))
+        rule_ids.append(known[1])
+        category_ids.append(known[2])
     observed = [row[3] for row in values]
     counts = ThreatCounts(values[0][1])
     counts.add_events(
@@ -201,7 +223,7 @@ async def record_event_rows(
         [row[13] for row in values],
         {
             "severity": [row[14] for row in values],
-            "category": [tuple([c[:VALUE_LIMIT] for c in row[16]]) for row in values],
+            "category": category_ids,
             "rule": rule_ids,
             "client": [row[5][:VALUE_LIMIT] for row in values],
             "path": [row[7][:VALUE_LIMIT] for row in values],
@@ -432,6 +454,19 @@ class StoreSink:
                     known = encoded[id(value)] = json_text(value)
                 return known
 
+            # Component scores are a small dict per event, mostly with the same few values.
+            components: dict[Any, str] = {}
+
+            def components_json(value: dict[str, Any]) -> str:
+                try:
+                    key: Any = tuple(value.items())
+                    known = components.get(key)
+                except TypeError:  # a list among the values (a profile's reasons)
+                    return json_text(value)
+                if known is None:
+                    known = components[key] = json_text(value)
+                return known
+
             await copy_records(
                 session,
                 "threat_events",
@@ -442,7 +477,7 @@ class StoreSink:
                         *row[:16],
                         as_json(row[16]),
                         as_json(row[17]),
-                        json_text(row[18]),
+                        components_json(row[18]),
                         *row[19:],
                     )
                     for ident, row in zip(ids, values, strict=True)

@@ -16,13 +16,15 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 
 from vigil.batch import ScoredBatch
 from vigil.config import Settings, WebhookSection
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,9 @@ class WebhookNotifier:
     async def start(self, stopping: Callable[[], bool] | None = None) -> None:
         if not self.enabled:
             return
+        # Imported only when there is a URL to post to: most processes never need it.
+        import httpx
+
         self._client = httpx.AsyncClient(timeout=self.timeout)
         self._tasks = [
             asyncio.create_task(self._deliver_loop(), name="webhook-deliver"),
@@ -187,6 +192,8 @@ class WebhookNotifier:
             await asyncio.gather(*(self._send(url, payload) for url in self.urls))
 
     async def _send(self, url: str, payload: dict[str, Any]) -> None:
+        import httpx
+
         assert self._client is not None
         body = orjson.dumps({"text": slack_text(payload)} if is_slack(url) else payload)
         headers = {"content-type": "application/json", "user-agent": "vigil-webhook"}

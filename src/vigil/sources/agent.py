@@ -35,7 +35,7 @@ __all__ = ["RedisCheckpoints", "StreamWriter", "run_agent"]
 
 log = logging.getLogger(__name__)
 
-MAX_RETRY_SECONDS = 5.0
+MAX_RETRY_SECONDS = 1.0
 HEARTBEAT_SECONDS = 5.0
 BACKLOG_CHECK_SECONDS = 1.0
 

@@ -33,7 +33,7 @@ from vigil.sources.identity import FINGERPRINT_BYTES, GZIP_MAGIC, FileIdentity, 
 from vigil.sources.linesplit import BatchBuilder, LineSplitter, SplitLines
 
 if TYPE_CHECKING:
-    from vigil.config import Settings
+    from vigil.config import FileSourceSection
 
 STDIN = "-"
 
@@ -124,11 +124,10 @@ class LineReader:
         self._closed = False
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, path: str | os.PathLike[str], *, source: str = "scan"
+    def from_section(
+        cls, section: FileSourceSection, path: str | os.PathLike[str], *, source: str = "scan"
     ) -> LineReader:
-        """A reader of `path` sized by the settings' file-source section."""
-        section = settings.file_source
+        """A reader of `path` sized by the file-source section."""
         return cls(
             path,
             source=source,
@@ -325,18 +324,18 @@ class FilesSource:
     def __init__(
         self,
         paths: Sequence[str],
-        settings: Settings,
+        section: FileSourceSection,
         *,
         on_progress: Callable[[str, int], None] | None = None,
     ) -> None:
         self.paths = list(paths)
-        self.settings = settings
+        self.section = section
         self.on_progress = on_progress
 
     async def batches(self) -> AsyncIterator[LineBatch]:
         for path in self.paths:
             source = "stdin" if path == "-" else str(Path(path).resolve())
-            reader = LineReader.from_settings(self.settings, path, source=source)
+            reader = LineReader.from_section(self.section, path, source=source)
             if path == "-":
                 async for batch in reader:
                     self._progress(batch, reader)

@@ -64,6 +64,11 @@ class StreamKeys:
     def agents(self) -> str:
         return f"{self.prefix}:agents"
 
+    @property
+    def controls(self) -> str:
+        """A counter raised whenever stored allowlists or exclusions change (workers re-read)."""
+        return f"{self.prefix}:controls"
+
     def lines(self, partition: int) -> str:
         return f"{self.prefix}:lines:{partition}"
 

@@ -29,6 +29,7 @@ const state = {
   incident: null,
   incidentPages: [null],
   incidentPageIndex: 0,
+  incidentMembersCursor: null,
   blockPage: 0,
   auditCursor: null,
   tables: {},
@@ -802,6 +803,8 @@ const INCIDENT_COLUMNS = [
   { title: "last_seen", value: (i) => i.last_seen },
   { title: "first_seen", value: (i) => i.first_seen },
   { title: "client_ip", value: (i) => i.client_ip },
+  { title: "campaign", value: (i) => i.campaign || "" },
+  { title: "member_count", value: (i) => i.member_count || 0 },
   { title: "event_count", value: (i) => i.event_count },
   { title: "top_severity", value: (i) => i.top_severity },
   { title: "categories", value: (i) => (i.categories || []).join(" ") },
@@ -832,7 +835,7 @@ async function loadIncidents() {
         { dataset: { id: i.id } },
         () => openIncident(i.id),
         el("td", {}, fmtTime(i.last_seen)),
-        el("td", { class: "mono" }, i.client_ip),
+        el("td", { class: "mono" }, incidentWho(i)),
         el("td", { class: "num" }, fmtCount(i.event_count)),
         el("td", {}, badge(i.top_severity)),
         el("td", {}, (i.categories || []).join(", ")),
@@ -846,6 +849,14 @@ async function loadIncidents() {
   $("incidents-next").disabled = !page.next_cursor;
   $("incidents-prev").disabled = state.incidentPageIndex === 0;
   $("incidents-page").textContent = `page ${state.incidentPageIndex + 1}`;
+}
+
+// A campaign's row names its target and members (the list carries the most recent few).
+function incidentWho(i) {
+  if (!i.campaign) return i.client_ip;
+  const shown = (i.members || []).map((m) => m.client_ip);
+  const more = (i.member_count || 0) > shown.length ? " …" : "";
+  return `campaign ${i.campaign}: ${fmtCount(i.member_count || 0)} clients (${shown.join(", ")}${more})`;
 }
 
 function resetIncidentPages() {
@@ -881,7 +892,9 @@ async function openIncident(id) {
   $("incident-id").textContent = `#${incident.id}`;
   $("incident-status").textContent = "";
   $("incident-fields").replaceChildren(
-    ...field("Client", incident.client_ip),
+    ...(incident.campaign
+      ? [...field("Campaign", incident.campaign), ...field("Members", fmtCount(incident.member_count || 0)), ...field("Why", incident.summary || "")]
+      : field("Client", incident.client_ip)),
     ...field("Site", incident.site),
     ...field("First seen", fmtTime(incident.first_seen)),
     ...field("Last seen", fmtTime(incident.last_seen)),
@@ -897,6 +910,8 @@ async function openIncident(id) {
       ? decisions.map((d) => el("li", {}, el("strong", {}, d.value), ` ${d.reason} · ${d.origin} · ${fmtTime(d.created_at)} → ${d.expires_at ? fmtTime(d.expires_at) : "no expiry"}`))
       : [el("li", { class: "muted" }, "No block decision for this incident.")]),
   );
+  state.incidentMembersCursor = incident.members_next_cursor || null;
+  incidentMembers(incident.members || [], false);
   incidentEvents(incident, incident.events, null);
   $("incident").hidden = false;
   $("incident-close").focus();
@@ -918,7 +933,8 @@ function renderIncidentActions(incident) {
       ),
     );
   }
-  if (can("admin")) {
+  if (can("admin") && !incident.campaign) {
+    // A campaign's members are blocked by the policy, each with the campaign as reason.
     actions.push(
       actionButton(`Block ${incident.client_ip}`, () =>
         act(`Block ${incident.client_ip} on site ${incident.site} for 4 hours?`, "Block", () => api("/decisions", { method: "POST", body: { value: incident.client_ip, site: incident.site, duration_minutes: 240, reason: `incident #${incident.id}` } }), "incident-status", `${incident.client_ip} blocked.`).then((ok) => ok && loadBlockedCount()),
@@ -927,6 +943,32 @@ function renderIncidentActions(incident) {
   }
   $("incident-actions").replaceChildren(...actions);
 }
+
+function incidentMembers(members, append) {
+  const items = members.map((m) =>
+    el("li", {}, el("strong", { class: "mono" }, m.client_ip), ` ${fmtCount(m.hits)} hits · ${fmtTime(m.first_seen)} → ${fmtTime(m.last_seen)}`),
+  );
+  $("incident-members-section").hidden = !state.incident || !state.incident.campaign;
+  if (append) $("incident-members").append(...items);
+  else $("incident-members").replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "No members stored.")]));
+  $("incident-members-more").hidden = !state.incidentMembersCursor;
+}
+
+async function loadIncidentMembers() {
+  const incident = state.incident;
+  if (!incident || !state.incidentMembersCursor) return;
+  let page;
+  try {
+    page = await api(`/incidents/${encodeURIComponent(incident.id)}/members`, { params: { limit: 100, cursor: state.incidentMembersCursor } });
+  } catch (err) {
+    $("incident-status").textContent = errorText(err);
+    return;
+  }
+  state.incidentMembersCursor = page.next_cursor;
+  incidentMembers(page.items, true);
+}
+
+$("incident-members-more").addEventListener("click", () => loadIncidentMembers());
 
 function incidentEvents(incident, events, cursor) {
   const evidence = [];

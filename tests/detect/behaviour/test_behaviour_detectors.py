@@ -173,8 +173,15 @@ def test_credential_stuffing_ignores_many_users_logging_in_successfully() -> Non
 
 def test_many_attempts_per_client_are_brute_force_not_stuffing() -> None:
     events = run(BehaviourEngine(), _stuffing(25, attempts=12))
-    # Each client is a brute forcer; together they are a campaign, not credential stuffing.
-    assert detectors(events) == {"bruteforce", "campaign"}
+    # Each client is a brute forcer, not credential stuffing (and, all in one /24, no campaign
+    # across networks either).
+    assert detectors(events) == {"bruteforce"}
+    spread = [
+        r._replace(client_ip=f"198.18.{r.client_ip.rsplit('.', 1)[1]}.1")
+        for r in _stuffing(25, attempts=12)
+    ]
+    # From 25 networks, together they are a campaign.
+    assert detectors(run(BehaviourEngine(), spread)) == {"bruteforce", "campaign"}
 
 
 def test_credential_stuffing_is_grouped_by_enrichment_or_callable() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import pytest
+
 from tests.detect.behaviour.support import BROWSER, GOOGLEBOT, rec, run
 from vigil.batch import LogRecord
 from vigil.detect.behaviour import BehaviourConfig, BehaviourEngine, BehaviourEvent
@@ -27,7 +29,7 @@ def _botnet(
     rng = random.Random(seed)
     out: list[tuple[float, LogRecord]] = []
     for n in range(clients):
-        ip = f"{prefix}.{n // 200}.{n % 200 + 1}"
+        ip = f"{prefix}.{n % 200}.{n // 200 + 1}"
         t = rng.uniform(0, 20 * HOUR)
         for _ in range(rng.randint(20, 100)):
             out.append((t, rec(ip, t, path, status, method="POST", agent=BROWSER)))
@@ -73,19 +75,19 @@ def test_campaign_opens_at_the_floor_and_adds_members_as_they_appear() -> None:
     engine = BehaviourEngine(config)
     # Five clients, three focused failures each, one after another.
     first = [
-        rec(f"198.18.0.{n}", n * 60 + k * 900, "/api/v2/token", 401, method="POST")
+        rec(f"198.18.{n}.7", n * 60 + k * 900, "/api/v2/token", 401, method="POST")
         for k in range(3)
         for n in range(1, 6)
     ]
     first.sort(key=lambda r: r.observed_at or 0)
     opened = _by(run(engine, first), "campaign")
-    assert sorted(e.client_ip for e in opened) == [f"198.18.0.{n}" for n in range(1, 6)]
+    assert sorted(e.client_ip for e in opened) == [f"198.18.{n}.7" for n in range(1, 6)]
     assert opened[0].evidence["campaign"] == "POST /api/v2/token 401"
     late = [
-        rec("198.18.0.9", 4000 + k * 700, "/api/v2/token", 401, method="POST") for k in range(3)
+        rec("198.18.9.7", 4000 + k * 700, "/api/v2/token", 401, method="POST") for k in range(3)
     ]
     joined = _by(run(engine, late), "campaign")
-    assert [e.client_ip for e in joined] == ["198.18.0.9"]
+    assert [e.client_ip for e in joined] == ["198.18.9.7"]
     assert joined[0].evidence["members"] == 6
     assert joined[0].record_index == 2
 
@@ -93,14 +95,14 @@ def test_campaign_opens_at_the_floor_and_adds_members_as_they_appear() -> None:
 def test_members_of_a_campaign_found_later_are_named_in_the_event() -> None:
     config = BehaviourConfig.model_validate({"slow": {"min_clients": 3}})
     records = [
-        rec(f"198.18.0.{n}", k * 1000 + n, "/login.cgi", 404, method="POST")
+        rec(f"198.18.{n}.5", k * 1000 + n, "/login.cgi", 404, method="POST")
         for k in range(3)
         for n in range(1, 4)
     ]
     records.sort(key=lambda r: r.observed_at or 0)
     events = _by(run(BehaviourEngine(config), records, batch=1), "campaign")
     # All three are announced at the record that completed the campaign, the last one.
-    assert {e.client_ip for e in events} == {"198.18.0.1", "198.18.0.2", "198.18.0.3"}
+    assert {e.client_ip for e in events} == {"198.18.1.5", "198.18.2.5", "198.18.3.5"}
     assert {e.event_key for e in events} == {records[-1].event_key}
 
 
@@ -186,7 +188,7 @@ def _steady_then_surge(surge: int) -> list[LogRecord]:
     for n in range(surge):
         for k in range(3):
             second = 6 * 86400 + 3600 + n * 30 + k * 700
-            records.append(rec(f"198.19.0.{n}", second, "/rpc", 403, method="POST"))
+            records.append(rec(f"198.19.{n}.9", second, "/rpc", 403, method="POST"))
     records.sort(key=lambda r: r.observed_at or 0)
     return records
 
@@ -278,3 +280,79 @@ def test_long_windows_count_from_zero_before_1970_too() -> None:
     slow = [e for e in events if e.detector == "slow-bruteforce"]
     assert slow
     assert slow[0].evidence["login_failures"] == 20
+
+
+def test_clients_of_one_network_failing_alike_make_no_campaign() -> None:
+    """Twenty addresses of one /24 (an office's proxy pool, one provider's fleet) repeating the
+    same failing request are not a campaign; the same from twenty networks is, and says how
+    spread its members are."""
+    rng = random.Random(5)
+    agents = [f"Mozilla/5.0 agent-{n % 4}" for n in range(20)]
+
+    def fleet(address: str) -> list[LogRecord]:
+        out = []
+        for n in range(20):
+            ip = address.format(n=n)
+            start = rng.uniform(0, 3 * HOUR)
+            out += [
+                rec(ip, start + k * 900, "/xmlrpc.php", 404, method="POST", agent=agents[n])
+                for k in range(4)
+            ]
+        out.sort(key=lambda r: r.observed_at or 0)
+        return out
+
+    assert _by(run(BehaviourEngine(), fleet("203.0.113.{n}")), "campaign") == []
+    spread = _by(run(BehaviourEngine(), fleet("198.18.{n}.4")), "campaign")
+    assert {e.client_ip for e in spread} == {f"198.18.{n}.4" for n in range(20)}
+    last = spread[-1].evidence
+    assert 15 <= last["member_networks"] <= 25
+    assert 3 <= last["member_user_agents"] <= 5
+    assert "networks with about" in last["explanation"]
+
+
+def test_an_older_snapshot_and_a_retired_setting_are_still_read(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Older snapshots kept every counter in the hourly ring, campaign entries the start of
+    their ten minutes and a bitmap of distinct paths, and `member_min_family_paths` tuned a
+    target family that is gone: all are read and dropped."""
+    import zlib
+
+    import orjson
+
+    from vigil.detect.behaviour import snapshot as codec
+
+    with caplog.at_level("WARNING"):
+        config = BehaviourConfig.model_validate({"slow": {"member_min_family_paths": 4}})
+    assert "member_min_family_paths" in caplog.text
+    records = _botnet(20, seed=4)
+    half = len(records) // 2
+    before = BehaviourEngine(config)
+    run(before, records[:half], batch=256)
+    body = orjson.loads(zlib.decompress(before.snapshot()[len(codec.MAGIC) :]))
+    hours = config.slow.hours
+    for site in body["sites"].values():
+        for client in site["slow"]["clients"]:
+            # Every field in the hourly ring too: failing requests fourth of eight, the rest
+            # (here made up) dropped on reading.
+            data = client[3]
+            counters = [[7, 7, 7, 7, n, 7, 7, 7] for n in data[hours : 2 * hours]]
+            client[3] = [*data[:hours], *(x for c in counters for x in c), *data[2 * hours :]]
+        for target in site["slow"]["targets"]:
+            del target[11]  # no agents bitmap yet
+            for ip, entry in target[2].items():
+                start = entry[3] - entry[3] % 600  # of the ten minutes of the last hit
+                target[2][ip] = [*entry[:4], start, *entry[4:6], 12345, *entry[6:]]
+    old = codec.MAGIC + zlib.compress(orjson.dumps(body))
+    after = BehaviourEngine(config)
+    after.restore(old)
+    fresh = BehaviourEngine(config)
+    fresh.restore(before.snapshot())
+    rest = records[half:]
+    assert [(e.detector, e.client_ip) for e in run(after, rest, batch=256)] == [
+        (e.detector, e.client_ip) for e in run(fresh, rest, batch=256)
+    ]
+    ip = records[0].client_ip
+    assert list(after._sites["default"].slow.clients[ip].data) == list(
+        fresh._sites["default"].slow.clients[ip].data
+    )

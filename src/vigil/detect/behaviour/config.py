@@ -8,11 +8,17 @@ brute force, rotation, error spikes).
 
 from __future__ import annotations
 
-from typing import Literal
+import logging
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+log = logging.getLogger(__name__)
+
 CLIENT_CLASSES: tuple[str, ...] = ("browser", "bot", "api")
+
+_RETIRED_SLOW = frozenset({"member_min_family_paths"})
+"""Long-window settings of earlier versions (the missing-paths family they tuned is gone)."""
 
 
 class _Frozen(BaseModel):
@@ -340,10 +346,10 @@ class SlowConfig(_Frozen):
         5, ge=1, le=64, description="distinct sensitive paths over the horizon"
     )
     member_min_hits: int = Field(3, ge=1, description="focused failing hits to be a member")
-    member_min_family_paths: int = Field(
-        3, ge=1, description="distinct paths a member of the missing-paths family must have tried"
-    )
     min_clients: int = Field(10, ge=2, description="members that make a campaign")
+    min_member_prefixes: int = Field(
+        3, ge=1, le=64, description="distinct networks (/24, /48) the members must come from"
+    )
     baseline_factor: float = Field(5.0, ge=1, description="members above the daily baseline")
     baseline_alpha: float = Field(0.3, gt=0, le=1, description="weight of a day in the baseline")
     baseline_min_days: int = Field(2, ge=1, description="days before the baseline is used")
@@ -352,6 +358,16 @@ class SlowConfig(_Frozen):
     reannounce_seconds: int = Field(
         14_400, ge=60, description="a member still active this long after its event gets another"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        """Settings that no longer mean anything are accepted, logged and ignored."""
+        if isinstance(data, dict):
+            for name in _RETIRED_SLOW & data.keys():
+                log.warning("event=setting_ignored setting=behaviour.slow.%s reason=retired", name)
+                data = {k: v for k, v in data.items() if k != name}
+        return data
 
 
 class BehaviourConfig(_Frozen):

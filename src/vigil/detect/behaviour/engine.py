@@ -326,6 +326,7 @@ class BehaviourEngine:
             sensitive=sensitive,
             focused=assets * 10 <= requests,
             covered=_covered(st.fired),
+            agent=rec.user_agent,
         )
         for detector, ip, score, evidence in found:
             events.append(self._event(detector, rec, index, score, evidence, s, client=ip))

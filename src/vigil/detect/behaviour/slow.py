@@ -4,20 +4,21 @@ The 1- and 10-minute windows cannot see a client that sends one failing request 
 hour for three days, nor a botnet of such clients. This module keeps, per site:
 
 * a **slow table** of the clients that did something failing (a 4xx/5xx answer, a login
-  attempt, a sensitive-path probe): a ring of hourly and a ring of daily buckets of a few
-  counters each (login attempts and failures, not-found answers, probes, distinct failing
-  paths and probes as small bitmaps). Nothing is kept for clients whose requests all succeed,
-  so ordinary visitors cost nothing here. A client idle for longer than the horizon is dropped;
-  the table is capped and drops the least recently seen first.
+  attempt, a sensitive-path probe): a ring of daily buckets of a few counters each (login
+  attempts and failures, not-found answers, probes, distinct failing paths and probes as
+  small bitmaps) and a ring of hourly counts of failing requests. Nothing is kept for clients
+  whose requests all succeed, so ordinary visitors cost nothing here. A client idle for longer
+  than the horizon is dropped; the table is capped and drops the least recently seen first.
 * **targets**: per endpoint template × method × outcome (`POST /xmlrpc.php 404`) for logins and
   writes, and the probe family `* (sensitive files) 4xx`, the clients that hit it with a failing
   answer (failing GETs of ordinary pages are broken links, not targets). A client is a
   *member* once it has repeated the failing thing at least `member_min_hits` times with
-  focused traffic (no page assets around it, as browsers load), and, for a family, over
-  several distinct paths. When the members within the horizon reach
-  `max(min_clients, baseline_factor × baseline)` (the baseline being the members a target
-  normally has over the horizon, sampled once a day while no campaign is open), the target is
-  a **campaign**: one event per member, and one more for every member that joins later.
+  focused traffic (no page assets around it, as browsers load). When the members within the
+  horizon reach `max(min_clients, baseline_factor × baseline)` (the baseline being the members
+  a target normally has over the horizon, sampled once a day while no campaign is open) and
+  come from at least `min_member_prefixes` networks (/24 or /48), the target is a
+  **campaign**: one event per member, and one more for every member that joins later. Its
+  explanation gives the spread of the members' networks and user agents.
 
 Everything here is called from the per-record loop only for failing requests (both the compiled
 loop and its Python twin make the same call), so the work on a healthy site is nil.
@@ -25,6 +26,7 @@ loop and its Python twin make the same call), so the work on a healthy site is n
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import zlib
 from array import array
@@ -50,9 +52,9 @@ PROBE_SET = 6  # bitmap of distinct sensitive paths (64 bits)
 FOCUSED_HITS = 7  # failing requests with no page assets around them
 FIELDS = 8
 BITMAPS = (PATHS, PROBE_SET)
+HOUR_FAILING = 0  # the hourly ring's one counter: failing requests
 
 SENSITIVE_FAMILY = "(sensitive files)"
-MISSING_FAMILY = "(missing paths)"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _MASK64 = (1 << 64) - 1
 _NO_PERIOD = -(1 << 62)
@@ -89,43 +91,45 @@ def _bit(text: str) -> int:
 class Ring:
     """Layout helpers of one ring of buckets inside a flat `array('q')`.
 
-    A ring of `count` buckets of `span` seconds: `count` period stamps, then `count × FIELDS`
+    A ring of `count` buckets of `span` seconds: `count` period stamps, then `count × fields`
     counters. A bucket whose stamp is not the current period is stale and reset on write.
     """
 
-    __slots__ = ("base", "count", "span")
+    __slots__ = ("base", "count", "fields", "span")
 
-    def __init__(self, base: int, count: int, span: int) -> None:
+    def __init__(self, base: int, count: int, span: int, fields: int = FIELDS) -> None:
         self.base = base
         self.count = count
         self.span = span
+        self.fields = fields
 
     @property
     def size(self) -> int:
-        return self.count * (1 + FIELDS)
+        return self.count * (1 + self.fields)
 
     def bucket(self, data: array[int], t: int) -> int:
         """Offset of the counters of the bucket holding `t` (reset if it held older time)."""
         period = t // self.span
         slot = period % self.count
         stamp = self.base + slot
-        counters = self.base + self.count + slot * FIELDS
+        counters = self.base + self.count + slot * self.fields
         if data[stamp] != period:
             data[stamp] = period
-            for i in range(FIELDS):
+            for i in range(self.fields):
                 data[counters + i] = 0
         return counters
 
     def totals(self, data: array[int], t: int) -> list[int]:
         """Every field summed (bitmaps: united) over the buckets still in the ring at `t`."""
         period = t // self.span
-        out = [0] * FIELDS
+        fields = self.fields
+        out = [0] * fields
         base = self.base
         count = self.count
         for slot in range(count):
             if period - count < data[base + slot] <= period:
-                at = base + count + slot * FIELDS
-                for field in range(FIELDS):
+                at = base + count + slot * fields
+                for field in range(fields):
                     v = data[at + field]
                     if field in BITMAPS:
                         out[field] |= v & _MASK64
@@ -140,7 +144,7 @@ class Ring:
         bitmap = field in BITMAPS
         for slot in range(self.count):
             if period - self.count < data[self.base + slot] <= period:
-                v = data[self.base + self.count + slot * FIELDS + field]
+                v = data[self.base + self.count + slot * self.fields + field]
                 value = value | (v & _MASK64) if bitmap else value + v
         return value
 
@@ -160,24 +164,28 @@ class SlowClient:
 
 
 # One client's entry in a target (an `array('q')`, no Python object per number): hits, focused
-# hits, first and last time, start of its current ten-minute bucket, hits in it, most hits in
-# any ten minutes, distinct paths (bitmap), when it was last announced, whether it is a member.
-(HITS, FOCUSED, FIRST, LAST, WIN_START, WIN_HITS, WIN_MAX, SEEN_PATHS, ANNOUNCED, MEMBER) = range(
-    10
-)
-ENTRY_SIZE = 10
-_NEW_ENTRY = array("q", [0, 0, 0, 0, 0, 0, 0, 0, -1, 0])
+# hits, first and last time, hits in the ten minutes of its last hit, most hits in any ten
+# minutes, when it was last announced, whether it is a member. Eight numbers: 64 bytes, the
+# allocator's size class below the next (a ninth would cost 16 bytes more per entry).
+(HITS, FOCUSED, FIRST, LAST, WIN_HITS, WIN_MAX, ANNOUNCED, MEMBER) = range(8)
+ENTRY_SIZE = 8
+_NEW_ENTRY = array("q", [0, 0, 0, 0, 0, 0, -1, 0])
+# Entries of older snapshots, by size: the indexes they had that are read and dropped (the
+# start of the ten minutes, now that of the last hit; a bitmap of distinct paths).
+_OLD_ENTRY_FIELDS = {9: (4,), 10: (4, 7)}
 
 
 class Target:
     """The clients failing the same way at one endpoint template (or probe family).
 
-    The members' totals (hits, first and last time, busiest ten minutes) are kept up to date
-    as they change, so an event's explanation costs nothing however many members there are;
-    they are counted again only when stale clients are dropped, once a day.
+    The members' totals (hits, first and last time, busiest ten minutes, and the spread of
+    their network prefixes and user agents as 64-bit bitmaps) are kept up to date as they
+    change, so an event's explanation costs nothing however many members there are; they are
+    counted again only when stale clients are dropped, once a day.
     """
 
     __slots__ = (
+        "agents",
         "baseline",
         "baseline_days",
         "clients",
@@ -193,6 +201,7 @@ class Target:
         "member_last",
         "member_pace",
         "members",
+        "prefixes",
         "recent",
     )
 
@@ -207,6 +216,8 @@ class Target:
         self.member_first = t
         self.member_last = t
         self.member_pace = 0
+        self.prefixes = 0
+        self.agents = 0
         self.hits = 0
         self.first = t
         self.last = t
@@ -224,6 +235,11 @@ class Target:
         self.member_first = min((e[FIRST] for e in members), default=self.last)
         self.member_last = max((e[LAST] for e in members), default=self.last)
         self.member_pace = max((e[WIN_MAX] for e in members), default=0)
+        prefixes = 0
+        for ip, entry in self.clients.items():
+            if entry[MEMBER]:
+                prefixes |= _bit(network_prefix(ip))
+        self.prefixes = prefixes
         self.recent = [ip for ip in self.recent if ip in self.clients]
 
     def to_state(self) -> list[Any]:
@@ -239,12 +255,16 @@ class Target:
             self.baseline,
             self.baseline_days,
             self.fired,
+            self.agents,
         ]
 
     @classmethod
     def from_state(cls, state: list[Any]) -> Target:
         target = cls(str(state[0]), bool(state[1]), int(state[5]))
         for ip, entry in state[2].items():
+            dropped = _OLD_ENTRY_FIELDS.get(len(entry), ())
+            if dropped:
+                entry = [x for i, x in enumerate(entry) if i not in dropped]
             if len(entry) != ENTRY_SIZE:
                 raise ValueError("campaign entry of unexpected size")
             target.clients[str(ip)] = array("q", (int(x) for x in entry))
@@ -255,6 +275,8 @@ class Target:
         target.baseline = float(state[8])
         target.baseline_days = int(state[9])
         target.fired = [int(x) for x in state[10]] if state[10] is not None else None
+        # Older snapshots have no agents bitmap: the members' agents are unknown until more join.
+        target.agents = int(state[11]) if len(state) > 11 else 0
         target.recount()
         return target
 
@@ -271,7 +293,9 @@ class SlowWatch:
 
     def __init__(self, config: SlowConfig) -> None:
         self.config = config
-        self.hours = Ring(0, config.hours, HOUR)
+        # The hourly ring counts failing requests only (all the explanation shows of it); the
+        # daily one every field the detectors read.
+        self.hours = Ring(0, config.hours, HOUR, fields=1)
         self.days = Ring(self.hours.size, config.days, DAY)
         self.size = self.hours.size + self.days.size
         # Stamps that no period equals (not even one before 1970), counters at zero.
@@ -303,34 +327,35 @@ class SlowWatch:
         sensitive: bool,
         focused: bool,
         covered: frozenset[str] = frozenset(),
+        agent: str = "",
     ) -> list[Firing]:
         """Count one interesting request; returns what fires because of it.
 
         `covered` names the long-window detectors whose finding the short windows already
-        reported for this client (its episode is opened without another event).
+        reported for this client (its episode is opened without another event); `agent` is the
+        request's user agent (for a campaign's spread of agents).
         """
         cfg = self.config
         client = self._client(ip, t)
         data = client.data
         path_bit = _bit(path)
-        hour = self.hours.bucket(data, t)
-        day = self.days.bucket(data, t)
+        base = self.days.bucket(data, t)
         not_found = status in cfg.not_found_statuses
-        for base in (hour, day):
-            if login:
-                data[base + ATTEMPTS] += 1
-                if failed:
-                    data[base + FAILURES] += 1
+        if login:
+            data[base + ATTEMPTS] += 1
             if failed:
-                data[base + FAILING] += 1
-                data[base + PATHS] = _signed(data[base + PATHS] | path_bit)
-                if focused:
-                    data[base + FOCUSED_HITS] += 1
-            if not_found:
-                data[base + NOT_FOUND] += 1
-            if sensitive:
-                data[base + PROBES] += 1
-                data[base + PROBE_SET] = _signed(data[base + PROBE_SET] | path_bit)
+                data[base + FAILURES] += 1
+        if failed:
+            data[self.hours.bucket(data, t) + HOUR_FAILING] += 1
+            data[base + FAILING] += 1
+            data[base + PATHS] = _signed(data[base + PATHS] | path_bit)
+            if focused:
+                data[base + FOCUSED_HITS] += 1
+        if not_found:
+            data[base + NOT_FOUND] += 1
+        if sensitive:
+            data[base + PROBES] += 1
+            data[base + PROBE_SET] = _signed(data[base + PROBE_SET] | path_bit)
         out: list[Firing] = []
         if (login and failed) or not_found or sensitive:
             # Only then can a long-window detector's counter have grown.
@@ -353,7 +378,7 @@ class SlowWatch:
         else:
             keys.append((f"{method} {self._template(path)} {outcome}", False))
         for key, family in keys:
-            self._target_hit(key, family, ip, t, path_bit, focused, out)
+            self._target_hit(key, family, ip, t, agent, focused, out)
         return out
 
     def _client(self, ip: str, t: int) -> SlowClient:
@@ -455,7 +480,7 @@ class SlowWatch:
             "distinct_failing_paths": _distinct(days.total(data, t, PATHS)),
             "distinct_probes": _distinct(days.total(data, t, PROBE_SET)),
             "sensitive_probes": days.total(data, t, PROBES),
-            "failing_last_hours": hours.total(data, t, FAILING),
+            "failing_last_hours": hours.total(data, t, HOUR_FAILING),
             "hours_in_ring": hours.count,
             "first_seen": epoch_to_iso(client.first_seen),
         }
@@ -468,7 +493,7 @@ class SlowWatch:
         family: bool,
         ip: str,
         t: int,
-        path_bit: int,
+        agent: str,
         focused: bool,
         out: list[Firing],
     ) -> None:
@@ -490,24 +515,21 @@ class SlowWatch:
                 return
             entry = target.clients[ip] = array("q", _NEW_ENTRY)
             entry[FIRST] = entry[LAST] = t
-            entry[WIN_START] = t - t % TEN_MINUTES
         entry[HITS] += 1
         if focused:
             entry[FOCUSED] += 1
-        if t > entry[LAST]:
+        last = entry[LAST]
+        if t - t % TEN_MINUTES != last - last % TEN_MINUTES:
+            entry[WIN_HITS] = 0  # ten minutes other than those of the last hit
+        if t > last:
             entry[LAST] = t
-        window = t - t % TEN_MINUTES
-        if window != entry[WIN_START]:
-            entry[WIN_START] = window
-            entry[WIN_HITS] = 0
         entry[WIN_HITS] += 1
         if entry[WIN_HITS] > entry[WIN_MAX]:
             entry[WIN_MAX] = entry[WIN_HITS]
-        entry[SEEN_PATHS] = _signed(entry[SEEN_PATHS] | path_bit)
         joined = False
         if entry[MEMBER]:
             target.member_hits += 1
-        elif self._is_member(target, entry):
+        elif entry[FOCUSED] >= cfg.member_min_hits:
             entry[MEMBER] = 1
             joined = True
             if not target.members:
@@ -515,6 +537,8 @@ class SlowWatch:
             target.members += 1
             target.member_hits += entry[HITS]
             target.member_first = min(target.member_first, entry[FIRST])
+            target.prefixes |= _bit(network_prefix(ip))
+            target.agents |= _bit(agent)
             target.recent.append(ip)
             if len(target.recent) > _SAMPLE_MEMBERS:
                 del target.recent[0]
@@ -523,7 +547,9 @@ class SlowWatch:
         target.member_last = max(target.member_last, t)
         target.member_pace = max(target.member_pace, entry[WIN_MAX])
         count = target.members
-        if count < self.threshold(target):
+        if count < self.threshold(target) or (_distinct(target.prefixes) < cfg.min_member_prefixes):
+            # Too few, or all from a handful of networks: one office behind a proxy pool or
+            # one provider's fleet, not clients spread over the internet.
             return
         fired = target.fired
         if fired is None or t - fired[0] > self.horizon:
@@ -549,15 +575,6 @@ class SlowWatch:
                 del target.clients[ip]
                 return True
         return False
-
-    def _is_member(self, target: Target, entry: array[int]) -> bool:
-        cfg = self.config
-        if entry[FOCUSED] < cfg.member_min_hits:
-            return False
-        if target.family and MISSING_FAMILY in target.key:
-            # Missing paths: a scanner tries many; the same one again is its own target.
-            return _distinct(entry[SEEN_PATHS]) >= cfg.member_min_family_paths
-        return True
 
     def threshold(self, target: Target) -> float:
         """Members a target needs to be a campaign: the floor, or far above its baseline."""
@@ -591,9 +608,12 @@ class SlowWatch:
         first, last, pace = target.member_first, target.member_last, target.member_pace
         hours = (last - first) / HOUR
         listed = list(target.recent)
+        networks = _distinct(target.prefixes)
+        agents = _distinct(target.agents)
         text = (
             f"campaign: {count} clients, {hits:,} {method} {endpoint} → {outcome} over "
-            f"{hours:.0f} h, at most {pace} per client per 10 min; members "
+            f"{hours:.0f} h, at most {pace} per client per 10 min, from about {networks} "
+            f"networks with about {agents} user agents; members "
             f"{', '.join(listed)}{' …' if count > len(listed) else ''}"
         )
         return {
@@ -609,6 +629,8 @@ class SlowWatch:
             "last_seen": epoch_to_iso(last),
             "span_hours": round(hours, 1),
             "most_per_client_per_10_min": pace,
+            "member_networks": networks,
+            "member_user_agents": agents,
             "threshold_members": round(self.threshold(target), 1),
             "baseline_members": round(target.baseline, 2),
             "sample_members": listed,
@@ -679,7 +701,13 @@ class SlowWatch:
         }
 
     def load(self, state: dict[str, Any]) -> None:
+        # Older snapshots kept every field in the hourly ring too.
+        old_hours = self.hours.count * (1 + FIELDS)
         for ip, first, last, data, fired in state["clients"]:
+            if len(data) == old_hours + self.days.size != self.size:
+                count = self.hours.count
+                failing = [data[count + slot * FIELDS + FAILING] for slot in range(count)]
+                data = [*data[:count], *failing, *data[old_hours:]]
             if len(data) != self.size:
                 raise ValueError("long-window client of unexpected size")
             client = SlowClient(int(first), self._empty)
@@ -705,6 +733,17 @@ def _signed(value: int) -> int:
 def _distinct(bits: int) -> int:
     """Linear-counting estimate of the distinct items of a 64-bit bitmap."""
     return round(distinct(bits & _MASK64, 64))
+
+
+def network_prefix(ip: str) -> str:
+    """The network a client address belongs to for a campaign's spread: its /24 (IPv4) or
+    /48 (IPv6)."""
+    if ":" not in ip:
+        return ip.rpartition(".")[0] or ip
+    try:
+        return str(ipaddress.ip_network(f"{ip}/48", strict=False))
+    except ValueError:
+        return ip
 
 
 def _status_class(status: int | None) -> str:

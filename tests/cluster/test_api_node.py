@@ -16,7 +16,13 @@ from tests.cluster.conftest import eventually, line, redis_url, stream_lines
 from vigil.api.app import create_app
 from vigil.config import Settings
 from vigil.services.cluster import ClusterIngest, cluster_status
-from vigil.sources.streams import StreamKeys, decode_entries, ensure_partitions, partition_of
+from vigil.sources.streams import (
+    GROUP,
+    StreamKeys,
+    decode_entries,
+    ensure_partitions,
+    partition_of,
+)
 
 pytestmark = pytest.mark.redis
 
@@ -99,3 +105,23 @@ async def test_lines_a_shipper_xadds_become_batches_with_stable_origins(
     assert chunks[1].batch.lines == [b"junk=no line here"]  # kept, to become a dead letter
     again = decode_entries(1, await redis.xrange(stream))
     assert again[0].batch.offsets == first.offsets  # a replay has the same origins
+
+
+async def test_lag_is_zero_once_everything_was_delivered_whatever_redis_counts(
+    cluster: tuple[Any, str],
+) -> None:
+    redis, prefix = cluster
+    keys = StreamKeys(prefix)
+    await ensure_partitions(redis, keys, 1)
+    stream = keys.lines(0)
+    for n in range(3):
+        await redis.xadd(stream, {"line": line("192.0.2.1", f"/s/{n}")})
+    # As after Redis restarts from its append-only file: every entry delivered, the group's read
+    # counter restored behind, so Redis's own lag is wrong.
+    await redis.execute_command("XGROUP", "SETID", stream, GROUP, "$", "ENTRIESREAD", 1)
+    assert int((await redis.xinfo_groups(stream))[0]["lag"]) == 2
+    assert (await cluster_status(redis, prefix)).lag_entries == 0
+    await redis.xadd(stream, {"line": line("192.0.2.1", "/s/new")})
+    status = await cluster_status(redis, prefix)
+    assert status.lag_entries >= 1
+    assert status.partitions[0].lag_seconds >= 0

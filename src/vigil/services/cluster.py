@@ -20,7 +20,7 @@ from vigil.config import Settings
 from vigil.sources.agent import StreamWriter, connect_cluster, redis_errors
 from vigil.sources.clientsplit import ClientSplitter
 from vigil.sources.http import HttpIngest
-from vigil.sources.streams import GROUP, StreamKeys, id_ms
+from vigil.sources.streams import GROUP, StreamKeys, id_ms, id_tuple
 
 __all__ = [
     "ClusterIngest",
@@ -74,7 +74,8 @@ async def _partition(redis: Any, keys: StreamKeys, partition: int, now_ms: int) 
         pipe.get(keys.lease(partition))
         pipe.xlen(stream)
         pipe.hget(keys.snapshot(partition), "pos")
-        owner, length, snapshot = await pipe.execute()
+        pipe.xrevrange(stream, count=1)
+        owner, length, snapshot, newest = await pipe.execute()
     lag = 0
     oldest: int | None = None
     groups = await redis.xinfo_groups(stream) if length else []
@@ -84,7 +85,12 @@ async def _partition(redis: Any, keys: StreamKeys, partition: int, now_ms: int) 
         pending = int(group["pending"])
         undelivered = group.get("lag")
         last = group["last-delivered-id"]
-        if undelivered is None:
+        if newest and id_tuple(last) >= id_tuple(newest[0][0]):
+            # Everything was delivered. Redis's own lag can say otherwise after it restarts from
+            # its append-only file (the group's read counter is restored older than its last
+            # delivered id), and a cluster would then never show lag 0 again.
+            undelivered = 0
+        elif undelivered is None:
             # Redis cannot tell after trimming; count what follows the last delivered entry,
             # up to a bound (a status read must stay cheap however far behind the workers are).
             undelivered = len(

@@ -60,7 +60,10 @@ def test_explain_a_request_line_and_a_log_line() -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["severity"] == "MEDIUM"
-    assert [m["rule_id"] for m in data["matches"]] == ["probe-vcs-metadata"]
+    points = {m["rule_id"]: m["points"] for m in data["matches"]}
+    assert [rule for rule, value in points.items() if value > 0] == ["probe-vcs-metadata"]
+    # The general dot-segment rule is a fallback: shown, but it adds nothing behind a specific rule.
+    assert points.get("probe-hidden-path", 0) == 0
 
 
 def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:

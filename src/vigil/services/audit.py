@@ -15,8 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.db.models import AuditEntry
 from vigil.services.keys import Principal
-from vigil.services.pagination import decode_cursor, encode_cursor
-from vigil.services.threats import Page
+from vigil.services.pagination import Page, decode_cursor, fetch_page
 from vigil.services.visibility import Visibility
 
 ACTIONS = (
@@ -77,10 +76,5 @@ async def list_entries(
     if cursor:
         at, last_id = decode_cursor(cursor, _SORT, datetime)
         stmt = stmt.where(tuple_(AuditEntry.at, AuditEntry.id) < (at, last_id))
-    stmt = stmt.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit + 1)
-    rows = list((await session.scalars(stmt)).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(_SORT, rows[-1].at, rows[-1].id)
-    return Page(rows, next_cursor)
+    stmt = stmt.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    return await fetch_page(session, stmt, limit, lambda last: (_SORT, last.at, last.id))

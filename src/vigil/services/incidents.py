@@ -13,8 +13,7 @@ from sqlalchemy.orm import aliased
 
 from vigil.db.models import Decision, Incident, IncidentMember, ThreatEvent
 from vigil.services.netmatch import Network, client_clause
-from vigil.services.pagination import decode_cursor, decode_text_cursor, encode_cursor
-from vigil.services.threats import Page
+from vigil.services.pagination import Page, decode_cursor, decode_text_cursor, fetch_page
 from vigil.services.visibility import Visibility
 
 IncidentSort = Literal["-last_seen", "last_seen"]
@@ -76,12 +75,7 @@ async def list_incidents(
         stmt = stmt.order_by(Incident.last_seen.desc(), Incident.id.desc())
     else:
         stmt = stmt.order_by(Incident.last_seen.asc(), Incident.id.asc())
-    rows = list((await session.scalars(stmt.limit(limit + 1))).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(sort, rows[-1].last_seen, rows[-1].id)
-    return Page(rows, next_cursor)
+    return await fetch_page(session, stmt, limit, lambda last: (sort, last.last_seen, last.id))
 
 
 async def get_incident(
@@ -126,12 +120,9 @@ async def incident_members(
             )
         )
     stmt = stmt.order_by(IncidentMember.last_seen.desc(), IncidentMember.client_ip)
-    rows = list((await session.scalars(stmt.limit(limit + 1))).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(_MEMBER_SORT, rows[-1].last_seen, rows[-1].client_ip)
-    return Page(rows, next_cursor)
+    return await fetch_page(
+        session, stmt, limit, lambda last: (_MEMBER_SORT, last.last_seen, last.client_ip)
+    )
 
 
 async def member_counts(

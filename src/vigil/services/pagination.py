@@ -4,10 +4,40 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of rows and the cursor of the next page (None on the last page)."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+async def fetch_page(
+    session: AsyncSession,
+    stmt: Select[Any],
+    limit: int,
+    key: Callable[[T], tuple[str, Any, int | str]],
+) -> Page[T]:
+    """The first `limit` rows of the ordered `stmt`, and when more follow, the cursor after
+    the last of them (`key` gives its sort name, sort value and id for `encode_cursor`)."""
+    rows = list((await session.scalars(stmt.limit(limit + 1))).all())
+    if len(rows) <= limit:
+        return Page(rows, None)
+    rows = rows[:limit]
+    return Page(rows, encode_cursor(*key(rows[-1])))
+
 
 MAX_CURSOR_CHARS = 512
 

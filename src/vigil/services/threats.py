@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, and_, exists, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,20 +12,11 @@ from sqlalchemy.orm import aliased
 
 from vigil.db.models import ThreatEvent, event_rules
 from vigil.services.netmatch import Network, client_clause
-from vigil.services.pagination import decode_cursor, encode_cursor
+from vigil.services.pagination import Page, decode_cursor, fetch_page
 from vigil.services.visibility import Visibility
 
 ThreatSort = Literal["-observed_at", "observed_at", "-score", "score"]
 ReviewLabel = Literal["true_positive", "false_positive"]
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    """One page of rows and the cursor of the next page (None on the last page)."""
-
-    items: list[T]
-    next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,13 +129,9 @@ async def list_threats(
         stmt = _rule_keys_first(visible, filters, joined, conditions, descending, position)
     else:
         stmt = _joined(filters, joined, conditions, column, descending, position)
-    rows = list((await session.scalars(stmt.limit(limit + 1))).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor(sort, getattr(last, column.key), last.id)
-    return Page(rows, next_cursor)
+    return await fetch_page(
+        session, stmt, limit, lambda last: (sort, getattr(last, column.key), last.id)
+    )
 
 
 def _after(

@@ -24,8 +24,7 @@ from vigil.api.schemas import (
 from vigil.db.models import Incident, IncidentMember
 from vigil.services import audit, incidents
 from vigil.services.netmatch import parse_client_filter
-from vigil.services.pagination import InvalidCursorError
-from vigil.services.threats import Page
+from vigil.services.pagination import InvalidCursorError, Page
 
 router = APIRouter(prefix="/incidents", tags=["incidents"], responses=KEYED)
 

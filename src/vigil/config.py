@@ -205,6 +205,12 @@ _NESTED_NAMES: dict[str, str] = {
 """Nested name (lower case, without the prefix) → the flat field it sets."""
 
 
+def _unknown_key(section: str, where: str, key: str) -> ConfigError:
+    """The one-line error for a key `section` does not have, listing the keys it has."""
+    known = ", ".join(sorted(SECTIONS[section].flat))
+    return ConfigError(f"{where}: the {section} section has no key {key} (it has: {known})")
+
+
 class _NestedSectionNames(PydanticBaseSettingsSource):
     """An environment or `.env` source that also reads the sections' nested names
     (`VIGIL_STORE__RETRY_MAX_SECONDS`) into the flat fields they stand for; a nested name wins
@@ -243,11 +249,7 @@ class _NestedSectionNames(PydanticBaseSettingsSource):
                 # A typo in a section's key must not pass unnoticed, as one in a flat name
                 # cannot (there, pydantic-settings has no field to give it to either, but the
                 # section's other keys show what was meant).
-                known = ", ".join(sorted(SECTIONS[section].flat))
-                raise ConfigError(
-                    f"invalid setting {name.upper()}: the {section} section has no key "
-                    f"{key!r} (it has: {known})"
-                )
+                raise _unknown_key(section, f"invalid setting {name.upper()}", repr(key))
         return values
 
 
@@ -276,11 +278,7 @@ class _ConfigFile(PydanticBaseSettingsSource):
             if section is not None and isinstance(value, dict):
                 for name, item in value.items():
                     if name not in section.flat:
-                        known = ", ".join(sorted(section.flat))
-                        raise ConfigError(
-                            f"invalid setting [{key}] {name} in {path}: the {key} section has "
-                            f"no such key (it has: {known})"
-                        )
+                        raise _unknown_key(key, f"invalid setting [{key}] {name} in {path}", name)
                     nested[section.flat[name]] = item
             elif key in fields:
                 flat[key] = value

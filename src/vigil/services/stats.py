@@ -202,7 +202,8 @@ async def compute_stats(
     threat_slot = _slot(tr.bucket, size, dialect)
     totals = dict.fromkeys(SEVERITIES, 0)
     categories: dict[str, int] = {}
-    for slot, dim, value, count in await session.execute(
+    # Rows are fetched at once (`all`): iterating the result fetches them one call a row.
+    chart_rows = await session.execute(
         select(threat_slot, tr.dim, tr.value, _total(tr.events))
         .where(
             tr.period == period,
@@ -212,7 +213,8 @@ async def compute_stats(
             *_sites(tr, visible, site),
         )
         .group_by(threat_slot, tr.dim, tr.value)
-    ):
+    )
+    for slot, dim, value, count in chart_rows.all():
         n = int(count)
         target = bucket(int(slot))
         if dim == "severity":
@@ -225,13 +227,14 @@ async def compute_stats(
     traffic = dict.fromkeys(TRAFFIC_COUNTERS, 0)
     sums = [_total(th[name]) for name in TRAFFIC_COUNTERS]
     traffic_slot = _slot(th.bucket, size, dialect)
-    for slot, *values in await session.execute(
+    traffic_rows = await session.execute(
         select(traffic_slot, *sums)
         .where(
             th.period == period, th.bucket >= since, th.bucket < until, *_sites(th, visible, site)
         )
         .group_by(traffic_slot)
-    ):
+    )
+    for slot, *values in traffic_rows.all():
         target = bucket(int(slot))
         for name, value in zip(TRAFFIC_COUNTERS, values, strict=True):
             traffic[name] += int(value or 0)

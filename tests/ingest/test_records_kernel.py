@@ -7,12 +7,14 @@ numbers, invalid UTF-8, lines cut short or too long.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vigil.batch import LineBatch, LogRecord
-from vigil.ingest.formats import template
+from vigil.ingest.formats import _records, template
 from vigil.ingest.formats.base import ParseResult
 from vigil.ingest.formats.template import TemplateParser
 from vigil.ingest.parser import build_parser
@@ -55,7 +57,25 @@ def _pair(spec: str) -> tuple[TemplateParser, TemplateParser]:
     return compiled, reference
 
 
+def _careful_offsets(parser: TemplateParser, lines: list[bytes]) -> list[int]:
+    """Offsets of the lines `parser` sends the careful way (recorded by a wrapped `_careful`)."""
+    sent: list[int] = []
+    careful = parser._careful
+
+    def recording(*args: Any, **kwargs: Any) -> None:
+        sent.append(args[3])
+        careful(*args, **kwargs)
+
+    parser._careful = recording  # type: ignore[method-assign]
+    offsets = [index * 1000 for index in range(len(lines))]
+    parser.parse_batch(LineBatch("src", "file", lines, offsets, len(lines) * 1000))
+    return sent
+
+
 def _assert_same(spec: str, lines: list[bytes], oversized: frozenset[int] = frozenset()) -> None:
+    compiled, reference = _pair(spec)
+    # Both loops take the same lines the fast way, so neither hides behind the careful path.
+    assert _careful_offsets(compiled, lines) == _careful_offsets(reference, lines)
     compiled, reference = _pair(spec)
     offsets = [index * 1000 for index in range(len(lines))]
     batch = LineBatch("src", "file", lines, offsets, len(lines) * 1000, oversized)
@@ -75,6 +95,26 @@ def test_the_compiled_loop_is_built_and_covers_the_common_formats() -> None:
     vhost = build_parser("apache-vhost-combined")
     assert isinstance(vhost, TemplateParser)
     assert vhost._assemble is vhost._python_assemble
+
+
+def test_plain_lines_are_built_by_the_compiled_loop_itself() -> None:
+    compiled, _ = _pair("combined")
+    plain = [TEMPLATE, *TRICKY[1:5]]
+    assert _careful_offsets(compiled, plain) == []
+    assert len(compiled.parse_batch(LineBatch("s", "f", plain, [0, 1, 2, 3, 4], 5)).records) == 5
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [[b""], [b"a", b"b"], [b"a", b"b\n"], [b"\n"], [b"x" * 100 + b"\n" + b"y"], TRICKY],
+)
+def test_has_newline_is_its_python_twin(lines: list[bytes]) -> None:
+    assert _records.has_newline(lines) is template._has_newline_python(lines)
+
+
+def test_has_newline_refuses_what_is_not_bytes() -> None:
+    with pytest.raises(TypeError):
+        _records.has_newline([b"a", "b"])  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize("spec", COMPILED_FORMATS)

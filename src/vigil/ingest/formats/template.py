@@ -63,7 +63,7 @@ try:
 except ImportError:  # pragma: no cover - built without a C compiler: the Python loop runs
     _records = None  # type: ignore[assignment]
 
-_RECORDS_LOOP_VERSION = 1
+_RECORDS_LOOP_VERSION = 3
 """The `_records` build this module speaks to; an older one is not used."""
 _RECORDS_OPERATIONS = (
     "source",
@@ -98,6 +98,18 @@ def _records_usable() -> bool:
 
 
 _USE_RECORDS = _records_usable()
+
+
+def _has_newline_python(lines: list[bytes]) -> bool:
+    """Whether a line holds a newline (`_records.has_newline` is the same, compiled)."""
+    # `find` rather than `in`: bytes containment tries the needle as an integer first and
+    # pays for a raised and cleared TypeError on every line.
+    return max(map(bytes.find, lines, repeat(b"\n"))) >= 0
+
+
+_has_newline: Callable[[list[bytes]], bool] = (
+    _records.has_newline if _USE_RECORDS else _has_newline_python
+)
 
 # Single-character negated classes are the cheapest the regex engine runs; values with
 # backslash escapes are sent to the careful path by the generated loop instead.
@@ -427,7 +439,7 @@ class TemplateParser(BatchParser):
             if target is None or target[0] != "group":
                 return None
             slots["path"] = ("path", target[1], None)
-            slots.setdefault("query", ("split_query", 0, None))
+            slots.setdefault("query", ("split_query", target[1], None))
         elif "target" not in slots:
             return None
         if self._resolver.active and "forwarded_for" in slots and "client_ip" in slots:
@@ -472,9 +484,7 @@ class TemplateParser(BatchParser):
         if not lines:
             return result
         text_lines = lines
-        # `find` rather than `in`: bytes containment tries the needle as an integer first and
-        # pays for a raised and cleared TypeError on every line.
-        if max(map(bytes.find, lines, repeat(b"\n"))) >= 0:
+        if _has_newline(lines):
             # A reader left line ends on, or a line holds a newline: those go the careful way.
             text_lines = []
             for line in lines:

@@ -7,6 +7,7 @@ from pathlib import Path
 from tests.detect.rules_support import detect, engine, rule_ids, shipped_rules
 from vigil.config import load_settings
 from vigil.detect.engine import DetectionEngine
+from vigil.detect.exclusions import Exclusion, ExclusionSet
 from vigil.detect.result import FRAGMENT_LIMIT
 from vigil.detect.samples import record_from_log_line, record_from_request
 
@@ -220,3 +221,39 @@ def test_a_dom_sink_named_is_no_script_but_one_called_with_an_argument_is() -> N
     called = detect(eng, "GET /x?q=window.open(%27%2F%2Fe.example%27) HTTP/1.1")
     assert "xss-dom-sink" in rule_ids(called)
     assert called.severity == "HIGH"
+
+
+def test_requests_that_hit_the_same_share_a_verdict_equal_to_a_fresh_one() -> None:
+    # Same attack argument, other arguments and referers differing: the second and third
+    # verdicts come from the memo of the first, and must read as if computed afresh.
+    requests = [
+        (f"GET /page/{i}?page={i}&lang=/etc/passwd HTTP/1.1", f"https://shop.example.com/p/{i}")
+        for i in range(3)
+    ]
+    lines = [
+        f'203.0.113.9 - - [10/Oct/2024:13:55:36 +0000] "{request}" 200 5 "{referer}" "curl/8"'
+        for request, referer in requests
+    ]
+    records = [record for record in map(record_from_log_line, lines) if record is not None]
+    assert len(records) == 3
+    shared = engine().detect_batch(records)
+    fresh = [engine().detect_batch([record])[0] for record in records]
+    assert shared == fresh
+    assert all(v.matches and v.matches[0].target == "args:lang" for v in shared)
+
+
+def test_a_memoised_verdict_still_honours_exclusions_bound_to_the_path() -> None:
+    exclusions = ExclusionSet(
+        exclusions=(Exclusion(rules=("sqli-union-select",), path="/search", args=("q",)),)
+    )
+    eng = DetectionEngine(shipped_rules(), exclusions=exclusions)
+    attack = "q=x%27+UNION+SELECT+1%2C2--"
+    records = [
+        record_from_request(f"GET /search?{attack} HTTP/1.1"),
+        record_from_request(f"GET /other?{attack} HTTP/1.1"),
+        record_from_request(f"GET /search?{attack} HTTP/1.1"),
+    ]
+    excluded, kept, again = eng.detect_batch(records)
+    assert "sqli-union-select" not in rule_ids(excluded)
+    assert "sqli-union-select" in rule_ids(kept)
+    assert again == excluded

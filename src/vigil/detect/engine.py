@@ -58,17 +58,22 @@ Hit = tuple[int, str]
 TargetMatch = tuple[int, str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class _Hits:
-    """What one value of one kind triggered: (rule index, fragment) pairs and signals."""
+    """What one value of one kind triggered: (rule index, fragment) pairs and signals.
+
+    Compared and hashed by identity: a record's verdict is memoised by the hit objects of its
+    fields (see `DetectionEngine.detect_batch`), and one object stands for one cached value.
+    """
 
     hits: tuple[Hit, ...]
     signals: frozenset[str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class _QueryHits:
-    """What the arguments of one query string triggered, with the target of each match."""
+    """What the arguments of one query string triggered, with the target of each match
+    (compared and hashed by identity, as `_Hits`)."""
 
     matches: tuple[TargetMatch, ...]
     signals: frozenset[str]
@@ -113,6 +118,8 @@ class _Policy:
     exclusions: ExclusionSet
     disabled: tuple[bool, ...]
     rule_exclusions: tuple[tuple[Exclusion, ...], ...]
+    # Whether some rule has exclusions, which are matched against the request's path.
+    path_bound: bool
 
 
 def _fallback_points(
@@ -308,6 +315,10 @@ class DetectionEngine:
         # Verdicts of flagged requests by their fields: a flood repeats a few thousand requests
         # from many clients, and a verdict depends only on the request (and site and policy).
         self._verdicts: dict[tuple[Any, ...], Detection] = {}
+        # One object for each distinct set of composite hits: the same attack sent with other
+        # arguments beside it (page=1&lang=/etc/passwd, page=2&lang=/etc/passwd) then shares
+        # its memoised verdict.
+        self._shared: dict[tuple[tuple[TargetMatch, ...], frozenset[str]], _QueryHits] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DetectionEngine:
@@ -349,6 +360,7 @@ class DetectionEngine:
             self._core, self._policy, self._exclusions = core, policy, exclusions
             self._allowed_ips = {}
             self._verdicts = {}
+            self._shared = {}
 
     def _ceiling(self, exclusions: ExclusionSet) -> int:
         levels = [exclusions.paranoia_for("", self.paranoia_level)]
@@ -378,13 +390,14 @@ class DetectionEngine:
 
     @staticmethod
     def _build_policy(core: _Core, exclusions: ExclusionSet) -> _Policy:
+        rule_exclusions = tuple(
+            tuple(e for e in exclusions.exclusions if e.covers_rule(rule)) for rule in core.rules
+        )
         return _Policy(
             exclusions=exclusions,
             disabled=tuple(exclusions.is_disabled(rule) for rule in core.rules),
-            rule_exclusions=tuple(
-                tuple(e for e in exclusions.exclusions if e.covers_rule(rule))
-                for rule in core.rules
-            ),
+            rule_exclusions=rule_exclusions,
+            path_bound=any(rule_exclusions),
         )
 
     # -- analysis of distinct strings -------------------------------------------------------
@@ -534,13 +547,16 @@ class DetectionEngine:
                     )
                     taken = set(alone)
                     split_keys = [key for key in keys if key not in taken]
+            whole_query = kind == "query" and core.query_rules
             for key in split_keys:
                 units = splitter(key) if key else []
-                if kind == "query" and units and core.query_rules:
+                if whole_query and units:
                     units.append(("query", key, "query"))
-                for unit_kind, value, _ in units:
-                    if value and value not in caches[unit_kind]:
-                        todo.setdefault(unit_kind, {})[value] = None
+                # Most units of a new composite were seen before: pick the new ones in one pass.
+                for unit_kind, value, _ in [
+                    unit for unit in units if unit[1] and unit[1] not in caches[unit[0]]
+                ]:
+                    todo.setdefault(unit_kind, {})[value] = None
                 plans.append((kind, key, units))
         return todo, plans, whole
 
@@ -550,31 +566,40 @@ class DetectionEngine:
         composites: dict[str, dict[Any, _QueryHits]],
         plans: list[tuple[str, Any, list[Unit]]],
         whole: dict[str, list[str]],
+        shared: dict[tuple[tuple[TargetMatch, ...], frozenset[str]], _QueryHits],
     ) -> None:
-        """Each new composite's hits from its scanned values' (see `_plan`)."""
+        """Each new composite's hits from its scanned values' (see `_plan`); composites that
+        hit the same take the same object from `shared`."""
         for kind, alone in whole.items():
             composite = composites[kind]
             composite.update(dict.fromkeys(alone, _CLEAN_QUERY))
             cache = caches[kind]
             for key in [key for key in alone if cache[key] is not _NONE]:
                 found = cache[key]
-                composite[key] = _QueryHits(
-                    tuple([(i, kind, f) for i, f in found.hits]), found.signals
+                targeted = tuple([(i, kind, f) for i, f in found.hits])
+                composite[key] = shared.setdefault(
+                    (targeted, found.signals), _QueryHits(targeted, found.signals)
                 )
         for kind, key, units in plans:
+            # Most composites hit nothing: find the units that hit something in one pass.
+            dirty = [
+                (found, unit[2])
+                for unit in units
+                if unit[1] and (found := caches[unit[0]][unit[1]]) is not _NONE
+            ]
+            if not dirty:
+                composites[kind][key] = _CLEAN_QUERY
+                continue
             matches: list[TargetMatch] = []
             signals: frozenset[str] = _NO_SIGNALS
-            for unit_kind, value, name in units:
-                if not value:
-                    continue
-                found = caches[unit_kind][value]
-                if found is _NONE:
-                    continue
+            for found, name in dirty:
                 matches.extend((index, name, fragment) for index, fragment in found.hits)
                 signals = signals | found.signals
-            composites[kind][key] = (
-                _QueryHits(tuple(matches), signals) if matches or signals else _CLEAN_QUERY
-            )
+            if matches or signals:
+                entry = (tuple(matches), signals)
+                composites[kind][key] = shared.setdefault(entry, _QueryHits(*entry))
+            else:
+                composites[kind][key] = _CLEAN_QUERY
 
     # -- per record --------------------------------------------------------------------------
 
@@ -704,13 +729,14 @@ class DetectionEngine:
         if normalised.decoded:
             self._scan(core, normalised.decoded, caches)
         if normalised.plans or normalised.whole:
-            self._assemble(caches, composites, normalised.plans, normalised.whole)
+            self._assemble(caches, composites, normalised.plans, normalised.whole, self._shared)
         paths, queries = composites["path"], composites["query"]
         referers, headers = composites["referer"], composites["headers"]
         agents, methods = caches["user_agent"], caches["method"]
         protocols, lines = caches["protocol"], caches["request_line"]
         none, clean = _NONE, _CLEAN_QUERY
         verdicts = self._verdicts
+        path_bound = policy.path_bound
         for position in normalised.later:
             record = records[position]
             key = keys.get(position)
@@ -734,9 +760,13 @@ class DetectionEngine:
                 continue
             memo = None
             if not record.malformed:
+                # A verdict depends only on what the fields hit (one cached object per value,
+                # hashed by identity), and on the path where exclusions match against it:
+                # requests with new paths or referers that hit nothing share the verdict of
+                # the dirty user agent or query string they carry.
                 memo = (
-                    record.path, record.query, record.user_agent, record.referer,
-                    record.method, record.protocol, key, level, site,
+                    h_path, h_query, h_referer, h_headers, h_agent, h_method, h_protocol,
+                    record.path if path_bound else None, level, site,
                 )  # fmt: skip
                 known = verdicts.get(memo)
                 if known is not None:
@@ -835,6 +865,8 @@ class DetectionEngine:
                 _lru_trim(composite, limit)
         if len(self._verdicts) > limit:
             self._verdicts = {}
+        if len(self._shared) > limit:
+            self._shared = {}
 
     # -- explanation -------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ def _batch(n: int) -> LineBatch:
 
 async def _pipeline(sink: GatedSink) -> Pipeline:
     settings = load_settings(detection_mode="rules", queue_size=4, behaviour_enabled=False)
-    pipeline = Pipeline(settings, analyzer=Analyzer(settings), sinks=[sink])
+    pipeline = Pipeline(settings.runner, analyzer=Analyzer(settings), sinks=[sink])
     await pipeline.start()
     for n in range(3):
         await pipeline.submit(_batch(n))

@@ -116,7 +116,7 @@ async def run_server(settings: Settings) -> bool:
             ) from None
         async with open_pipeline(
             settings,
-            sources=[HttpIngest(settings.queue_size)],  # POST /ingest/batch
+            sources=[HttpIngest(settings.runner.queue_size)],  # POST /ingest/batch
             broker=broker,
             snapshots=True,
             learn_profiles=True,

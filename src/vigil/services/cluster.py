@@ -213,7 +213,7 @@ class ClusterIngest:
         return {
             "cluster": True,
             "queues": {"ingest": self._ingest.pending},
-            "queue_capacity": self.settings.queue_size,
+            "queue_capacity": self.settings.runner.queue_size,
             "totals": {"lines": self.sent},
             "database_healthy": True,
         }

@@ -1,5 +1,6 @@
 """Types of the compiled behaviour loop (`_kernel.pyx`)."""
 
+from array import array
 from collections.abc import Mapping, Sequence
 from datetime import tzinfo
 from typing import Any
@@ -39,3 +40,10 @@ def update(
     utc: tzinfo,
 ) -> None: ...
 def expire(entries: dict[str, Any], now: int, ttl: int) -> int: ...
+
+SLOW_LAYOUT: dict[str, int]
+
+def slow_count(
+    data: array[int], hours: int, days: int, t: int, path_bit: int, flags: int
+) -> list[int] | None: ...
+def uncached_paths(records: Sequence[LogRecord], cache: dict[str, int]) -> list[str]: ...

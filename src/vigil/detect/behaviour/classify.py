@@ -74,9 +74,13 @@ class PathClassifier:
         paths costs far less than a regular-expression search per path.
         """
         cache = self._cache
-        new = [path for path in dict.fromkeys(paths) if path not in cache]
+        self.classify_new([path for path in dict.fromkeys(paths) if path not in cache])
+
+    def classify_new(self, new: list[str]) -> None:
+        """Classify and cache `new`: distinct paths that are not cached yet."""
         if not new:
             return
+        cache = self._cache
         if len(cache) + len(new) > _CACHE_LIMIT:
             cache.clear()
         for path, sensitive in zip(new, self._sensitive_among(new), strict=True):

@@ -7,6 +7,7 @@ Both run over the same batches; they must emit equal events and leave byte-ident
 from __future__ import annotations
 
 import random
+import zlib
 from array import array
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -264,3 +265,32 @@ def test_compiled_uncached_paths_match_the_python_ones(paths: list[str], cached:
     cache = dict.fromkeys(cached, 0)
     want = [path for path in dict.fromkeys(r.path for r in records) if path not in cache]
     assert kernel.uncached_paths(records, cache) == want
+
+
+_PATH_TEXT = st.one_of(
+    st.sampled_from(
+        (*_PATHS, "/HEALTH/", "/Login//", "/wp-login.php/", "/App.JS", "//", "/", "", "/x/\udcff")
+    ),
+    st.text(alphabet="/aAé.-_jsJSloginhealth\udcff", max_size=12),
+)
+
+
+@given(st.lists(_PATH_TEXT, max_size=30, unique=True), st.data())
+def test_compiled_path_packing_matches_the_python_one(
+    paths: list[str], data: st.DataObject
+) -> None:
+    classifier = PathClassifier(BehaviourConfig())
+    sensitive = [data.draw(st.booleans()) for _ in paths]
+    cache: dict[str, int] = {}
+    kernel.pack_paths(
+        paths,
+        sensitive,
+        classifier._health,
+        classifier._assets,
+        classifier._logins,
+        cache,
+        zlib.crc32,
+    )
+    assert cache == {
+        path: classifier._pack(path, flag) for path, flag in zip(paths, sensitive, strict=True)
+    }

@@ -1,7 +1,7 @@
 """Types of the compiled behaviour loop (`_kernel.pyx`)."""
 
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import tzinfo
 from typing import Any
 
@@ -47,3 +47,15 @@ def slow_count(
     data: array[int], hours: int, days: int, t: int, path_bit: int, flags: int
 ) -> list[int] | None: ...
 def uncached_paths(records: Sequence[LogRecord], cache: dict[str, int]) -> list[str]: ...
+
+PATH_LAYOUT: dict[str, int]
+
+def pack_paths(
+    new: list[str],
+    sensitive: list[bool],
+    health: frozenset[str],
+    assets: tuple[str, ...],
+    logins: dict[str, int],
+    cache: dict[str, int],
+    crc32: Callable[[bytes], int],
+) -> None: ...

@@ -611,3 +611,34 @@ def uncached_paths(records, dict cache):
         seen.add(path)
         new.append(path)
     return new
+
+
+# The path classifier's packing (`classify.py`), checked there at import.
+PATH_LAYOUT = {"PATH_BITS": 512, "IS_HEALTH": 1, "IS_SENSITIVE": 2, "IS_ASSET": 4}
+DEF PATH_BITS = 512
+
+
+def pack_paths(
+    list new, list sensitive, frozenset health, tuple assets, dict logins, dict cache, crc32
+):
+    """`PathClassifier._pack` of every path of `new` (whether each is `sensitive`), cached."""
+    cdef Py_ssize_t i
+    cdef long long flags, position, endpoint
+    if len(sensitive) != len(new):
+        raise ValueError("one sensitivity flag per path")
+    for i in range(len(new)):
+        path = new[i]
+        # `normalize_path`
+        norm = (<str>path).lower()
+        if len(norm) > 1 and norm.endswith("/"):
+            norm = norm.rstrip("/") or "/"
+        flags = 0
+        if norm in health:
+            flags |= IS_HEALTH
+        if sensitive[i]:
+            flags |= IS_SENSITIVE
+        if norm.endswith(assets):
+            flags |= IS_ASSET
+        position = crc32((<str>path).encode("utf-8", "surrogatepass")) & (PATH_BITS - 1)
+        endpoint = logins.get(norm, -1) + 1
+        cache[path] = position << 16 | endpoint << 4 | flags

@@ -322,39 +322,6 @@ class SlowWatch:
 
     # -- the hit -------------------------------------------------------------------------
 
-    def hit(
-        self,
-        ip: str,
-        t: int,
-        method: str,
-        path: str,
-        status: int | None,
-        *,
-        login: bool,
-        failed: bool,
-        sensitive: bool,
-        focused: bool,
-        covered: frozenset[str] = frozenset(),
-        agent: str = "",
-        path_bit: int | None = None,
-    ) -> list[Firing]:
-        """Count one interesting request; returns what fires because of it.
-
-        `covered` names the long-window detectors whose finding the short windows already
-        reported for this client (its episode is opened without another event); `agent` is the
-        request's user agent (for a campaign's spread of agents); `path_bit` is `_bit(path)`
-        when the caller knows it already.
-        """
-        flags = (
-            (HIT_LOGIN if login else 0)
-            | (HIT_FAILED if failed else 0)
-            | (HIT_SENSITIVE if sensitive else 0)
-            | (HIT_FOCUSED if focused else 0)
-        )
-        if path_bit is None:
-            path_bit = _bit(path)
-        return self.record(ip, t, method, path, status, flags, covered, agent, path_bit)
-
     def record(
         self,
         ip: str,
@@ -367,8 +334,15 @@ class SlowWatch:
         agent: str,
         path_bit: int,
     ) -> list[Firing]:
-        """`hit` with what the request is as `HIT_*` flags (the not-found one is added here)
-        and its path's `_bit`: the form both per-record loops call, positional and cheap."""
+        """Count one interesting request; returns what fires because of it.
+
+        `flags` say what the request is (`HIT_LOGIN`, `HIT_FAILED`, `HIT_SENSITIVE`,
+        `HIT_FOCUSED`; the not-found one is added here) and `path_bit` is its path's `_bit`:
+        positional arguments, as both per-record loops call this for every failing request.
+        `covered` names the long-window detectors whose finding the short windows already
+        reported for this client (its episode is opened without another event); `agent` is the
+        request's user agent (for a campaign's spread of agents).
+        """
         cfg = self.config
         # The client's entry, re-inserted so the table stays least recently seen first.
         clients = self.clients

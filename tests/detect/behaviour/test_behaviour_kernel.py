@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from tests.detect.behaviour.support import BROWSER, GOOGLEBOT, T0, rec
 from vigil.batch import LogRecord
-from vigil.detect.behaviour import BehaviourEngine, BehaviourEvent, slow, windows
+from vigil.detect.behaviour import BehaviourEngine, BehaviourEvent, classify, slow, windows
 from vigil.detect.behaviour import _kernel as kernel
 from vigil.detect.behaviour import engine as engine_module
 from vigil.detect.behaviour.classify import PathClassifier
@@ -200,14 +200,16 @@ def _long_window_traffic() -> list[LogRecord]:
     return records
 
 
-def test_long_windows_counted_in_python_give_the_same_events_and_state(
+def test_all_python_gives_the_same_long_window_events_and_state(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     records = _long_window_traffic()
     compiled = BehaviourEngine()
     got = _play(compiled, records, 97)
-    # The reference: the Python loop, and the long windows counted by the Python twin.
+    # The reference: everything in Python (the loop, path packing, long-window counting).
     monkeypatch.setattr(slow, "_count", slow._count_python)
+    monkeypatch.setattr(classify, "_pack_paths", None)
+    monkeypatch.setattr(engine_module, "_USE_KERNEL", False)
     reference = BehaviourEngine()
     reference._update = engine_module._update_python
     want = _play(reference, records, 97)
@@ -260,11 +262,12 @@ def test_the_classifier_position_gives_the_long_windows_path_bit() -> None:
 
 
 @given(st.lists(st.sampled_from(_PATHS), max_size=50), st.sets(st.sampled_from(_PATHS)))
-def test_compiled_uncached_paths_match_the_python_ones(paths: list[str], cached: set[str]) -> None:
+def test_compiled_batch_paths_match_the_python_ones(paths: list[str], cached: set[str]) -> None:
     records = [rec("10.0.0.1", i, path) for i, path in enumerate(paths)]
-    cache = dict.fromkeys(cached, 0)
-    want = [path for path in dict.fromkeys(r.path for r in records) if path not in cache]
-    assert kernel.uncached_paths(records, cache) == want
+    cache = {path: n for n, path in enumerate(sorted(cached))}
+    new, infos = kernel.batch_paths(records, cache)
+    assert new == [path for path in dict.fromkeys(r.path for r in records) if path not in cache]
+    assert infos == [cache.get(r.path) for r in records]
 
 
 _PATH_TEXT = st.one_of(

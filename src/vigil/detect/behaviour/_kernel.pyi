@@ -38,6 +38,7 @@ def update(
     events: list[BehaviourEvent],
     enrichment: Mapping[str, Mapping[str, Any]] | None,
     utc: tzinfo,
+    infos: list[int | None] | None,
 ) -> None: ...
 def expire(entries: dict[str, Any], now: int, ttl: int) -> int: ...
 
@@ -46,7 +47,9 @@ SLOW_LAYOUT: dict[str, int]
 def slow_count(
     data: array[int], hours: int, days: int, t: int, path_bit: int, flags: int
 ) -> list[int] | None: ...
-def uncached_paths(records: Sequence[LogRecord], cache: dict[str, int]) -> list[str]: ...
+def batch_paths(
+    records: Sequence[LogRecord], cache: dict[str, int]
+) -> tuple[list[str], list[int | None]]: ...
 
 PATH_LAYOUT: dict[str, int]
 

@@ -24,7 +24,7 @@ from cpython.datetime cimport (
     import_datetime,
 )
 from cpython.array cimport array
-from cpython.dict cimport PyDict_Contains, PyDict_GetItem
+from cpython.dict cimport PyDict_GetItem
 from cpython.object cimport PyObject
 from cpython.tuple cimport PyTuple_GET_ITEM
 
@@ -186,8 +186,11 @@ def update(
     list events,
     enrichment,
     object utc,
+    list infos,
 ):
     """Run the per-record window update over `records`; see `engine._update_python`."""
+    if infos is not None and len(infos) != len(records):
+        raise ValueError("one path classification (or None) per record")
     entries = s.table.entries  # an OrderedDict: a dict subclass, read with PyDict_GetItem
     cdef dict path_cache = engine._paths._cache
     classify_path = engine._paths.classify
@@ -281,11 +284,15 @@ def update(
                 if t > clock:
                     clock = t
             path = rec[F_PATH]
-            found_ptr = PyDict_GetItem(path_cache, path)
-            if found_ptr is NULL:
-                pinfo = classify_path(path)
+            info = infos[index] if infos is not None else None
+            if info is not None:
+                pinfo = info
             else:
-                pinfo = <object>found_ptr
+                found_ptr = PyDict_GetItem(path_cache, path)
+                if found_ptr is NULL:
+                    pinfo = classify_path(path)
+                else:
+                    pinfo = <object>found_ptr
             path_flags = pinfo & 15
             ip = rec[F_IP]
             found_ptr = PyDict_GetItem(entries, ip)
@@ -597,20 +604,27 @@ def slow_count(
     ]
 
 
-def uncached_paths(records, dict cache):
-    """The distinct paths of `records` not in `cache`, in order of first appearance (what
-    `PathClassifier.classify_many` works out from a batch's paths)."""
+def batch_paths(records, dict cache):
+    """(the distinct paths of `records` not in `cache`, in order of first appearance; per
+    record, its path's cached answer or None): what `PathClassifier.classify_many` works out
+    from a batch's paths, and what spares `update` looking the cached ones up again."""
     cdef list new = []
     cdef set seen = set()
+    cdef Py_ssize_t count = len(records)
+    cdef list infos = [None] * count
+    cdef Py_ssize_t index
     cdef tuple rec
-    for item in records:
-        rec = <tuple>item
+    cdef PyObject* found
+    for index in range(count):
+        rec = <tuple>records[index]
         path = rec[F_PATH]
-        if PyDict_Contains(cache, path) or path in seen:
-            continue
-        seen.add(path)
-        new.append(path)
-    return new
+        found = PyDict_GetItem(cache, path)
+        if found is not NULL:
+            infos[index] = <object>found
+        elif path not in seen:
+            seen.add(path)
+            new.append(path)
+    return new, infos
 
 
 # The path classifier's packing (`classify.py`), checked there at import.

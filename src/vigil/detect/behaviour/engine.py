@@ -94,6 +94,7 @@ _Update = Callable[
         list[BehaviourEvent],
         Mapping[str, Mapping[str, Any]] | None,
         tzinfo,
+        list[int | None] | None,
     ],
     None,
 ]
@@ -224,11 +225,13 @@ class BehaviourEngine:
                 site, self.config.stuffing.max_groups, self.config.slow
             )
         events: list[BehaviourEvent] = []
+        infos: list[int | None] | None = None
         if _USE_KERNEL:
-            self._paths.classify_new(_kernel.uncached_paths(records, self._paths._cache))
+            new, infos = _kernel.batch_paths(records, self._paths._cache)
+            self._paths.classify_new(new)
         else:
             self._paths.classify_many([rec.path for rec in records])
-        self._update(self, s, records, events, enrichment, UTC)
+        self._update(self, s, records, events, enrichment, UTC, infos)
         s.table.expire(s.clock, self._ttl)
         s.slow.expire(s.clock)
         self.records_seen += len(records)
@@ -619,8 +622,12 @@ def _update_python(
     events: list[BehaviourEvent],
     enrichment: Mapping[str, Mapping[str, Any]] | None,
     utc: tzinfo,
+    infos: list[int | None] | None = None,
 ) -> None:
     """The per-record window update of `process_batch`, in Python.
+
+    `infos`, when given, holds per record its path's classification if it was cached before
+    the batch (None for the batch's new paths), which spares looking it up again.
 
     `_kernel.pyx` is the same loop compiled; this one is the reference it is tested against
     and the fallback where the compiled module is not built.
@@ -671,9 +678,11 @@ def _update_python(
             if t > clock:
                 clock = t
         path = rec.path
-        pinfo = path_cache.get(path)
+        pinfo = infos[index] if infos is not None else None
         if pinfo is None:
-            pinfo = classify_path(path)
+            pinfo = path_cache.get(path)
+            if pinfo is None:
+                pinfo = classify_path(path)
         path_flags = pinfo & 15
         ip = rec.client_ip
         st = get_client(ip)

@@ -1,8 +1,9 @@
-"""Build of vigil's one compiled module; everything else is declared in pyproject.toml.
+"""Build of vigil's compiled modules; everything else is declared in pyproject.toml.
 
-The behaviour windows' per-record loop (`vigil/detect/behaviour/_kernel.pyx`) is compiled with
-Cython. It is optional: where no C compiler is available the build goes on without it and
-vigil runs the same loop in Python (`engine._update_python`), more slowly.
+The behaviour windows' per-record loop (`vigil/detect/behaviour/_kernel.pyx`) and the log
+parser's fast path (`vigil/ingest/formats/_records.pyx`) are compiled with Cython. Both are
+optional: where no C compiler is available the build goes on without them and vigil runs the
+same loops in Python (`engine._update_python`, the generated `assemble`), more slowly.
 """
 
 from Cython.Build import cythonize
@@ -14,4 +15,10 @@ KERNEL = Extension(
     optional=True,
 )
 
-setup(ext_modules=cythonize([KERNEL], language_level=3, quiet=True))
+RECORDS = Extension(
+    "vigil.ingest.formats._records",
+    ["src/vigil/ingest/formats/_records.pyx"],
+    optional=True,
+)
+
+setup(ext_modules=cythonize([KERNEL, RECORDS], language_level=3, quiet=True))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +108,11 @@ class Analyzer:
     @models.setter
     def models(self, models: Any) -> None:
         self._models.models = models
+
+    def load_models_later(self, loader: Callable[[], Any]) -> None:
+        """Load the model set with `loader()` when the first request is scored (or `models`
+        is read), not now."""
+        self._models.load_later(loader)
 
     @property
     def profiles(self) -> ProfileStage | None:

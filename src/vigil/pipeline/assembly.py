@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -120,9 +121,7 @@ async def open_pipeline(
         controls, artifacts = stored.controls, stored.artifacts
         analyzer = Analyzer(settings, keep_results=keep_results, enrich=store)
         if settings.detection_mode == "hybrid":
-            from vigil.detect.ml.runtime import load_active_models
-
-            analyzer.models = await asyncio.to_thread(load_active_models, artifacts)
+            analyzer.load_models_later(partial(_load_models, artifacts))
         if settings.profile_enabled:
             analyzer.profiles = ProfileStage(
                 stored.profiles,
@@ -307,6 +306,14 @@ async def read_stored_state(settings: Settings) -> StoredState:
     finally:
         with contextlib.suppress(Exception):
             await engine.dispose()
+
+
+def _load_models(artifacts: dict[str, str]) -> Any:
+    """The registry's active models (the shipped default without them), or None for rules
+    only; imported here, with onnxruntime and numpy, only once a request is to be scored."""
+    from vigil.detect.ml.runtime import load_active_models
+
+    return load_active_models(artifacts)
 
 
 async def ensure_schema(settings: Settings) -> None:

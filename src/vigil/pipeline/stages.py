@@ -15,7 +15,8 @@ rules have not cached a verdict for, and the rules stage matches what it decoded
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import attrgetter, is_not
@@ -192,15 +193,47 @@ class ModelsStage:
     """The models' scores, fused with the rules' (hybrid mode); nothing in rules mode.
 
     `models` may be swapped at any time (a retrained model): a batch is scored by the set in
-    place when this stage reaches it."""
+    place when this stage reaches it. They may also be given as a loader (`load_later`), run
+    when the first batch with requests arrives or when someone asks for `models`: loading them
+    (onnxruntime, numpy and the model files) is a good part of a start-up that then may score
+    nothing, like `vigil scan` of an empty file or a `vigil serve` whose logs stay quiet."""
 
     name = "models"
 
     def __init__(self, models: Any = None) -> None:
-        self.models = models
+        self._models = models
+        self._loader: Callable[[], Any] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def models(self) -> Any:
+        if self._loader is not None:
+            self._load()
+        return self._models
+
+    @models.setter
+    def models(self, models: Any) -> None:
+        with self._lock:
+            self._loader = None
+            self._models = models
+
+    def load_later(self, loader: Callable[[], Any]) -> None:
+        """Have `loader()` (the model set, or None for rules only) give the models when they
+        are first needed."""
+        with self._lock:
+            self._loader = loader
+            self._models = None
+
+    def _load(self) -> None:
+        with self._lock:
+            loader, self._loader = self._loader, None
+            if loader is not None:
+                self._models = loader()
 
     def __call__(self, work: Work) -> Work:
-        models = work.models = self.models  # read once per batch
+        if self._loader is not None and work.records:
+            self._load()
+        models = work.models = self._models  # read once per batch
         if models is not None:
             model_scores = work.model_scores = models.score_batch(work.records, work.detections)
             work.scores = list(map(_SCORE, model_scores))

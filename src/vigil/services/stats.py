@@ -14,7 +14,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, and_, cast, extract, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    and_,
+    cast,
+    extract,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.db.models import ThreatRollup, TrafficRollup
@@ -46,6 +56,11 @@ TOP_DIMS = {
     "ua": "top_user_agents",
 }
 BUCKET_SIZES = tuple(size for _, _, sizes in RESOLUTIONS for size in sizes)
+
+# The tables' Core columns: the statements here return plain rows, and through the ORM's
+# attributes every statement and every row also passed its entity-loading steps.
+_THREATS = ThreatRollup.__table__.c
+_TRAFFIC = TrafficRollup.__table__.c
 
 
 @dataclass(slots=True)
@@ -140,6 +155,12 @@ def _slot(column: Any, size: int, dialect: str) -> ColumnElement[Any]:
     return cast(func.strftime("%s", column), Integer) / size
 
 
+def _total(column: Any) -> ColumnElement[int]:
+    """SUM of a bigint column as a bigint: PostgreSQL's own SUM gives numeric, which the
+    driver turns into a Decimal per value (over a thousand of them for a week's chart)."""
+    return cast(func.sum(column), BigInteger)
+
+
 def _sites(table: Any, visible: Visibility, site: str | None) -> list[ColumnElement[bool]]:
     where = [visible.clause(table.site)]
     if site is not None:
@@ -160,15 +181,19 @@ async def compute_stats(
     period, size = resolution_for(until - since)
     since = floor_to(since, period)
     until = ceil_to(until, period)
-    tr, th = ThreatRollup, TrafficRollup
+    tr, th = _THREATS, _TRAFFIC
 
-    buckets: dict[int, Bucket] = {}
+    # Every chart bucket of the range, empty ones too; rollup rows are added to them below.
+    first_slot = int(since.timestamp()) // size
+    buckets: dict[int, Bucket] = {
+        slot: Bucket(datetime.fromtimestamp(slot * size, UTC))
+        for slot in range(first_slot, -(-int(until.timestamp()) // size))
+    }
 
     def bucket(slot: int) -> Bucket:
-        epoch = int(slot) * size
-        found = buckets.get(epoch)
-        if found is None:
-            found = buckets[epoch] = Bucket(datetime.fromtimestamp(epoch, UTC))
+        found = buckets.get(slot)
+        if found is None:  # not expected: a rollup bucket is inside [since, until)
+            found = buckets[slot] = Bucket(datetime.fromtimestamp(slot * size, UTC))
         return found
 
     # Rollup rows are summed into chart buckets by the database: a week of hour rows is
@@ -177,8 +202,9 @@ async def compute_stats(
     threat_slot = _slot(tr.bucket, size, dialect)
     totals = dict.fromkeys(SEVERITIES, 0)
     categories: dict[str, int] = {}
-    for slot, dim, value, count in await session.execute(
-        select(threat_slot, tr.dim, tr.value, func.sum(tr.events))
+    # Rows are fetched at once (`all`): iterating the result fetches them one call a row.
+    chart_rows = await session.execute(
+        select(threat_slot, tr.dim, tr.value, _total(tr.events))
         .where(
             tr.period == period,
             tr.dim.in_(("severity", "category")),
@@ -187,9 +213,10 @@ async def compute_stats(
             *_sites(tr, visible, site),
         )
         .group_by(threat_slot, tr.dim, tr.value)
-    ):
+    )
+    for slot, dim, value, count in chart_rows.all():
         n = int(count)
-        target = bucket(slot)
+        target = bucket(int(slot))
         if dim == "severity":
             target.severities[value] = target.severities.get(value, 0) + n
             totals[value] = totals.get(value, 0) + n
@@ -198,16 +225,17 @@ async def compute_stats(
             categories[value] = categories.get(value, 0) + n
 
     traffic = dict.fromkeys(TRAFFIC_COUNTERS, 0)
-    sums = [func.sum(getattr(th, name)) for name in TRAFFIC_COUNTERS]
+    sums = [_total(th[name]) for name in TRAFFIC_COUNTERS]
     traffic_slot = _slot(th.bucket, size, dialect)
-    for slot, *values in await session.execute(
+    traffic_rows = await session.execute(
         select(traffic_slot, *sums)
         .where(
             th.period == period, th.bucket >= since, th.bucket < until, *_sites(th, visible, site)
         )
         .group_by(traffic_slot)
-    ):
-        target = bucket(slot)
+    )
+    for slot, *values in traffic_rows.all():
+        target = bucket(int(slot))
         for name, value in zip(TRAFFIC_COUNTERS, values, strict=True):
             traffic[name] += int(value or 0)
             target.traffic[name] = target.traffic.get(name, 0) + int(value or 0)
@@ -219,7 +247,7 @@ async def compute_stats(
         select(
             tr.dim,
             tr.value,
-            func.sum(tr.events).label("n"),
+            _total(tr.events).label("n"),
             func.max(tr.max_score).label("m"),
             func.row_number()
             .over(partition_by=tr.dim, order_by=(func.sum(tr.events).desc(), tr.value))
@@ -246,8 +274,6 @@ async def compute_stats(
     )
     traffic["visitors"] = distinct_clients(sketches)
 
-    for slot in range(int(since.timestamp()) // size, -(-int(until.timestamp()) // size)):
-        bucket(slot)
     return Stats(
         since=since,
         until=until,
@@ -274,18 +300,21 @@ async def latest_data(
     """The end of the newest hour holding any visible request or event (None: no data).
 
     Both reads walk a primary key backwards from its newest hour, so they stay cheap at any
-    table size.
+    table size; they go in one statement (one round trip).
     """
-    tr, th = ThreatRollup, TrafficRollup
-    newest_event = await session.scalar(
-        select(func.max(tr.bucket)).where(
-            tr.period == "h", tr.dim == "severity", *_sites(tr, visible, site)
-        )
+    tr, th = _THREATS, _TRAFFIC
+    newest_event = (
+        select(func.max(tr.bucket))
+        .where(tr.period == "h", tr.dim == "severity", *_sites(tr, visible, site))
+        .scalar_subquery()
     )
-    newest_request = await session.scalar(
-        select(func.max(th.bucket)).where(th.period == "h", *_sites(th, visible, site))
+    newest_request = (
+        select(func.max(th.bucket))
+        .where(th.period == "h", *_sites(th, visible, site))
+        .scalar_subquery()
     )
-    found = [moment for moment in (newest_event, newest_request) if moment is not None]
+    row = (await session.execute(select(newest_event, newest_request))).one()
+    found: list[datetime] = [moment for moment in row if moment is not None]
     if not found:
         return None
     newest = max(

@@ -30,7 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.db.bulk import json_text
@@ -142,7 +142,7 @@ async def assign_incidents(
         # client attacking all day has an incident per episode, and reading them all cost more
         # than the events' own statements); elsewhere the latest is the last one read.
         if postgres:
-            query = query.distinct(c.client_ip).order_by(c.client_ip, c.last_seen.desc())
+            query = query.ext(distinct_on(c.client_ip)).order_by(c.client_ip, c.last_seen.desc())
         else:
             query = query.order_by(c.last_seen)
         rows = await session.execute(query)

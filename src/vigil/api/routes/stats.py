@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -30,4 +29,6 @@ async def stats(
     result = await compute_stats(
         session, key.visibility, since=since, until=until, site=query.site, top=query.top
     )
-    return StatsOut.model_validate(asdict(result))
+    # Read from the dataclasses' attributes: `asdict` deep-copied every bucket's dicts first,
+    # a good part of the CPU of a week's answer.
+    return StatsOut.model_validate(result, from_attributes=True)

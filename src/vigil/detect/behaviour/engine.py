@@ -21,10 +21,7 @@ import ipaddress
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from vigil.batch import LogRecord
 from vigil.detect.behaviour import snapshot as snapshot_codec
@@ -70,6 +67,10 @@ from vigil.detect.behaviour.windows import (
     ClientState,
     LongWindow,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 try:
     from vigil.detect.behaviour import _kernel
@@ -482,6 +483,10 @@ class BehaviourEngine:
         self, records: Sequence[LogRecord], site: str = "default"
     ) -> tuple[npt.NDArray[np.float64], tuple[str, ...]]:
         """Features of every record as a (len(records), len(FEATURE_NAMES)) array and names."""
+        # Imported here: only the models and training want arrays, and numpy is a good part
+        # of a start-up that scores no request (`vigil scan` of an empty file).
+        import numpy as np
+
         out = np.zeros((len(records), len(FEATURE_NAMES)), dtype=np.float64)
         s = self._sites.get(site)
         if s is None:

@@ -8,6 +8,12 @@ lines); any line it rejects, or whose values do not convert, goes through a care
 path that decodes escapes, splits odd request lines and, failing that, makes a dead letter
 saying why.
 
+For the common formats (every field a plain group, a status, a byte count or a cached time) the
+compiled `_records.Assembler` runs that loop instead, filling each named tuple in place: a
+combined line then costs about 11,400 machine instructions instead of 16,000 (callgrind, the
+whole `parse_batch`). The generated Python loop stays the reference a test compares it with and
+the fallback where the module is not built.
+
 Measured with callgrind on the seeded benchmark log, a combined line costs about 17,300 machine
 instructions (20,000 before records became named tuples built with `tuple.__new__`, and before
 the backslash test moved from every line to the chunk): about a third in the regular
@@ -23,6 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
+from datetime import datetime
 from functools import partial
 from itertools import repeat
 from typing import Any, cast
@@ -50,6 +57,59 @@ from vigil.ingest.formats.fields import (
     Token,
 )
 from vigil.ingest.formats.timestamps import TimestampCache
+
+try:
+    from vigil.ingest.formats import _records
+except ImportError:  # pragma: no cover - built without a C compiler: the Python loop runs
+    _records = None  # type: ignore[assignment]
+
+_RECORDS_LOOP_VERSION = 3
+"""The `_records` build this module speaks to; an older one is not used."""
+_RECORDS_OPERATIONS = (
+    "source",
+    "file_id",
+    "offset",
+    "group",
+    "constant",
+    "status",
+    "int_or_none",
+    "int_or_zero",
+    "time",
+    "path",
+    "split_query",
+)
+# The per-value expressions of `fields.py` that the compiled loop does itself.
+_COMPILED_KINDS = {
+    "STATUS_CODES[{g}]": "status",
+    "(None if {g} == '-' else int({g}))": "int_or_none",
+    "(0 if {g} == '-' else int({g}))": "int_or_zero",
+}
+
+
+def _records_usable() -> bool:
+    if _records is None:
+        return False
+    operations = getattr(_records, "OPERATIONS", {})
+    return (
+        getattr(_records, "LOOP_VERSION", 0) == _RECORDS_LOOP_VERSION
+        and sorted(operations, key=operations.__getitem__) == list(_RECORDS_OPERATIONS)
+        and list(operations.values()) == list(range(len(_RECORDS_OPERATIONS)))
+    )
+
+
+_USE_RECORDS = _records_usable()
+
+
+def _has_newline_python(lines: list[bytes]) -> bool:
+    """Whether a line holds a newline (`_records.has_newline` is the same, compiled)."""
+    # `find` rather than `in`: bytes containment tries the needle as an integer first and
+    # pays for a raised and cleared TypeError on every line.
+    return max(map(bytes.find, lines, repeat(b"\n"))) >= 0
+
+
+_has_newline: Callable[[list[bytes]], bool] = (
+    _records.has_newline if _USE_RECORDS else _has_newline_python
+)
 
 # Single-character negated classes are the cheapest the regex engine runs; values with
 # backslash escapes are sent to the careful path by the generated loop instead.
@@ -188,13 +248,15 @@ class TemplateParser(BatchParser):
             raise FormatError(f"log format {name!r} has no fields")
         self._resolver = resolver or ClientIpResolver()
         self._max_line_bytes = max_line_bytes
+        self._timestamp_caches: dict[int, TimestampCache] = {}
         fast, slow = self._patterns()
         try:
             self._fast = re.compile(f"^(?:({fast})\\r?|.*)$", re.MULTILINE)
             self._slow_re = re.compile(slow, re.DOTALL)
         except re.error as exc:
             raise FormatError(f"log format {name!r} cannot be compiled: {exc}") from None
-        self._assemble = self._generate()
+        self._python_assemble = self._generate()
+        self._assemble = self._compiled_assemble() or self._python_assemble
 
     def describe(self) -> str:
         return self.description
@@ -231,6 +293,13 @@ class TemplateParser(BatchParser):
                 slow.append(f"({_slow_fragment(token, stop)})")
         return "".join(fast), "".join(slow)
 
+    def _timestamp_cache(self, number: int, parse: Callable[[str], datetime]) -> TimestampCache:
+        """The cache of field `number`'s parsed times, shared by the Python and compiled loops."""
+        cache = self._timestamp_caches.get(number)
+        if cache is None:
+            cache = self._timestamp_caches[number] = TimestampCache(parse)
+        return cache
+
     def _generate(self) -> _Assemble:
         """Write and compile the loop that turns `findall` rows into records.
 
@@ -263,7 +332,7 @@ class TemplateParser(BatchParser):
                 continue
             helper = f"t{number}_"
             if spec.kind.time_parser is not None and spec.slot == "observed_at":
-                cache = TimestampCache(spec.kind.time_parser)
+                cache = self._timestamp_cache(number, spec.kind.time_parser)
                 namespace[f"{helper}get"] = cache.lookup
                 namespace[f"{helper}miss"] = cache.miss
                 # Logs are written in time order, so a line usually has the time of the one
@@ -341,6 +410,73 @@ class TemplateParser(BatchParser):
         self.generated_source = source_code
         return cast(_Assemble, namespace["assemble"])
 
+    def _compiled_plan(self) -> list[tuple[str, int, object]] | None:
+        """The record fields as operations of the compiled loop, or None where one is not
+        among them (extra fields, converted values other than status and byte counts, a
+        target joined from path and query, client addresses resolved through proxies)."""
+        slots: dict[str, tuple[str, int, object]] = {}
+        group = 1  # group 0 is the whole line
+        for spec in self.fields:
+            if spec.slot == REQUEST:
+                for part in _FAST_REQUEST_GROUPS:
+                    slots[part] = ("group", group, None)
+                    group += 1
+                continue
+            number, group = group, group + 1
+            if spec.slot == EXTRA:
+                return None
+            kind = spec.kind
+            if kind.time_parser is not None and spec.slot == "observed_at":
+                slots[spec.slot] = ("time", number, None)
+            elif _dash_in_regex(spec):
+                slots[spec.slot] = ("group", number, None)
+            elif kind.expr in _COMPILED_KINDS:
+                slots[spec.slot] = (_COMPILED_KINDS[kind.expr], number, None)
+            else:
+                return None
+        if "path" not in slots:
+            target = slots.get("target")
+            if target is None or target[0] != "group":
+                return None
+            slots["path"] = ("path", target[1], None)
+            slots.setdefault("query", ("split_query", target[1], None))
+        elif "target" not in slots:
+            return None
+        if self._resolver.active and "forwarded_for" in slots and "client_ip" in slots:
+            return None
+        defaults: dict[str, object] = dict.fromkeys(
+            ("observed_at", "status", "bytes_sent", "request_time")
+        )
+        plan: list[tuple[str, int, object]] = [
+            ("source", 0, None),
+            ("file_id", 0, None),
+            ("offset", 0, None),
+        ]
+        for slot in SLOTS:
+            plan.append(slots.get(slot) or ("constant", 0, defaults.get(slot, "")))
+        plan.append(("constant", 0, False))
+        plan.append(("group", 0, None))
+        plan.append(("constant", 0, EMPTY_EXTRA))
+        return plan
+
+    def _compiled_assemble(self) -> _Assemble | None:
+        """The compiled twin of the generated loop, where it is built and covers the format."""
+        plan = self._compiled_plan() if _USE_RECORDS else None
+        if plan is None:
+            return None
+        operations = _records.OPERATIONS
+        cache = None
+        for number, spec in enumerate(self.fields):
+            if spec.slot == "observed_at" and spec.kind.time_parser is not None:
+                cache = self._timestamp_cache(number, spec.kind.time_parser)
+        return _records.Assembler(
+            LogRecord,
+            [(operations[op], group, constant) for op, group, constant in plan],
+            STATUS_CODES,
+            cache.lookup if cache is not None else None,
+            cache.miss if cache is not None else None,
+        )
+
     def parse_batch(self, batch: LineBatch) -> ParseResult:
         """Parse every line of `batch`; see the module docstring for the two paths."""
         result = ParseResult()
@@ -348,9 +484,7 @@ class TemplateParser(BatchParser):
         if not lines:
             return result
         text_lines = lines
-        # `find` rather than `in`: bytes containment tries the needle as an integer first and
-        # pays for a raised and cleared TypeError on every line.
-        if max(map(bytes.find, lines, repeat(b"\n"))) >= 0:
+        if _has_newline(lines):
             # A reader left line ends on, or a line holds a newline: those go the careful way.
             text_lines = []
             for line in lines:

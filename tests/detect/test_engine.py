@@ -181,3 +181,42 @@ def test_a_fallback_rule_scores_only_where_no_specific_rule_of_its_category_matc
     alone = detect(eng, "GET /.lynx_cookies HTTP/1.1")
     assert [(m.rule_id, m.points) for m in alone.matches] == [("probe-hidden-path", 3)]
     assert alone.severity == "MEDIUM"
+
+
+def test_weak_sql_signals_stay_low_alone_and_add_up_together() -> None:
+    eng = engine()
+    # libinjection's verdict with nothing SQL in it beyond quotes and "&": a notice.
+    alone = detect(eng, "GET /search?q=tom%27+%26+%27jerry+dvd HTTP/1.1")
+    assert rule_ids(alone) == {"sqli-libinjection-uncorroborated"}
+    assert (alone.points, alone.severity) == (2, "LOW")
+    # A quote and "and" between two plural possessives: a notice.
+    possessive = detect(eng, "GET /search?q=girls%27+and+boys%27+sneakers HTTP/1.1")
+    assert rule_ids(possessive) == {"sqli-quote-then-keyword"}
+    assert possessive.severity == "LOW"
+    # A breakout with a condition after it stays a critical match.
+    breakout = detect(eng, "GET /item?id=x%27+or+%271%27%3D%271 HTTP/1.1")
+    assert {"sqli-libinjection", "sqli-quote-then-operator"} <= rule_ids(breakout)
+    assert breakout.severity == "HIGH"
+
+
+def test_a_link_in_the_user_agent_is_no_script_but_one_in_a_parameter_is_markup() -> None:
+    eng = engine()
+    bot = "Mozilla/5.0 (compatible; FeedFetcher/2.1; +<a href='https://feeds.example.org/'>x</a>)"
+    assert detect(eng, "GET / HTTP/1.1", user_agent=bot).severity == "LOW"
+    scripted = detect(eng, "GET / HTTP/1.1", user_agent='<a href="javascript:alert(1)">x</a>')
+    assert scripted.severity == "HIGH"
+    handler = '<a href="https://e.example/" onmouseover=x>'
+    assert detect(eng, "GET / HTTP/1.1", user_agent=handler).severity == "HIGH"
+    link = "%3Ca+href%3D%22https%3A%2F%2Fe.example%2F%22%3Ewin%3C%2Fa%3E"
+    injected = detect(eng, f"GET /x?q={link} HTTP/1.1")
+    assert "xss-link-markup" in rule_ids(injected)
+    assert injected.severity == "HIGH"
+
+
+def test_a_dom_sink_named_is_no_script_but_one_called_with_an_argument_is() -> None:
+    eng = engine()
+    assert detect(eng, "GET /search?q=window.open()+new+tab HTTP/1.1").severity == "LOW"
+    assert detect(eng, "GET /search?q=js%3A+window.location+redirect HTTP/1.1").severity == "LOW"
+    called = detect(eng, "GET /x?q=window.open(%27%2F%2Fe.example%27) HTTP/1.1")
+    assert "xss-dom-sink" in rule_ids(called)
+    assert called.severity == "HIGH"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vigil.detect.injection import sqli_fingerprint, xss_detected
+from vigil.detect.injection import sqli_corroborated, sqli_fingerprint, xss_detected
 
 
 @pytest.mark.parametrize(
@@ -48,3 +48,24 @@ def test_script_injection_and_plain_text() -> None:
     assert xss_detected("<img src=x onerror=alert(1)>")
     assert not xss_detected("3 < 5 and 7 > 2")
     assert not xss_detected("plain words")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["ladder 8' or 10", "tom' & 'jerry dvd", "kids' & 'teens"],
+)  # fmt: skip
+def test_quotes_words_numbers_and_logic_alone_are_an_uncorroborated_verdict(value: str) -> None:
+    fingerprint = sqli_fingerprint(value)
+    assert fingerprint is not None
+    assert not sqli_corroborated(value, fingerprint)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["1' or '1'='1", "admin'/*", "'=0--+", "'; execute immediate 'sel' || 'ect us' || 'er'",
+     "1 union all select null,null--", "admin' or 'a'='a"],
+)  # fmt: skip
+def test_a_keyword_comparison_comment_or_statement_break_corroborates(value: str) -> None:
+    fingerprint = sqli_fingerprint(value)
+    assert fingerprint is not None
+    assert sqli_corroborated(value, fingerprint)

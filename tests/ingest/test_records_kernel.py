@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 from vigil.batch import LineBatch, LogRecord
 from vigil.ingest.formats import _records, template
 from vigil.ingest.formats.base import ParseResult
+from vigil.ingest.formats.presets import PRESETS
 from vigil.ingest.formats.template import TemplateParser
 from vigil.ingest.parser import build_parser
 
-COMPILED_FORMATS = ("combined", "common", "nginx-main", "apache-combined", "apache-vhost-combined")
-"""Formats the compiled loop covers (vhost's `%v:%p` go to `extra`, so it is not one)."""
+COMPILED_FORMATS = tuple(name for name in PRESETS if name != "json")
+"""Every line-oriented preset: the compiled loop covers them all."""
 
 TEMPLATE = b'203.0.113.9 - - [10/Oct/2000:13:55:36 -0700] "GET /p?q=1 HTTP/1.1" 200 12 "-" "ua"'
 TRICKY = [
@@ -41,6 +42,13 @@ TRICKY = [
     b'203.0.113.9 - - [10/Oct/2000:13:55:38 -0700] "GET / HTTP/1.1" 200 1 "-" "a"b"',
     b'203.0.113.9 - - [10/Oct/2000:13:55:38 -0700] "GET / HTTP/1.1" 200 1 "-" "ua" "10.0.0.1"',
     b'vhost:80 203.0.113.9 - - [10/Oct/2000:13:55:39 -0700] "GET / HTTP/1.1" 200 1 "-" "ua"',
+    TEMPLATE + b" 0.004",
+    TEMPLATE + b" 1234567",
+    TEMPLATE + b" -",
+    TEMPLATE + b" 12.5.6",
+    TEMPLATE + b" " + b"7" * 5000,
+    TEMPLATE + b' "10.0.0.1, 10.0.0.2" trailing words',
+    TEMPLATE + b' "-"',
     b"",
     b"   ",
     b"garbage",
@@ -86,15 +94,16 @@ def _assert_same(spec: str, lines: list[bytes], oversized: frozenset[int] = froz
     assert got.dead_letters == want.dead_letters
 
 
-def test_the_compiled_loop_is_built_and_covers_the_common_formats() -> None:
+def test_the_compiled_loop_is_built_and_covers_the_presets() -> None:
     assert template._USE_RECORDS
-    for spec in COMPILED_FORMATS[:-1]:
+    for spec in COMPILED_FORMATS:
         parser = build_parser(spec)
         assert isinstance(parser, TemplateParser)
         assert parser._assemble is not parser._python_assemble, spec
-    vhost = build_parser("apache-vhost-combined")
-    assert isinstance(vhost, TemplateParser)
-    assert vhost._assemble is vhost._python_assemble
+    # A target joined from path and query is left to the Python loop.
+    joined = build_parser('%h [%t] "%m %U%q %H" %>s %b')
+    assert isinstance(joined, TemplateParser)
+    assert joined._assemble is joined._python_assemble
 
 
 def test_plain_lines_are_built_by_the_compiled_loop_itself() -> None:
@@ -150,8 +159,13 @@ mutated_line = st.builds(
     st.integers(0, len(TEMPLATE)),
     st.sampled_from([b"", b'"', b"\\", b"\\x22", b"\r", b"\xff", b" ", b"]", b"?", b"-", b"9"]),
 )
+suffixed_line = st.builds(
+    lambda line, tail: line + tail,
+    st.one_of(st.just(TEMPLATE), mutated_line),
+    st.sampled_from([b"", b" 0.004", b" 12", b" -", b" 1.2.3", b' "x"', b" a b", b"\t9"]),
+)
 lines = st.lists(
-    st.one_of(st.binary(max_size=200).filter(lambda b: b"\n" not in b), mutated_line),
+    st.one_of(st.binary(max_size=200).filter(lambda b: b"\n" not in b), suffixed_line),
     min_size=1,
     max_size=30,
 )
@@ -163,3 +177,24 @@ def test_any_lines_give_what_the_python_loop_gives(
     lines: list[bytes], spec: str, oversized: set[int]
 ) -> None:
     _assert_same(spec, lines, frozenset(i for i in oversized if i < len(lines)))
+
+
+@pytest.mark.parametrize(
+    ("spec", "tail", "request_time", "extra"),
+    [
+        ("nginx-combined-time", b" 0.004", 0.004, {}),
+        ("nginx-combined-time", b" -", None, {}),
+        ("apache-combined-time", b" 1234567", 1234567 / 1e6, {}),
+        ("apache-combined-seconds", b" 2", 2.0, {}),
+        ("combined-extra", b' "x" 7', None, {"trailing": '"x" 7'}),
+    ],
+)
+def test_numbers_and_extra_fields_are_built_by_the_compiled_loop(
+    spec: str, tail: bytes, request_time: float | None, extra: dict[str, str]
+) -> None:
+    compiled, _ = _pair(spec)
+    assert _careful_offsets(compiled, [TEMPLATE + tail]) == []
+    (record,) = compiled.parse_batch(LineBatch("s", "f", [TEMPLATE + tail], [0], 1)).records
+    assert record.request_time == request_time
+    assert dict(record.extra) == extra
+    _assert_same(spec, [TEMPLATE + tail])

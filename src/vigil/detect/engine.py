@@ -478,10 +478,18 @@ class DetectionEngine:
     def _analyse(analyzers: tuple[tuple[int, str], ...], decoded: str) -> list[Hit]:
         """Findings of the injection analysers on one decoded value."""
         hits: list[Hit] = []
+        sqli: tuple[str, bool] | None = None
         for index, analyzer in analyzers:
-            if analyzer == "libinjection-sqli":
-                fingerprint = injection.sqli_fingerprint(decoded)
-                if fingerprint is not None:
+            if analyzer.startswith("libinjection-sqli"):
+                if sqli is None:
+                    fingerprint = injection.sqli_fingerprint(decoded)
+                    if fingerprint is None:
+                        sqli = ("", False)
+                    else:
+                        sqli = (fingerprint, injection.sqli_corroborated(decoded, fingerprint))
+                fingerprint, strong = sqli
+                # A verdict counts for the strong analyser or for the weak one, never both.
+                if fingerprint and strong == (analyzer == "libinjection-sqli"):
                     hits.append((index, f"{fingerprint}: {truncate(decoded, 100)}"))
             elif injection.xss_detected(decoded):
                 hits.append((index, truncate(decoded)))

@@ -79,6 +79,27 @@ def sqli_fingerprint(text: str) -> str | None:
     return None
 
 
+# What libinjection reads as SQL beyond strings, words, numbers, arithmetic and AND/OR: a
+# keyword (k), UNION (U), statement (E), command or type (T, t), GROUP BY (B), variable (v),
+# known-evil token (X), COLLATE (A), function call (f), statement break (;) or comment (c).
+SQL_TOKENS: Final = re.compile(r"[kUETBtvXAf;c]")
+# A comparison or a logical operator spelled in symbols: what a condition injected after a
+# breakout is made of ("' or 'a'='a", "' || 1<2").
+SQL_COMPARISON: Final = re.compile(r"[=<>]|!=|\|\||&&")
+
+
+def sqli_corroborated(text: str, fingerprint: str) -> bool:
+    """Whether a libinjection verdict on `text` has SQL of its own to stand on.
+
+    libinjection reads a value as SQL in every quoting context, so quotes, words and "or"
+    alone tokenise as a breakout ("size 8' or 10", "kids' & 'teens'"): strings, barewords,
+    numbers and AND/OR, but nothing SQL would compute or compare. An injection needs more
+    than that to do anything: a keyword, a function, a comparison, a comment or a statement
+    break. Without any of those the verdict is a weak signal that needs corroboration.
+    """
+    return SQL_TOKENS.search(fingerprint) is not None or SQL_COMPARISON.search(text) is not None
+
+
 def _opens_quoted_phrase(text: str) -> bool:
     """Whether the first quote of `text` opens a quoted phrase, with no SQL around it that a
     breakout would need (a comparison, a comment, a statement break)."""

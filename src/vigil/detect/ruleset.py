@@ -21,8 +21,9 @@ A rule file holds one family of rules::
 A rule fires through exactly one of: ``patterns`` (regular expressions in the subset shared by
 Hyperscan and Python ``re``, matched caseless and multi-line against lowercased views),
 ``signals`` (decoding or request-line anomalies, see `vigil.detect.normalize`) or ``analyzer``
-(``libinjection-sqli`` / ``libinjection-xss``). Examples are request lines, full access-log
-lines, or mappings with ``request``, ``user_agent``, ``referer`` and ``client_ip``.
+(``libinjection-sqli``, ``libinjection-sqli-uncorroborated`` or ``libinjection-xss``).
+Examples are request lines, full access-log lines, or mappings with ``request``,
+``user_agent``, ``referer`` and ``client_ip``.
 """
 
 from __future__ import annotations
@@ -79,7 +80,11 @@ TARGET_GROUPS: Final = {
 }  # fmt: skip
 """Names a rule file may use in `targets` for several kinds at once."""
 _CVE_RE = re.compile(r"^CVE-\d{4}-\d{4,}$")
-ANALYZERS: Final = frozenset({"libinjection-sqli", "libinjection-xss"})
+ANALYZERS: Final = frozenset(
+    {"libinjection-sqli", "libinjection-sqli-uncorroborated", "libinjection-xss"}
+)
+"""``libinjection-sqli`` fires on verdicts with SQL of their own (see
+`vigil.detect.injection.sqli_corroborated`), ``libinjection-sqli-uncorroborated`` on the rest."""
 SIGNALS: Final = frozenset(
     {
         normalize.SIG_DOUBLE_ENCODING,

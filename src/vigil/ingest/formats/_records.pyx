@@ -3,7 +3,8 @@
 
 `Assembler` is the loop that `TemplateParser._generate` writes in Python (`assemble`), for the
 formats whose every record field is one of a few plain operations (a matched group, a constant,
-a status, a byte count, a cached timestamp, the path and query split from the target). It does
+a status, a byte count, a request time, a cached timestamp, the path and query split from the
+target, the fields kept under their names in `extra`). It does
 statement for statement what that loop does: the Python loop stays the reference and the
 fallback when this module is not built, and `tests/ingest/test_records_kernel.py` checks that
 both give equal records and dead letters. A line the fast way does not take, or whose values do
@@ -43,6 +44,8 @@ cdef extern from "Python.h":
         PyObject* text, Py_ssize_t start, Py_ssize_t end
     ) except NULL
     PyObject* TO_INT "PyNumber_Long" (PyObject* value) except NULL
+    PyObject* TO_FLOAT "PyNumber_Float" (PyObject* value) except NULL
+    PyObject* DIVIDE "PyNumber_TrueDivide" (PyObject* a, PyObject* b) except NULL
     PyObject* INT_FROM_LONG "PyLong_FromLong" (long value) except NULL
     PyObject* GET_KEY "PyObject_GetItem" (PyObject* mapping, PyObject* key) except NULL
     int COMPARE "PyObject_RichCompareBool" (PyObject* a, PyObject* b, int op) except -1
@@ -62,6 +65,9 @@ OPERATIONS = {
     "time": 8,
     "path": 9,
     "split_query": 10,
+    "float_or_none": 11,
+    "scaled_int": 12,
+    "extra": 13,
 }
 DEF OP_SOURCE = 0
 DEF OP_FILE_ID = 1
@@ -74,9 +80,13 @@ DEF OP_INT_OR_ZERO = 7
 DEF OP_TIME = 8
 DEF OP_PATH = 9
 DEF OP_SPLIT_QUERY = 10
+DEF OP_FLOAT_OR_NONE = 11
+DEF OP_SCALED_INT = 12
+DEF OP_EXTRA = 13
+DEF OP_LAST = 13
 DEF MAX_FIELDS = 64
 
-LOOP_VERSION = 3
+LOOP_VERSION = 4
 EMPTY = ""
 
 
@@ -128,13 +138,22 @@ cdef class Assembler:
         constants = []
         self.width = 1
         for index, (op, group, constant) in enumerate(plan):
-            if not 0 <= op <= OP_SPLIT_QUERY:
+            if not 0 <= op <= OP_LAST:
                 raise ValueError(f"unknown operation {op}")
             if op == OP_TIME and (time_get is None or time_miss is None):
                 raise ValueError("a time field needs its cache")
-            if op == OP_INT_OR_NONE or op == OP_INT_OR_ZERO:
+            if op == OP_INT_OR_NONE or op == OP_INT_OR_ZERO or op == OP_FLOAT_OR_NONE:
                 # The value of `-`, kept where the constant of the field would be.
-                constant = None if op == OP_INT_OR_NONE else 0
+                constant = 0 if op == OP_INT_OR_ZERO else None
+            elif op == OP_SCALED_INT:
+                constant = float(constant)  # the divisor
+            elif op == OP_EXTRA:
+                # (name, group) pairs, kept under the names in a new dictionary per record.
+                constant = tuple((str(name), int(number)) for name, number in constant)
+                for _, number in constant:
+                    if number < 1:
+                        raise ValueError("an extra field is a matched group")
+                    self.width = max(self.width, number + 1)
             self.width = max(self.width, group + 1)
             self.ops[index] = op
             self.groups[index] = group
@@ -163,7 +182,7 @@ cdef class Assembler:
         cdef PyObject* text
         cdef PyObject* value
         cdef PyObject* allocated
-        cdef object record, last_time = None, time_value = None
+        cdef object record, whole, extra, name, number, last_time = None, time_value = None
         cdef PyTypeObject* record_type = <PyTypeObject*>self.record_type
         cdef PyObject* constants = <PyObject*>self.constants
         cdef PyObject* status_codes = <PyObject*>self.status_codes
@@ -215,14 +234,34 @@ cdef class Assembler:
                                 value = INT_FROM_LONG(d0 * 100 + d1 * 10 + d2)
                         if value == NULL:
                             value = GET_KEY(status_codes, text)
-                    elif op == OP_INT_OR_NONE or op == OP_INT_OR_ZERO:
-                        # `None if text == '-' else int(text)` (0 for the byte count).
+                    elif op == OP_INT_OR_NONE or op == OP_INT_OR_ZERO or op == OP_FLOAT_OR_NONE:
+                        # `None if text == '-' else int(text)` (0 for the byte count; float()
+                        # for seconds).
                         text = GET_ITEM(row, self.groups[j])
                         if TEXT_LENGTH(text) == 1 and READ_CHAR(text, 0) == 45:
                             value = GET_ITEM(constants, j)
                             INCREF(value)
+                        elif op == OP_FLOAT_OR_NONE:
+                            value = TO_FLOAT(text)
                         else:
                             value = TO_INT(text)
+                    elif op == OP_SCALED_INT:
+                        # `None if text == '-' else int(text) / divisor` (milli-, microseconds).
+                        text = GET_ITEM(row, self.groups[j])
+                        if TEXT_LENGTH(text) == 1 and READ_CHAR(text, 0) == 45:
+                            value = <PyObject*>None
+                            INCREF(value)
+                        else:
+                            whole = <object>TO_INT(text)
+                            Py_DECREF(whole)
+                            value = DIVIDE(<PyObject*>whole, GET_ITEM(constants, j))
+                    elif op == OP_EXTRA:
+                        # `{name: text, ...}` of the fields kept under their names.
+                        extra = {}
+                        for name, number in <tuple>GET_ITEM(constants, j):
+                            extra[name] = <object>GET_ITEM(row, <Py_ssize_t>number)
+                        value = <PyObject*>extra
+                        INCREF(value)
                     elif op == OP_TIME:
                         text = GET_ITEM(row, self.groups[j])
                         if last_time is None or COMPARE(text, <PyObject*>last_time, Py_NE):

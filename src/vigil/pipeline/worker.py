@@ -221,7 +221,15 @@ class PartitionRunner:
                     self.partition,
                     reader.exception(),
                 )
-            log.info("event=partition_draining partition=%d", self.partition)
+            dropped = 0
+            if not self.lost:
+                # Handed back or shutting down: what was read and not analysed yet is read
+                # again by the next owner, after this partition's final snapshot. A drain of
+                # a full pipeline took tens of seconds under load, all that time unread.
+                dropped = pipeline.discard_unanalysed()
+            log.info(
+                "event=partition_draining partition=%d dropped_lines=%d", self.partition, dropped
+            )
             try:
                 await asyncio.wait_for(pipeline.stop(drain=True), DRAIN_SECONDS)
             except TimeoutError:
@@ -291,15 +299,30 @@ class PartitionRunner:
         target = id_tuple(position)
         while self.track.acked is None or id_tuple(self.track.acked) < target:
             if final:
-                return  # the drain did not store it: the next owner reads it again
+                # The drain did not store it: the next owner reads it again, from the last
+                # snapshot written (a longer replay).
+                log.warning(
+                    "event=snapshot_not_saved partition=%d analysed=%s acknowledged=%s",
+                    self.partition,
+                    position.decode(),
+                    (self.track.acked or b"-").decode(),
+                )
+                return
             await asyncio.sleep(0.1)
         try:
             saved = await self.leases.save_snapshot(
                 self.partition, position.decode(), behaviour, served
             )
             if not saved:
+                log.warning("event=snapshot_not_saved partition=%d lease=lost", self.partition)
                 return
             self._snapshot_pos = position
+            if final:
+                log.info(
+                    "event=snapshot_saved partition=%d position=%s",
+                    self.partition,
+                    position.decode(),
+                )
             floor = await ack_floor(self.redis, self.stream)
             if floor is not None:
                 minid = min(id_tuple(floor), target)

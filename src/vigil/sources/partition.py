@@ -33,8 +33,10 @@ log = logging.getLogger(__name__)
 READ_COUNT = 256
 READ_BLOCK_MS = 500
 GATHER_LINES = 2048
-GATHER_SECONDS = 0.25
-"""A read of fewer than GATHER_LINES lines waits up to GATHER_SECONDS for more (one batch)."""
+GATHER_SECONDS = 1.0
+GATHER_POLL_SECONDS = 0.25
+"""A read of fewer than GATHER_LINES lines waits up to GATHER_SECONDS for more (one batch),
+looking for them every GATHER_POLL_SECONDS."""
 RETRY_MAX_SECONDS = 1.0
 """Longest wait between attempts while Redis is away: once it is back, reading and
 acknowledging resume within a second (a retry costs a failed connect, nothing more)."""
@@ -117,6 +119,11 @@ class PartitionSource:
         self.start = start
         self.stop = stop if stop is not None else asyncio.Event()
         self.on_read = on_read
+        self._last_id: bytes | None = None
+        """The last entry handed on."""
+        self._recheck = False
+        """A read failed: look for entries it delivered before reading new ones."""
+        self._errors = redis_errors()
 
     async def _retrying(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await retrying(self.stop, self.partition, call, *args, **kwargs)
@@ -139,24 +146,26 @@ class PartitionSource:
                     yield batch
                 begin = entries[-1][0]
                 low = b"(" + begin
+            if self._last_id is None or id_tuple(self._last_id) < id_tuple(last):
+                # Pending entries up to here were read again above, or acknowledged before
+                # the snapshot: none is looked for after a failed read.
+                self._last_id = last
         while not self.stop.is_set():
             entries = await self._read_new(READ_COUNT, READ_BLOCK_MS)
             if entries and _lines_in(entries) < GATHER_LINES:
                 # A few lines: wait a moment for more before handing them on. Each batch costs
                 # a store transaction and an acknowledgement whatever its size, and a partition
                 # gets an agent's entry every VIGIL_AGENT_BATCH_MS per file: read one by one,
-                # most of a worker's time would go to the batches rather than the lines.
+                # most of a worker's time would go to the batches rather than the lines. The
+                # wait is a sleep, and what arrived meanwhile is taken in one read: a blocking
+                # read would return (a round trip) at every entry.
                 deadline = time.monotonic() + GATHER_SECONDS
                 while len(entries) < READ_COUNT and _lines_in(entries) < GATHER_LINES:
-                    if self.stop.is_set():
+                    wait = deadline - time.monotonic()
+                    if wait <= 0 or self.stop.is_set():
                         break
-                    wait_ms = int((deadline - time.monotonic()) * 1000)
-                    if wait_ms < 1:
-                        break
-                    more = await self._read_new(READ_COUNT - len(entries), wait_ms)
-                    if not more:
-                        break
-                    entries += more
+                    await asyncio.sleep(min(wait, GATHER_POLL_SECONDS))
+                    entries += await self._read_new(READ_COUNT - len(entries), None)
             for batch in self._batches(entries):
                 yield batch
 
@@ -164,6 +173,7 @@ class PartitionSource:
         """The batches of one read, each announced to `on_read` just before it is yielded."""
         if not entries:
             return
+        self._last_id = entries[-1][0]
         chunks = merge_by_origin(decode_entries(self.partition, entries))
         for n, chunk in enumerate(chunks):
             batch = chunk.batch
@@ -184,14 +194,45 @@ class PartitionSource:
                 return floor, True
         return None, False
 
-    async def _read_new(self, count: int, block_ms: int) -> list[tuple[bytes, Any]]:
-        """Entries not yet delivered to the group, waiting up to `block_ms` for the first."""
-        reply = await self._retrying(
-            self.redis.xreadgroup,
-            GROUP,
-            self.consumer,
-            {self.stream: ">"},
-            count=count,
-            block=block_ms,
-        )
-        return [entry for _stream, entries in reply or () for entry in entries]
+    async def _read_new(self, count: int, block_ms: int | None) -> list[tuple[bytes, Any]]:
+        """Entries not yet delivered to the group, waiting up to `block_ms` for the first
+        (None: not waiting).
+
+        A read that failed may have been carried out by Redis all the same (the connection
+        dropped before its reply arrived, Redis stopped after writing it to its append-only
+        file): its entries are then pending for this partition's consumer and no later `>`
+        read returns them. So after a failed read, the consumer's pending entries after the
+        last one handed on are read first."""
+        delay = 0.1
+        while True:
+            try:
+                if self._recheck:
+                    after = self._last_id or b"0"
+                    reply = await self.redis.xreadgroup(
+                        GROUP, self.consumer, {self.stream: after}, count=count
+                    )
+                    # Entries trimmed since their delivery come back without fields.
+                    lost = [e for _s, entries in reply or () for e in entries if e[1]]
+                    if lost:
+                        log.warning(
+                            "event=partition_reply_recovered partition=%d entries=%d",
+                            self.partition,
+                            len(lost),
+                        )
+                        return lost
+                    self._recheck = False
+                reply = await self.redis.xreadgroup(
+                    GROUP, self.consumer, {self.stream: ">"}, count=count, block=block_ms
+                )
+                return [entry for _stream, entries in reply or () for entry in entries]
+            except self._errors as exc:
+                self._recheck = True
+                if self.stop.is_set():
+                    raise asyncio.CancelledError from exc
+                log.warning(
+                    "event=worker_redis_unavailable partition=%d error=%s",
+                    self.partition,
+                    type(exc).__name__,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)

@@ -219,6 +219,24 @@ class Pipeline:
         )
         return False
 
+    def discard_unanalysed(self) -> int:
+        """Drop the batches accepted but not analysed yet, for a driver whose input is read
+        again elsewhere from the last analysed position (a worker handing a partition over:
+        the next owner reads them again, and need not wait for this pipeline to analyse and
+        store them first); the lines dropped. With a helper process nothing is dropped: it has
+        been handed them already, and its behaviour windows hold them."""
+        if self.analyzer.helper is not None:
+            return 0
+        dropped = 0
+        while not self._raw.empty():
+            item = self._raw.get_nowait()
+            if item is _STOP:  # stopping already: the stages end after what is left
+                self._raw.put_nowait(item)
+                break
+            dropped += len(item.batch.lines)
+        metrics.QUEUE_DEPTH.labels("analyze").set(self._raw.qsize())
+        return dropped
+
     def abandon(self) -> None:
         """Cancel the stages without draining: what they hold is dropped (for a driver whose
         input is read again elsewhere, e.g. a stream a worker could not drain in time)."""

@@ -55,8 +55,10 @@ log = logging.getLogger(__name__)
 READ_COUNT = 256
 READ_BLOCK_MS = 500
 GATHER_LINES = 2048
-GATHER_SECONDS = 0.25
-"""A read of fewer than GATHER_LINES lines waits up to GATHER_SECONDS for more (one batch)."""
+GATHER_SECONDS = 1.0
+GATHER_POLL_SECONDS = 0.25
+"""A read of fewer than GATHER_LINES lines waits up to GATHER_SECONDS for more (one batch),
+looking for them every GATHER_POLL_SECONDS."""
 PROGRESS_SECONDS = 10.0
 DRAIN_SECONDS = 60.0
 """Longest wait for a partition's pipeline to store what it read before handing it back."""
@@ -194,6 +196,10 @@ class PartitionRunner:
         """The running pipeline (None while it starts or after it stopped)."""
         self.on_ready: Callable[[], None] = lambda: None
         self._snapshot_pos: bytes | None = None
+        self._last_id: bytes | None = None
+        """The last entry handed to the pipeline."""
+        self._recheck = False
+        """A read failed: look for entries it delivered before reading new ones."""
         self._errors = redis_errors()
 
     def _scored(self, scored: ScoredBatch) -> None:
@@ -244,7 +250,15 @@ class PartitionRunner:
                     self.partition,
                     reader.exception(),
                 )
-            log.info("event=partition_draining partition=%d", self.partition)
+            dropped = 0
+            if not self.lost:
+                # Handed back or shutting down: what was read and not analysed yet is read
+                # again by the next owner, after this partition's final snapshot. A drain of
+                # a full pipeline took tens of seconds under load, all that time unread.
+                dropped = pipeline.discard_unanalysed()
+            log.info(
+                "event=partition_draining partition=%d dropped_lines=%d", self.partition, dropped
+            )
             try:
                 await asyncio.wait_for(pipeline.stop(drain=True), DRAIN_SECONDS)
             except TimeoutError:
@@ -332,41 +346,75 @@ class PartitionRunner:
                 await self._submit(pipeline, entries)
                 begin = entries[-1][0]
                 low = b"(" + begin
+            if self._last_id is None or id_tuple(self._last_id) < id_tuple(last):
+                # Pending entries up to here were read again above, or acknowledged before
+                # the snapshot: none is looked for after a failed read.
+                self._last_id = last
         while not self.stop_event.is_set():
             entries = await self._read_new(READ_COUNT, READ_BLOCK_MS)
             if entries and _lines_in(entries) < GATHER_LINES:
                 # A few lines: wait a moment for more before handing them on. Each batch costs
                 # a store transaction and an acknowledgement whatever its size, and a partition
                 # gets an agent's entry every VIGIL_AGENT_BATCH_MS per file: read one by one,
-                # most of a worker's time would go to the batches rather than the lines.
+                # most of a worker's time would go to the batches rather than the lines. The
+                # wait is a sleep, and what arrived meanwhile is taken in one read: a blocking
+                # read would return (a round trip) at every entry.
                 deadline = time.monotonic() + GATHER_SECONDS
                 while len(entries) < READ_COUNT and _lines_in(entries) < GATHER_LINES:
-                    if self.stop_event.is_set():
+                    wait = deadline - time.monotonic()
+                    if wait <= 0 or self.stop_event.is_set():
                         break
-                    wait_ms = int((deadline - time.monotonic()) * 1000)
-                    if wait_ms < 1:
-                        break
-                    more = await self._read_new(READ_COUNT - len(entries), wait_ms)
-                    if not more:
-                        break
-                    entries += more
+                    await asyncio.sleep(min(wait, GATHER_POLL_SECONDS))
+                    entries += await self._read_new(READ_COUNT - len(entries), None)
             await self._submit(pipeline, entries)
 
-    async def _read_new(self, count: int, block_ms: int) -> list[tuple[bytes, Any]]:
-        """Entries not yet delivered to the group, waiting up to `block_ms` for the first."""
-        reply = await self._retrying(
-            self.redis.xreadgroup,
-            GROUP,
-            self.consumer,
-            {self.stream: ">"},
-            count=count,
-            block=block_ms,
-        )
-        return [entry for _stream, entries in reply or () for entry in entries]
+    async def _read_new(self, count: int, block_ms: int | None) -> list[tuple[bytes, Any]]:
+        """Entries not yet delivered to the group, waiting up to `block_ms` for the first
+        (None: not waiting).
+
+        A read that failed may have been carried out by Redis all the same (the connection
+        dropped before its reply arrived, Redis stopped after writing it to its append-only
+        file): its entries are then pending for this partition's consumer and no later `>`
+        read returns them. So after a failed read, the consumer's pending entries after the
+        last one handed to the pipeline are read first."""
+        delay = 0.1
+        while True:
+            try:
+                if self._recheck:
+                    after = self._last_id or b"0"
+                    reply = await self.redis.xreadgroup(
+                        GROUP, self.consumer, {self.stream: after}, count=count
+                    )
+                    # Entries trimmed since their delivery come back without fields.
+                    lost = [e for _s, entries in reply or () for e in entries if e[1]]
+                    if lost:
+                        log.warning(
+                            "event=partition_reply_recovered partition=%d entries=%d",
+                            self.partition,
+                            len(lost),
+                        )
+                        return lost
+                    self._recheck = False
+                reply = await self.redis.xreadgroup(
+                    GROUP, self.consumer, {self.stream: ">"}, count=count, block=block_ms
+                )
+                return [entry for _stream, entries in reply or () for entry in entries]
+            except self._errors as exc:
+                self._recheck = True
+                if self.stop_event.is_set():
+                    raise asyncio.CancelledError from exc
+                log.warning(
+                    "event=worker_redis_unavailable partition=%d error=%s",
+                    self.partition,
+                    type(exc).__name__,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
 
     async def _submit(self, pipeline: Pipeline, entries: list[tuple[bytes, Any]]) -> None:
         if not entries:
             return
+        self._last_id = entries[-1][0]
         chunks = merge_by_origin(decode_entries(self.partition, entries))
         for n, chunk in enumerate(chunks):
             batch = chunk.batch
@@ -398,15 +446,30 @@ class PartitionRunner:
         target = id_tuple(position)
         while self.track.acked is None or id_tuple(self.track.acked) < target:
             if final:
-                return  # the drain did not store it: the next owner reads it again
+                # The drain did not store it: the next owner reads it again, from the last
+                # snapshot written (a longer replay).
+                log.warning(
+                    "event=snapshot_not_saved partition=%d analysed=%s acknowledged=%s",
+                    self.partition,
+                    position.decode(),
+                    (self.track.acked or b"-").decode(),
+                )
+                return
             await asyncio.sleep(0.1)
         try:
             saved = await self.leases.save_snapshot(
                 self.partition, position.decode(), behaviour, served
             )
             if not saved:
+                log.warning("event=snapshot_not_saved partition=%d lease=lost", self.partition)
                 return
             self._snapshot_pos = position
+            if final:
+                log.info(
+                    "event=snapshot_saved partition=%d position=%s",
+                    self.partition,
+                    position.decode(),
+                )
             floor = await ack_floor(self.redis, self.stream)
             if floor is not None:
                 minid = min(id_tuple(floor), target)

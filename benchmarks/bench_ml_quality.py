@@ -237,7 +237,7 @@ def main() -> None:
     parser.add_argument("--benign", type=int, default=50_000, help="lines per benign corpus")
     args = parser.parse_args()
     settings = load_settings()
-    engine = DetectionEngine.from_settings(settings)
+    engine = DetectionEngine.from_section(settings.rules)
     models = runtime.load_models(args.model or runtime.shipped_model_dir())
     print(f"model {models.version}, threshold {models.threshold}")
     started = time.perf_counter()

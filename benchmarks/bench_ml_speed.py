@@ -71,7 +71,7 @@ def main() -> None:
             print(f"  {item.name:18} {item.stat().st_size / 1024:8.1f} KiB")
 
     log_parser = build_parser("combined")
-    engine = DetectionEngine.from_settings(settings)
+    engine = DetectionEngine.from_section(settings.rules)
 
     def parsed(limit: int) -> Iterator[list[LogRecord]]:
         for offset, chunk in enumerate(batches(args.log, limit)):

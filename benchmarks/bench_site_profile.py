@@ -71,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = load_settings(detection_mode="rules")
-    engine = DetectionEngine.from_settings(settings)
+    engine = DetectionEngine.from_section(settings.rules)
     print(f"site: {ENDPOINTS} endpoints; {args.lines:,} requests a day")
 
     day_a = site_day(args.lines, day_seed=args.learn_seed, start=datetime(2024, 10, 1, tzinfo=UTC))

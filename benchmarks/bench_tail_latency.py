@@ -69,7 +69,7 @@ async def measure(rate: int, seconds: float, idle_seconds: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "access.log"
         path.touch()
-        tailer = FileTailer.from_settings(settings, [path])
+        tailer = FileTailer.from_section(settings.file_source, [path])
         queue: asyncio.Queue[LineBatch] = asyncio.Queue(maxsize=settings.queue_size)
         runner = asyncio.create_task(tailer.run(queue))
         ready = multiprocessing.Event()

@@ -92,7 +92,43 @@ def test_a_section_has_the_defaults_and_fields_of_its_flat_names(name: str) -> N
     cls = SECTIONS[name]
     assert set(cls.flat) == set(cls.model_fields)
     assert set(cls.flat.values()) <= set(Settings.model_fields)
-    assert getattr(load_settings(), name) == cls()
+    # Each default is written once, on the setting: a section has none of its own.
+    assert all(field.is_required() for field in cls.model_fields.values())
+    section = getattr(load_settings(), name)
+    assert isinstance(section, cls)
+    defaults = {
+        key: Settings.model_fields[flat].get_default(call_default_factory=True)
+        for key, flat in cls.flat.items()
+    }
+    assert section == cls(**defaults)
+
+
+def test_each_stage_setting_has_its_section_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIGIL_PARSER__FORMAT", "combined")
+    monkeypatch.setenv("VIGIL_RULES__PARANOIA_LEVEL", "3")
+    monkeypatch.setenv("VIGIL_RULES__DISABLED", "a,b")
+    monkeypatch.setenv("VIGIL_BEHAVIOUR__ENABLED", "false")
+    monkeypatch.setenv("VIGIL_PROFILE__LEARNING_HOURS", "2")
+    monkeypatch.setenv("VIGIL_RUNNER__QUEUE_SIZE", "3")
+    monkeypatch.setenv("VIGIL_AGENT__BATCH_MS", "50")
+    monkeypatch.setenv("VIGIL_CLUSTER__LEASE_SECONDS", "4")
+    monkeypatch.setenv("VIGIL_ENRICH__GEOIP_ASN_DB", "asn.mmdb")
+    # The flat names keep working beside them.
+    monkeypatch.setenv("VIGIL_TRUSTED_PROXIES", "10.0.0.0/8")
+    monkeypatch.setenv("VIGIL_CLUSTER_PARTITIONS", "6")
+    settings = load_settings()
+    assert settings.parser.format == "combined"
+    assert settings.parser.trusted_proxies == ("10.0.0.0/8",)
+    assert (settings.rules.paranoia_level, settings.rules.disabled) == (3, ("a", "b"))
+    assert settings.behaviour.enabled is False and settings.behaviour_enabled is False
+    assert settings.profile.learning_hours == 2.0
+    assert settings.runner.queue_size == 3
+    assert settings.agent.batch_ms == 50
+    assert (settings.cluster.lease_seconds, settings.cluster.partitions) == (4.0, 6)
+    assert settings.enrich.geoip_asn_db == Path("asn.mmdb")
+    monkeypatch.setenv("VIGIL_RULES__PARANOIA_LEVEL", "9")
+    with pytest.raises(ConfigError, match="VIGIL_PARANOIA_LEVEL"):
+        load_settings()  # validated as the setting it stands for
 
 
 def test_an_unknown_key_of_a_section_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

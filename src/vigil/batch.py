@@ -25,7 +25,9 @@ class LineBatch:
     checkpoint from which the source resumes. Lines come without their `\n` and are otherwise
     raw bytes (a `\r` is kept). `oversized` holds the indexes of lines that were longer than
     the source's `max_line_bytes`: only their first `max_line_bytes` bytes are kept, and the
-    parser must dead-letter them rather than parse a truncated request.
+    parser must dead-letter them rather than parse a truncated request. `site` is set by a
+    source whose batches belong to different sites (HTTP ingest, a cluster's partition stream);
+    None means the site the source was added with (or the pipeline's).
     """
 
     source: str
@@ -34,6 +36,7 @@ class LineBatch:
     offsets: list[int]
     end_offset: int
     oversized: frozenset[int] = frozenset()
+    site: str | None = None
 
     def __len__(self) -> int:
         return len(self.lines)

@@ -1,7 +1,8 @@
 """Settings from the environment and `.env`, every name prefixed `VIGIL_`.
 
 Each component is built from its own typed section of the settings (`Settings.store`,
-`.webhooks`, `.file_source`, `.broker`, `.http_ingest`, and one section per optional sink).
+`.webhooks`, `.file_source`, `.broker`, `.http_ingest`, `.parser`, `.rules`, `.behaviour`,
+`.profile`, `.enrich`, `.runner`, `.agent`, `.cluster`, and one section per optional sink).
 A key of a section can be set by its nested name, `VIGIL_<SECTION>__<KEY>` (e.g.
 `VIGIL_STORE__RETRY_MAX_SECONDS`), or by the flat name it has always had
 (`VIGIL_STORE_RETRY_MAX_SECONDS`); where one source (the environment, `.env`) gives both, the
@@ -103,7 +104,10 @@ class Section(BaseModel):
 
     `flat` maps each key of the section to the `Settings` field that stores it (the flat
     name, `VIGIL_<FIELD>`); the section is also addressable by its nested names,
-    `VIGIL_<SECTION>__<KEY>` (see `SECTIONS`).
+    `VIGIL_<SECTION>__<KEY>` (see `SECTIONS`). A section is made from settings
+    (`Settings.section`), whose fields validate each value and hold its default and
+    description: a section's keys have no defaults of their own, so each default is written
+    once.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -123,11 +127,11 @@ class FileSourceSection(Section):
         "max_line_bytes": "max_line_bytes",
     }
 
-    paths: tuple[str, ...] = ()
-    batch_size: int = 2048
-    batch_time_ms: int = 20
-    read_chunk_bytes: int = 1 << 20
-    max_line_bytes: int = 1 << 20
+    paths: tuple[str, ...]
+    batch_size: int
+    batch_time_ms: int
+    read_chunk_bytes: int
+    max_line_bytes: int
 
 
 class WebhookSection(Section):
@@ -139,9 +143,9 @@ class WebhookSection(Section):
         "throttle_seconds": "webhook_throttle_seconds",
     }
 
-    urls: tuple[str, ...] = ()
-    secret: SecretStr | None = None
-    throttle_seconds: float = 60.0
+    urls: tuple[str, ...]
+    secret: SecretStr | None
+    throttle_seconds: float
 
 
 class StoreSection(Section):
@@ -157,13 +161,13 @@ class StoreSection(Section):
         "block_simulation": "block_simulation",
     }
 
-    incident_quiet_minutes: int = 30
-    retry_max_seconds: float = 30.0
-    block_on_high: bool = True
-    block_medium_count: int = 10
-    block_medium_window_minutes: int = 10
-    block_duration_minutes: int = 240
-    block_simulation: bool = False
+    incident_quiet_minutes: int
+    retry_max_seconds: float
+    block_on_high: bool
+    block_medium_count: int
+    block_medium_window_minutes: int
+    block_duration_minutes: int
+    block_simulation: bool
 
 
 class BrokerSection(Section):
@@ -172,8 +176,8 @@ class BrokerSection(Section):
 
     flat: ClassVar[dict[str, str]] = {"redis_url": "redis_url", "prefix": "redis_prefix"}
 
-    redis_url: str | None = None
-    prefix: str = "vigil"
+    redis_url: str | None
+    prefix: str
 
 
 class HttpIngestSection(Section):
@@ -184,8 +188,114 @@ class HttpIngestSection(Section):
         "max_bytes": "ingest_max_bytes",
     }
 
-    max_lines: int = 10_000
-    max_bytes: int = 8 * 1024 * 1024
+    max_lines: int
+    max_bytes: int
+
+
+class ParserSection(Section):
+    """What the parse stage (and a cluster agent's client splitter) is built from."""
+
+    flat: ClassVar[dict[str, str]] = {
+        "format": "log_format",
+        "trusted_proxies": "trusted_proxies",
+    }
+
+    format: str
+    trusted_proxies: tuple[str, ...]
+
+
+class RulesSection(Section):
+    """What the rule engine (the normalise and rules stages) is built from."""
+
+    flat: ClassVar[dict[str, str]] = {
+        "paranoia_level": "paranoia_level",
+        "dirs": "rules_dirs",
+        "disabled": "disabled_rules",
+        "exclusions_file": "exclusions_file",
+    }
+
+    paranoia_level: int
+    dirs: tuple[str, ...]
+    disabled: tuple[str, ...]
+    exclusions_file: Path | None
+
+
+class BehaviourSection(Section):
+    """What the behaviour stage and its snapshots are built from."""
+
+    flat: ClassVar[dict[str, str]] = {
+        "enabled": "behaviour_enabled",
+        "config_file": "behaviour_config_file",
+        "snapshot_seconds": "behaviour_snapshot_seconds",
+    }
+
+    enabled: bool
+    config_file: Path | None
+    snapshot_seconds: float
+
+
+class ProfileSection(Section):
+    """What the site-profile stage is built from (judging, and learning in `vigil serve`)."""
+
+    flat: ClassVar[dict[str, str]] = {
+        "enabled": "profile_enabled",
+        "learning_hours": "profile_learning_hours",
+        "save_seconds": "profile_save_seconds",
+    }
+
+    enabled: bool
+    learning_hours: float
+    save_seconds: float
+
+
+class EnrichSection(Section):
+    """The GeoIP databases the enricher reads (country and ASN of clients)."""
+
+    flat: ClassVar[dict[str, str]] = {
+        "geoip_city_db": "geoip_city_db",
+        "geoip_asn_db": "geoip_asn_db",
+    }
+
+    geoip_city_db: Path | None
+    geoip_asn_db: Path | None
+
+
+class RunnerSection(Section):
+    """What the pipeline's runner is built from: its queues and the helper process."""
+
+    flat: ClassVar[dict[str, str]] = {
+        "queue_size": "queue_size",
+        "helper_process": "helper_process",
+    }
+
+    queue_size: int
+    helper_process: bool | None
+
+
+class AgentSection(Section):
+    """What `vigil agent` is built from (its Redis is the broker section's, its partitions
+    the cluster section's)."""
+
+    flat: ClassVar[dict[str, str]] = {"name": "agent_name", "batch_ms": "agent_batch_ms"}
+
+    name: str
+    batch_ms: int
+
+
+class ClusterSection(Section):
+    """What a cluster's streams, agents and workers share."""
+
+    flat: ClassVar[dict[str, str]] = {
+        "partitions": "cluster_partitions",
+        "max_backlog": "cluster_max_backlog",
+        "lease_seconds": "cluster_lease_seconds",
+        "controls_seconds": "cluster_controls_seconds",
+    }
+
+    partitions: int
+    max_backlog: int
+    lease_seconds: float
+    controls_seconds: float
 
 
 SECTIONS: dict[str, type[Section]] = {
@@ -194,6 +304,14 @@ SECTIONS: dict[str, type[Section]] = {
     "store": StoreSection,
     "broker": BrokerSection,
     "http_ingest": HttpIngestSection,
+    "parser": ParserSection,
+    "rules": RulesSection,
+    "behaviour": BehaviourSection,
+    "profile": ProfileSection,
+    "enrich": EnrichSection,
+    "runner": RunnerSection,
+    "agent": AgentSection,
+    "cluster": ClusterSection,
 }
 """The sections addressable by nested names (`VIGIL_STORE__RETRY_MAX_SECONDS`), by name."""
 
@@ -520,6 +638,38 @@ class Settings(BaseSettings):
     @property
     def http_ingest(self) -> HttpIngestSection:
         return self.section(HttpIngestSection)
+
+    @property
+    def parser(self) -> ParserSection:
+        return self.section(ParserSection)
+
+    @property
+    def rules(self) -> RulesSection:
+        return self.section(RulesSection)
+
+    @property
+    def behaviour(self) -> BehaviourSection:
+        return self.section(BehaviourSection)
+
+    @property
+    def profile(self) -> ProfileSection:
+        return self.section(ProfileSection)
+
+    @property
+    def enrich(self) -> EnrichSection:
+        return self.section(EnrichSection)
+
+    @property
+    def runner(self) -> RunnerSection:
+        return self.section(RunnerSection)
+
+    @property
+    def agent(self) -> AgentSection:
+        return self.section(AgentSection)
+
+    @property
+    def cluster(self) -> ClusterSection:
+        return self.section(ClusterSection)
 
     @classmethod
     def settings_customise_sources(

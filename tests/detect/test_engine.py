@@ -117,13 +117,13 @@ def test_explain_shows_decoded_targets_matches_and_score() -> None:
     assert any(m["rule_id"] == "sqli-tautology" for m in explained["matches"])
 
 
-def test_from_settings_reads_paranoia_disabled_rules_and_exclusions(tmp_path: Path) -> None:
+def test_from_section_reads_paranoia_disabled_rules_and_exclusions(tmp_path: Path) -> None:
     exclusions = tmp_path / "exclusions.yaml"
     exclusions.write_text("allow_ips: [192.0.2.0/24]\n", encoding="utf-8")
     settings = load_settings(
         paranoia_level=2, disabled_rules="probe-env-file", exclusions_file=exclusions
     )
-    eng = DetectionEngine.from_settings(settings)
+    eng = DetectionEngine.from_section(settings.rules)
     assert eng.paranoia_level == 2
     # The disabled rule is silent; the broad hidden-path rule still sees a dot-file.
     assert {m.rule_id for m in detect(eng, "GET /.env HTTP/1.1").matches} == {"probe-hidden-path"}
@@ -149,7 +149,7 @@ rules:
         encoding="utf-8",
     )
     settings = load_settings(rules_dirs=str(tmp_path))
-    eng = DetectionEngine.from_settings(settings)
+    eng = DetectionEngine.from_section(settings.rules)
     assert "site-internal-debug-flag" in rule_ids(detect(eng, "GET /?__debug=1 HTTP/1.1"))
 
 

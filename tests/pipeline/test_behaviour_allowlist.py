@@ -42,7 +42,7 @@ async def _behaviour_clients(
     settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/v.db", detection_mode="rules")
     scored: list[ScoredBatch] = []
     pipeline = Pipeline(
-        settings, analyzer=Analyzer(settings, enrich=False), on_scored=scored.append
+        settings.runner, analyzer=Analyzer(settings, enrich=False), on_scored=scored.append
     )
     # The path the stored allowlist takes into a running pipeline (open_pipeline, the API).
     pipeline.set_exclusions(site, [], allowlist)

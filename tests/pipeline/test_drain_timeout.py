@@ -1,4 +1,5 @@
-"""`Pipeline.stop(timeout=…)`: a drain that cannot finish in time is abandoned, and says so."""
+"""`Pipeline.stop(timeout=…)`: a drain that cannot finish in time is abandoned, and says so;
+`Pipeline.discard_unanalysed`: batches not analysed yet are dropped before a drain."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def _batch(n: int) -> LineBatch:
 
 async def _pipeline(sink: GatedSink) -> Pipeline:
     settings = load_settings(detection_mode="rules", queue_size=4, behaviour_enabled=False)
-    pipeline = Pipeline(settings, analyzer=Analyzer(settings), sinks=[sink])
+    pipeline = Pipeline(settings.runner, analyzer=Analyzer(settings), sinks=[sink])
     await pipeline.start()
     for n in range(3):
         await pipeline.submit(_batch(n))
@@ -62,3 +63,19 @@ async def test_a_drain_within_the_timeout_stores_every_batch() -> None:
     assert await pipeline.stop(drain=True, timeout=30) is True
     # Waiting batches of one file may be stored together: the last one stored ends the file.
     assert sink.stored and sink.stored[-1] == _batch(2).end_offset
+
+
+async def test_batches_not_analysed_yet_are_dropped_before_the_drain() -> None:
+    sink = GatedSink()
+    settings = load_settings(detection_mode="rules", queue_size=4, behaviour_enabled=False)
+    pipeline = Pipeline(settings.runner, analyzer=Analyzer(settings), sinks=[sink])
+    for n in range(3):
+        await pipeline.submit(_batch(n))
+    await pipeline.start()
+    assert pipeline.discard_unanalysed() == 3
+    await pipeline.submit(_batch(3))
+    sink.open.set()
+    assert await pipeline.stop(drain=True, timeout=30) is True
+    # Only the batch accepted after the discard went through.
+    assert sink.stored == [_batch(3).end_offset]
+    assert pipeline.totals.lines == 1

@@ -104,7 +104,7 @@ async def test_tailed_log_is_stored_and_published_exactly_once(
     ready = asyncio.Event()
     collector = asyncio.create_task(_collect(broker, received, ready))
     await ready.wait()
-    tailer = FileTailer.from_settings(settings, checkpoints=DbCheckpointStore())
+    tailer = FileTailer.from_section(settings.file_source, checkpoints=DbCheckpointStore())
     size = os.path.getsize(log_path)
     try:
         async with open_pipeline(settings, sources=[tailer], broker=broker) as pipeline:

@@ -175,14 +175,14 @@ def test_behaviour_can_be_switched_off(tmp_path: Path, lines: list[bytes]) -> No
 
 
 def test_when_the_process_is_wanted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    auto = _settings(tmp_path)
+    auto = _settings(tmp_path).runner
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1})
     assert not wanted(auto, None)  # stdin: size unknown, maybe short
-    assert wanted(_settings(tmp_path, helper_process=True), None)
+    assert wanted(_settings(tmp_path, helper_process=True).runner, None)
     assert wanted(auto, LARGE_INPUT_BYTES)
     assert not wanted(auto, LARGE_INPUT_BYTES - 1)
-    assert wanted(_settings(tmp_path, helper_process=True), 10)
-    assert not wanted(_settings(tmp_path, helper_process=False), None)
+    assert wanted(_settings(tmp_path, helper_process=True).runner, 10)
+    assert not wanted(_settings(tmp_path, helper_process=False).runner, None)
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0})
     assert not wanted(auto, LARGE_INPUT_BYTES)
 

@@ -23,6 +23,7 @@ from vigil.db.session import configure_db
 from vigil.pipeline.assembly import open_pipeline
 from vigil.pipeline.runner import Pipeline
 from vigil.sinks.broker import MemoryBroker
+from vigil.sources.http import HttpIngest
 
 __all__ = ["Api", "LiveApi", "access_line", "api", "live", "missing_tool"]
 
@@ -86,7 +87,7 @@ async def live(database_url: str) -> AsyncIterator[LiveApi]:
     await asyncio.to_thread(migrate.upgrade, "head", settings)
     broker = MemoryBroker()
     try:
-        async with open_pipeline(settings, broker=broker) as pipeline:
+        async with open_pipeline(settings, sources=[HttpIngest()], broker=broker) as pipeline:
             app = create_app(settings, pipeline=pipeline, broker=broker)
             async with app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app)

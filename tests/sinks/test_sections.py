@@ -3,9 +3,14 @@ sets under the section's variables is what the component runs with."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
 from datetime import timedelta
 from pathlib import Path
+from typing import Protocol
 
+import vigil.sources
 from tests.conftest import make_settings
 from vigil.api.app import create_app
 from vigil.config import (
@@ -21,8 +26,11 @@ from vigil.sinks.broker import MemoryBroker, PublishSink, RedisBroker, make_brok
 from vigil.sinks.jsonl import JsonlSink
 from vigil.sinks.store import StoreSink
 from vigil.sinks.webhooks import WebhookNotifier
-from vigil.sources.base import Source
+from vigil.sources.base import PushSource, Source
 from vigil.sources.files import FilesSource, LineReader
+from vigil.sources.http import HttpIngest
+from vigil.sources.partition import PartitionSource
+from vigil.sources.streams import StreamKeys
 from vigil.sources.tailer import FileTailer
 
 URL = "sqlite+aiosqlite:///unused.db"
@@ -73,7 +81,7 @@ def test_file_sources_are_built_from_their_section() -> None:
     assert section.paths == ("/var/log/a.log", "/var/log/b.log")
     reader = LineReader.from_section(section, "-")
     assert reader.read_chunk_bytes == settings.read_chunk_bytes
-    tailer = FileTailer.from_settings(settings)
+    tailer = FileTailer.from_section(settings.file_source)
     assert (tailer.batch_size, tailer.max_line_bytes) == (99, 4096)
 
 
@@ -95,10 +103,36 @@ def test_http_ingest_is_built_from_its_section() -> None:
     assert app.state.vigil.limits == section == HttpIngestSection(max_lines=5, max_bytes=4096)
 
 
+def _source_classes() -> set[type]:
+    """Every class of `vigil.sources` that produces batches."""
+    found: set[type] = set()
+    for module_info in pkgutil.iter_modules(vigil.sources.__path__, "vigil.sources."):
+        module = importlib.import_module(module_info.name)
+        for value in vars(module).values():
+            if (
+                inspect.isclass(value)
+                and value.__module__ == module.__name__
+                and inspect.isfunction(vars(value).get("batches"))
+                and Protocol not in value.__bases__
+            ):
+                found.add(value)
+    return found
+
+
 def test_every_source_and_sink_has_the_protocols_members(tmp_path: Path) -> None:
     settings = make_settings(URL)
-    sources = [FilesSource(["-"], settings.file_source), FileTailer.from_settings(settings)]
+    sources = [
+        FilesSource(["-"], settings.file_source),
+        FileTailer.from_section(settings.file_source),
+        HttpIngest(),
+        PartitionSource(None, StreamKeys("vigil"), 0),
+    ]
     assert all(isinstance(source, Source) for source in sources)
+    # Every source the package has is one of these (a new one is added here, and held to
+    # the protocol with them).
+    assert _source_classes() == {type(source) for source in sources}
+    pushed = [source for source in sources if isinstance(source, PushSource)]
+    assert [type(source) for source in pushed] == [HttpIngest]
     sinks = [
         StoreSink(settings),
         PublishSink(MemoryBroker()),

@@ -98,6 +98,7 @@ async def run_server(settings: Settings) -> bool:
     from vigil.pipeline.assembly import open_pipeline
     from vigil.sinks.broker import make_broker
     from vigil.sinks.store import DbCheckpointStore, StoreSink
+    from vigil.sources.http import HttpIngest
     from vigil.sources.tailer import FileTailer
 
     signals = ShutdownSignals()
@@ -114,13 +115,20 @@ async def run_server(settings: Settings) -> bool:
                 "Check VIGIL_REDIS_URL and that Redis is running."
             ) from None
         async with open_pipeline(
-            settings, broker=broker, snapshots=True, learn_profiles=True, analyze_at_end=False
+            settings,
+            sources=[HttpIngest(settings.runner.queue_size)],  # POST /ingest/batch
+            broker=broker,
+            snapshots=True,
+            learn_profiles=True,
+            analyze_at_end=False,
         ) as pipeline:
             tune_gc()
             if settings.log_paths and not signals.asked.is_set():
                 # Before the API is built and serving: following the files waits for neither.
-                tailer = FileTailer.from_settings(settings, checkpoints=DbCheckpointStore())
-                pipeline.add_source(tailer.batches())
+                tailer = FileTailer.from_section(
+                    settings.file_source, checkpoints=DbCheckpointStore()
+                )
+                pipeline.add_source(tailer)
             # The API's modules are imported on a thread: the event loop meanwhile reads the
             # checkpoints and opens the files.
             create_app = await asyncio.to_thread(_api_factory)

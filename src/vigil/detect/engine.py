@@ -40,7 +40,7 @@ from vigil.detect.ruleset import TARGETS, Rule, Ruleset, load_ruleset
 from vigil.severity import severity_of
 
 if TYPE_CHECKING:
-    from vigil.config import Settings
+    from vigil.config import RulesSection
 
 DEFAULT_CACHE_SIZE: Final = 100_000
 _ALL_VIEWS: Final = sum(VIEW_BITS.values())
@@ -349,17 +349,18 @@ class DetectionEngine:
         self._shared: dict[tuple[tuple[TargetMatch, ...], frozenset[str]], _QueryHits] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> DetectionEngine:
-        """An engine with the shipped and configured rules, exclusions and paranoia level."""
-        ruleset = load_ruleset(settings.rules_dirs)
+    def from_section(cls, section: RulesSection) -> DetectionEngine:
+        """An engine with the shipped and configured rules, exclusions and paranoia level
+        (the settings' rules section)."""
+        ruleset = load_ruleset(section.dirs)
         exclusions = (
-            ExclusionSet.load(settings.exclusions_file)
-            if settings.exclusions_file is not None
+            ExclusionSet.load(section.exclusions_file)
+            if section.exclusions_file is not None
             else ExclusionSet()
         )
-        if settings.disabled_rules:
-            exclusions = exclusions.with_disabled(*settings.disabled_rules)
-        return cls(ruleset, paranoia_level=settings.paranoia_level, exclusions=exclusions)
+        if section.disabled:
+            exclusions = exclusions.with_disabled(*section.disabled)
+        return cls(ruleset, paranoia_level=section.paranoia_level, exclusions=exclusions)
 
     @property
     def exclusions(self) -> ExclusionSet:

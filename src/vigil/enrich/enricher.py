@@ -8,7 +8,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vigil.config import EnrichSection
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +103,11 @@ def classify_agent(user_agent: str, family: str | None) -> str:
 
 class Enricher:
     """Looks up client and agent facts; every lookup is cached per distinct string."""
+
+    @classmethod
+    def from_section(cls, section: EnrichSection) -> Enricher:
+        """The enricher of the settings' enrich section (its GeoIP databases)."""
+        return cls(section.geoip_city_db, section.geoip_asn_db)
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from vigil.batch import DeadLetter, LogRecord
 from vigil.errors import FormatError
@@ -19,13 +20,22 @@ from vigil.ingest.formats.jsonlog import JsonParser
 from vigil.ingest.formats.presets import ALIASES, AUTO_CANDIDATES, PRESETS, format_names
 from vigil.ingest.formats.template import TemplateParser
 
+if TYPE_CHECKING:
+    from vigil.config import ParserSection
+
 __all__ = [
     "LogParser",
     "ParseResult",
     "build_parser",
     "format_names",
     "parse_line",
+    "parser_from_section",
 ]
+
+
+def parser_from_section(section: ParserSection) -> LogParser:
+    """The parser of the settings' parser section (its format and trusted proxies)."""
+    return build_parser(section.format, trusted_proxies=section.trusted_proxies)
 
 
 def build_parser(

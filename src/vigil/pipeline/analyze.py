@@ -26,7 +26,7 @@ from vigil.detect.exclusions import ExclusionSet
 from vigil.detect.profile.stage import ProfileStage
 from vigil.detect.served import ServedJudge
 from vigil.enrich import Enricher
-from vigil.ingest.parser import LogParser, build_parser
+from vigil.ingest.parser import LogParser, parser_from_section
 from vigil.pipeline.score import ScoreStage
 from vigil.pipeline.stages import (
     BehaviourStage,
@@ -36,7 +36,7 @@ from vigil.pipeline.stages import (
     RulesStage,
     ServedStage,
     SiteProfileStage,
-    behaviour_from_settings,
+    behaviour_from_section,
 )
 from vigil.pipeline.work import RemoteResult, Stage, Work
 
@@ -61,14 +61,13 @@ class Analyzer:
         keep_results: bool = False,
         enrich: bool = True,
     ) -> None:
-        self.settings = settings
         self.site = site or settings.site
-        self.parser = parser or build_parser(
-            settings.log_format, trusted_proxies=settings.trusted_proxies
-        )
-        self.detection = detection or DetectionEngine.from_settings(settings)
-        self.behaviour = behaviour if behaviour is not None else behaviour_from_settings(settings)
-        self.enricher = enricher or Enricher(settings.geoip_city_db, settings.geoip_asn_db)
+        # Each stage from its own section of the settings (parts not given).
+        self.parser = parser or parser_from_section(settings.parser)
+        self.detection = detection or DetectionEngine.from_section(settings.rules)
+        section = settings.behaviour
+        self.behaviour = behaviour if behaviour is not None else behaviour_from_section(section)
+        self.enricher = enricher or Enricher.from_section(settings.enrich)
         self.helper: HelperProcess | None = None
         self._parse = ParseStage(self.parser)
         self._normalise = NormaliseStage(self.detection)
@@ -79,7 +78,7 @@ class Analyzer:
         self._behaviour = BehaviourStage(
             self.behaviour,
             self.enricher,
-            enabled=settings.behaviour_enabled,
+            enabled=section.enabled,
             exclusions=self.detection.exclusions,
         )
         self._score = ScoreStage(self.enricher, keep_results=keep_results, enrich=enrich)

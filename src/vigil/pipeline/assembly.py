@@ -102,7 +102,7 @@ async def open_pipeline(
     # The helper starts first: its start-up (imports, rule compilation) then overlaps ours.
     helper = (
         helper_process.HelperProcess(settings)
-        if helper_process.wanted(settings, input_bytes)
+        if helper_process.wanted(settings.runner, input_bytes)
         else None
     )
     owned_broker: Broker | None = None
@@ -122,11 +122,12 @@ async def open_pipeline(
         analyzer = Analyzer(settings, keep_results=keep_results, enrich=store)
         if settings.detection_mode == "hybrid":
             analyzer.load_models_later(partial(_load_models, artifacts))
-        if settings.profile_enabled:
+        profile = settings.profile
+        if profile.enabled:
             analyzer.profiles = ProfileStage(
                 stored.profiles,
                 learn=learn_profiles and store,
-                learning_period=timedelta(hours=settings.profile_learning_hours),
+                learning_period=timedelta(hours=profile.learning_hours),
             )
             if stored.profiles:
                 log.info("event=site_profiles_restored sites=%d", len(stored.profiles))
@@ -144,10 +145,11 @@ async def open_pipeline(
         if snapshots:
             settings.state_dir.mkdir(parents=True, exist_ok=True)
             keeper = SnapshotKeeper(
-                analyzer, settings.state_dir / SNAPSHOT_FILE, settings.behaviour_snapshot_seconds
+                analyzer, settings.state_dir / SNAPSHOT_FILE, settings.behaviour.snapshot_seconds
             )
         pipeline = Pipeline(
-            settings,
+            settings.runner,
+            source_labels=settings.file_source.paths,
             analyzer=analyzer,
             sinks=sinks,
             on_scored=on_scored,
@@ -159,9 +161,9 @@ async def open_pipeline(
         await pipeline.start()
         profiles = analyzer.profiles
         if profiles is not None and profiles.learn_live:
-            saver = asyncio.create_task(_save_profiles_every(settings, profiles))
+            saver = asyncio.create_task(_save_profiles_every(profile.save_seconds, profiles))
         for source in sources:
-            pipeline.add_source(source.batches())
+            pipeline.add_source(source)
         yield pipeline
         await pipeline.wait_sources()
         await pipeline.stop(drain=True)
@@ -212,15 +214,15 @@ def configured_sinks(
         # Events are published only where someone may listen: Redis (other processes), an
         # in-process broker with subscribers (the API's WebSocket), webhooks or another sink.
         listeners = (
-            settings.redis_url is not None
+            settings.broker.redis_url is not None
             or publish_locally
-            or bool(settings.webhook_urls)
+            or bool(settings.webhooks.urls)
             or any(section.enabled for section in settings.sink_sections())
         )
         sinks.append(StoreSink(settings, messages=listeners))
         if broker is not None:
             sinks.append(PublishSink(broker))
-        sinks.append(WebhookNotifier.from_settings(settings))
+        sinks.append(WebhookNotifier.from_section(settings.webhooks))
     for section in settings.sink_sections():
         if section.enabled:
             sinks.append(section.build_sink(settings))
@@ -255,9 +257,9 @@ async def save_profiles(profiles: ProfileStage) -> int:
     return len(blobs)
 
 
-async def _save_profiles_every(settings: Settings, profiles: ProfileStage) -> None:
+async def _save_profiles_every(seconds: float, profiles: ProfileStage) -> None:
     while True:
-        await asyncio.sleep(settings.profile_save_seconds)
+        await asyncio.sleep(seconds)
         await save_profiles(profiles)
 
 
@@ -287,7 +289,7 @@ async def read_stored_state(settings: Settings) -> StoredState:
             controls: StoredControls = await stored_controls(session)
             artifacts = await active_artifacts(session)
         profiles: list[SiteProfile] = []
-        if settings.profile_enabled:
+        if settings.profile.enabled:
             from vigil.services.profiles import load_profiles
 
             try:

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from vigil.batch import LineBatch
-from vigil.config import Settings
+from vigil.config import RunnerSection, Settings
 from vigil.detect.exclusions import ExclusionSet
 from vigil.detect.result import encode_detections
 from vigil.pipeline.stages import BehaviourStage, ParseStage, RulesStage, Stages
@@ -84,14 +84,14 @@ class HelperLost(RuntimeError):
     """The helper is gone or failed; the caller carries on without it."""
 
 
-def wanted(settings: Settings, input_bytes: int | None) -> bool:
+def wanted(section: RunnerSection, input_bytes: int | None) -> bool:
     """Whether a scan of `input_bytes` (None: unknown, e.g. stdin) should use a helper.
 
     By default only for large files: on a stream of unknown length, a short input would wait
     for the helper's start-up (set `VIGIL_HELPER_PROCESS=true` for a large pipe).
     """
-    if settings.helper_process is not None:
-        return settings.helper_process
+    if section.helper_process is not None:
+        return section.helper_process
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (cores or 1) >= 2 and input_bytes is not None and input_bytes >= LARGE_INPUT_BYTES
 
@@ -335,7 +335,7 @@ def _build(settings: Settings) -> _Share:
         BehaviourStage(
             stages.behaviour,
             stages.enricher,
-            enabled=settings.behaviour_enabled,
+            enabled=settings.behaviour.enabled,
             exclusions=stages.detection.exclusions,
         ),
     )

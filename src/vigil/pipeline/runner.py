@@ -4,8 +4,10 @@ sources ──► [raw queue] ──► analyze (parse, detect, behaviour, score
 sinks in order: store (one transaction per batch) ──► publish (broker) ──► webhooks ──► …
 
 Queues are bounded: when the store falls behind (or the database is down) the scored queue
-fills, analysis waits, the raw queue fills and sources wait. `try_submit` is the non-waiting
-entry for HTTP ingest, which answers 429 instead. `stop()` drains everything accepted.
+fills, analysis waits, the raw queue fills and sources wait. Every source is pulled the same
+way (`add_source`); HTTP ingest is a push source (`vigil.sources.http`), offered lines through
+`try_submit` without waiting, which answers 429 instead when the raw queue is full. `stop()`
+drains everything accepted.
 
 Pipelines are built by `vigil.pipeline.assembly.open_pipeline`. Exclusion and allowlist updates
 take effect in queue order: each batch is analysed with the exclusions in force when it was
@@ -15,23 +17,22 @@ accepted, in this process and in the helper process alike.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vigil import metrics
 from vigil.batch import DeadLetter, LineBatch, ScoredBatch, merge_scored
-from vigil.config import Settings
+from vigil.config import RunnerSection
 from vigil.detect.exclusions import ExclusionSet
 from vigil.pipeline.analyze import Analyzer
 from vigil.pipeline.controls import RuntimeControls, SiteControls
 from vigil.pipeline.snapshots import SnapshotKeeper
 from vigil.sinks.base import Sink
-from vigil.sources.http import HttpIngest
+from vigil.sources.base import PushSource, Source
 
 if TYPE_CHECKING:
     from vigil.pipeline.helper_process import Prefetched
@@ -103,25 +104,32 @@ class Pipeline:
 
     def __init__(
         self,
-        settings: Settings,
+        section: RunnerSection,
         *,
         analyzer: Analyzer,
         sinks: Sequence[Sink] = (),
         on_scored: Callable[[ScoredBatch], None] | None = None,
         snapshots: SnapshotKeeper | None = None,
         store_merge_lines: int = STORE_MERGE_LINES,
+        source_labels: Sequence[str] = (),
     ) -> None:
-        self.settings = settings
+        self.section = section
+        self.source_labels = tuple(source_labels)
+        """The configured log paths, the only file sources named in metric labels."""
         self.analyzer = analyzer
         self.sinks = list(sinks)
         self.on_scored = on_scored
-        self._raw: asyncio.Queue[Any] = asyncio.Queue(settings.queue_size)
-        self._scored: asyncio.Queue[Any] = asyncio.Queue(settings.queue_size)
+        self._raw: asyncio.Queue[Any] = asyncio.Queue(section.queue_size)
+        self._scored: asyncio.Queue[Any] = asyncio.Queue(section.queue_size)
         self._tasks: list[asyncio.Task[None]] = []
         self._sources: list[asyncio.Task[None]] = []
+        """The pumps of pull sources (files, tailers, streams): cancelled when stopping."""
+        self._pushed: list[tuple[PushSource, asyncio.Task[None]]] = []
+        """Push sources and their pumps: closed when stopping, and drained."""
+        self.ingest: PushSource | None = None
+        """The push source `try_submit` offers to (HTTP ingest), when one was added."""
         self._stopping = False
         self._stopped = False
-        self._ingest = HttpIngest()
         self.counters = {"analyze": StageCounters()}
         self.counters.update((sink.name, StageCounters()) for sink in self.sinks)
         self.totals = PipelineTotals()
@@ -145,17 +153,28 @@ class Pipeline:
             asyncio.create_task(self._store_loop(), name="pipeline-store"),
         ]
 
-    def add_source(self, batches: AsyncIterator[LineBatch], site: str | None = None) -> None:
-        """Feed the pipeline from an async iterator of batches (a tailer or a reader)."""
+    def add_source(self, source: Source, site: str | None = None) -> asyncio.Task[None]:
+        """Feed the pipeline from `source`, pulled as fast as the pipeline takes its batches;
+        a batch without a site of its own is analysed for `site`. The first push source added
+        is the one `try_submit` offers to. The task pulling the source is returned."""
+        batches = source.batches()
 
         async def pump() -> None:
             async for batch in batches:
-                await self.submit(batch, site)
+                await self.submit(batch, batch.site if batch.site is not None else site)
 
-        self._sources.append(asyncio.create_task(pump(), name="pipeline-source"))
+        task = asyncio.create_task(pump(), name="pipeline-source")
+        if isinstance(source, PushSource):
+            self._pushed.append((source, task))
+            if self.ingest is None:
+                self.ingest = source
+        else:
+            self._sources.append(task)
+        return task
 
     async def wait_sources(self) -> None:
-        """Wait until every added source is exhausted (one-shot readers)."""
+        """Wait until every pull source is exhausted (one-shot readers); push sources end when
+        the pipeline stops."""
         if self._sources:
             await asyncio.gather(*self._sources)
 
@@ -182,14 +201,30 @@ class Pipeline:
         self._stopping = True
         for task in self._sources:
             task.cancel()
-        for task in self._sources:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # A source that failed is reported, and what it had read is still drained (a worker's
+        # stream reader that failed: the batches it handed over are stored and acknowledged).
+        for result in await asyncio.gather(*self._sources, return_exceptions=True):
+            if isinstance(result, Exception):
+                log.error("event=source_failed error=%r", result)
         self._sources = []
+        started = time.monotonic()
         drained = drain
+        # What a push source accepted is queued before the drain (its producer was told it
+        # was taken); it cannot be read again, unlike a file.
+        pushed = [task for _source, task in self._pushed]
+        for source, _task in self._pushed:
+            source.close()
+        self._pushed = []
+        if pushed and drain and self._tasks:
+            _done, pending = await asyncio.wait(pushed, timeout=timeout)
+            drained = not pending
+        for task in pushed:
+            task.cancel()
+        await asyncio.gather(*pushed, return_exceptions=True)
         if self._tasks:
-            if drain:
-                drained = await self._drain(timeout)
+            if drained:
+                left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+                drained = await self._drain(left)
             if not drained:
                 for task in self._tasks:
                     task.cancel()
@@ -219,16 +254,34 @@ class Pipeline:
         )
         return False
 
+    def discard_unanalysed(self) -> int:
+        """Drop the batches accepted but not analysed yet, for a driver whose input is read
+        again elsewhere from the last analysed position (a worker handing a partition over:
+        the next owner reads them again, and need not wait for this pipeline to analyse and
+        store them first); the lines dropped. With a helper process nothing is dropped: it has
+        been handed them already, and its behaviour windows hold them."""
+        if self.analyzer.helper is not None:
+            return 0
+        dropped = 0
+        while not self._raw.empty():
+            item = self._raw.get_nowait()
+            if item is _STOP:  # stopping already: the stages end after what is left
+                self._raw.put_nowait(item)
+                break
+            dropped += len(item.batch.lines)
+        metrics.QUEUE_DEPTH.labels("analyze").set(self._raw.qsize())
+        return dropped
+
     def abandon(self) -> None:
         """Cancel the stages without draining: what they hold is dropped (for a driver whose
         input is read again elsewhere, e.g. a stream a worker could not drain in time)."""
         self._stopping = True
-        for task in [*self._sources, *self._tasks]:
+        for task in [*self._sources, *(task for _source, task in self._pushed), *self._tasks]:
             task.cancel()
 
     # ------------------------------------------------------------------- intake
     def _source_label(self, source: str) -> str:
-        return metrics.source_label(source, self.settings.log_paths)
+        return metrics.source_label(source, self.source_labels)
 
     async def submit(self, batch: LineBatch, site: str | None = None) -> None:
         """Queue a batch, waiting while the pipeline is full (backpressure, never a drop)."""
@@ -240,15 +293,12 @@ class Pipeline:
         metrics.QUEUE_DEPTH.labels("analyze").set(self._raw.qsize())
 
     def try_submit(self, source: str, lines: list[bytes], site: str | None = None) -> bool:
-        """Queue lines from HTTP ingest if there is room now; False means 'retry later'."""
-        if self._stopping or self._raw.full():
+        """Offer lines to the HTTP ingest source if the pipeline has room now; False means
+        'retry later' (and uses no positions of the ingest stream)."""
+        ingest = self.ingest
+        if ingest is None or self._stopping or self._raw.full():
             return False
-        batch = self._ingest.batch(source, lines)
-        metrics.LINES_IN.labels("http").inc(len(lines))
-        queued = _Queued(batch, site, time.time(), self.controls.current)
-        self._raw.put_nowait(queued)
-        queued.prefetched = self.analyzer.prefetch(batch, site)
-        return True
+        return ingest.offer(source, lines, site)
 
     # ------------------------------------------------------------------- stages
     async def _analyze_loop(self) -> None:
@@ -378,7 +428,7 @@ class Pipeline:
         return {
             "uptime_seconds": round(time.time() - self.started_at, 1),
             "queues": {"analyze": self._raw.qsize(), "store": self._scored.qsize()},
-            "queue_capacity": self.settings.queue_size,
+            "queue_capacity": self.section.queue_size,
             "stages": {name: c.as_dict() for name, c in self.counters.items()},
             "totals": self.totals.as_dict(),
             "sites": {site: totals.as_dict() for site, totals in sorted(self.site_totals.items())},

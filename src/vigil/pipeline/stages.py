@@ -3,8 +3,9 @@
     parse → normalise → rules → served → models → profile → behaviour → score
     (`vigil.pipeline.score`)
 
-and `Stages`, the detection state one analysing process holds, built from the settings (the
-parser, the rule engine, the behaviour windows and the enricher). The main process's
+and `Stages`, the detection state one analysing process holds, each part built from its own
+section of the settings (the parser, the rule engine, the behaviour windows and the
+enricher). The main process's
 `Analyzer` composes the stages over its `Stages`; the helper process builds its own `Stages`
 and runs the same parse and behaviour (and, when asked, rules) stage objects on the same
 batches, with the same control updates (see `vigil.pipeline.helper_process`).
@@ -22,7 +23,7 @@ from itertools import compress, repeat
 from operator import attrgetter, is_not
 from typing import Any
 
-from vigil.config import Settings
+from vigil.config import BehaviourSection, Settings
 from vigil.detect.behaviour import BehaviourEngine, BehaviourEvent
 from vigil.detect.engine import DetectionEngine
 from vigil.detect.exclusions import ExclusionSet
@@ -31,7 +32,7 @@ from vigil.detect.result import CLEAN, Detection, decode_detections
 from vigil.detect.ruleset import Rule
 from vigil.detect.served import ServedJudge
 from vigil.enrich import Enricher
-from vigil.ingest.parser import LogParser, build_parser
+from vigil.ingest.parser import LogParser, parser_from_section
 from vigil.pipeline.work import Work
 
 __all__ = [
@@ -44,7 +45,7 @@ __all__ = [
     "ServedStage",
     "SiteProfileStage",
     "Stages",
-    "behaviour_from_settings",
+    "behaviour_from_section",
 ]
 
 RESEARCH_TAG = "research-scanner"
@@ -62,11 +63,12 @@ class Stages:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Stages:
+        """Each part from its section of `settings`."""
         return cls(
-            parser=build_parser(settings.log_format, trusted_proxies=settings.trusted_proxies),
-            detection=DetectionEngine.from_settings(settings),
-            behaviour=behaviour_from_settings(settings),
-            enricher=Enricher(settings.geoip_city_db, settings.geoip_asn_db),
+            parser=parser_from_section(settings.parser),
+            detection=DetectionEngine.from_section(settings.rules),
+            behaviour=behaviour_from_section(settings.behaviour),
+            enricher=Enricher.from_section(settings.enrich),
         )
 
 
@@ -87,16 +89,17 @@ class ClientFacts(Mapping[str, Mapping[str, Any]]):
         return 0
 
 
-def behaviour_from_settings(settings: Settings) -> BehaviourEngine:
-    """The behaviour stage with the operator's thresholds, if any."""
-    if settings.behaviour_config_file is None:
+def behaviour_from_section(section: BehaviourSection) -> BehaviourEngine:
+    """The behaviour windows with the operator's thresholds, if any (the settings' behaviour
+    section)."""
+    if section.config_file is None:
         return BehaviourEngine()
     import yaml
 
     from vigil.detect.behaviour import BehaviourConfig
     from vigil.errors import ConfigError
 
-    path = settings.behaviour_config_file
+    path = section.config_file
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         return BehaviourEngine(BehaviourConfig.model_validate(raw))

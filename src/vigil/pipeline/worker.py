@@ -1,8 +1,9 @@
 """`vigil worker`: analyse the partitions this worker holds a lease on, one pipeline each.
 
 Each held partition runs the whole pipeline (`open_pipeline`: rules, models, behaviour windows,
-store, alerts, webhooks) fed by its stream through the consumer group `workers`. Its entries
-become batches whose origin is the line's own (agent, file identity with the partition, byte
+store, alerts, webhooks) fed by its stream through the consumer group `workers`, read by the
+partition's source (`vigil.sources.partition.PartitionSource`). Its entries become batches
+whose origin is the line's own (agent, file identity with the partition, byte
 offset), so the store's checkpoint of that origin is written in the same transaction as the
 events — the partition's stream position, in the database — and a replayed entry is skipped
 or has its keys checked: exactly once in the database. After the store has committed a batch
@@ -39,33 +40,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vigil.batch import ScoredBatch
+from vigil.batch import LineBatch, ScoredBatch
 from vigil.config import Settings
 from vigil.pipeline.assembly import StoredControls, configured_sinks, open_pipeline
 from vigil.pipeline.leases import LeaseKeeper, Leases
 from vigil.pipeline.runner import Pipeline
 from vigil.sinks.broker import Broker
 from vigil.sources.agent import connect_cluster, redis_errors
-from vigil.sources.streams import GROUP, StreamKeys, decode_entries, id_tuple, merge_by_origin
+from vigil.sources.partition import RETRY_MAX_SECONDS, PartitionSource, ack_floor, retrying
+from vigil.sources.streams import GROUP, StreamKeys, id_tuple
 
 __all__ = ["BoundedBroker", "PartitionRunner", "Worker", "ack_floor", "run_worker"]
 
 log = logging.getLogger(__name__)
 
-READ_COUNT = 256
-READ_BLOCK_MS = 500
-GATHER_LINES = 2048
-GATHER_SECONDS = 0.25
-"""A read of fewer than GATHER_LINES lines waits up to GATHER_SECONDS for more (one batch)."""
 PROGRESS_SECONDS = 10.0
 DRAIN_SECONDS = 60.0
 """Longest wait for a partition's pipeline to store what it read before handing it back."""
 PUBLISH_SECONDS = 5.0
 STOP_SECONDS = 5.0
 """Longest wait for a stopping partition's reader and snapshot tasks to end."""
-RETRY_MAX_SECONDS = 1.0
-"""Longest wait between attempts while Redis is away: once it is back, reading and
-acknowledging resume within a second (a retry costs a failed connect, nothing more)."""
 
 
 @dataclass(slots=True)
@@ -85,32 +79,6 @@ class _Track:
     to_ack: deque[_Sent] = field(default_factory=deque)
     analyzed: bytes | None = None
     acked: bytes | None = None
-
-
-async def ack_floor(redis: Any, stream: str) -> bytes | None:
-    """The smallest id some consumer group of `stream` has not acknowledged (or the last
-    delivered one, when all is acknowledged); None when there is no group."""
-    floor: tuple[int, int] | None = None
-    for group in await redis.xinfo_groups(stream):
-        name = group["name"]
-        candidate = group["last-delivered-id"]
-        if group["pending"]:
-            # Acknowledged since XINFO was read, when the summary has no smallest id.
-            summary = await redis.xpending(stream, name)
-            candidate = summary["min"] or candidate
-        value = id_tuple(candidate)
-        if floor is None or value < floor:
-            floor = value
-    return None if floor is None else f"{floor[0]}-{floor[1]}".encode()
-
-
-def _lines_in(entries: list[tuple[bytes, Any]]) -> int:
-    """Lines held by stream entries (an agent's entry: 8 bytes of offset per line)."""
-    total = 0
-    for _id, fields in entries:
-        offsets = fields.get(b"o")
-        total += len(offsets) // 8 if offsets is not None else 1
-    return total
 
 
 class AckSink:
@@ -207,7 +175,9 @@ class PartitionRunner:
 
     async def run(self) -> None:
         """Run until `stop_event` is set, then drain, snapshot and return."""
-        saved = await self._retrying(self.redis.hgetall, self.keys.snapshot(self.partition))
+        saved = await retrying(
+            self.stop_event, self.partition, self.redis.hgetall, self.keys.snapshot(self.partition)
+        )
         sinks = [
             *configured_sinks(self.settings, store=True, broker=self.broker, publish_locally=False),
             AckSink(self.redis, self.stream, self.track),
@@ -217,8 +187,15 @@ class PartitionRunner:
         ) as pipeline:
             self.pipeline = pipeline
             self.on_ready()
-            start = self._restore(pipeline, saved)
-            reader = asyncio.create_task(self._read(pipeline, start), name="stream-reader")
+            source = PartitionSource(
+                self.redis,
+                self.keys,
+                self.partition,
+                start=self._restore(pipeline, saved),
+                stop=self.stop_event,
+                on_read=self._read,
+            )
+            reader = pipeline.add_source(source)
             snapshots = asyncio.create_task(self._snapshots(pipeline), name="snapshots")
             stop = asyncio.create_task(self.stop_event.wait())
             try:
@@ -244,7 +221,15 @@ class PartitionRunner:
                     self.partition,
                     reader.exception(),
                 )
-            log.info("event=partition_draining partition=%d", self.partition)
+            dropped = 0
+            if not self.lost:
+                # Handed back or shutting down: what was read and not analysed yet is read
+                # again by the next owner, after this partition's final snapshot. A drain of
+                # a full pipeline took tens of seconds under load, all that time unread.
+                dropped = pipeline.discard_unanalysed()
+            log.info(
+                "event=partition_draining partition=%d dropped_lines=%d", self.partition, dropped
+            )
             try:
                 await asyncio.wait_for(pipeline.stop(drain=True), DRAIN_SECONDS)
             except TimeoutError:
@@ -286,100 +271,16 @@ class PartitionRunner:
         )
         return saved[b"pos"]
 
-    async def _retrying(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        delay = 0.1
-        while True:
-            try:
-                return await call(*args, **kwargs)
-            except self._errors as exc:
-                if self.stop_event.is_set():
-                    # Stopping: the partition is being handed back, not read any further.
-                    raise asyncio.CancelledError from exc
-                log.warning(
-                    "event=worker_redis_unavailable partition=%d error=%s",
-                    self.partition,
-                    type(exc).__name__,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
-
-    async def _replay_start(self, start: bytes | None) -> tuple[bytes | None, bool]:
-        """Where reading again begins: after the snapshot's id, or at the first entry no group
-        has acknowledged; True when that bound is inclusive."""
-        if start is not None:
-            return start, False
-        floor = await self._retrying(ack_floor, self.redis, self.stream)
-        groups = await self._retrying(self.redis.xinfo_groups, self.stream)
-        for group in groups:
-            if group["name"].decode() == GROUP and group["pending"]:
-                return floor, True
-        return None, False
-
-    async def _read(self, pipeline: Pipeline, start: bytes | None) -> None:
-        begin, inclusive = await self._replay_start(start)
-        if begin is not None:
-            groups = await self._retrying(self.redis.xinfo_groups, self.stream)
-            last = next(
-                (g["last-delivered-id"] for g in groups if g["name"].decode() == GROUP), b"0-0"
-            )
-            low = begin if inclusive else b"(" + begin
-            while id_tuple(begin) <= id_tuple(last) and not self.stop_event.is_set():
-                entries = await self._retrying(
-                    self.redis.xrange, self.stream, min=low, max=last, count=READ_COUNT
-                )
-                if not entries:
-                    break
-                await self._submit(pipeline, entries)
-                begin = entries[-1][0]
-                low = b"(" + begin
-        while not self.stop_event.is_set():
-            entries = await self._read_new(READ_COUNT, READ_BLOCK_MS)
-            if entries and _lines_in(entries) < GATHER_LINES:
-                # A few lines: wait a moment for more before handing them on. Each batch costs
-                # a store transaction and an acknowledgement whatever its size, and a partition
-                # gets an agent's entry every VIGIL_AGENT_BATCH_MS per file: read one by one,
-                # most of a worker's time would go to the batches rather than the lines.
-                deadline = time.monotonic() + GATHER_SECONDS
-                while len(entries) < READ_COUNT and _lines_in(entries) < GATHER_LINES:
-                    if self.stop_event.is_set():
-                        break
-                    wait_ms = int((deadline - time.monotonic()) * 1000)
-                    if wait_ms < 1:
-                        break
-                    more = await self._read_new(READ_COUNT - len(entries), wait_ms)
-                    if not more:
-                        break
-                    entries += more
-            await self._submit(pipeline, entries)
-
-    async def _read_new(self, count: int, block_ms: int) -> list[tuple[bytes, Any]]:
-        """Entries not yet delivered to the group, waiting up to `block_ms` for the first."""
-        reply = await self._retrying(
-            self.redis.xreadgroup,
-            GROUP,
-            self.consumer,
-            {self.stream: ">"},
-            count=count,
-            block=block_ms,
-        )
-        return [entry for _stream, entries in reply or () for entry in entries]
-
-    async def _submit(self, pipeline: Pipeline, entries: list[tuple[bytes, Any]]) -> None:
-        if not entries:
-            return
-        chunks = merge_by_origin(decode_entries(self.partition, entries))
-        for n, chunk in enumerate(chunks):
-            batch = chunk.batch
-            sent = _Sent((batch.source, batch.file_id, batch.end_offset), chunk.ids)
-            if n == len(chunks) - 1:
-                sent.read_end = entries[-1][0]
-            self.track.to_analyze.append(sent)
-            self.track.to_ack.append(sent)
-            self.lines += len(batch.lines)
-            await pipeline.submit(batch, chunk.site)
+    def _read(self, batch: LineBatch, ids: list[bytes], read_end: bytes | None) -> None:
+        """A batch the partition's source is about to hand the pipeline: tracked for the
+        analysis position and for XACK (in the order the pipeline takes them)."""
+        sent = _Sent((batch.source, batch.file_id, batch.end_offset), ids, read_end)
+        self.track.to_analyze.append(sent)
+        self.track.to_ack.append(sent)
+        self.lines += len(batch.lines)
 
     async def _snapshots(self, pipeline: Pipeline) -> None:
-        every = self.settings.behaviour_snapshot_seconds
+        every = self.settings.behaviour.snapshot_seconds
         while True:
             await asyncio.sleep(every)
             try:
@@ -398,15 +299,30 @@ class PartitionRunner:
         target = id_tuple(position)
         while self.track.acked is None or id_tuple(self.track.acked) < target:
             if final:
-                return  # the drain did not store it: the next owner reads it again
+                # The drain did not store it: the next owner reads it again, from the last
+                # snapshot written (a longer replay).
+                log.warning(
+                    "event=snapshot_not_saved partition=%d analysed=%s acknowledged=%s",
+                    self.partition,
+                    position.decode(),
+                    (self.track.acked or b"-").decode(),
+                )
+                return
             await asyncio.sleep(0.1)
         try:
             saved = await self.leases.save_snapshot(
                 self.partition, position.decode(), behaviour, served
             )
             if not saved:
+                log.warning("event=snapshot_not_saved partition=%d lease=lost", self.partition)
                 return
             self._snapshot_pos = position
+            if final:
+                log.info(
+                    "event=snapshot_saved partition=%d position=%s",
+                    self.partition,
+                    position.decode(),
+                )
             floor = await ack_floor(self.redis, self.stream)
             if floor is not None:
                 minid = min(id_tuple(floor), target)
@@ -466,15 +382,16 @@ class Worker:
 
     def __init__(self, settings: Settings, redis: Any, keys: StreamKeys, partitions: int) -> None:
         self.settings = settings
+        """Whole: each partition's pipeline is built from it (`open_pipeline`)."""
+        self.cluster = settings.cluster
         self.redis = redis
         self.keys = keys
         self.partitions = partitions
         host = socket.gethostname() or "worker"
         self.id = f"{host}-{os.getpid()}-{secrets.token_hex(2)}"
-        self.leases = Leases(redis, keys, self.id, settings.cluster_lease_seconds)
-        self.keeper = LeaseKeeper(
-            settings.redis_url or "", keys, self.id, settings.cluster_lease_seconds
-        )
+        lease = self.cluster.lease_seconds
+        self.leases = Leases(redis, keys, self.id, lease)
+        self.keeper = LeaseKeeper(settings.broker.redis_url or "", keys, self.id, lease)
         self.held: dict[int, _Held] = {}
         self.broker: Broker | None = None
         self.finished_lines = 0
@@ -499,12 +416,12 @@ class Worker:
                 log.warning("event=worker_redis_unavailable error=%s", type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
-        interval = self.settings.cluster_lease_seconds / 4
+        interval = self.cluster.lease_seconds / 4
         log.info("event=worker_started worker=%s partitions=%d", self.id, self.partitions)
         self.keeper.start()
         # Workers started together see each other before taking partitions: taking all of
         # them and handing most back would build and drain pipelines for nothing.
-        settle_until = time.monotonic() + self.settings.cluster_lease_seconds / 2
+        settle_until = time.monotonic() + self.cluster.lease_seconds / 2
         next_progress = time.monotonic() + PROGRESS_SECONDS
         try:
             while True:
@@ -517,7 +434,7 @@ class Worker:
                     # own partitions back before anyone takes or hands back more (taking them
                     # all and handing most back would rebuild pipelines and replay their
                     # windows in the middle of the catch-up).
-                    settle_until = time.monotonic() + self.settings.cluster_lease_seconds / 2
+                    settle_until = time.monotonic() + self.cluster.lease_seconds / 2
                 await self.refresh_controls()
                 if time.monotonic() >= next_progress:
                     next_progress += PROGRESS_SECONDS
@@ -595,7 +512,7 @@ class Worker:
             self._controls_stale = self._controls_stale or stale
             log.warning("event=controls_unavailable error=%s", type(exc).__name__)
             return
-        self._controls_due = now + self.settings.cluster_controls_seconds
+        self._controls_due = now + self.cluster.controls_seconds
         noticed = version != self._controls_version
         self._controls_version = version
         changed = controls != self._controls
@@ -666,7 +583,7 @@ async def run_worker(settings: Settings) -> None:
     from vigil.db.session import open_database
     from vigil.pipeline.assembly import ensure_schema
 
-    redis, keys, partitions = await connect_cluster(settings)
+    redis, keys, partitions = await connect_cluster(settings.broker, settings.cluster)
     try:
         async with open_database(settings, prepare=ensure_schema):
             await Worker(settings, redis, keys, partitions).run()

@@ -137,8 +137,9 @@ class ClusterIngest:
     `/ingest/batch` go to the partition streams like an agent's, numbered by this process's
     ingest stream (`vigil.sources.http`); `/metrics` gets each partition's lag.
 
-    `try_submit` queues without waiting (full: the route answers 429); one task sends the
-    queue in order, holding a batch while Redis is away. Allowlist and exclusion changes are
+    `try_submit` offers the lines to the HTTP ingest source without waiting (full: the route
+    answers 429); one task pulls its batches and sends them in order, holding a batch while
+    Redis is away. Allowlist and exclusion changes are
     stored by the API; `set_exclusions` then raises the cluster's controls counter, on which
     every worker re-reads them from the database at its next lease round (and workers re-read
     them every `VIGIL_CLUSTER_CONTROLS_SECONDS` anyway, so a change is not lost while Redis is
@@ -149,11 +150,8 @@ class ClusterIngest:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._queue: asyncio.Queue[tuple[str, list[bytes], str]] = asyncio.Queue(
-            settings.queue_size
-        )
         self._tasks: list[asyncio.Task[None]] = []
-        self._ingest = HttpIngest()
+        self._ingest = HttpIngest(settings.queue_size)
         self._redis: Any = None
         self._keys: StreamKeys | None = None
         self._notices: set[asyncio.Task[None]] = set()
@@ -161,16 +159,17 @@ class ClusterIngest:
         self.sent = 0
 
     async def start(self) -> None:
-        self._redis, keys, partitions = await connect_cluster(self.settings)
+        settings = self.settings
+        self._redis, keys, partitions = await connect_cluster(settings.broker, settings.cluster)
         self._keys = keys
         self.writer = StreamWriter(
             self._redis,
             keys,
             partitions,
-            ClientSplitter.from_settings(self.settings),
-            agent=f"api-{self.settings.agent_name}",
-            site=self.settings.site,
-            max_backlog=self.settings.cluster_max_backlog,
+            ClientSplitter.from_section(settings.parser),
+            agent=f"api-{settings.agent.name}",
+            site=settings.site,
+            max_backlog=settings.cluster.max_backlog,
         )
         self._tasks = [
             asyncio.create_task(self._send(), name="cluster-ingest"),
@@ -179,9 +178,9 @@ class ClusterIngest:
 
     async def stop(self) -> None:
         # What was accepted goes out first (bounded: a Redis that stays away is not waited for).
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(10):
-                await self._queue.join()
+        self._ingest.close()
+        if self._tasks:
+            await asyncio.wait(self._tasks[:1], timeout=10)
         for task in [*self._tasks, *self._notices]:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._notices, return_exceptions=True)
@@ -189,27 +188,21 @@ class ClusterIngest:
             await self._redis.aclose()
 
     def try_submit(self, source: str, lines: list[bytes], site: str) -> bool:
-        if self.writer is None or self._queue.full():
+        if self.writer is None:
             return False
-        self._queue.put_nowait((source, lines, site))
-        return True
+        return self._ingest.offer(source, lines, site)
 
     async def _send(self) -> None:
         assert self.writer is not None
-        while True:
-            source, lines, site = await self._queue.get()
-            try:
-                batch = self._ingest.batch(source, lines)
-                await self.writer.send(batch, source=batch.source, site=site)
-                self.sent += len(lines)
-            finally:
-                self._queue.task_done()
+        async for batch in self._ingest.batches():
+            await self.writer.send(batch, source=batch.source, site=batch.site)
+            self.sent += len(batch.lines)
 
     async def _lag(self) -> None:
         errors = redis_errors()
         while True:
             with contextlib.suppress(*errors):
-                status = await cluster_status(self._redis, self.settings.redis_prefix)
+                status = await cluster_status(self._redis, self.settings.broker.prefix)
                 for part in status.partitions:
                     label = str(part.partition)
                     metrics.CLUSTER_LAG_ENTRIES.labels(label).set(part.lag_entries)
@@ -219,8 +212,8 @@ class ClusterIngest:
     def stats(self) -> dict[str, Any]:
         return {
             "cluster": True,
-            "queues": {"ingest": self._queue.qsize()},
-            "queue_capacity": self.settings.queue_size,
+            "queues": {"ingest": self._ingest.pending},
+            "queue_capacity": self.settings.runner.queue_size,
             "totals": {"lines": self.sent},
             "database_healthy": True,
         }

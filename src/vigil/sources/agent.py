@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vigil.batch import LineBatch
-from vigil.config import Settings
+from vigil.config import BrokerSection, ClusterSection, Settings
 from vigil.errors import ConfigError
 from vigil.sources.clientsplit import ClientSplitter
 from vigil.sources.streams import StreamKeys, encode_chunk, ensure_partitions, partition_of
@@ -189,20 +189,23 @@ async def _heartbeat(redis: Any, keys: StreamKeys, agent: str) -> None:
         await asyncio.sleep(HEARTBEAT_SECONDS)
 
 
-async def connect_cluster(settings: Settings) -> tuple[Any, StreamKeys, int]:
-    """A Redis client, the cluster's keys and its partition count, waiting for Redis."""
-    if not settings.redis_url:
+async def connect_cluster(
+    broker: BrokerSection, cluster: ClusterSection
+) -> tuple[Any, StreamKeys, int]:
+    """A Redis client, the cluster's keys and its partition count, waiting for Redis (the
+    cluster's Redis and prefix are the broker section's)."""
+    if not broker.redis_url:
         raise ConfigError("VIGIL_REDIS_URL must be set for the cluster (agents and workers)")
     from redis.asyncio import Redis
 
     # A generous read timeout: a worker's loop may be busy for seconds between reads.
-    redis = Redis.from_url(settings.redis_url, socket_timeout=30, socket_connect_timeout=3)
-    keys = StreamKeys(settings.redis_prefix)
+    redis = Redis.from_url(broker.redis_url, socket_timeout=30, socket_connect_timeout=3)
+    keys = StreamKeys(broker.prefix)
     delay = 0.2
     errors = redis_errors()
     while True:
         try:
-            partitions = await ensure_partitions(redis, keys, settings.cluster_partitions)
+            partitions = await ensure_partitions(redis, keys, cluster.partitions)
             return redis, keys, partitions
         except errors as exc:
             log.warning("event=cluster_redis_unavailable error=%s", type(exc).__name__)
@@ -211,24 +214,27 @@ async def connect_cluster(settings: Settings) -> tuple[Any, StreamKeys, int]:
 
 
 async def run_agent(settings: Settings, paths: Sequence[str] | None = None) -> None:
-    """Tail `paths` (default VIGIL_LOG_PATHS) into the cluster until cancelled."""
+    """Tail `paths` (default VIGIL_LOG_PATHS) into the cluster until cancelled; each part is
+    built from its section of `settings` (agent, cluster, broker, parser, file source)."""
     from vigil.sources.tailer import FileTailer
 
-    name = settings.agent_name
-    redis, keys, partitions = await connect_cluster(settings)
+    agent, cluster = settings.agent, settings.cluster
+    name = agent.name
+    redis, keys, partitions = await connect_cluster(settings.broker, cluster)
     writer = StreamWriter(
         redis,
         keys,
         partitions,
-        ClientSplitter.from_settings(settings),
+        ClientSplitter.from_section(settings.parser),
         agent=name,
         site=settings.site,
-        max_backlog=settings.cluster_max_backlog,
+        max_backlog=cluster.max_backlog,
     )
     # Each batch becomes an entry per partition and, on the worker, a transaction: a longer
     # batch time makes them fewer and larger.
-    tailer = FileTailer.from_settings(
-        settings.model_copy(update={"batch_time_ms": settings.agent_batch_ms}),
+    files = settings.file_source
+    tailer = FileTailer.from_section(
+        files.model_copy(update={"batch_time_ms": agent.batch_ms}),
         paths,
         source=name,
         checkpoints=RedisCheckpoints(redis, keys, name),
@@ -237,7 +243,7 @@ async def run_agent(settings: Settings, paths: Sequence[str] | None = None) -> N
         "event=agent_started agent=%s partitions=%d paths=%s",
         name,
         partitions,
-        ",".join(paths or settings.log_paths),
+        ",".join(paths or files.paths),
     )
     beat = asyncio.create_task(_heartbeat(redis, keys, name))
     try:

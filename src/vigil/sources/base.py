@@ -4,8 +4,13 @@ A source yields `LineBatch`es in order, each with its origin (source name, file 
 offsets), and waits while the pipeline is full: the pipeline pulls from `batches()` only as fast
 as it can analyse and store, so a full queue makes the source stop reading (backpressure, never
 a drop). A source that resumes after a restart reads the stored checkpoints itself
-(`vigil.sources.checkpoints`). HTTP ingest is the one push source: it offers lines to the
-pipeline without waiting (`vigil.sources.http`).
+(`vigil.sources.checkpoints`). A batch whose `site` is set is analysed for that site; otherwise
+for the site the source was added with.
+
+A push source (`PushSource`) is also a `Source`: its producer cannot wait (HTTP ingest, whose
+request is answered at once), so it `offer`s what it is given and is refused when its buffer is
+full; the pipeline pulls the accepted batches from `batches()` like any other. Stopping the
+pipeline `close`s it, and what it had accepted still goes through (`vigil.sources.http`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Protocol, runtime_checkable
 
 from vigil.batch import LineBatch
 
-__all__ = ["Source"]
+__all__ = ["PushSource", "Source"]
 
 
 @runtime_checkable
@@ -25,4 +30,22 @@ class Source(Protocol):
     def batches(self) -> AsyncIterator[LineBatch]:
         """The batches of this source, in order; ends when the source is exhausted (files) or
         runs until cancelled (a tailer)."""
+        ...
+
+
+@runtime_checkable
+class PushSource(Source, Protocol):
+    """A source fed without waiting (see the module docstring)."""
+
+    def offer(self, source: str, lines: list[bytes], site: str | None = None) -> bool:
+        """Accept `lines` now, or refuse them (False: nothing was taken, retry later)."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        """True once `close` was called."""
+        ...
+
+    def close(self) -> None:
+        """Refuse further offers; `batches()` ends once what was accepted has been pulled."""
         ...

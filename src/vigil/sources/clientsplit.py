@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import orjson
 
 from vigil.batch import LineBatch
-from vigil.config import Settings
+from vigil.config import ParserSection
 from vigil.ingest.formats.jsonlog import DEFAULT_KEYS
 from vigil.ingest.formats.presets import ALIASES, PRESETS
 
@@ -86,8 +86,9 @@ class ClientSplitter:
         """True when lines are parsed in full (custom formats, trusted proxies)."""
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ClientSplitter:
-        return cls(settings.log_format, settings.trusted_proxies)
+    def from_section(cls, section: ParserSection) -> ClientSplitter:
+        """The splitter for lines of the settings' parser section (format, trusted proxies)."""
+        return cls(section.format, section.trusted_proxies)
 
     def clients(self, batch: LineBatch) -> list[bytes | None]:
         """The client address of each line of `batch`, None where it cannot be told."""

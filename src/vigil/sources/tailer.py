@@ -80,7 +80,7 @@ from vigil.sources.linesplit import EMPTY_SPLIT, BatchBuilder, LineSplitter, Spl
 from vigil.sources.rotated import Generation, generations_to_read, rotated_siblings
 
 if TYPE_CHECKING:
-    from vigil.config import Settings
+    from vigil.config import FileSourceSection
 
 log = logging.getLogger(__name__)
 
@@ -325,18 +325,17 @@ class FileTailer:
         self._run_task: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_settings(
+    def from_section(
         cls,
-        settings: Settings,
+        section: FileSourceSection,
         paths: Sequence[str | os.PathLike[str]] | None = None,
         *,
         source: str = "files",
         checkpoints: CheckpointStore | None = None,
         **options: int | str,
     ) -> FileTailer:
-        """A tailer of `paths` (default: `VIGIL_LOG_PATHS`) sized by the settings' file-source
-        section."""
-        section = settings.file_source
+        """A tailer of `paths` (default: the section's, `VIGIL_LOG_PATHS`) sized by the
+        settings' file-source section."""
         return cls(
             section.paths if paths is None else paths,
             source=source,

@@ -26,7 +26,7 @@ def learn_profile(
     profile = base or SiteProfile(
         site, learning_period=timedelta(hours=settings.profile_learning_hours)
     )
-    engine = DetectionEngine.from_settings(settings)
+    engine = DetectionEngine.from_section(settings.rules)
     counts = {"records": 0, "learned": 0, "flagged": 0, "refused": 0}
     chunk: list[LogRecord] = []
 

@@ -52,6 +52,19 @@ def test_rules_score_is_kept_when_the_model_agrees(small_model_dir: Path) -> Non
     assert fused.score >= 0.9 and fused.components["rules"] == 0.9
 
 
+def test_a_repeated_rule_verdict_is_fused_alike(small_model_dir: Path) -> None:
+    models = runtime.load_models(small_model_dir)
+    rec = record("/search", "q=garden+lamp")
+    lone = Detection(score=0.58, severity="MEDIUM", matches=[RuleMatch("w1", "x", "args:q", "", 3)])
+    high = Detection(score=0.9, severity="HIGH", matches=[RuleMatch("s1", "x", "args:q", "", 5)])
+    first = models.score_batch([rec, rec], [lone, lone])
+    again = models.score_batch([rec, record("/search", "q=garden+lamp", 1)], [high, lone])
+    # The lone warning on a value the classifier finds benign is lowered, every time; another
+    # rule verdict on the same request is fused on its own.
+    assert first[0].score == first[1].score == again[1].score < 0.58
+    assert again[0].score == 0.9 and again[0].components["rules"] == 0.9
+
+
 def test_hot_swap_under_load_scores_every_line(small_model_dir: Path, tmp_path: Path) -> None:
     from vigil.pipeline.analyze import Analyzer
     from vigil.simulate.traffic import generate

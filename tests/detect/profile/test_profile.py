@@ -7,14 +7,21 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from vigil.batch import LogRecord
 from vigil.detect.profile import ProfileJudge, SiteProfile
 from vigil.detect.profile import model as profile_model
 from vigil.detect.profile.shapes import (
+    _DATE,
+    _DEC,
+    _EMAIL,
+    _INT,
+    _TOKEN,
     char_classes,
     class_names,
     decode_value,
     extension_of,
     fold_segment,
+    folded_extension,
     value_type,
 )
 
@@ -84,6 +91,37 @@ def test_path_segments_fold_ids_uuids_hashes_and_dates() -> None:
     assert extension_of("carrito.jsp.java") == "java"
     assert extension_of("carrito.jsp~") == "jsp~"
     assert extension_of("README") == ""
+
+
+def test_the_extension_of_a_folded_segment_is_its_folded_extension() -> None:
+    # A dynamic directory's children are not folded, only their extension: the two must agree.
+    for segment in (
+        "x.3f2a9c81d2e4", "app.3f2a9c81d2e4.js", "report.2024-10-01", "a.b12c", "v.1.2",
+        "deadbeef-dead-beef-dead-beefdeadbeef.deadbeef-dead-beef-dead-beefdeadbeef",
+        "p.ABCDEF1234567890ABCDEF", ".hidden", "trailing.", "plain", "a.JSP", "id.12345",
+    ):  # fmt: skip
+        assert folded_extension(segment) == extension_of(fold_segment(segment)), segment
+
+
+def test_templates_under_a_dynamic_directory_keep_the_folded_extension() -> None:
+    profile = SiteProfile("shop")
+    client = profile_model.client_id("198.51.100.7")
+    for i in range(profile_model.FANOUT + 5):
+        profile.learn_one("GET", f"/u/{chr(97 + i % 26)}{chr(97 + i // 26)}/a", "", 200, client)
+    assert profile.directories["/u/"].dynamic
+    assert profile.template("/u/zz/report.2024-10-01") == "/u/{*}/report.{date}"
+    assert profile.template("/u/new-person-42") == "/u/{*}"
+    assert profile.template("/u/new-person.v2") == "/u/{*}.v{n}"
+
+
+def test_value_type_is_the_first_pattern_that_matches_the_whole_value() -> None:
+    ordered = (("int", _INT), ("dec", _DEC), ("date", _DATE), ("email", _EMAIL), ("token", _TOKEN))
+    for value in (
+        b"42", b"-7", b"4.5", b",5", b"2024-10-01", b"1/2/2024", b"2024-10-01T10:00",
+        b"a@b.es", b"a@b", b"x_y-z.1", b"x y", b"1+", b"12.", b"0" * 19, b"1.2.3",
+    ):  # fmt: skip
+        first = next((name for name, pattern in ordered if pattern.fullmatch(value)), "text")
+        assert value_type(value) == first, value
 
 
 def test_absolute_form_targets_are_their_path() -> None:
@@ -239,3 +277,44 @@ def test_a_reviewed_false_positive_is_learned_live() -> None:
     stage.teach("shop", "GET", "/shop/login.jsp", query, ["198.51.100.9"])
     assert stage.explain("shop", "GET", "/shop/login.jsp", query, 200).score < 0.5
     assert stage.dirty == {"shop"}
+
+
+def _request(
+    method: str, path: str, query: str, status: int | None, malformed: bool = False
+) -> LogRecord:
+    target = f"{path}?{query}" if query else path
+    return LogRecord(
+        "test", "f", 0, "203.0.113.9", None, method, target, path, query, "HTTP/1.1", status,
+        100, "", "Mozilla/5.0", malformed=malformed,
+    )  # fmt: skip
+
+
+def test_a_batch_is_judged_as_each_request_alone(judge: ProfileJudge) -> None:
+    requests = [
+        ("GET", "/shop/item.jsp", "id=1+&cantidad=2", 200),
+        ("GET", "/shop/item.jsp", "id=1+&cantidad=2", 302),
+        ("GET", "/shop/item.jsp", "id=1+&cantidad=2", 404),
+        ("GET", "/shop/item.jsp", "id=3&cantidad=2", 500),
+        ("GET", "/shop/item.jsp", "id=3&cantidad=2", 503),
+        ("GET", "/shop/item.jsp", "id=3&cantidad=2", None),
+        ("POST", "/shop/item.jsp", "id=3&cantidad=2", 200),
+        ("GET", "/shop/debug.jsp", "", 200),
+        ("GET", "/shop/debug.jsp", "", 404),
+        ("GET", "/api/orders/00000abc-1234-4abc-8def-000000000abc", "", 200),
+    ]
+    records = [_request(*r) for r in requests] * 2
+    verdicts = judge.judge_batch(records)
+    expected = [judge.judge_request(*r) for r in requests] * 2
+    assert verdicts == expected
+    # Each 5xx is named in its own verdict, whichever came first.
+    assert any("answered 500" in reason for reason in verdicts[3].reasons)
+    assert any("answered 503" in reason for reason in verdicts[4].reasons)
+
+
+def test_a_malformed_request_shares_no_verdict_with_a_wellformed_one(judge: ProfileJudge) -> None:
+    method, path, query = "GET", "/shop/item.jsp", "id=7%27&cantidad=1"
+    malformed = judge.judge_batch([_request(method, path, query, 200, malformed=True)])
+    wellformed = judge.judge_batch([_request(method, path, query, 200)])
+    assert malformed[0].score == 0.0
+    assert wellformed[0] == judge.judge_request(method, path, query, 200)
+    assert wellformed[0].score >= 0.5

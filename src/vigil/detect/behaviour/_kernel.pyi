@@ -1,6 +1,7 @@
 """Types of the compiled behaviour loop (`_kernel.pyx`)."""
 
-from collections.abc import Mapping, Sequence
+from array import array
+from collections.abc import Callable, Mapping, Sequence
 from datetime import tzinfo
 from typing import Any
 
@@ -37,5 +38,27 @@ def update(
     events: list[BehaviourEvent],
     enrichment: Mapping[str, Mapping[str, Any]] | None,
     utc: tzinfo,
+    infos: list[int | None] | None,
 ) -> None: ...
 def expire(entries: dict[str, Any], now: int, ttl: int) -> int: ...
+
+SLOW_LAYOUT: dict[str, int]
+
+def slow_count(
+    data: array[int], hours: int, days: int, t: int, path_bit: int, flags: int
+) -> list[int] | None: ...
+def batch_paths(
+    records: Sequence[LogRecord], cache: dict[str, int]
+) -> tuple[list[str], list[int | None]]: ...
+
+PATH_LAYOUT: dict[str, int]
+
+def pack_paths(
+    new: list[str],
+    sensitive: list[bool],
+    health: frozenset[str],
+    assets: tuple[str, ...],
+    logins: dict[str, int],
+    cache: dict[str, int],
+    crc32: Callable[[bytes], int],
+) -> None: ...

@@ -23,6 +23,7 @@ from cpython.datetime cimport (
     datetime_year,
     import_datetime,
 )
+from cpython.array cimport array
 from cpython.dict cimport PyDict_GetItem
 from cpython.object cimport PyObject
 from cpython.tuple cimport PyTuple_GET_ITEM
@@ -48,7 +49,7 @@ DEF F_BYTES = 11
 DEF F_AGENT = 13
 
 # Bumped whenever the loop's calls into Python change; `engine.py` refuses an older build.
-LOOP_VERSION = 2
+LOOP_VERSION = 3
 
 # Generation slots; `engine.py` checks them against `windows.py` at import.
 SLOTS = {
@@ -80,6 +81,33 @@ DEF SENSITIVE_SET = 20
 DEF IS_HEALTH = 1
 DEF IS_SENSITIVE = 2
 DEF IS_ASSET = 4
+
+# Layout of a long-window client (`slow.py`); `slow.py` checks it at import and keeps its
+# Python counting where it differs.
+SLOW_LAYOUT = {
+    "ATTEMPTS": 0, "FAILURES": 1, "NOT_FOUND": 2, "PROBES": 3, "FAILING": 4, "PATHS": 5,
+    "PROBE_SET": 6, "FOCUSED_HITS": 7, "FIELDS": 8, "HOUR_FAILING": 0, "HOUR": 3600,
+    "DAY": 86400, "HIT_LOGIN": 1, "HIT_FAILED": 2, "HIT_NOT_FOUND": 4, "HIT_SENSITIVE": 8,
+    "HIT_FOCUSED": 16,
+}
+DEF S_ATTEMPTS = 0
+DEF S_FAILURES = 1
+DEF S_NOT_FOUND = 2
+DEF S_PROBES = 3
+DEF S_FAILING = 4
+DEF S_PATHS = 5
+DEF S_PROBE_SET = 6
+DEF S_FOCUSED_HITS = 7
+DEF S_FIELDS = 8
+DEF S_HOUR = 3600
+DEF S_DAY = 86400
+
+# The `flags` of `slow_count`, as `slow.py` names them.
+DEF HIT_LOGIN = 1
+DEF HIT_FAILED = 2
+DEF HIT_NOT_FOUND = 4
+DEF HIT_SENSITIVE = 8
+DEF HIT_FOCUSED = 16
 
 
 cdef class ClientSlots:
@@ -158,8 +186,11 @@ def update(
     list events,
     enrichment,
     object utc,
+    list infos,
 ):
     """Run the per-record window update over `records`; see `engine._update_python`."""
+    if infos is not None and len(infos) != len(records):
+        raise ValueError("one path classification (or None) per record")
     entries = s.table.entries  # an OrderedDict: a dict subclass, read with PyDict_GetItem
     cdef dict path_cache = engine._paths._cache
     classify_path = engine._paths.classify
@@ -186,7 +217,13 @@ def update(
     may_fire = engine._may_fire
     emit = engine._emit
     login_update = engine._login
-    slow_hit = engine._slow_hit
+    cdef bint slow_on = engine._slow_on
+    slow_record = s.slow.record
+    slow_fired = engine._slow_fired
+    # Indexed as Python objects: bounds-checked whatever the classifier hands out.
+    endpoint_methods = engine._endpoint_methods
+    endpoint_failures = engine._endpoint_failures
+    from vigil.detect.behaviour.engine import _covered as covered
     admit = engine._admit
     from vigil.detect.behaviour.windows import ClientState, LongWindow
 
@@ -198,7 +235,8 @@ def update(
     cdef object last_ts = None
     cdef long long last_t = 0
     cdef long long t, last, gap, count, n, short
-    cdef long long pinfo, path_flags, position
+    cdef long long pinfo, path_flags, position, login
+    cdef int flags
     cdef Py_ssize_t index
     cdef tuple rec
     cdef ClientSlots st
@@ -246,11 +284,15 @@ def update(
                 if t > clock:
                     clock = t
             path = rec[F_PATH]
-            found_ptr = PyDict_GetItem(path_cache, path)
-            if found_ptr is NULL:
-                pinfo = classify_path(path)
+            info = infos[index] if infos is not None else None
+            if info is not None:
+                pinfo = info
             else:
-                pinfo = <object>found_ptr
+                found_ptr = PyDict_GetItem(path_cache, path)
+                if found_ptr is NULL:
+                    pinfo = classify_path(path)
+                else:
+                    pinfo = <object>found_ptr
             path_flags = pinfo & 15
             ip = rec[F_IP]
             found_ptr = PyDict_GetItem(entries, ip)
@@ -407,7 +449,38 @@ def update(
                     s, st, rec, index, t, (pinfo >> 4 & 4095) - 1, status, events, enrichment
                 )
             if pinfo & 0xFFF2 or (status is not None and status >= 400):
-                slow_hit(s, st, rec, index, t, pinfo, status, events)
+                # `engine._slow_hit`, here without a Python frame per failing request.
+                agent_info = st.agent
+                if slow_on and not st.allowed and not (
+                    agent_info is not None and (<tuple>agent_info)[2]
+                ):
+                    flags = HIT_FAILED if status is not None and status >= 400 else 0
+                    login = (pinfo >> 4 & 4095) - 1
+                    if login >= 0 and method in endpoint_methods[<object>login]:
+                        flags |= HIT_LOGIN
+                        if status in endpoint_failures[<object>login]:
+                            flags |= HIT_FAILED
+                    if path_flags & IS_SENSITIVE:
+                        flags |= HIT_SENSITIVE
+                    if flags:
+                        prev = st.long_prev
+                        requests = cur[REQ] + ((<list>prev)[REQ] if prev is not None else 0)
+                        assets = cur[ASSET] + ((<list>prev)[ASSET] if prev is not None else 0)
+                        if assets * 10 <= requests:
+                            flags |= HIT_FOCUSED
+                        found = slow_record(
+                            ip,
+                            t,
+                            method,
+                            path,
+                            status,
+                            flags,
+                            covered(st.fired),
+                            agent,
+                            <object>PyTuple_GET_ITEM(_BITS, position & 63),
+                        )
+                        if found:
+                            slow_fired(s, rec, index, found, events)
             if new_agent:
                 prev = st.long_prev
                 agents = (
@@ -458,3 +531,128 @@ def expire(entries, long long now, long long ttl):
             st.queued = now
             entries[ip] = st
     return dropped
+
+
+cdef inline Py_ssize_t _bucket(
+    long long* data, Py_ssize_t base, long long count, long long span, Py_ssize_t fields,
+    long long t,
+) except -1:
+    # `Ring.bucket`: floor division and modulo keep Python's rules (cdivision is off).
+    cdef long long period = t // span
+    cdef long long slot = period % count
+    cdef Py_ssize_t counters = base + count + slot * fields
+    cdef Py_ssize_t i
+    if data[base + slot] != period:
+        data[base + slot] = period
+        for i in range(fields):
+            data[counters + i] = 0
+    return counters
+
+
+def slow_count(
+    array data, long long hours, long long days, long long t, unsigned long long path_bit,
+    int flags,
+):
+    """`slow._count_python` compiled: count one hit in a client's hourly and daily rings.
+
+    Returns the daily ring's totals (`Ring.totals`) when a long-window detector's counter may
+    have grown, else None.
+    """
+    cdef Py_ssize_t days_base = 2 * hours
+    if hours < 1 or days < 1 or len(data) != days_base + days * (1 + S_FIELDS):
+        raise ValueError("long-window client of unexpected size")
+    cdef long long* d = data.data.as_longlongs
+    cdef Py_ssize_t base = _bucket(d, days_base, days, S_DAY, S_FIELDS, t)
+    cdef bint failed = flags & HIT_FAILED
+    if flags & HIT_LOGIN:
+        d[base + S_ATTEMPTS] += 1
+        if failed:
+            d[base + S_FAILURES] += 1
+    if failed:
+        d[_bucket(d, 0, hours, S_HOUR, 1, t)] += 1
+        d[base + S_FAILING] += 1
+        d[base + S_PATHS] = <long long>(<unsigned long long>d[base + S_PATHS] | path_bit)
+        if flags & HIT_FOCUSED:
+            d[base + S_FOCUSED_HITS] += 1
+    if flags & HIT_NOT_FOUND:
+        d[base + S_NOT_FOUND] += 1
+    if flags & HIT_SENSITIVE:
+        d[base + S_PROBES] += 1
+        d[base + S_PROBE_SET] = <long long>(<unsigned long long>d[base + S_PROBE_SET] | path_bit)
+    if not ((flags & HIT_LOGIN and failed) or flags & (HIT_NOT_FOUND | HIT_SENSITIVE)):
+        return None
+    # Only then can a long-window detector's counter have grown: the daily totals.
+    cdef long long period = t // S_DAY
+    cdef long long stamp
+    cdef long long sums[S_FIELDS]
+    cdef unsigned long long paths = 0, probes = 0
+    cdef Py_ssize_t slot, field, at
+    for field in range(S_FIELDS):
+        sums[field] = 0
+    for slot in range(days):
+        stamp = d[days_base + slot]
+        if period - days < stamp <= period:
+            at = days_base + days + slot * S_FIELDS
+            for field in range(S_FIELDS):
+                if field != S_PATHS and field != S_PROBE_SET:
+                    sums[field] += d[at + field]
+            paths |= <unsigned long long>d[at + S_PATHS]
+            probes |= <unsigned long long>d[at + S_PROBE_SET]
+    return [
+        sums[S_ATTEMPTS], sums[S_FAILURES], sums[S_NOT_FOUND], sums[S_PROBES], sums[S_FAILING],
+        paths, probes, sums[S_FOCUSED_HITS],
+    ]
+
+
+def batch_paths(records, dict cache):
+    """(the distinct paths of `records` not in `cache`, in order of first appearance; per
+    record, its path's cached answer or None): what `PathClassifier.classify_many` works out
+    from a batch's paths, and what spares `update` looking the cached ones up again."""
+    cdef list new = []
+    cdef set seen = set()
+    cdef Py_ssize_t count = len(records)
+    cdef list infos = [None] * count
+    cdef Py_ssize_t index
+    cdef tuple rec
+    cdef PyObject* found
+    for index in range(count):
+        rec = <tuple>records[index]
+        path = rec[F_PATH]
+        found = PyDict_GetItem(cache, path)
+        if found is not NULL:
+            infos[index] = <object>found
+        elif path not in seen:
+            seen.add(path)
+            new.append(path)
+    return new, infos
+
+
+# The path classifier's packing (`classify.py`), checked there at import.
+PATH_LAYOUT = {"PATH_BITS": 512, "IS_HEALTH": 1, "IS_SENSITIVE": 2, "IS_ASSET": 4}
+DEF PATH_BITS = 512
+
+
+def pack_paths(
+    list new, list sensitive, frozenset health, tuple assets, dict logins, dict cache, crc32
+):
+    """`PathClassifier._pack` of every path of `new` (whether each is `sensitive`), cached."""
+    cdef Py_ssize_t i
+    cdef long long flags, position, endpoint
+    if len(sensitive) != len(new):
+        raise ValueError("one sensitivity flag per path")
+    for i in range(len(new)):
+        path = new[i]
+        # `normalize_path`
+        norm = (<str>path).lower()
+        if len(norm) > 1 and norm.endswith("/"):
+            norm = norm.rstrip("/") or "/"
+        flags = 0
+        if norm in health:
+            flags |= IS_HEALTH
+        if sensitive[i]:
+            flags |= IS_SENSITIVE
+        if norm.endswith(assets):
+            flags |= IS_ASSET
+        position = crc32((<str>path).encode("utf-8", "surrogatepass")) & (PATH_BITS - 1)
+        endpoint = logins.get(norm, -1) + 1
+        cache[path] = position << 16 | endpoint << 4 | flags

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import zlib
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import accumulate
 from typing import Any
 
@@ -34,6 +34,19 @@ API = 2
 CLASS_NAMES: tuple[str, str, str] = ("browser", "bot", "api")
 
 _CACHE_LIMIT = 65_536
+
+
+def _kernel_pack() -> Callable[..., None] | None:
+    """The compiled `PathClassifier._pack` over many paths, when built for this packing."""
+    try:
+        from vigil.detect.behaviour._kernel import PATH_LAYOUT, pack_paths
+    except ImportError:
+        return None
+    names = globals()
+    return pack_paths if all(names[k] == v for k, v in PATH_LAYOUT.items()) else None
+
+
+_pack_paths = _kernel_pack()
 
 
 def normalize_path(path: str) -> str:
@@ -74,13 +87,21 @@ class PathClassifier:
         paths costs far less than a regular-expression search per path.
         """
         cache = self._cache
-        new = [path for path in dict.fromkeys(paths) if path not in cache]
+        self.classify_new([path for path in dict.fromkeys(paths) if path not in cache])
+
+    def classify_new(self, new: list[str]) -> None:
+        """Classify and cache `new`: distinct paths that are not cached yet."""
         if not new:
             return
+        cache = self._cache
         if len(cache) + len(new) > _CACHE_LIMIT:
             cache.clear()
-        for path, sensitive in zip(new, self._sensitive_among(new), strict=True):
-            cache[path] = self._pack(path, sensitive)
+        sensitive = self._sensitive_among(new)
+        if _pack_paths is not None:
+            _pack_paths(new, sensitive, self._health, self._assets, self._logins, cache, zlib.crc32)
+            return
+        for path, flag in zip(new, sensitive, strict=True):
+            cache[path] = self._pack(path, flag)
 
     def _sensitive_among(self, paths: list[str]) -> list[bool]:
         regex = self._sensitive

@@ -40,6 +40,13 @@ from vigil.detect.behaviour.config import BehaviourConfig
 from vigil.detect.behaviour.detectors import Detectors, Finding
 from vigil.detect.behaviour.events import BehaviourEvent
 from vigil.detect.behaviour.site import SiteState
+from vigil.detect.behaviour.slow import (
+    HIT_FAILED,
+    HIT_FOCUSED,
+    HIT_LOGIN,
+    HIT_SENSITIVE,
+    Firing,
+)
 from vigil.detect.behaviour.windows import (
     ASSET,
     BYTES,
@@ -88,6 +95,7 @@ _Update = Callable[
         list[BehaviourEvent],
         Mapping[str, Mapping[str, Any]] | None,
         tzinfo,
+        list[int | None] | None,
     ],
     None,
 ]
@@ -119,7 +127,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 _EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
-_LOOP_VERSION = 2
+_LOOP_VERSION = 3
 
 
 def _kernel_matches() -> bool:
@@ -218,8 +226,13 @@ class BehaviourEngine:
                 site, self.config.stuffing.max_groups, self.config.slow
             )
         events: list[BehaviourEvent] = []
-        self._paths.classify_many([rec.path for rec in records])
-        self._update(self, s, records, events, enrichment, UTC)
+        infos: list[int | None] | None = None
+        if _USE_KERNEL:
+            new, infos = _kernel.batch_paths(records, self._paths._cache)
+            self._paths.classify_new(new)
+        else:
+            self._paths.classify_many([rec.path for rec in records])
+        self._update(self, s, records, events, enrichment, UTC, infos)
         s.table.expire(s.clock, self._ttl)
         s.slow.expire(s.clock)
         self.records_seen += len(records)
@@ -298,37 +311,53 @@ class BehaviourEngine:
         events: list[BehaviourEvent],
     ) -> None:
         """Count a failing request, login attempt or probe in the long windows and campaign
-        targets (both per-record loops call this for exactly those records)."""
+        targets (the Python loop calls this for exactly those records; the compiled loop does
+        the same inline)."""
         if not self._slow_on or st.allowed or st.good_bot:
             # Named crawlers are left to the short windows, with their higher thresholds.
             return
         method = rec.method
-        failed = status is not None and status >= 400
+        flags = HIT_FAILED if status is not None and status >= 400 else 0
         login = (pinfo >> 4 & 4095) - 1
         if login >= 0 and method in self._endpoint_methods[login]:
-            failed = failed or status in self._endpoint_failures[login]
-        else:
-            login = -1
-        sensitive = bool(pinfo & IS_SENSITIVE)
-        if not failed and login < 0 and not sensitive:
+            flags |= HIT_LOGIN
+            if status in self._endpoint_failures[login]:
+                flags |= HIT_FAILED
+        if pinfo & IS_SENSITIVE:
+            flags |= HIT_SENSITIVE
+        if not flags:
             return
         # Focused: no page assets around it in the last minutes, as a browser would load.
         cur, prev = st.long_cur, st.long_prev
         requests = cur[REQ] + (prev[REQ] if prev is not None else 0)
         assets = cur[ASSET] + (prev[ASSET] if prev is not None else 0)
-        found = s.slow.hit(
+        if assets * 10 <= requests:
+            flags |= HIT_FOCUSED
+        found = s.slow.record(
             rec.client_ip,
             t,
             method,
             rec.path,
             status,
-            login=login >= 0,
-            failed=failed,
-            sensitive=sensitive,
-            focused=assets * 10 <= requests,
-            covered=_covered(st.fired),
-            agent=rec.user_agent,
+            flags,
+            _covered(st.fired),
+            rec.user_agent,
+            # The slow windows' 64-bit path bitmaps hash a path with the same CRC-32 as the
+            # path classifier's 512-bit position: its low six bits are the slow bit.
+            1 << (pinfo >> 16 & 63),
         )
+        if found:
+            self._slow_fired(s, rec, index, found, events)
+
+    def _slow_fired(
+        self,
+        s: SiteState,
+        rec: LogRecord,
+        index: int,
+        found: list[Firing],
+        events: list[BehaviourEvent],
+    ) -> None:
+        """The events of what the long windows found at one record."""
         for detector, ip, score, evidence in found:
             events.append(self._event(detector, rec, index, score, evidence, s, client=ip))
 
@@ -598,8 +627,12 @@ def _update_python(
     events: list[BehaviourEvent],
     enrichment: Mapping[str, Mapping[str, Any]] | None,
     utc: tzinfo,
+    infos: list[int | None] | None = None,
 ) -> None:
     """The per-record window update of `process_batch`, in Python.
+
+    `infos`, when given, holds per record its path's classification if it was cached before
+    the batch (None for the batch's new paths), which spares looking it up again.
 
     `_kernel.pyx` is the same loop compiled; this one is the reference it is tested against
     and the fallback where the compiled module is not built.
@@ -650,9 +683,11 @@ def _update_python(
             if t > clock:
                 clock = t
         path = rec.path
-        pinfo = path_cache.get(path)
+        pinfo = infos[index] if infos is not None else None
         if pinfo is None:
-            pinfo = classify_path(path)
+            pinfo = path_cache.get(path)
+            if pinfo is None:
+                pinfo = classify_path(path)
         path_flags = pinfo & 15
         ip = rec.client_ip
         st = get_client(ip)

@@ -31,6 +31,7 @@ import re
 import zlib
 from array import array
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from vigil.detect.behaviour.config import SlowConfig
@@ -53,6 +54,13 @@ FOCUSED_HITS = 7  # failing requests with no page assets around them
 FIELDS = 8
 BITMAPS = (PATHS, PROBE_SET)
 HOUR_FAILING = 0  # the hourly ring's one counter: failing requests
+
+# What one hit is, for `_count_python` (and the compiled `slow_count`).
+HIT_LOGIN = 1
+HIT_FAILED = 2
+HIT_NOT_FOUND = 4
+HIT_SENSITIVE = 8
+HIT_FOCUSED = 16
 
 SENSITIVE_FAMILY = "(sensitive files)"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -314,52 +322,50 @@ class SlowWatch:
 
     # -- the hit -------------------------------------------------------------------------
 
-    def hit(
+    def record(
         self,
         ip: str,
         t: int,
         method: str,
         path: str,
         status: int | None,
-        *,
-        login: bool,
-        failed: bool,
-        sensitive: bool,
-        focused: bool,
-        covered: frozenset[str] = frozenset(),
-        agent: str = "",
+        flags: int,
+        covered: frozenset[str],
+        agent: str,
+        path_bit: int,
     ) -> list[Firing]:
         """Count one interesting request; returns what fires because of it.
 
+        `flags` say what the request is (`HIT_LOGIN`, `HIT_FAILED`, `HIT_SENSITIVE`,
+        `HIT_FOCUSED`; the not-found one is added here) and `path_bit` is its path's `_bit`:
+        positional arguments, as both per-record loops call this for every failing request.
         `covered` names the long-window detectors whose finding the short windows already
         reported for this client (its episode is opened without another event); `agent` is the
         request's user agent (for a campaign's spread of agents).
         """
         cfg = self.config
-        client = self._client(ip, t)
-        data = client.data
-        path_bit = _bit(path)
-        base = self.days.bucket(data, t)
-        not_found = status in cfg.not_found_statuses
-        if login:
-            data[base + ATTEMPTS] += 1
-            if failed:
-                data[base + FAILURES] += 1
-        if failed:
-            data[self.hours.bucket(data, t) + HOUR_FAILING] += 1
-            data[base + FAILING] += 1
-            data[base + PATHS] = _signed(data[base + PATHS] | path_bit)
-            if focused:
-                data[base + FOCUSED_HITS] += 1
-        if not_found:
-            data[base + NOT_FOUND] += 1
-        if sensitive:
-            data[base + PROBES] += 1
-            data[base + PROBE_SET] = _signed(data[base + PROBE_SET] | path_bit)
+        # The client's entry, re-inserted so the table stays least recently seen first.
+        clients = self.clients
+        client = clients.pop(ip, None)
+        if client is None:
+            if len(clients) >= cfg.max_clients:
+                del clients[next(iter(clients))]
+                self.evicted += 1
+            client = SlowClient(t, self._empty)
+        clients[ip] = client
+        if t > client.last_seen:
+            client.last_seen = t
+        if status in cfg.not_found_statuses:
+            flags |= HIT_NOT_FOUND
+        totals = _count(client.data, self.hours.count, self.days.count, t, path_bit, flags)
         out: list[Firing] = []
-        if (login and failed) or not_found or sensitive:
-            # Only then can a long-window detector's counter have grown.
-            self._client_checks(ip, client, t, out, covered)
+        if totals is not None and totals[FOCUSED_HITS] * 2 >= totals[FAILING]:
+            # Failing mostly amid page loads is people behind one address (a NAT), not a robot.
+            self._client_checks(ip, client, t, out, covered, totals)
+        focused = flags & HIT_FOCUSED != 0
+        failed = flags & HIT_FAILED
+        sensitive = flags & HIT_SENSITIVE
+        login = flags & HIT_LOGIN
         if not focused or (not failed and not sensitive):
             # Only focused hits can make a member: a browser's misses amid its page loads
             # (most 404s on a real site) cost no target work.
@@ -381,19 +387,6 @@ class SlowWatch:
             self._target_hit(key, family, ip, t, agent, focused, out)
         return out
 
-    def _client(self, ip: str, t: int) -> SlowClient:
-        clients = self.clients
-        client = clients.pop(ip, None)
-        if client is None:
-            if len(clients) >= self.config.max_clients:
-                del clients[next(iter(clients))]
-                self.evicted += 1
-            client = SlowClient(t, self._empty)
-        clients[ip] = client
-        if t > client.last_seen:
-            client.last_seen = t
-        return client
-
     def _template(self, path: str) -> str:
         template = self._templates.get(path)
         if template is None:
@@ -405,14 +398,17 @@ class SlowWatch:
     # -- one client over days ------------------------------------------------------------
 
     def _client_checks(
-        self, ip: str, client: SlowClient, t: int, out: list[Firing], covered: frozenset[str]
+        self,
+        ip: str,
+        client: SlowClient,
+        t: int,
+        out: list[Firing],
+        covered: frozenset[str],
+        totals: list[int],
     ) -> None:
+        """Run the long-window detectors of one client on its daily `totals` at `t` (a client
+        whose failing requests were mostly focused)."""
         cfg = self.config
-        totals = self.days.totals(client.data, t)
-        failing = totals[FAILING]
-        if totals[FOCUSED_HITS] * 2 < failing:
-            # Mostly amid page loads: people behind one address (a NAT), not a robot.
-            return
         failures = totals[FAILURES]
         if cfg.bruteforce_min_failures <= failures:
             attempts = totals[ATTEMPTS]
@@ -722,6 +718,55 @@ class SlowWatch:
             target = Target.from_state(item)
             self.targets[target.key] = target
         self.evicted = int(state["evicted"])
+
+
+def _count_python(
+    data: array[int], hours: int, days: int, t: int, path_bit: int, flags: int
+) -> list[int] | None:
+    """Count one hit (`HIT_*` flags) in a client's hourly and daily rings.
+
+    Returns the daily totals when a long-window detector's counter may have grown (a failed
+    login, a not-found answer, a probe), else None. `_kernel.slow_count` is the same, compiled.
+    """
+    hour_ring = Ring(0, hours, HOUR, fields=1)
+    day_ring = Ring(hour_ring.size, days, DAY)
+    if len(data) != hour_ring.size + day_ring.size:
+        raise ValueError("long-window client of unexpected size")
+    base = day_ring.bucket(data, t)
+    failed = flags & HIT_FAILED
+    if flags & HIT_LOGIN:
+        data[base + ATTEMPTS] += 1
+        if failed:
+            data[base + FAILURES] += 1
+    if failed:
+        data[hour_ring.bucket(data, t) + HOUR_FAILING] += 1
+        data[base + FAILING] += 1
+        data[base + PATHS] = _signed(data[base + PATHS] | path_bit)
+        if flags & HIT_FOCUSED:
+            data[base + FOCUSED_HITS] += 1
+    if flags & HIT_NOT_FOUND:
+        data[base + NOT_FOUND] += 1
+    if flags & HIT_SENSITIVE:
+        data[base + PROBES] += 1
+        data[base + PROBE_SET] = _signed(data[base + PROBE_SET] | path_bit)
+    if not ((flags & HIT_LOGIN and failed) or flags & (HIT_NOT_FOUND | HIT_SENSITIVE)):
+        return None
+    return day_ring.totals(data, t)
+
+
+def _kernel_count() -> Callable[[array[int], int, int, int, int, int], list[int] | None]:
+    """The compiled `_count_python` when it is built from this module's layout."""
+    try:
+        from vigil.detect.behaviour._kernel import SLOW_LAYOUT, slow_count
+    except ImportError:
+        return _count_python
+    names = globals()
+    if all(names[name] == value for name, value in SLOW_LAYOUT.items()):
+        return slow_count
+    return _count_python
+
+
+_count = _kernel_count()
 
 
 def _signed(value: int) -> int:

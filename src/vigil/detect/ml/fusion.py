@@ -78,9 +78,10 @@ def lowering(
     scored: Collection[str],
 ) -> float:
     """How much a lone low-confidence rule hit is lowered (`δ` in the module docstring)."""
-    if len({m.rule_id for m in matches}) != 1 or rule_score >= HIGH or rule_score <= 0:
+    # The cheap tests first: most requests a rule matched are HIGH, or the classifier agrees.
+    if rule_score >= HIGH or rule_score <= 0 or p >= LOW_CONFIDENCE or anomaly >= ANOMALY_FLAG:
         return 0.0
-    if p >= LOW_CONFIDENCE or anomaly >= ANOMALY_FLAG:
+    if len({m.rule_id for m in matches}) != 1:
         return 0.0
     if not all(m.target in scored for m in matches):
         return 0.0

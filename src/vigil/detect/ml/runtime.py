@@ -141,6 +141,7 @@ class HybridModels:
         self._paths: dict[str, float] = {}
         self._queries: dict[str, _QueryPart] = {}
         self._requests: dict[tuple[str, str], _ValueVerdict] = {}
+        self._fused: dict[tuple[int, int], tuple[Detection, _ValueVerdict, Fused]] = {}
         self._lock = threading.Lock()
         self._empty = _verdict(0.0, "", frozenset(), classifier.threshold)
 
@@ -285,9 +286,22 @@ class HybridModels:
                 for i, d in enumerate(detections)
                 if d.score or d.allowlisted is not None or anomalies[i].score
             ]
+        # Rule verdicts and value verdicts are shared objects (one per distinct request), so a
+        # request the rules flagged repeats their pair; without an anomaly score its `Fused` is
+        # a function of that pair alone, made once and shared like the classifier's own.
+        fused_pairs = self._fused
+        if len(fused_pairs) > CACHE_LIMIT:
+            fused_pairs.clear()
         for i in busy:
             detection = detections[i]
             verdict = verdicts[i]
+            pair = (id(detection), id(verdict))
+            if anomalies is None:
+                # The cache holds both objects, so their ids cannot be reused while it does.
+                known = fused_pairs.get(pair)
+                if known is not None:
+                    out[i] = known[2]
+                    continue
             a = anomalies[i] if anomalies is not None else None
             a_score = a.score if a is not None else 0.0
             fused = fusion.fuse(
@@ -310,7 +324,9 @@ class HybridModels:
             if a is not None and a.score > 0:
                 components["anomaly_target"] = a.target
                 components["anomaly_reason"] = a.reason
-            out[i] = Fused(fused, components)
+            made = out[i] = Fused(fused, components)
+            if anomalies is None:
+                fused_pairs[pair] = (detection, verdict, made)
         return out
 
 

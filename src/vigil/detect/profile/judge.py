@@ -33,6 +33,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import attrgetter, is_
 from typing import Any, Final
 
 from vigil.detect.profile import shapes
@@ -61,6 +63,19 @@ _STATIC: Final = frozenset(
 )  # fmt: skip
 """Extensions a browser asks for on its own (icons, manifests): a 404 for one is not a probe."""
 _CHI2_LIMIT: Final = 30.0
+_METHOD: Final = attrgetter("method")
+_PATH: Final = attrgetter("path")
+_QUERY: Final = attrgetter("query")
+_STATUS: Final = attrgetter("status")
+_MALFORMED: Final = attrgetter("malformed")
+_STATUS_KEY: Final[dict[int | None, int | None]] = {
+    None: 0,
+    **{status: 0 if status < 400 else 4 if status < 500 else status for status in range(600)},
+}
+"""What of a status a verdict depends on: 0 for 2xx/3xx (or none logged), 4 for any 4xx, and a
+5xx itself (its reason names it); a status not listed here stands for itself."""
+_RequestKey = tuple[str, str, str, int | None, bool]
+"""(method, path, query, status key, malformed): what a request's verdict depends on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,14 +122,16 @@ class ParamView:
     """What one learned parameter accepts, compiled from its `ParamModel`."""
 
     __slots__ = (
-        "allowed", "classes", "enum", "fixed", "hi", "icd", "judged", "lo", "name", "place",
-        "requests", "types",
+        "allowed", "classes", "confidence", "enum", "fixed", "hi", "icd", "judged", "lo",
+        "name", "place", "requests", "types", "where",
     )  # fmt: skip
 
     def __init__(self, name: str, place: str, model: ParamModel, need: int) -> None:
         self.name = name
         self.place = place
+        self.where = f"`{name}` {place}"
         self.requests = model.seen.n
+        self.confidence = 0.6 + 0.4 * min(1.0, self.requests / CONFIDENT_REQUESTS)
         self.judged = model.seen.n >= MIN_VALUES and model.seen.support >= need
         self.types = frozenset(t for t, s in model.types.items() if s.support >= need)
         allowed: set[str] = set()
@@ -149,13 +166,16 @@ class ParamView:
         """The deviations of one decoded value from this parameter, weighed by how well the
         parameter is known: full weight from `CONFIDENT_REQUESTS` requests on, down to 0.6 of
         it at the minimum support (a rare shape of a little-used parameter is weak evidence)."""
-        confidence = 0.6 + 0.4 * min(1.0, self.requests / CONFIDENT_REQUESTS)
-        return [(weight * confidence, text) for weight, text in self._deviations(value)]
+        found = self._deviations(value)
+        if not found:
+            return found
+        confidence = self.confidence
+        return [(weight * confidence, text) for weight, text in found]
 
     def _deviations(self, value: bytes) -> list[Deviation]:
         out: list[Deviation] = []
         kind = shapes.value_type(value)
-        where = f"`{self.name}` {self.place}"
+        where = self.where
         if self.types and kind not in self.allowed:
             learned = " or ".join(sorted(shapes.TYPE_NAMES[t] for t in self.types))
             weight = 0.3 if kind == "empty" else 0.7
@@ -229,7 +249,7 @@ class ProfileJudge:
     def __init__(self, profile: SiteProfile) -> None:
         self.profile = profile
         self._version = -1
-        self._cache: dict[tuple[str, str, str, int], ProfileVerdict] = {}
+        self._cache: dict[_RequestKey, ProfileVerdict] = {}
         self._by_template: dict[tuple[str, str, str, int | None], ProfileVerdict] = {}
         self._values: dict[tuple[int, str], list[Deviation]] = {}
         self.refresh()
@@ -279,34 +299,57 @@ class ProfileJudge:
         if not self.active:
             return [NORMAL] * len(records)
         cache = self._cache
+        # Each cache is bounded on its own: they only memoise, so clearing one changes no
+        # verdict, and the dearer ones behind it survive.
+        for memo in (cache, self._by_template, self._values):
+            if len(memo) > _CACHE_LIMIT:
+                memo.clear()
+        # Most requests repeat one seen before: their keys are built and looked up for the
+        # whole batch in C, and only the rest are judged one by one.
+        statuses = list(map(_STATUS, records))
+        out: list[Any] = list(
+            map(
+                cache.get,
+                zip(
+                    map(_METHOD, records),
+                    map(_PATH, records),
+                    map(_QUERY, records),
+                    map(_STATUS_KEY.get, statuses, statuses),
+                    map(_MALFORMED, records),
+                    strict=True,
+                ),
+            )
+        )
+        missing = list(compress(range(len(out)), map(is_, out, repeat(None))))
+        if missing:
+            self._judge_new(records, out, missing)
+        return out
+
+    def _judge_new(self, records: Sequence[Any], out: list[Any], missing: list[int]) -> None:
+        """Judge the requests at `missing` (not in the verdict cache) into `out` and the cache."""
+        cache = self._cache
         by_template = self._by_template
-        if len(cache) > _CACHE_LIMIT or len(by_template) > _CACHE_LIMIT:
-            cache.clear()
-            by_template.clear()
-            self._values.clear()
         judge = self._judge
         template_of = self.profile.template
-        out: list[ProfileVerdict] = []
-        append = out.append
-        for record in records:
-            status = record.status
-            band = 0 if status is None or status < 400 else 4 if status < 500 else 5
-            key = (record.method, record.path, record.query, band)
-            verdict = cache.get(key)
+        for i in missing:
+            record = records[i]
+            method, path, query, status = record.method, record.path, record.query, record.status
+            status_key = _STATUS_KEY.get(status, status)
+            key = (method, path, query, status_key, record.malformed)
+            verdict = cache.get(key)  # an earlier request of this batch may have been the same
             if verdict is None:
                 if record.malformed:
                     verdict = NORMAL
                 else:
                     # Paths that differ only by an id share their template's verdict.
-                    template = template_of(record.path)
-                    by = (record.method, template, record.query, status if band == 5 else band)
+                    template = template_of(path)
+                    by = (method, template, query, status_key)
                     verdict = by_template.get(by)
                     if verdict is None:
-                        verdict = judge(record.method, template, record.query, band, status)
-                        by_template[by] = verdict
+                        band = 0 if status is None or status < 400 else 4 if status < 500 else 5
+                        verdict = by_template[by] = judge(method, template, query, band, status)
                 cache[key] = verdict
-            append(verdict)
-        return out
+            out[i] = verdict
 
     def judge_request(
         self, method: str, path: str, query: str = "", status: int | None = 200

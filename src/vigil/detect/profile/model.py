@@ -463,19 +463,24 @@ class SiteProfile:
             scheme = path.find("://")
             slash = path.find("/", scheme + 3) if scheme >= 0 else -1
             path = path[slash:] if slash >= 0 else "/"
-        parts = shapes.segments(path)
         dynamic = self._dynamic
         if dynamic is None:
             dynamic = self._dynamic = {p for p, d in self.directories.items() if d.dynamic}
         if not dynamic:
-            prefix = "/" + "/".join(parts)
+            prefix = "/" + "/".join(shapes.segments(path))
         else:
+            # A child of a dynamic directory becomes ``{*}``: it is not folded (only the
+            # extension of a last segment is), which spares the regex for every new slug.
+            parts = path.split("/")[1:]
+            fold = shapes.folded
             prefix = "/"
             last = len(parts) - 1
             for i, part in enumerate(parts):
                 if part and prefix in dynamic:
-                    ext = shapes.extension_of(part) if i == last else ""
+                    ext = shapes.folded_extension(part) if i == last else ""
                     part = WILDCARD + ("." + ext if ext else "")
+                else:
+                    part = fold(part)
                 prefix += part if i == last else part + "/"
         if len(self._templates) > 100_000:
             self._templates.clear()

@@ -1,9 +1,10 @@
 """The profile stage of the pipeline: per site, judge a batch against the site's profile, and
 (in `vigil serve`) learn from the requests of the batch that turned out normal.
 
-Judging a batch costs one cached lookup per request: verdicts are kept per distinct request
-(method, path, query, status band) and per distinct value of each parameter, until the profile
-changes enough to be recompiled (`RECOMPILE_LEARNED` learned requests, or `RECOMPILE_SECONDS`).
+Judging a batch costs one cached lookup per request, made for the whole batch in C: verdicts
+are kept per distinct request (method, path, query, status band, malformed) and per distinct
+value of each parameter, until the profile changes enough to be recompiled (`RECOMPILE_LEARNED`
+learned requests, or `RECOMPILE_SECONDS`).
 """
 
 from __future__ import annotations

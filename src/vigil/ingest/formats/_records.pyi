@@ -32,3 +32,26 @@ class Assembler:
     ) -> None: ...
 
 def has_newline(lines: list[bytes]) -> bool: ...
+
+SPLIT_FIELDS: tuple[str, ...]
+
+class Splitter:
+    def __init__(
+        self,
+        record_type: type[LogRecord],
+        constants: tuple[Any, ...],
+        time_get: Callable[[str], datetime | None],
+        time_miss: Callable[[str], datetime],
+        identd: bool,
+        quoted: bool,
+        dash_bytes: int | None,
+    ) -> None: ...
+    def split(
+        self,
+        lines: list[bytes],
+        offsets: list[int],
+        source: str,
+        file_id: str,
+        records: list[LogRecord],
+        match: Callable[[int, int], None],
+    ) -> None: ...

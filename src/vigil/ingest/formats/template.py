@@ -15,6 +15,17 @@ combined line then costs about 11,400 machine instructions instead of 16,000 (ca
 whole `parse_batch`). The generated Python loop stays the reference a test compares it with and
 the fallback where the module is not built.
 
+For combined and common lines (nginx and Apache) the compiled `_records.Splitter` goes further
+and leaves the regular expression out: it scans each line once (memchr for each separator,
+eight bytes at a time for the check that the line is printable ASCII without a backslash) and
+fills the record from the bytes, with no matched strings or row tuples in between, no string
+for a time equal to the line before's, and shared strings for the usual methods and
+protocols. It takes only lines plainly of the shape the fast expression matches; every other
+line (escapes, non-ASCII bytes, tabs, extra or missing fields, odd request lines, times that do
+not parse, byte counts of over 18 digits) goes the regular-expression way unchanged, in order.
+On the benchmark log it takes 99.8% of lines, and `parse_batch` costs about 4,400 machine
+instructions a line instead of 10,800 (callgrind), half the CPU time.
+
 Measured with callgrind on the seeded benchmark log, a combined line costs about 17,300 machine
 instructions (20,000 before records became named tuples built with `tuple.__new__`, and before
 the backslash test moved from every line to the chunk): about a third in the regular
@@ -64,7 +75,7 @@ try:
 except ImportError:  # pragma: no cover - built without a C compiler: the Python loop runs
     _records = None  # type: ignore[assignment]
 
-_RECORDS_LOOP_VERSION = 4
+_RECORDS_LOOP_VERSION = 5
 """The `_records` build this module speaks to; an older one is not used."""
 _RECORDS_OPERATIONS = (
     "source",
@@ -140,6 +151,58 @@ _Assemble = Callable[
     ],
     None,
 ]
+
+
+_Split = Callable[
+    [list[bytes], list[int], str, str, list[LogRecord], Callable[[int, int], None]], None
+]
+_CLF_HEAD = (
+    r"^(?:((?:-|([^\ ]*+))\ {identd}(?:-|([^\ ]*+))\ \[([^\]]*+)\]\ "
+    r'"([A-Za-z]++) ([^ ]++) (HTTP/[0-9.]++)"\ ([0-9]{{3}})\ {tail})\r?|.*)$'
+)
+_QUOTED_TAIL = r'([0-9]++|-)\ "(?:-|([^"]*+))"\ "(?:-|([^"]*+))"'
+_SPLIT_SHAPES: dict[str, tuple[bool, bool]] = {
+    _CLF_HEAD.format(identd=identd, tail=tail): (identd != r"\-\ ", quoted)
+    for identd in (r"\-\ ", r"(?:[^\ ]*+)\ ")
+    for tail, quoted in (
+        (_QUOTED_TAIL, True),
+        (r"(-?[0-9]+|-)", False),
+        (r"([0-9]+|-)", False),
+    )
+}
+"""The fast expressions of the formats `_records.Splitter` reads by itself (nginx and Apache
+combined and common), keyed to whether the identd field is a word (Apache `%l`) rather than
+`-`, and whether the referer and user agent follow: for these exact expressions it gives the
+same records."""
+
+
+def _split_plan(quoted: bool, byte_count: tuple[str, int, object]) -> list[tuple[str, int, object]]:
+    """The compiled loop's plan of a combined (`quoted`) or common format, whose fields
+    `_records.Splitter` fills in the same way."""
+    absent = ("constant", 0, "")
+    return [
+        ("source", 0, None),
+        ("file_id", 0, None),
+        ("offset", 0, None),
+        ("group", 1, None),
+        ("time", 3, None),
+        ("group", 4, None),
+        ("group", 5, None),
+        ("path", 5, None),
+        ("split_query", 5, None),
+        ("group", 6, None),
+        ("status", 7, None),
+        byte_count,
+        ("group", 9, None) if quoted else absent,
+        ("group", 10, None) if quoted else absent,
+        ("group", 2, None),
+        absent,
+        ("constant", 0, None),
+        absent,
+        ("constant", 0, False),
+        ("group", 0, None),
+        ("constant", 0, EMPTY_EXTRA),
+    ]
 
 
 def resolve_slots(tokens: Sequence[Token]) -> list[Token]:
@@ -264,6 +327,7 @@ class TemplateParser(BatchParser):
             raise FormatError(f"log format {name!r} cannot be compiled: {exc}") from None
         self._python_assemble = self._generate()
         self._assemble = self._compiled_assemble() or self._python_assemble
+        self._split = self._splitter()
 
     def describe(self) -> str:
         return self.description
@@ -487,6 +551,33 @@ class TemplateParser(BatchParser):
             cache.miss if cache is not None else None,
         )
 
+    def _splitter(self) -> _Split | None:
+        """The compiled scanner of combined and common lines, where this is one of those
+        formats (its fast expression one of `_SPLIT_SHAPES`, its records built the usual way)."""
+        shape = _SPLIT_SHAPES.get(self._fast.pattern) if _USE_RECORDS else None
+        if shape is None or self._assemble is self._python_assemble:
+            return None
+        identd, quoted = shape
+        plan = self._compiled_plan()
+        dash_bytes = {"int_or_none": None, "int_or_zero": 0}
+        if plan is None or plan[11][0] not in dash_bytes or plan != _split_plan(quoted, plan[11]):
+            return None
+        time_parser = self.fields[2].kind.time_parser
+        if time_parser is None:
+            return None
+        cache = self._timestamp_cache(2, time_parser)
+        constants = tuple(value if op == "constant" else None for op, _, value in plan)
+        splitter = _records.Splitter(
+            LogRecord,
+            constants,
+            cache.lookup,
+            cache.miss,
+            identd,
+            quoted,
+            dash_bytes[plan[11][0]],
+        )
+        return cast(_Split, splitter.split)
+
     def parse_batch(self, batch: LineBatch) -> ParseResult:
         """Parse every line of `batch`; see the module docstring for the two paths."""
         result = ParseResult()
@@ -513,24 +604,32 @@ class TemplateParser(BatchParser):
         findall = self._fast.findall
         records, dead = result.records, result.dead_letters
         size = self.chunk_lines
-        for start in range(0, len(lines), size):
-            end = start + size
-            text = b"\n".join(text_lines[start:end]).decode("utf-8", "replace")
-            rows = findall(text)
-            if len(rows) != len(text_lines[start:end]):
-                # A field ran on past its line (an unbalanced quote): match line by line.
-                rows = [findall(line)[0] for line in text.split("\n")]
-            self._assemble(
-                rows,
-                lines[start:end],
-                batch.offsets[start:end],
-                batch.source,
-                batch.file_id,
-                records,
-                dead,
-                slow,
-                "\\" in text,
-            )
+
+        def match(first: int, last: int) -> None:
+            """The regular-expression path for lines `first` to `last` (not included)."""
+            for start in range(first, last, size):
+                end = min(start + size, last)
+                text = b"\n".join(text_lines[start:end]).decode("utf-8", "replace")
+                rows = findall(text)
+                if len(rows) != end - start:
+                    # A field ran on past its line (an unbalanced quote): match line by line.
+                    rows = [findall(line)[0] for line in text.split("\n")]
+                self._assemble(
+                    rows,
+                    lines[start:end],
+                    batch.offsets[start:end],
+                    batch.source,
+                    batch.file_id,
+                    records,
+                    dead,
+                    slow,
+                    "\\" in text,
+                )
+
+        if self._split is not None:
+            self._split(text_lines, batch.offsets, batch.source, batch.file_id, records, match)
+        else:
+            match(0, len(lines))
         return result
 
     def _careful(

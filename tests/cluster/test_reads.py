@@ -80,7 +80,7 @@ async def test_entries_of_a_read_whose_reply_was_lost_are_read_again(
     assert pipeline.lines == [b"first 0", b"first 1", b"first 2", b"more 0", b"more 1"]
 
 
-async def test_a_lost_reply_after_entries_handed_on_brings_back_only_the_lost_ones(
+async def test_a_lost_reply_after_entries_read_brings_back_only_the_lost_ones(
     cluster: tuple[Any, str],
 ) -> None:
     redis, prefix = cluster
@@ -91,7 +91,11 @@ async def test_a_lost_reply_after_entries_handed_on_brings_back_only_the_lost_on
     entries = await source._read_new(10, 100)
     assert [entry_id for entry_id, _ in entries] == handed
     pipeline.take(source, entries)
-    # Still pending (not stored yet), but handed on: only the entries of the lost read return.
+    # Read and held for the batch being gathered, not handed on yet.
+    held = [await redis.xadd(stream, {"line": "held"})]
+    entries = await source._read_new(10, None)
+    assert [entry_id for entry_id, _ in entries] == held
+    # Still pending (not stored yet), but read: only the entries of the lost read return.
     client.lose = 1
     lost = [await redis.xadd(stream, {"line": f"lost {n}"}) for n in range(2)]
     entries = await source._read_new(10, 100)

@@ -120,7 +120,7 @@ class PartitionSource:
         self.stop = stop if stop is not None else asyncio.Event()
         self.on_read = on_read
         self._last_id: bytes | None = None
-        """The last entry handed on."""
+        """The last entry read (handed on, or held for the batch being gathered)."""
         self._recheck = False
         """A read failed: look for entries it delivered before reading new ones."""
         self._errors = redis_errors()
@@ -202,7 +202,7 @@ class PartitionSource:
         dropped before its reply arrived, Redis stopped after writing it to its append-only
         file): its entries are then pending for this partition's consumer and no later `>`
         read returns them. So after a failed read, the consumer's pending entries after the
-        last one handed on are read first."""
+        last one read are read first."""
         delay = 0.1
         while True:
             try:
@@ -214,6 +214,7 @@ class PartitionSource:
                     # Entries trimmed since their delivery come back without fields.
                     lost = [e for _s, entries in reply or () for e in entries if e[1]]
                     if lost:
+                        self._last_id = lost[-1][0]
                         log.warning(
                             "event=partition_reply_recovered partition=%d entries=%d",
                             self.partition,
@@ -224,7 +225,12 @@ class PartitionSource:
                 reply = await self.redis.xreadgroup(
                     GROUP, self.consumer, {self.stream: ">"}, count=count, block=block_ms
                 )
-                return [entry for _stream, entries in reply or () for entry in entries]
+                read = [entry for _stream, entries in reply or () for entry in entries]
+                if read:
+                    # Held for the batch being gathered, then handed on: a failed read that
+                    # follows must not bring them back a second time.
+                    self._last_id = read[-1][0]
+                return read
             except self._errors as exc:
                 self._recheck = True
                 if self.stop.is_set():

@@ -35,7 +35,7 @@ install-dev: $(VENV)/.installed-dev
 demo: install
 	mkdir -p $(DEMO_DIR)
 	cd $(DEMO_DIR) && ../$(BIN)/vigil db upgrade
-	cd $(DEMO_DIR) && ../$(BIN)/vigil simulate --out access.log --lines 50000 --seed 7
+	cd $(DEMO_DIR) && ../$(BIN)/vigil simulate --out access.log --lines 50000 --seed 7 --start yesterday
 	cd $(DEMO_DIR) && ../$(BIN)/vigil scan access.log
 	@echo
 	@echo "Stored in $(DEMO_DIR)/vigil.db. To browse it: cd $(DEMO_DIR) && ../$(BIN)/vigil keys create --name me --scope admin"

@@ -104,3 +104,24 @@ def test_bad_retention_names_both_settings(tmp_path: Path) -> None:
         "VIGIL_ROLLUP_RETENTION_DAYS" in result.stderr and "VIGIL_RETENTION_DAYS" in result.stderr
     )
     assert "Traceback" not in result.stderr
+
+
+def test_simulate_writes_the_day_asked_for(tmp_path: Path) -> None:
+    result = _vigil(
+        "simulate", "--out", "a.log", "--lines", "200", "--seed", "3", "--start", "2025-01-02",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "a.log").read_text().splitlines()
+    assert lines
+    assert all("/Jan/2025:" in line for line in lines)
+    assert lines[0].split("[", 1)[1].startswith("02/Jan/2025:00:00")
+
+
+def test_simulate_rejects_a_start_that_is_not_a_day(tmp_path: Path) -> None:
+    result = _vigil("simulate", "--out", "a.log", "--start", "next tuesday", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--start" in result.stderr
+    assert "YYYY-MM-DD" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "a.log").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
@@ -18,11 +19,20 @@ def simulate(
     scenarios: bool = typer.Option(
         True, "--scenarios/--no-scenarios", help="add behaviour scenarios and near-misses"
     ),
+    start: str = typer.Option(
+        None,
+        "--start",
+        help="first day of the log (UTC): YYYY-MM-DD, `today` or `yesterday`; "
+        "default 2024-03-14, so that the same seed gives the same log",
+    ),
 ) -> None:
-    """Write a combined-format access log of benign traffic, attacks and behaviour scenarios."""
+    """Write a combined-format access log of one day of benign traffic, attacks and behaviour
+    scenarios."""
     from vigil.simulate.mix import write_mixed
+    from vigil.simulate.traffic import DEFAULT_START
 
-    counts = write_mixed(out, lines, seed, labels_path=labels, scenarios=scenarios)
+    first_day = DEFAULT_START if start is None else start_day(start)
+    counts = write_mixed(out, lines, seed, labels_path=labels, scenarios=scenarios, start=first_day)
     table = Table(
         "label",
         "lines",
@@ -33,3 +43,23 @@ def simulate(
     for label, count in counts.most_common():
         table.add_row(label, f"{count:,}")
     err.print(table)
+
+
+def start_day(text: str) -> datetime:
+    """Midnight UTC of the day `text` names (a date, `today` or `yesterday`).
+
+    The demo writes yesterday's traffic: events older than the retention
+    (`VIGIL_RETENTION_DAYS`) are pruned when `vigil serve` starts, so a log of a fixed past day
+    would be gone from the dashboard it is meant to fill."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    named = {"today": today, "yesterday": today - timedelta(days=1)}
+    day = named.get(text.strip().lower())
+    if day is not None:
+        return day
+    try:
+        parsed = datetime.strptime(text.strip(), "%Y-%m-%d")
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a day: use YYYY-MM-DD, today or yesterday", param_hint="--start"
+        ) from None
+    return parsed.replace(tzinfo=UTC)

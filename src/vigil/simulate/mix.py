@@ -45,14 +45,21 @@ def mixed_lines(
 
 
 def write_mixed(
-    path: Path, n: int, seed: int, *, labels_path: Path | None = None, scenarios: bool = True
+    path: Path,
+    n: int,
+    seed: int,
+    *,
+    labels_path: Path | None = None,
+    scenarios: bool = True,
+    start: datetime = DEFAULT_START,
 ) -> Counter[str]:
-    """Write the mixed log (and optionally one label per line); count lines by label."""
+    """Write the mixed log of the day from `start` (and optionally one label per line); count
+    lines by label."""
     counts: Counter[str] = Counter()
     with path.open("w", encoding="utf-8") as out:
         labels = labels_path.open("w", encoding="utf-8") if labels_path else None
         try:
-            for text, label in mixed_lines(n, seed, scenarios=scenarios):
+            for text, label in mixed_lines(n, seed, start=start, scenarios=scenarios):
                 out.write(text + "\n")
                 if labels is not None:
                     labels.write(label + "\n")

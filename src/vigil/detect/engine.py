@@ -183,19 +183,7 @@ def _decode(todo: dict[str, dict[str, None]]) -> dict[str, _Decoded]:
         if kind in _SIMPLE_KINDS:
             decoded[kind] = _Decoded(values, list(values), [])
             continue
-        not_plain = _NOT_PLAIN_CHAR.search
-        if kind == "path":
-            plain = [
-                value
-                for value in values
-                if not_plain(value) is None
-                and "  " not in value
-                and "/." not in value
-                and "//" not in value
-                and value[:1] != "."
-            ]
-        else:
-            plain = [value for value in values if not_plain(value) is None and "  " not in value]
+        plain = [value for value in values if _is_plain(value, kind)]
         views: list[tuple[str, Views, frozenset[str]]] = []
         if len(plain) != len(values):
             plain_set = set(plain)

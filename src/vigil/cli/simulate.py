@@ -19,7 +19,7 @@ def simulate(
     scenarios: bool = typer.Option(
         True, "--scenarios/--no-scenarios", help="add behaviour scenarios and near-misses"
     ),
-    start: str = typer.Option(
+    start: str | None = typer.Option(
         None,
         "--start",
         help="first day of the log (UTC): YYYY-MM-DD, `today` or `yesterday`; "

@@ -46,7 +46,15 @@ async def threat_conditions(
     if filters.site is not None:
         conditions.append(te.site == filters.site)
     if filters.severities:
-        conditions.append(te.severity.in_(filters.severities))
+        severity: Any = te.severity
+        if filters.site is not None:
+            # With a site, the site's index drives the walk and severity only filters it (an
+            # expression no index serves): a site's events come in bursts, and the severity
+            # index walked every newer event of the other sites first (32 ms for site + HIGH
+            # at 10,000,000 events, whose newest 40,000 were of two other sites; 0.1 ms so).
+            # Events are MEDIUM or HIGH, so within a site the filter passes a good share.
+            severity = te.severity.concat("")
+        conditions.append(severity.in_(filters.severities))
     if filters.client is not None:
         conditions.append(await client_clause(session, te.client_ip, filters.client))
     if filters.path_contains:

@@ -18,9 +18,10 @@ behind other writers, which can only affect which borderline value is listed.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, delete, or_, select, tuple_, update
@@ -109,8 +110,10 @@ class ThreatCounts:
         """Count events: `dims` maps each dimension to the value of every event, a string (None
         where the event has none) or, for `MULTI_DIMS`, a tuple of strings.
 
-        Events are first counted by (bucket, value, score) with a C-level counter: a flood
-        repeats few of those, so the Python work is per distinct triple, not per event.
+        Events are first counted by (value, score) with a C-level counter over each run of
+        events in the same bucket (a log is written in time order, so a batch is a few runs):
+        a flood repeats few of those pairs, so the Python work is per distinct pair and run,
+        not per event. Minute counts, where kept, are summed into hours, and hours into days.
         """
         minute_of: dict[datetime, datetime] = {}
         minutes: list[datetime] = []
@@ -120,34 +123,19 @@ class ThreatCounts:
                 minute = minute_of[moment] = floor_to(moment, "m")
             minutes.append(minute)
         hour_of = {minute: minute.replace(minute=0) for minute in set(minutes)}
-        hours = [hour_of[minute] for minute in minutes]
+        minute_runs = _runs(minutes)
+        hour_runs = _runs([hour_of[minute] for minute in minutes])
         for dim, per_event in dims.items():
             multi = dim in MULTI_DIMS
-            for period, buckets in (("h", hours), ("m", minutes)):
-                if period == "m" and dim not in MINUTE_DIMS:
-                    continue
-                counts: Counter[tuple[datetime, str]] = Counter()
-                best: dict[tuple[datetime, str], float] = {}
-                triples = Counter(zip(buckets, per_event, scores, strict=True))
-                for (bucket, value, score), n in triples.items():
-                    if value is None:
-                        continue
-                    for one in value if multi else (value,):
-                        key = (bucket, one)
-                        counts[key] += n
-                        if score > best.get(key, -1.0):
-                            best[key] = score
-                self._store(period, dim, counts, best)
-                if period == "h":
-                    days: Counter[tuple[datetime, str]] = Counter()
-                    day_best: dict[tuple[datetime, str], float] = {}
-                    for (hour, value), n in counts.items():
-                        key = (hour.replace(hour=0), value)
-                        days[key] += n
-                        score = best[(hour, value)]
-                        if score > day_best.get(key, -1.0):
-                            day_best[key] = score
-                    self._store("d", dim, days, day_best)
+            if dim in MINUTE_DIMS:
+                counts, best = _count(minute_runs, per_event, scores, multi)
+                self._store("m", dim, counts, best)
+                counts, best = _roll_up(counts, best, hour_of.__getitem__)
+            else:
+                counts, best = _count(hour_runs, per_event, scores, multi)
+            self._store("h", dim, counts, best)
+            counts, best = _roll_up(counts, best, lambda hour: hour.replace(hour=0))
+            self._store("d", dim, counts, best)
 
     def _store(
         self,
@@ -166,6 +154,56 @@ class ThreatCounts:
             score = best[(bucket, value)]
             if score > tally.max_score:
                 tally.max_score = score
+
+
+def _runs(buckets: list[datetime]) -> list[tuple[datetime, int, int]]:
+    """The runs of equal buckets in `buckets`: (bucket, start, end)."""
+    runs: list[tuple[datetime, int, int]] = []
+    start = 0
+    for bucket, members in groupby(buckets):
+        end = start + sum(1 for _ in members)
+        runs.append((bucket, start, end))
+        start = end
+    return runs
+
+
+def _count(
+    runs: list[tuple[datetime, int, int]],
+    per_event: Sequence[Any],
+    scores: Sequence[float],
+    multi: bool,
+) -> tuple[Counter[tuple[datetime, str]], dict[tuple[datetime, str], float]]:
+    """Events per (bucket, value) and the best score of each, over `runs` of the events."""
+    counts: Counter[tuple[datetime, str]] = Counter()
+    best: dict[tuple[datetime, str], float] = {}
+    for bucket, start, end in runs:
+        pairs = Counter(zip(per_event[start:end], scores[start:end], strict=True))
+        for (value, score), n in pairs.items():
+            if value is None:
+                continue
+            for one in value if multi else (value,):
+                key = (bucket, one)
+                counts[key] += n
+                if score > best.get(key, -1.0):
+                    best[key] = score
+    return counts, best
+
+
+def _roll_up(
+    counts: Counter[tuple[datetime, str]],
+    best: dict[tuple[datetime, str], float],
+    coarser: Callable[[datetime], datetime],
+) -> tuple[Counter[tuple[datetime, str]], dict[tuple[datetime, str], float]]:
+    """`counts` and `best` summed into the coarser buckets that `coarser` maps theirs to."""
+    total: Counter[tuple[datetime, str]] = Counter()
+    top: dict[tuple[datetime, str], float] = {}
+    for (bucket, value), n in counts.items():
+        key = (coarser(bucket), value)
+        total[key] += n
+        score = best[(bucket, value)]
+        if score > top.get(key, -1.0):
+            top[key] = score
+    return total, top
 
 
 class RollupWriter:

@@ -64,7 +64,9 @@ async def threat_conditions(
     if filters.until is not None:
         conditions.append(te.observed_at < filters.until)
     if filters.reviewed is True:
-        conditions.append(te.reviewed.is_(True))
+        # `= true`, not `IS true`: only the former lets the planner use the partial index
+        # (`WHERE reviewed = true`); PostgreSQL does not prove one from the other.
+        conditions.append(te.reviewed == true())
     elif filters.reviewed is False:
         conditions.append(te.reviewed.is_(False))
     if filters.label is not None:
@@ -90,11 +92,13 @@ def _rule_join(filters: ThreatFilter) -> tuple[Any, list[ColumnElement[bool]]] |
                     other.c.event_id == c.event_id,
                     other.c.observed_at == c.observed_at,
                     other.c.category == filters.category,
-                    other.c.first_of_category.is_(True),
+                    other.c.first_of_category == true(),
                 )
             )
     else:
-        conditions += [c.category == filters.category, c.first_of_category.is_(True)]
+        # `= true` matches the category index's predicate; with `IS true` PostgreSQL walked
+        # the time index and filtered (a rare category: 10 ms at 10,000,000 events, 0.1 ms so).
+        conditions += [c.category == filters.category, c.first_of_category == true()]
     return rules, conditions
 
 

@@ -170,6 +170,7 @@ async def run(args: argparse.Namespace) -> None:
         # CPU from here on: the server's start-up (imports, rule compilation) is not counted.
         sampler._cpu()
         start_cpu = sum(sampler.cpu.values())
+        start_main_cpu = sampler.cpu.get(str(server.pid), 0.0)
         start_backend_cpu = sum(sampler.backend_cpu.values())
         started = time.monotonic()
         next_sample = started + 1.0
@@ -225,6 +226,7 @@ async def run(args: argparse.Namespace) -> None:
         sampler._cpu()
         rss = peak_rss_mb(server.pid)
         server_cpu = sum(sampler.cpu.values()) - start_cpu
+        main_cpu = sampler.cpu.get(str(server.pid), 0.0) - start_main_cpu
         backend_cpu = sum(sampler.backend_cpu.values()) - start_backend_cpu
         own_cpu = _cpu_seconds(str(os.getpid())) or 0.0
         # Counted once the server has stopped (SIGTERM stores what it had read), so the counts
@@ -281,7 +283,8 @@ async def run(args: argparse.Namespace) -> None:
             )
         )
         print(
-            f"  CPU seconds      from the writer's start: server {server_cpu:.1f}, "
+            f"  CPU seconds      from the writer's start: server {server_cpu:.1f} (main process "
+            f"{main_cpu:.1f}, {main_cpu / max(len(latencies), 1) * 1e6:.0f} µs per event), "
             f"PostgreSQL backends {backend_cpu:.1f}, "
             f"writer {own_cpu:.1f}, listener {listener_cpu:.1f}; server+backends "
             f"{(server_cpu + backend_cpu) / max(len(latencies), 1) * 1e6:.0f} µs per event "

@@ -7,9 +7,18 @@ from a line being written to its alert arriving on the Redis channel?
 A writer appends realistic combined-format lines at --rate lines/s; about 1% are attacks that
 carry a sequence number, so each alert received on `vigil:alerts` is matched to the moment its
 line was written. With `--attacks all` every line is an attack, from 10,000 clients (the flood
-of `bench_flood.py`, live). Prints lines written, alerts received (must equal attack lines),
-p50/p99/max line-to-alert latency, the final lag, and the server's peak RSS. Everything runs on
-loopback and stops by itself.
+of `bench_flood.py`, live).
+
+Line-to-alert is the time from the writer's flush of the line to the file until its event,
+stored, arrives on the Redis channel (vigil publishes only what its transaction committed).
+Prints lines written, alerts received (must equal attack lines), p50/p99/max line-to-alert for
+the whole run and per quarter of the writing (growing from quarter to quarter: not keeping up),
+the backlog (attack lines written but not yet alerted) sampled every second while writing, the
+drain (time after the writer stopped until every alert had arrived), then what the database
+holds (events, distinct event keys, the rollups' total: each must equal the attack lines, every
+event stored once), the CPU seconds of the server (with its helper process, if any), of the
+PostgreSQL backends serving it and of this process (writer and listener), and the server's
+peak RSS. Everything runs on loopback and stops by itself.
 """
 
 from __future__ import annotations
@@ -26,11 +35,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import orjson
-
 import pgtools
+from bench_flood import RssSampler, _cpu_seconds, _verify
 
-SEQ = re.compile(r"[?&]t=(\d+)")
+SEQ_RAW = re.compile(rb"[?&]t=(\d+)")
 ATTACK = (
     '{ip} - - [{stamp}] "GET /search?q=%3Cscript%3Ealert(document.cookie)%3C%2Fscript%3E&t={seq}'
     ' HTTP/1.1" 200 512 "-" "Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0"\n'
@@ -72,6 +80,7 @@ async def run(args: argparse.Namespace) -> None:
         VIGIL_DETECTION_MODE=args.mode,
         VIGIL_LOG_LEVEL="WARNING",
     )
+    env.update(setting.split("=", 1) for setting in args.setting)
     subprocess.run(
         [sys.executable, "-m", "vigil", "db", "upgrade"], env=env, check=True, capture_output=True
     )
@@ -87,6 +96,11 @@ async def run(args: argparse.Namespace) -> None:
     await pubsub.subscribe("vigil:alerts")
     written_at: dict[int, float] = {}
     latencies: list[float] = []
+    # (write time since start, latency) of each matched alert, for the per-quarter figures.
+    timeline: list[tuple[float, float]] = []
+    backlog: list[int] = []
+    sampler = RssSampler(server.pid, name)
+    sampler.start()
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -102,17 +116,22 @@ async def run(args: argparse.Namespace) -> None:
                 else ""
             )
 
+        started = time.monotonic()  # set again when the writer starts
+
         async def listen() -> None:
+            # The sequence number is read from the raw message (no JSON decoding): this
+            # process receives every alert, and must not fall behind the server itself.
             async for item in pubsub.listen():
                 if item.get("type") != "message":
                     continue
                 now = time.monotonic()
-                event = orjson.loads(item["data"])
-                match = SEQ.search("?" + (event.get("query") or ""))
+                match = SEQ_RAW.search(item["data"])
                 if match:
                     seq = int(match.group(1))
                     if seq in written_at:
-                        latencies.append(now - written_at.pop(seq))
+                        at = written_at.pop(seq)
+                        latencies.append(now - at)
+                        timeline.append((at - started, now - at))
 
         listener = asyncio.create_task(listen())
         background = generate(args.rate * args.seconds, seed=11, attack_ratio=0.0)
@@ -121,7 +140,12 @@ async def run(args: argparse.Namespace) -> None:
         seq = 0
         lines_written = 0
         attacks = 0
+        # CPU from here on: the server's start-up (imports, rule compilation) is not counted.
+        sampler._cpu()
+        start_cpu = sum(sampler.cpu.values())
+        start_backend_cpu = sum(sampler.backend_cpu.values())
         started = time.monotonic()
+        next_sample = started + 1.0
         with log_path.open("a", buffering=1 << 20) as out:
             for step in range(int(args.seconds / tick)):
                 chunk = []
@@ -147,15 +171,25 @@ async def run(args: argparse.Namespace) -> None:
                 for written in chunk_seqs:
                     written_at[written] = now
                 lines_written += len(chunk)
+                if now >= next_sample:
+                    backlog.append(len(written_at))
+                    next_sample += 1.0
                 next_at = started + (step + 1) * tick
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
         write_seconds = time.monotonic() - started
-        drain_deadline = time.monotonic() + 60
+        drain_deadline = time.monotonic() + args.drain
         while written_at and time.monotonic() < drain_deadline:
             await asyncio.sleep(0.2)
         final_lag = time.monotonic() - started - write_seconds
         listener.cancel()
+        sampler.done.set()
+        sampler.join()
+        sampler._cpu()
         rss = peak_rss_mb(server.pid)
+        server_cpu = sum(sampler.cpu.values()) - start_cpu
+        backend_cpu = sum(sampler.backend_cpu.values()) - start_backend_cpu
+        own_cpu = _cpu_seconds(str(os.getpid())) or 0.0
+        found = await _verify(db_url)
         lat = sorted(latencies)
 
         def pct(p: float) -> float:
@@ -175,7 +209,32 @@ async def run(args: argparse.Namespace) -> None:
             f"max {max(lat) * 1000 if lat else float('nan'):.0f} ms   "
             f"mean {statistics.fmean(lat) * 1000 if lat else float('nan'):.0f} ms"
         )
+        quarters = []
+        for q in range(4):
+            low, high = q * write_seconds / 4, (q + 1) * write_seconds / 4
+            part = sorted(lat for at, lat in timeline if low <= at < high)
+            quarters.append(
+                f"{part[min(len(part) - 1, int(0.99 * len(part)))] * 1000:.0f}" if part else "-"
+            )
+        print(f"  p99 by quarter   {' / '.join(quarters)} ms")
+        print(
+            f"  backlog          at writer stop {backlog[-1] if backlog else 0:,} attack lines, "
+            f"largest {max(backlog, default=0):,} (every second: "
+            f"{', '.join(f'{b:,}' for b in backlog[:: max(1, len(backlog) // 10)])})"
+        )
         print(f"  drain after writer stopped  {final_lag:.2f} s")
+        once = found["events"] == found["distinct_keys"] == attacks == found["rollup_events"]
+        print(
+            f"  stored           events {found['events']:,}, distinct keys "
+            f"{found['distinct_keys']:,}, rollup total {found['rollup_events']:,}: "
+            f"{'every attack line once' if once else 'NOT every attack line once'}"
+        )
+        print(
+            f"  CPU seconds      from the writer's start: server {server_cpu:.1f}, "
+            f"PostgreSQL backends {backend_cpu:.1f}, "
+            f"writer+listener {own_cpu:.1f}; server+backends "
+            f"{(server_cpu + backend_cpu) / max(found['events'], 1) * 1e6:.0f} µs per event"
+        )
         print(f"  server peak RSS  {rss:.0f} MiB")
     finally:
         server.terminate()
@@ -198,6 +257,16 @@ def main() -> None:
         choices=["some", "all"],
         default="some",
         help="about 1%% of lines are attacks, or every line is (a flood from 10,000 clients)",
+    )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="VIGIL_NAME=VALUE",
+        help="a setting for the server (repeatable), e.g. VIGIL_HELPER_PROCESS=true",
+    )
+    parser.add_argument(
+        "--drain", type=float, default=60.0, help="seconds to wait for the last alerts"
     )
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")

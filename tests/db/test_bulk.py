@@ -69,3 +69,50 @@ async def test_counters_add_up_and_keep_the_larger_score(db: Settings) -> None:
     async with get_db_context() as session:
         stored = (await session.scalars(select(ThreatRollup))).one()
     assert (stored.events, stored.max_score) == (6, 0.95)
+
+
+async def test_many_counter_rows_in_one_call_each_land_on_their_key(db: Settings) -> None:
+    hour = datetime(2026, 1, 2, 3, tzinfo=UTC)
+
+    def row(value: str, events: int, score: float, bucket: datetime = hour) -> dict[str, object]:
+        return {"period": "h", "dim": "rule", "bucket": bucket, "site": "a", "value": value} | {
+            "events": events,
+            "max_score": score,
+        }
+
+    key = ["period", "dim", "bucket", "site", "value"]
+    naive = datetime(2026, 1, 2, 4)  # stored as UTC, like every timestamp of the schema
+    async with get_db_context() as session:
+        await increment(
+            session,
+            ThreatRollup,
+            [row(f"r{i}", i, i / 10) for i in range(1, 6)] + [row("r1", 7, 0.1, naive)],
+            key,
+            ["events"],
+            ["max_score"],
+        )
+    async with get_db_context() as session:
+        # The same key twice in one call adds both.
+        await increment(
+            session,
+            ThreatRollup,
+            [row("r2", 10, 0.9), row("r2", 1, 0.05), row("r6", 6, 0.6)],
+            key,
+            ["events"],
+            ["max_score"],
+        )
+    async with get_db_context() as session:
+        stored = {
+            (r.value, r.bucket): (r.events, r.max_score)
+            for r in await session.scalars(select(ThreatRollup))
+        }
+    later = datetime(2026, 1, 2, 4, tzinfo=UTC)
+    assert stored == {
+        ("r1", hour): (1, 0.1),
+        ("r2", hour): (13, 0.9),
+        ("r3", hour): (3, 0.3),
+        ("r4", hour): (4, 0.4),
+        ("r5", hour): (5, 0.5),
+        ("r6", hour): (6, 0.6),
+        ("r1", later): (7, 0.1),
+    }

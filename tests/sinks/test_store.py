@@ -126,6 +126,26 @@ async def test_overlapping_replay_inserts_only_new_events(db: Settings) -> None:
     assert incident.event_count == 6
 
 
+def _untimed(batch: ScoredBatch, every: int) -> ScoredBatch:
+    """`batch` with every `every`-th line's time missing (a format without one)."""
+    for index, threat in enumerate(batch.threats):
+        if index % every == 0:
+            threat.record = threat.record._replace(observed_at=None)
+    return batch
+
+
+async def test_overlapping_replay_with_lines_without_time_stores_each_once(db: Settings) -> None:
+    sink = StoreSink(db)
+    await sink.store(_untimed(_batch(0, 4), 2))
+    # The replay comes later: a line without time is stored with the time of its store, so its
+    # stored copy is not where its time would put it, and it must still be found.
+    result = await sink.store(_untimed(_batch(0, 7), 2))
+    assert len(result.events) == 3
+    async with get_db_context() as session:
+        keys = list(await session.scalars(select(ThreatEvent.event_key)))
+    assert sorted(keys) == sorted({t.key for t in _batch(0, 7).threats})
+
+
 async def test_incident_per_episode_and_block_decision(db: Settings) -> None:
     sink = StoreSink(db)
     await sink.store(_batch(0, 3, ip="203.0.113.5"))

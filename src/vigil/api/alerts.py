@@ -49,31 +49,53 @@ class AlertClient:
 
 
 class AlertHub:
-    """Reads the broker's alert channel and hands each alert to the interested clients."""
+    """Reads the broker's alert channel and hands each alert to the interested clients.
+
+    The channel is read only while a client is connected: under a flood the alerts arrive by
+    the ten thousand a second, and receiving and decoding each of them for nobody would take
+    the pipeline's event loop a good share of its time. The subscription starts with the first
+    client and ends with the last (a new subscription becomes active a moment after the client
+    connects; what was stored meanwhile is in the database)."""
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         self.clients: set[AlertClient] = set()
         self.delivered = 0
+        self._started = False
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def subscribed(self) -> bool:
+        """Whether the hub reads the alert channel now (only while it has clients)."""
+        return self._task is not None and not self._task.done()
+
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="alert-hub")
+        self._started = True
+        if self.clients:
+            self._subscribe()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        self._started = False
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
         self.clients.clear()
 
     def add(self, client: AlertClient) -> None:
         self.clients.add(client)
+        if self._started and not self.subscribed:
+            self._subscribe()
 
     def remove(self, client: AlertClient) -> None:
         self.clients.discard(client)
+        if not self.clients and self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def _subscribe(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="alert-hub")
 
     async def _run(self) -> None:
         delay = 0.5

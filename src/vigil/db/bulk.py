@@ -1,7 +1,10 @@
 """Bulk writes on both backends: idempotent inserts (INSERT … ON CONFLICT DO NOTHING), upserts
 that add to counters, and on PostgreSQL COPY of rows known to be new and ids drawn from a
 sequence in one statement. COPY sends the values in its binary format, encoded by the driver in
-C, instead of as one bound parameter each through SQLAlchemy's per-row processing.
+C, instead of as one bound parameter each through SQLAlchemy's per-row processing. Upserts on
+PostgreSQL send their rows as one array per column, unnested by the server: one statement for
+any number of rows (an executemany runs the statement once per row on the server, and a flood's
+batch upserts thousands of rollup rows).
 """
 
 from __future__ import annotations
@@ -12,12 +15,21 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    String,
     Table,
+    Text,
+    bindparam,
     func,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from vigil.db.models import Base
 
@@ -121,11 +133,78 @@ async def _insert_or_update(
     """INSERT … ON CONFLICT DO UPDATE SET `updates(excluded)` for every row."""
     if not rows:
         return
+    dialect = session.get_bind().dialect
+    target = cast(Table, table.__table__)
+    unnested = (
+        _unnested(target, rows, conflict_columns, dialect) if dialect.name == "postgresql" else None
+    )
+    if unnested is not None:
+        columns, source = unnested
+        from_arrays = postgresql.insert(target).from_select(columns, source)
+        await session.execute(
+            from_arrays.on_conflict_do_update(
+                index_elements=list(conflict_columns), set_=updates(from_arrays.excluded)
+            )
+        )
+        return
     base = _insert_for(session, table)
     stmt = base.on_conflict_do_update(
         index_elements=list(conflict_columns), set_=updates(base.excluded)
     )
     await session.execute(stmt, list(rows))
+
+
+_ARRAY_ELEMENTS: tuple[type[TypeEngine[Any]], ...] = (
+    BigInteger,
+    Integer,
+    Float,
+    Boolean,
+    String,
+    Text,
+    DateTime,
+)
+"""Column types whose values go into a PostgreSQL array parameter as they are."""
+
+
+def _unnested(
+    table: Table, rows: Sequence[dict[str, Any]], conflict_columns: Sequence[str], dialect: Any
+) -> tuple[list[str], Any] | None:
+    """`rows` as a SELECT over one array parameter per column (PostgreSQL), or None when a
+    column's type has no plain array form, the rows name different columns, or two rows share
+    a key (one INSERT … ON CONFLICT DO UPDATE may not update a row twice; an executemany adds
+    them one after the other)."""
+    columns = list(rows[0])
+    if any(len(row) != len(columns) for row in rows):
+        return None
+    try:
+        values = [[row[name] for row in rows] for name in columns]
+    except KeyError:
+        return None
+    elements: list[TypeEngine[Any]] = []
+    for index, name in enumerate(columns):
+        kind = table.c[name].type
+        if isinstance(kind, TypeDecorator):
+            # The decorator's own conversion, which a bound array would not apply per value.
+            convert = kind.process_bind_param
+            values[index] = [convert(value, dialect) for value in values[index]]
+            kind = kind.impl_instance
+        if not isinstance(kind, _ARRAY_ELEMENTS):
+            return None
+        elements.append(kind)
+    keys = set(zip(*(values[columns.index(name)] for name in conflict_columns), strict=True))
+    if len(keys) != len(rows):
+        return None
+    arrays = (
+        func.unnest(
+            *(
+                bindparam(f"u_{index}", column, type_=postgresql.ARRAY(kind))
+                for index, (column, kind) in enumerate(zip(values, elements, strict=True))
+            )
+        )
+        .table_valued(*columns)
+        .render_derived()
+    )
+    return columns, select(*(arrays.c[name] for name in columns))
 
 
 def json_text(value: Any) -> str:

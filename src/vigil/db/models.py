@@ -141,14 +141,16 @@ class ThreatEvent(Base):
     its primary key there is (id, observed_at), because a key of a partitioned table must hold
     the partition column, and for the same reason the event key is unique together with
     `observed_at`. Both come from the log line, so a replayed line meets its first copy; the
-    store checks keys alone when a batch overlaps what was stored before (see the store).
+    store looks keys up when a batch overlaps what was stored before (see the store). That key
+    leads with `observed_at`: event keys are hashes, and an index led by them took each insert
+    to a random page; a log in time order appends to this one.
     Every index ends in (observed_at, id) where a filter is followed by the newest-first order,
     so each `/threats` filter is one ordered index range per partition.
     """
 
     __tablename__ = "threat_events"
     __table_args__ = (
-        UniqueConstraint("event_key", "observed_at"),
+        UniqueConstraint("observed_at", "event_key"),
         Index("ix_threat_events_observed_at", "observed_at", "id"),
         # text_pattern_ops (PostgreSQL) serves both `=` and the `LIKE '10.1.%'` of CIDR filters.
         Index(

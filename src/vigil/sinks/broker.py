@@ -15,6 +15,13 @@ from vigil.errors import BrokerUnavailableError
 
 DEFAULT_PREFIX = "vigil"
 
+PUBLISH_EACH = "for i = 2, #ARGV do redis.call('PUBLISH', ARGV[1], ARGV[i]) end return #ARGV - 1"
+"""Publishes ARGV[2:] on channel ARGV[1], one message each, in one command: a flood's batch of
+thousands of events costs one request and one reply instead of one of each per event (about a
+tenth of the client's CPU per message), and subscribers still get one message per event."""
+PUBLISH_CHUNK = 1000
+"""Messages per script call, so that no call holds Redis for long."""
+
 
 def alerts_channel(prefix: str = DEFAULT_PREFIX) -> str:
     """The pub/sub channel of live alerts. Pub/sub ignores Redis database numbers, so two
@@ -105,6 +112,7 @@ class RedisBroker:
         self._url = url
         self.alerts_channel = alerts_channel(prefix)
         self._client: Any = None
+        self._publish_each: Any = None
         self._pubsubs: set[Any] = set()
         self._closed = False
         self.published = 0
@@ -114,6 +122,8 @@ class RedisBroker:
 
         self._closed = False
         self._client = Redis.from_url(self._url, socket_connect_timeout=5)
+        # Loaded on first use (and again if Redis restarted and forgot it).
+        self._publish_each = self._client.register_script(PUBLISH_EACH)
         await self._client.ping()
 
     async def close(self) -> None:
@@ -150,11 +160,11 @@ class RedisBroker:
         if self._client is None:
             await self.connect()
         channel = channel or self.alerts_channel
-        async with self._client.pipeline(transaction=False) as pipe:
-            for message in messages:
-                pipe.publish(channel, orjson.dumps(message))
-            await pipe.execute()
-        self.published += len(messages)
+        dumps = orjson.dumps
+        for start in range(0, len(messages), PUBLISH_CHUNK):
+            chunk = messages[start : start + PUBLISH_CHUNK]
+            await self._publish_each(args=[channel, *map(dumps, chunk)])
+            self.published += len(chunk)
 
     async def subscribe(self, channel: str | None = None) -> AsyncIterator[dict[str, Any]]:
         if self._closed:

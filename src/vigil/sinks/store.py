@@ -422,14 +422,32 @@ class StoreSink:
         first = min(t.record.offset for t in threats)
         if not self._check_keys and (stored_offset is None or stored_offset <= first):
             return threats
-        keys = list(unique)
+        # A stored copy of an event has its line's time: keys are looked up within the time
+        # span of each chunk, which the unique key (observed_at, event_key) serves. An event
+        # whose line had no time was stored with the time of its store, so its key is looked
+        # up alone.
+        timed = sorted(
+            (t for t in threats if t.record.observed_at is not None),
+            key=lambda t: cast(datetime, t.record.observed_at),
+        )
+        untimed = [t.key for t in threats if t.record.observed_at is None]
+        te = ThreatEvent
         seen: set[str] = set()
-        for start in range(0, len(keys), 1000):
+        for start in range(0, len(timed), 1000):
+            chunk = timed[start : start + 1000]
             seen.update(
                 await session.scalars(
-                    select(ThreatEvent.event_key).where(
-                        ThreatEvent.event_key.in_(keys[start : start + 1000])
+                    select(te.event_key).where(
+                        te.observed_at >= chunk[0].record.observed_at,
+                        te.observed_at <= chunk[-1].record.observed_at,
+                        te.event_key.in_([t.key for t in chunk]),
                     )
+                )
+            )
+        for start in range(0, len(untimed), 1000):
+            seen.update(
+                await session.scalars(
+                    select(te.event_key).where(te.event_key.in_(untimed[start : start + 1000]))
                 )
             )
         return [t for t in threats if t.key not in seen]

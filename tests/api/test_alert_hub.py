@@ -1,11 +1,16 @@
-"""The alert hub reads the broker's alert channel only while a WebSocket client listens."""
+"""The alert hub: it reads the broker's alert channel only while a WebSocket client listens,
+and a client that cannot take every alert is told how many of which severity it lost."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
-from vigil.api.alerts import AlertClient, AlertHub
+import pytest
+
+from vigil.api import alerts
+from vigil.api.alerts import CLIENT_QUEUE, AlertClient, AlertHub
 from vigil.services.visibility import Visibility
 from vigil.sinks.broker import MemoryBroker
 
@@ -19,7 +24,8 @@ async def first_frame(broker: MemoryBroker, client: AlertClient, message: dict[s
     for _ in range(100):
         await broker.publish(message)
         try:
-            return await asyncio.wait_for(client.queue.get(), 0.05)
+            _severity, frame = await asyncio.wait_for(client.queue.get(), 0.05)
+            return frame
         except TimeoutError:
             continue
     raise AssertionError("no alert arrived")
@@ -50,7 +56,7 @@ async def test_subscribed_from_first_client_to_last() -> None:
     await broker.publish({"id": 2, "site": "alpha", "severity": "HIGH"})
     await asyncio.sleep(0.05)
     for client in (one, two):
-        frames = [client.queue.get_nowait() for _ in range(client.queue.qsize())]
+        frames = [client.queue.get_nowait()[1] for _ in range(client.queue.qsize())]
         assert ['"id":2' in frame for frame in frames].count(True) == 1
     hub.remove(one)
     assert hub.subscribed
@@ -74,3 +80,62 @@ async def test_a_client_added_before_start_is_served_once_started() -> None:
     await hub.start()
     assert '"id":7' in await first_frame(broker, client, {"id": 7, "site": "a", "severity": "HIGH"})
     await hub.stop()
+
+
+def test_a_full_queue_counts_what_it_loses_by_severity() -> None:
+    client = AlertClient(Visibility())
+    for i in range(CLIENT_QUEUE + 30):
+        client.offer(f'{{"id":{i}}}', "HIGH" if i % 3 == 0 else "MEDIUM")
+    assert client.queue.qsize() == CLIENT_QUEUE and client.dropped == 30
+    # The oldest went: ids 0..29, of which 0, 3, ..., 27 were HIGH.
+    assert client.queue.get_nowait() == ("HIGH", '{"id":30}')
+    summary = client.take_skipped()
+    assert summary is not None
+    assert json.loads(summary) | {"at": None} == {
+        "type": "skipped",
+        "count": 30,
+        "severities": {"HIGH": 10, "MEDIUM": 20},
+        "at": None,
+    }
+    assert client.take_skipped() is None  # told once
+
+
+async def test_every_alert_is_sent_or_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The rate limit is lifted so the test does not wait for the clock; what matters is that
+    # a flood larger than the queue reaches the client as frames plus counts, nothing unsaid.
+    monkeypatch.setattr(alerts, "FRAMES_PER_SECOND", 10**9)
+    broker = MemoryBroker(max_pending=100_000)
+    hub = AlertHub(broker)
+    await hub.start()
+    client = AlertClient(Visibility())
+    hub.add(client)
+    await first_frame(broker, client, {"id": -1, "site": "a", "severity": "LOW"})
+    sent: list[str] = []
+
+    async def send(frame: str) -> None:
+        sent.append(frame)
+
+    flood = 3 * CLIENT_QUEUE
+    before = hub.delivered
+    await broker.publish_many(
+        [{"id": i, "site": "a", "severity": "HIGH" if i % 2 else "MEDIUM"} for i in range(flood)]
+    )
+    while hub.delivered < before + flood:  # the hub's task hands them to the client
+        await asyncio.sleep(0.01)
+    sender = asyncio.create_task(client.send_frames(send))
+    while not client.queue.empty() or client.skipped:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.01)
+    sender.cancel()
+    await hub.stop()
+    frames = [json.loads(frame) for frame in sent]
+    shown = [frame for frame in frames if "id" in frame]
+    counted = [frame for frame in frames if frame.get("type") == "skipped"]
+    assert len(shown) == CLIENT_QUEUE and counted
+    assert len(shown) + sum(frame["count"] for frame in counted) == flood
+    assert (
+        sum(frame["severities"].get("HIGH", 0) for frame in counted)
+        + sum(1 for frame in shown if frame["severity"] == "HIGH")
+        == flood // 2
+    )
+    assert [frame["id"] for frame in shown] == list(range(flood - CLIENT_QUEUE, flood))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tests.api.conftest import Api
 from tests.api.factories import event_row, insert_events
@@ -106,3 +108,72 @@ async def test_chart_buckets_sum_whole_rollup_rows(api: Api) -> None:
 
 def _z(moment: str) -> str:
     return moment.replace("+00:00", "Z")
+
+
+async def test_day_rows_and_hour_rows_give_the_same_numbers(api: Api) -> None:
+    """A week that starts and ends mid-day reads its whole days from day rows and its first and
+    last hours from hour rows; a 24-hour window that starts mid-day reads hour rows only. Over the
+    same events both give the counts of exactly the events inside the window: the week's top
+    lists and totals are the sums of its seven 24-hour windows', and a month (day rows only,
+    widened to whole days) counts the events of the days it covers."""
+    start = datetime(2025, 6, 2, 7, tzinfo=UTC)
+    offsets = [-0.5, 0.1, 5, 16.9, 17.5, 30, 41, 60, 99, 120, 150, 167.5, 167.99, 168.2]
+    rows = []
+    for n, hours in enumerate(offsets):
+        rows.append(
+            event_row(
+                observed_at=start + timedelta(hours=hours),
+                client_ip=f"10.0.0.{n % 4}",
+                path=f"/p{n % 3}",
+                rules=[f"9421{n % 5:02d}"],
+                severity="HIGH" if n % 2 else "MEDIUM",
+                categories=["sqli", "xss"] if n % 3 else ["sqli"],
+            )
+        )
+    await insert_events(rows)
+    headers = await api.key()
+
+    async def stats(since: datetime, until: datetime) -> dict[str, Any]:
+        params = {"from": since.isoformat(), "to": until.isoformat(), "top": 100}
+        response = await api.client.get("/stats", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def counts(body: dict[str, Any]) -> dict[str, Counter[str]]:
+        out = {name: Counter({r["value"]: r["count"] for r in body[name]}) for name in _TOPS}
+        out["totals"] = Counter(body["totals"])
+        out["categories"] = Counter(body["categories"])
+        return out
+
+    def expected(since: datetime, until: datetime) -> dict[str, Counter[str]]:
+        inside = [r for r in rows if since <= r["observed_at"] < until]
+        return {
+            "top_ips": Counter(r["client_ip"] for r in inside),
+            "top_paths": Counter(r["path"] for r in inside),
+            "top_rules": Counter(m["rule_id"] for r in inside for m in r["matched_rules"]),
+            "totals": Counter({"HIGH": 0, "MEDIUM": 0, "LOW": 0})
+            + Counter(r["severity"] for r in inside),
+            "categories": Counter(c for r in inside for c in r["categories"]),
+        }
+
+    week_end = start + timedelta(days=7)
+    week = await stats(start, week_end)
+    assert week["resolution"] == "h"
+    assert counts(week) == expected(start, week_end)
+    days: dict[str, Counter[str]] = {name: Counter() for name in (*_TOPS, "totals", "categories")}
+    for day in range(7):
+        body = await stats(start + timedelta(days=day), start + timedelta(days=day + 1))
+        for name, found in counts(body).items():
+            days[name] += found
+    assert counts(week) == {name: +found for name, found in days.items()}
+    # Top lists are ordered by count, then value.
+    ips = [(r["value"], r["count"]) for r in week["top_ips"]]
+    assert ips == sorted(ips, key=lambda vc: (-vc[1], vc[0]))
+
+    month = await stats(start, start + timedelta(days=30))
+    assert month["resolution"] == "d"
+    midnight = start.replace(hour=0)
+    assert counts(month) == expected(midnight, midnight + timedelta(days=31))
+
+
+_TOPS = ("top_ips", "top_paths", "top_rules")

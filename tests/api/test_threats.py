@@ -179,7 +179,8 @@ async def test_pagination_walk_has_no_duplicates_or_gaps(api: Api) -> None:
 
 async def test_rule_and_category_pages_follow_the_order_with_other_filters(api: Api) -> None:
     """A rule or category filter pages in (time, id) order, narrowed by the events' own
-    filters, with no row twice or missing (PostgreSQL walks `event_rules` first)."""
+    filters, with no row twice or missing (PostgreSQL walks `event_rules` first); so does a
+    site with a severity."""
     rng = random.Random(5)
     rows = [
         event_row(
@@ -197,6 +198,10 @@ async def test_rule_and_category_pages_follow_the_order_with_other_filters(api: 
         {"rule_id": "941100", "severity": "HIGH"},
         {"rule_id": "942100", "site": "beta"},
         {"category": "sqli", "severity": "MEDIUM"},
+        # A site with a severity: the site's index drives, severity filters.
+        {"site": "beta", "severity": "HIGH"},
+        {"site": "alpha", "severity": "MEDIUM"},
+        {"rule_id": "941100", "site": "alpha", "severity": "HIGH"},
     ]
     for params in cases:
         wanted_rule = params.get("rule_id")

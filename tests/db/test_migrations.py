@@ -150,3 +150,42 @@ def test_upgrade_keeps_events_and_builds_their_rules_and_rollups(database_url: s
     assert counts["day_rollup"] == 4
     assert counts["rule_rollup"] == 2
     assert counts.get("partitions", 2) == 2
+
+
+def test_index_methods_where_they_differ_by_backend(database_url: str) -> None:
+    """The rules' time index is BRIN on PostgreSQL (partitions are dropped whole), a B-tree on
+    SQLite; the events' unique key leads with observed_at on both. Autogenerate compares
+    neither an index's method nor the order of a unique key's columns, so they are read here."""
+    settings = make_settings(database_url)
+    migrate.upgrade("head", settings)
+
+    async def read() -> tuple[str, str]:
+        from sqlalchemy import text
+
+        engine = build_engine(settings)
+        try:
+            async with engine.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    query = "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
+                else:
+                    query = "SELECT sql FROM sqlite_master WHERE name = :name"
+                rules = await conn.scalar(text(query), {"name": "ix_event_rules_observed_at"})
+                if conn.dialect.name == "postgresql":
+                    key = await conn.scalar(
+                        text(
+                            "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                            "WHERE conname = 'uq_threat_events_observed_at_event_key'"
+                        )
+                    )
+                else:
+                    key = await conn.scalar(
+                        text("SELECT sql FROM sqlite_master WHERE name = 'threat_events'")
+                    )
+                return str(rules), str(key)
+        finally:
+            await engine.dispose()
+
+    rules, key = asyncio.run(read())
+    postgres = database_url.startswith("postgresql")
+    assert ("USING brin" in rules) is postgres
+    assert "(observed_at, event_key)" in key

@@ -25,7 +25,12 @@ async def test_a_large_batch_arrives_one_message_per_event_in_order() -> None:
     await pubsub.subscribe(broker.alerts_channel)
     try:
         count = 2 * PUBLISH_CHUNK + 7  # more than one script call
-        events = [{"id": i, "site": "alpha", "query": f"q=<script>&t={i}"} for i in range(count)]
+        # Values with newlines and carriage returns (a logged header can hold them escaped)
+        # arrive whole: they are escaped in JSON, never a message's end.
+        events = [
+            {"id": i, "site": "alpha", "query": f"q=<script>&t={i}", "agent": "a\nb\r\n"}
+            for i in range(count)
+        ]
         await broker.publish_many(events)
         await broker.publish({"id": count, "site": "alpha"})
         got: list[dict[str, object]] = []

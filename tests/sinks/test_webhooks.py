@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
+
+import pytest
 
 from vigil.sinks.webhooks import WebhookNotifier, slack_text
 
@@ -128,3 +131,15 @@ async def test_hanging_receiver_never_blocks_offer() -> None:
 def test_slack_message_is_readable() -> None:
     text = slack_text({"type": "event", "event": _event(1)})
     assert "HIGH" in text and "203.0.113.5" in text and "sqli" in text
+
+
+async def test_a_full_queue_counts_its_drops_in_few_log_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Not started: nothing delivers, so the queue fills; each incident's first event is queued.
+    notifier = WebhookNotifier(["http://127.0.0.1:9/"], throttle_seconds=60.0, max_queue=10)
+    with caplog.at_level(logging.WARNING, logger="vigil.sinks.webhooks"):
+        notifier.offer([_event(n, incident=n) for n in range(5000)])
+    assert notifier.failed == 4990
+    drops = [r.getMessage() for r in caplog.records if "webhook_queue_full" in r.getMessage()]
+    assert drops == ["event=webhook_queue_full dropped_notifications=1"]

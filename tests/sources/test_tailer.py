@@ -309,3 +309,17 @@ async def test_gzip_still_being_written_is_read_once_complete(tmp_path: Path) ->
     await c.stop()
     assert lines == names("gz", 0, 2000)
     assert c.tailer.stats.files_opened == 1
+
+
+async def test_a_backlog_comes_in_full_batches_and_a_trickle_by_its_age(tmp_path: Path) -> None:
+    # Behind (a flood, or a start with a backlog): batches close by size, never above it.
+    # Keeping up: the few lines of a poll close by age instead of waiting for the size.
+    path = tmp_path / "access.log"
+    append(path, numbered("a", 0, 5000))
+    c = Collector(FileTailer([path], batch_size=1000, **FAST))
+    assert await c.wait_lines(5000) == names("a", 0, 5000)
+    assert [len(b.lines) for b in c.batches] == [1000] * 5
+    append(path, numbered("b", 0, 7))
+    assert (await c.wait_lines(5007))[5000:] == names("b", 0, 7)
+    assert [len(b.lines) for b in c.batches[5:]] == [7]
+    await c.stop()

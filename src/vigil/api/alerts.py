@@ -1,8 +1,11 @@
 """One broker subscription fanned out to every WebSocket client, filtered per client.
 
 Each message is serialized once and offered to the clients that may and want to see it. A
-client's queue is bounded: a client that falls behind loses its oldest alerts instead of
-slowing the others (the database keeps every event; the live feed is a view).
+client's queue is bounded, and a client is sent at most `FRAMES_PER_SECOND` alerts a second: a
+client that falls behind (or a flood of thousands of alerts a second) loses its oldest alerts
+instead of slowing the others or the pipeline sharing the event loop, and what it lost is
+counted and sent as one `{"type": "skipped", "count": n, "severities": {...}}` frame, so the
+counts it shows stay whole (the database keeps every event; the live feed is a view).
 """
 
 from __future__ import annotations
@@ -10,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -22,17 +28,24 @@ from vigil.sinks.broker import Broker
 log = logging.getLogger(__name__)
 
 CLIENT_QUEUE = 1000
+FRAMES_PER_SECOND = 500
+"""Alerts sent to one WebSocket a second, at most: more than a person can read, and few
+enough that a flood's alerts cost the event loop little per client."""
 
 
 @dataclass(eq=False, slots=True)
 class AlertClient:
-    """One connected WebSocket: what it may see, what it asked for, and its pending frames."""
+    """One connected WebSocket: what it may see, what it asked for, its pending frames (with
+    their severities) and the severities of the alerts it lost since it was last told."""
 
     visibility: Visibility
     min_rank: int = 0
     site: str | None = None
-    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
+    queue: asyncio.Queue[tuple[str, str]] = field(
+        default_factory=lambda: asyncio.Queue(CLIENT_QUEUE)
+    )
     dropped: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
 
     def wants(self, site: Any, rank: int) -> bool:
         if rank < self.min_rank:
@@ -41,11 +54,53 @@ class AlertClient:
             return False
         return self.site is None or site == self.site
 
-    def offer(self, frame: str) -> None:
+    def offer(self, frame: str, severity: str = "") -> None:
+        """Queue an alert's frame; when the queue is full its oldest alert is counted instead."""
         if self.queue.full():
-            self.queue.get_nowait()
+            lost, _frame = self.queue.get_nowait()
+            self.skipped[lost] += 1
             self.dropped += 1
-        self.queue.put_nowait(frame)
+        self.queue.put_nowait((severity, frame))
+
+    def take_skipped(self) -> str | None:
+        """The frame that accounts for the alerts lost since the last one (None: none lost)."""
+        if not self.skipped:
+            return None
+        counts, self.skipped = self.skipped, Counter()
+        return orjson.dumps(
+            {
+                "type": "skipped",
+                "count": sum(counts.values()),
+                "severities": dict(counts),
+                "at": datetime.now(UTC).isoformat(),
+            }
+        ).decode("utf-8")
+
+    async def send_frames(self, send: Callable[[str], Awaitable[None]]) -> None:
+        """Send the queued frames through `send` for as long as the client is connected, at
+        most `FRAMES_PER_SECOND` a second; the count of lost alerts goes out when a second
+        begins and when the queue runs empty."""
+        loop = asyncio.get_running_loop()
+        second_ends = 0.0
+        sent = 0
+        while True:
+            _severity, frame = await self.queue.get()
+            now = loop.time()
+            if now >= second_ends or sent >= FRAMES_PER_SECOND:
+                if now < second_ends:
+                    # Over the rate: wait; meanwhile the queue turns what overflows into counts.
+                    await asyncio.sleep(second_ends - now)
+                second_ends = loop.time() + 1.0
+                sent = 0
+                summary = self.take_skipped()
+                if summary is not None:
+                    await send(summary)
+            await send(frame)
+            sent += 1
+            if self.queue.empty():
+                summary = self.take_skipped()
+                if summary is not None:
+                    await send(summary)
 
 
 class AlertHub:
@@ -123,5 +178,5 @@ class AlertHub:
             if client.wants(site, rank):
                 if frame is None:
                     frame = orjson.dumps(message, default=str).decode("utf-8")
-                client.offer(frame)
+                client.offer(frame, known.value if known is not None else "")
                 self.delivered += 1

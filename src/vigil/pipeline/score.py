@@ -24,6 +24,7 @@ from vigil.detect.behaviour import BehaviourEvent
 from vigil.detect.profile.stage import PROFILE_CATEGORY, PROFILE_RULE, profile_match
 from vigil.detect.result import Detection
 from vigil.enrich import Enricher
+from vigil.enrich.enricher import AgentInfo, ClientInfo
 from vigil.pipeline.work import Work
 from vigil.severity import HIGH_FROM, MEDIUM_FROM, Severity, severity_of
 
@@ -37,6 +38,7 @@ _CLIENT = attrgetter("client_ip")
 _STATUS_CLASSES = {code: f"status_{code // 100}xx" for code in range(200, 600)}
 _SEVERITY_KEYS = {Severity.HIGH: "high", Severity.MEDIUM: "medium", Severity.LOW: "low"}
 _SHAPES_LIMIT = 50_000
+_FACTS_LIMIT = 50_000
 RESEARCH_COUNTER = "research_scanners"
 """Hour-counter key: requests from internet-measurement scanners (LOW, counted, visible)."""
 
@@ -55,6 +57,7 @@ class ScoreStage:
         self.enrich = enrich
         self._line_numbers: dict[tuple[str, str], int] = {}
         self._shapes: dict[int, tuple[Detection, list[str], list[dict[str, Any]]]] = {}
+        self._facts: dict[tuple[ClientInfo, AgentInfo], dict[str, Any]] = {}
 
     def __call__(self, work: Work) -> Work:
         records, detections, model_scores = work.records, work.detections, work.model_scores
@@ -197,16 +200,30 @@ class ScoreStage:
         return work
 
     def _enrich(self, threats: list[Threat]) -> None:
-        # One description per (client, agent) of the batch, shared by its threats.
-        described: dict[tuple[str, str], dict[str, Any]] = {}
+        # Each client and agent is looked up once per batch. Their stored facts are shared by
+        # every threat with the same facts, across batches: a flood's (client, agent) pairs
+        # are nearly all distinct, but what is stored of them takes few values (a dict per
+        # pair was most of this stage's time).
+        clients: dict[str, ClientInfo] = {}
+        agents: dict[str, AgentInfo] = {}
+        shared = self._facts
+        if len(shared) > _FACTS_LIMIT:
+            shared.clear()
+        enricher = self.enricher
         for threat in threats:
             record = threat.record
-            pair = (record.client_ip, record.user_agent)
-            facts = described.get(pair)
+            ip = record.client_ip
+            client = clients.get(ip)
+            if client is None:
+                client = clients[ip] = enricher.client(ip)
+            user_agent = record.user_agent
+            agent = agents.get(user_agent)
+            if agent is None:
+                agent = agents[user_agent] = enricher.agent(user_agent)
+            pair = (client, agent)
+            facts = shared.get(pair)
             if facts is None:
-                client = self.enricher.client(record.client_ip)
-                agent = self.enricher.agent(record.user_agent)
-                facts = described[pair] = {
+                facts = shared[pair] = {
                     "country": client.country,
                     "city": client.city,
                     "asn": client.asn,

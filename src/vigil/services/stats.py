@@ -20,7 +20,6 @@ from sqlalchemy import (
     Integer,
     and_,
     cast,
-    extract,
     func,
     or_,
     select,
@@ -150,7 +149,10 @@ def _tile_clause(table: Any, parts: list[tuple[str, datetime, datetime]]) -> Col
 def _slot(column: Any, size: int, dialect: str) -> ColumnElement[Any]:
     """The chart bucket of a rollup bucket: its epoch seconds divided by `size`, floored."""
     if dialect == "postgresql":
-        return cast(func.floor(extract("epoch", column) / size), BigInteger)
+        # date_part's double, not extract's numeric: numeric division and floor were a quarter
+        # of a week's chart query (5,400 hour rows). Exact: a bucket's epoch is a whole number
+        # of minutes, and a correctly rounded quotient of two integers floors to the true one.
+        return cast(func.floor(func.date_part("epoch", column) / size), BigInteger)
     # SQLite keeps the naive UTC text; integer division floors positive epochs.
     return cast(func.strftime("%s", column), Integer) / size
 

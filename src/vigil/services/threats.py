@@ -46,7 +46,15 @@ async def threat_conditions(
     if filters.site is not None:
         conditions.append(te.site == filters.site)
     if filters.severities:
-        conditions.append(te.severity.in_(filters.severities))
+        severity: Any = te.severity
+        if filters.site is not None:
+            # With a site, the site's index drives the walk and severity only filters it (an
+            # expression no index serves): a site's events come in bursts, and the severity
+            # index walked every newer event of the other sites first (32 ms for site + HIGH
+            # at 10,000,000 events, whose newest 40,000 were of two other sites; 0.1 ms so).
+            # Events are MEDIUM or HIGH, so within a site the filter passes a good share.
+            severity = te.severity.concat("")
+        conditions.append(severity.in_(filters.severities))
     if filters.client is not None:
         conditions.append(await client_clause(session, te.client_ip, filters.client))
     if filters.path_contains:
@@ -56,7 +64,9 @@ async def threat_conditions(
     if filters.until is not None:
         conditions.append(te.observed_at < filters.until)
     if filters.reviewed is True:
-        conditions.append(te.reviewed.is_(True))
+        # `= true`, not `IS true`: only the former lets the planner use the partial index
+        # (`WHERE reviewed = true`); PostgreSQL does not prove one from the other.
+        conditions.append(te.reviewed == true())
     elif filters.reviewed is False:
         conditions.append(te.reviewed.is_(False))
     if filters.label is not None:
@@ -82,11 +92,13 @@ def _rule_join(filters: ThreatFilter) -> tuple[Any, list[ColumnElement[bool]]] |
                     other.c.event_id == c.event_id,
                     other.c.observed_at == c.observed_at,
                     other.c.category == filters.category,
-                    other.c.first_of_category.is_(True),
+                    other.c.first_of_category == true(),
                 )
             )
     else:
-        conditions += [c.category == filters.category, c.first_of_category.is_(True)]
+        # `= true` matches the category index's predicate; with `IS true` PostgreSQL walked
+        # the time index and filtered (a rare category: 10 ms at 10,000,000 events, 0.1 ms so).
+        conditions += [c.category == filters.category, c.first_of_category == true()]
     return rules, conditions
 
 

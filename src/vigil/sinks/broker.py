@@ -15,10 +15,23 @@ from vigil.errors import BrokerUnavailableError
 
 DEFAULT_PREFIX = "vigil"
 
-PUBLISH_EACH = "for i = 2, #ARGV do redis.call('PUBLISH', ARGV[1], ARGV[i]) end return #ARGV - 1"
-"""Publishes ARGV[2:] on channel ARGV[1], one message each, in one command: a flood's batch of
-thousands of events costs one request and one reply instead of one of each per event (about a
-tenth of the client's CPU per message), and subscribers still get one message per event."""
+PUBLISH_EACH = """
+local channel, blob = ARGV[1], ARGV[2]
+local count, start = 0, 1
+while true do
+  local stop = string.find(blob, '\\n', start, true)
+  if not stop then break end
+  redis.call('PUBLISH', channel, string.sub(blob, start, stop - 1))
+  count = count + 1
+  start = stop + 1
+end
+return count
+"""
+"""Publishes each newline-ended message of ARGV[2] on channel ARGV[1], one message each, in one
+command: a flood's batch of thousands of events costs one request and one reply instead of one
+of each per event (about a tenth of the client's CPU per message), and subscribers still get
+one message per event, byte for byte as serialised. The messages are JSON, which holds no raw
+newline, and travel as one argument: packing a thousand arguments cost more than joining them."""
 PUBLISH_CHUNK = 1000
 """Messages per script call, so that no call holds Redis for long."""
 
@@ -163,7 +176,8 @@ class RedisBroker:
         dumps = orjson.dumps
         for start in range(0, len(messages), PUBLISH_CHUNK):
             chunk = messages[start : start + PUBLISH_CHUNK]
-            await self._publish_each(args=[channel, *map(dumps, chunk)])
+            blob = b"\n".join(map(dumps, chunk)) + b"\n"
+            await self._publish_each(args=[channel, blob])
             self.published += len(chunk)
 
     async def subscribe(self, channel: str | None = None) -> AsyncIterator[dict[str, Any]]:

@@ -18,9 +18,11 @@ behind other writers, which can only affect which borderline value is listed.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, delete, or_, select, tuple_, update
@@ -109,8 +111,10 @@ class ThreatCounts:
         """Count events: `dims` maps each dimension to the value of every event, a string (None
         where the event has none) or, for `MULTI_DIMS`, a tuple of strings.
 
-        Events are first counted by (bucket, value, score) with a C-level counter: a flood
-        repeats few of those, so the Python work is per distinct triple, not per event.
+        Events are first counted by (value, score) with a C-level counter over each run of
+        events in the same bucket (a log is written in time order, so a batch is a few runs):
+        a flood repeats few of those pairs, so the Python work is per distinct pair and run,
+        not per event. Minute counts, where kept, are summed into hours, and hours into days.
         """
         minute_of: dict[datetime, datetime] = {}
         minutes: list[datetime] = []
@@ -120,52 +124,109 @@ class ThreatCounts:
                 minute = minute_of[moment] = floor_to(moment, "m")
             minutes.append(minute)
         hour_of = {minute: minute.replace(minute=0) for minute in set(minutes)}
-        hours = [hour_of[minute] for minute in minutes]
+        minute_runs = _runs(minutes)
+        hour_runs = _runs([hour_of[minute] for minute in minutes])
         for dim, per_event in dims.items():
             multi = dim in MULTI_DIMS
-            for period, buckets in (("h", hours), ("m", minutes)):
-                if period == "m" and dim not in MINUTE_DIMS:
-                    continue
-                counts: Counter[tuple[datetime, str]] = Counter()
-                best: dict[tuple[datetime, str], float] = {}
-                triples = Counter(zip(buckets, per_event, scores, strict=True))
-                for (bucket, value, score), n in triples.items():
-                    if value is None:
-                        continue
-                    for one in value if multi else (value,):
-                        key = (bucket, one)
-                        counts[key] += n
-                        if score > best.get(key, -1.0):
-                            best[key] = score
-                self._store(period, dim, counts, best)
-                if period == "h":
-                    days: Counter[tuple[datetime, str]] = Counter()
-                    day_best: dict[tuple[datetime, str], float] = {}
-                    for (hour, value), n in counts.items():
-                        key = (hour.replace(hour=0), value)
-                        days[key] += n
-                        score = best[(hour, value)]
-                        if score > day_best.get(key, -1.0):
-                            day_best[key] = score
-                    self._store("d", dim, days, day_best)
+            if dim in MINUTE_DIMS:
+                tallies = _count(minute_runs, per_event, scores, multi)
+                self._store("m", dim, tallies)
+                tallies = _roll_up(tallies, hour_of.__getitem__)
+            else:
+                tallies = _count(hour_runs, per_event, scores, multi)
+            self._store("h", dim, tallies)
+            self._store("d", dim, _roll_up(tallies, lambda hour: hour.replace(hour=0)))
 
-    def _store(
-        self,
-        period: str,
-        dim: str,
-        counts: Counter[tuple[datetime, str]],
-        best: dict[tuple[datetime, str], float],
-    ) -> None:
+    def _store(self, period: str, dim: str, tallies: _Tallies) -> None:
         cells = self.cells
-        for (bucket, value), n in counts.items():
-            key = (period, bucket, dim, value)
-            tally = cells.get(key)
-            if tally is None:
-                tally = cells[key] = _Tally()
-            tally.events += n
-            score = best[(bucket, value)]
-            if score > tally.max_score:
-                tally.max_score = score
+        for bucket, (counts, best) in tallies.items():
+            for value, n in counts.items():
+                key = (period, bucket, dim, value)
+                tally = cells.get(key)
+                if tally is None:
+                    tally = cells[key] = _Tally()
+                tally.events += n
+                score = best[value]
+                if score > tally.max_score:
+                    tally.max_score = score
+
+
+def _runs(buckets: list[datetime]) -> list[tuple[datetime, int, int]]:
+    """The runs of equal buckets in `buckets`: (bucket, start, end)."""
+    runs: list[tuple[datetime, int, int]] = []
+    start = 0
+    for bucket, members in groupby(buckets):
+        end = start + sum(1 for _ in members)
+        runs.append((bucket, start, end))
+        start = end
+    return runs
+
+
+_Tallies = dict[datetime, tuple[Counter[str], dict[str, float]]]
+"""Per bucket: events per value, and the best score of each value."""
+_SCORE = itemgetter(1)
+
+
+def _count(
+    runs: list[tuple[datetime, int, int]],
+    per_event: Sequence[Any],
+    scores: Sequence[float],
+    multi: bool,
+) -> _Tallies:
+    """Events per value and the best score of each, per bucket, over `runs` of the events.
+
+    A single-valued dimension is counted by C-level calls only: a Counter of the values, and
+    the best score of each value as the last one written of its distinct (value, score) pairs
+    sorted by score. A flood's paths, agents and clients are many per batch; the tuples of a
+    multi-valued dimension are few (one per verdict), and are unpacked in Python."""
+    tallies: _Tallies = {}
+    for bucket, start, end in runs:
+        values = per_event[start:end]
+        found = tallies.get(bucket)
+        if found is None:
+            found = tallies[bucket] = (Counter(), {})
+        counts, best = found
+        if multi:
+            pairs = Counter(zip(values, scores[start:end], strict=True))
+            for (value, score), n in pairs.items():
+                if value is None:
+                    continue
+                for one in value:
+                    counts[one] += n
+                    if score > best.get(one, -1.0):
+                        best[one] = score
+            continue
+        counts.update(values)
+        top = dict(sorted(set(zip(values, scores[start:end], strict=True)), key=_SCORE))
+        if best:
+            for value, score in top.items():
+                if score > best.get(value, -1.0):
+                    best[value] = score
+        else:
+            best.update(top)
+        # Events without a value of this dimension count in no row of it.
+        cast(dict[Any, int], counts).pop(None, None)
+        cast(dict[Any, float], best).pop(None, None)
+    return tallies
+
+
+def _roll_up(tallies: _Tallies, coarser: Callable[[datetime], datetime]) -> _Tallies:
+    """`tallies` summed into the coarser buckets that `coarser` maps theirs to. The first finer
+    bucket of each coarser one lends it its counts, which the others are added to: call this
+    once the finer counts are stored (`ThreatCounts._store` copies them into cells)."""
+    total: _Tallies = {}
+    for bucket, (counts, best) in tallies.items():
+        key = coarser(bucket)
+        found = total.get(key)
+        if found is None:
+            total[key] = (counts, best)
+            continue
+        into, top = found
+        into.update(counts)
+        for value, score in best.items():
+            if score > top.get(value, -1.0):
+                top[value] = score
+    return total
 
 
 class RollupWriter:

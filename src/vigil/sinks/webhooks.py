@@ -56,6 +56,9 @@ def slack_text(payload: dict[str, Any]) -> str:
     )
 
 
+DROP_LOG_SECONDS = 10.0
+
+
 class WebhookNotifier:
     """Sends alerts to every configured URL from a background task.
 
@@ -89,6 +92,8 @@ class WebhookNotifier:
         self.sent = 0
         self.failed = 0
         self.folded = 0
+        self._dropped_unlogged = 0
+        self._next_drop_log = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebhookNotifier:
@@ -172,9 +177,18 @@ class WebhookNotifier:
             self._queue.put_nowait(payload)
         except asyncio.QueueFull:
             # Notifications are a view of what is already stored; when receivers are far
-            # behind, counting beats buffering without bound.
+            # behind, counting beats buffering without bound. Logged at most every
+            # DROP_LOG_SECONDS with the count: under a flood from thousands of clients a line
+            # per notification would cost the event loop more than the notifications.
             self.failed += 1
-            log.warning("event=webhook_queue_full dropped_notification=1")
+            self._dropped_unlogged += 1
+            now = time.monotonic()
+            if now >= self._next_drop_log:
+                log.warning(
+                    "event=webhook_queue_full dropped_notifications=%d", self._dropped_unlogged
+                )
+                self._dropped_unlogged = 0
+                self._next_drop_log = now + DROP_LOG_SECONDS
 
     async def _flush_loop(self) -> None:
         while True:

@@ -1408,7 +1408,20 @@ function addAlert(t) {
   patchThreatTable(t);
 }
 
-function patchStats(t) {
+// Under a flood the server sends at most a few hundred alerts a second and counts the rest:
+// the counters and the chart take the counts, the feed says how many were not shown.
+function addSkipped(m) {
+  const feed = $("alerts");
+  const item = el("li", { class: "alert skipped" }, `${fmtCount(m.count)} more alerts not shown live`);
+  feed.prepend(item);
+  while (feed.children.length > MAX_FEED) feed.lastElementChild.remove();
+  for (const [severity, count] of Object.entries(m.severities || {})) {
+    patchStats({ severity, observed_at: m.at, categories: [] }, count, false);
+  }
+  drawThreatChart();
+}
+
+function patchStats(t, count = 1, draw = true) {
   const stats = state.stats;
   if (!stats || !isLive()) return;
   const when = new Date(t.observed_at).getTime();
@@ -1423,15 +1436,15 @@ function patchStats(t) {
     if (stats.buckets.length > 60) stats.buckets.shift();
     stats.until = new Date(start + size).toISOString();
   }
-  bucket.severities[t.severity] = (bucket.severities[t.severity] || 0) + 1;
-  stats.totals[t.severity] = (stats.totals[t.severity] || 0) + 1;
+  bucket.severities[t.severity] = (bucket.severities[t.severity] || 0) + count;
+  stats.totals[t.severity] = (stats.totals[t.severity] || 0) + count;
   for (const c of t.categories || []) {
     bucket.categories[c] = (bucket.categories[c] || 0) + 1;
     stats.categories[c] = (stats.categories[c] || 0) + 1;
   }
   $("count-high").textContent = fmtCount(stats.totals.HIGH);
   $("count-medium").textContent = fmtCount(stats.totals.MEDIUM);
-  drawThreatChart();
+  if (draw) drawThreatChart();
 }
 
 function patchThreatTable(t) {
@@ -1492,6 +1505,10 @@ async function connect() {
     if (message.type === "hello") {
       setLive("live", true);
       state.reconnectDelay = 1000;
+      return;
+    }
+    if (message.type === "skipped") {
+      addSkipped(message);
       return;
     }
     addAlert(message);

@@ -66,11 +66,6 @@ async def ws_ticket(session: SessionDep, state: AppStateDep, key: ReadKey) -> Ti
     return TicketOut(ticket=ticket, expires_in=TICKET_SECONDS)
 
 
-async def _send_frames(websocket: WebSocket, client: AlertClient) -> None:
-    while True:
-        await websocket.send_text(await client.queue.get())
-
-
 async def _recheck_key(websocket: WebSocket, state: AppState, principal: Principal) -> None:
     # A separate sleeper rather than a timeout on every queue read: no timer per frame.
     while True:
@@ -127,7 +122,7 @@ async def alerts(
             }
         )
         tasks = {
-            asyncio.create_task(_send_frames(websocket, client)),
+            asyncio.create_task(client.send_frames(websocket.send_text)),
             asyncio.create_task(_wait_disconnect(websocket)),
             asyncio.create_task(_recheck_key(websocket, state, principal)),
         }

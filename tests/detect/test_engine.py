@@ -218,9 +218,17 @@ def test_a_dom_sink_named_is_no_script_but_one_called_with_an_argument_is() -> N
     eng = engine()
     assert detect(eng, "GET /search?q=window.open()+new+tab HTTP/1.1").severity == "LOW"
     assert detect(eng, "GET /search?q=js%3A+window.location+redirect HTTP/1.1").severity == "LOW"
-    called = detect(eng, "GET /x?q=window.open(%27%2F%2Fe.example%27) HTTP/1.1")
+    called = detect(eng, "GET /x?q=%27%3Bwindow.open(%27%2F%2Fe.example%27)%2F%2F HTTP/1.1")
     assert "xss-dom-sink" in rule_ids(called)
     assert called.severity == "HIGH"
+    # Called with no script around it, as code searches do: a notice.
+    for query in ("window.open(%27%2F%2Fe.example%27)", "jquery+window.open(url)+new+tab"):
+        searched = detect(eng, f"GET /search?q={query} HTTP/1.1")
+        assert rule_ids(searched) == {"xss-dom-sink-call"}
+        assert searched.severity == "LOW"
+    # A return address's own query is read as a query: its "=" assigns nothing.
+    nested = "GET /login?next=%2Fhelp%3Fq%3Dwindow.location.replace(url)%2Bnot%2Bworking HTTP/1.1"
+    assert detect(eng, nested).severity == "LOW"
 
 
 def test_requests_that_hit_the_same_share_a_verdict_equal_to_a_fresh_one() -> None:
@@ -257,3 +265,19 @@ def test_a_memoised_verdict_still_honours_exclusions_bound_to_the_path() -> None
     assert "sqli-union-select" not in rule_ids(excluded)
     assert "sqli-union-select" in rule_ids(kept)
     assert again == excluded
+
+
+def test_double_encoding_adds_to_a_finding_but_not_to_another_weak_signal() -> None:
+    eng = engine()
+    # Encoded twice by a link wrapper: the signal is shown, worth nothing alone.
+    alone = detect(eng, "GET /out?file=report%2520%25281%2529.pdf HTTP/1.1")
+    assert [(m.rule_id, m.points) for m in alone.matches] == [("protocol-double-encoding", 0)]
+    assert alone.score == 0
+    # Beside another weak signal (a quote then a keyword in L'Oréal) it stays LOW.
+    brand = detect(eng, "GET /redirect?file=L%2527Or%25C3%25A9al HTTP/1.1")
+    assert {"protocol-double-encoding", "sqli-quote-then-keyword"} <= rule_ids(brand)
+    assert brand.severity == "LOW"
+    # Beside a finding of its own it adds its points.
+    traversal = detect(eng, "GET /files?name=%252e%252e%252fetc%252fpasswd HTTP/1.1")
+    assert ("protocol-double-encoding", 2) in {(m.rule_id, m.points) for m in traversal.matches}
+    assert traversal.severity == "HIGH"

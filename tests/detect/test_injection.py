@@ -69,3 +69,26 @@ def test_a_keyword_comparison_comment_or_statement_break_corroborates(value: str
     fingerprint = sqli_fingerprint(value)
     assert fingerprint is not None
     assert sqli_corroborated(value, fingerprint)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['excel =if(a1>0,"yes","no")', "libreoffice =index(a:a,match(a23,c:c,0)) returns 0",
+     "php /* note */", "if (key = x) ruby", "if (i != arr) c#", "LEFT(F18,3) #value!",
+     'IF(A10<>"";A10;"yes") example', '=countif(h:h,"<>")', 'window.open("div") in iframe',
+     'document.body.style = "div" blocked'],
+)  # fmt: skip
+def test_formulas_and_code_that_lead_with_a_word_a_call_on_names_or_an_argument_are_not_sql(
+    value: str,
+) -> None:
+    # Each of these is an injection fingerprint to libinjection.
+    assert sqli_fingerprint(value) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["sleep(__TIME__)#", "x' or 1=1--", "a' or 1=1 #", "‘ or 3=3 --", "1;select 1 from t",
+     "<![CDATA[' or 1=1 or ''=']]>"],
+)  # fmt: skip
+def test_a_comment_or_a_top_level_statement_break_keeps_the_verdict(value: str) -> None:
+    assert sqli_fingerprint(value)

@@ -86,3 +86,23 @@ def test_identical_views_are_scanned_once() -> None:
     assert signals == frozenset()
     groups, _ = views_of("1%20UN/**/ION", "args")
     assert {text for text, _ in groups} >= {"1 un/**/ion", "1 union"}
+
+
+@pytest.mark.parametrize(
+    ("value", "nested"),
+    [
+        # A return address whose own query values were encoded before the address was.
+        ("%2Faccount%3Fq%3Dred%2520shoes%26page%3D2", True),
+        ("https%3A%2F%2Fshop.example.com%2Fcart%3Fref%3Dmail%2526app", True),
+        # Two layers over a whole value, the address's path, or three layers: still evasions.
+        ("keyboard%2520tent", False),
+        ("%2Fx%252e%252e%3Fa%3D1", False),
+        ("https%253A%252F%252Fshop.example.com%252F", False),
+        ("%2Fx%3Fq%3D%25253Cscript%25253E", False),
+    ],
+)
+def test_an_address_nesting_its_own_encoded_query_is_no_double_encoding(
+    value: str, nested: bool
+) -> None:
+    _, signals = normalize.decode(value, form=True)
+    assert ("double-encoding" not in signals) is nested

@@ -74,8 +74,9 @@ NOUNS = ["lamp", "bag", "chair", "scarf", "kettle", "boots", "rug", "mug", "tent
 
 
 def _review_snippet(rng: random.Random) -> str:
-    # A shop whose review box allows bold text: benign markup the first model calls XSS.
-    return f"<b>{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)}</b>"
+    # A shop whose review box allows bold and italic text: benign markup the first model
+    # calls XSS.
+    return f"<b>{rng.choice(ADJECTIVES)}</b> <i>{rng.choice(NOUNS)}</i>"
 
 
 async def test_reviewed_false_positives_stop_being_flagged(sqlite_db: Settings) -> None:

@@ -51,6 +51,8 @@ _DECODED_BIT: Final = VIEW_BITS[normalize.VIEW_DECODED]
 # the same regex.
 _NOT_PLAIN_CHAR: Final = re.compile("[%&+\\\\\x00\"'^$*\t\n\r\xa0]")
 _SIMPLE_KINDS: Final = frozenset({"method", "protocol", "request_line"})
+WEAK_NEEDS: Final = scoring.SEVERITY_POINTS["warning"]
+"""Points another rule must be worth for a weak rule's own to count (see `Rule.weak`)."""
 
 _FORWARDED_FOR: Final = attrgetter("forwarded_for")
 _HOST: Final = attrgetter("host")
@@ -134,6 +136,20 @@ class _Policy:
     rule_exclusions: tuple[tuple[Exclusion, ...], ...]
     # Whether some rule has exclusions, which are matched against the request's path.
     path_bound: bool
+
+
+def _weak_points(
+    matches: list[RuleMatch], points: dict[str, int], weak: set[str]
+) -> dict[str, int]:
+    """`points` with the weak rules zeroed unless a rule worth a verdict of its own (a
+    warning, 3 points, or more) matched too (the matches stay, so the signal is still shown)."""
+    if any(p >= WEAK_NEEDS for rule_id, p in points.items() if rule_id not in weak):
+        return points
+    for index, match in enumerate(matches):
+        if match.rule_id in weak:
+            matches[index] = replace(match, points=0)
+            points[match.rule_id] = 0
+    return points
 
 
 def _fallback_points(
@@ -841,6 +857,7 @@ class DetectionEngine:
         matches: list[RuleMatch] = []
         points: dict[str, int] = {}
         fallbacks: set[str] = set()
+        weak: set[str] = set()
         for index, target, fragment in found:
             rule = rules[index]
             if rule.paranoia > level or policy.disabled[index]:
@@ -855,8 +872,12 @@ class DetectionEngine:
             points[rule.id] = max(points.get(rule.id, 0), rule.points)
             if rule.fallback:
                 fallbacks.add(rule.id)
+            if rule.weak:
+                weak.add(rule.id)
         if fallbacks:
             points = _fallback_points(matches, points, fallbacks)
+        if weak:
+            points = _weak_points(matches, points, weak)
         total = sum(points.values())
         score = scoring.points_to_score(total)
         return Detection(

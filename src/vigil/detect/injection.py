@@ -49,8 +49,29 @@ OPERATOR: Final = re.compile(r"[=<>!|&^~*+]")
 # by' two columns", "what does 'or' mean") is the searcher quoting SQL, not closing a string:
 # a breakout quote follows the value it ends (admin' or '1'='1) or starts the value with
 # what it injects (' or 1=1), where a phrase ('and' vs '&&') closes right after its words.
+# A value that starts with a bare word (fingerprint "n...") closes no string and ends no number:
+# in a quoted context it stays inside the string, unquoted it names a column. Searches start
+# that way ("excel =if(a1>0,...)", "libreoffice =index(a:a,match(...))", "r format('x', 2)",
+# "php /* note */"); an injection that leads with a word must still chain a condition with
+# AND/OR (&), a UNION (U) or a statement break (";" outside parentheses) to do anything: a
+# comment after a word only cuts off the rest of the host query.
+BARE_WORD_LEAD: Final = re.compile(r"[&U]")
+# A value that starts with a call on a bare word, a column or a cell ("if (key = x) ruby",
+# "IF(A10<>"";A10;"yes")", "LEFT(F18,3) #value!"): like a leading statement, it breaks out of
+# nothing and computes only on names, unless something ends the host statement.
+COLUMN_CALL: Final = re.compile(r"f\(n")
+# What ends the host statement: a comment, or ";" outside any parentheses (inside them it
+# separates a spreadsheet's arguments). "#" is a MySQL comment unless it ends a language name
+# (c#, f#) or starts a word (#value!, #main).
+_COMMENT: Final = re.compile(r"--|/\*|(?<![a-z])#(?![a-z0-9])", re.IGNORECASE)
 QUOTED_PHRASE: Final = re.compile(r"(?:^|\s)(['\"`])[a-z][a-z ]{0,30}[a-z]\1(?:$|[\s.,?!:)])", re.I)
 FIRST_QUOTE: Final = re.compile(r"['\"`]")
+# A first quote right after "(", "," or ";" opens a string argument of a call the value itself
+# makes (=countif(a:a,"<>"), window.open("x"), format('%d', n)), after "name =" the string
+# a code snippet assigns (el.style = "x"): the value was not inside a
+# string for that quote to close. Only without a statement break or a comment (see
+# `_ends_statement`).
+ARGUMENT_QUOTE: Final = re.compile(r"(?:[(,;]|\w\s*=)\s*$")
 
 
 def sqli_fingerprint(text: str) -> str | None:
@@ -73,7 +94,19 @@ def sqli_fingerprint(text: str) -> str | None:
             )
         ):
             return None
-        if fingerprint[:1] == "s" and _opens_quoted_phrase(text):
+        if fingerprint[:1] == "s" and (_opens_quoted_phrase(text) or _opens_argument(text)):
+            return None
+        if (
+            fingerprint[:1] == "n"
+            and BARE_WORD_LEAD.search(fingerprint) is None
+            and not _ends_statement(text, comments=False)
+        ):
+            return None
+        if (
+            COLUMN_CALL.match(fingerprint)
+            and text.lstrip()[:1].isalpha()
+            and not _ends_statement(text)
+        ):
             return None
         return fingerprint
     return None
@@ -108,6 +141,37 @@ def _opens_quoted_phrase(text: str) -> bool:
     if first is None or phrase is None or phrase.start(1) != first.start():
         return False
     return "=" not in text and not STATEMENT_END.search(text)
+
+
+def _ends_statement(text: str, *, comments: bool = True) -> bool:
+    """Whether `text` ends the statement it is put in: a comment (unless `comments` is
+    false), or a ";" at the top level."""
+    if comments and _COMMENT.search(text):
+        return True
+    if ";" not in text:
+        return False
+    depth = 0
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(0, depth - 1)
+        elif char == ";" and depth == 0:
+            return True
+    return False
+
+
+def _opens_argument(text: str) -> bool:
+    """Whether the first quote of `text` opens a string argument of a call in the value
+    (and is closed again), with no statement break or comment around it."""
+    first = FIRST_QUOTE.search(text)
+    if first is None or ARGUMENT_QUOTE.search(text, 0, first.start()) is None:
+        return False
+    if "<" in text[: first.start()]:  # an attribute of markup, not a call or an assignment
+        return False
+    if text.find(first.group(), first.end()) < 0:
+        return False
+    return not _ends_statement(text)
 
 
 def xss_detected(text: str) -> bool:

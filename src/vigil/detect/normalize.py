@@ -85,6 +85,8 @@ _NAMED_ENTITIES: Final = {
     "plus": "+", "percnt": "%", "grave": "`", "lsqb": "[", "rsqb": "]", "lcub": "{",
     "rcub": "}", "dollar": "$", "quest": "?", "ast": "*", "vert": "|", "hyphen": "-",
 }  # fmt: skip
+# An absolute URL or a path with a query: scheme and host, path, "?" and a first argument name.
+_NESTED_URL = re.compile(r"(?:[a-z][a-z0-9+.-]*://[^/?#\s]+)?/[^?#\s]*\?[\w.\-\[\]]+=", re.I)
 _BLANK_RUN = re.compile(r"[ \t\x0b\x0c\xa0]{2,}|[\t\x0b\x0c\xa0]")
 _LINE_RUN = re.compile(r"[ \t\x0b\x0c\xa0]*[\r\n][\s]*")
 _C_COMMENT = re.compile(r"/\*!?\d*|\*/")
@@ -159,6 +161,15 @@ def _entity_decode(text: str) -> str:
     return _ENTITY.sub(_entity_char, text)
 
 
+def _nested_query(text: str) -> bool:
+    """Whether `text`, a value decoded once, is an address whose escapes all sit in its own
+    query: a return address or a shared link (/login?next=%2Faccount%3Fq%3Dred%2520shoes)
+    encodes its query's values before the whole address is encoded again. That second layer
+    is how URLs nest, not an evasion; a third layer, or escapes in the path, still are."""
+    match = _NESTED_URL.match(text)
+    return match is not None and "%" not in text[: match.end()]
+
+
 def needs_decoding(value: str) -> bool:
     """Whether `value` holds any character that decoding could change."""
     return _DECODE_TRIGGERS.search(value) is not None
@@ -178,7 +189,7 @@ def decode(value: str, *, form: bool = False) -> tuple[str, frozenset[str]]:
     text = value.replace("+", " ") if form and "+" in value else value
     for round_no in range(MAX_ROUNDS):
         decoded = _percent_decode(text, signals)
-        if round_no and decoded != text:
+        if round_no and decoded != text and (round_no > 1 or not _nested_query(text)):
             signals.add(SIG_DOUBLE_ENCODING)
         decoded = _entity_decode(decoded)
         if decoded == text:

@@ -113,7 +113,7 @@ _RULE_KEYS: Final = frozenset(
     {
         "id", "name", "category", "score", "severity", "paranoia", "targets", "transforms",
         "patterns", "pattern", "signals", "analyzer", "engine", "tags", "description",
-        "examples", "cve", "served_family", "fallback",
+        "examples", "cve", "served_family", "fallback", "weak",
     }
 )  # fmt: skip
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -172,6 +172,10 @@ class Rule:
     fallback: bool = False
     """A broad rule that stands in for the specific rules of its category: it scores only
     when none of them matched the request, so one piece of evidence is not counted twice."""
+    weak: bool = False
+    """A signal that only strengthens a finding (an evasion such as double encoding): its
+    points count only beside a rule worth a verdict of its own (a warning or more), never
+    beside another weak signal or notice alone."""
 
     @property
     def kind(self) -> str:
@@ -356,6 +360,9 @@ def _rule(
     fallback = merged.get("fallback", False)
     if not isinstance(fallback, bool):
         raise RuleError(f"{where}: fallback is true or false")
+    weak = merged.get("weak", False)
+    if not isinstance(weak, bool):
+        raise RuleError(f"{where}: weak is true or false")
     examples = merged.get("examples") or {}
     if not isinstance(examples, Mapping) or set(examples) - {"must_match", "must_not_match"}:
         raise RuleError(f"{where}: examples has must_match and must_not_match lists")
@@ -385,6 +392,7 @@ def _rule(
         cve=cve,
         served_family=served_family,
         fallback=fallback,
+        weak=weak,
     )
 
 

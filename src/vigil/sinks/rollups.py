@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, delete, or_, select, tuple_, update
@@ -128,32 +129,26 @@ class ThreatCounts:
         for dim, per_event in dims.items():
             multi = dim in MULTI_DIMS
             if dim in MINUTE_DIMS:
-                counts, best = _count(minute_runs, per_event, scores, multi)
-                self._store("m", dim, counts, best)
-                counts, best = _roll_up(counts, best, hour_of.__getitem__)
+                tallies = _count(minute_runs, per_event, scores, multi)
+                self._store("m", dim, tallies)
+                tallies = _roll_up(tallies, hour_of.__getitem__)
             else:
-                counts, best = _count(hour_runs, per_event, scores, multi)
-            self._store("h", dim, counts, best)
-            counts, best = _roll_up(counts, best, lambda hour: hour.replace(hour=0))
-            self._store("d", dim, counts, best)
+                tallies = _count(hour_runs, per_event, scores, multi)
+            self._store("h", dim, tallies)
+            self._store("d", dim, _roll_up(tallies, lambda hour: hour.replace(hour=0)))
 
-    def _store(
-        self,
-        period: str,
-        dim: str,
-        counts: Counter[tuple[datetime, str]],
-        best: dict[tuple[datetime, str], float],
-    ) -> None:
+    def _store(self, period: str, dim: str, tallies: _Tallies) -> None:
         cells = self.cells
-        for (bucket, value), n in counts.items():
-            key = (period, bucket, dim, value)
-            tally = cells.get(key)
-            if tally is None:
-                tally = cells[key] = _Tally()
-            tally.events += n
-            score = best[(bucket, value)]
-            if score > tally.max_score:
-                tally.max_score = score
+        for bucket, (counts, best) in tallies.items():
+            for value, n in counts.items():
+                key = (period, bucket, dim, value)
+                tally = cells.get(key)
+                if tally is None:
+                    tally = cells[key] = _Tally()
+                tally.events += n
+                score = best[value]
+                if score > tally.max_score:
+                    tally.max_score = score
 
 
 def _runs(buckets: list[datetime]) -> list[tuple[datetime, int, int]]:
@@ -167,43 +162,71 @@ def _runs(buckets: list[datetime]) -> list[tuple[datetime, int, int]]:
     return runs
 
 
+_Tallies = dict[datetime, tuple[Counter[str], dict[str, float]]]
+"""Per bucket: events per value, and the best score of each value."""
+_SCORE = itemgetter(1)
+
+
 def _count(
     runs: list[tuple[datetime, int, int]],
     per_event: Sequence[Any],
     scores: Sequence[float],
     multi: bool,
-) -> tuple[Counter[tuple[datetime, str]], dict[tuple[datetime, str], float]]:
-    """Events per (bucket, value) and the best score of each, over `runs` of the events."""
-    counts: Counter[tuple[datetime, str]] = Counter()
-    best: dict[tuple[datetime, str], float] = {}
+) -> _Tallies:
+    """Events per value and the best score of each, per bucket, over `runs` of the events.
+
+    A single-valued dimension is counted by C-level calls only: a Counter of the values, and
+    the best score of each value as the last one written of its distinct (value, score) pairs
+    sorted by score. A flood's paths, agents and clients are many per batch; the tuples of a
+    multi-valued dimension are few (one per verdict), and are unpacked in Python."""
+    tallies: _Tallies = {}
     for bucket, start, end in runs:
-        pairs = Counter(zip(per_event[start:end], scores[start:end], strict=True))
-        for (value, score), n in pairs.items():
-            if value is None:
-                continue
-            for one in value if multi else (value,):
-                key = (bucket, one)
-                counts[key] += n
-                if score > best.get(key, -1.0):
-                    best[key] = score
-    return counts, best
+        values = per_event[start:end]
+        found = tallies.get(bucket)
+        if found is None:
+            found = tallies[bucket] = (Counter(), {})
+        counts, best = found
+        if multi:
+            pairs = Counter(zip(values, scores[start:end], strict=True))
+            for (value, score), n in pairs.items():
+                if value is None:
+                    continue
+                for one in value:
+                    counts[one] += n
+                    if score > best.get(one, -1.0):
+                        best[one] = score
+            continue
+        counts.update(values)
+        top = dict(sorted(set(zip(values, scores[start:end], strict=True)), key=_SCORE))
+        if best:
+            for value, score in top.items():
+                if score > best.get(value, -1.0):
+                    best[value] = score
+        else:
+            best.update(top)
+        # Events without a value of this dimension count in no row of it.
+        cast(dict[Any, int], counts).pop(None, None)
+        cast(dict[Any, float], best).pop(None, None)
+    return tallies
 
 
-def _roll_up(
-    counts: Counter[tuple[datetime, str]],
-    best: dict[tuple[datetime, str], float],
-    coarser: Callable[[datetime], datetime],
-) -> tuple[Counter[tuple[datetime, str]], dict[tuple[datetime, str], float]]:
-    """`counts` and `best` summed into the coarser buckets that `coarser` maps theirs to."""
-    total: Counter[tuple[datetime, str]] = Counter()
-    top: dict[tuple[datetime, str], float] = {}
-    for (bucket, value), n in counts.items():
-        key = (coarser(bucket), value)
-        total[key] += n
-        score = best[(bucket, value)]
-        if score > top.get(key, -1.0):
-            top[key] = score
-    return total, top
+def _roll_up(tallies: _Tallies, coarser: Callable[[datetime], datetime]) -> _Tallies:
+    """`tallies` summed into the coarser buckets that `coarser` maps theirs to. The first finer
+    bucket of each coarser one lends it its counts, which the others are added to: call this
+    once the finer counts are stored (`ThreatCounts._store` copies them into cells)."""
+    total: _Tallies = {}
+    for bucket, (counts, best) in tallies.items():
+        key = coarser(bucket)
+        found = total.get(key)
+        if found is None:
+            total[key] = (counts, best)
+            continue
+        into, top = found
+        into.update(counts)
+        for value, score in best.items():
+            if score > top.get(value, -1.0):
+                top[value] = score
+    return total
 
 
 class RollupWriter:

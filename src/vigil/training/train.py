@@ -56,7 +56,7 @@ SOURCE_GATES: Final = {"attack_recall": 0.85, "benign_fpr": 0.005}
 values flagged at the threshold, a benign source's values wrongly flagged. A model that only
 learnt one data set fails on the others' share."""
 SOURCE_GATE_MIN_SAMPLES: Final = 40
-CORPUS_BENIGN_WEIGHT: Final = 5.0
+CORPUS_BENIGN_WEIGHT: Final = 2.0
 """The benign corpus is a few thousand distinct values of the oddities real logs are full of
 (junk paths, code in searches); weighted so that they count against the many attacks."""
 DATASETS_ENV: Final = "VIGIL_DATASETS_DIR"

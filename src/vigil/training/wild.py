@@ -15,7 +15,11 @@ on the blog that runs it, research scanners fetching / and robots.txt, real brow
 (data/benign/user-agents), cookies, referers and proxy headers.
 
 The split: a payload (or a vocabulary entry, or a user agent) belongs to the tuning or the
-reporting part by a hash of its text, so the two parts never share one. Lines are JSON (nginx
+reporting part by a hash of its text, so the two parts never share one. Every benign class is in
+both parts with many distinct entries: beside the hand-written vocabularies, `POOLS` generates
+each class's entries from templates and word lists (the same for both parts) and splits them
+entry by entry, so the tuning part has the kinds of value the reporting part has, never the same
+values. Lines are JSON (nginx
 ``escape=json`` style) so that cookies and headers travel with the request.
 
     python benchmarks/wild_corpus.py --split reporting --benign 1000000 --out benchmarks/data
@@ -31,7 +35,7 @@ import base64
 import hashlib
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -741,6 +745,463 @@ COOKIES = [
 ]
 
 
+# -- generated vocabularies -----------------------------------------------------------------------
+#
+# The hand-written vocabularies above have a few hundred entries, each repeated about a thousand
+# times in a corpus of a million requests, and a class with two or three entries may fall wholly
+# in one part. The pools below are generated from templates and word lists (seeded, the same for
+# both parts), so every class of benign oddity has hundreds to thousands of distinct entries;
+# each entry then goes to the tuning or the reporting part by the hash of its text, like the
+# hand-written ones. Both parts have every class; they never share an entry.
+
+SQL_WORDS = ["select", "union", "drop", "delete", "insert", "update", "order", "group", "join", "where", "from", "having", "exec", "sleep", "table", "or", "and", "not", "null", "like", "between", "case", "declare", "truncate", "grant", "alter", "create", "values", "limit", "char", "cast", "ascii", "benchmark", "waitfor", "into"]  # fmt: skip
+NOUNS = ["mattress", "cushion", "earrings", "lamp", "sofa", "chair", "jacket", "boots", "shoes", "pillow", "blanket", "table", "desk", "phone case", "charger", "headphones", "kettle", "toaster", "vinyl", "poster", "book", "mug", "tent", "backpack", "watch", "ring", "scarf", "gloves", "helmet", "bike", "guitar", "camera", "lens", "tripod", "printer", "router", "keyboard", "mouse", "monitor", "speaker"]  # fmt: skip
+BRANDS = ["Levi's", "O'Neill", "McDonald's", "Kellogg's", "L'Oréal", "Dunkin'", "Ben & Jerry's", "AT&T", "H&M", "M&S", "Marks & Spencer", "Dr. Martens", "Toys\"R\"Us", "Lands' End", "Macy's", "Trader Joe's", "Wendy's", "Sainsbury's", "Hershey's", "Barnes & Noble"]  # fmt: skip
+ADJECTIVES = ["best", "cheap", "red", "black", "white", "large", "small", "vintage", "wireless", "organic", "kids'", "men's", "women's", "girls'", "boys'", "new", "used", "waterproof", "leather", "wooden"]  # fmt: skip
+DATABASES = ["mysql", "postgres", "sqlite", "oracle", "sql server", "mariadb", "bigquery", "snowflake", "access", "db2"]  # fmt: skip
+COLUMNS = ["name", "price", "created_at", "id", "email", "status", "total", "qty", "city", "age", "score", "date"]  # fmt: skip
+TABLES = ["users", "orders", "products", "customers", "items", "sales", "employees", "posts"]
+LANGUAGES = ["python", "javascript", "java", "c#", "go", "rust", "php", "ruby", "kotlin", "swift", "typescript", "bash", "powershell", "c++", "scala", "perl", "lua", "r", "dart", "elixir"]  # fmt: skip
+IDENTS = ["x", "i", "n", "item", "user", "data", "result", "value", "count", "list", "arr", "obj", "name", "key", "row", "node", "msg", "err", "total", "config"]  # fmt: skip
+FUNCTIONS = ["print", "len", "map", "filter", "sort", "parse", "format", "split", "join", "open", "read", "fetch", "push", "append", "reduce", "log", "max", "min", "round", "trim"]  # fmt: skip
+DOM_APIS = ["window.open", "document.write", "document.getElementById", "document.querySelector", "window.location.replace", "window.location.assign", "document.createElement", "window.alert", "window.confirm", "localStorage.getItem", "window.scrollTo", "document.addEventListener", "window.postMessage", "history.pushState", "navigator.clipboard.writeText"]  # fmt: skip
+DOM_ARGS = ["url", "'_blank'", "url, '_blank'", "'app'", "\"div\"", "0, 0", "'#main'", "'click', fn", "'hello'", "href", "'token'", "e.target.value", "'/login'", "link.href, '_self'", "{}"]  # fmt: skip
+DOM_QUESTIONS = ["not working", "new tab", "example", "in iframe", "blocked", "returns null", "undefined", "safari", "vs href", "after login", "stack overflow", "mdn", ""]  # fmt: skip
+DOM_PROPERTIES = ["window.location.href", "document.cookie", "document.title", "window.name", "document.domain", "element.innerHTML", "location.hash", "document.body.style", "window.location.search", "document.referrer"]  # fmt: skip
+SHEET_FUNCTIONS = ["IF", "SUMIF", "COUNTIF", "AVERAGEIF", "IFS", "SUMIFS", "COUNTIFS", "MAXIFS", "IFERROR", "VLOOKUP", "XLOOKUP", "INDEX", "MATCH", "AND", "OR", "NOT", "FILTER", "SUMPRODUCT", "TEXT", "LEFT"]  # fmt: skip
+COMPARISONS = [">", "<", ">=", "<=", "=", "<>", "!=", "=="]
+NON_LATIN = ["東京", "大阪", "北京", "上海", "天气", "酒店", "预订", "ホテル", "予約", "観光", "ラーメン", "서울", "부산", "맛집", "여행", "Москва", "Привет", "театр", "кава", "книги", "купить", "مرحبا", "فنادق", "القاهرة", "שלום", "עולם", "ירושלים", "नमस्ते", "दुनिया", "दिल्ली", "ελληνικά", "βιβλία", "ξενοδοχείο", "กรุงเทพ", "ร้านอาหาร", "Việt Nam", "phở", "Türkiye", "İstanbul", "çay", "Ελλάδα", "Україна", "Київ", "ქართული", "Հայաստան", "বাংলা", "தமிழ்", "తెలుగు"]  # fmt: skip
+FIRST_NAMES = ["maria", "sean", "jean-luc", "anne", "li", "josé", "zoë", "dmitri", "aisha", "kenji", "o'brien", "d'angelo", "mary-kate", "björn", "łukasz", "nguyen", "fatima", "sven", "chloé", "raj"]  # fmt: skip
+LAST_NAMES = ["garcia", "o'connor", "smith", "müller", "van.der.berg", "nakamura", "okafor", "rossi", "dubois", "kowalski", "silva", "kim", "patel", "cohen", "ivanova", "o'neill", "lópez", "ng", "andersson", "hughes"]  # fmt: skip
+MAIL_DOMAINS = ["example.com", "example.org", "example.net", "mail.example.co.uk", "example.ie", "example.fr", "sub.example.de", "example.com.br", "example.jp", "uni.example.edu"]  # fmt: skip
+TEMPLATE_NAMES = ["url", "link", "href", "src", "path", "file", "image", "img", "WEBLOC", "item.url", "baseUrl", "asset", "post.slug", "product.id", "page", "BASE_URL", "cdn", "thumb", "logo", "canonical", "site_url", "lang", "id", "slug", "node.path"]  # fmt: skip
+TEMPLATE_SHAPES = ["${%s}", "{{%s}}", "{{ %s }}", "<%%= %s %%>", "#{%s}", "[%s]", ":%s", "$%s", "%%%s%%", "{%s}", "__%s__", "@%s@", "'+%s+'", '"+%s+"', "' + %s + '", "${%s}/", "{{%s}}.jpg", "[[%s]]"]  # fmt: skip
+SPAM_WORDS = ["cheap", "buy", "viagra", "cialis", "casino", "bonus", "replica", "watches", "loans", "payday", "crypto", "bitcoin", "seo", "backlinks", "essay", "writing", "pills", "online", "free", "download", "movie", "hd", "outlet", "sale", "discount", "bet", "porn", "dating", "weight-loss", "keto", "forex", "vpn", "apk", "mod", "crack", "2024", "2025", "best", "top10", "review"]  # fmt: skip
+RETURN_PARAMS = ["next", "returnUrl", "ReturnUrl", "return_to", "redirect_to", "redirect", "continue", "dest", "destination", "goto", "back", "from", "redirect_uri", "return", "callback", "target", "r", "url", "came_from", "successUrl"]  # fmt: skip
+LOGIN_PATHS = ["/login", "/signin", "/account/login", "/user/login", "/auth/login", "/wp-login.php", "/Account/LogOn", "/users/sign_in", "/sso/login", "/accounts/login/", "/customer/account/login/", "/my-account/", "/oauth/authorize", "/cas/login", "/session/new"]  # fmt: skip
+SITE_PAGES = ["/account/orders", "/checkout", "/cart", "/wishlist", "/blog/{slug}", "/products/{slug}", "/search", "/admin/", "/wp-admin/", "/settings/profile", "/dashboard", "/orders/{n}", "/support/tickets/{n}", "/category/{slug}", "/"]  # fmt: skip
+RESEARCH_NAMES = [("CensysInspect", "https://about.censys.io/"), ("InternetMeasurement", "https://internet-measurement.com/"), ("Odin", "https://docs.getodin.com/"), ("LeakIX", "https://leakix.net"), ("Shadowserver", "https://www.shadowserver.org/what-we-do/network-reporting/"), ("ONYPHE", "https://www.onyphe.io"), ("Netcraft Web Server Survey", "https://www.netcraft.com"), ("Stretchoid", "https://stretchoid.com/"), ("ModatScanner", "https://modat.io/"), ("Palo Alto Networks Expanse", "https://expanse.co/"), ("BinaryEdge", "https://www.binaryedge.io"), ("CriminalIP", "https://www.criminalip.io"), ("HypeStat", "https://hypestat.com/bot"), ("GenomeCrawlerd", "https://www.nokia.com/genomecrawler"), ("Shodan", "https://shodan.io"), ("zgrab", "https://github.com/zmap/zgrab2")]  # fmt: skip
+
+
+def _pool(name: str, size: int, make: Callable[[random.Random], str]) -> list[str]:
+    """`size` distinct entries of one generated class (the same for both parts)."""
+    rng = random.Random(f"vigil-benign-{name}")
+    seen: dict[str, None] = {}
+    for _ in range(size * 20):
+        seen[make(rng)] = None
+        if len(seen) >= size:
+            break
+    return list(seen)
+
+
+def _sql_word_search(rng: random.Random) -> str:
+    word, noun, brand = rng.choice(SQL_WORDS), rng.choice(NOUNS), rng.choice(BRANDS)
+    return rng.choice(
+        [
+            f"{word} {noun}",
+            f"{rng.choice(ADJECTIVES)} {noun} {word} {rng.choice(NOUNS)}",
+            f"{brand} {noun}",
+            f"{brand} {word} {noun}",
+            f"{noun} {rng.choice(['or', 'and', 'vs', '&', 'or not'])} {rng.choice(NOUNS)}",
+            f"'{word}' {noun}",
+            f'"{noun} {word}"',
+            f"{noun}'s {word}",
+            f"how to {word} {rng.choice(TABLES)} in {rng.choice(DATABASES)}",
+            f"{rng.choice(DATABASES)} {word} {rng.choice(['syntax', 'example', 'tutorial', 'not working', 'vs ' + rng.choice(SQL_WORDS)])}",
+            f"{word} {rng.choice(COLUMNS)} from {rng.choice(TABLES)} {rng.choice(['', 'example', 'tutorial'])}".strip(),
+            f"{rng.randrange(2, 12)}' {rng.choice(['or', 'x', 'by'])} {rng.randrange(2, 12)}' {noun}",
+            f'{rng.randrange(4, 40)}" {noun}',
+            f"{rng.choice(ADJECTIVES)} {noun} {rng.choice(['under', 'over', 'around'])} ${rng.randrange(5, 500)}",
+            f"{rng.choice(FIRST_NAMES).title()} {rng.choice(LAST_NAMES).title()}'s {noun}",
+            f'"{word}" {rng.choice(["meaning", "definition", "synonym", "in a sentence"])}',
+        ]
+    )
+
+
+def _code_search(rng: random.Random) -> str:
+    lang, a, b, f = (
+        rng.choice(LANGUAGES),
+        rng.choice(IDENTS),
+        rng.choice(IDENTS),
+        rng.choice(FUNCTIONS),
+    )
+    n = rng.randrange(0, 100)
+    return rng.choice(
+        [
+            f"{lang} {f}({a})",
+            f"{lang} {a}.{f}()",
+            f"{a}.{f}({b}) {lang}",
+            f"{lang} if {a} > {n}",
+            f"if ({a} {rng.choice(COMPARISONS)} {b}) {lang}",
+            f"for ({a} = 0; {a} < {n}; {a}++)",
+            f"{lang} for {a} in range({n})",
+            f"{a} = [{b} for {b} in {a}s if {b} > {n}]",
+            f"{a} => {a} * {n}",
+            f"{lang} {a} != null",
+            f"{lang} {a} ?? {b}",
+            f"{lang} {a} && {b} || {rng.choice(IDENTS)}",
+            f'{lang} "{a}" + "{b}" concat',
+            f"{lang} '{a}' vs \"{a}\"",
+            f"{lang} {f}('{a}', {n})",
+            f'{lang} dict["{a}"] = {n}',
+            f"{lang} {a}[{n}] out of range",
+            f"{lang} {{{a}: {b}}} destructuring",
+            f"{lang} {a} == {b} vs {a} === {b}",
+            f"{lang} while ({a} < {n}) {{ {a}++ }}",
+            f"{lang} return {a} > {b} ? {a} : {b}",
+            f"select {a}, count(*) from {rng.choice(TABLES)} group by {a}",  # noqa: S608 (a search)
+            f"sql where {rng.choice(COLUMNS)} {rng.choice(COMPARISONS)} {n}",
+            f"{rng.choice(DATABASES)} {rng.choice(COLUMNS)} between {n} and {n + 10}",
+            f"{lang} {a} += {n}",
+            f"{lang} #include <{a}.h>",
+            f"{lang} // {f} comment",
+            f"{lang} /* {a} */",
+            f"$ {rng.choice(['git', 'npm', 'pip', 'docker', 'kubectl', 'cargo'])} {f} --{a}",
+            f"{lang} {a}.{f}(x => x.{b} > {n})",
+            f"{rng.choice(DOM_APIS)}({rng.choice(DOM_ARGS)}) {rng.choice(DOM_QUESTIONS)}",
+            f"{rng.choice(DOM_APIS)}({rng.choice(DOM_ARGS)})",
+            f"{rng.choice(['js', 'javascript', 'jquery', 'react'])} {rng.choice(DOM_APIS)}({rng.choice(DOM_ARGS)}) {rng.choice(DOM_QUESTIONS)}",
+            f"{rng.choice(DOM_PROPERTIES)} = {rng.choice(DOM_ARGS)} {rng.choice(DOM_QUESTIONS)}",
+            f"{rng.choice(DOM_PROPERTIES)} vs {rng.choice(DOM_PROPERTIES)}",
+        ]
+    )
+
+
+def _formula(rng: random.Random) -> str:
+    """A spreadsheet formula as people search for it or paste it: upper or lower case, commas
+    or semicolons between arguments (European locales), often after a word or two."""
+    fn, op = rng.choice(SHEET_FUNCTIONS), rng.choice(COMPARISONS[:6])
+    col, row = rng.choice("ABCDEFGH"), rng.randrange(1, 50)
+    cell, other = f"{col}{row}", f"{rng.choice('ABCDEFGH')}{rng.randrange(1, 50)}"
+    word = rng.choice(
+        [
+            "yes",
+            "no",
+            "ok",
+            "late",
+            "paid",
+            "done",
+            "x",
+            "pass",
+            "fail",
+            "N/A",
+            "",
+            "A",
+            "B",
+            "high",
+            "low",
+        ]
+    )
+    word2 = rng.choice(["no", "", "open", "due", "-", "C", "0"])
+    n = rng.randrange(0, 1000)
+    quote_mark = '"' if rng.random() < 0.85 else "'"
+    formula = rng.choice(
+        [
+            f'=IF({cell}{op}{other},"{word}","{word2}")',
+            f'=IF({cell}{op}{n},"{word}",{other})',
+            f'=IF({cell}{op}{n},"{word}","{word2}")',
+            f'=IF({cell}="{word}",{n},0)',
+            f'=IF({cell}="","",{cell}*{rng.randrange(2, 12)})',
+            f'=IF({cell}<>"",{cell},"{word}")',
+            f'=IF({cell}>={n},"{word}",IF({cell}>={n // 2},"{word2}","{word}"))',
+            f'={fn}({col}:{col},"{op}{n}")',
+            f'={fn}({col}2:{col}{row + 10},"{op}{n}")',
+            f'={fn}({col}2:{col}{row + 10},"{op}"&{other})',
+            f'=IF(AND({cell}{op}{n},{other}<>""),1,0)',
+            f'=IF(OR({cell}="{word}",{other}="{word}"),"{word}","")',
+            f'=COUNTIF({col}:{col},"<>")',
+            f'=COUNTIF({col}:{col},"*{word}*")',
+            f'=SUMIF({col}:{col},"{word}",{other[0]}:{other[0]})',
+            f'=SUMIFS({col}:{col},{other[0]}:{other[0]},"{word}",{cell[0]}:{cell[0]},"{op}{n}")',
+            f'=IFERROR(VLOOKUP({cell},{other[0]}:{chr(ord(other[0]) + 2)},{rng.randrange(2, 5)},FALSE),"")',
+            f"=VLOOKUP({cell},{other[0]}:{chr(ord(other[0]) + 2)},{rng.randrange(2, 5)},{rng.choice(['FALSE', 'TRUE', '0'])})",
+            f"={cell}{op}{other}",
+            f"=({cell}-{other})/{other}",
+            f"=SUM({col}1:{col}{row}){op}{n}",
+            f"=MAX({col}1:{col}{row})*{rng.randrange(2, 9)}",
+            f"=LEFT({cell},{rng.randrange(1, 9)})",
+            f'={cell}&" "&{other}',
+            f"=INDEX({col}:{col},MATCH({cell},{other[0]}:{other[0]},0))",
+            f"=IF(ISBLANK({cell}),0,{other})",
+            f"=IFERROR({cell}/{other},0)",
+        ]
+    )
+    if rng.random() < 0.5:
+        formula = formula.lower()
+    if rng.random() < 0.2:
+        formula = formula.replace(",", ";")
+    if quote_mark != '"':
+        formula = formula.replace('"', quote_mark)
+    if rng.random() < 0.25:
+        formula = formula.lstrip("=")
+    prefix = rng.choice(
+        [
+            "",
+            "",
+            "excel ",
+            "excel ",
+            "sheets ",
+            "google sheets ",
+            "formula ",
+            "calc ",
+            "libreoffice ",
+            "how to ",
+            "numbers ",
+            "xlsx ",
+            "excel formula ",
+        ]
+    )
+    suffix = rng.choice(
+        ["", "", "", " not working", " error", " help", " example", " #value!", " returns 0"]
+    )
+    return rng.choice(
+        [
+            f"{prefix}{formula}{suffix}",
+            f"{prefix}{formula}{suffix}",
+            f"{fn.lower()} formula {cell} {op} {other}",
+            f"excel {rng.choice(['if', 'countif', 'sumif'])} {rng.choice(['greater than', 'less than', 'not equal'])} {n}",
+            f"{cell}{op}{n} then {word}",
+        ]
+    )
+
+
+def _comparison(rng: random.Random) -> str:
+    a, b = rng.choice(COLUMNS + IDENTS), rng.choice(COLUMNS + IDENTS)
+    n, m = rng.randrange(0, 500), rng.randrange(0, 500)
+    op, op2 = rng.choice(COMPARISONS), rng.choice(COMPARISONS)
+    return rng.choice(
+        [
+            f"{a} {op} {n}",
+            f"{a}{op}{n}",
+            f"{a} {op} {n} and {b} {op2} {m}",
+            f"{n} {op} {a} {op2} {m}",
+            f"{a} {op} {b}",
+            f"{rng.choice(NOUNS)} {rng.choice(['under', 'price'])} {op} {n}",
+            f"rating {op} {rng.randrange(1, 5)} stars",
+            f"{n} {op} {m}?",
+            f"is {n} {op} {m}",
+            f"{a} {op} {n} or {b} {op2} {m}",
+            f"{n}{op}{a}{op2}{m}",
+        ]
+    )
+
+
+def _non_latin(rng: random.Random) -> str:
+    words = rng.sample(NON_LATIN, rng.randrange(1, 4))
+    extra = rng.choice(
+        ["", f" {rng.randrange(1, 2030)}", f" {rng.choice(NOUNS)}", " 2025", "?", " !", " (1)"]
+    )
+    return " ".join(words) + extra
+
+
+def _email(rng: random.Random) -> str:
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    local = rng.choice(
+        [
+            f"{first}.{last}",
+            f"{first}{rng.randrange(1, 99)}",
+            f"{first}+{rng.choice(['shop', 'news', 'orders', 'tag'])}",
+            f"{first[0]}{last}",
+            f"{first}_{last}",
+            f"{last}-{first}",
+        ]
+    )
+    return f"{local}@{rng.choice(MAIL_DOMAINS)}"
+
+
+def _template_leftover(rng: random.Random) -> str:
+    name = rng.choice(TEMPLATE_NAMES)
+    left = rng.choice(TEMPLATE_SHAPES) % name
+    prefix = rng.choice(
+        ["", "/images", "/blog", "/static", "/assets/img", "/products", "/en", "/p"]
+    )
+    suffix = rng.choice(["", "", "/", ".jpg", ".png", "/index.html", "?v=1"])
+    if left.endswith("/") and suffix[:1] in ("/", "."):
+        suffix = ""
+    return f"{prefix}/{quote(left, safe='/:@$+!*()')}{suffix}"
+
+
+def _crawler_mangled(rng: random.Random) -> str:
+    page = rng.choice(["", "blog/", "products/", "page/2/", "category/shoes/", "en/"])
+    host = rng.choice(["www.example.com", SITE_HOST, "cdn.example.net", "partner.example.org"])
+    slug = rng.choice(["hello-world", "about", "contact", "shoes", "sale", "news", "faq"])
+    return rng.choice(
+        [
+            f"/{page}%22file://${rng.choice(['file', 'path', 'src'])}/%22",
+            f"/{page}&quot;https://{host}/{slug}&quot;",
+            f"/{page}https:/{host}/{slug}",
+            f"/{page}http://{host}/{slug}/",
+            f"/{page}{slug}/%22",
+            f"/{page}{slug}%22%3E",
+            f"/{page}{slug}/%5C%22",
+            f"/{page}{slug}/)",
+            f"/{page}{slug}',",
+            f"/{page}{slug}/&amp;",
+            f"/{page}{slug}?a=1&amp;b={rng.randrange(99)}",
+            f"/{page}{slug}/%20%20",
+            f"/{page}{slug}/undefined",
+            f"/{page}{slug}/null",
+            f"/{page}{slug}/[object%20Object]",
+            f"/{page}{slug}/javascript:void(0)",
+            f"/{page}{slug}/mailto:{_email(rng)}",
+            f"/{page}{slug}/tel:+{rng.randrange(10**9, 10**11)}",
+            f"/{page}{slug}/%E2%80%A6",
+            f"/{page}{slug}/'",
+            f"/{page}{slug}%27%20+%20%27",
+            f"/{page}{slug}/index.php/{slug}",
+            f"/{page}//{slug}",
+        ]
+    )
+
+
+def _spam_path(rng: random.Random) -> str:
+    words = rng.sample(SPAM_WORDS, rng.randrange(2, 5))
+    sep = rng.choice(["-", "-", "_", "+", "%20"])
+    name = sep.join(words)
+    return rng.choice(
+        [
+            f"/{name}",
+            f"/{name}.html",
+            f"/{rng.choice(['blog', 'forum', 'wp-content/uploads', 'tag', 'p'])}/{name}",
+            f"/{name}/{rng.randrange(1000, 99999)}",
+            f"/index.php?{name}={rng.randrange(1, 999)}",
+            f"/?{rng.choice(['ref', 'src', 's', 'kw'])}={name}",
+            f"/{''.join(rng.choice('abcdefghijklmnopqrstuvwxyz0123456789') for _ in range(rng.randrange(6, 14)))}{rng.choice(['', '.html', '.php', '/'])}",
+            f"/{quote(rng.choice(NON_LATIN))}-{name}",
+        ]
+    )
+
+
+def _json_param(rng: random.Random) -> str:
+    key, other = rng.choice(COLUMNS), rng.choice(IDENTS)
+    value: object = rng.choice(
+        [
+            rng.randrange(999),
+            rng.choice(BRANDS),
+            rng.choice(NOUNS),
+            True,
+            None,
+            [rng.randrange(9) for _ in range(3)],
+            {"op": rng.choice(["gt", "lt", "eq", "in"]), "v": rng.randrange(99)},
+        ]
+    )
+    blob = json.dumps(
+        {
+            key: value,
+            other: rng.choice([rng.choice(SQL_WORDS), rng.randrange(50), rng.choice(NON_LATIN)]),
+        },
+        ensure_ascii=rng.random() < 0.5,
+    )
+    if rng.random() < 0.4:
+        return (
+            base64.b64encode(blob.encode()).decode()
+            if rng.random() < 0.5
+            else base64.urlsafe_b64encode(blob.encode()).decode().rstrip("=")
+        )
+    return blob
+
+
+def _return_url(rng: random.Random) -> str:
+    """A login page's return address: a page of the site, often with its own query, once or
+    twice encoded, sometimes a whole URL."""
+    page = rng.choice(SITE_PAGES).format(slug=rng.choice(SLUGS), n=rng.randrange(1, 99999))
+    if rng.random() < 0.5:
+        page += "?" + rng.choice(
+            [
+                f"q={quote_plus(rng.choice(NOUNS))}&page={rng.randrange(1, 9)}",
+                f"q={quote_plus(_sql_word_search(rng))}",
+                f"q={quote_plus(_code_search(rng))}&page={rng.randrange(1, 9)}",
+                f"q={quote_plus(_formula(rng))}",
+                f"tab={rng.choice(['orders', 'returns', 'billing'])}",
+                f"id={rng.randrange(999)}&ref={rng.choice(['email', 'nav', 'footer'])}",
+                f"sort={rng.choice(COLUMNS)}&dir={rng.choice(['asc', 'desc'])}",
+                f"utm_source={rng.choice(['newsletter', 'google', 'fb'])}&utm_campaign=spring-{rng.randrange(2020, 2026)}",
+            ]
+        )
+    if rng.random() < 0.4:
+        page = f"https://{SITE_HOST}{page}"
+    param = rng.choice(RETURN_PARAMS)
+    encoded = quote(page, safe="") if rng.random() < 0.8 else quote(page, safe="/")
+    if rng.random() < 0.25:  # a second round of encoding by a proxy or a redirect chain
+        encoded = quote(encoded, safe="")
+    extra = rng.choice(
+        [
+            "",
+            "",
+            "&reauth=1",
+            f"&lang={rng.choice(['en', 'es', 'de'])}",
+            "&error=expired",
+            f"&state={rng.randbytes(6).hex()}",
+        ]
+    )
+    return f"{rng.choice(LOGIN_PATHS)}?{param}={encoded}{extra}"
+
+
+def _double_encoded(rng: random.Random) -> str:
+    """A request whose values were percent-encoded twice, as proxies, mail link wrappers and
+    redirect chains do: %2520 for a space, %253D for "=", %25C3%25A9 for "é"."""
+    value = rng.choice(
+        [
+            rng.choice(NOUNS) + " " + rng.choice(NOUNS),
+            rng.choice(BRANDS),
+            rng.choice(NON_LATIN),
+            f"https://{SITE_HOST}/{rng.choice(['products', 'blog'])}/{rng.choice(SLUGS)}?ref={rng.choice(['mail', 'app'])}",
+            f"/{rng.choice(['account', 'cart', 'search'])}?q={rng.choice(NOUNS)}&page={rng.randrange(1, 9)}",
+            _email(rng),
+            f"{rng.choice(COLUMNS)}={rng.randrange(99)}&{rng.choice(COLUMNS)}={rng.choice(NOUNS)}",
+            f"{rng.choice(NOUNS)} 50% off",
+            f"{rng.choice(['Q3', 'report', 'invoice'])} ({rng.randrange(1, 9)}).pdf",
+        ]
+    )
+    twice = quote(quote(value, safe=""), safe="")
+    param = rng.choice(
+        ["q", "url", "u", "link", "return", "file", "name", "target", "redirect", "email", "path"]
+    )
+    return rng.choice(
+        [
+            f"/{rng.choice(['search', 'out', 'go', 'track/click', 'l', 'redirect'])}?{param}={twice}",
+            f"/{rng.choice(['files', 'download', 'p'])}/{twice}",
+            f"/{rng.choice(['search', 'api/v1/find'])}?{param}={twice}&page={rng.randrange(1, 5)}",
+        ]
+    )
+
+
+def _research_agent(rng: random.Random) -> str:
+    name, url = rng.choice(RESEARCH_NAMES)
+    version = f"{rng.randrange(1, 4)}.{rng.randrange(0, 10)}"
+    return rng.choice(
+        [
+            f"Mozilla/5.0 (compatible; {name}/{version}; +{url})",
+            f"Mozilla/5.0 (compatible; {name}; {url})",
+            f"{name}/{version} (+{url})",
+            f"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{rng.randrange(100, 131)}.0.0.0 Safari/537.36 ({name}; +{url})",
+        ]
+    )
+
+
+POOLS: dict[str, tuple[int, Callable[[random.Random], str]]] = {
+    "search-sql-words": (4000, _sql_word_search),
+    "search-code": (4000, _code_search),
+    "formula": (3000, _formula),
+    "comparison": (3000, _comparison),
+    "non-latin": (2000, _non_latin),
+    "email": (2000, _email),
+    "template-leftover": (1500, _template_leftover),
+    "crawler-mangled": (1500, _crawler_mangled),
+    "spam-path": (2000, _spam_path),
+    "json-base64": (3000, _json_param),
+    "login-redirect": (4000, _return_url),
+    "double-encoded": (3000, _double_encoded),
+    "research-agent": (400, _research_agent),
+}
+
+
+def generated(name: str, split: str) -> list[str]:
+    """The entries of one generated class in one part."""
+    size, make = POOLS[name]
+    return [entry for entry in _pool(name, size, make) if split_of("benign", name, entry) == split]
+
+
 def _vocab(items: list[str], split: str) -> list[str]:
     chosen = [item for item in items if split_of("benign", item) == split]
     return chosen or items
@@ -795,12 +1256,34 @@ def _url_params(rng: random.Random, searches: list[str], products: list[str]) ->
     return f"/login?next={_encoded(page.split(SITE_HOST, 1)[1], rng)}"
 
 
+SEARCH_MIX = (  # class of a search box's query, and its share of searches
+    ("search", 0.34),
+    ("search-sql-words", 0.22),
+    ("search-code", 0.14),
+    ("formula", 0.11),
+    ("comparison", 0.08),
+    ("non-latin", 0.07),
+    ("email", 0.04),
+)
+
+
 def benign_samples(root: Path, split: str, count: int, seed: int = 11) -> Iterator[Sample]:
     """`count` benign requests of one split."""
     rng = random.Random(seed + (0 if split == "tuning" else 1000))
     agents, weights = _agents(root, split)
     searches, junk = _vocab(SEARCHES + MORE_SEARCHES, split), _vocab(JUNK_PATHS, split)
     cms, slugs = _vocab(CMS_TARGETS, split), _vocab(SLUGS, split)
+    pools = {name: generated(name, split) for name in POOLS}
+    queries = {name: searches if name == "search" else pools[name] for name, _ in SEARCH_MIX}
+    query_classes = [name for name, _ in SEARCH_MIX]
+    query_weights = [share for _, share in SEARCH_MIX]
+    emails = _vocab(EMAILS, split) + pools["email"]
+    research = _vocab(RESEARCH_AGENTS, split) + pools["research-agent"]
+
+    def query() -> tuple[str, str]:
+        cls = rng.choices(query_classes, query_weights)[0]
+        return cls, rng.choice(queries[cls])
+
     names = _vocab(
         [
             "José García",
@@ -866,51 +1349,53 @@ def benign_samples(root: Path, split: str, count: int, seed: int = 11) -> Iterat
             target = rng.choice(cms).format(
                 n=rng.randrange(1, 99999), m=rng.randrange(1, 99), m2=rng.randrange(1, 99),
                 s=rng.randrange(0, 300, 15), y=rng.randrange(2009, 2026), mo=rng.randrange(1, 13),
-                d=rng.randrange(1, 29), slug=rng.choice(slugs), q=quote_plus(rng.choice(searches)),
-                title=quote(rng.choice(searches).replace(" ", "_"), safe=""),
+                d=rng.randrange(1, 29), slug=rng.choice(slugs), q=quote_plus(query()[1]),
+                title=quote(query()[1].replace(" ", "_"), safe=""),
                 b64=base64.urlsafe_b64encode(f"https://{SITE_HOST}/p/{rng.randrange(999)}".encode()).decode().rstrip("="),
             )  # fmt: skip
         elif kind < 0.62:
-            cls = "search"
-            target = f"/search?q={_encoded(rng.choice(searches), rng)}" + rng.choice(
-                ["", "&page=2", "&in=books"]
+            cls, text = query()
+            target = (
+                f"/{rng.choice(['search', 'search', 'catalogsearch/result/', 'forum/search.php', 'wiki/Special:Search'])}?{rng.choice(['q', 'q', 'query', 's', 'keywords', 'search'])}={_encoded(text, rng)}"
+                + rng.choice(["", "&page=2", "&in=books"])
             )
         elif kind < 0.68:
             cls = "json-base64"
-            blob = json.dumps(
-                {
-                    "brand": rng.choice(["Levi's", "O'Neill", "AT&T"]),
-                    "ids": [rng.randrange(99) for _ in range(3)],
-                    "in_stock": True,
-                }
-            )
-            target = rng.choice(
-                [
-                    f"/api/products?filter={_encoded(blob, rng)}",
-                    f"/api/events?d={quote(base64.b64encode(blob.encode()).decode(), safe='')}",
-                    f"/graphql?query={_encoded('query P($id: ID!) { product(id: $id) { name price } }', rng)}&variables={_encoded(json.dumps({'id': rng.randrange(999)}), rng)}",
-                ]
-            )
+            if rng.random() < 0.5:
+                target = f"/api/{rng.choice(['products', 'events', 'report', 'items'])}?{rng.choice(['filter', 'd', 'data', 'state', 'q', 'payload'])}={_encoded(rng.choice(pools['json-base64']), rng)}"
+            else:
+                blob = json.dumps(
+                    {
+                        "brand": rng.choice(["Levi's", "O'Neill", "AT&T"]),
+                        "ids": [rng.randrange(99) for _ in range(3)],
+                        "in_stock": True,
+                    }
+                )
+                target = rng.choice(
+                    [
+                        f"/api/products?filter={_encoded(blob, rng)}",
+                        f"/api/events?d={quote(base64.b64encode(blob.encode()).decode(), safe='')}",
+                        f"/graphql?query={_encoded('query P($id: ID!) { product(id: $id) { name price } }', rng)}&variables={_encoded(json.dumps({'id': rng.randrange(999)}), rng)}",
+                    ]
+                )
         elif kind < 0.74:
             cls = "tracking"
             pairs = [
                 (
                     name,
-                    base64.urlsafe_b64encode(rng.randbytes(rng.randrange(8, 90)))
+                    base64.urlsafe_b64encode(rng.randbytes(rng.randrange(8, 240)))
                     .decode()
                     .rstrip("="),
                 )
                 for name in rng.sample(TRACKING, rng.randrange(2, 6))
             ]
             target = "/?" + "&".join(f"{k}={v}" for k, v in pairs)
-        elif kind < 0.77:
+        elif kind < 0.76:
             cls = "email"
-            target = (
-                f"/newsletter/subscribe?email={_encoded(rng.choice(EMAILS), rng)}&source=footer"
-            )
+            target = f"/{rng.choice(['newsletter/subscribe', 'account/register', 'password/reset', 'contact'])}?email={_encoded(rng.choice(emails), rng)}&source=footer"
         elif kind < 0.80:
-            cls = "junk-path"
-            target = rng.choice(junk)
+            cls = rng.choice(["junk-path", "template-leftover", "crawler-mangled", "spam-path"])
+            target = rng.choice(junk if cls == "junk-path" else pools[cls])
             status = rng.choice([404, 404, 200, 301])
         elif kind < 0.83:
             cls = "wordpress-site"
@@ -927,12 +1412,29 @@ def benign_samples(root: Path, split: str, count: int, seed: int = 11) -> Iterat
             status = 302 if target == "/wp-admin/" else 200
         elif kind < 0.84:
             cls = "research-scanner"
-            agent = rng.choice(RESEARCH_AGENTS)
-            target = rng.choice(["/", "/robots.txt", "/favicon.ico", "/sitemap.xml"])
-        elif kind < 0.87:
+            agent = rng.choice(research)
+            target = rng.choice(
+                [
+                    "/",
+                    "/",
+                    "/robots.txt",
+                    "/favicon.ico",
+                    "/sitemap.xml",
+                    "/.well-known/security.txt",
+                ]
+            )
+        elif kind < 0.86:
             cls = "url-params"
             target = _url_params(rng, searches, products)
-        elif kind < 0.90:
+        elif kind < 0.88:
+            cls = "login-redirect"
+            target = rng.choice(pools["login-redirect"])
+            status = rng.choice([200, 200, 302])
+        elif kind < 0.89:
+            cls = "double-encoded"
+            target = rng.choice(pools["double-encoded"])
+            status = rng.choice([200, 302, 404])
+        elif kind < 0.92:
             cls = "api"
             method = rng.choice(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
             target = f"/api/v2/orders/{rng.randrange(10**6)}?fields=id,status,total&expand=items"
@@ -952,9 +1454,11 @@ def benign_samples(root: Path, split: str, count: int, seed: int = 11) -> Iterat
         if rng.random() < 0.5:
             referer = rng.choice(
                 [
-                    f"https://www.google.com/search?q={quote_plus(rng.choice(searches))}",
+                    f"https://www.google.com/search?q={quote_plus(query()[1])}",
                     f"https://{SITE_HOST}/",
-                    f"https://{SITE_HOST}/search?q={quote_plus(rng.choice(searches))}&page=2",
+                    f"https://{SITE_HOST}/search?q={quote_plus(query()[1])}&page=2",
+                    f"https://www.bing.com/search?q={quote(query()[1], safe='')}&form=QBLH",
+                    f"https://{SITE_HOST}{rng.choice(pools['login-redirect'])}",
                     "https://l.facebook.com/l.php?u=https%3A%2F%2Fshop.example.com%2F&h=AT0x",
                     "https://t.co/AbC123",
                 ]

@@ -106,3 +106,11 @@ def test_an_address_nesting_its_own_encoded_query_is_no_double_encoding(
 ) -> None:
     _, signals = normalize.decode(value, form=True)
     assert ("double-encoding" not in signals) is nested
+
+
+def test_a_return_address_reads_the_plus_signs_of_its_own_query_as_blanks() -> None:
+    text, _ = normalize.decode("%2Fhelp%3Fq%3Dwindow.location%2Bvs%2Bhref", form=True)
+    assert text == "/help?q=window.location vs href"
+    # A plus the address meant is encoded once more; a plus outside an address stays.
+    assert normalize.decode("%2Fx%3Fq%3D1%252B1", form=True)[0] == "/x?q=1+1"
+    assert normalize.decode("a%2Bb", form=True)[0] == "a+b"

@@ -170,6 +170,17 @@ def _nested_query(text: str) -> bool:
     return match is not None and "%" not in text[: match.end()]
 
 
+def _nested_form_blanks(text: str) -> str:
+    """`text` (a form value decoded once) with the plus signs of its own query read as blanks
+    when it is an address with a query: a return address's "?q=red+shoes" searched for "red
+    shoes" (a plus the address meant would be %2B there), not for a concatenation."""
+    match = _NESTED_URL.match(text)
+    if match is None or "%" in text[: match.end()]:
+        return text
+    query = text.index("?")
+    return text[:query] + text[query:].replace("+", " ")
+
+
 def needs_decoding(value: str) -> bool:
     """Whether `value` holds any character that decoding could change."""
     return _DECODE_TRIGGERS.search(value) is not None
@@ -189,6 +200,8 @@ def decode(value: str, *, form: bool = False) -> tuple[str, frozenset[str]]:
     text = value.replace("+", " ") if form and "+" in value else value
     for round_no in range(MAX_ROUNDS):
         decoded = _percent_decode(text, signals)
+        if not round_no and form and "+" in decoded and decoded != text:
+            decoded = _nested_form_blanks(decoded)
         if round_no and decoded != text and (round_no > 1 or not _nested_query(text)):
             signals.add(SIG_DOUBLE_ENCODING)
         decoded = _entity_decode(decoded)

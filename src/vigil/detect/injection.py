@@ -72,6 +72,10 @@ FIRST_QUOTE: Final = re.compile(r"['\"`]")
 # string for that quote to close. Only without a statement break or a comment (see
 # `_ends_statement`).
 ARGUMENT_QUOTE: Final = re.compile(r"(?:[(,;]|\w\s*=)\s*$")
+# GO separates batches for SQL Server's client tools, on a line of its own; the server never
+# runs it. A value that starts with "go" and a blank is a search about the Go language
+# ("go log('i', 7)", "go \"a\" + \"b\" concat"): what follows is judged on its own.
+GO_LEAD: Final = re.compile(r"\s*go[ \t]+(?=\S)", re.IGNORECASE)
 
 
 def sqli_fingerprint(text: str) -> str | None:
@@ -83,6 +87,9 @@ def sqli_fingerprint(text: str) -> str | None:
     result = libinjection.is_sql_injection(text[:MAX_ANALYSED])
     if result.get("is_sqli"):
         fingerprint = str(result.get("fingerprint") or "sqli")
+        lead = GO_LEAD.match(text) if fingerprint[:1] == "T" else None
+        if lead is not None:
+            return sqli_fingerprint(text[lead.end() :])
         if PROSE_FINGERPRINT.fullmatch(fingerprint) and not SQL_PUNCTUATION.search(text):
             return None
         if (

@@ -198,12 +198,7 @@ def _count(
             continue
         counts.update(values)
         top = dict(sorted(set(zip(values, scores[start:end], strict=True)), key=_SCORE))
-        if best:
-            for value, score in top.items():
-                if score > best.get(value, -1.0):
-                    best[value] = score
-        else:
-            best.update(top)
+        _keep_best(best, top)
         # Events without a value of this dimension count in no row of it.
         cast(dict[Any, int], counts).pop(None, None)
         cast(dict[Any, float], best).pop(None, None)
@@ -223,10 +218,18 @@ def _roll_up(tallies: _Tallies, coarser: Callable[[datetime], datetime]) -> _Tal
             continue
         into, top = found
         into.update(counts)
-        for value, score in best.items():
-            if score > top.get(value, -1.0):
-                top[value] = score
+        _keep_best(top, best)
     return total
+
+
+def _keep_best(best: dict[str, float], scores: dict[str, float]) -> None:
+    """Raise each value's best score in `best` to its score in `scores` where that is higher."""
+    if not best:
+        best.update(scores)
+        return
+    for value, score in scores.items():
+        if score > best.get(value, -1.0):
+            best[value] = score
 
 
 class RollupWriter:

@@ -14,6 +14,7 @@ from types import ModuleType
 from tests.detect.rules_support import shipped_rules
 from vigil.batch import LogRecord
 from vigil.detect.engine import DetectionEngine
+from vigil.detect.matcher import KIND_BITS, VIEW_BITS, build_matcher
 from vigil.detect.samples import record_from_log_line
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -67,3 +68,22 @@ def test_hyperscan_and_re_agree_on_every_line_of_the_corpus() -> None:
     assert not differing, differing[:5]
     # The corpus exercises the rules: most attack lines carry findings.
     assert sum(1 for found in fast if found) > 10_000
+
+
+def test_anchored_patterns_are_found_after_long_segments() -> None:
+    # The whole value anchored at its start (^\s*>...), placed after another value in the
+    # joined buffer Hyperscan scans: the verdict must not depend on what was scanned before.
+    rules = [rule for rule in shipped_rules().rules if rule.patterns]
+    fast = build_matcher(rules, "hyperscan")
+    slow = build_matcher(rules, "re")
+    agent = KIND_BITS["user_agent"]
+    every_view = sum(VIEW_BITS.values())
+    texts = [
+        "mozilla/5.0 (x11; linux x86_64) applewebkit/537.36 safari/537.36",
+        ">whoami",
+        "'uname -a'",
+    ]
+    bits, masks = [agent] * len(texts), [every_view] * len(texts)
+    expected = slow.scan(texts, bits, masks)
+    assert sorted(expected) == [1, 2]
+    assert fast.scan(texts, bits, masks) == expected

@@ -76,7 +76,7 @@ def test_a_keyword_comparison_comment_or_statement_break_corroborates(value: str
     ['excel =if(a1>0,"yes","no")', "libreoffice =index(a:a,match(a23,c:c,0)) returns 0",
      "php /* note */", "if (key = x) ruby", "if (i != arr) c#", "LEFT(F18,3) #value!",
      'IF(A10<>"";A10;"yes") example', '=countif(h:h,"<>")', 'window.open("div") in iframe',
-     'document.body.style = "div" blocked'],
+     'document.body.style = "div" blocked', '=if(e37<>d14,"","-")', '=if(b2 < 5,"low","ok")'],
 )  # fmt: skip
 def test_formulas_and_code_that_lead_with_a_word_a_call_on_names_or_an_argument_are_not_sql(
     value: str,

@@ -66,6 +66,9 @@ COLUMN_CALL: Final = re.compile(r"f\(n")
 _COMMENT: Final = re.compile(r"--|/\*|(?<![a-z])#(?![a-z0-9])", re.IGNORECASE)
 QUOTED_PHRASE: Final = re.compile(r"(?:^|\s)(['\"`])[a-z][a-z ]{0,30}[a-z]\1(?:$|[\s.,?!:)])", re.I)
 FIRST_QUOTE: Final = re.compile(r"['\"`]")
+# What opens markup: a tag, an end tag, a comment or CDATA section, a processing instruction.
+# "<" as a comparison ("e37<>d14", "a1 < 5") opens none.
+MARKUP_OPEN: Final = re.compile(r"<[a-z!/?]", re.IGNORECASE)
 # A first quote right after "(", "," or ";" opens a string argument of a call the value itself
 # makes (=countif(a:a,"<>"), window.open("x"), format('%d', n)), after "name =" the string
 # a code snippet assigns (el.style = "x"): the value was not inside a
@@ -174,7 +177,7 @@ def _opens_argument(text: str) -> bool:
     first = FIRST_QUOTE.search(text)
     if first is None or ARGUMENT_QUOTE.search(text, 0, first.start()) is None:
         return False
-    if "<" in text[: first.start()]:  # an attribute of markup, not a call or an assignment
+    if MARKUP_OPEN.search(text, 0, first.start()):  # an attribute of markup, not a call
         return False
     if text.find(first.group(), first.end()) < 0:
         return False

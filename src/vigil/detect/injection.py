@@ -64,8 +64,15 @@ COLUMN_CALL: Final = re.compile(r"f\(n")
 # separates a spreadsheet's arguments). "#" is a MySQL comment unless it ends a language name
 # (c#, f#) or starts a word (#value!, #main).
 _COMMENT: Final = re.compile(r"--|/\*|(?<![a-z])#(?![a-z0-9])", re.IGNORECASE)
-QUOTED_PHRASE: Final = re.compile(r"(?:^|\s)(['\"`])[a-z][a-z ]{0,30}[a-z]\1(?:$|[\s.,?!:)])", re.I)
+# A wiki title writes its blanks as underscores ('between'_desk, "or"_in_a_sentence).
+QUOTED_PHRASE: Final = re.compile(
+    r"(?:^|[\s_])(['\"`])[a-z][a-z _]{0,30}[a-z]\1(?:$|[\s.,?!:)_])", re.I
+)
 FIRST_QUOTE: Final = re.compile(r"['\"`]")
+# LIMIT and OFFSET after a breakout take a row count (a number, a placeholder, a variable):
+# on a bare word ("Dunkin' limit helmet", "kids' limit toys") they limit nothing.
+LIMIT_ON_WORD: Final = re.compile(r"^sBn+$")
+LIMIT_WORD: Final = re.compile(r"['\"`]\s*\)*\s*(?:limit|offset)\s+[a-z_]", re.IGNORECASE)
 # What opens markup: a tag, an end tag, a comment or CDATA section, a processing instruction.
 # "<" as a comparison ("e37<>d14", "a1 < 5") opens none.
 MARKUP_OPEN: Final = re.compile(r"<[a-z!/?]", re.IGNORECASE)
@@ -105,6 +112,8 @@ def sqli_fingerprint(text: str) -> str | None:
         ):
             return None
         if fingerprint[:1] == "s" and (_opens_quoted_phrase(text) or _opens_argument(text)):
+            return None
+        if LIMIT_ON_WORD.match(fingerprint) and LIMIT_WORD.search(text):
             return None
         if (
             fingerprint[:1] == "n"

@@ -281,3 +281,25 @@ def test_double_encoding_adds_to_a_finding_but_not_to_another_weak_signal() -> N
     traversal = detect(eng, "GET /files?name=%252e%252e%252fetc%252fpasswd HTTP/1.1")
     assert ("protocol-double-encoding", 2) in {(m.rule_id, m.points) for m in traversal.matches}
     assert traversal.severity == "HIGH"
+
+
+def test_a_return_address_encoded_twice_is_judged_as_an_address() -> None:
+    eng = engine()
+    # The home page, and a code search kept in a return address, each encoded twice.
+    home = detect(eng, "GET /customer/account/login/?redirect_to=%252F HTTP/1.1")
+    assert not home.matches
+    search = detect(
+        eng,
+        "GET /auth/login?from=https%253A%252F%252Fshop.example.com%252Fcheckout%253Fq%253D"
+        "document.cookie%252Bvs%252Bwindow.location.href%2526page%253D1&lang=de HTTP/1.1",
+    )
+    assert search.severity == "LOW"
+    # Another host, a script URL, or an injection inside the nested address still are attacks.
+    for attack in (
+        "GET /login?next=%252F%252Fevil.example HTTP/1.1",
+        "GET /login?next=javascript%253Aalert%25281%2529 HTTP/1.1",
+        "GET /login?from=https%253A%252F%252Fshop.example.com%252Fp%253Fq%253D"
+        "%25253Cscript%25253Ealert(1)%25253C%25252Fscript%25253E HTTP/1.1",
+        "GET /login?from=%252F%253Fid%253D1%252527%252520or%2525201%25253D1-- HTTP/1.1",
+    ):
+        assert detect(eng, attack).severity in ("MEDIUM", "HIGH"), attack

@@ -76,7 +76,7 @@ def test_a_keyword_comparison_comment_or_statement_break_corroborates(value: str
     ['excel =if(a1>0,"yes","no")', "libreoffice =index(a:a,match(a23,c:c,0)) returns 0",
      "php /* note */", "if (key = x) ruby", "if (i != arr) c#", "LEFT(F18,3) #value!",
      'IF(A10<>"";A10;"yes") example', '=countif(h:h,"<>")', 'window.open("div") in iframe',
-     'document.body.style = "div" blocked'],
+     'document.body.style = "div" blocked', '=if(e37<>d14,"","-")', '=if(b2 < 5,"low","ok")'],
 )  # fmt: skip
 def test_formulas_and_code_that_lead_with_a_word_a_call_on_names_or_an_argument_are_not_sql(
     value: str,
@@ -91,4 +91,21 @@ def test_formulas_and_code_that_lead_with_a_word_a_call_on_names_or_an_argument_
      "<![CDATA[' or 1=1 or ''=']]>"],
 )  # fmt: skip
 def test_a_comment_or_a_top_level_statement_break_keeps_the_verdict(value: str) -> None:
+    assert sqli_fingerprint(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["'between'_desk", "'and'_printer", '"or"_in_a_sentence', "'limit'_helmet",
+     '"having"_definition', "dunkin' limit helmet", "kids' limit toys set"],
+)  # fmt: skip
+def test_quoted_words_in_wiki_titles_and_a_limit_on_a_word_are_not_sql(value: str) -> None:
+    # Each of these is an injection fingerprint to libinjection.
+    assert sqli_fingerprint(value) is None
+
+
+@pytest.mark.parametrize(
+    "value", ["'or'_1'='_1", "x' limit 1", "1' limit 1,1", "' limit helmet--", "x' limit @a"]
+)
+def test_a_row_count_a_comparison_or_a_comment_keeps_the_verdict(value: str) -> None:
     assert sqli_fingerprint(value)

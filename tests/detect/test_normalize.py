@@ -94,11 +94,24 @@ def test_identical_views_are_scanned_once() -> None:
         # A return address whose own query values were encoded before the address was.
         ("%2Faccount%3Fq%3Dred%2520shoes%26page%3D2", True),
         ("https%3A%2F%2Fshop.example.com%2Fcart%3Fref%3Dmail%2526app", True),
+        # An ordinary address encoded twice as a whole, its query values one layer deeper.
+        ("%252F", True),
+        ("https%253A%252F%252Fshop.example.com%252F", True),
+        ("%252Fcart%253Fq%253Dred%252Bshoes%2526page%253D2", True),
+        ("https%253A%252F%252Fshop.example.com%252Fa%253Fq%253Dx%25253Dy%252526z", True),
         # Two layers over a whole value, the address's path, or three layers: still evasions.
         ("keyboard%2520tent", False),
         ("%2Fx%252e%252e%3Fa%3D1", False),
-        ("https%253A%252F%252Fshop.example.com%252F", False),
         ("%2Fx%3Fq%3D%25253Cscript%25253E", False),
+        ("%25252F", False),
+        ("%253Cscript%253E", False),
+        ("%252e%252e%252fetc%252fpasswd", False),
+        # What no same-site check lets through stays evidence: another host, a script URL.
+        ("%252F%252Fevil.example", False),
+        ("%252F%255Cevil.example", False),
+        ("javascript%253Aalert%25281%2529", False),
+        ("https%253A%252F%252Fshop.example.com%252F%253Cscript%253E", False),
+        ("&#37;41", False),
     ],
 )
 def test_an_address_nesting_its_own_encoded_query_is_no_double_encoding(
@@ -114,3 +127,16 @@ def test_a_return_address_reads_the_plus_signs_of_its_own_query_as_blanks() -> N
     # A plus the address meant is encoded once more; a plus outside an address stays.
     assert normalize.decode("%2Fx%3Fq%3D1%252B1", form=True)[0] == "/x?q=1+1"
     assert normalize.decode("a%2Bb", form=True)[0] == "a+b"
+
+
+def test_an_address_encoded_twice_reads_the_plus_signs_of_its_own_query_as_blanks() -> None:
+    text, signals = normalize.decode(
+        "https%253A%252F%252Fshop.example.com%252Fhelp%253Fq%253Ddocument.cookie%252Bvs%252Bhref",
+        form=True,
+    )
+    assert text == "https://shop.example.com/help?q=document.cookie vs href"
+    assert signals == frozenset()
+    # A plus its query's value meant is encoded once more, and stays a plus.
+    assert normalize.decode("%252Fx%253Fq%253D1%25252B1", form=True)[0] == "/x?q=1+1"
+    # Outside an address, a plus decoded in the second round is a plus.
+    assert normalize.decode("c%252B%252B", form=True)[0] == "c++"

@@ -64,8 +64,18 @@ COLUMN_CALL: Final = re.compile(r"f\(n")
 # separates a spreadsheet's arguments). "#" is a MySQL comment unless it ends a language name
 # (c#, f#) or starts a word (#value!, #main).
 _COMMENT: Final = re.compile(r"--|/\*|(?<![a-z])#(?![a-z0-9])", re.IGNORECASE)
-QUOTED_PHRASE: Final = re.compile(r"(?:^|\s)(['\"`])[a-z][a-z ]{0,30}[a-z]\1(?:$|[\s.,?!:)])", re.I)
+# A wiki title writes its blanks as underscores ('between'_desk, "or"_in_a_sentence).
+QUOTED_PHRASE: Final = re.compile(
+    r"(?:^|[\s_])(['\"`])[a-z][a-z _]{0,30}[a-z]\1(?:$|[\s.,?!:)_])", re.I
+)
 FIRST_QUOTE: Final = re.compile(r"['\"`]")
+# LIMIT and OFFSET after a breakout take a row count (a number, a placeholder, a variable):
+# on a bare word ("Dunkin' limit helmet", "kids' limit toys") they limit nothing.
+LIMIT_ON_WORD: Final = re.compile(r"^sBn+$")
+LIMIT_WORD: Final = re.compile(r"['\"`]\s*\)*\s*(?:limit|offset)\s+[a-z_]", re.IGNORECASE)
+# What opens markup: a tag, an end tag, a comment or CDATA section, a processing instruction.
+# "<" as a comparison ("e37<>d14", "a1 < 5") opens none.
+MARKUP_OPEN: Final = re.compile(r"<[a-z!/?]", re.IGNORECASE)
 # A first quote right after "(", "," or ";" opens a string argument of a call the value itself
 # makes (=countif(a:a,"<>"), window.open("x"), format('%d', n)), after "name =" the string
 # a code snippet assigns (el.style = "x"): the value was not inside a
@@ -102,6 +112,8 @@ def sqli_fingerprint(text: str) -> str | None:
         ):
             return None
         if fingerprint[:1] == "s" and (_opens_quoted_phrase(text) or _opens_argument(text)):
+            return None
+        if LIMIT_ON_WORD.match(fingerprint) and LIMIT_WORD.search(text):
             return None
         if (
             fingerprint[:1] == "n"
@@ -174,7 +186,7 @@ def _opens_argument(text: str) -> bool:
     first = FIRST_QUOTE.search(text)
     if first is None or ARGUMENT_QUOTE.search(text, 0, first.start()) is None:
         return False
-    if "<" in text[: first.start()]:  # an attribute of markup, not a call or an assignment
+    if MARKUP_OPEN.search(text, 0, first.start()):  # an attribute of markup, not a call
         return False
     if text.find(first.group(), first.end()) < 0:
         return False

@@ -21,7 +21,7 @@ from __future__ import annotations
 import codecs
 import re
 from typing import Final
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote, unquote_plus, unquote_to_bytes
 
 MAX_ROUNDS: Final = 4
 
@@ -87,6 +87,12 @@ _NAMED_ENTITIES: Final = {
 }  # fmt: skip
 # An absolute URL or a path with a query: scheme and host, path, "?" and a first argument name.
 _NESTED_URL = re.compile(r"(?:[a-z][a-z0-9+.-]*://[^/?#\s]+)?/[^?#\s]*\?[\w.\-\[\]]+=", re.I)
+# What an ordinary address is before its query: a same-site path, or an http(s) URL with a host
+# and an optional path, in the characters paths are written in (no escapes, blanks, quotes,
+# brackets or backslashes). `_plain_base` also rules out "//host" and ".." segments.
+_ADDRESS_BASE = re.compile(
+    r"(?:https?://[\w\-]+(?:\.[\w\-]+)*(?::\d{1,5})?)?(?:/[\w\-.~!$*,;:@+=/]*)?", re.I
+)
 _BLANK_RUN = re.compile(r"[ \t\x0b\x0c\xa0]{2,}|[\t\x0b\x0c\xa0]")
 _LINE_RUN = re.compile(r"[ \t\x0b\x0c\xa0]*[\r\n][\s]*")
 _C_COMMENT = re.compile(r"/\*!?\d*|\*/")
@@ -164,10 +170,64 @@ def _entity_decode(text: str) -> str:
 def _nested_query(text: str) -> bool:
     """Whether `text`, a value decoded once, is an address whose escapes all sit in its own
     query: a return address or a shared link (/login?next=%2Faccount%3Fq%3Dred%2520shoes)
-    encodes its query's values before the whole address is encoded again. That second layer
-    is how URLs nest, not an evasion; a third layer, or escapes in the path, still are."""
+    encodes its query's values before the whole address is encoded again, so what the next
+    round decodes are its values, not the address (see `_layers_nest` for the signal)."""
     match = _NESTED_URL.match(text)
     return match is not None and "%" not in text[: match.end()]
+
+
+def _plain_base(base: str) -> bool:
+    """Whether `base` (an address up to its query) is an ordinary same-site path or URL."""
+    return (
+        base[:1] in ("/", "h", "H")
+        and not base.startswith("//")
+        and ".." not in base
+        and _ADDRESS_BASE.fullmatch(base) is not None
+    )
+
+
+def _address_query(text: str) -> str | None:
+    """The query of `text` if it is an ordinary address (see `_plain_base`), else None ("" for
+    an address without one)."""
+    base, mark, query = text.partition("?")
+    if "#" in base:
+        base = base[: base.index("#")]
+        query = ""
+    if not base or not _plain_base(base):
+        return None
+    return query if mark else ""
+
+
+def _layers_nest(text: str, depth: int = 0) -> bool:
+    """Whether every escape left in `text`, a value decoded once, is explained by addresses
+    nested in one another rather than by encoding the same characters again.
+
+    An address put in an argument is encoded once, and the values of its own query were
+    encoded once before that (next=%2Fcart%3Fq%3Dred%2520shoes): each value may carry one
+    layer more than the address around it, and may be an address itself. An ordinary address
+    encoded once more as a whole (redirect_to=%252F, from=https%253A%252F%252Fshop.example.com
+    %252F) is the same address; the values of its query are judged the same way. Anything else
+    an extra layer hides (a quote, a bracket, "..", "//host", "javascript:") is evasion.
+    """
+    if _PCT_HEX.search(text) is None:
+        return True
+    if depth >= MAX_ROUNDS:
+        return False
+    query = _address_query(text)
+    if query is None:
+        # Not an address, or one whose path is still encoded: the whole address encoded
+        # once more, or evasion.
+        inner = unquote(text)
+        query = _address_query(inner)
+        if query is None or inner == text:
+            return False
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        if _PCT_HEX.search(unquote(name)) is not None:
+            return False
+        if not _layers_nest(unquote_plus(value), depth + 1):
+            return False
+    return True
 
 
 def _nested_form_blanks(text: str) -> str:
@@ -198,16 +258,30 @@ def decode(value: str, *, form: bool = False) -> tuple[str, frozenset[str]]:
     if "%" in value and _PCT_INVALID.search(value):
         signals.add(SIG_INVALID_ENCODING)
     text = value.replace("+", " ") if form and "+" in value else value
+    once = text
+    layered = False
     for round_no in range(MAX_ROUNDS):
         decoded = _percent_decode(text, signals)
-        if not round_no and form and "+" in decoded and decoded != text:
+        # The plus signs of a return address's own query are blanks, whether the address was
+        # encoded once (revealed by the first round) or, as a whole, twice (by the second).
+        if (
+            form
+            and round_no < 2
+            and "+" in decoded
+            and decoded != text
+            and (not round_no or not _nested_query(text))
+        ):
             decoded = _nested_form_blanks(decoded)
-        if round_no and decoded != text and (round_no > 1 or not _nested_query(text)):
-            signals.add(SIG_DOUBLE_ENCODING)
+        if round_no and decoded != text:
+            layered = True
         decoded = _entity_decode(decoded)
+        if not round_no:
+            once = decoded
         if decoded == text:
             break
         text = decoded
+    if layered and not _layers_nest(once):
+        signals.add(SIG_DOUBLE_ENCODING)
     if "\x00" in text:
         signals.add(SIG_NUL_BYTE)
     if "\n" in text or "\r" in text:

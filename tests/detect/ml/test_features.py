@@ -65,3 +65,13 @@ def test_dense_and_sparse_features_agree() -> None:
     rebuilt[rows, cols] = data
     assert np.allclose(dense, rebuilt)
     assert dense[2, (1 << 10) + features.NUMERIC_NAMES.index("dot_dot")] > 0
+
+
+def test_an_ordinary_address_encoded_twice_carries_no_double_encoding_feature() -> None:
+    column = features.NUMERIC_NAMES.index("double_encoding")
+    home = features.make_value("args:redirect_to", "args", "%252F")
+    hidden = features.make_value("args:next", "args", "%252e%252e%252fetc%252fpasswd")
+    assert home.text == "/"
+    rows = features.numeric_features([home, hidden])
+    assert rows[0, column] == 0.0
+    assert rows[1, column] == 1.0

@@ -15,7 +15,7 @@ from tests.detect.rules_support import shipped_rules
 from vigil.batch import LogRecord
 from vigil.detect.engine import DetectionEngine
 from vigil.detect.matcher import KIND_BITS, VIEW_BITS, build_matcher
-from vigil.detect.samples import record_from_log_line
+from vigil.detect.samples import record_from_log_line, record_from_request
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 BENIGN_REQUESTS = 20_000
@@ -87,3 +87,32 @@ def test_anchored_patterns_are_found_after_long_segments() -> None:
     expected = slow.scan(texts, bits, masks)
     assert sorted(expected) == [1, 2]
     assert fast.scan(texts, bits, masks) == expected
+
+
+def test_every_rule_example_gets_the_same_verdict_late_in_a_batch() -> None:
+    # Each example request after a few ordinary ones, so that its values sit far into the
+    # buffer Hyperscan scans: both matchers must find the same rules on it.
+    ruleset = shipped_rules()
+    agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0"
+    records = [
+        record_from_request(f"GET /products/item-{n}?page={n} HTTP/1.1", user_agent=agent)
+        for n in range(3)
+    ]
+    for rule in ruleset.rules:
+        for example in (*rule.must_match, *rule.must_not_match):
+            records.append(
+                record_from_request(
+                    example.request,
+                    user_agent=example.user_agent or agent,
+                    referer=example.referer,
+                    headers=example.headers,
+                    status=example.status,
+                )
+            )
+    fast = _findings(DetectionEngine(ruleset, 4, matcher="hyperscan"), records)
+    slow = _findings(DetectionEngine(ruleset, 4, matcher="re"), records)
+    differing = [
+        (record.target, a, b) for record, a, b in zip(records, fast, slow, strict=True) if a != b
+    ]
+    assert not differing, differing[:5]
+    assert sum(1 for found in fast if found) > 500

@@ -8,11 +8,11 @@ implementations give the same answers:
   all segments of a batch in a single call over a newline-joined buffer. Hyperscan only says
   *which* pattern ended *where*; each candidate (segment, rule) is then confirmed with Python
   ``re`` on that segment alone, which yields the fragment and drops the rare hits that began in
-  an earlier segment. So the database only has to find a superset of the matches, and a
-  pattern anchored at the start of a segment (``^``) is compiled without that anchor: in the
-  joined buffer Hyperscan misses some such patterns at line starts far enough into the buffer
-  (``^\\s*>\\s*(?:[\\w/]*/)?id`` finds ``>id`` in the first segment, not after 30 bytes of
-  another), so a value's verdict depended on the values scanned before it.
+  an earlier segment. So the database only has to find a superset of the matches, and some
+  patterns anchored at the start of a segment (``^``) are compiled without that anchor: in the
+  joined buffer Hyperscan misses ``^\\s*>\\s*(?:[\\w/]*/)?id`` at a line start about 30 bytes
+  or more into the buffer (it finds ``>id`` in the first segment only), so a value's verdict
+  depended on the values scanned before it (see `prefilter_expression`).
 - `ReMatcher` is the pure-Python fallback: one alternation of all patterns rules out clean
   segments in one search, and the rules are tried one by one on the rest.
 
@@ -60,15 +60,24 @@ VIEW_BITS = {view: 1 << i for i, view in enumerate(VIEWS)}
 
 
 Hit = tuple[int, str]
+"""A rule that fired on a segment: (index into the matcher's rules, matched fragment)."""
+
+
+# An optional run of path characters ending in a slash ("(?:[\w./-]*/)?id"): after a
+# leading "^", some quantifier and a literal, Hyperscan misses the pattern at line starts
+# far enough into the buffer.
+_OPTIONAL_PATH = re.compile(r"\(\?:\[[^\]]*\]\*/\)\?")
 
 
 def prefilter_expression(pattern: str) -> str:
     """What the Hyperscan database looks for to find the candidates of `pattern`.
 
-    A leading ``^`` is dropped (a superset: ``re`` confirms every candidate with the anchor),
-    unless what remains would match the empty string, which Hyperscan refuses to compile.
+    A pattern anchored at the start of a segment that holds an optional path prefix loses its
+    leading ``^`` (a superset: ``re`` confirms every candidate with the anchor), unless what
+    remains would match the empty string, which Hyperscan refuses to compile. Other anchored
+    patterns keep it: unanchored, some would find a candidate in most values (``\\s*//``).
     """
-    if not pattern.startswith("^"):
+    if not pattern.startswith("^") or _OPTIONAL_PATH.search(pattern) is None:
         return pattern
     rest = pattern[1:]
     try:
@@ -76,9 +85,6 @@ def prefilter_expression(pattern: str) -> str:
     except re.error:
         return pattern
     return pattern if empty else rest
-
-
-"""A rule that fired on a segment: (index into the matcher's rules, matched fragment)."""
 
 
 class Matcher(Protocol):

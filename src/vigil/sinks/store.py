@@ -98,7 +98,18 @@ _NO_CLIENT: dict[str, Any] = {}
 
 def threat_row(threat: Threat, site: str, now: datetime) -> dict[str, Any]:
     """An event as a column → value mapping (the API's shape, before its id)."""
-    return dict(zip(EVENT_COLUMNS[1:], _event_values(threat, site, now, None), strict=True))
+    row = dict(zip(EVENT_COLUMNS[1:], _event_values(threat, site, now, None), strict=True))
+    row["component_scores"] = _stored_components(row["component_scores"])
+    return row
+
+
+def _stored_components(components: dict[str, Any]) -> dict[str, Any]:
+    """A threat's component scores as stored: without the client facts, which have columns of
+    their own. `_event_values` leaves them in (the row shares the threat's dict); they are left
+    out where the row is written or shown."""
+    if not components.get("client"):
+        return components
+    return {k: v for k, v in components.items() if k != "client"}
 
 
 def _event_values(
@@ -126,7 +137,7 @@ def _event_values(
         threat.detection_mode,
         threat.categories,
         threat.matches,
-        {k: v for k, v in components.items() if k != "client"} if client else components,
+        components,
         client.get("country"),
         client.get("city"),
         client.get("asn"),
@@ -238,7 +249,10 @@ async def record_event_rows(
             "ua": [row[11][:VALUE_LIMIT] or None for row in values],
         },
     )
-    days = Counter(map(day_of, observed))
+    # A flood's events share a few hundred distinct times a batch: each is dated once.
+    days: Counter[date] = Counter()
+    for moment, n in Counter(observed).items():
+        days[day_of(moment)] += n
     if session.get_bind().dialect.name == "postgresql":
         await copy_records(session, "event_rules", RULE_COLUMNS, rules)
     elif rules:
@@ -501,13 +515,20 @@ class StoreSink:
             components: dict[Any, str] = {}
 
             def components_json(value: dict[str, Any]) -> str:
+                # Keyed by the stored items (all but the client facts), with no dict made
+                # per event.
                 try:
-                    key: Any = tuple(value.items())
+                    items = value.items()
+                    key: Any = (
+                        tuple([item for item in items if item[0] != "client"])
+                        if value.get("client")
+                        else tuple(items)
+                    )
                     known = components.get(key)
                 except TypeError:  # a list among the values (a profile's reasons)
-                    return json_text(value)
+                    return json_text(_stored_components(value))
                 if known is None:
-                    known = components[key] = json_text(value)
+                    known = components[key] = json_text(dict(key))
                 return known
 
             await copy_records(
@@ -527,9 +548,13 @@ class StoreSink:
                 ],
             )
         else:
+            rows = []
+            for row in values:
+                mapping = dict(zip(EVENT_COLUMNS[1:], row, strict=True))
+                mapping["component_scores"] = _stored_components(row[18])
+                rows.append(mapping)
             result = await session.execute(
-                insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True),
-                [dict(zip(EVENT_COLUMNS[1:], row, strict=True)) for row in values],
+                insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True), rows
             )
             ids = list(result.scalars().all())
         self.changed_days.update(await record_event_rows(session, self.rollups, ids, values, later))
@@ -540,10 +565,11 @@ class StoreSink:
         decisions += await apply_policy(session, site, incidents, self.policy, now)
         events: list[dict[str, Any]] = []
         if self.messages:
-            events = [
-                event_message(dict(zip(EVENT_COLUMNS[1:], row, strict=True)), ident, row[26])
-                for ident, row in zip(ids, values, strict=True)
-            ]
+            events = []
+            for ident, row in zip(ids, values, strict=True):
+                shown = dict(zip(EVENT_COLUMNS[1:], row, strict=True))
+                shown["component_scores"] = _stored_components(row[18])
+                events.append(event_message(shown, ident, row[26]))
         return StoreResult(
             skipped=False,
             events=events,

@@ -314,7 +314,7 @@ def test_a_code_search_naming_a_dialog_or_a_sink_adds_only_to_a_finding_of_its_o
     # Beside another weak signal (a measurement then "or" in another argument) it stays LOW.
     both = detect(
         eng,
-        "GET /search?q=window.open(e.target.value)+not+working&r=11%27+or+10%27+headphones HTTP/1.1",
+        "GET /search?q=window.open(e.target.value)+not+working&r=11%27+or+10%27+cable HTTP/1.1",
     )
     assert {"xss-dom-sink-call", "sqli-quote-then-keyword"} <= rule_ids(both)
     assert both.severity == "LOW"

@@ -303,3 +303,21 @@ def test_a_return_address_encoded_twice_is_judged_as_an_address() -> None:
         "GET /login?from=%252F%253Fid%253D1%252527%252520or%2525201%25253D1-- HTTP/1.1",
     ):
         assert detect(eng, attack).severity in ("MEDIUM", "HIGH"), attack
+
+
+def test_a_code_search_naming_a_dialog_or_a_sink_adds_only_to_a_finding_of_its_own() -> None:
+    eng = engine()
+    # Alone it is worth nothing, so it cannot corroborate the classifier either.
+    named = detect(eng, "GET /search?q=window.alert%28%27%23main%27%29&page=2 HTTP/1.1")
+    assert [(m.rule_id, m.points) for m in named.matches] == [("xss-dialog-call-named", 0)]
+    assert named.score == 0
+    # Beside another weak signal (a measurement then "or" in another argument) it stays LOW.
+    both = detect(
+        eng,
+        "GET /search?q=window.open(e.target.value)+not+working&r=11%27+or+10%27+cable HTTP/1.1",
+    )
+    assert {"xss-dom-sink-call", "sqli-quote-then-keyword"} <= rule_ids(both)
+    assert both.severity == "LOW"
+    # Beside a finding worth a warning or more it adds its points.
+    probe = detect(eng, "GET /search?q=window.alert%28%27x%27%29&id=1+union+select+1 HTTP/1.1")
+    assert ("xss-dialog-call-named", 2) in {(m.rule_id, m.points) for m in probe.matches}

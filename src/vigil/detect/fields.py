@@ -151,10 +151,15 @@ def header_key(record: LogRecord) -> HeaderKey | None:
     extra = record.extra
     if not (record.forwarded_for or record.host or extra):
         return None
-    headers = tuple(item for item in extra.items() if _is_header_name(item[0])) if extra else ()
+    headers = header_items(extra) if extra else ()
     if not (record.forwarded_for or record.host or headers):
         return None
     return record.forwarded_for, record.host, headers
+
+
+def header_items(extra: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The fields of a record's `extra` that hold request headers (cookies among them)."""
+    return tuple(item for item in extra.items() if _is_header_name(item[0]))
 
 
 def header_units(key: HeaderKey) -> list[Unit]:

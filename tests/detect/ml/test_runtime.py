@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import make_settings
 from tests.detect.ml.conftest import record
-from vigil.batch import LineBatch
+from vigil.batch import LineBatch, LogRecord
 from vigil.detect.ml import features, runtime
 from vigil.detect.result import Detection, RuleMatch
 from vigil.pipeline.models import load_pipeline_models
@@ -63,6 +63,69 @@ def test_a_repeated_rule_verdict_is_fused_alike(small_model_dir: Path) -> None:
     # rule verdict on the same request is fused on its own.
     assert first[0].score == first[1].score == again[1].score < 0.58
     assert again[0].score == 0.9 and again[0].components["rules"] == 0.9
+
+
+def _from(rec: LogRecord, **fields: object) -> LogRecord:
+    return rec._replace(**fields)
+
+
+def test_a_payload_in_a_referer_argument_is_scored(small_model_dir: Path) -> None:
+    models = runtime.load_models(small_model_dir)
+    page = record("/products/view", "id=7")
+    payload = (
+        "https://www.example.org/search?lang=en&q=1%27%20union%20select%20password%20from%20users--"
+    )
+    search = "https://www.example.org/search?q=garden+lamp%2C+red&page=2"
+    plain, attacked, searched = models.score_batch(
+        [page, _from(page, referer=payload), _from(page, referer=search)],
+        [Detection(), Detection(), Detection()],
+    )
+    assert attacked.components["ml_target"] == "referer_args:q"
+    assert attacked.components["ml"] >= models.threshold > plain.components["ml"]
+    assert attacked.score > plain.score
+    assert searched.score < 0.5 and searched.components["ml"] < models.threshold
+
+
+def test_a_payload_in_a_cookie_value_is_scored(small_model_dir: Path) -> None:
+    models = runtime.load_models(small_model_dir)
+    page = record("/account", offset=1)
+    payload = {"http_cookie": "sid=5f2c9a; pref=%3Cscript%3Ealert(document.cookie)%3C%2Fscript%3E"}
+    benign = {"http_cookie": "sid=5f2c9a; theme=dark; cart=%7B%22items%22%3A%5B1%2C2%5D%7D"}
+    plain, attacked, ordinary = models.score_batch(
+        [page, _from(page, extra=payload), _from(page, extra=benign)],
+        [Detection(), Detection(), Detection()],
+    )
+    assert attacked.components["ml_target"] == "cookie:pref"
+    assert attacked.components["ml"] >= models.threshold
+    assert attacked.score > plain.score
+    assert ordinary.score < 0.5 and ordinary.components["ml"] < models.threshold
+
+
+def test_a_rule_hit_in_a_referer_is_corroborated_by_the_classifier(small_model_dir: Path) -> None:
+    models = runtime.load_models(small_model_dir)
+    rec = _from(
+        record("/", offset=2),
+        referer="https://evil.example/p?x=%22%3E%3Cscript%3Ealert(1)%3C/script%3E",
+    )
+    weak = Detection(
+        score=0.3, severity="LOW", matches=[RuleMatch("w1", "xss", "referer_args:x", "", 2)]
+    )
+    (alone,) = models.score_batch([_from(rec, referer="")], [weak])
+    (fused,) = models.score_batch([rec], [weak])
+    assert alone.score < 0.5 <= fused.score
+    assert fused.components["ml_target"] == "referer_args:x"
+
+
+def test_a_referer_on_the_site_itself_is_left_to_its_own_request(small_model_dir: Path) -> None:
+    models = runtime.load_models(small_model_dir)
+    referer = "https://shop.example.com/search?q=1%27%20union%20select%20password%20from%20users--"
+    page = _from(record("/static/app.css", offset=3), referer=referer)
+    own, other = models.score_batch(
+        [_from(page, host="shop.example.com:443"), _from(page, host="www.example.net")],
+        [Detection(), Detection()],
+    )
+    assert "ml_target" not in own.components and own.components["ml"] == 0.0
+    assert other.components["ml_target"] == "referer_args:q"
 
 
 def test_hot_swap_under_load_scores_every_line(small_model_dir: Path, tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Feature extraction for the models: request values → hashed character n-grams + numeric features.
 
-The unit the models score is one *value* of a request: the path, or one query argument value.
-A value is decoded exactly as the rules engine decodes it (`vigil.detect.normalize`), then
+The unit the models score is one *value* of a request: the path, or one query argument value
+(the referer's argument values and cookie values are scored as argument values too). A value
+is decoded exactly as the rules engine decodes it (`vigil.detect.normalize`), then
 described by
 
 - hashed character 1–3-grams of the decoded, lowercased text (digits folded to ``0`` so that

@@ -5,9 +5,12 @@ baseline marked active in ``model_metadata`` if any, else the default classifier
 ``vigil/models``. `HybridModels.score_batch(records, detections)` returns one `Fused` per
 record with the final score (`fusion.fuse`) and what each component contributed.
 
-Only values that are not trivial (`features.is_trivial`) reach the classifier, each distinct
-value once: results are cached per value and per (path, query), so repeated assets and pages
-cost a dictionary lookup, and the ONNX session runs once per batch on the new values only.
+The classifier scores the path, every query argument value, and the values an attacker sets
+as freely in the headers: each argument value of the referer's own URL (``referer_args:q``)
+and each cookie value (``cookie:sid``), decoded as argument values are. Only values that are
+not trivial (`features.is_trivial`) reach it, each distinct value once: results are cached
+per value, per path, per query string, per referer and per set of cookies, so repeated assets
+and pages cost a dictionary lookup, and the ONNX session runs on the new values only.
 
 Hot swap: a `HybridModels` is immutable once built (its caches only memoise its own answers),
 so replacing the pipeline's models is one attribute assignment, atomic in CPython; `swap_in`
@@ -19,20 +22,21 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from itertools import compress, repeat
-from operator import attrgetter, is_, is_not, ne, or_
+from operator import attrgetter, contains, is_, is_not, ne, or_
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
-from vigil.batch import LogRecord
-from vigil.detect import normalize
+from vigil.batch import EMPTY_EXTRA, LogRecord
+from vigil.detect import fields, normalize
 from vigil.detect.ml import features, fusion
 from vigil.detect.ml.anomaly import ANOMALY_FILE, AnomalyScore, SiteBaseline
 from vigil.detect.result import CLEAN, Detection
@@ -52,9 +56,14 @@ _UNSEEN: Final = object()
 _QueryPart = tuple[float, str, tuple[str, ...]] | None
 """What a query string contributes: the highest value probability, its target and the targets
 scored; None when none of its values was scored."""
+_Unit = tuple[str, str]
+"""(target, raw value) of one value the classifier scores."""
 _PATH = attrgetter("path")
 _QUERY = attrgetter("query")
+_REFERER = attrgetter("referer")
+_EXTRA = attrgetter("extra")
 _ALONE = attrgetter("alone")
+_REFERER_HOST = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?([^/?#:]*)")
 
 
 class ModelLoadError(VigilError):
@@ -140,7 +149,10 @@ class HybridModels:
         self._values: dict[tuple[str, str], float] = {}
         self._paths: dict[str, float] = {}
         self._queries: dict[str, _QueryPart] = {}
+        self._referers: dict[str, _QueryPart] = {}
+        self._cookies: dict[tuple[tuple[str, str], ...], _QueryPart] = {}
         self._requests: dict[tuple[str, str], _ValueVerdict] = {}
+        self._headed: dict[tuple[str, str, str, Any], _ValueVerdict] = {}
         self._fused: dict[tuple[int, int], tuple[Detection, _ValueVerdict, Fused]] = {}
         self._lock = threading.Lock()
         self._empty = _verdict(0.0, "", frozenset(), classifier.threshold)
@@ -160,7 +172,9 @@ class HybridModels:
         # cached on its own, and looked up for the whole batch in C; only requests where
         # something was scored are combined (and cached), one by one.
         paths, queries, requests = self._paths, self._queries, self._requests
-        for cache in (self._values, paths, queries, requests):
+        for cache in (
+            self._values, paths, queries, requests, self._referers, self._cookies, self._headed
+        ):  # fmt: skip
             if len(cache) > CACHE_LIMIT:
                 cache.clear()
         queries[""] = None
@@ -191,7 +205,116 @@ class HybridModels:
                         best, target = path_p, "path"
                 verdict = requests[key] = _verdict(best, target, frozenset(names), threshold)
             out[i] = verdict
+        self._add_headers(records, path_list, query_list, out)
         return out
+
+    def _add_headers(
+        self,
+        records: Sequence[LogRecord],
+        path_list: list[str],
+        query_list: list[str],
+        out: list[_ValueVerdict],
+    ) -> None:
+        """Fold the verdicts on the referer's argument values and the cookie values into
+        `out`, for the records that have such values the classifier scored."""
+        # Most referers have no arguments and most formats record no cookie: the records
+        # that have either are found in C, and only they are looked at one by one.
+        referer_list = list(map(_REFERER, records))
+        asking = list(compress(range(len(records)), map(contains, referer_list, repeat("?"))))
+        extras = list(map(_EXTRA, records))
+        cookied = list(compress(range(len(records)), map(is_not, extras, repeat(EMPTY_EXTRA))))
+        if not (asking or cookied):
+            return
+        referer_parts: dict[int, _QueryPart] = {}
+        if asking:
+            referers = self._referers
+            new_referers = {
+                referer_list[i]: None for i in asking if referer_list[i] not in referers
+            }
+            if new_referers:
+                self._learn_units({r: _referer_units(r) for r in new_referers}, referers)
+            for i in asking:
+                part = referers[referer_list[i]]
+                if part is not None and not _same_site(referer_list[i], records[i].host):
+                    referer_parts[i] = part
+        cookie_keys: dict[int, tuple[tuple[str, str], ...]] = {}
+        cookie_parts: dict[int, _QueryPart] = {}
+        if cookied:
+            cookies = self._cookies
+            for i in cookied:
+                key = fields.header_items(extras[i])
+                if key:
+                    cookie_keys[i] = key
+            new_cookies = {key: None for key in cookie_keys.values() if key not in cookies}
+            if new_cookies:
+                self._learn_units({key: _cookie_units(key) for key in new_cookies}, cookies)
+            for i, key in cookie_keys.items():
+                part = cookies[key]
+                if part is not None:
+                    cookie_parts[i] = part
+        headed = self._headed
+        threshold = self.classifier.threshold
+        for i in sorted(referer_parts.keys() | cookie_parts.keys()):
+            referer_part = referer_parts.get(i)
+            cookie_part = cookie_parts.get(i)
+            request = (
+                path_list[i],
+                query_list[i],
+                referer_list[i] if referer_part is not None else "",
+                cookie_keys[i] if cookie_part is not None else None,
+            )
+            verdict = headed.get(request)
+            if verdict is None:
+                base = out[i]
+                best, target, names = base.p, base.target, set(base.scored)
+                for part in (referer_part, cookie_part):
+                    if part is not None:
+                        names.update(part[2])
+                        if part[0] > best:
+                            best, target = part[0], part[1]
+                verdict = headed[request] = _verdict(best, target, frozenset(names), threshold)
+            out[i] = verdict
+
+    def _learn_units(self, new: Mapping[Any, list[_Unit]], cache: dict[Any, _QueryPart]) -> None:
+        """Score the values of new composites (referers, cookie sets), each into `cache`."""
+        pending: dict[tuple[str, str], features.Value] = {}
+        values = self._values
+        for units in new.values():
+            for target, raw in units:
+                key = ("args", raw)
+                if key not in values and key not in pending:
+                    pending[key] = features.make_value(target, "args", raw)
+        self._predict(pending)
+        for composite, units in new.items():
+            cache[composite] = self._part(units)
+
+    def _predict(self, pending: dict[tuple[str, str], features.Value]) -> None:
+        """Score the pending values into the value cache (trivial ones as not scored)."""
+        if not pending:
+            return
+        values = self._values
+        scorable = {k: v for k, v in pending.items() if not features.is_trivial(v.text, k[0])}
+        for key in pending.keys() - scorable.keys():
+            values[key] = _NOT_SCORED
+        if scorable:
+            keys = list(scorable)
+            proba = self.classifier.predict([scorable[k] for k in keys])
+            for key, p in zip(keys, proba.tolist(), strict=True):
+                values[key] = p
+
+    def _part(self, units: list[_Unit]) -> _QueryPart:
+        """What scored values contribute: the highest probability, its target, the targets."""
+        values = self._values
+        best, best_target = 0.0, ""
+        scored: list[str] = []
+        for target, raw in units:
+            p = values[("args", raw)]
+            if p == _NOT_SCORED:
+                continue
+            scored.append(target)
+            if p > best:
+                best, best_target = p, target
+        return (best, best_target, tuple(scored)) if scored else None
 
     def _learn(
         self,
@@ -234,28 +357,11 @@ class HybridModels:
                     if key not in values and key not in pending:
                         pending[key] = features.make_value(target, "args", raw)
                 new_queries[query] = units
-        if pending:
-            scorable = {k: v for k, v in pending.items() if not features.is_trivial(v.text, k[0])}
-            for key in pending.keys() - scorable.keys():
-                values[key] = _NOT_SCORED
-            if scorable:
-                keys = list(scorable)
-                proba = self.classifier.predict([scorable[k] for k in keys])
-                for key, p in zip(keys, proba.tolist(), strict=True):
-                    values[key] = p
+        self._predict(pending)
         for path in new_paths:
             paths[path] = values[("path", path)]
         for query, units in new_queries.items():
-            best, best_target = 0.0, ""
-            scored: list[str] = []
-            for target, raw in units:
-                p = values[("args", raw)]
-                if p == _NOT_SCORED:
-                    continue
-                scored.append(target)
-                if p > best:
-                    best, best_target = p, target
-            queries[query] = (best, best_target, tuple(scored)) if scored else None
+            queries[query] = self._part(units)
         for i in new:
             path_ps[i] = paths[path_list[i]]
             parts[i] = queries[query_list[i]]
@@ -328,6 +434,39 @@ class HybridModels:
             if anomalies is None:
                 fused_pairs[pair] = (detection, verdict, made)
         return out
+
+
+def _same_site(referer: str, host: str) -> bool:
+    """Whether `referer` is a page of the site `host` names (False when the host is unknown).
+
+    Such a referer's arguments are not scored: the page's own request, arguments and all, is
+    judged where it appears in the log; scored again in the referer, a value the classifier
+    gets wrong would be wrong again on every asset and page that page leads to.
+    """
+    if not host:
+        return False
+    found = _REFERER_HOST.match(referer)
+    return found is not None and found[1].lower() == host.partition(":")[0].lower()
+
+
+def _referer_units(referer: str) -> list[_Unit]:
+    """The argument values of the referer's own URL that are not trivial."""
+    return [
+        (target, raw)
+        for kind, raw, target in fields.referer_units(referer)
+        if kind == "referer_args"
+        and target != "referer_args:path"
+        and not features.raw_is_trivial(raw, "args")
+    ]
+
+
+def _cookie_units(headers: tuple[tuple[str, str], ...]) -> list[_Unit]:
+    """Each cookie value of the recorded headers that is not trivial, on its own."""
+    return [
+        (target, raw)
+        for kind, raw, target in fields.header_units(("", "", headers))
+        if kind == "cookie" and target != "cookie" and not features.raw_is_trivial(raw, "args")
+    ]
 
 
 def swap_in(analyzer: Any, new_models: HybridModels) -> HybridModels | None:

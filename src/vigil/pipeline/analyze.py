@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -141,6 +141,20 @@ class Analyzer:
     def analyze(
         self, batch: LineBatch, site: str | None = None, prefetched: Prefetched | None = None
     ) -> ScoredBatch:
+        steps = self.analyze_steps(batch, site, prefetched)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                scored: ScoredBatch = done.value
+                return scored
+
+    def analyze_steps(
+        self, batch: LineBatch, site: str | None = None, prefetched: Prefetched | None = None
+    ) -> Generator[None, None, ScoredBatch]:
+        """`analyze`, pausing after each stage: the generator returns the scored batch. A
+        driver with other work in the same thread (the async pipeline, whose store sends its
+        next statement when the database answers) does it between the stages."""
         site = site or self.site
         if prefetched is None:
             prefetched = self.prefetch(batch, site)
@@ -154,6 +168,7 @@ class Analyzer:
             started = clock()
             work = stage(work)
             timings[stage.name] = clock() - started
+            yield
         # Collected even when no stage needed it (behaviour off), so results stay in order.
         remote = work.remote_result()
         if remote is not None:

@@ -310,10 +310,23 @@ class Pipeline:
                 return
             counters.batches_in += 1
             counters.lines_in += len(item.batch.lines)
-            started = time.perf_counter()
+            elapsed = 0.0
             try:
                 self.analyzer.set_exclusions(item.exclusions)
-                scored = self.analyzer.analyze(item.batch, item.site, item.prefetched)
+                steps = self.analyzer.analyze_steps(item.batch, item.site, item.prefetched)
+                while True:
+                    started = time.perf_counter()
+                    try:
+                        next(steps)
+                    except StopIteration as done:
+                        scored = done.value
+                        break
+                    finally:
+                        elapsed += time.perf_counter() - started
+                    # Between stages the store gets its turn: a statement the database has
+                    # answered is followed by the next one now, not after the whole batch's
+                    # analysis (the database would idle meanwhile).
+                    await asyncio.sleep(0)
             except Exception:
                 # A bug in a detector must not stop ingestion: the batch is retried line by
                 # line into dead letters so nothing accepted is lost.
@@ -321,7 +334,6 @@ class Pipeline:
                 metrics.STAGE_ERRORS.labels("analyze").inc()
                 log.exception("event=analyze_failed source=%s", item.batch.source)
                 scored = self._as_dead_letters(item.batch, item.site)
-            elapsed = time.perf_counter() - started
             counters.seconds += elapsed
             metrics.BATCH_SECONDS.labels("analyze").observe(elapsed)
             scored.read_at = item.read_at

@@ -97,7 +97,8 @@ def test_a_comment_or_a_top_level_statement_break_keeps_the_verdict(value: str) 
 @pytest.mark.parametrize(
     "value",
     ["'between'_desk", "'and'_printer", '"or"_in_a_sentence', "'limit'_helmet",
-     '"having"_definition', "dunkin' limit helmet", "kids' limit toys set"],
+     '"having"_definition', "dunkin' limit helmet", "kids' limit toys set",
+     'document.title_=_"div"_not_working'],
 )  # fmt: skip
 def test_quoted_words_in_wiki_titles_and_a_limit_on_a_word_are_not_sql(value: str) -> None:
     # Each of these is an injection fingerprint to libinjection.

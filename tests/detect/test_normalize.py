@@ -99,6 +99,10 @@ def test_identical_views_are_scanned_once() -> None:
         ("https%253A%252F%252Fshop.example.com%252F", True),
         ("%252Fcart%253Fq%253Dred%252Bshoes%2526page%253D2", True),
         ("https%253A%252F%252Fshop.example.com%252Fa%253Fq%253Dx%25253Dy%252526z", True),
+        # A path spelling non-ASCII characters in escapes, as every address does.
+        ("%252Fcategory%252F%2525E6%252596%2525B0%2525E3%252581%252597", True),
+        ("%252Fcategory%252F%25252e%25252e%252Fadmin", False),
+        ("%252Fa%2525C0%2525AE%2525C0%2525AE%252Fetc", False),
         # Two layers over a whole value, the address's path, or three layers: still evasions.
         ("keyboard%2520tent", False),
         ("%2Fx%252e%252e%3Fa%3D1", False),

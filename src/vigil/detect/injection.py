@@ -81,7 +81,8 @@ MARKUP_OPEN: Final = re.compile(r"<[a-z!/?]", re.IGNORECASE)
 # a code snippet assigns (el.style = "x"): the value was not inside a
 # string for that quote to close. Only without a statement break or a comment (see
 # `_ends_statement`).
-ARGUMENT_QUOTE: Final = re.compile(r"(?:[(,;]|\w\s*=)\s*$")
+# (A wiki title's underscores are its blanks: document.title_=_"div".)
+ARGUMENT_QUOTE: Final = re.compile(r"(?:[(,;]|\w[\s_]*=)[\s_]*$")
 # GO separates batches for SQL Server's client tools, on a line of its own; the server never
 # runs it. A value that starts with "go" and a blank is a search about the Go language
 # ("go log('i', 7)", "go \"a\" + \"b\" concat"): what follows is judged on its own.

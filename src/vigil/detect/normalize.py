@@ -88,10 +88,14 @@ _NAMED_ENTITIES: Final = {
 # An absolute URL or a path with a query: scheme and host, path, "?" and a first argument name.
 _NESTED_URL = re.compile(r"(?:[a-z][a-z0-9+.-]*://[^/?#\s]+)?/[^?#\s]*\?[\w.\-\[\]]+=", re.I)
 # What an ordinary address is before its query: a same-site path, or an http(s) URL with a host
-# and an optional path, in the characters paths are written in (no escapes, blanks, quotes,
-# brackets or backslashes). `_plain_base` also rules out "//host" and ".." segments.
+# and an optional path, in the characters paths are written in (no blanks, quotes, brackets or
+# backslashes, and no escapes but those of UTF-8's non-ASCII bytes, as a path spells
+# /category/新しい; an overlong form's C0/C1 is none of them).
+# `_plain_base` also rules out "//host" and ".." segments.
 _ADDRESS_BASE = re.compile(
-    r"(?:https?://[\w\-]+(?:\.[\w\-]+)*(?::\d{1,5})?)?(?:/[\w\-.~!$*,;:@+=/]*)?", re.I
+    r"(?:https?://[\w\-]+(?:\.[\w\-]+)*(?::\d{1,5})?)?"
+    r"(?:/(?:[\w\-.~!$*,;:@+=/]|%(?:[89ab][0-9a-f]|c[2-9a-f]|[de][0-9a-f]|f[0-4]))*)?",
+    re.I,
 )
 _BLANK_RUN = re.compile(r"[ \t\x0b\x0c\xa0]{2,}|[\t\x0b\x0c\xa0]")
 _LINE_RUN = re.compile(r"[ \t\x0b\x0c\xa0]*[\r\n][\s]*")

@@ -152,7 +152,9 @@ class HybridModels:
         self._referers: dict[str, _QueryPart] = {}
         self._cookies: dict[tuple[tuple[str, str], ...], _QueryPart] = {}
         self._requests: dict[tuple[str, str], _ValueVerdict] = {}
-        self._headed: dict[tuple[str, str, str, Any], _ValueVerdict] = {}
+        self._headed: dict[
+            tuple[int, _QueryPart, _QueryPart], tuple[_ValueVerdict, _ValueVerdict]
+        ] = {}
         self._fused: dict[tuple[int, int], tuple[Detection, _ValueVerdict, Fused]] = {}
         self._lock = threading.Lock()
         self._empty = _verdict(0.0, "", frozenset(), classifier.threshold)
@@ -257,23 +259,23 @@ class HybridModels:
         for i in sorted(referer_parts.keys() | cookie_parts.keys()):
             referer_part = referer_parts.get(i)
             cookie_part = cookie_parts.get(i)
-            request = (
-                path_list[i],
-                query_list[i],
-                referer_list[i] if referer_part is not None else "",
-                cookie_keys[i] if cookie_part is not None else None,
-            )
-            verdict = headed.get(request)
-            if verdict is None:
-                base = out[i]
+            base = out[i]
+            # The verdict is a function of its parts: requests with equal parts share one.
+            # The cache holds `base`, so its id cannot be reused while it does.
+            request = (id(base), referer_part, cookie_part)
+            known = headed.get(request)
+            if known is None:
                 best, target, names = base.p, base.target, set(base.scored)
                 for part in (referer_part, cookie_part):
                     if part is not None:
                         names.update(part[2])
                         if part[0] > best:
                             best, target = part[0], part[1]
-                verdict = headed[request] = _verdict(best, target, frozenset(names), threshold)
-            out[i] = verdict
+                known = headed[request] = (
+                    base,
+                    _verdict(best, target, frozenset(names), threshold),
+                )
+            out[i] = known[1]
 
     def _learn_units(self, new: Mapping[Any, list[_Unit]], cache: dict[Any, _QueryPart]) -> None:
         """Score the values of new composites (referers, cookie sets), each into `cache`."""

@@ -51,6 +51,11 @@ def is_plain_value(value: str) -> bool:
     return _PLAIN_VALUE.fullmatch(value) is not None
 
 
+def tampered_forwarded_for(value: str) -> bool:
+    """Whether an X-Forwarded-For value holds more than addresses, ports and commas."""
+    return bool(value) and _ADDRESS_LIST.fullmatch(value) is None
+
+
 def plain_path(path: str) -> bool:
     """Whether no segment of `path` needs scanning on its own (see `path_segments`)."""
     return _PLAIN_PATH.fullmatch(path) is not None
@@ -166,7 +171,7 @@ def header_units(key: HeaderKey) -> list[Unit]:
     """Cookies, X-Forwarded-For, Host and the other recorded headers of a `header_key`."""
     forwarded_for, host, extra = key
     units: list[Unit] = []
-    if forwarded_for and _ADDRESS_LIST.fullmatch(forwarded_for) is None:
+    if tampered_forwarded_for(forwarded_for):
         units.append(("header", forwarded_for, "header:x-forwarded-for"))
     if host:
         units.append(("header", host, "header:host"))

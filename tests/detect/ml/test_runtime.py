@@ -101,6 +101,35 @@ def test_a_payload_in_a_cookie_value_is_scored(small_model_dir: Path) -> None:
     assert ordinary.score < 0.5 and ordinary.components["ml"] < models.threshold
 
 
+def test_a_payload_in_another_header_or_forwarded_for_is_scored(small_model_dir: Path) -> None:
+    models = runtime.load_models(small_model_dir)
+    page = record("/account", offset=1)
+    in_header = {"http_x_client_data": "<script>alert(document.cookie)</script>"}
+    ordinary = {
+        "http_accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        "http_accept_language": "de-DE,de;q=0.9,en-US;q=0.8,en;q=0.7",
+        "http_forwarded": "for=192.0.2.60;proto=http;by=203.0.113.43",
+        "http_x_requested_with": "XMLHttpRequest",
+    }
+    plain, header, forwarded, benign, proxied = models.score_batch(
+        [
+            page,
+            _from(page, extra=in_header),
+            _from(page, forwarded_for="10.0.0.1' union select password from users--"),
+            _from(page, extra=ordinary),
+            _from(page, forwarded_for="unknown, 203.0.113.7, 10.0.0.1"),
+        ],
+        [Detection()] * 5,
+    )
+    assert header.components["ml_target"] == "header:x-client-data"
+    assert forwarded.components["ml_target"] == "header:x-forwarded-for"
+    for attacked in (header, forwarded):
+        assert attacked.components["ml"] >= models.threshold
+        assert attacked.score > plain.score
+    for quiet in (benign, proxied):
+        assert quiet.score < 0.5 and quiet.components["ml"] < models.threshold
+
+
 def test_a_rule_hit_in_a_referer_is_corroborated_by_the_classifier(small_model_dir: Path) -> None:
     models = runtime.load_models(small_model_dir)
     rec = _from(

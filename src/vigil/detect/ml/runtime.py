@@ -6,10 +6,12 @@ baseline marked active in ``model_metadata`` if any, else the default classifier
 record with the final score (`fusion.fuse`) and what each component contributed.
 
 The classifier scores the path, every query argument value, and the values an attacker sets
-as freely in the headers: each argument value of the referer's own URL (``referer_args:q``)
-and each cookie value (``cookie:sid``), decoded as argument values are. Only values that are
+as freely in the headers: each argument value of the referer's own URL (``referer_args:q``),
+each cookie value (``cookie:sid``), and each application-defined header's value
+(``header:x-client-data``; an X-Forwarded-For that holds more than addresses among them),
+decoded as argument values are. Only values that are
 not trivial (`features.is_trivial`) reach it, each distinct value once: results are cached
-per value, per path, per query string, per referer and per set of cookies, so repeated assets
+per value, per path, per query string, per referer and per set of headers, so repeated assets
 and pages cost a dictionary lookup, and the ONNX session runs on the new values only.
 
 Hot swap: a `HybridModels` is immutable once built (its caches only memoise its own answers),
@@ -62,6 +64,7 @@ _PATH = attrgetter("path")
 _QUERY = attrgetter("query")
 _REFERER = attrgetter("referer")
 _EXTRA = attrgetter("extra")
+_FORWARDED = attrgetter("forwarded_for")
 _ALONE = attrgetter("alone")
 _REFERER_HOST = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?([^/?#:]*)")
 
@@ -150,7 +153,7 @@ class HybridModels:
         self._paths: dict[str, float] = {}
         self._queries: dict[str, _QueryPart] = {}
         self._referers: dict[str, _QueryPart] = {}
-        self._cookies: dict[tuple[tuple[str, str], ...], _QueryPart] = {}
+        self._headers: dict[fields.HeaderKey, _QueryPart] = {}
         self._requests: dict[tuple[str, str], _ValueVerdict] = {}
         self._headed: dict[
             tuple[int, _QueryPart, _QueryPart], tuple[_ValueVerdict, _ValueVerdict]
@@ -175,7 +178,7 @@ class HybridModels:
         # something was scored are combined (and cached), one by one.
         paths, queries, requests = self._paths, self._queries, self._requests
         for cache in (
-            self._values, paths, queries, requests, self._referers, self._cookies, self._headed
+            self._values, paths, queries, requests, self._referers, self._headers, self._headed
         ):  # fmt: skip
             if len(cache) > CACHE_LIMIT:
                 cache.clear()
@@ -217,15 +220,23 @@ class HybridModels:
         query_list: list[str],
         out: list[_ValueVerdict],
     ) -> None:
-        """Fold the verdicts on the referer's argument values and the cookie values into
-        `out`, for the records that have such values the classifier scored."""
-        # Most referers have no arguments and most formats record no cookie: the records
-        # that have either are found in C, and only they are looked at one by one.
+        """Fold the verdicts on the referer's argument values, the cookie values and the
+        ``X-`` headers' values (a tampered X-Forwarded-For among them) into `out`, for the
+        records that have such values the classifier scored."""
+        # Most referers have no arguments, most formats record no cookie or other header, and
+        # most X-Forwarded-For values are addresses: the records that have any are found in C,
+        # and only they are looked at one by one.
         referer_list = list(map(_REFERER, records))
         asking = list(compress(range(len(records)), map(contains, referer_list, repeat("?"))))
         extras = list(map(_EXTRA, records))
         cookied = list(compress(range(len(records)), map(is_not, extras, repeat(EMPTY_EXTRA))))
-        if not (asking or cookied):
+        forwarded = list(map(_FORWARDED, records))
+        tampered = {
+            i: forwarded[i]
+            for i in compress(range(len(records)), forwarded)
+            if fields.tampered_forwarded_for(forwarded[i])
+        }
+        if not (asking or cookied or tampered):
             return
         referer_parts: dict[int, _QueryPart] = {}
         if asking:
@@ -239,34 +250,34 @@ class HybridModels:
                 part = referers[referer_list[i]]
                 if part is not None and not _same_site(referer_list[i], records[i].host):
                     referer_parts[i] = part
-        cookie_keys: dict[int, tuple[tuple[str, str], ...]] = {}
-        cookie_parts: dict[int, _QueryPart] = {}
-        if cookied:
-            cookies = self._cookies
-            for i in cookied:
-                key = fields.header_items(extras[i])
-                if key:
-                    cookie_keys[i] = key
-            new_cookies = {key: None for key in cookie_keys.values() if key not in cookies}
-            if new_cookies:
-                self._learn_units({key: _cookie_units(key) for key in new_cookies}, cookies)
-            for i, key in cookie_keys.items():
-                part = cookies[key]
+        header_keys: dict[int, fields.HeaderKey] = {}
+        header_parts: dict[int, _QueryPart] = {}
+        if cookied or tampered:
+            headers = self._headers
+            for i in sorted(tampered.keys() | set(cookied)):
+                items = fields.header_items(extras[i])
+                if items or i in tampered:
+                    header_keys[i] = (tampered.get(i, ""), "", items)
+            new_headers = {key: None for key in header_keys.values() if key not in headers}
+            if new_headers:
+                self._learn_units({key: _header_value_units(key) for key in new_headers}, headers)
+            for i, key in header_keys.items():
+                part = headers[key]
                 if part is not None:
-                    cookie_parts[i] = part
+                    header_parts[i] = part
         headed = self._headed
         threshold = self.classifier.threshold
-        for i in sorted(referer_parts.keys() | cookie_parts.keys()):
+        for i in sorted(referer_parts.keys() | header_parts.keys()):
             referer_part = referer_parts.get(i)
-            cookie_part = cookie_parts.get(i)
+            header_part = header_parts.get(i)
             base = out[i]
             # The verdict is a function of its parts: requests with equal parts share one.
             # The cache holds `base`, so its id cannot be reused while it does.
-            request = (id(base), referer_part, cookie_part)
+            request = (id(base), referer_part, header_part)
             known = headed.get(request)
             if known is None:
                 best, target, names = base.p, base.target, set(base.scored)
-                for part in (referer_part, cookie_part):
+                for part in (referer_part, header_part):
                     if part is not None:
                         names.update(part[2])
                         if part[0] > best:
@@ -278,7 +289,7 @@ class HybridModels:
             out[i] = known[1]
 
     def _learn_units(self, new: Mapping[Any, list[_Unit]], cache: dict[Any, _QueryPart]) -> None:
-        """Score the values of new composites (referers, cookie sets), each into `cache`."""
+        """Score the values of new composites (referers, header sets), each into `cache`."""
         pending: dict[tuple[str, str], features.Value] = {}
         values = self._values
         for units in new.values():
@@ -462,12 +473,23 @@ def _referer_units(referer: str) -> list[_Unit]:
     ]
 
 
-def _cookie_units(headers: tuple[tuple[str, str], ...]) -> list[_Unit]:
-    """Each cookie value of the recorded headers that is not trivial, on its own."""
+def _header_value_units(key: fields.HeaderKey) -> list[_Unit]:
+    """Each cookie value, each application-defined header's value (``X-``, a tampered
+    X-Forwarded-For among them), when not trivial, on its own.
+
+    The standard headers (Accept, Accept-Language, Forwarded, Via, ...) are left out: their
+    list grammar (``text/html,*/*;q=0.8``) is nothing like an argument value, and the
+    classifier, which never learnt it, calls it an attack. An ``X-`` header's value is what
+    the application makes of it, read as freely as an argument.
+    """
     return [
         (target, raw)
-        for kind, raw, target in fields.header_units(("", "", headers))
-        if kind == "cookie" and target != "cookie" and not features.raw_is_trivial(raw, "args")
+        for kind, raw, target in fields.header_units(key)
+        if (
+            (kind == "cookie" and target != "cookie")
+            or (kind == "header" and target.startswith("header:x-"))
+        )
+        and not features.raw_is_trivial(raw, "args")
     ]
 
 

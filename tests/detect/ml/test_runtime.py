@@ -110,6 +110,8 @@ def test_a_payload_in_another_header_or_forwarded_for_is_scored(small_model_dir:
         "http_accept_language": "de-DE,de;q=0.9,en-US;q=0.8,en;q=0.7",
         "http_forwarded": "for=192.0.2.60;proto=http;by=203.0.113.43",
         "http_x_requested_with": "XMLHttpRequest",
+        "http_x_wap_profile": "http://wap.samsungmobile.com/uaprof/SGH-I777.xml",
+        "http_x_operamini_phone_ua": "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36",
     }
     plain, header, forwarded, benign, proxied = models.score_batch(
         [

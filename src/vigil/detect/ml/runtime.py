@@ -66,6 +66,8 @@ _REFERER = attrgetter("referer")
 _EXTRA = attrgetter("extra")
 _FORWARDED = attrgetter("forwarded_for")
 _ALONE = attrgetter("alone")
+# X- headers that carry a user agent or a device profile, as proxies and phone browsers send.
+_CLIENT_DESCRIPTION = re.compile(r"user-agent|-ua$|wap-profile")
 _REFERER_HOST = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?([^/?#:]*)")
 
 
@@ -479,15 +481,21 @@ def _header_value_units(key: fields.HeaderKey) -> list[_Unit]:
 
     The standard headers (Accept, Accept-Language, Forwarded, Via, ...) are left out: their
     list grammar (``text/html,*/*;q=0.8``) is nothing like an argument value, and the
-    classifier, which never learnt it, calls it an attack. An ``X-`` header's value is what
-    the application makes of it, read as freely as an argument.
+    classifier, which never learnt it, calls it an attack. So are the ``X-`` headers that
+    describe the client as its user agent does (X-OperaMini-Phone-UA, X-Device-User-Agent,
+    X-Wap-Profile), like the user agent itself. Any other ``X-`` header's value is what the
+    application makes of it, read as freely as an argument.
     """
     return [
         (target, raw)
         for kind, raw, target in fields.header_units(key)
         if (
             (kind == "cookie" and target != "cookie")
-            or (kind == "header" and target.startswith("header:x-"))
+            or (
+                kind == "header"
+                and target.startswith("header:x-")
+                and _CLIENT_DESCRIPTION.search(target) is None
+            )
         )
         and not features.raw_is_trivial(raw, "args")
     ]

@@ -238,8 +238,7 @@ def _nested_form_blanks(text: str) -> str:
     """`text` (a form value decoded once) with the plus signs of its own query read as blanks
     when it is an address with a query: a return address's "?q=red+shoes" searched for "red
     shoes" (a plus the address meant would be %2B there), not for a concatenation."""
-    match = _NESTED_URL.match(text)
-    if match is None or "%" in text[: match.end()]:
+    if not _nested_query(text):
         return text
     query = text.index("?")
     return text[:query] + text[query:].replace("+", " ")

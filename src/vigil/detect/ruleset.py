@@ -277,6 +277,14 @@ def check_pattern(pattern: str, where: str) -> None:
         )
 
 
+def _flag(merged: Mapping[str, Any], key: str, where: str) -> bool:
+    """A rule's yes/no setting `key` (false when absent)."""
+    value = merged.get(key, False)
+    if not isinstance(value, bool):
+        raise RuleError(f"{where}: {key} is true or false")
+    return value
+
+
 def _rule(
     raw: Mapping[str, Any],
     defaults: Mapping[str, Any],
@@ -357,12 +365,8 @@ def _rule(
         raise RuleError(f"{where}: served_family must be a name such as wordpress")
     if served_family is not None and "path" not in targets:
         raise RuleError(f"{where}: served_family is for rules on the request path")
-    fallback = merged.get("fallback", False)
-    if not isinstance(fallback, bool):
-        raise RuleError(f"{where}: fallback is true or false")
-    weak = merged.get("weak", False)
-    if not isinstance(weak, bool):
-        raise RuleError(f"{where}: weak is true or false")
+    fallback = _flag(merged, "fallback", where)
+    weak = _flag(merged, "weak", where)
     examples = merged.get("examples") or {}
     if not isinstance(examples, Mapping) or set(examples) - {"must_match", "must_not_match"}:
         raise RuleError(f"{where}: examples has must_match and must_not_match lists")

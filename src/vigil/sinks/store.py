@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
@@ -98,7 +98,12 @@ _NO_CLIENT: dict[str, Any] = {}
 
 def threat_row(threat: Threat, site: str, now: datetime) -> dict[str, Any]:
     """An event as a column → value mapping (the API's shape, before its id)."""
-    row = dict(zip(EVENT_COLUMNS[1:], _event_values(threat, site, now, None), strict=True))
+    return _stored_row(_event_values(threat, site, now, None))
+
+
+def _stored_row(values: Sequence[Any]) -> dict[str, Any]:
+    """Event values (`_event_values`) as a column → value mapping, as stored and shown."""
+    row = dict(zip(EVENT_COLUMNS[1:], values, strict=True))
     row["component_scores"] = _stored_components(row["component_scores"])
     return row
 
@@ -548,13 +553,9 @@ class StoreSink:
                 ],
             )
         else:
-            rows = []
-            for row in values:
-                mapping = dict(zip(EVENT_COLUMNS[1:], row, strict=True))
-                mapping["component_scores"] = _stored_components(row[18])
-                rows.append(mapping)
             result = await session.execute(
-                insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True), rows
+                insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True),
+                [_stored_row(row) for row in values],
             )
             ids = list(result.scalars().all())
         self.changed_days.update(await record_event_rows(session, self.rollups, ids, values, later))
@@ -565,11 +566,10 @@ class StoreSink:
         decisions += await apply_policy(session, site, incidents, self.policy, now)
         events: list[dict[str, Any]] = []
         if self.messages:
-            events = []
-            for ident, row in zip(ids, values, strict=True):
-                shown = dict(zip(EVENT_COLUMNS[1:], row, strict=True))
-                shown["component_scores"] = _stored_components(row[18])
-                events.append(event_message(shown, ident, row[26]))
+            events = [
+                event_message(_stored_row(row), ident, row[26])
+                for ident, row in zip(ids, values, strict=True)
+            ]
         return StoreResult(
             skipped=False,
             events=events,

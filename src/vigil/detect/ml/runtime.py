@@ -293,15 +293,19 @@ class HybridModels:
     def _learn_units(self, new: Mapping[Any, list[_Unit]], cache: dict[Any, _QueryPart]) -> None:
         """Score the values of new composites (referers, header sets), each into `cache`."""
         pending: dict[tuple[str, str], features.Value] = {}
-        values = self._values
         for units in new.values():
-            for target, raw in units:
-                key = ("args", raw)
-                if key not in values and key not in pending:
-                    pending[key] = features.make_value(target, "args", raw)
+            self._pend(units, pending)
         self._predict(pending)
         for composite, units in new.items():
             cache[composite] = self._part(units)
+
+    def _pend(self, units: list[_Unit], pending: dict[tuple[str, str], features.Value]) -> None:
+        """Add the argument values of `units` the value cache does not hold to `pending`."""
+        values = self._values
+        for target, raw in units:
+            key = ("args", raw)
+            if key not in values and key not in pending:
+                pending[key] = features.make_value(target, "args", raw)
 
     def _predict(self, pending: dict[tuple[str, str], features.Value]) -> None:
         """Score the pending values into the value cache (trivial ones as not scored)."""
@@ -349,7 +353,7 @@ class HybridModels:
         )
         pending: dict[tuple[str, str], features.Value] = {}
         new_paths: set[str] = set()
-        new_queries: dict[str, list[tuple[str, str]]] = {}
+        new_queries: dict[str, list[_Unit]] = {}
         for i in new:
             path = path_list[i]
             if path not in paths and path not in new_paths:
@@ -362,16 +366,8 @@ class HybridModels:
                         pending[key] = features.make_value("path", "path", path)
             query = query_list[i]
             if query not in queries and query not in new_queries:
-                units: list[tuple[str, str]] = []
-                for raw_name, raw in normalize.split_query(query):
-                    if not raw or features.raw_is_trivial(raw, "args"):
-                        continue
-                    target = f"args:{normalize.decode_name(raw_name)[:64]}"
-                    units.append((target, raw))
-                    key = ("args", raw)
-                    if key not in values and key not in pending:
-                        pending[key] = features.make_value(target, "args", raw)
-                new_queries[query] = units
+                new_queries[query] = units = _query_units(query)
+                self._pend(units, pending)
         self._predict(pending)
         for path in new_paths:
             paths[path] = values[("path", path)]
@@ -462,6 +458,15 @@ def _same_site(referer: str, host: str) -> bool:
         return False
     found = _REFERER_HOST.match(referer)
     return found is not None and found[1].lower() == host.partition(":")[0].lower()
+
+
+def _query_units(query: str) -> list[_Unit]:
+    """The argument values of a query string that are not trivial, named by their argument."""
+    return [
+        (f"args:{normalize.decode_name(raw_name)[:64]}", raw)
+        for raw_name, raw in normalize.split_query(query)
+        if raw and not features.raw_is_trivial(raw, "args")
+    ]
 
 
 def _referer_units(referer: str) -> list[_Unit]:

@@ -96,6 +96,7 @@ def main() -> None:
     missed: Counter[tuple[str, str]] = Counter()
     total: Counter[tuple[str, str]] = Counter()
     differing = 0
+    everywhere: list[str] = []
     for index, (family, payload) in enumerate(payloads):
         base = index * per_payload
         verdicts = flagged[base : base + per_payload]
@@ -103,6 +104,8 @@ def main() -> None:
             where = FIELDS[k // PLACINGS]
             total[(family, where)] += 1
             missed[(family, where)] += not verdict
+        if not any(verdicts):
+            everywhere.append(f"[{family}] {payload[:110]!r}")
         if len(set(verdicts)) < 2:
             continue
         differing += 1
@@ -111,6 +114,9 @@ def main() -> None:
         lost = sorted({FIELDS[k // PLACINGS] for k, v in enumerate(verdicts) if not v})
         rules = sorted({fired[base + k] for k, v in enumerate(verdicts) if v} - {""})
         print(f"[{family}] {payload[:110]!r}\n    missed in {lost}; flagged elsewhere by {rules}")
+    if everywhere:
+        print(f"\nmissed in every field ({len(everywhere)}):")
+        print("\n".join(f"  {line}" for line in everywhere[: args.examples]))
     print(f"\n{differing} of {len(payloads)} payloads differ between fields ({args.mode})")
     print("misses per family and field:")
     for family in sorted({f for f, _ in payloads}):

@@ -110,3 +110,22 @@ def test_quoted_words_in_wiki_titles_and_a_limit_on_a_word_are_not_sql(value: st
 )
 def test_a_row_count_a_comparison_or_a_comment_keeps_the_verdict(value: str) -> None:
     assert sqli_fingerprint(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['project = ABC AND status = "In Progress" ORDER BY created DESC',
+     "assignee = currentUser() AND resolution = Unresolved ORDER BY priority DESC, updated"],
+)  # fmt: skip
+def test_a_whole_search_language_query_with_its_order_is_not_sql(value: str) -> None:
+    # libinjection fingerprints both: a field compared, AND, a quoted string, ORDER BY.
+    assert sqli_fingerprint(value) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["x = 1 UNION SELECT 1 ORDER BY a", "id = 1; drop table x ORDER BY a",
+     "1' and 1=1 order by id", "status = 'x' or 1=1 -- ORDER BY a"],
+)  # fmt: skip
+def test_a_union_a_statement_break_a_comment_or_a_breakout_keeps_the_verdict(value: str) -> None:
+    assert sqli_fingerprint(value)

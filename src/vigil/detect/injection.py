@@ -83,6 +83,15 @@ MARKUP_OPEN: Final = re.compile(r"<[a-z!/?]", re.IGNORECASE)
 # `_ends_statement`).
 # (A wiki title's underscores are its blanks: document.title_=_"div".)
 ARGUMENT_QUOTE: Final = re.compile(r"(?:[(,;]|\w[\s_]*=)[\s_]*$")
+# A whole query of a search language (JQL, a saved filter): it opens with a field compared
+# and ends with the order it wants ("project = ABC AND status = "In Progress" ORDER BY created
+# DESC"). An injection first closes the string or number it was put in; this closes nothing,
+# and without a UNION, a statement break or a comment it runs nothing SQL would not.
+QUERY_FIELD_LEAD: Final = re.compile(r"\s*[a-z_][\w.]*\s*(?:=|!=|~)", re.IGNORECASE)
+ORDER_BY_END: Final = re.compile(
+    r"\border\s+by\s+[a-z_][\w.]*(?:\s*,\s*[a-z_][\w.]*)*(?:\s+(?:asc|desc))?\s*$",
+    re.IGNORECASE,
+)
 # GO separates batches for SQL Server's client tools, on a line of its own; the server never
 # runs it. A value that starts with "go" and a blank is a search about the Go language
 # ("go log('i', 7)", "go \"a\" + \"b\" concat"): what follows is judged on its own.
@@ -120,6 +129,14 @@ def sqli_fingerprint(text: str) -> str | None:
             fingerprint[:1] == "n"
             and BARE_WORD_LEAD.search(fingerprint) is None
             and not _ends_statement(text, comments=False)
+        ):
+            return None
+        if (
+            fingerprint[:1] == "n"
+            and "U" not in fingerprint
+            and QUERY_FIELD_LEAD.match(text)
+            and ORDER_BY_END.search(text)
+            and not _ends_statement(text)
         ):
             return None
         if (

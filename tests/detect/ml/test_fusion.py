@@ -10,8 +10,10 @@ from vigil.detect.result import RuleMatch
 T = 0.6
 
 
-def match(rule_id: str, target: str = "args:q", points: int = 3) -> RuleMatch:
-    return RuleMatch(rule_id, "sqli", target, "frag", points)
+def match(
+    rule_id: str, target: str = "args:q", points: int = 3, category: str = "sqli"
+) -> RuleMatch:
+    return RuleMatch(rule_id, category, target, "frag", points)
 
 
 def test_ml_raises_only_above_its_threshold() -> None:
@@ -49,6 +51,7 @@ def test_lone_warning_lowered_by_a_bounded_amount() -> None:
         ([match("a", "user_agent")], {"args:q"}, 0.0, 0.0),  # target the model did not see
         ([match("a")], {"args:q"}, 0.2, 0.0),  # model not confident it is benign
         ([match("a")], {"args:q"}, 0.0, 0.7),  # out of the site's profile
+        ([match("a", "path", category="probe")], {"path"}, 0.0, 0.0),  # a probe of a file
     ],
 )
 def test_lowering_needs_a_lone_hit_the_model_saw_and_trusts(

@@ -12,9 +12,9 @@ the classifier's stand-alone threshold (0.99).
       = 0.45 · p / t                       if p < t     (always LOW)
     q = 0.55 · a                                        (anomaly alone: MEDIUM only if a ≥ 0.91)
     c = 0.55 if a ≥ 0.5 and p ≥ t / 2, else 0           (two weaker opinions that agree)
-    δ = 0.1 · (1 − p / 0.05)  if the rules matched exactly one rule, only on values the
-        classifier scored (the path or argument values), with r < 0.7, and p < 0.05 and
-        a < 0.5;  else 0
+    δ = 0.1 · (1 − p / 0.05)  if the rules matched exactly one rule, not a probe, only on
+        values the classifier scored (the path or argument values), with r < 0.7, and
+        p < 0.05 and a < 0.5;  else 0
     fused = max(r − δ, m, q, c, b)
 
 and an allowlisted request keeps ``fused = r``.
@@ -34,7 +34,8 @@ Why this shape:
 - a *lone*, non-HIGH rule hit on a value the classifier saw and is confident is benign can be
   lowered, by at most 0.1: enough to turn one warning-level match (0.58) into LOW, never
   enough to hide several rules or a critical one. Hits on anything the classifier did not
-  score (headers, argument names, plain values it skips) are never lowered;
+  score (headers, argument names, plain values it skips) are never lowered, and neither are
+  probes: which file a request asks for is not something the classifier judges;
 - the anomaly model knows only "unusual for this site", not "malicious", so alone it reaches
   MEDIUM only when a value is far out of profile, and otherwise needs the classifier's
   half-agreement.
@@ -57,6 +58,8 @@ AGREEMENT_SCORE: Final = 0.55
 ALONE_THRESHOLD: Final = 0.99
 """The probability from which the classifier flags a request that nothing else flagged."""
 UNCORROBORATED: Final = 0.45
+PROBE: Final = "probe"
+"""The category of rules that no classifier opinion lowers."""
 
 
 def ml_contribution(p: float, threshold: float, corroborated: bool = True) -> float:
@@ -82,6 +85,10 @@ def lowering(
     if rule_score >= HIGH or rule_score <= 0 or p >= LOW_CONFIDENCE or anomaly >= ANOMALY_FLAG:
         return 0.0
     if len({m.rule_id for m in matches}) != 1:
+        return 0.0
+    # A probe names a file or console the site may not have: the classifier judges whether a
+    # value reads like an injection and has no opinion on which file was asked for.
+    if any(m.category == PROBE for m in matches):
         return 0.0
     if not all(m.target in scored for m in matches):
         return 0.0

@@ -1,0 +1,66 @@
+"""Judge a list of request targets (or user agents) written by hand: which are flagged.
+
+    python benchmarks/bench_request_list.py benchmarks/techniques/probe-paths.txt --status 404
+    python benchmarks/bench_request_list.py benchmarks/techniques/benign-targets.txt \
+        --expect benign --status 200
+    python benchmarks/bench_request_list.py benchmarks/techniques/benign-agents.txt \
+        --agents --expect benign --status 200
+
+Each line becomes one combined-format log line (GET of the target, or of /products?id=12 with
+the line as its user agent), answered --status. Rules and the hybrid models judge every line;
+the lines whose verdict differs from --expect are printed with the rules that fired.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vigil.batch import LineBatch
+from vigil.detect.engine import DetectionEngine
+from vigil.detect.ml.runtime import load_models, shipped_model_dir
+from vigil.detect.ruleset import load_ruleset
+from vigil.ingest.parser import build_parser
+
+BROWSER = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0 Safari/537.36"
+)
+
+
+def _line(index: int, item: str, agents: bool, status: int) -> bytes:
+    target, agent = ("/products?id=12", item) if agents else (item, BROWSER)
+    return (
+        f'198.51.100.{index % 250 + 1} - - [10/Oct/2024:13:55:36 +0000] "GET {target} HTTP/1.1" '
+        f'{status} 5120 "-" "{agent}"'
+    ).encode()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--agents", action="store_true", help="lines are user agents")
+    parser.add_argument("--status", type=int, default=404)
+    parser.add_argument("--expect", choices=("attack", "benign"), default="attack")
+    args = parser.parse_args()
+
+    items = [line for line in args.path.read_text(encoding="utf-8").splitlines() if line]
+    lines = [_line(i, item, args.agents, args.status) for i, item in enumerate(items)]
+    batch = LineBatch("list", "list", lines, list(range(len(lines))), len(lines))
+    records = build_parser("combined").parse_batch(batch).records
+    detections = DetectionEngine(load_ruleset()).detect_batch(records)
+    fused = load_models(shipped_model_dir()).score_batch(records, detections)
+    flagged = {"rules": 0, "hybrid": 0}
+    for item, detection, verdict in zip(items, detections, fused, strict=True):
+        rules_hit, hybrid_hit = detection.score >= 0.5, verdict.score >= 0.5
+        flagged["rules"] += rules_hit
+        flagged["hybrid"] += hybrid_hit
+        if hybrid_hit != (args.expect == "attack"):
+            fired = sorted({m.rule_id for m in detection.matches})
+            print(f"  {detection.score:.2f} {verdict.score:.2f}  {item[:100]}  {fired}")
+    for mode, count in flagged.items():
+        print(f"{mode}: {count}/{len(items)} flagged ({args.status}, expected {args.expect})")
+
+
+if __name__ == "__main__":
+    main()

@@ -125,18 +125,9 @@ def sqli_fingerprint(text: str) -> str | None:
             return None
         if LIMIT_ON_WORD.match(fingerprint) and LIMIT_WORD.search(text):
             return None
-        if (
-            fingerprint[:1] == "n"
-            and BARE_WORD_LEAD.search(fingerprint) is None
-            and not _ends_statement(text, comments=False)
-        ):
-            return None
-        if (
-            fingerprint[:1] == "n"
-            and "U" not in fingerprint
-            and QUERY_FIELD_LEAD.match(text)
-            and ORDER_BY_END.search(text)
-            and not _ends_statement(text)
+        if fingerprint[:1] == "n" and (
+            _lead_word_chains_nothing(text, fingerprint)
+            or _search_language_query(text, fingerprint)
         ):
             return None
         if (
@@ -178,6 +169,23 @@ def _opens_quoted_phrase(text: str) -> bool:
     if first is None or phrase is None or phrase.start(1) != first.start():
         return False
     return "=" not in text and not STATEMENT_END.search(text)
+
+
+def _lead_word_chains_nothing(text: str, fingerprint: str) -> bool:
+    """Whether a value led by a bare word chains no condition, UNION or statement break to it
+    (see `BARE_WORD_LEAD`)."""
+    return BARE_WORD_LEAD.search(fingerprint) is None and not _ends_statement(text, comments=False)
+
+
+def _search_language_query(text: str, fingerprint: str) -> bool:
+    """Whether a value led by a bare word is a whole query of a search language with its
+    ORDER BY, and no UNION, statement break or comment (see `QUERY_FIELD_LEAD`)."""
+    return (
+        "U" not in fingerprint
+        and QUERY_FIELD_LEAD.match(text) is not None
+        and ORDER_BY_END.search(text) is not None
+        and not _ends_statement(text)
+    )
 
 
 def _ends_statement(text: str, *, comments: bool = True) -> bool:

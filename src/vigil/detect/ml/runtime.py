@@ -212,16 +212,10 @@ class HybridModels:
                         best, target = path_p, "path"
                 verdict = requests[key] = _verdict(best, target, frozenset(names), threshold)
             out[i] = verdict
-        self._add_headers(records, path_list, query_list, out)
+        self._add_headers(records, out)
         return out
 
-    def _add_headers(
-        self,
-        records: Sequence[LogRecord],
-        path_list: list[str],
-        query_list: list[str],
-        out: list[_ValueVerdict],
-    ) -> None:
+    def _add_headers(self, records: Sequence[LogRecord], out: list[_ValueVerdict]) -> None:
         """Fold the verdicts on the referer's argument values, the cookie values and the
         ``X-`` headers' values (a tampered X-Forwarded-For among them) into `out`, for the
         records that have such values the classifier scored."""

@@ -25,12 +25,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
+from verdicts import Verdicts
 from vigil.batch import LineBatch, LogRecord
-from vigil.detect.engine import DetectionEngine
-from vigil.detect.ml.runtime import HybridModels, load_models, shipped_model_dir
 from vigil.detect.result import Detection
-from vigil.detect.ruleset import load_ruleset
-from vigil.detect.served import ServedJudge
 from vigil.ingest.parser import build_parser
 from vigil.training import wild as wild_corpus
 from vigil.training.train import default_datasets_root
@@ -106,12 +103,11 @@ def main() -> None:
     for row in labels_path.read_text(encoding="utf-8").splitlines():
         number, label, source, family, field = row.split("\t")
         labels[int(number)] = (label, source, family, field)
-    ruleset = load_ruleset()
-    engine = DetectionEngine(ruleset)
-    judge = ServedJudge(ruleset.rules)
-    models: HybridModels | None = load_models(shipped_model_dir())
+    verdicts = Verdicts()
+    models = verdicts.models
     print(
-        f"split={args.split} rules={len(engine.active_rules)} model={models.version if models else '-'}"
+        f"split={args.split} rules={len(verdicts.engine.active_rules)} "
+        f"model={models.version if models else '-'}"
     )
 
     total: Counter[tuple[str, str]] = Counter()
@@ -126,15 +122,11 @@ def main() -> None:
     started = time.perf_counter()
     for batch in _batches(log_path):
         records = [record for _, record in batch]
-        detections = judge.judge(records, engine.detect_batch(records), "default")
-        fused = models.score_batch(records, detections) if models is not None else None
+        detections, fused = verdicts.judge(records)
         for position, (number, record) in enumerate(batch):
             label, source, family, field = labels[number]
             detection = detections[position]
-            scores = {
-                "rules": detection.score,
-                "hybrid": fused[position].score if fused else detection.score,
-            }
+            scores = {"rules": detection.score, "hybrid": fused[position]}
             if label == "attack":
                 total[(source, family)] += 1
                 by_field_total[(family, field)] += 1

@@ -20,11 +20,7 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-from vigil.batch import LineBatch
-from vigil.detect.engine import DetectionEngine
-from vigil.detect.ml.runtime import load_models, shipped_model_dir
-from vigil.detect.ruleset import load_ruleset
-from vigil.detect.served import ServedJudge
+from verdicts import Verdicts, parse_lines
 from vigil.ingest.parser import build_parser
 from vigil.training import wild
 from vigil.training.train import default_datasets_root
@@ -73,22 +69,13 @@ def main() -> None:
 
     payloads = _payloads(set(args.families.split(",")), args.extra)
     lines = _lines(payloads)
-    ruleset = load_ruleset()
-    engine = DetectionEngine(ruleset)
-    judge = ServedJudge(ruleset.rules)
-    models = load_models(shipped_model_dir()) if args.mode == "hybrid" else None
+    verdicts = Verdicts(hybrid=args.mode == "hybrid")
     log = build_parser(wild.LOG_FORMAT)
     flagged: list[bool] = []
     fired: list[str] = []
     for start in range(0, len(lines), BATCH):
-        chunk = lines[start : start + BATCH]
-        offsets = list(range(start, start + len(chunk)))
-        parsed = log.parse_batch(LineBatch("fields", "fields", chunk, offsets, start + len(chunk)))
-        records = parsed.records
-        detections = judge.judge(records, engine.detect_batch(records), "default")
-        scores = [d.score for d in detections]
-        if models is not None:
-            scores = [f.score for f in models.score_batch(records, detections)]
+        records = parse_lines(log, lines[start : start + BATCH], start)
+        detections, scores = verdicts.judge(records)
         flagged.extend(score >= 0.5 for score in scores)
         fired.extend(",".join(sorted({m.rule_id for m in d.matches})) for d in detections)
 

@@ -8,7 +8,8 @@
 
 Each line becomes one combined-format log line (GET of the target, or of /products?id=12 with
 the line as its user agent), answered --status. Rules and the hybrid models judge every line;
-the lines whose verdict differs from --expect are printed with the rules that fired.
+the lines whose verdict differs from --expect are printed with the rules that fired. As in
+the pipeline, probe rules are judged with the answer and what the site was seen serving.
 """
 
 from __future__ import annotations
@@ -16,10 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vigil.batch import LineBatch
-from vigil.detect.engine import DetectionEngine
-from vigil.detect.ml.runtime import load_models, shipped_model_dir
-from vigil.detect.ruleset import load_ruleset
+from verdicts import Verdicts, parse_lines
 from vigil.ingest.parser import build_parser
 
 BROWSER = (
@@ -46,18 +44,16 @@ def main() -> None:
 
     items = [line for line in args.path.read_text(encoding="utf-8").splitlines() if line]
     lines = [_line(i, item, args.agents, args.status) for i, item in enumerate(items)]
-    batch = LineBatch("list", "list", lines, list(range(len(lines))), len(lines))
-    records = build_parser("combined").parse_batch(batch).records
-    detections = DetectionEngine(load_ruleset()).detect_batch(records)
-    fused = load_models(shipped_model_dir()).score_batch(records, detections)
+    records = parse_lines(build_parser("combined"), lines)
+    detections, scores = Verdicts().judge(records)
     flagged = {"rules": 0, "hybrid": 0}
-    for item, detection, verdict in zip(items, detections, fused, strict=True):
-        rules_hit, hybrid_hit = detection.score >= 0.5, verdict.score >= 0.5
+    for item, detection, score in zip(items, detections, scores, strict=True):
+        rules_hit, hybrid_hit = detection.score >= 0.5, score >= 0.5
         flagged["rules"] += rules_hit
         flagged["hybrid"] += hybrid_hit
         if hybrid_hit != (args.expect == "attack"):
             fired = sorted({m.rule_id for m in detection.matches})
-            print(f"  {detection.score:.2f} {verdict.score:.2f}  {item[:100]}  {fired}")
+            print(f"  {detection.score:.2f} {score:.2f}  {item[:100]}  {fired}")
     for mode, count in flagged.items():
         print(f"{mode}: {count}/{len(items)} flagged ({args.status}, expected {args.expect})")
 

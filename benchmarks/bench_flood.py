@@ -178,15 +178,9 @@ def main() -> None:
         flood_log(log, args.lines, args.clients)
         print(f"wrote {log.name} in {time.perf_counter() - started:.1f} s")
     name, db_url = asyncio.run(pgtools.create_database(args.postgres))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
-    env.update(VIGIL_DATABASE_URL=db_url, VIGIL_DETECTION_MODE=args.mode)
+    env = pgtools.vigil_env(VIGIL_DATABASE_URL=db_url, VIGIL_DETECTION_MODE=args.mode)
     try:
-        subprocess.run(
-            [sys.executable, "-m", "vigil", "db", "upgrade"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        pgtools.migrate(env)
         started = time.perf_counter()
         scan = subprocess.Popen(
             [sys.executable, "-m", "vigil", "scan", str(log), "-o", "json"],

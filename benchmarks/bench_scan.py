@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -97,8 +96,7 @@ def main() -> None:
         # A second scan into the same database would resume from its checkpoints.
         parser.error("--repeat measures --no-store scans only")
     ensure_log(args.log, args.lines)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
-    env["VIGIL_DETECTION_MODE"] = args.mode
+    env = pgtools.vigil_env(VIGIL_DETECTION_MODE=args.mode)
     if args.helper != "auto":
         env["VIGIL_HELPER_PROCESS"] = "true" if args.helper == "on" else "false"
     extra: list[str] = []
@@ -107,12 +105,7 @@ def main() -> None:
     if args.store_postgres:
         name, db_url = asyncio.run(pgtools.create_database(args.store_postgres))
         env["VIGIL_DATABASE_URL"] = db_url
-        subprocess.run(
-            [sys.executable, "-m", "vigil", "db", "upgrade"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        pgtools.migrate(env)
     else:
         extra.append("--no-store")
     with tempfile.TemporaryDirectory() as scratch:

@@ -111,8 +111,7 @@ async def run(args: argparse.Namespace) -> None:
     log_path = workdir / "access.log"
     log_path.touch()
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
-    env.update(
+    env = pgtools.vigil_env(
         VIGIL_DATABASE_URL=db_url,
         VIGIL_REDIS_URL=args.redis,
         VIGIL_LOG_PATHS=str(log_path),
@@ -123,9 +122,7 @@ async def run(args: argparse.Namespace) -> None:
         VIGIL_REDIS_PREFIX=name,
     )
     env.update(setting.split("=", 1) for setting in args.setting)
-    subprocess.run(
-        [sys.executable, "-m", "vigil", "db", "upgrade"], env=env, check=True, capture_output=True
-    )
+    pgtools.migrate(env)
     server = subprocess.Popen(
         [sys.executable, "-m", "vigil", "serve"],
         env=env,

@@ -53,19 +53,13 @@ def _backend_cpu(pid: int) -> float:
 
 
 def _scan_into(db_url: str, log: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
-    env.update(VIGIL_DATABASE_URL=db_url, VIGIL_DETECTION_MODE="rules")
-    for command in (["db", "upgrade"], ["scan", str(log), "-o", "json"]):
-        subprocess.run(
-            [sys.executable, "-m", "vigil", *command], env=env, check=True, capture_output=True
-        )
-
-
-def _migrate(db_url: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
-    env.update(VIGIL_DATABASE_URL=db_url)
+    env = pgtools.vigil_env(VIGIL_DATABASE_URL=db_url, VIGIL_DETECTION_MODE="rules")
+    pgtools.migrate(env)
     subprocess.run(
-        [sys.executable, "-m", "vigil", "db", "upgrade"], env=env, check=True, capture_output=True
+        [sys.executable, "-m", "vigil", "scan", str(log), "-o", "json"],
+        env=env,
+        check=True,
+        capture_output=True,
     )
 
 
@@ -198,7 +192,7 @@ async def _run(args: argparse.Namespace) -> None:
         for bare in variants:
             name, url = await pgtools.create_database(args.postgres)
             made.append(name)
-            await asyncio.to_thread(_migrate, url)
+            await asyncio.to_thread(pgtools.migrate, pgtools.vigil_env(VIGIL_DATABASE_URL=url))
             await _make_partitions(url, days)
             label = "schema as migrated (every query index)"
             if bare:

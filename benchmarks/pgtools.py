@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from typing import Any
 
@@ -48,3 +51,18 @@ async def create_database(admin_url: str) -> tuple[str, str]:
 
 async def drop_database(admin_url: str, name: str) -> None:
     await execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def vigil_env(**settings: str) -> dict[str, str]:
+    """This process's environment without its own VIGIL_ settings, plus `settings`
+    (VIGIL_DATABASE_URL=…): what a benchmark runs `vigil` with."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    env.update(settings)
+    return env
+
+
+def migrate(env: dict[str, str]) -> None:
+    """`vigil db upgrade` on the database `env` names."""
+    subprocess.run(
+        [sys.executable, "-m", "vigil", "db", "upgrade"], env=env, check=True, capture_output=True
+    )

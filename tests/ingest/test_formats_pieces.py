@@ -11,7 +11,7 @@ from vigil.batch import LogRecord
 from vigil.errors import ConfigError
 from vigil.ingest.formats.clientip import ClientIpResolver
 from vigil.ingest.formats.escapes import unescape
-from vigil.ingest.formats.request_line import RequestParts, split_request
+from vigil.ingest.formats.request_line import RequestParts, own_origin_path, split_request
 from vigil.ingest.formats.timestamps import parse_any, parse_clf, parse_clf_cached, parse_iso
 from vigil.ingest.parser import build_parser
 
@@ -155,3 +155,46 @@ def test_json_parser_uses_trusted_proxies() -> None:
     record = build_parser("json", trusted_proxies=["10.0.0.0/8"]).parse_line(line)
     assert isinstance(record, LogRecord)
     assert record.client_ip == "203.0.113.9"
+
+
+@pytest.mark.parametrize(
+    ("path", "host", "origin"),
+    [
+        ("http://localhost:8080/tienda1/publico/anadir.jsp", "", "/tienda1/publico/anadir.jsp"),
+        ("HTTP://127.0.0.1", "", "/"),
+        ("http://[::1]:8080/a", "", "/a"),
+        ("https://shop.example.com/cart", "shop.example.com:443", "/cart"),
+        ("http://SHOP.example.com./cart", "shop.example.com", "/cart"),
+        # Another host, or a loopback name where the logged Host is another: a proxy request.
+        ("http://www.google.com/", "", None),
+        ("http://localhost/admin", "shop.example.com", None),
+        ("http://shop.example.com.evil.example/", "shop.example.com", None),
+        # Credentials in the authority are never a browser's request to this server.
+        ("http://user@localhost/", "", None),
+        ("www.example.com:443", "", None),
+        ("/already/origin", "", None),
+    ],
+)
+def test_own_origin_path(path: str, host: str, origin: str | None) -> None:
+    assert own_origin_path(path, host) == origin
+
+
+@pytest.mark.parametrize("spec", ["combined", "json"])
+def test_parsers_read_an_absolute_target_naming_this_server_as_its_path(spec: str) -> None:
+    requests = [
+        "GET http://localhost:8080/shop/cart.jsp?id=2 HTTP/1.1",
+        "GET http://www.google.com/ HTTP/1.1",
+    ]
+    if spec == "combined":
+        lines = [f'1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "{r}" 200 1 "-" "ua"' for r in requests]
+    else:
+        lines = [f'{{"remote_addr":"1.2.3.4","request":"{r}","status":200}}' for r in requests]
+    parser = build_parser(spec)
+    own, proxy = (parser.parse_line(line) for line in lines)
+    assert isinstance(own, LogRecord) and isinstance(proxy, LogRecord)
+    assert (own.path, own.query, own.target) == (
+        "/shop/cart.jsp",
+        "id=2",
+        "http://localhost:8080/shop/cart.jsp?id=2",
+    )
+    assert proxy.path == "http://www.google.com/"

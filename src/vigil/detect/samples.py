@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from vigil.batch import LogRecord
+from vigil.ingest.formats.request_line import own_origin_path
 
 _COMBINED = re.compile(
     r'^(?P<ip>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<request>(?:[^"\\]|\\.)*)" '
@@ -24,7 +25,8 @@ _TIME_FORMAT = "%d/%b/%Y:%H:%M:%S %z"
 
 def split_target(target: str) -> tuple[str, str]:
     """(path, query) of a request target as the log parsers split it: an absolute-form
-    target (``http://host/x``, what proxies are sent) keeps its scheme and host in the path."""
+    target (``http://host/x``, what proxies are sent) keeps its scheme and host in the path;
+    `record_from_request` then reads one that names this server as its path, as the parsers do."""
     path, _, query = target.partition("?")
     if "#" in query:
         query = query.split("#", 1)[0]
@@ -76,6 +78,8 @@ def record_from_request(
         )  # fmt: skip
     target = found["target"]
     path, query = split_target(target)
+    if path[:1] != "/":
+        path = own_origin_path(path, str(more.get("host", ""))) or path
     return LogRecord(
         source="sample", file_id="sample", offset=offset, client_ip=client_ip,
         observed_at=observed_at, method=found["method"], target=target, path=path,
@@ -137,4 +141,10 @@ def record_from_text(
     more = header_fields(headers)
     if status is not None:
         more["status"] = status
-    return record._replace(**more) if more else record
+    if more:
+        record = record._replace(**more)
+    if record.path[:1] not in ("/", ""):
+        origin = own_origin_path(record.path, record.host)
+        if origin is not None:
+            record = record._replace(path=origin)
+    return record

@@ -24,6 +24,7 @@ from vigil.ingest.formats.base import (
     line_problem,
 )
 from vigil.ingest.formats.clientip import ClientIpResolver
+from vigil.ingest.formats.request_line import origin_form
 from vigil.ingest.formats.timestamps import TimestampCache, parse_any
 
 DEFAULT_KEYS: dict[str, tuple[str, ...]] = {
@@ -168,6 +169,7 @@ class JsonParser(BatchParser):
                 records.append(outcome)
             else:
                 dead.append(DeadLetter(source, file_id, offset, raw, outcome))
+        origin_form(records)
         return result
 
     def _parse_one(self, source: str, file_id: str, raw: bytes, offset: int) -> LogRecord | str:

@@ -8,10 +8,15 @@ sent to a plain-HTTP port, binary junk and `-` are signals for detection, not pa
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from vigil.batch import LogRecord
 
 _METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _PROTOCOL = re.compile(r"HTTP/[0-9]+(?:\.[0-9]+)?")
+_ABSOLUTE = re.compile(r"(?i)https?://([^/?#@]*)(.*)", re.DOTALL)
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "localhost.localdomain"})
 
 
 class RequestParts(NamedTuple):
@@ -56,3 +61,45 @@ def split_request(line: str) -> RequestParts:
     target = " ".join(rest)
     path, query = split_target(target)
     return RequestParts(parts[0], target, path, query, protocol, True)
+
+
+def _host_name(authority: str) -> str:
+    """The host of `host[:port]` or `[v6]:port`, lower case, without the port."""
+    authority = authority.strip().lower().rstrip(".")
+    if authority.startswith("["):
+        return authority[1:].partition("]")[0]
+    if authority.count(":") > 1:  # a bare IPv6 address
+        return authority
+    return authority.partition(":")[0].rstrip(".")
+
+
+def own_origin_path(path: str, host: str) -> str | None:
+    """The origin-form path of an absolute-form target that names this server, else None.
+
+    HTTP lets a client write the target of a request to the server itself as a whole URL
+    (``GET http://shop.example/cart HTTP/1.1``), and replayed or proxied traffic often does. Such
+    a request is a request for ``/cart``. It names this server when its host is the logged Host
+    or, if no Host was logged, a loopback name. A URL naming any other host is what a client
+    sends to a proxy, and is left whole for the open-proxy rules.
+    """
+    match = _ABSOLUTE.fullmatch(path)
+    if match is None:
+        return None
+    authority, rest = match.groups()
+    name = _host_name(authority)
+    own = _host_name(host) == name if host else name in _LOOPBACK
+    if not own or not name:
+        return None
+    return rest if rest.startswith("/") else "/" + rest
+
+
+def origin_form(records: list[LogRecord]) -> None:
+    """Rewrite in place the records whose absolute-form target names this server to the
+    origin-form path the server served (`own_origin_path`); the target stays as sent."""
+    for index, record in enumerate(records):
+        path = record.path
+        if path[:1] == "/" or not path:
+            continue
+        origin = own_origin_path(path, record.host)
+        if origin is not None:
+            records[index] = record._replace(path=origin)

@@ -68,6 +68,7 @@ from vigil.ingest.formats.fields import (
     FieldSpec,
     Token,
 )
+from vigil.ingest.formats.request_line import origin_form
 from vigil.ingest.formats.timestamps import TimestampCache
 
 try:
@@ -630,6 +631,7 @@ class TemplateParser(BatchParser):
             self._split(text_lines, batch.offsets, batch.source, batch.file_id, records, match)
         else:
             match(0, len(lines))
+        origin_form(records)
         return result
 
     def _careful(

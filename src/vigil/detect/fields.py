@@ -93,8 +93,10 @@ def referer_units(referer: str) -> list[Unit]:
     path, _, query = rest.partition("?")
     for unit in path_segments(path):
         units.append(("referer_args", unit[1], "referer_args:path"))
+    # Plain values too, as in the request's own arguments: a catalogue name or a lone command
+    # (information_schema.tables, whoami) is all letters, dots and underscores.
     for raw_name, raw_value in normalize.split_query(query):
-        if raw_value and not is_plain_value(raw_value):
+        if raw_value:
             name = truncate(normalize.decode_name(raw_name), _NAME_LIMIT)
             units.append(("referer_args", raw_value, f"referer_args:{name}"))
     return units

@@ -321,3 +321,21 @@ def test_a_code_search_naming_a_dialog_or_a_sink_adds_only_to_a_finding_of_its_o
     # Beside a finding worth a warning or more it adds its points.
     probe = detect(eng, "GET /search?q=window.alert%28%27x%27%29&id=1+union+select+1 HTTP/1.1")
     assert ("xss-dialog-call-named", 2) in {(m.rule_id, m.points) for m in probe.matches}
+
+
+def test_a_whole_url_naming_this_server_is_its_path_and_another_a_proxy_probe() -> None:
+    line = '203.0.113.9 - - [10/Oct/2024:13:55:36 +0000] "GET {} HTTP/1.1" 200 5 "-" "Mozilla/5.0"'
+    own = record_from_log_line(line.format("http://localhost:8080/shop/cart.jsp?id=2"))
+    proxy = record_from_log_line(line.format("http://www.example.net/"))
+    assert own is not None and proxy is not None
+    assert own.path == "/shop/cart.jsp"
+    own_verdict, proxy_verdict = engine().detect_batch([own, proxy])
+    assert own_verdict.score == 0.0
+    assert rule_ids(proxy_verdict) == {"protocol-proxy-absolute-uri"}
+    assert proxy_verdict.matches[0].category == "probe"
+    # The logged Host decides: a loopback URL sent to a named site is a proxy request.
+    named = record_from_request(
+        "GET http://localhost/admin HTTP/1.1", headers=[("host", "shop.example.com")]
+    )
+    assert named.path == "http://localhost/admin"
+    assert "protocol-proxy-absolute-uri" in rule_ids(engine().detect_batch([named])[0])

@@ -78,14 +78,23 @@ def record_from_request(
         )  # fmt: skip
     target = found["target"]
     path, query = split_target(target)
-    if path[:1] != "/":
-        path = own_origin_path(path, str(more.get("host", ""))) or path
-    return LogRecord(
-        source="sample", file_id="sample", offset=offset, client_ip=client_ip,
-        observed_at=observed_at, method=found["method"], target=target, path=path,
-        query=query, protocol=found["protocol"] or "", status=status, bytes_sent=None,
-        referer=referer, user_agent=user_agent, raw=request, **more,
+    return _origin_path(
+        LogRecord(
+            source="sample", file_id="sample", offset=offset, client_ip=client_ip,
+            observed_at=observed_at, method=found["method"], target=target, path=path,
+            query=query, protocol=found["protocol"] or "", status=status, bytes_sent=None,
+            referer=referer, user_agent=user_agent, raw=request, **more,
+        )
     )  # fmt: skip
+
+
+def _origin_path(record: LogRecord) -> LogRecord:
+    """`record` with an absolute-form path that names this server read as the path it names
+    (`own_origin_path`), as the log parsers read it."""
+    if record.path[:1] in ("/", ""):
+        return record
+    origin = own_origin_path(record.path, record.host)
+    return record if origin is None else record._replace(path=origin)
 
 
 def _unescape(text: str | None) -> str:
@@ -141,10 +150,5 @@ def record_from_text(
     more = header_fields(headers)
     if status is not None:
         more["status"] = status
-    if more:
-        record = record._replace(**more)
-    if record.path[:1] not in ("/", ""):
-        origin = own_origin_path(record.path, record.host)
-        if origin is not None:
-            record = record._replace(path=origin)
-    return record
+    # The headers (a Host among them) decide whether a whole-URL target names this server.
+    return _origin_path(record._replace(**more) if more else record)

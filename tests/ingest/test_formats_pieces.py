@@ -168,6 +168,9 @@ def test_json_parser_uses_trusted_proxies() -> None:
         # Another host, or a loopback name where the logged Host is another: a proxy request.
         ("http://www.google.com/", "", None),
         ("http://localhost/admin", "shop.example.com", None),
+        # A loopback service that is no web server: a request for it is a proxy's.
+        ("http://127.0.0.1:6379/", "", None),
+        ("http://localhost:22", "", None),
         ("http://shop.example.com.evil.example/", "shop.example.com", None),
         # Credentials in the authority are never a browser's request to this server.
         ("http://user@localhost/", "", None),

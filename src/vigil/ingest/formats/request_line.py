@@ -17,6 +17,9 @@ _METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _PROTOCOL = re.compile(r"HTTP/[0-9]+(?:\.[0-9]+)?")
 _ABSOLUTE = re.compile(r"(?i)https?://([^/?#@]*)(.*)", re.DOTALL)
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "localhost.localdomain"})
+_WEB_PORTS = frozenset(
+    {"", "80", "443", "8000", "8008", "8080", "8081", "8443", "8888", "3000", "5000"}
+)
 
 
 class RequestParts(NamedTuple):
@@ -63,14 +66,16 @@ def split_request(line: str) -> RequestParts:
     return RequestParts(parts[0], target, path, query, protocol, True)
 
 
-def _host_name(authority: str) -> str:
-    """The host of `host[:port]` or `[v6]:port`, lower case, without the port."""
+def _host_and_port(authority: str) -> tuple[str, str]:
+    """The host of `host[:port]` or `[v6]:port`, lower case, and the port ("" if none)."""
     authority = authority.strip().lower().rstrip(".")
     if authority.startswith("["):
-        return authority[1:].partition("]")[0]
+        host, _, rest = authority[1:].partition("]")
+        return host, rest.removeprefix(":")
     if authority.count(":") > 1:  # a bare IPv6 address
-        return authority
-    return authority.partition(":")[0].rstrip(".")
+        return authority, ""
+    host, _, port = authority.partition(":")
+    return host.rstrip("."), port
 
 
 def own_origin_path(path: str, host: str) -> str | None:
@@ -79,15 +84,17 @@ def own_origin_path(path: str, host: str) -> str | None:
     HTTP lets a client write the target of a request to the server itself as a whole URL
     (``GET http://shop.example/cart HTTP/1.1``), and replayed or proxied traffic often does. Such
     a request is a request for ``/cart``. It names this server when its host is the logged Host
-    or, if no Host was logged, a loopback name. A URL naming any other host is what a client
-    sends to a proxy, and is left whole for the open-proxy rules.
+    or, if no Host was logged, a loopback name on a web port. A URL naming any other host, or
+    a loopback service that is no web server (``http://127.0.0.1:6379/``), is what a client
+    sends to a proxy, and is left whole for the open-proxy and SSRF rules.
     """
     match = _ABSOLUTE.fullmatch(path)
     if match is None:
         return None
     authority, rest = match.groups()
-    name = _host_name(authority)
-    own = _host_name(host) == name if host else name in _LOOPBACK
+    name, port = _host_and_port(authority)
+    logged = _host_and_port(host)[0] if host else None
+    own = name == logged if logged is not None else name in _LOOPBACK and port in _WEB_PORTS
     if not own or not name:
         return None
     return rest if rest.startswith("/") else "/" + rest

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from vigil.batch import LogRecord
-from vigil.ingest.formats.request_line import own_origin_path
+from vigil.ingest.formats.request_line import with_origin_path
 
 _COMBINED = re.compile(
     r'^(?P<ip>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<request>(?:[^"\\]|\\.)*)" '
@@ -78,7 +78,7 @@ def record_from_request(
         )  # fmt: skip
     target = found["target"]
     path, query = split_target(target)
-    return _origin_path(
+    return with_origin_path(
         LogRecord(
             source="sample", file_id="sample", offset=offset, client_ip=client_ip,
             observed_at=observed_at, method=found["method"], target=target, path=path,
@@ -86,15 +86,6 @@ def record_from_request(
             referer=referer, user_agent=user_agent, raw=request, **more,
         )
     )  # fmt: skip
-
-
-def _origin_path(record: LogRecord) -> LogRecord:
-    """`record` with an absolute-form path that names this server read as the path it names
-    (`own_origin_path`), as the log parsers read it."""
-    if record.path[:1] in ("/", ""):
-        return record
-    origin = own_origin_path(record.path, record.host)
-    return record if origin is None else record._replace(path=origin)
 
 
 def _unescape(text: str | None) -> str:
@@ -151,4 +142,4 @@ def record_from_text(
     if status is not None:
         more["status"] = status
     # The headers (a Host among them) decide whether a whole-URL target names this server.
-    return _origin_path(record._replace(**more) if more else record)
+    return with_origin_path(record._replace(**more) if more else record)

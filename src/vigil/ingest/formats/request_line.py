@@ -100,13 +100,17 @@ def own_origin_path(path: str, host: str) -> str | None:
     return rest if rest.startswith("/") else "/" + rest
 
 
+def with_origin_path(record: LogRecord) -> LogRecord:
+    """`record`, or a copy whose absolute-form path names this server read as the origin-form
+    path the server served (`own_origin_path`); the target stays as sent."""
+    if record.path[:1] in ("/", ""):
+        return record
+    origin = own_origin_path(record.path, record.host)
+    return record if origin is None else record._replace(path=origin)
+
+
 def origin_form(records: list[LogRecord]) -> None:
-    """Rewrite in place the records whose absolute-form target names this server to the
-    origin-form path the server served (`own_origin_path`); the target stays as sent."""
+    """Apply `with_origin_path` in place to a batch's records."""
     for index, record in enumerate(records):
-        path = record.path
-        if path[:1] == "/" or not path:
-            continue
-        origin = own_origin_path(path, record.host)
-        if origin is not None:
-            records[index] = record._replace(path=origin)
+        if record.path[:1] not in ("/", ""):
+            records[index] = with_origin_path(record)

@@ -26,11 +26,23 @@ BROWSER = (
 )
 
 
+def _escaped(value: str) -> str:
+    """`value` as nginx writes a variable into its log: quote, backslash and control bytes as
+    ``\\xHH``, so that a line with a quote in its user agent still parses."""
+    out = []
+    for byte in value.encode("utf-8"):
+        if byte in (0x22, 0x5C) or byte < 0x20 or byte >= 0x7F:
+            out.append(f"\\x{byte:02X}")
+        else:
+            out.append(chr(byte))
+    return "".join(out)
+
+
 def _line(index: int, item: str, agents: bool, status: int) -> bytes:
     target, agent = ("/products?id=12", item) if agents else (item, BROWSER)
     return (
-        f'198.51.100.{index % 250 + 1} - - [10/Oct/2024:13:55:36 +0000] "GET {target} HTTP/1.1" '
-        f'{status} 5120 "-" "{agent}"'
+        f"198.51.100.{index % 250 + 1} - - [10/Oct/2024:13:55:36 +0000] "
+        f'"GET {_escaped(target)} HTTP/1.1" {status} 5120 "-" "{_escaped(agent)}"'
     ).encode()
 
 

@@ -5,11 +5,13 @@
         --expect benign --status 200
     python benchmarks/bench_request_list.py benchmarks/techniques/benign-agents.txt \
         --agents --expect benign --status 200
+    python benchmarks/bench_request_list.py my-referers.txt --referers
 
 Each line becomes one combined-format log line (GET of the target, or of /products?id=12 with
-the line as its user agent), answered --status. Rules and the hybrid models judge every line;
-the lines whose verdict differs from --expect are printed with the rules that fired. As in
-the pipeline, probe rules are judged with the answer and what the site was seen serving.
+the line as its user agent or its referer), answered --status. Rules and the hybrid models
+judge every line; the lines whose verdict differs from --expect are printed with the rules that
+fired. As in the pipeline, probe rules are judged with the answer and what the site was seen
+serving.
 """
 
 from __future__ import annotations
@@ -38,11 +40,18 @@ def _escaped(value: str) -> str:
     return "".join(out)
 
 
-def _line(index: int, item: str, agents: bool, status: int) -> bytes:
-    target, agent = ("/products?id=12", item) if agents else (item, BROWSER)
+def _line(index: int, item: str, field: str, status: int) -> bytes:
+    target, agent, referer = "/products?id=12", BROWSER, "-"
+    if field == "agent":
+        agent = item
+    elif field == "referer":
+        referer = item
+    else:
+        target = item
     return (
         f"198.51.100.{index % 250 + 1} - - [10/Oct/2024:13:55:36 +0000] "
-        f'"GET {_escaped(target)} HTTP/1.1" {status} 5120 "-" "{_escaped(agent)}"'
+        f'"GET {_escaped(target)} HTTP/1.1" {status} 5120 "{_escaped(referer)}" '
+        f'"{_escaped(agent)}"'
     ).encode()
 
 
@@ -50,12 +59,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("path", type=Path)
     parser.add_argument("--agents", action="store_true", help="lines are user agents")
+    parser.add_argument("--referers", action="store_true", help="lines are referers")
     parser.add_argument("--status", type=int, default=404)
     parser.add_argument("--expect", choices=("attack", "benign"), default="attack")
     args = parser.parse_args()
 
     items = [line for line in args.path.read_text(encoding="utf-8").splitlines() if line]
-    lines = [_line(i, item, args.agents, args.status) for i, item in enumerate(items)]
+    field = "agent" if args.agents else "referer" if args.referers else "target"
+    lines = [_line(i, item, field, args.status) for i, item in enumerate(items)]
     records = parse_lines(build_parser("combined"), lines)
     detections, scores = Verdicts().judge(records)
     flagged = {"rules": 0, "hybrid": 0}

@@ -339,3 +339,25 @@ def test_a_whole_url_naming_this_server_is_its_path_and_another_a_proxy_probe() 
     )
     assert named.path == "http://localhost/admin"
     assert "protocol-proxy-absolute-uri" in rule_ids(engine().detect_batch([named])[0])
+
+
+def test_a_value_with_semicolons_is_also_read_whole() -> None:
+    # Split at ";" as well, deviceName=A;id is a value "A" and a bare name "id"; the router
+    # CGI that reads it splits at "&" only and runs "A;id".
+    verdict = detect(engine(), "GET /goform/setUsbUnload/.js?deviceName=A;id HTTP/1.1")
+    chain = [m for m in verdict.matches if m.rule_id == "rce-unix-command-chain"]
+    assert [m.target for m in chain] == ["args:deviceName"]
+    assert chain[0].fragment == ";id"
+    assert detect(engine(), "GET /x?deviceName=A&id=7 HTTP/1.1").score == 0.0
+
+
+def test_argument_names_of_the_referer_are_read() -> None:
+    eng = engine()
+    attack = "https://shop.example.com/list?id%27%20AND%20SLEEP(5)--=1"
+    plain = "https://shop.example.com/list?filter[color]=red&utm_source=mail"
+    records = [record_from_request("GET / HTTP/1.1", referer=r) for r in (attack, plain)]
+    flagged, quiet = eng.detect_batch(records)
+    assert any(
+        m.category == "sqli" and m.target.startswith("referer_args") for m in flagged.matches
+    )
+    assert quiet.score == 0.0

@@ -294,6 +294,13 @@ def _split_query(query: str) -> list[Unit]:
                 # No form names an argument "<%" or "|| 1": a payload with an "=" of its own
                 # sent as the bare query (?<%= 7*7 %>) is cut in two by the split; read whole.
                 units.append(("args", f"{raw_name}={raw_value}", value_target))
+    if ";" in query:
+        # Most applications split at "&" alone: the value they read for deviceName=A;id is
+        # "A;id", a command after a separator, which the split at ";" as well cut apart.
+        for part in query.split("&"):
+            raw_name, _, raw_value = part.partition("=")
+            if ";" in raw_value:
+                units.append(("args", raw_value, _target_names(raw_name)[1]))
     return units
 
 

@@ -90,6 +90,40 @@ def test_learning_is_per_site_and_needs_distinct_clients(tmp_path: Path) -> None
     assert shop.results is not None and shop.results[0].severity == "MEDIUM"
 
 
+def test_one_administrator_on_three_days_teaches_the_site(tmp_path: Path) -> None:
+    analyzer = _analyzer(tmp_path)
+    admin = "198.51.100.1"
+
+    def day(n: int, status: int = 200) -> bytes:
+        stamp = f"{10 + n}/Oct/2024:09:00:00 +0000"
+        return (
+            f'{admin} - - [{stamp}] "GET /administrator/ HTTP/1.1" {status} 120 "-" "{UA}"'.encode()
+        )
+
+    # Many logins on one day, and 404s on other days, teach nothing.
+    analyzer.analyze(_batch([day(0)] * 5 + [day(1, 404), day(2, 404)]), site="club")
+    assert analyzer.served.served.families("club") == []
+    analyzer.analyze(_batch([day(3)]), site="club")
+    assert analyzer.served.served.families("club") == []
+    third = analyzer.analyze(_batch([day(4)]), site="club")
+    assert analyzer.served.served.families("club") == ["joomla"]
+    assert third.results is not None and third.results[0].severity == "LOW"
+    probe = analyzer.analyze(_batch([day(5, 404)]), site="club")
+    assert probe.results is not None and probe.results[0].severity == "MEDIUM"
+
+
+def test_days_learned_so_far_survive_a_snapshot() -> None:
+    served = ServedProbes(min_clients=5, min_days=2)
+    served.observe("blog", "wordpress", "a", 200, day=738_000)
+    copy = ServedProbes(min_clients=5, min_days=2)
+    copy.restore(served.snapshot())
+    copy.observe("blog", "wordpress", "a", 200, day=738_001)
+    assert copy.families("blog") == ["wordpress"]
+    # A record written before days were counted still restores.
+    old = b'{"version":1,"min_clients":3,"served":[["blog","joomla"]],"learning":[]}'
+    assert ServedProbes().restore(old) == 1
+
+
 def test_served_record_survives_a_snapshot_and_rejects_garbage() -> None:
     served = ServedProbes(min_clients=2)
     for client in ("a", "b"):

@@ -5,17 +5,20 @@ answers /wp-login.php with 200, a Spring site /actuator/health. Everywhere else 
 answered 404 or 403, is a reconnaissance probe. So the verdict on such a match depends on the
 site and on the answer:
 
-- every 2xx answer to a path of family F on site S is an observation of F on S by its client;
-  from `min_clients` distinct clients on, S *serves* F;
+- every 2xx answer to a path of family F on site S is an observation of F on S by its client
+  on its day; from `min_clients` distinct clients on, or 2xx answers on `min_days` distinct
+  days, S *serves* F (a small site's one administrator logs in from one address, day after
+  day);
 - a match of F on a site that serves F, answered 2xx or 3xx, scores nothing: the match is kept
   (with its points set to 0) so that the reason stays visible, and the request is LOW;
 - any other answer (404, 403, 5xx), or a site not seen serving F, keeps the rule's points:
   one request is MEDIUM, and a series of them is an incident.
 
-Distinct clients rather than answers count, so one scanner answered 200 by a catch-all page
-cannot teach a site a family on its own. The record is small on purpose: per site and family,
-at most `min_clients` client addresses until the family is learned, then only the fact. A
-per-site positive profile of everything a site serves can build on it.
+Distinct clients or days rather than answers count, so one scanner answered 200 by a
+catch-all page in one sweep cannot teach a site a family on its own. The record is small on
+purpose: per site and family, at most `min_clients` client addresses and `min_days` days until
+the family is learned, then only the fact. A per-site positive profile of everything a site
+serves can build on it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from vigil.errors import VigilError
 from vigil.severity import severity_of
 
 DEFAULT_MIN_CLIENTS: Final = 3
+DEFAULT_MIN_DAYS: Final = 3
 SERVED_STATUSES: Final = range(200, 400)
 """Answers that do not contradict a site serving the path (a 304 or a login redirect)."""
 LEARNING_STATUSES: Final = range(200, 300)
@@ -48,16 +52,23 @@ class ServedStateError(VigilError):
 class ServedProbes:
     """Per site and probe family: whether the site serves it, learned from 2xx answers."""
 
-    def __init__(self, min_clients: int = DEFAULT_MIN_CLIENTS) -> None:
-        if min_clients < 1:
-            raise ValueError("min_clients must be at least 1")
+    def __init__(
+        self, min_clients: int = DEFAULT_MIN_CLIENTS, min_days: int = DEFAULT_MIN_DAYS
+    ) -> None:
+        if min_clients < 1 or min_days < 1:
+            raise ValueError("min_clients and min_days must be at least 1")
         self.min_clients = min_clients
+        self.min_days = min_days
         self._learning: dict[tuple[str, str], set[str]] = {}
+        self._days: dict[tuple[str, str], set[int]] = {}
         self._served: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
-    def observe(self, site: str, family: str, client: str, status: int | None) -> None:
-        """Record that `client` asked `site` for a path of `family` and got `status`."""
+    def observe(
+        self, site: str, family: str, client: str, status: int | None, day: int | None = None
+    ) -> None:
+        """Record that `client` asked `site` for a path of `family` and got `status` on `day`
+        (a proleptic ordinal, `date.toordinal()`; None when the line had no time)."""
         if status not in LEARNING_STATUSES:
             return
         key = (site, family)
@@ -66,9 +77,13 @@ class ServedProbes:
         with self._lock:
             clients = self._learning.setdefault(key, set())
             clients.add(client)
-            if len(clients) >= self.min_clients:
+            days = self._days.setdefault(key, set())
+            if day is not None:
+                days.add(day)
+            if len(clients) >= self.min_clients or len(days) >= self.min_days:
                 self._served.add(key)
-                del self._learning[key]
+                self._learning.pop(key, None)
+                self._days.pop(key, None)
 
     def serves(self, site: str, family: str) -> bool:
         """Whether `site` has been seen serving paths of `family`."""
@@ -91,6 +106,9 @@ class ServedProbes:
                     [site, family, sorted(clients)]
                     for (site, family), clients in self._learning.items()
                 ),
+                "learning_days": sorted(
+                    [site, family, sorted(days)] for (site, family), days in self._days.items()
+                ),
             }
         return json.dumps(data, separators=(",", ":")).encode()
 
@@ -105,11 +123,17 @@ class ServedProbes:
                 (str(site), str(family)): {str(c) for c in clients}
                 for site, family, clients in raw["learning"]
             }
+            # Records written before days were counted have no "learning_days".
+            days = {
+                (str(site), str(family)): {int(d) for d in ordinals}
+                for site, family, ordinals in raw.get("learning_days", [])
+            }
         except (ValueError, KeyError, TypeError) as exc:
             raise ServedStateError(f"unreadable served-probe record: {exc}") from None
         with self._lock:
             self._served = served
             self._learning = learning
+            self._days = days
         return len(served)
 
 
@@ -148,8 +172,10 @@ class ServedJudge:
                 continue
             record = records[index]
             status = record.status
+            when = record.observed_at
+            day = when.toordinal() if when is not None else None
             for match in found:
-                served.observe(site, families[match.rule_id], record.client_ip, status)
+                served.observe(site, families[match.rule_id], record.client_ip, status, day)
             if status not in SERVED_STATUSES:
                 continue
             quiet = {m.rule_id for m in found if served.serves(site, families[m.rule_id])}
@@ -182,7 +208,8 @@ class ServedJudge:
                     "served": {
                         "when": (
                             f"answered 2xx/3xx on a site that serves {family} (2xx answers to "
-                            f"{self.served.min_clients} or more distinct clients)"
+                            f"{self.served.min_clients} or more distinct clients, or on "
+                            f"{self.served.min_days} or more days)"
                         ),
                         "score": served_score,
                         "severity": severity_of(served_score),

@@ -93,7 +93,7 @@ class TrainConfig:
     shuffle_labels: bool = False
     corpora: Path | None = None
     """Root of the development corpora (data/payloads, data/benign); default: the data sets'."""
-    wild_benign_lines: int = 20_000
+    wild_benign_lines: int = 40_000
     """Benign requests of the development corpora's tuning part whose values are learnt."""
 
 
@@ -291,7 +291,50 @@ def benign_values(count: int, seed: int) -> list[Example]:
             return f"{text} -{word()} +{word()}"
         return text
 
+    def brands() -> str:
+        # The browser brands of client hints that analytics beacons forward (uafvl=...).
+        major = rng.randrange(100, 140)
+        full = f"{major}.0.{rng.randrange(5000, 7000)}.{rng.randrange(10, 200)}"
+        grease = rng.choice(("Not=A?Brand", "Not_A Brand", "Not/A)Brand", "Not A(Brand"))
+        if rng.random() < 0.5:
+            return f"Chromium;{full}|Google Chrome;{full}|{grease};99.0.0.0"
+        return f'"Chromium";v="{major}", "Google Chrome";v="{major}", "{grease}";v="99"'
+
+    def tool_input() -> str:
+        # What calculators, regex testers, LaTeX renderers, jq playgrounds and HTML sandboxes
+        # get in their arguments, and a URI with a fragment as SAML's SigAlg names one.
+        a, b = word(), word()
+        return rng.choice(
+            (
+                f"^(\\d{{{rng.randrange(1, 5)}}})-(\\d{{{rng.randrange(1, 5)}}})$",
+                f"\\d{{{rng.randrange(1, 5)}}}-\\w+",
+                f"[A-Z][a-z]+\\s{a}",
+                f"\\frac{{{a[0]}}}{{{b[0]}}} \\le \\sqrt{{x}}",
+                f"\\sum_{{i=1}}^{{{rng.randrange(2, 99)}}} i^2",
+                # As logged: the plus of a formula arrives encoded, a bare one is a blank.
+                f"({rng.randrange(9)}%2B{rng.randrange(9)})*{rng.randrange(9)}^2/{rng.randrange(9)}",
+                f"sqrt({rng.randrange(2, 99)}) * pi",
+                f'.{a}[] | select(.{b} == "{word()}")',
+                f".{a} | length",
+                f"<{rng.choice(('b', 'i', 'em', 'strong', 'h1', 'h2', 'p', 'u'))}>{a} {b}</"
+                f"{rng.choice(('b', 'i', 'em', 'strong', 'h1', 'h2', 'p', 'u'))}>",
+                f"<ul><li>{a}</li><li>{b}</li></ul>",
+                f"{rng.choice(('h1', 'p', '.btn'))}{{color:{rng.choice(('red', 'blue'))}}}",
+                rng.choice(
+                    (
+                        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+                        "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+                        "http://www.w3.org/2001/04/xmlenc#sha256",
+                    )
+                ),
+                f"https://www.example.com/{a}#{b}-{rng.randrange(9)}",
+            )
+        )
+
     makers = (
+        brands,
+        tool_input,
+        tool_input,
         lambda: ",".join(str(rng.randrange(1, 99999)) for _ in range(rng.randrange(2, 8))),
         lambda: f"{rng.randrange(1, 500)}-{rng.randrange(500, 2000)}",
         lambda: f"${rng.randrange(1, 999)}.{rng.randrange(10, 99)}",

@@ -83,9 +83,7 @@ async def test_reviewed_false_positives_stop_being_flagged(sqlite_db: Settings) 
     from urllib.parse import quote
 
     rng = random.Random(1)
-    # Without the generated benign values, which teach formatting markup as benign since
-    # the shipped model learnt that too, the first model calls these snippets XSS.
-    config = small_config(benign_values=0)
+    config = small_config()
     first = await retrain.train_and_register(sqlite_db, config, from_db=False)
     assert first["activated"]
 

@@ -301,8 +301,10 @@ def benign_values(count: int, seed: int) -> list[Example]:
         return f'"Chromium";v="{major}", "Google Chrome";v="{major}", "{grease}";v="99"'
 
     def tool_input() -> str:
-        # What calculators, regex testers, LaTeX renderers, jq playgrounds and HTML sandboxes
-        # get in their arguments, and a URI with a fragment as SAML's SigAlg names one.
+        # What calculators, regex testers, LaTeX renderers and jq playgrounds get in their
+        # arguments, and a URI with a fragment as SAML's SigAlg names one. Not markup: a tag
+        # of the kind forums allow (<b>, <h1>) is also how HTML injection is probed, and taught
+        # as benign it cost XSS and XXE payloads of the corpora's tuning part.
         a, b = word(), word()
         return rng.choice(
             (
@@ -316,9 +318,6 @@ def benign_values(count: int, seed: int) -> list[Example]:
                 f"sqrt({rng.randrange(2, 99)}) * pi",
                 f'.{a}[] | select(.{b} == "{word()}")',
                 f".{a} | length",
-                f"<{rng.choice(('b', 'i', 'em', 'strong', 'h1', 'h2', 'p', 'u'))}>{a} {b}</"
-                f"{rng.choice(('b', 'i', 'em', 'strong', 'h1', 'h2', 'p', 'u'))}>",
-                f"<ul><li>{a}</li><li>{b}</li></ul>",
                 f"{rng.choice(('h1', 'p', '.btn'))}{{color:{rng.choice(('red', 'blue'))}}}",
                 rng.choice(
                     (

@@ -21,23 +21,12 @@ from pathlib import Path
 
 from verdicts import Verdicts, parse_lines
 from vigil.ingest.parser import build_parser
+from vigil.simulate.traffic import nginx_escape
 
 BROWSER = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/120.0 Safari/537.36"
 )
-
-
-def _escaped(value: str) -> str:
-    """`value` as nginx writes a variable into its log: quote, backslash and control bytes as
-    ``\\xHH``, so that a line with a quote in its user agent still parses."""
-    out = []
-    for byte in value.encode("utf-8"):
-        if byte in (0x22, 0x5C) or byte < 0x20 or byte >= 0x7F:
-            out.append(f"\\x{byte:02X}")
-        else:
-            out.append(chr(byte))
-    return "".join(out)
 
 
 def _line(index: int, item: str, field: str, status: int) -> bytes:
@@ -50,8 +39,8 @@ def _line(index: int, item: str, field: str, status: int) -> bytes:
         target = item
     return (
         f"198.51.100.{index % 250 + 1} - - [10/Oct/2024:13:55:36 +0000] "
-        f'"GET {_escaped(target)} HTTP/1.1" {status} 5120 "{_escaped(referer)}" '
-        f'"{_escaped(agent)}"'
+        f'"GET {nginx_escape(target)} HTTP/1.1" {status} 5120 "{nginx_escape(referer)}" '
+        f'"{nginx_escape(agent)}"'
     ).encode()
 
 

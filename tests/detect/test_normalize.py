@@ -144,3 +144,10 @@ def test_an_address_encoded_twice_reads_the_plus_signs_of_its_own_query_as_blank
     assert normalize.decode("%252Fx%253Fq%253D1%25252B1", form=True)[0] == "/x?q=1+1"
     # Outside an address, a plus decoded in the second round is a plus.
     assert normalize.decode("c%252B%252B", form=True)[0] == "c++"
+
+
+def test_query_splitting_at_ampersands_only_keeps_semicolons_in_values() -> None:
+    assert normalize.split_query("deviceName=A;id&b=1", semicolons=False) == [
+        ("deviceName", "A;id"),
+        ("b", "1"),
+    ]

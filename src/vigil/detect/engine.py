@@ -297,8 +297,7 @@ def _split_query(query: str) -> list[Unit]:
     if ";" in query:
         # Most applications split at "&" alone: the value they read for deviceName=A;id is
         # "A;id", a command after a separator, which the split at ";" as well cut apart.
-        for part in query.split("&"):
-            raw_name, _, raw_value = part.partition("=")
+        for raw_name, raw_value in normalize.split_query(query, semicolons=False):
             if ";" in raw_value:
                 units.append(("args", raw_value, _target_names(raw_name)[1]))
     return units

@@ -96,12 +96,15 @@ def referer_units(referer: str) -> list[Unit]:
     # Plain values too, as in the request's own arguments: a catalogue name or a lone command
     # (information_schema.tables, whoami) is all letters, dots and underscores.
     for raw_name, raw_value in normalize.split_query(query):
-        name = truncate(normalize.decode_name(raw_name), _NAME_LIMIT)
-        if raw_value:
-            units.append(("referer_args", raw_value, f"referer_args:{name}"))
         # A name is scanned as the request's own names are: ?id'%20AND%20SLEEP(5)--=1.
-        if raw_name and not is_plain_value(raw_name):
-            units.append(("referer_args", raw_name, f"referer_args:{name}"))
+        odd_name = bool(raw_name) and not is_plain_value(raw_name)
+        if not (raw_value or odd_name):
+            continue
+        target = f"referer_args:{truncate(normalize.decode_name(raw_name), _NAME_LIMIT)}"
+        if raw_value:
+            units.append(("referer_args", raw_value, target))
+        if odd_name:
+            units.append(("referer_args", raw_name, target))
     return units
 
 

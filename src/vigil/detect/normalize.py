@@ -375,15 +375,15 @@ def build_views(value: str, kind: str) -> tuple[dict[str, str], frozenset[str]]:
     return views, signals
 
 
-def split_query(query: str) -> list[tuple[str, str]]:
+def split_query(query: str, *, semicolons: bool = True) -> list[tuple[str, str]]:
     """The raw (still encoded) name/value pairs of a query string, in order.
 
-    Both ``&`` and ``;`` separate pairs; repeated names are kept; a name without ``=`` has
-    an empty value.
+    Both ``&`` and ``;`` separate pairs (``&`` alone without `semicolons`); repeated names are
+    kept; a name without ``=`` has an empty value.
     """
     if not query:
         return []
-    if ";" in query:
+    if semicolons and ";" in query:
         query = query.replace(";", "&")
     pairs: list[tuple[str, str]] = []
     for part in query.split("&"):

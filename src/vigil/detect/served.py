@@ -59,8 +59,8 @@ class ServedProbes:
             raise ValueError("min_clients and min_days must be at least 1")
         self.min_clients = min_clients
         self.min_days = min_days
-        self._learning: dict[tuple[str, str], set[str]] = {}
-        self._days: dict[tuple[str, str], set[int]] = {}
+        # Per (site, family) not yet served: the clients and the days of its 2xx answers.
+        self._learning: dict[tuple[str, str], tuple[set[str], set[int]]] = {}
         self._served: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
@@ -75,15 +75,13 @@ class ServedProbes:
         if key in self._served:
             return
         with self._lock:
-            clients = self._learning.setdefault(key, set())
+            clients, days = self._learning.setdefault(key, (set(), set()))
             clients.add(client)
-            days = self._days.setdefault(key, set())
             if day is not None:
                 days.add(day)
             if len(clients) >= self.min_clients or len(days) >= self.min_days:
                 self._served.add(key)
-                self._learning.pop(key, None)
-                self._days.pop(key, None)
+                del self._learning[key]
 
     def serves(self, site: str, family: str) -> bool:
         """Whether `site` has been seen serving paths of `family`."""
@@ -104,10 +102,12 @@ class ServedProbes:
                 "served": sorted([site, family] for site, family in self._served),
                 "learning": sorted(
                     [site, family, sorted(clients)]
-                    for (site, family), clients in self._learning.items()
+                    for (site, family), (clients, _) in self._learning.items()
                 ),
                 "learning_days": sorted(
-                    [site, family, sorted(days)] for (site, family), days in self._days.items()
+                    [site, family, sorted(days)]
+                    for (site, family), (_, days) in self._learning.items()
+                    if days
                 ),
             }
         return json.dumps(data, separators=(",", ":")).encode()
@@ -119,21 +119,20 @@ class ServedProbes:
             if raw.get("version") != SNAPSHOT_VERSION:
                 raise ValueError(f"version {raw.get('version')!r}")
             served = {(str(site), str(family)) for site, family in raw["served"]}
-            learning = {
-                (str(site), str(family)): {str(c) for c in clients}
+            learning: dict[tuple[str, str], tuple[set[str], set[int]]] = {
+                (str(site), str(family)): ({str(c) for c in clients}, set())
                 for site, family, clients in raw["learning"]
             }
             # Records written before days were counted have no "learning_days".
-            days = {
-                (str(site), str(family)): {int(d) for d in ordinals}
-                for site, family, ordinals in raw.get("learning_days", [])
-            }
+            for site, family, ordinals in raw.get("learning_days", []):
+                learning.setdefault((str(site), str(family)), (set(), set()))[1].update(
+                    int(d) for d in ordinals
+                )
         except (ValueError, KeyError, TypeError) as exc:
             raise ServedStateError(f"unreadable served-probe record: {exc}") from None
         with self._lock:
             self._served = served
             self._learning = learning
-            self._days = days
         return len(served)
 
 

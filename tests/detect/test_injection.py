@@ -44,6 +44,16 @@ def test_statements_that_end_the_query_subqueries_and_computations_stay_sql(valu
     assert sqli_fingerprint(value)
 
 
+@pytest.mark.parametrize("value", ["sqrt(2) * pi", "log(10) + 1", "round(3.7) + pi", "sin(30)*2"])
+def test_a_call_with_arithmetic_after_it_is_a_calculation(value: str) -> None:
+    assert sqli_fingerprint(value) is None
+
+
+@pytest.mark.parametrize("value", ["sleep(5) and 1=1", "abs(-5) * 3 --", "sin(30)*2;drop table x"])
+def test_a_call_followed_by_a_condition_a_comment_or_a_statement_stays_sql(value: str) -> None:
+    assert sqli_fingerprint(value)
+
+
 def test_script_injection_and_plain_text() -> None:
     assert xss_detected("<img src=x onerror=alert(1)>")
     assert not xss_detected("3 < 5 and 7 > 2")

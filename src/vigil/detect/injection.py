@@ -45,9 +45,10 @@ STATEMENT_END: Final = re.compile(r";|--|#|/\*")
 # libinjection folds "make_set(7729=7729,1)" to f(1): an operator inside is a computation.
 OPERATOR: Final = re.compile(r"[=<>!|&^~*+]")
 # A call on one literal and arithmetic after it ("sqrt(2) * pi", "log(10) + 1") is a calculator's
-# or a spreadsheet's input: it compares, chains and ends nothing.
+# or a spreadsheet's input: it compares and chains nothing (a statement end is ruled out with
+# STATEMENT_END where both are used); arithmetic alone is not OPERATOR's computation here.
 CALL_ARITHMETIC: Final = re.compile(r"f\([1sn]\)o[1nf(]*\)?")
-COMPARE_OR_CHAIN: Final = re.compile(r"[=<>!|&^~;#]|--|/\*")
+COMPARISON_OR_LOGIC: Final = re.compile(r"[=<>!|&^~]")
 # In a quote context libinjection reads the value's first quote as the end of the string the
 # value was put in. A quote after a blank that opens a quoted word or phrase ("mysql 'order
 # by' two columns", "what does 'or' mean") is the searcher quoting SQL, not closing a string:
@@ -122,7 +123,7 @@ def sqli_fingerprint(text: str) -> str | None:
             and (
                 STATEMENT_START.fullmatch(fingerprint)
                 or (CALL_START.fullmatch(fingerprint) and not OPERATOR.search(text))
-                or (CALL_ARITHMETIC.fullmatch(fingerprint) and not COMPARE_OR_CHAIN.search(text))
+                or (CALL_ARITHMETIC.fullmatch(fingerprint) and not COMPARISON_OR_LOGIC.search(text))
             )
         ):
             return None

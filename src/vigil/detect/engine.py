@@ -275,6 +275,12 @@ def _target_names(raw_name: str) -> tuple[str, str, bool]:
     return names
 
 
+_COMMAND_ARGS: Final = frozenset(
+    {"cmd", "exec", "command", "execute", "shell", "passthru"}
+)
+"""Argument names web shells take their command in."""
+
+
 def _split_query(query: str) -> list[Unit]:
     """(value kind, raw value, target name) of the argument names and values of a query.
 
@@ -294,6 +300,10 @@ def _split_query(query: str) -> list[Unit]:
                 # No form names an argument "<%" or "|| 1": a payload with an "=" of its own
                 # sent as the bare query (?<%= 7*7 %>) is cut in two by the split; read whole.
                 units.append(("args", f"{raw_name}={raw_value}", value_target))
+            elif raw_value and value_target[5:].lower() in _COMMAND_ARGS:
+                # A web shell's argument: "id" alone is no injection, "cmd=id" is a command
+                # run through one; the rules read the pair (rce-shell-argument).
+                units.append(("args", f"{value_target[5:].lower()}={raw_value}", value_target))
     if ";" in query:
         # Most applications split at "&" alone: the value they read for deviceName=A;id is
         # "A;id", a command after a separator, which the split at ";" as well cut apart.

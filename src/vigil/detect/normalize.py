@@ -63,6 +63,9 @@ KNOWN_METHODS: Final = frozenset(
         "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT",
         "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH", "REPORT",
         "PURGE", "TRACK", "DEBUG",
+        # The HTTP/2 connection preface (PRI * HTTP/2.0) from a client that skipped the
+        # upgrade: a server that speaks only HTTP/1.1 logs it and answers 400.
+        "PRI",
     }
 )  # fmt: skip
 KNOWN_PROTOCOLS: Final = frozenset({"HTTP/1.0", "HTTP/1.1", "HTTP/2.0", "HTTP/2", "HTTP/3"})

@@ -275,9 +275,7 @@ def _target_names(raw_name: str) -> tuple[str, str, bool]:
     return names
 
 
-_COMMAND_ARGS: Final = frozenset(
-    {"cmd", "exec", "command", "execute", "shell", "passthru"}
-)
+_COMMAND_ARGS: Final = frozenset({"cmd", "exec", "command", "execute", "shell", "passthru"})
 """Argument names web shells take their command in."""
 
 

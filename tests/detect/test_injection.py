@@ -54,6 +54,16 @@ def test_a_call_followed_by_a_condition_a_comment_or_a_statement_stays_sql(value
     assert sqli_fingerprint(value)
 
 
+@pytest.mark.parametrize("value", ["(2+3)*4-sqrt(16)/2", "max(3,7)-min(1,2)", "(5-2)*2"])
+def test_numbers_arithmetic_and_calculator_functions_alone_are_a_calculation(value: str) -> None:
+    assert sqli_fingerprint(value) is None
+
+
+@pytest.mark.parametrize("value", ["1)-sleep(5)-(1", "1)*sqrt(4)--", "(1+1)*2 or 1=1"])
+def test_a_numeric_breakout_with_a_call_a_comment_or_a_condition_stays_sql(value: str) -> None:
+    assert sqli_fingerprint(value)
+
+
 def test_script_injection_and_plain_text() -> None:
     assert xss_detected("<img src=x onerror=alert(1)>")
     assert not xss_detected("3 < 5 and 7 > 2")

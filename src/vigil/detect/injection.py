@@ -49,6 +49,14 @@ OPERATOR: Final = re.compile(r"[=<>!|&^~*+]")
 # STATEMENT_END where both are used); arithmetic alone is not OPERATOR's computation here.
 CALL_ARITHMETIC: Final = re.compile(r"f\([1sn]\)o[1nf(]*\)?")
 COMPARISON_OR_LOGIC: Final = re.compile(r"[=<>!|&^~]")
+# Numbers, arithmetic and the functions of a calculator, nothing else ("(2+3)*4-sqrt(16)/2",
+# "max(3,7)-min(1,2)"): libinjection reads "x)*f(" as the numeric breakout of "1)-sleep(5)",
+# but with no keyword, comparison, string or other function there is nothing to run.
+PURE_ARITHMETIC: Final = re.compile(
+    r"(?:[\d\s.,+\-*/%()]|\b(?:sqrt|cbrt|abs|sin|cos|tan|asin|acos|atan|log|log10|log2|ln|exp"
+    r"|pow|power|min|max|floor|ceil|ceiling|round|trunc|mod|pi|sign)\b)+",
+    re.IGNORECASE,
+)
 # In a quote context libinjection reads the value's first quote as the end of the string the
 # value was put in. A quote after a blank that opens a quoted word or phrase ("mysql 'order
 # by' two columns", "what does 'or' mean") is the searcher quoting SQL, not closing a string:
@@ -116,6 +124,8 @@ def sqli_fingerprint(text: str) -> str | None:
         if lead is not None:
             return sqli_fingerprint(text[lead.end() :])
         if PROSE_FINGERPRINT.fullmatch(fingerprint) and not SQL_PUNCTUATION.search(text):
+            return None
+        if PURE_ARITHMETIC.fullmatch(text) and not STATEMENT_END.search(text):
             return None
         if (
             text.lstrip()[:1].isalpha()  # "(select ...)" is a subquery, valid after "id ="

@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import random
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -208,6 +209,10 @@ _CODE_NAMES: Final = (
 _SCRIPTS: Final = ((0x00C0, 0x00FF), (0x0400, 0x044F), (0x3040, 0x30FF), (0x4E00, 0x4FFF))
 
 
+# A minifier drops the blanks around GraphQL's punctuation, never those between two names.
+_GRAPHQL_BLANKS: Final = re.compile(r"\s*([{}():,!])\s*")
+
+
 def benign_values(count: int, seed: int) -> list[Example]:
     """Seeded benign values with the punctuation and structure that plain-word data sets lack.
 
@@ -245,8 +250,43 @@ def benign_values(count: int, seed: int) -> list[Example]:
         return "{" + sep.join(f'"{k}":{rng.choice(("", " "))}{scalar()}' for k in keys) + "}"
 
     def graph_query() -> str:
+        # GraphQL over GET as clients send it: spaced or minified, with variables, fragments
+        # and nested connections. Without the minified form the classifier read "$first:Int"
+        # and the braces as a NoSQL operator in JSON.
         fields = " ".join(rng.sample(_WORDS, rng.randrange(1, 4)))
-        return f"query {word().title()}($id: ID!) {{ {word()}(id: $id) {{ {fields} }} }}"
+        name, var, kind = word().title(), word(), rng.choice(("ID!", "Int", "String", "Boolean"))
+        text = rng.choice(
+            (
+                f"query {name}(${var}: {kind}) {{ {word()}({var}: ${var}) {{ {fields} }} }}",
+                f"query {name}(${var}:{kind}){{{word()}({var}:${var})"
+                f"{{edges{{node{{{fields}}}}}}}}}",
+                f"{{ {word()} {{ {word()}(first: {rng.randrange(1, 50)}) "
+                f"{{ nodes {{ {fields} }} }} }} }}",
+                f"fragment {name}Fields on {name} {{ {fields} }} "
+                f"query {{ {word()} {{ ...{name}Fields }} }}",
+                f'query {{ {word()}(handle: "{word()}-{word()}") {{ {fields} }} }}',
+                "{__typename}",
+            )
+        )
+        return text if rng.random() < 0.5 else _GRAPHQL_BLANKS.sub(r"\1", text)
+
+    def wiki_markup() -> str:
+        # What wiki users search for and preview: templates, parser functions, links. No
+        # {{#expr:}} arithmetic: that is the shape of a template-injection probe.
+        a, b = word(), word()
+        return rng.choice(
+            (
+                f"{{{{#if:{{{{{{{rng.randrange(1, 4)}|}}}}}}|{a}|{b}}}}}",
+                f"{{{{#invoke:{a.title()}|{b}|{word()}}}}}",
+                f"{{{{#switch:{a}|{b}={word()}|#default={word()}}}}}",
+                f"{{{{Infobox {a}|name={b.title()}|{word()}={rng.randrange(1800, 2025)}}}}}",
+                f"{{{{cite web |url=https://www.example.org/{a} |title={b.title()}}}}}",
+                f"{{{{{{{a}|{b}}}}}}}",
+                f"[[Category:{a.title()} {b}]]",
+                f"'''{a}''' and ''{b}''",
+                f"insource:/\\{{\\{{{a.title()}/",
+            )
+        )
 
     def emoji() -> str:
         return "".join(chr(rng.randrange(0x1F300, 0x1FAFF)) for _ in range(rng.randrange(1, 4)))
@@ -349,6 +389,8 @@ def benign_values(count: int, seed: int) -> list[Example]:
         json_object,
         json_object,
         graph_query,
+        graph_query,
+        wiki_markup,
         search,
         search,
         search,

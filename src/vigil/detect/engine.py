@@ -256,27 +256,26 @@ def _kind_signals(kind: str, value: str) -> frozenset[str]:
     return frozenset()
 
 
-_TARGET_NAMES: dict[str, tuple[str, str, bool]] = {}
+_TARGET_NAMES: dict[str, tuple[str, str, bool, str | None]] = {}
 # What argument names are made of (user[name], filter.price, $top, data-id); the name is
 # looked at as decoded in its target ("args_names:<name>").
 _ODD_NAME: Final = re.compile(r"[^\w.\[\]$@:-]")
+_COMMAND_ARGS: Final = frozenset({"cmd", "exec", "command", "execute", "shell", "passthru"})
+"""Argument names web shells take their command in."""
 
 
-def _target_names(raw_name: str) -> tuple[str, str, bool]:
-    """The targets of an argument's name and value, and whether the name is odd (see
-    `_ODD_NAME`)."""
+def _target_names(raw_name: str) -> tuple[str, str, bool, str | None]:
+    """The targets of an argument's name and value, whether the name is odd (see
+    `_ODD_NAME`), and the name in lower case if web shells take a command in it."""
     names = _TARGET_NAMES.get(raw_name)
     if names is None:
         name = truncate(normalize.decode_name(raw_name), 64)
         odd = bool(raw_name) and _ODD_NAME.search(name) is not None
-        names = (f"args_names:{name}", f"args:{name}", odd)
+        command = name.lower() if name.lower() in _COMMAND_ARGS else None
+        names = (f"args_names:{name}", f"args:{name}", odd, command)
         if len(_TARGET_NAMES) < DEFAULT_CACHE_SIZE:
             _TARGET_NAMES[raw_name] = names
     return names
-
-
-_COMMAND_ARGS: Final = frozenset({"cmd", "exec", "command", "execute", "shell", "passthru"})
-"""Argument names web shells take their command in."""
 
 
 def _split_query(query: str) -> list[Unit]:
@@ -288,7 +287,7 @@ def _split_query(query: str) -> list[Unit]:
     """
     units: list[Unit] = []
     for raw_name, raw_value in normalize.split_query(query):
-        name_target, value_target, odd = _target_names(raw_name)
+        name_target, value_target, odd, command = _target_names(raw_name)
         units.append(("args_names", raw_name, name_target))
         if not raw_value and raw_name and f"{raw_name}=" not in query:
             units.append(("args", raw_name, value_target))
@@ -298,10 +297,10 @@ def _split_query(query: str) -> list[Unit]:
                 # No form names an argument "<%" or "|| 1": a payload with an "=" of its own
                 # sent as the bare query (?<%= 7*7 %>) is cut in two by the split; read whole.
                 units.append(("args", f"{raw_name}={raw_value}", value_target))
-            elif raw_value and value_target[5:].lower() in _COMMAND_ARGS:
+            elif raw_value and command is not None:
                 # A web shell's argument: "id" alone is no injection, "cmd=id" is a command
                 # run through one; the rules read the pair (rce-shell-argument).
-                units.append(("args", f"{value_target[5:].lower()}={raw_value}", value_target))
+                units.append(("args", f"{command}={raw_value}", value_target))
     if ";" in query:
         # Most applications split at "&" alone: the value they read for deviceName=A;id is
         # "A;id", a command after a separator, which the split at ";" as well cut apart.

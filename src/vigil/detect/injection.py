@@ -125,7 +125,7 @@ def sqli_fingerprint(text: str) -> str | None:
             return sqli_fingerprint(text[lead.end() :])
         if PROSE_FINGERPRINT.fullmatch(fingerprint) and not SQL_PUNCTUATION.search(text):
             return None
-        if PURE_ARITHMETIC.fullmatch(text) and not STATEMENT_END.search(text):
+        if _is_calculation(text, fingerprint):
             return None
         if (
             text.lstrip()[:1].isalpha()  # "(select ...)" is a subquery, valid after "id ="
@@ -133,7 +133,6 @@ def sqli_fingerprint(text: str) -> str | None:
             and (
                 STATEMENT_START.fullmatch(fingerprint)
                 or (CALL_START.fullmatch(fingerprint) and not OPERATOR.search(text))
-                or (CALL_ARITHMETIC.fullmatch(fingerprint) and not COMPARISON_OR_LOGIC.search(text))
             )
         ):
             return None
@@ -154,6 +153,22 @@ def sqli_fingerprint(text: str) -> str | None:
             return None
         return fingerprint
     return None
+
+
+def _is_calculation(text: str, fingerprint: str) -> bool:
+    """Whether `text` is a calculator's or a spreadsheet's input that libinjection tokenises
+    as SQL: numbers, arithmetic and calculator functions alone (PURE_ARITHMETIC), or a value
+    that starts with a call on one literal and only computes after it (CALL_ARITHMETIC), with
+    nothing that ends the host statement."""
+    if STATEMENT_END.search(text):
+        return False
+    if PURE_ARITHMETIC.fullmatch(text):
+        return True
+    return (
+        text.lstrip()[:1].isalpha()
+        and CALL_ARITHMETIC.fullmatch(fingerprint) is not None
+        and not COMPARISON_OR_LOGIC.search(text)
+    )
 
 
 # What libinjection reads as SQL beyond strings, words, numbers, arithmetic and AND/OR: a

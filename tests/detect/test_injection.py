@@ -149,3 +149,13 @@ def test_a_whole_search_language_query_with_its_order_is_not_sql(value: str) -> 
 )  # fmt: skip
 def test_a_union_a_statement_break_a_comment_or_a_breakout_keeps_the_verdict(value: str) -> None:
     assert sqli_fingerprint(value)
+
+
+@pytest.mark.parametrize("value", ["1--Hnw1xoe-9oQ", "8--eb4fr3woh9g", "2--Qx7fLpZ0aa"])
+def test_a_short_random_tracking_id_with_a_double_dash_is_not_sql(value: str) -> None:
+    assert sqli_fingerprint(value) is None
+
+
+@pytest.mark.parametrize("value", ["1--", "1--x", "5--abcdefgh", "10--ABCDEFGH", "1--sleepdata"])
+def test_a_number_and_a_comment_without_random_text_stays_sql(value: str) -> None:
+    assert sqli_fingerprint(value)

@@ -27,6 +27,11 @@ MAX_ANALYSED: Final = 4096
 # Opaque tokens (click ids, session keys, base64url) are not SQL, though a digit followed by
 # "--" somewhere in random text tokenises as a number and a comment.
 OPAQUE_TOKEN: Final = re.compile(r"[a-z0-9_\-]{16,}={0,2}", re.IGNORECASE)
+# Shorter ones too when they read as random, a digit between letters (HubSpot's
+# "_hsenc=1--Hnw1xoe-9oQ", a campaign's "utm_content=8--EB4fr3woh9g"); the probes "1--",
+# "1--x" and "5--abcdefgh" are not. Values arrive lowercased, so case cannot tell.
+SHORT_TOKEN: Final = re.compile(r"[a-z0-9_\-]{10,15}", re.IGNORECASE)
+DIGIT_BETWEEN_LETTERS: Final = re.compile(r"[a-z]\d+[a-z]", re.IGNORECASE)
 # Words around parentheses and nothing else ("sleep(ing) bag", "select (all) items", "version(s)
 # of doc"): libinjection reads a function or keyword called on a bare word, but without a
 # number, string, operator, comment or statement break there is nothing for SQL to execute
@@ -115,7 +120,7 @@ def sqli_fingerprint(text: str) -> str | None:
     """The libinjection fingerprint if `text` tokenises as SQL injection, else None."""
     if libinjection is None or SQLI_TRIGGERS.search(text) is None:
         return None
-    if OPAQUE_TOKEN.fullmatch(text):
+    if OPAQUE_TOKEN.fullmatch(text) or _random_token(text):
         return None
     result = libinjection.is_sql_injection(text[:MAX_ANALYSED])
     if result.get("is_sqli"):
@@ -153,6 +158,13 @@ def sqli_fingerprint(text: str) -> str | None:
             return None
         return fingerprint
     return None
+
+
+def _random_token(text: str) -> bool:
+    """Whether `text` is a short identifier with digits among its letters (see SHORT_TOKEN)."""
+    return (
+        SHORT_TOKEN.fullmatch(text) is not None and DIGIT_BETWEEN_LETTERS.search(text) is not None
+    )
 
 
 def _is_calculation(text: str, fingerprint: str) -> bool:

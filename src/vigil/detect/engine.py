@@ -271,7 +271,8 @@ def _target_names(raw_name: str) -> tuple[str, str, bool, str | None]:
     if names is None:
         name = truncate(normalize.decode_name(raw_name), 64)
         odd = bool(raw_name) and _ODD_NAME.search(name) is not None
-        command = name.lower() if name.lower() in _COMMAND_ARGS else None
+        lower = name.lower()
+        command = lower if lower in _COMMAND_ARGS else None
         names = (f"args_names:{name}", f"args:{name}", odd, command)
         if len(_TARGET_NAMES) < DEFAULT_CACHE_SIZE:
             _TARGET_NAMES[raw_name] = names

@@ -25,12 +25,13 @@ SQLI_TRIGGERS: Final = re.compile(r"['\"`();=#*\-/|&<>]")
 XSS_TRIGGERS: Final = re.compile(r"[<>\"'`=]")
 MAX_ANALYSED: Final = 4096
 # Opaque tokens (click ids, session keys, base64url) are not SQL, though a digit followed by
-# "--" somewhere in random text tokenises as a number and a comment.
-OPAQUE_TOKEN: Final = re.compile(r"[a-z0-9_\-]{16,}={0,2}", re.IGNORECASE)
-# Shorter ones too when they read as random, a digit between letters (HubSpot's
-# "_hsenc=1--Hnw1xoe-9oQ", a campaign's "utm_content=8--EB4fr3woh9g"); the probes "1--",
-# "1--x" and "5--abcdefgh" are not. Values arrive lowercased, so case cannot tell.
-SHORT_TOKEN: Final = re.compile(r"[a-z0-9_\-]{10,15}", re.IGNORECASE)
+# "--" somewhere in random text tokenises as a number and a comment. From 16 characters any
+# token is opaque; from 10, one without padding that reads as random, a digit between
+# letters (HubSpot's "_hsenc=1--Hnw1xoe-9oQ", a campaign's "utm_content=8--EB4fr3woh9g").
+# The probes "1--", "1--x" and "5--abcdefgh" are not. Values arrive lowercased, so case
+# cannot tell.
+TOKEN: Final = re.compile(r"([a-z0-9_\-]{10,})(={0,2})", re.IGNORECASE)
+OPAQUE_LENGTH: Final = 16
 DIGIT_BETWEEN_LETTERS: Final = re.compile(r"[a-z]\d+[a-z]", re.IGNORECASE)
 # Words around parentheses and nothing else ("sleep(ing) bag", "select (all) items", "version(s)
 # of doc"): libinjection reads a function or keyword called on a bare word, but without a
@@ -120,7 +121,7 @@ def sqli_fingerprint(text: str) -> str | None:
     """The libinjection fingerprint if `text` tokenises as SQL injection, else None."""
     if libinjection is None or SQLI_TRIGGERS.search(text) is None:
         return None
-    if OPAQUE_TOKEN.fullmatch(text) or _random_token(text):
+    if _opaque_token(text):
         return None
     result = libinjection.is_sql_injection(text[:MAX_ANALYSED])
     if result.get("is_sqli"):
@@ -160,11 +161,15 @@ def sqli_fingerprint(text: str) -> str | None:
     return None
 
 
-def _random_token(text: str) -> bool:
-    """Whether `text` is a short identifier with digits among its letters (see SHORT_TOKEN)."""
-    return (
-        SHORT_TOKEN.fullmatch(text) is not None and DIGIT_BETWEEN_LETTERS.search(text) is not None
-    )
+def _opaque_token(text: str) -> bool:
+    """Whether `text` is an identifier rather than words or SQL (see TOKEN)."""
+    token = TOKEN.fullmatch(text)
+    if token is None:
+        return False
+    body, padding = token.groups()
+    if len(body) >= OPAQUE_LENGTH:
+        return True
+    return not padding and DIGIT_BETWEEN_LETTERS.search(body) is not None
 
 
 def _is_calculation(text: str, fingerprint: str) -> bool:
